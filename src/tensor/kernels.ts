@@ -1,0 +1,48 @@
+/**
+ * The kernel interface. Every tensor is a row-major Float32Array; offsets are expressed by
+ * passing `subarray` views. Two implementations: `reference` (plain TypeScript, slow and
+ * obvious, src/tensor/ref/) and `native` (N-API addon over OpenBLAS + hand-written C++,
+ * native/). Tests hold native to reference on random shapes.
+ */
+export interface Kernels {
+  readonly name: 'native' | 'reference';
+  /**
+   * C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C[M,N].
+   * A is [M,K] with row stride lda, or [K,M] when transA; B is [K,N] with row stride ldb, or
+   * [N,K] when transB. C has row stride ldc. beta = 0 ignores C's old contents (NaN-safe).
+   * A linear layer y[T,N] = x[T,K] · W[N,K]ᵀ is sgemm(false, true, T, N, K, 1, x, K, W, K, 0, y, N).
+   */
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+        A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number,
+        C: Float32Array, ldc: number): void;
+  /** y[N] = alpha · W[N,K] · x[K] + beta · y[N]  (W row-major, contiguous) */
+  sgemv(N: number, K: number, alpha: number, W: Float32Array, x: Float32Array, beta: number,
+        y: Float32Array): void;
+  /** in place, row-wise softmax of x[rows, cols] (max-subtracted, exact exp) */
+  softmax(x: Float32Array, rows: number, cols: number): void;
+  /** out[rows, dim] = x / sqrt(mean(x²) + eps) · w   (w null → 1). out may alias x. */
+  rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array | null, rows: number, dim: number,
+          eps: number): void;
+  /**
+   * Rotary embedding in place on x viewed as [rows, stride]: columns [off, off + rotDim) of row r
+   * are rotated with the angles of position row p = floor(r / rowsPerPos) of cos/sin [P, rotDim/2].
+   * interleaved: pairs (2i, 2i+1) use angle i (GPT-J / ERNIE / DeepSeek `rope_interleave`);
+   * otherwise pairs (i, i + rotDim/2) (NeoX / Llama `rotate_half`).
+   */
+  rope(x: Float32Array, rows: number, stride: number, off: number, rotDim: number,
+       cos: Float32Array, sin: Float32Array, rowsPerPos: number, interleaved: boolean): void;
+  /** out[n] = silu(gate[n]) · up[n]; out may alias gate or up */
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /**
+   * gpt-oss clamped SwiGLU: g = min(gate, limit); u = clamp(up, -limit, limit);
+   * out = (u + 1) · g · sigmoid(alpha · g). out may alias gate or up.
+   */
+  swigluClamped(out: Float32Array, gate: Float32Array, up: Float32Array, n: number,
+                limit: number, alpha: number): void;
+  /**
+   * Per row of x[rows, cols]: the k largest values, in descending order (ties → lower index
+   * first), written to idx[rows, k] and val[rows, k].
+   */
+  topk(x: Float32Array, rows: number, cols: number, k: number, idx: Int32Array,
+       val: Float32Array): void;
+}
