@@ -1,0 +1,19 @@
+/**
+ * The reference kernels: plain TypeScript, slow and obvious, float64 accumulation. The native
+ * addon (src/tensor/native.ts) is tested against these on random shapes (test/kernels.test.ts).
+ */
+import type { Kernels } from '../kernels.js';
+import { swiglu, swigluClamped } from './activation.js';
+import { sgemm, sgemv } from './gemm.js';
+import { rmsnorm } from './norm.js';
+import { rope } from './rope.js';
+import { softmax } from './softmax.js';
+import { topk } from './topk.js';
+
+export const referenceKernels: Kernels = Object.freeze({
+  name: 'reference' as const,
+  sgemm, sgemv, softmax, rmsnorm, rope, swiglu, swigluClamped, topk,
+});
+
+export { sgemm, sgemv, softmax, rmsnorm, rope, swiglu, swigluClamped, topk };
+export { ranksBefore } from './topk.js';
