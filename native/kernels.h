@@ -1,0 +1,54 @@
+// moekit native core: raw-pointer kernels behind the N-API layer (addon.cc validates every
+// argument and buffer length before any of these is called; they never check bounds).
+// All tensors are row-major float32; shapes are written [rows, cols].
+#pragma once
+#include <cstdint>
+
+namespace moekit {
+
+// ---- per-row kernels with a scalar and an AVX2+FMA variant, chosen at run time -------------
+struct RowKernels {
+  const char* name;  // "avx2" | "scalar"
+  // x[cols] in place: softmax (max-subtracted, expf, double sum; all -inf row -> zeros)
+  void (*softmax_row)(float* x, int64_t cols);
+  // out[dim] = x[dim] * (1/sqrt(mean(x^2)+eps)) * w[dim] (w may be null; out may alias x)
+  void (*rmsnorm_row)(float* out, const float* x, const float* w, int64_t dim, float eps);
+  // x[2*half] in place, pairs (i, i+half) rotated by cos[i], sin[i] (NeoX rotate_half)
+  void (*rope_half_row)(float* x, const float* cos, const float* sin, int64_t half);
+  // x[2*half] in place, pairs (2i, 2i+1) rotated by cos[i], sin[i] (GPT-J interleaved)
+  void (*rope_interleaved_row)(float* x, const float* cos, const float* sin, int64_t half);
+};
+
+extern const RowKernels kScalarKernels;   // kernels_scalar.cc, baseline x86-64 / any CPU
+extern const RowKernels kAvx2Kernels;     // kernels_avx2.cc, needs avx2 + fma
+bool cpu_has_avx2_fma();                  // kernels_avx2.cc
+const RowKernels& active_kernels();       // kernels_avx2.cc: the one in use
+// select "avx2" | "scalar" | "auto"; returns false if the CPU cannot run the request
+bool select_kernels(const char* which);
+
+// ---- element-wise (scalar expf; memory-bound, one code path) --------------------------------
+// out[n] = gate * sigmoid(gate) * up; out may alias gate or up
+void swiglu(float* out, const float* gate, const float* up, int64_t n);
+// g = min(gate, limit); u = clamp(up, -limit, limit); out = (u + 1) * g * sigmoid(alpha * g)
+void swiglu_clamped(float* out, const float* gate, const float* up, int64_t n, float limit,
+                    float alpha);
+
+// ---- top-k (topk.cc) ------------------------------------------------------------------------
+// per row of x[rows, cols]: k best (value desc, index asc, NaN last) -> idx[rows, k], val[rows, k]
+void topk(const float* x, int64_t rows, int64_t cols, int64_t k, int32_t* idx, float* val);
+
+// ---- BLAS (gemm.cc) -------------------------------------------------------------------------
+// C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C; BLAS semantics, beta = 0 never reads C,
+// alpha = 0 or K = 0 never reads A or B.
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+// y[N] = alpha W[N,K] x[K] + beta y[N]; W contiguous
+void sgemv(int64_t N, int64_t K, float alpha, const float* W, const float* x, float beta,
+           float* y);
+void blas_set_threads(int n);
+int blas_get_threads();
+const char* blas_config();
+const char* blas_core();
+
+}  // namespace moekit
