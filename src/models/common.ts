@@ -1,0 +1,104 @@
+/**
+ * Pieces most architectures share: the base of the description (sizes, norms, token ids),
+ * the defaults of the MoE description, and the Llama-style attention tensors.
+ */
+import type { ConfigReader } from '../io/config.js';
+import type { ArchName, AttentionDesc, ModelDesc, MoeDesc, RopeDesc } from './desc.js';
+import { linear, type AttnWeights, type TensorSource } from './weights.js';
+
+export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
+  return {
+    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, routerBias: false,
+    selectionBias: false, sharedFfn: 0, sharedGated: false, act: 'swiglu', expertBias: false,
+    swigluLimit: 7, swigluAlpha: 1.702, ...over,
+  };
+}
+
+export interface GqaOptions {
+  qkvBias?: boolean;
+  oBias?: boolean;
+  qkNorm?: AttentionDesc['qkNorm'];
+  sinks?: boolean;
+  scale?: number;
+  clipQkv?: number | null;
+  headDim?: number;
+}
+
+/** standard multi-head / grouped-query attention description */
+export function gqa(c: ConfigReader, o: GqaOptions = {}): AttentionDesc {
+  const H = c.int('hidden_size');
+  const nH = c.int('num_attention_heads');
+  c.ensure(nH > 0, `key 'num_attention_heads' must be positive`);
+  const nKV = c.int('num_key_value_heads', nH);
+  c.ensure(nKV > 0 && nH % nKV === 0, `num_attention_heads (${nH}) must be a multiple of num_key_value_heads (${nKV})`);
+  const D = o.headDim ?? c.int('head_dim', Math.floor(H / nH));
+  c.ensure(D > 0, `head_dim must be positive`);
+  return {
+    kind: 'gqa', nHeads: nH, nKvHeads: nKV, headDim: D, vHeadDim: D,
+    qkvBias: o.qkvBias ?? false, oBias: o.oBias ?? false, qkNorm: o.qkNorm ?? 'none',
+    sinks: o.sinks ?? false, scale: o.scale ?? 1 / Math.sqrt(D), clipQkv: o.clipQkv ?? null,
+  };
+}
+
+/** fields every architecture reads the same way */
+export function baseDesc(c: ConfigReader, arch: ArchName, attention: AttentionDesc, rope: RopeDesc,
+                         rest: Pick<ModelDesc, 'layers' | 'denseFfn' | 'moe'> & Partial<ModelDesc>): ModelDesc {
+  const archs = c.arr('architectures');
+  return {
+    arch,
+    hfClass: archs && typeof archs[0] === 'string' ? archs[0] : c.str('model_type'),
+    vocab: c.int('vocab_size'),
+    hidden: c.int('hidden_size'),
+    nLayers: c.int('num_hidden_layers'),
+    rmsEps: c.num('rms_norm_eps', 1e-6),
+    tieEmbeddings: c.bool('tie_word_embeddings', false),
+    attention, rope,
+    denseBias: false,
+    embeddingMultiplier: 1, residualMultiplier: 1, logitsScale: 1,
+    maxPositions: c.int('max_position_embeddings', 4096),
+    bosTokenId: c.has('bos_token_id') ? c.ids('bos_token_id')[0] ?? null : null,
+    eosTokenIds: c.ids('eos_token_id'),
+    padTokenId: c.has('pad_token_id') ? c.ids('pad_token_id')[0] ?? null : null,
+    ...rest,
+  };
+}
+
+/** sliding window per layer from `layer_types` (transformers ≥ 4.5x) or a global window */
+export function windows(c: ConfigReader, nLayers: number, globalWindow: number | null): (number | null)[] {
+  const types = c.arr('layer_types');
+  if (types) {
+    c.ensure(types.length === nLayers, `layer_types has ${types.length} entries, expected ${nLayers}`);
+    const w = c.int('sliding_window', 0) || null;
+    return types.map((t) => (t === 'sliding_attention' ? w : null));
+  }
+  return new Array<number | null>(nLayers).fill(globalWindow);
+}
+
+/** Llama-style attention tensors under `<prefix>.self_attn` */
+export function loadGqa(src: TensorSource, d: ModelDesc, prefix: string): AttnWeights {
+  const a = d.attention;
+  const H = d.hidden, D = a.headDim;
+  const p = `${prefix}.self_attn`;
+  const w: AttnWeights = {
+    q: linear(src, `${p}.q_proj`, a.nHeads * D, H, a.qkvBias),
+    k: linear(src, `${p}.k_proj`, a.nKvHeads * D, H, a.qkvBias),
+    v: linear(src, `${p}.v_proj`, a.nKvHeads * D, H, a.qkvBias),
+    o: linear(src, `${p}.o_proj`, H, a.nHeads * D, a.oBias),
+  };
+  if (a.qkNorm === 'head') {
+    w.qNorm = src.get(`${p}.q_norm.weight`, [D]);
+    w.kNorm = src.get(`${p}.k_norm.weight`, [D]);
+  } else if (a.qkNorm === 'full') {
+    w.qNorm = src.get(`${p}.q_norm.weight`, [a.nHeads * D]);
+    w.kNorm = src.get(`${p}.k_norm.weight`, [a.nKvHeads * D]);
+  }
+  if (a.sinks) w.sinks = src.get(`${p}.sinks`, [a.nHeads]);
+  return w;
+}
+
+export function norms(src: TensorSource, d: ModelDesc, prefix: string): { attnNorm: Float32Array; ffnNorm: Float32Array } {
+  return {
+    attnNorm: src.get(`${prefix}.input_layernorm.weight`, [d.hidden]),
+    ffnNorm: src.get(`${prefix}.post_attention_layernorm.weight`, [d.hidden]),
+  };
+}

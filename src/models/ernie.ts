@@ -1,0 +1,57 @@
+/**
+ * ERNIE 4.5 MoE: interleaved RoPE, optional biases everywhere (`use_bias`), MoE layers from
+ * moe_layer_start_index to moe_layer_end_index every moe_layer_interval; softmax router with a
+ * selection-only correction bias and renormalisation floored at moe_norm_min; ungated shared experts.
+ */
+import type { ConfigReader } from '../io/config.js';
+import type { ArchSpec } from './arch.js';
+import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
+import { ffn, linear } from './weights.js';
+
+export const ernie45Moe: ArchSpec = {
+  name: 'ernie4_5_moe',
+  modelTypes: ['ernie4_5_moe'],
+  describe(c: ConfigReader) {
+    const bias = c.bool('use_bias', false);
+    const attention = gqa(c, { qkvBias: bias, oBias: bias });
+    const L = c.int('num_hidden_layers');
+    const start = c.int('moe_layer_start_index', 0);
+    const endRaw = c.num('moe_layer_end_index', -1);
+    const end = endRaw < 0 ? L - 1 : endRaw;
+    const interval = c.int('moe_layer_interval', 1) || 1;
+    const I = c.num('moe_intermediate_size');
+    const E = c.num('moe_num_experts');
+    c.ensure(Number.isInteger(I) && Number.isInteger(E), 'moe_intermediate_size and moe_num_experts must be integers (multimodal ERNIE lists are not supported)');
+    const d = baseDesc(c, 'ernie4_5_moe', attention, c.rope(attention.headDim, true), {
+      layers: Array.from({ length: L }, (_, l) => ({
+        mlp: E > 0 && (l + 1) % interval === 0 && l >= start && l <= end ? ('moe' as const) : ('dense' as const),
+        slidingWindow: null,
+      })),
+      denseFfn: c.int('intermediate_size'),
+      moe: moeDefaults({
+        experts: E, topK: c.int('moe_k'), expertFfn: I, router: 'softmax_bias', normTopK: true,
+        normMin: c.num('moe_norm_min', 1e-12), selectionBias: true,
+        sharedFfn: c.int('moe_num_shared_experts', 0) * I,
+      }),
+    });
+    d.denseBias = bias;
+    return d;
+  },
+  loadLayer(src, d, l) {
+    const p = `model.layers.${l}`;
+    const H = d.hidden, b = d.denseBias;
+    const base = { ...norms(src, d, p), attn: loadGqa(src, d, p) };
+    if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn, b) };
+    const { experts: E, expertFfn: I, sharedFfn } = d.moe;
+    return {
+      ...base,
+      moe: {
+        router: linear(src, `${p}.mlp.gate`, E, H, false),
+        selectionBias: src.get(`${p}.mlp.moe_statics.e_score_correction_bias`, [1, E]),
+        experts: Array.from({ length: E }, (_, e) => ffn(src, `${p}.mlp.experts.${e}`, H, I, b)),
+        shared: sharedFfn > 0 ? ffn(src, `${p}.mlp.shared_experts`, H, sharedFfn, b) : null,
+        sharedGate: null,
+      },
+    };
+  },
+};

@@ -1,0 +1,67 @@
+/**
+ * gpt-oss: attention sinks, sliding-window layers alternating with full ones (`layer_types`),
+ * YaRN RoPE, biases on every projection; router = linear with bias → top-k → softmax over the k;
+ * fused experts stored (in, out): gate_up_proj [E, H, 2I] with gate and up interleaved along
+ * the last dim, down_proj [E, I, H]; clamped SwiGLU with (up + 1).
+ */
+import type { ArchSpec } from './arch.js';
+import { baseDesc, gqa, loadGqa, moeDefaults, norms, windows } from './common.js';
+import { linear, type Ffn } from './weights.js';
+
+export const gptOss: ArchSpec = {
+  name: 'gpt_oss',
+  modelTypes: ['gpt_oss'],
+  describe(c) {
+    const bias = c.bool('attention_bias', true);
+    const attention = gqa(c, { qkvBias: bias, oBias: bias, sinks: true });
+    const L = c.int('num_hidden_layers');
+    const win = windows(c, L, null);
+    return baseDesc(c, 'gpt_oss', attention, c.rope(attention.headDim, false), {
+      layers: win.map((w) => ({ mlp: 'moe' as const, slidingWindow: w })),
+      denseFfn: c.int('intermediate_size'),
+      moe: moeDefaults({
+        experts: c.int('num_local_experts'), topK: c.int('num_experts_per_tok'),
+        expertFfn: c.int('intermediate_size'), router: 'topk_softmax', routerBias: true,
+        act: 'swiglu_clamped', expertBias: true,
+        swigluLimit: c.num('swiglu_limit', 7),
+      }),
+    });
+  },
+  loadLayer(src, d, l) {
+    const p = `model.layers.${l}`;
+    const H = d.hidden;
+    const { experts: E, expertFfn: I } = d.moe;
+    const gu = src.get(`${p}.mlp.experts.gate_up_proj`, [E, H, 2 * I]); // [E, H, 2I]
+    const guB = src.get(`${p}.mlp.experts.gate_up_proj_bias`, [E, 2 * I]); // [E, 2I]
+    const dn = src.get(`${p}.mlp.experts.down_proj`, [E, I, H]); // [E, I, H]
+    const dnB = src.get(`${p}.mlp.experts.down_proj_bias`, [E, H]); // [E, H]
+    const experts: Ffn[] = [];
+    for (let e = 0; e < E; e++) {
+      const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]
+      const gb = new Float32Array(I), ub = new Float32Array(I);
+      const down = new Float32Array(H * I); // [H, I]
+      const g0 = e * H * 2 * I;
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < I; i++) {
+          gate[i * H + h] = gu[g0 + h * 2 * I + 2 * i];
+          up[i * H + h] = gu[g0 + h * 2 * I + 2 * i + 1];
+        }
+      }
+      for (let i = 0; i < I; i++) {
+        gb[i] = guB[e * 2 * I + 2 * i];
+        ub[i] = guB[e * 2 * I + 2 * i + 1];
+        for (let h = 0; h < H; h++) down[h * I + i] = dn[e * I * H + i * H + h];
+      }
+      experts.push({
+        gate: { w: gate, b: gb, out: I, in: H },
+        up: { w: up, b: ub, out: I, in: H },
+        down: { w: down, b: dnB.slice(e * H, (e + 1) * H), out: H, in: I },
+      });
+    }
+    return {
+      ...norms(src, d, p),
+      attn: loadGqa(src, d, p),
+      moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts, shared: null, sharedGate: null },
+    };
+  },
+};

@@ -1,0 +1,62 @@
+/**
+ * Qwen2-MoE and Qwen3-MoE: softmax → top-k (renormalised when norm_topk_prob); Qwen2-MoE adds
+ * qkv biases and a shared expert scaled by a sigmoid gate; Qwen3-MoE adds per-head q/k RMSNorm.
+ * Dense layers where `mlp_only_layers` or `decoder_sparse_step` say so.
+ */
+import type { ConfigReader } from '../io/config.js';
+import type { ArchSpec } from './arch.js';
+import type { ArchName, ModelDesc } from './desc.js';
+import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
+import { ffn, linear, type LayerWeights, type TensorSource } from './weights.js';
+
+function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
+  const v2 = arch === 'qwen2_moe';
+  const attention = gqa(c, v2 ? { qkvBias: c.bool('qkv_bias', true) } : { qkvBias: c.bool('attention_bias', false), qkNorm: 'head' });
+  const L = c.int('num_hidden_layers');
+  const E = c.has('num_experts') ? c.int('num_experts') : c.int('num_local_experts');
+  const step = c.int('decoder_sparse_step', 1) || 1;
+  const mlpOnly = new Set((c.arr('mlp_only_layers') ?? []) as number[]);
+  const useWin = c.bool('use_sliding_window', false);
+  const win = useWin ? c.int('sliding_window', 0) || null : null;
+  const maxWin = c.int('max_window_layers', L);
+  return baseDesc(c, arch, attention, c.rope(attention.headDim, false), {
+    layers: Array.from({ length: L }, (_, l) => ({
+      mlp: !mlpOnly.has(l) && E > 0 && (l + 1) % step === 0 ? ('moe' as const) : ('dense' as const),
+      slidingWindow: win !== null && l >= maxWin ? win : null,
+    })),
+    denseFfn: c.int('intermediate_size'),
+    moe: moeDefaults({
+      experts: E, topK: c.int('num_experts_per_tok'), expertFfn: c.int('moe_intermediate_size'),
+      router: 'softmax_topk', normTopK: c.bool('norm_topk_prob', false),
+      sharedFfn: v2 ? c.int('shared_expert_intermediate_size', 0) : 0, sharedGated: v2,
+    }),
+  });
+}
+
+function loadQwen(src: TensorSource, d: ModelDesc, l: number): LayerWeights {
+  const p = `model.layers.${l}`;
+  const H = d.hidden;
+  const base = { ...norms(src, d, p), attn: loadGqa(src, d, p) };
+  if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn) };
+  const { experts: E, expertFfn: I, sharedFfn } = d.moe;
+  return {
+    ...base,
+    moe: {
+      router: linear(src, `${p}.mlp.gate`, E, H, false),
+      selectionBias: null,
+      experts: Array.from({ length: E }, (_, e) => ffn(src, `${p}.mlp.experts.${e}`, H, I)),
+      shared: sharedFfn > 0 ? ffn(src, `${p}.mlp.shared_expert`, H, sharedFfn) : null,
+      sharedGate: sharedFfn > 0 ? linear(src, `${p}.mlp.shared_expert_gate`, 1, H, false) : null,
+    },
+  };
+}
+
+export const qwen2Moe: ArchSpec = {
+  name: 'qwen2_moe', modelTypes: ['qwen2_moe'],
+  describe: (c) => describeQwen(c, 'qwen2_moe'), loadLayer: loadQwen,
+};
+
+export const qwen3Moe: ArchSpec = {
+  name: 'qwen3_moe', modelTypes: ['qwen3_moe'],
+  describe: (c) => describeQwen(c, 'qwen3_moe'), loadLayer: loadQwen,
+};

@@ -1,0 +1,26 @@
+/** The architectures moekit runs, found by config.json `model_type`. */
+import { MoekitError } from '../util/errors.js';
+import type { ConfigReader } from '../io/config.js';
+import type { ArchSpec } from './arch.js';
+import { deepseekV2, deepseekV3 } from './deepseek.js';
+import { ernie45Moe } from './ernie.js';
+import { gptOss } from './gpt_oss.js';
+import { graniteMoe } from './granite.js';
+import { mixtral } from './mixtral.js';
+import { olmoe } from './olmoe.js';
+import { qwen2Moe, qwen3Moe } from './qwen_moe.js';
+
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe];
+
+export function archFor(c: ConfigReader): ArchSpec {
+  const mt = c.has('model_type') ? c.str('model_type') : '';
+  const spec = ARCHS.find((a) => a.modelTypes.includes(mt));
+  if (!spec) {
+    const cls = (c.arr('architectures') ?? [])[0];
+    const supported = ARCHS.flatMap((a) => a.modelTypes).join(', ');
+    throw new MoekitError(
+      mt ? `unsupported architecture '${mt}'${cls ? ` (${String(cls)})` : ''}; supported: ${supported}`
+         : `missing key 'model_type'; supported: ${supported}`, c.file);
+  }
+  return spec;
+}

@@ -1,0 +1,97 @@
+/**
+ * Loaded weights in the engine's own layout: every linear is W [out, in] row-major (as
+ * nn.Linear stores it) with an optional bias [out]. Fused checkpoint layouts are split and
+ * transposed into this at load time by their architecture file.
+ */
+import { MoekitError } from '../util/errors.js';
+
+export interface Linear {
+  w: Float32Array; // [out, in]
+  b: Float32Array | null; // [out]
+  out: number;
+  in: number;
+}
+
+/** SwiGLU FFN: down(act(gate(x)) · up(x)) */
+export interface Ffn {
+  gate: Linear; // [I, H]
+  up: Linear; // [I, H]
+  down: Linear; // [H, I]
+}
+
+export interface AttnWeights {
+  // GQA
+  q?: Linear; // [nH·D, H]
+  k?: Linear; // [nKV·D, H]
+  v?: Linear; // [nKV·D, H]
+  qNorm?: Float32Array; // [D] (per head) or [nH·D] (full)
+  kNorm?: Float32Array; // [D] or [nKV·D]
+  sinks?: Float32Array; // [nH]
+  // MLA
+  qA?: Linear; // [qLora, H]
+  qANorm?: Float32Array; // [qLora]
+  qB?: Linear; // [nH·(nope+rope), qLora]
+  kvA?: Linear; // [kvLora + rope, H]
+  kvANorm?: Float32Array; // [kvLora]
+  kvB?: Linear; // [nH·(nope+v), kvLora]
+  o: Linear; // [H, nH·Dv]
+}
+
+export interface MoeWeights {
+  router: Linear; // [E, H]
+  selectionBias: Float32Array | null; // [E]
+  /** null marks an expert not loaded (pruned) */
+  experts: (Ffn | null)[]; // E × {gate [I,H], up [I,H], down [H,I]}
+  shared: Ffn | null;
+  sharedGate: Linear | null; // [1, H]
+}
+
+export interface LayerWeights {
+  attnNorm: Float32Array; // [H]
+  ffnNorm: Float32Array; // [H]
+  attn: AttnWeights;
+  dense?: Ffn;
+  moe?: MoeWeights;
+}
+
+export interface ModelWeights {
+  embed: Float32Array; // [V, H]
+  norm: Float32Array; // [H]
+  lmHead: Linear; // [V, H]
+  layers: LayerWeights[];
+}
+
+/**
+ * Where an architecture file gets tensors from, by Hugging Face name with the shape it
+ * expects. The loader checks every shape; a recording source lists the table without reading.
+ */
+export interface TensorSource {
+  get(name: string, shape: number[]): Float32Array;
+  has(name: string): boolean;
+}
+
+export function linear(src: TensorSource, name: string, out: number, inp: number, bias: boolean): Linear {
+  const w = src.get(`${name}.weight`, [out, inp]);
+  const b = bias ? src.get(`${name}.bias`, [out]) : null;
+  return { w, b, out, in: inp };
+}
+
+export function ffn(src: TensorSource, prefix: string, H: number, I: number, bias = false,
+                    names: [string, string, string] = ['gate_proj', 'up_proj', 'down_proj']): Ffn {
+  return {
+    gate: linear(src, `${prefix}.${names[0]}`, I, H, bias),
+    up: linear(src, `${prefix}.${names[1]}`, I, H, bias),
+    down: linear(src, `${prefix}.${names[2]}`, H, I, bias),
+  };
+}
+
+/** [rows, cols] → [cols, rows] */
+export function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const y = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) y[c * rows + r] = x[r * cols + c];
+  return y;
+}
+
+export function shapeError(name: string, want: number[], got: number[], file: string): MoekitError {
+  return new MoekitError(`tensor '${name}' has shape [${got.join(', ')}], expected [${want.join(', ')}]`, file);
+}
