@@ -401,7 +401,7 @@ describe('SafetensorsFile: positional reads', () => {
     expect(f.readRaw('small').length).toBe(16);
     f.close();
     expect(spy).toHaveBeenCalled();
-    const bytesRead = spy.mock.calls.reduce((s, c) => s + (c[3] as number), 0);
+    const bytesRead = spy.mock.calls.reduce((s, c) => s + ((c as unknown[])[3] as number), 0);
     expect(bytesRead).toBeLessThan(1024);
     fs.rmSync(p);
   });
