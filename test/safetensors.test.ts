@@ -536,6 +536,28 @@ describe('writeSafetensors: validation and atomicity', () => {
     expect(fs.readdirSync(dir)).toEqual(['model.safetensors']);
   });
 
+  it('refuses a header over the 100 MB cap readers enforce', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'atomic-'));
+    const p = path.join(dir, 'x.safetensors');
+    expectError(() => writeSafetensors(p, [], { huge: 'x'.repeat(MAX_HEADER_BYTES) }), /over the 100000000-byte cap/, p);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('keeps the given data order even for integer-like names', () => {
+    const p = path.join(tmp, 'intnames.safetensors');
+    writeSafetensors(p, [
+      { name: 'b', dtype: 'U8', shape: [1], data: new Uint8Array([1]) },
+      { name: '1', dtype: 'U8', shape: [2], data: new Uint8Array([2, 2]) },
+      { name: '0', dtype: 'U8', shape: [1], data: new Uint8Array([3]) },
+    ]);
+    const raw = fs.readFileSync(p);
+    expect([...raw.subarray(raw.length - 4)]).toEqual([1, 2, 2, 3]);
+    const f = SafetensorsFile.open(p);
+    expect(f.names()).toEqual(['b', '1', '0']);
+    expect([...f.readI32('1')]).toEqual([2, 2]);
+    f.close();
+  });
+
   it('an unwritable target is a MoekitError naming it', () => {
     const p = path.join(tmp, 'no', 'such', 'dir', 'x.safetensors');
     expectError(() => writeSafetensors(p, []), /cannot create a file next to it/, p);

@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { MoekitError } from '../util/errors.js';
 import { type Dtype, DTYPES, isDtype, byteLengthOf } from './dtypes.js';
 import { INDEX_FILE, SINGLE_FILE } from './checkpoint.js';
+import { MAX_HEADER_BYTES } from './safetensors.js';
 
 /** One tensor to write; `data` may be produced lazily, at the moment it is written. */
 export interface SafetensorsEntry {
@@ -101,7 +102,7 @@ function checkData(entry: SafetensorsEntry, data: unknown, byteLength: number, p
 }
 
 /** The header bytes: u64 length + JSON padded with spaces to a multiple of 8. */
-function headerBytes(planned: readonly Planned[], metadata: Record<string, string> | undefined): Buffer {
+function headerBytes(planned: readonly Planned[], metadata: Record<string, string> | undefined, path: string): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header['__metadata__'] = metadata;
   let offset = 0;
@@ -113,6 +114,9 @@ function headerBytes(planned: readonly Planned[], metadata: Record<string, strin
   // would hoist; the reader sorts by offset, so the file stays valid either way.
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.byteLength / 8) * 8;
+  if (padded > MAX_HEADER_BYTES) {
+    throw new MoekitError(`header would be ${padded} bytes, over the ${MAX_HEADER_BYTES}-byte cap readers enforce`, path);
+  }
   const out = Buffer.alloc(8 + padded, 0x20);
   out.writeBigUInt64LE(BigInt(padded), 0);
   json.copy(out, 8);
@@ -168,7 +172,7 @@ function fsyncDir(dir: string): void {
 }
 
 function writePlanned(path: string, planned: readonly Planned[], metadata: Record<string, string> | undefined): void {
-  const header = headerBytes(planned, metadata);
+  const header = headerBytes(planned, metadata, path);
   atomicWrite(path, (fd) => {
     writeAll(fd, header);
     for (const { entry, byteLength } of planned) {
