@@ -14,6 +14,7 @@
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",
+        '/usr/include/openblas',  # Fedora/Arch put cblas.h here; Debian's is on the default path
       ],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
       'cflags!': ['-fno-exceptions', '-O2', '-O0'],
