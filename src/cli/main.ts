@@ -1,25 +1,59 @@
+/** Entry point of the `moekit` command; returns the exit code. */
 import { MoekitError } from '../util/errors.js';
 
-/** Entry point of the `moekit` command; returns the exit code. */
+const HELP = `moekit: Mixture-of-Experts toolkit
+
+  moekit inspect MODEL_DIR [--json]              architecture, experts, parameters, memory
+  moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--json]
+                                                 logits and router logits of a batch
+  moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N]
+                 [--greedy | --temperature T --top-k K --top-p P --seed S] [--json]
+  moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
+
+  --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
+`;
+
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug') || process.env.MOEKIT_DEBUG === '1';
   const args = argv.filter((a) => a !== '--debug');
   try {
     const [cmd, ...rest] = args;
     switch (cmd) {
+      case 'inspect': return await (await import('./inspect.js')).runInspect(rest);
+      case 'forward': return await (await import('./forward.js')).runForward(rest);
+      case 'generate': return await (await import('./generate.js')).runGenerate(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
       }
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(HELP);
+        return cmd === undefined ? 2 : 0;
+      case '--version': case 'version':
+        process.stdout.write('moekit 0.1.0\n');
+        return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd ?? ''}' (try: inspect, forward, generate, plan)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, plan; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof MoekitError && !debug) {
       process.stderr.write(`moekit: ${e.oneLine()}\n`);
       return 1;
     }
+    if (!debug && isFsError(e)) {
+      process.stderr.write(`moekit: ${e.path ? `${e.path}: ` : ''}${fsMessage(e)}\n`);
+      return 1;
+    }
     process.stderr.write(`moekit: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   }
+}
+
+interface FsError extends Error { code: string; path?: string }
+function isFsError(e: unknown): e is FsError {
+  return e instanceof Error && typeof (e as FsError).code === 'string' && /^E[A-Z]+$/.test((e as FsError).code);
+}
+function fsMessage(e: FsError): string {
+  const m: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a directory', ENOSPC: 'no space left on device' };
+  return m[e.code] ?? e.message;
 }

@@ -1,0 +1,62 @@
+/**
+ * `moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) --max-new-tokens N
+ *   [--greedy | --temperature T --top-k K --top-p P --seed S] [--no-stop] [--json]`
+ */
+import * as path from 'node:path';
+import { loadTokenizer } from '../io/tokenizer.js';
+import { MoeModel } from '../models/model.js';
+import { generate } from '../runtime/generate.js';
+import { MoekitError } from '../util/errors.js';
+import { terminalProgress } from './bar.js';
+import { numFlag, onePositional, parse } from './args.js';
+
+const USAGE = 'moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--no-stop] [--json]';
+
+export async function runGenerate(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ids: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
+    greedy: { type: 'boolean' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
+    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
+  }, USAGE);
+  const dir = onePositional(positionals, 'model directory', USAGE);
+  if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt\nusage: ${USAGE}`);
+  const maxNew = numFlag(values['max-new-tokens'], 'max-new-tokens', { int: true, min: 0 }) ?? 16;
+  const temperature = numFlag(values.temperature, 'temperature', { min: 0 });
+  const topK = numFlag(values['top-k'], 'top-k', { int: true, min: 0 });
+  const topP = numFlag(values['top-p'], 'top-p', { min: 0, max: 1 });
+  const seed = numFlag(values.seed, 'seed', { int: true, min: 0 });
+  const sampled = temperature !== undefined || topK !== undefined || topP !== undefined || seed !== undefined;
+  if (values.greedy && sampled) throw new MoekitError('--greedy cannot be combined with --temperature, --top-k, --top-p or --seed');
+  const tokenizer = loadTokenizer(dir);
+  let prompt: number[];
+  if (values.ids !== undefined) {
+    prompt = values.ids.split(',').map((s) => {
+      const x = Number(s.trim());
+      if (s.trim() === '' || !Number.isInteger(x) || x < 0) throw new MoekitError(`--ids must be comma-separated non-negative integers, got '${s}'`);
+      return x;
+    });
+  } else {
+    if (!tokenizer) throw new MoekitError(`--prompt needs a tokenizer.json in the model directory; use --ids`, path.join(dir, 'tokenizer.json'));
+    prompt = tokenizer.encode(values.prompt!);
+  }
+  const model = MoeModel.load(dir, { onProgress: terminalProgress() });
+  const stream = !values.json && tokenizer !== null && process.stdout.isTTY === true;
+  const res = generate(model, prompt, {
+    maxNewTokens: maxNew, greedy: values.greedy || !sampled, temperature, topK, topP, seed,
+    stopAtEos: !values['no-stop'],
+    onToken: stream ? (id) => process.stdout.write(tokenizer!.decode([id])) : undefined,
+  });
+  const text = tokenizer ? tokenizer.decode(res.ids.slice(res.promptTokens)) : undefined;
+  if (values.json) {
+    process.stdout.write(JSON.stringify({
+      ids: res.ids, prompt_tokens: res.promptTokens, new_tokens: res.newTokens, finish_reason: res.finishReason,
+      ...(text !== undefined ? { text } : {}), timings: res.timings,
+    }) + '\n');
+  } else if (stream) {
+    process.stdout.write('\n');
+  } else {
+    process.stdout.write(`${res.ids.join(',')}\n${text !== undefined ? text + '\n' : ''}`);
+    process.stderr.write(`${res.newTokens} new tokens (${res.finishReason}); prefill ${res.timings.prefillTokensPerS.toFixed(0)} tok/s, decode ${res.timings.decodeTokensPerS.toFixed(1)} tok/s\n`);
+  }
+  return 0;
+}

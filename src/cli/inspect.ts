@@ -1,0 +1,43 @@
+/** `moekit inspect MODEL_DIR [--json]` */
+import { inspectModel } from '../models/inspect.js';
+import { onePositional, parse } from './args.js';
+
+const USAGE = 'moekit inspect MODEL_DIR [--json]';
+
+function human(n: number): string {
+  const u = ['', 'K', 'M', 'B', 'T'];
+  let i = 0;
+  while (Math.abs(n) >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return `${n.toFixed(i ? 2 : 0)}${u[i]}`;
+}
+function bytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+export async function runInspect(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, USAGE);
+  const r = inspectModel(onePositional(positionals, 'model directory', USAGE));
+  if (values.json) {
+    const { desc, ...rest } = r;
+    process.stdout.write(JSON.stringify({ ...rest, description: desc }) + '\n');
+    return 0;
+  }
+  const a = r.attention, e = r.experts, p = r.parameters, m = r.memory;
+  const lines = [
+    `model         ${r.dir}`,
+    `architecture  ${r.architecture} (${r.arch})`,
+    `layers        ${r.layers} (${r.moeLayers} MoE, ${r.denseLayers} dense), hidden ${r.hidden}, vocab ${r.vocab}`,
+    `attention     ${a.kind.toUpperCase()}, ${a.heads} heads, ${a.kvHeads} kv heads, head dim ${a.headDim}${a.vHeadDim !== a.headDim ? ` (v ${a.vHeadDim})` : ''}` +
+      `${a.slidingWindowLayers ? `, ${a.slidingWindowLayers} sliding-window layers` : ''}${a.sinks ? ', sinks' : ''}`,
+    `rope          ${r.rope.type}, theta ${r.rope.theta}, ${r.rope.dim} dims${r.rope.interleaved ? ', interleaved' : ''}${r.rope.factor !== 1 ? `, factor ${r.rope.factor}` : ''}`,
+    `experts       ${e.perLayer} per MoE layer, top-${e.topK}, expert FFN ${e.expertFfn}${e.shared ? `, shared FFN ${e.shared}` : ''}, router ${e.router}${e.normTopK ? ' (renormalised)' : ''}`,
+    `parameters    ${human(p.total)} total, ${human(p.activePerToken)} active per token (routed experts ${human(p.routedExperts)})${p.unused ? `, ${human(p.unused)} unused (e.g. MTP)` : ''}`,
+    `dtypes        ${Object.entries(r.dtypes).map(([k, v]) => `${k} ${bytes(v!)}`).join(', ')}`,
+    `memory        checkpoint ${bytes(m.checkpointBytes)}; f32 weights ${bytes(m.f32WeightsBytes)}; KV cache ${bytes(m.kvCacheBytesPerToken)}/token, ${bytes(m.kvCacheBytesMaxContext)} at ${m.maxPositions} tokens`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,68 @@
+/**
+ * What a checkpoint is, from its config.json and safetensors headers alone (no weights read):
+ * architecture, sizes, experts, parameter counts (total and active per token), dtypes, memory.
+ */
+import * as path from 'node:path';
+import { Checkpoint } from '../io/checkpoint.js';
+import { readConfig } from '../io/config.js';
+import { numElements, type Dtype } from '../io/dtypes.js';
+import type { ModelDesc } from './desc.js';
+import { archFor } from './registry.js';
+
+export interface InspectReport {
+  dir: string;
+  architecture: string;
+  arch: string;
+  layers: number;
+  denseLayers: number;
+  moeLayers: number;
+  hidden: number;
+  vocab: number;
+  attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean };
+  rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
+  experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
+  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number };
+  dtypes: Partial<Record<Dtype, number>>;
+  memory: { checkpointBytes: number; f32WeightsBytes: number; activeF32BytesPerToken: number; kvCacheBytesPerToken: number; kvCacheBytesMaxContext: number; maxPositions: number };
+  desc: ModelDesc;
+}
+
+const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
+
+export function inspectModel(dir: string): InspectReport {
+  const cfg = readConfig(dir);
+  const d = archFor(cfg).describe(cfg);
+  const ck = Checkpoint.open(path.dirname(cfg.file));
+  try {
+    let total = 0, routed = 0, unused = 0;
+    for (const name of ck.names()) {
+      const n = numElements(ck.info(name).shape);
+      const layer = /^model\.layers\.(\d+)\./.exec(name);
+      if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
+      total += n;
+      if (ROUTED.test(name)) routed += n;
+    }
+    const E = d.moe.experts, K = d.moe.topK;
+    const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
+    const a = d.attention;
+    const kvPerTok = d.nLayers * a.nKvHeads * (a.headDim + a.vHeadDim) * 4;
+    return {
+      dir: path.dirname(cfg.file), architecture: d.hfClass, arch: d.arch,
+      layers: d.nLayers, denseLayers: d.layers.filter((l) => l.mlp === 'dense').length,
+      moeLayers: d.layers.filter((l) => l.mlp === 'moe').length, hidden: d.hidden, vocab: d.vocab,
+      attention: { kind: a.kind, heads: a.nHeads, kvHeads: a.nKvHeads, headDim: a.headDim, vHeadDim: a.vHeadDim,
+        slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks },
+      rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
+      experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
+      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },
+      dtypes: ck.bytesByDtype(),
+      memory: {
+        checkpointBytes: ck.totalBytes(), f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,
+        kvCacheBytesPerToken: kvPerTok, kvCacheBytesMaxContext: kvPerTok * d.maxPositions, maxPositions: d.maxPositions,
+      },
+      desc: d,
+    };
+  } finally {
+    ck.close();
+  }
+}
