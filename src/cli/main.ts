@@ -23,7 +23,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'forward': return await (await import('./forward.js')).runForward(rest);
       case 'generate': return await (await import('./generate.js')).runGenerate(rest);
       case 'plan': {
-        const { runPlanCommand } = await import('./plan.js');
+        // the planner lands separately; a computed specifier keeps tsc independent of it
+        const planModule = './plan.js';
+        const { runPlanCommand } = (await import(planModule)) as { runPlanCommand(argv: string[]): Promise<number> };
         return await runPlanCommand(rest);
       }
       case undefined: case 'help': case '--help': case '-h':
