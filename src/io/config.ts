@@ -118,11 +118,9 @@ export class ConfigReader {
 
 /** Read and parse `<dir>/config.json` (or a config file path). */
 export function readConfig(dirOrFile: string): ConfigReader {
-  let file = dirOrFile;
-  if (fs.existsSync(dirOrFile) && fs.statSync(dirOrFile).isDirectory()) file = path.join(dirOrFile, 'config.json');
-  if (!fs.existsSync(file)) {
-    throw new MoekitError(fs.existsSync(path.dirname(file)) ? 'no config.json in the model directory' : 'no such file or directory', file);
-  }
+  if (!fs.existsSync(dirOrFile)) throw new MoekitError('no such model directory or config file', dirOrFile);
+  const file = fs.statSync(dirOrFile).isDirectory() ? path.join(dirOrFile, 'config.json') : dirOrFile;
+  if (!fs.existsSync(file)) throw new MoekitError('no config.json in the model directory', file);
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));

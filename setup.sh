@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets moekit up on a fresh Debian/Ubuntu machine: OpenBLAS (for the native kernel core), then
+# the npm dependencies, the native addon and the TypeScript build (npm ci runs all three).
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! [ -e /usr/include/x86_64-linux-gnu/cblas.h ] && ! [ -e /usr/include/cblas.h ] && ! ls /usr/include/*/cblas.h >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing libopenblas-dev (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -q libopenblas-dev >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q libopenblas-dev >/dev/null; }
+fi
+npm ci --no-audit --no-fund
