@@ -4,7 +4,7 @@
  * states and greedy ids.
  */
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
 import type { RouterEvent } from '../src/moe/layer.js';
@@ -19,24 +19,53 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-/** indices of the k largest of row (desc) */
-function topk(row: Float32Array, k: number): number[] {
-  return Array.from(row.keys()).sort((i, j) => row[j] - row[i] || i - j).slice(0, k);
+const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);
+
+/**
+ * The reference's selection rule written out naively (softmax / sigmoid, bias for selection
+ * only, group limits), applied to the reference's own router logits.
+ */
+function naiveSelect(logits: Float32Array, E: number, K: number, m: { router: string; nGroup: number; topkGroup: number }, bias: Float32Array | null): number[] {
+  let p = Array.from(logits);
+  if (m.router === 'sigmoid_group') p = p.map((x) => 1 / (1 + Math.exp(-x)));
+  else if (m.router !== 'topk_softmax') {
+    const mx = Math.max(...p);
+    const e = p.map((x) => Math.exp(x - mx));
+    const s = e.reduce((a, b) => a + b, 0);
+    p = e.map((x) => x / s);
+  }
+  const choice = p.map((x, i) => x + (bias ? bias[i] : 0));
+  if (m.nGroup > 1) {
+    const per = E / m.nGroup;
+    const score = Array.from({ length: m.nGroup }, (_, g) => {
+      const v = choice.slice(g * per, (g + 1) * per).sort((a, b) => b - a);
+      return m.router === 'softmax_group' ? v[0] : v[0] + v[1];
+    });
+    const keep = Array.from(score.keys()).sort((a, b) => score[b] - score[a]).slice(0, m.topkGroup);
+    for (let e = 0; e < E; e++) if (!keep.includes(Math.floor(e / per))) choice[e] = 0;
+  }
+  return Array.from(choice.keys()).sort((a, b) => choice[b] - choice[a] || a - b).slice(0, K).sort((a, b) => a - b);
 }
 
-describe.each(ARCHS)('%s matches the reference implementation', (arch) => {
+describe.each(CASES)('%s matches the reference implementation (%s kernels)', (arch, kernels) => {
   const dir = path.join(ROOT, arch);
+  const prevKernels = process.env.MOEKIT_KERNELS;
+  beforeAll(() => { process.env.MOEKIT_KERNELS = kernels; });
+  afterAll(() => { process.env.MOEKIT_KERNELS = prevKernels; });
   const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
   const ids = ref.readI32('input_ids'); // [2, 24]
   const [B, T] = ref.info('input_ids').shape;
   const model = MoeModel.load(dir);
   const routers: RouterEvent[] = [];
   const hidden = new Map<number, Float32Array>();
-  const logits = model.forward(ids, B, T, undefined, {
-    trace: {
-      router: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice() }),
-      hidden: (i, x) => hidden.set(i, x.slice()),
-    },
+  let logits = new Float32Array(0);
+  beforeAll(() => {
+    logits = model.forward(ids, B, T, undefined, {
+      trace: {
+        router: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice() }),
+        hidden: (i, x) => hidden.set(i, x.slice()),
+      },
+    });
   });
 
   it('logits within 1e-4', () => {
@@ -52,6 +81,12 @@ describe.each(ARCHS)('%s matches the reference implementation', (arch) => {
     }
   });
 
+  /** the selection bias of MoE layer L, read from the checkpoint */
+  function biasOf(L: number): Float32Array | null {
+    const layer = model.moeLayerIndex.indexOf(L);
+    return model.weights.layers[layer].moe!.selectionBias;
+  }
+
   it('router logits within 1e-4 and the same experts chosen for every token', () => {
     const names = ref.names().filter((n) => n.startsWith('router_logits.'));
     const moeLayers = model.desc.layers.filter((l) => l.mlp === 'moe').length;
@@ -62,13 +97,12 @@ describe.each(ARCHS)('%s matches the reference implementation', (arch) => {
       const ev = routers[L];
       expect(ev.moeLayer).toBe(L);
       expect(maxAbsDiff(ev.logits, r), n).toBeLessThanOrEqual(1e-4);
-      if (model.desc.moe.router === 'softmax_topk' || model.desc.moe.router === 'topk_softmax') {
-        // without a selection bias the chosen experts are the top-k of the reference logits
-        for (let t = 0; t < ev.N; t++) {
-          const want = topk(r.subarray(t * ev.E, (t + 1) * ev.E), ev.K).sort();
-          const got = Array.from(ev.experts.subarray(t * ev.K, (t + 1) * ev.K)).sort();
-          expect(got, `${n} token ${t}`).toEqual(want);
-        }
+      // the experts the reference's rule picks from the reference's logits
+      const bias = biasOf(L);
+      for (let t = 0; t < ev.N; t++) {
+        const want = naiveSelect(r.subarray(t * ev.E, (t + 1) * ev.E), ev.E, ev.K, model.desc.moe, bias);
+        const got = Array.from(ev.experts.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b);
+        expect(got, `${n} token ${t}`).toEqual(want);
       }
     }
   });
