@@ -107,6 +107,23 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
     }
   });
 
+  it('router logits and chosen experts match what the reference recorded inside its MoE blocks', () => {
+    // router_reference.safetensors: made by scripts/make_router_refs.py with the reference
+    // implementation (hooks on the gates; the top-k the MoE block itself computed)
+    const rr = SafetensorsFile.open(path.join(dir, 'router_reference.safetensors'));
+    expect(rr.names().filter((n) => n.startsWith('router_experts.')).length).toBe(routers.length);
+    for (const ev of routers) {
+      expect(maxAbsDiff(ev.logits, rr.readF32(`router_logits.${ev.moeLayer}`))).toBeLessThanOrEqual(1e-4);
+      const want = rr.readI32(`router_experts.${ev.moeLayer}`); // [N, K]
+      for (let t = 0; t < ev.N; t++) {
+        const w = Array.from(want.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b);
+        const g = Array.from(ev.experts.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b);
+        expect(g, `MoE layer ${ev.moeLayer} token ${t}`).toEqual(w);
+      }
+    }
+    rr.close();
+  });
+
   it('greedy generation gives identical ids', async () => {
     const { generate } = await import('../src/runtime/generate.js');
     const want = Array.from(ref.readI32('generated_ids'));
