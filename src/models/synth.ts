@@ -1,0 +1,65 @@
+/**
+ * The tensor-name table of a description (every name with its shape, in load order), and
+ * random-initialised checkpoints built from a config.json: for benchmarks and tests on models
+ * the project makes itself.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigReader } from '../io/config.js';
+import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
+import { rng } from '../runtime/sampling.js';
+import type { ModelDesc } from './desc.js';
+import { archFor } from './registry.js';
+import type { TensorSource } from './weights.js';
+
+export interface TensorSpec { name: string; shape: number[] }
+
+/** every tensor the architecture file reads for this description, with its shape */
+export function tensorTable(d: ModelDesc): TensorSpec[] {
+  const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
+  const rec: TensorSource = {
+    has: () => true,
+    get(name, shape) {
+      out.push({ name, shape: shape.slice() });
+      return new Float32Array(shape.reduce((a, b) => a * b, 1));
+    },
+  };
+  const arch = archFor(new ConfigReader({ model_type: d.arch }, '<desc>'));
+  for (let l = 0; l < d.nLayers; l++) arch.loadLayer(rec, d, l);
+  out.push({ name: 'model.norm.weight', shape: [d.hidden] });
+  if (!d.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [d.vocab, d.hidden] });
+  return out;
+}
+
+/**
+ * Write `config` and a model.safetensors of random weights (normal, std 0.02; norms 1; routers
+ * std 0.3 so routing is decisive; biases 0) into dir. Returns the description.
+ */
+export function writeRandomCheckpoint(dir: string, config: Record<string, unknown>, seed = 0): ModelDesc {
+  fs.mkdirSync(dir, { recursive: true });
+  const cfgPath = path.join(dir, 'config.json');
+  const c = new ConfigReader(config, cfgPath);
+  const d = archFor(c).describe(c);
+  const rand = rng(seed);
+  const normal = (): number => {
+    const u = Math.max(rand(), 1e-12), v = rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+  const entries: SafetensorsEntry[] = tensorTable(d).map(({ name, shape }) => ({
+    name, dtype: 'F32', shape,
+    data: () => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = new Float32Array(n);
+      if (/norm\.weight$|layernorm\.weight$/.test(name)) x.fill(1);
+      else if (/bias$|sinks$/.test(name)) x.fill(0);
+      else {
+        const std = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name) ? 0.3 : 0.02;
+        for (let i = 0; i < n; i++) x[i] = normal() * std;
+      }
+      return x;
+    },
+  }));
+  writeSafetensors(path.join(dir, 'model.safetensors'), entries, { format: 'pt' });
+  fs.writeFileSync(cfgPath, JSON.stringify(config, null, 2));
+  return d;
+}
