@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// `npm run bench`: builds, then runs every benchmark in turn; results go in docs/benchmarks.md.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+const node = process.execPath;
+const sh = (file, args = []) => execFileSync(node, [file, ...args], { stdio: 'inherit' });
+execFileSync('npm', ['run', '--silent', 'build:ts'], { stdio: 'inherit' });
+console.log('\n## GEMM 1024³ fp32 (bench/gemm.mjs)\n');
+sh('bench/gemm.mjs', ['--header']);
+console.log('\n## Engine prefill/decode (bench/engine.mjs)\n');
+sh('bench/engine.mjs');
+for (const f of ['bench/plan/search.mjs', 'bench/plan/run.mjs']) {
+  if (fs.existsSync(f)) {
+    console.log(`\n## Planner (${f})\n`);
+    sh(f);
+  }
+}
