@@ -4,7 +4,7 @@
  */
 import type { ConfigReader } from '../io/config.js';
 import type { ArchName, AttentionDesc, ModelDesc, MoeDesc, RopeDesc } from './desc.js';
-import { linear, type AttnWeights, type TensorSource } from './weights.js';
+import { ffn, linear, type AttnWeights, type MoeWeights, type TensorSource } from './weights.js';
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
@@ -100,5 +100,34 @@ export function norms(src: TensorSource, d: ModelDesc, prefix: string): { attnNo
   return {
     attnNorm: src.get(`${prefix}.input_layernorm.weight`, [d.hidden]),
     ffnNorm: src.get(`${prefix}.post_attention_layernorm.weight`, [d.hidden]),
+  };
+}
+
+export interface PerExpertNames {
+  /** the MoE block's prefix, e.g. `model.layers.3.mlp` */
+  block: string;
+  /** router linear under the block (default `gate`) */
+  router?: string;
+  /** the three projections of one expert (default gate_proj, up_proj, down_proj) */
+  proj?: [string, string, string];
+  /** shared expert FFN and its sigmoid gate, under the block */
+  shared?: string;
+  sharedGate?: string;
+  /** selection-only bias tensor under the block, with its stored shape */
+  selectionBias?: { name: string; shape: number[] };
+  /** expert and shared FFNs have biases */
+  ffnBias?: boolean;
+}
+
+/** the MoE weights of checkpoints that store one tensor per expert and projection */
+export function loadPerExpertMoe(src: TensorSource, d: ModelDesc, n: PerExpertNames): MoeWeights {
+  const { experts: E, expertFfn: I, sharedFfn } = d.moe;
+  const H = d.hidden, b = n.ffnBias ?? false;
+  return {
+    router: linear(src, `${n.block}.${n.router ?? 'gate'}`, E, H, false),
+    selectionBias: n.selectionBias ? src.get(`${n.block}.${n.selectionBias.name}`, n.selectionBias.shape) : null,
+    experts: Array.from({ length: E }, (_, e) => ffn(src, `${n.block}.experts.${e}`, H, I, b, n.proj)),
+    shared: sharedFfn > 0 && n.shared ? ffn(src, `${n.block}.${n.shared}`, H, sharedFfn, b) : null,
+    sharedGate: sharedFfn > 0 && n.sharedGate ? linear(src, `${n.block}.${n.sharedGate}`, 1, H, false) : null,
   };
 }

@@ -7,7 +7,7 @@
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { AttentionDesc, ModelDesc } from './desc.js';
-import { baseDesc, moeDefaults, norms } from './common.js';
+import { baseDesc, loadPerExpertMoe, moeDefaults, norms } from './common.js';
 import { ffn, linear, type AttnWeights, type TensorSource } from './weights.js';
 
 function yarnMscale(scale: number, m: number): number {
@@ -84,16 +84,12 @@ function loadLayer(src: TensorSource, d: ModelDesc, l: number) {
   const H = d.hidden;
   const base = { ...norms(src, d, p), attn: loadMla(src, d, p) };
   if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn) };
-  const { experts: E, expertFfn: I, sharedFfn } = d.moe;
   return {
     ...base,
-    moe: {
-      router: linear(src, `${p}.mlp.gate`, E, H, false),
-      selectionBias: d.moe.selectionBias ? src.get(`${p}.mlp.gate.e_score_correction_bias`, [E]) : null,
-      experts: Array.from({ length: E }, (_, e) => ffn(src, `${p}.mlp.experts.${e}`, H, I)),
-      shared: sharedFfn > 0 ? ffn(src, `${p}.mlp.shared_experts`, H, sharedFfn) : null,
-      sharedGate: null,
-    },
+    moe: loadPerExpertMoe(src, d, {
+      block: `${p}.mlp`, shared: 'shared_experts',
+      selectionBias: d.moe.selectionBias ? { name: 'gate.e_score_correction_bias', shape: [d.moe.experts] } : undefined,
+    }),
   };
 }
 

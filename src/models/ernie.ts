@@ -5,8 +5,8 @@
  */
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
-import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
-import { ffn, linear } from './weights.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import { ffn } from './weights.js';
 
 export const ernie45Moe: ArchSpec = {
   name: 'ernie4_5_moe',
@@ -42,16 +42,12 @@ export const ernie45Moe: ArchSpec = {
     const H = d.hidden, b = d.denseBias;
     const base = { ...norms(src, d, p), attn: loadGqa(src, d, p) };
     if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn, b) };
-    const { experts: E, expertFfn: I, sharedFfn } = d.moe;
     return {
       ...base,
-      moe: {
-        router: linear(src, `${p}.mlp.gate`, E, H, false),
-        selectionBias: src.get(`${p}.mlp.moe_statics.e_score_correction_bias`, [1, E]),
-        experts: Array.from({ length: E }, (_, e) => ffn(src, `${p}.mlp.experts.${e}`, H, I, b)),
-        shared: sharedFfn > 0 ? ffn(src, `${p}.mlp.shared_experts`, H, sharedFfn, b) : null,
-        sharedGate: null,
-      },
+      moe: loadPerExpertMoe(src, d, {
+        block: `${p}.mlp`, shared: 'shared_experts', ffnBias: b,
+        selectionBias: { name: 'moe_statics.e_score_correction_bias', shape: [1, d.moe.experts] },
+      }),
     };
   },
 };

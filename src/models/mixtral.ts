@@ -1,7 +1,6 @@
 /** Mixtral (MixtralForCausalLM): GQA, softmax → top-k → renormalise, per-expert w1/w3/w2. */
 import type { ArchSpec } from './arch.js';
-import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
-import { ffn, linear } from './weights.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
 
 export const mixtral: ArchSpec = {
   name: 'mixtral',
@@ -21,17 +20,10 @@ export const mixtral: ArchSpec = {
   },
   loadLayer(src, d, l) {
     const p = `model.layers.${l}`;
-    const m = `${p}.block_sparse_moe`;
-    const { experts: E, expertFfn: I } = d.moe;
     return {
       ...norms(src, d, p),
       attn: loadGqa(src, d, p),
-      moe: {
-        router: linear(src, `${m}.gate`, E, d.hidden, false),
-        selectionBias: null,
-        experts: Array.from({ length: E }, (_, e) => ffn(src, `${m}.experts.${e}`, d.hidden, I, false, ['w1', 'w3', 'w2'])),
-        shared: null, sharedGate: null,
-      },
+      moe: loadPerExpertMoe(src, d, { block: `${p}.block_sparse_moe`, proj: ['w1', 'w3', 'w2'] }),
     };
   },
 };

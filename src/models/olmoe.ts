@@ -1,7 +1,6 @@
 /** OLMoE: RMSNorm over the whole q and k projections, optional clip_qkv, softmax → top-k. */
 import type { ArchSpec } from './arch.js';
-import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
-import { ffn, linear } from './weights.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
 
 export const olmoe: ArchSpec = {
   name: 'olmoe',
@@ -20,16 +19,6 @@ export const olmoe: ArchSpec = {
   },
   loadLayer(src, d, l) {
     const p = `model.layers.${l}`;
-    const { experts: E, expertFfn: I } = d.moe;
-    return {
-      ...norms(src, d, p),
-      attn: loadGqa(src, d, p),
-      moe: {
-        router: linear(src, `${p}.mlp.gate`, E, d.hidden, false),
-        selectionBias: null,
-        experts: Array.from({ length: E }, (_, e) => ffn(src, `${p}.mlp.experts.${e}`, d.hidden, I)),
-        shared: null, sharedGate: null,
-      },
-    };
+    return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: loadPerExpertMoe(src, d, { block: `${p}.mlp` }) };
   },
 };

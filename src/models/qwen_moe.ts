@@ -6,8 +6,8 @@
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { ArchName, ModelDesc } from './desc.js';
-import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
-import { ffn, linear, type LayerWeights, type TensorSource } from './weights.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import { ffn, type LayerWeights, type TensorSource } from './weights.js';
 
 function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
   const v2 = arch === 'qwen2_moe';
@@ -38,17 +38,7 @@ function loadQwen(src: TensorSource, d: ModelDesc, l: number): LayerWeights {
   const H = d.hidden;
   const base = { ...norms(src, d, p), attn: loadGqa(src, d, p) };
   if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn) };
-  const { experts: E, expertFfn: I, sharedFfn } = d.moe;
-  return {
-    ...base,
-    moe: {
-      router: linear(src, `${p}.mlp.gate`, E, H, false),
-      selectionBias: null,
-      experts: Array.from({ length: E }, (_, e) => ffn(src, `${p}.mlp.experts.${e}`, H, I)),
-      shared: sharedFfn > 0 ? ffn(src, `${p}.mlp.shared_expert`, H, sharedFfn) : null,
-      sharedGate: sharedFfn > 0 ? linear(src, `${p}.mlp.shared_expert_gate`, 1, H, false) : null,
-    },
-  };
+  return { ...base, moe: loadPerExpertMoe(src, d, { block: `${p}.mlp`, shared: 'shared_expert', sharedGate: 'shared_expert_gate' }) };
 }
 
 export const qwen2Moe: ArchSpec = {
