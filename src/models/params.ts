@@ -1,0 +1,57 @@
+/**
+ * Parameter counts from a description alone, by component: total, routed experts, and active per
+ * token (all but the unchosen routed experts: total − routed · (E − K) / E). Independent of the
+ * tensor tables; tests hold it to real checkpoints' headers and to published model sizes.
+ */
+import type { ModelDesc } from './desc.js';
+
+export interface ParamCounts {
+  embedding: number;
+  lmHead: number;
+  attention: number;
+  norms: number;
+  denseFfn: number;
+  router: number;
+  routedExperts: number;
+  sharedExperts: number;
+  total: number;
+  activePerToken: number;
+}
+
+export function paramCounts(d: ModelDesc): ParamCounts {
+  const H = d.hidden, a = d.attention, m = d.moe;
+  let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0;
+  for (const layer of d.layers) {
+    norms += 2 * H;
+    if (a.kind === 'mla') {
+      const x = a.mla!;
+      const qOut = a.nHeads * a.headDim;
+      attn += x.qLoraRank !== null ? H * x.qLoraRank + x.qLoraRank + x.qLoraRank * qOut : H * qOut;
+      attn += H * (x.kvLoraRank + x.qkRopeDim) + x.kvLoraRank + x.kvLoraRank * a.nHeads * (x.qkNopeDim + x.vHeadDim);
+      attn += a.nHeads * x.vHeadDim * H;
+      if (a.qkvBias) attn += (x.qLoraRank ?? qOut) + x.kvLoraRank + x.qkRopeDim + H;
+    } else {
+      const q = a.nHeads * a.headDim, kv = a.nKvHeads * a.headDim;
+      attn += H * (q + 2 * kv) + q * H;
+      if (a.qkvBias) attn += q + 2 * kv;
+      if (a.oBias) attn += H;
+      if (a.qkNorm === 'head') attn += 2 * a.headDim;
+      if (a.qkNorm === 'full') attn += q + kv;
+      if (a.sinks) attn += a.nHeads;
+    }
+    if (layer.mlp === 'dense') {
+      dense += 3 * H * d.denseFfn + (d.denseBias ? 2 * d.denseFfn + H : 0);
+    } else {
+      router += m.experts * H + (m.routerBias ? m.experts : 0) + (m.selectionBias ? m.experts : 0);
+      const bias = m.expertBias || d.denseBias;
+      routed += m.experts * (3 * H * m.expertFfn + (bias ? 2 * m.expertFfn + H : 0));
+      if (m.sharedFfn > 0) shared += 3 * H * m.sharedFfn + (d.denseBias ? 2 * m.sharedFfn + H : 0) + (m.sharedGated ? H : 0);
+    }
+  }
+  norms += H; // final norm
+  const embedding = d.vocab * H;
+  const lmHead = d.tieEmbeddings ? 0 : d.vocab * H;
+  const total = embedding + lmHead + attn + norms + dense + router + routed + shared;
+  const activePerToken = total - (m.experts > 0 ? (routed * (m.experts - m.topK)) / m.experts : 0);
+  return { embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, sharedExperts: shared, total, activePerToken };
+}

@@ -1,0 +1,62 @@
+/**
+ * Parameter counts from the description: equal to the checkpoint headers of the fixtures, and to
+ * the published sizes of real models (from their config.json alone).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigReader, readConfig } from '../src/io/config.js';
+import { inspectModel } from '../src/models/inspect.js';
+import { paramCounts } from '../src/models/params.js';
+import { archFor } from '../src/models/registry.js';
+
+const FIX = path.resolve(__dirname, '../fixtures');
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
+
+describe('parameter counts equal the checkpoint headers', () => {
+  it.each(ARCHS)('%s', (arch) => {
+    const dir = path.join(FIX, 'hf-tiny-moe', arch);
+    const c = readConfig(dir);
+    const p = paramCounts(archFor(c).describe(c));
+    const r = inspectModel(dir);
+    expect(p.total).toBe(r.parameters.total);
+    expect(p.routedExperts).toBe(r.parameters.routedExperts);
+    expect(Math.round(p.activePerToken)).toBe(r.parameters.activePerToken);
+  });
+});
+
+// published totals / active-per-token (model cards and papers); tolerance 1 % unless stated
+const PUBLISHED: [string, number, number, string][] = [
+  ['mixtral-8x7b', 46.7e9, 12.9e9, 'Mixtral of Experts (arXiv 2401.04088): 47B total, 13B active; HF: 46.7B'],
+  ['deepseek-v3', 671e9, 37e9, 'DeepSeek-V3 report: 671B total, 37B activated (MTP module excluded)'],
+  ['qwen3-30b-a3b', 30.5e9, 3.3e9, 'Qwen3-30B-A3B model card: 30.5B total, 3.3B activated'],
+  ['qwen1.5-moe-a2.7b', 14.3e9, 2.7e9, 'Qwen1.5-MoE-A2.7B model card: 14.3B total, 2.7B activated'],
+  ['olmoe-1b-7b-0924', 6.9e9, 1.3e9, 'OLMoE paper: 6.9B total, 1.3B active'],
+  ['gpt-oss-20b', 20.91e9, 3.61e9, 'gpt-oss model card: 20.91B total, 3.61B active (input embedding not counted as active)'],
+];
+
+describe('parameter counts from real configs match the published sizes', () => {
+  it.each(PUBLISHED)('%s', (name, total, active, _source) => {
+    const file = path.join(FIX, 'configs', `${name}.json`);
+    const c = new ConfigReader(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+    const p = paramCounts(archFor(c).describe(c));
+    const act = name.startsWith('gpt-oss') ? p.activePerToken - p.embedding : p.activePerToken;
+    const tolT = 0.01, tolA = name === 'deepseek-v3' ? 0.03 : 0.02; // 37B is rounded down from 37.5B
+    expect(Math.abs(p.total - total) / total).toBeLessThan(tolT);
+    expect(Math.abs(act - active) / active).toBeLessThan(tolA);
+  });
+
+  it('ERNIE 4.5 21B-A3B and Granite 3.0 1B-A400M land on their names', () => {
+    const load = (n: string) => {
+      const file = path.join(FIX, 'configs', `${n}.json`);
+      const c = new ConfigReader(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+      return paramCounts(archFor(c).describe(c));
+    };
+    const e = load('ernie-4.5-21b-a3b'); // "21B total, 3B activated"
+    expect(e.total / 1e9).toBeGreaterThan(21); expect(e.total / 1e9).toBeLessThan(22.5);
+    expect(e.activePerToken / 1e9).toBeGreaterThan(3); expect(e.activePerToken / 1e9).toBeLessThan(3.5);
+    const g = load('granite-3.0-1b-a400m'); // "1.3B total, 400M active"
+    expect(g.total / 1e9).toBeCloseTo(1.33, 1);
+    expect(g.activePerToken / 1e6).toBeGreaterThan(400); expect(g.activePerToken / 1e6).toBeLessThan(450);
+  });
+});
