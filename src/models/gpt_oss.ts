@@ -6,7 +6,35 @@
  */
 import type { ArchSpec } from './arch.js';
 import { baseDesc, gqa, loadGqa, moeDefaults, norms, windows } from './common.js';
-import { linear, type Ffn } from './weights.js';
+import { dequantMxfp4 } from '../io/quant.js';
+import { linear, type Ffn, type TensorSource } from './weights.js';
+
+/**
+ * Experts stored as MXFP4 (the published gpt-oss checkpoints): `gate_up_proj_blocks`
+ * [E, 2I, H/32, 16] + `_scales` [E, 2I, H/32] dequantise to [E, 2I, H], i.e. W [out, in] per
+ * expert with gate and up rows interleaved; `down_proj_blocks` [E, H, I/32, 16] to [E, H, I].
+ */
+function mxfp4Experts(src: TensorSource, x: string, E: number, H: number, I: number,
+                      guB: Float32Array, dnB: Float32Array): Ffn[] {
+  const gu = dequantMxfp4(src.getU8(`${x}.gate_up_proj_blocks`, [E, 2 * I, H / 32, 16]),
+    src.getU8(`${x}.gate_up_proj_scales`, [E, 2 * I, H / 32]), E * 2 * I, H / 32); // [E, 2I, H]
+  const dn = dequantMxfp4(src.getU8(`${x}.down_proj_blocks`, [E, H, I / 32, 16]),
+    src.getU8(`${x}.down_proj_scales`, [E, H, I / 32]), E * H, I / 32); // [E, H, I]
+  return Array.from({ length: E }, (_, e) => {
+    const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]
+    for (let i = 0; i < I; i++) {
+      gate.set(gu.subarray((e * 2 * I + 2 * i) * H, (e * 2 * I + 2 * i + 1) * H), i * H);
+      up.set(gu.subarray((e * 2 * I + 2 * i + 1) * H, (e * 2 * I + 2 * i + 2) * H), i * H);
+    }
+    const gb = new Float32Array(I), ub = new Float32Array(I);
+    for (let i = 0; i < I; i++) { gb[i] = guB[e * 2 * I + 2 * i]; ub[i] = guB[e * 2 * I + 2 * i + 1]; }
+    return {
+      gate: { w: gate, b: gb, out: I, in: H },
+      up: { w: up, b: ub, out: I, in: H },
+      down: { w: dn.slice(e * H * I, (e + 1) * H * I), b: dnB.slice(e * H, (e + 1) * H), out: H, in: I },
+    };
+  });
+}
 
 export const gptOss: ArchSpec = {
   name: 'gpt_oss',
@@ -31,10 +59,12 @@ export const gptOss: ArchSpec = {
     const p = `model.layers.${l}`;
     const H = d.hidden;
     const { experts: E, expertFfn: I } = d.moe;
-    const gu = src.get(`${p}.mlp.experts.gate_up_proj`, [E, H, 2 * I]); // [E, H, 2I]
-    const guB = src.get(`${p}.mlp.experts.gate_up_proj_bias`, [E, 2 * I]); // [E, 2I]
-    const dn = src.get(`${p}.mlp.experts.down_proj`, [E, I, H]); // [E, I, H]
-    const dnB = src.get(`${p}.mlp.experts.down_proj_bias`, [E, H]); // [E, H]
+    const x = `${p}.mlp.experts`;
+    const guB = src.get(`${x}.gate_up_proj_bias`, [E, 2 * I]); // [E, 2I]
+    const dnB = src.get(`${x}.down_proj_bias`, [E, H]); // [E, H]
+    if (src.has(`${x}.gate_up_proj_blocks`)) return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts: mxfp4Experts(src, x, E, H, I, guB, dnB), shared: null, sharedGate: null } };
+    const gu = src.get(`${x}.gate_up_proj`, [E, H, 2 * I]); // [E, H, 2I]
+    const dn = src.get(`${x}.down_proj`, [E, I, H]); // [E, I, H]
     const experts: Ffn[] = [];
     for (let e = 0; e < E; e++) {
       const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]

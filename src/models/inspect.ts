@@ -36,7 +36,8 @@ export function inspectModel(dir: string): InspectReport {
   try {
     let total = 0, routed = 0, unused = 0;
     for (const name of ck.names()) {
-      const n = numElements(ck.info(name).shape);
+      if (/_scales$|_scale_inv$/.test(name)) continue; // quantisation scales, not parameters
+      const n = numElements(ck.info(name).shape) * (/_blocks$/.test(name) ? 2 : 1); // MXFP4: 2 per byte
       const layer = /^model\.layers\.(\d+)\./.exec(name);
       if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
       total += n;

@@ -18,7 +18,8 @@ export interface TensorSpec { name: string; shape: number[] }
 export function tensorTable(d: ModelDesc): TensorSpec[] {
   const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
   const rec: TensorSource = {
-    has: () => true,
+    has: () => false, // the plain (unquantised) layout
+    getU8: (name, shape) => { throw new Error(`tensorTable: unexpected quantised tensor ${name} [${shape}]`); },
     get(name, shape) {
       out.push({ name, shape: shape.slice() });
       return new Float32Array(shape.reduce((a, b) => a * b, 1));

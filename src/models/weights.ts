@@ -67,6 +67,8 @@ export interface ModelWeights {
  */
 export interface TensorSource {
   get(name: string, shape: number[]): Float32Array;
+  /** the raw bytes of an 8-bit tensor (quantised blocks and scales) */
+  getU8(name: string, shape: number[]): Uint8Array;
   has(name: string): boolean;
 }
 
