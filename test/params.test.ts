@@ -60,3 +60,20 @@ describe('parameter counts from real configs match the published sizes', () => {
     expect(g.activePerToken / 1e6).toBeGreaterThan(400); expect(g.activePerToken / 1e6).toBeLessThan(450);
   });
 });
+
+describe('inspect on a config.json without weights', () => {
+  it('reports the counts from the description', async () => {
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-cfgonly-'));
+    try {
+      fs.copyFileSync(path.join(FIX, 'configs', 'deepseek-v3.json'), path.join(dir, 'config.json'));
+      const r = inspectModel(dir);
+      expect(r.weights).toBe(false);
+      expect(r.parameters.total / 1e9).toBeCloseTo(671.03, 1);
+      expect(r.moeLayers).toBe(58);
+      expect(r.denseLayers).toBe(3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

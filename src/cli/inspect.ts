@@ -35,8 +35,8 @@ export async function runInspect(argv: string[]): Promise<number> {
     `rope          ${r.rope.type}, theta ${r.rope.theta}, ${r.rope.dim} dims${r.rope.interleaved ? ', interleaved' : ''}${r.rope.factor !== 1 ? `, factor ${r.rope.factor}` : ''}`,
     `experts       ${e.perLayer} per MoE layer, top-${e.topK}, expert FFN ${e.expertFfn}${e.shared ? `, shared FFN ${e.shared}` : ''}, router ${e.router}${e.normTopK ? ' (renormalised)' : ''}`,
     `parameters    ${human(p.total)} total, ${human(p.activePerToken)} active per token (routed experts ${human(p.routedExperts)})${p.unused ? `, ${human(p.unused)} unused (e.g. MTP)` : ''}`,
-    `dtypes        ${Object.entries(r.dtypes).map(([k, v]) => `${k} ${bytes(v!)}`).join(', ')}`,
-    `memory        checkpoint ${bytes(m.checkpointBytes)}; f32 weights ${bytes(m.f32WeightsBytes)}; KV cache ${bytes(m.kvCacheBytesPerToken)}/token, ${bytes(m.kvCacheBytesMaxContext)} at ${m.maxPositions} tokens`,
+    `dtypes        ${r.weights ? Object.entries(r.dtypes).map(([k, v]) => `${k} ${bytes(v!)}`).join(', ') : 'no weights (config.json only; counts from the config)'}`,
+    `memory        ${r.weights ? `checkpoint ${bytes(m.checkpointBytes)}; ` : ''}bf16 weights ${bytes(m.f32WeightsBytes / 2)}; f32 weights ${bytes(m.f32WeightsBytes)}; KV cache ${bytes(m.kvCacheBytesPerToken)}/token, ${bytes(m.kvCacheBytesMaxContext)} at ${m.maxPositions} tokens`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -2,11 +2,13 @@
  * What a checkpoint is, from its config.json and safetensors headers alone (no weights read):
  * architecture, sizes, experts, parameter counts (total and active per token), dtypes, memory.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { numElements, type Dtype } from '../io/dtypes.js';
 import type { ModelDesc } from './desc.js';
+import { paramCounts } from './params.js';
 import { archFor } from './registry.js';
 
 export interface InspectReport {
@@ -23,16 +25,21 @@ export interface InspectReport {
   experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
   parameters: { total: number; activePerToken: number; routedExperts: number; unused: number };
   dtypes: Partial<Record<Dtype, number>>;
+  /** false: config.json only; counts come from the description */
+  weights: boolean;
   memory: { checkpointBytes: number; f32WeightsBytes: number; activeF32BytesPerToken: number; kvCacheBytesPerToken: number; kvCacheBytesMaxContext: number; maxPositions: number };
   desc: ModelDesc;
 }
 
 const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
 
-export function inspectModel(dir: string): InspectReport {
-  const cfg = readConfig(dir);
-  const d = archFor(cfg).describe(cfg);
-  const ck = Checkpoint.open(path.dirname(cfg.file));
+/** weights counted from the safetensors headers, or from the description when there are none */
+function countWeights(dir: string, d: ModelDesc): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype, number>>; weights: boolean } {
+  if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
+    const p = paramCounts(d);
+    return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
+  }
+  const ck = Checkpoint.open(dir);
   try {
     let total = 0, routed = 0, unused = 0;
     for (const name of ck.names()) {
@@ -43,6 +50,17 @@ export function inspectModel(dir: string): InspectReport {
       total += n;
       if (ROUTED.test(name)) routed += n;
     }
+    return { total, routed, unused, bytes: ck.totalBytes(), dtypes: ck.bytesByDtype(), weights: true };
+  } finally {
+    ck.close();
+  }
+}
+
+export function inspectModel(dir: string): InspectReport {
+  const cfg = readConfig(dir);
+  const d = archFor(cfg).describe(cfg);
+  const { total, routed, unused, bytes, dtypes, weights } = countWeights(path.dirname(cfg.file), d);
+  {
     const E = d.moe.experts, K = d.moe.topK;
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
     const a = d.attention;
@@ -56,14 +74,12 @@ export function inspectModel(dir: string): InspectReport {
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
       experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
       parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },
-      dtypes: ck.bytesByDtype(),
+      dtypes, weights,
       memory: {
-        checkpointBytes: ck.totalBytes(), f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,
+        checkpointBytes: bytes, f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,
         kvCacheBytesPerToken: kvPerTok, kvCacheBytesMaxContext: kvPerTok * d.maxPositions, maxPositions: d.maxPositions,
       },
       desc: d,
     };
-  } finally {
-    ck.close();
   }
 }

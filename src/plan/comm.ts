@@ -1,0 +1,81 @@
+/**
+ * Collective communication times on the real topology.
+ *
+ * Rank order is Megatron-Core's default (tp fastest, then cp, then dp, then pp; expert ranks etp, ep, edp
+ * inside tp*cp*dp: megatron/core/parallel_state.py). A group of size n and stride s spans n*s consecutive
+ * ranks; it stays on the scale-up fabric (NVLink / HCCS / UB) when that span fits in `scaleup_domain`,
+ * otherwise the scale-out NIC (`inter_bw` per device) is the bottleneck.
+ *
+ * Ring algorithms (Thakur et al. 2005; NCCL): for a tensor of S bytes over n ranks,
+ *   all-reduce 2(n-1)/n * S / bw,  all-gather and reduce-scatter (n-1)/n * S / bw,
+ * plus `coll_latency` per step. bw = link bandwidth * coll_eff.
+ *
+ * EP all-to-all (dispatch / combine) on each device moves V = T_dev * k * h * bytes (its tokens, one copy per
+ * chosen expert). Destinations are uniform over the ep ranks, so a fraction (ep - r)/ep leaves the node (r = EP
+ * ranks per node) and (r - 1)/ep stays on it; the two fabrics work at once, so t = max(inter, intra). The most
+ * loaded rank receives `skew` times the mean, and it sets the pace.
+ * Hierarchical all-to-all (Pangu Ultra MoE, arXiv 2505.04519 sec. 4; DeepSeek-V3's node-limited dispatch,
+ * arXiv 2412.19437 sec. 3.2.2): each token crosses to a remote node once, however many of its k experts live
+ * there: expected remote nodes per token (N-1)(1-(1-1/N)^k) for N nodes in the group; then an intra-node
+ * all-to-all spreads the copies. The two stages run one after the other.
+ */
+import type { Hardware } from './hardware.js';
+
+export function groupBw(hw: Hardware, n: number, stride: number): number {
+  if (n <= 1) return Infinity;
+  return (n * stride <= hw.scaleup_domain ? hw.intra_bw : hw.inter_bw) * hw.coll_eff;
+}
+
+export function allReduce(hw: Hardware, bytes: number, n: number, stride: number): number {
+  if (n <= 1 || bytes <= 0) return 0;
+  return (2 * (n - 1) / n) * bytes / groupBw(hw, n, stride) + 2 * Math.log2(n) * hw.coll_latency;
+}
+
+/** all-gather or reduce-scatter of a tensor whose FULL size is `bytes` */
+export function allGather(hw: Hardware, bytes: number, n: number, stride: number): number {
+  if (n <= 1 || bytes <= 0) return 0;
+  return ((n - 1) / n) * bytes / groupBw(hw, n, stride) + Math.log2(n) * hw.coll_latency;
+}
+
+export const reduceScatter = allGather;
+
+export function p2p(hw: Hardware, bytes: number, sameNode: boolean): number {
+  if (bytes <= 0) return 0;
+  return bytes / ((sameNode ? hw.intra_bw : hw.inter_bw) * hw.coll_eff) + hw.coll_latency;
+}
+
+export interface A2AArgs {
+  /** tokens entering the MoE layer on this device */
+  tokens: number;
+  hidden: number;
+  top_k: number;
+  ep: number;
+  /** stride of the EP group in rank space (etp) */
+  stride: number;
+  /** bytes per element of the payload */
+  bytes: number;
+  skew: number;
+  hierarchical: boolean;
+}
+
+/** One all-to-all (dispatch or combine) of one MoE layer on the most-loaded device, seconds. */
+export function epAllToAll(hw: Hardware, a: A2AArgs): number {
+  if (a.ep <= 1) return 0;
+  const span = a.ep * a.stride;
+  const nodes = Math.max(1, Math.ceil(span / hw.scaleup_domain));
+  const perNode = a.ep / nodes; // EP ranks on one node
+  const V = a.tokens * a.top_k * a.hidden * a.bytes * a.skew;
+  const intraBw = hw.intra_bw * hw.coll_eff;
+  const interBw = hw.inter_bw * hw.coll_eff;
+  const lat = hw.coll_latency * 2;
+  if (nodes === 1) return ((a.ep - 1) / a.ep) * V / intraBw + lat;
+  if (!a.hierarchical) {
+    const inter = ((a.ep - perNode) / a.ep) * V / interBw;
+    const intra = ((perNode - 1) / a.ep) * V / intraBw;
+    return Math.max(inter, intra) + lat;
+  }
+  const remoteNodes = (nodes - 1) * (1 - Math.pow(1 - 1 / nodes, a.top_k));
+  const inter = (a.tokens * a.hidden * a.bytes * a.skew * remoteNodes) / interBw;
+  const intra = ((perNode - 1) / perNode) * V / intraBw;
+  return inter + intra + 2 * lat;
+}

@@ -1,0 +1,122 @@
+/**
+ * Peak memory per device (the first pipeline stage, which holds the most activations).
+ *
+ * Model states (Rajbhandari et al. 2020, ZeRO), per local parameter:
+ *   weights 2 B (bf16), gradients 4 B (fp32 main grads, Megatron-Core's default accumulate/reduce in fp32),
+ *   optimizer: fp32 master 4 B + Adam m, v (4 + 4 B fp32, or 2 + 2 B bf16 as DeepSeek-V3 sec. 3.3.2).
+ *   ZeRO-1 shards the optimizer, ZeRO-2 also the gradients, ZeRO-3 also the weights, over the data-parallel
+ *   group of each parameter: dp*cp for dense parameters, the expert-data-parallel group tp*cp*dp/(ep*etp) for
+ *   expert parameters (Megatron-Core distributed optimizer).
+ * Local parameters: dense ones (attention, dense FFN, shared experts, router) split by tp; routed experts
+ *   split over ep (whole experts) and etp (expert width); layers split over pp; the embedding (first stage) or
+ *   LM head + MTP modules (last stage), whichever is larger, on the stage we report.
+ *
+ * Activations per token per layer with sequence parallelism and FlashAttention (Korthikanti et al. 2022,
+ * "Reducing Activation Recomputation", Table 2, without the s^2 softmax term that flash removes and without
+ * dropout masks), in bytes, each tagged with the module whose recomputation frees it:
+ *   layernorm inputs 2h (x2), residual 2h, QKV / MLA projections' outputs, flash output 2*n*d_v (+ fp32 lse),
+ *   dense FFN: fc1 input 2h, fc1 output 4f, activation output 2f;
+ *   MoE: router input 2h + fp32 probabilities 8E, per routed row: expert input 2h, fc1 output 4I/etp,
+ *   activation output 2I/etp, expert output 2h; shared experts as a dense FFN of width s*I.
+ * Full recompute keeps only each layer's input (2h per token). Offload swaps a fraction to host memory.
+ * Communication buffers: the all-to-all send/receive buffers of one layer, the TP all-gather buffer, two DP
+ * buckets (Megatron's 40M-element default); plus a fixed runtime reserve (CUDA context, NCCL, allocator slack).
+ */
+import type { ModelShape } from './models.js';
+import { paramCounts } from './flops.js';
+import { inFlight, paramCopies } from './schedule.js';
+import type { Parallel, RecomputeModule, Training } from './spec.js';
+
+export const RUNTIME_RESERVED_BYTES = 3 * 2 ** 30; // assumption: CUDA context + NCCL/HCCL buffers + fragmentation
+
+export interface MemoryBreakdown {
+  weights: number;
+  gradients: number;
+  optimizer: number;
+  activations: number;
+  comm_buffers: number;
+  reserved: number;
+  total: number;
+}
+
+export function recomputeModules(r: Parallel['recompute']): Set<RecomputeModule | 'all'> {
+  if (r === 'none') return new Set();
+  if (r === 'full') return new Set(['all']);
+  if (r === 'selective') return new Set(['core_attn']);
+  return new Set(r);
+}
+
+export interface LocalParams {
+  dense: number;
+  expert: number;
+  moeLayersPerStage: number;
+  layersPerStage: number;
+}
+
+export function localParams(m: ModelShape, par: Parallel): LocalParams {
+  const pc = paramCounts(m);
+  const layersPerStage = m.layers / par.pp;
+  const moeLayersPerStage = pc.moe_layers / par.pp;
+  const denseLayersPerStage = m.dense_layers / par.pp;
+  const perLayerDense = pc.attention + pc.shared + pc.router;
+  const edge = Math.max(pc.embedding, pc.head + pc.mtp);
+  // MTP modules' experts are counted in `edge` as dense for simplicity (they sit on the last stage)
+  const dense = (layersPerStage * perLayerDense + denseLayersPerStage * pc.dense_ffn + edge) / par.tp;
+  const expert = (moeLayersPerStage * m.experts * pc.expert) / (par.ep * par.etp);
+  return { dense, expert, moeLayersPerStage, layersPerStage };
+}
+
+/** Activation bytes per token per layer on one device, [dense layer, MoE layer]. */
+export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Training): [number, number] {
+  const rc = recomputeModules(par.recompute);
+  const h = m.hidden;
+  const tp = par.tp;
+  if (rc.has('all')) return [(2 * h) / tp, (2 * h) / tp];
+  const keep = (mod: RecomputeModule | 'none', bytes: number) => (mod !== 'none' && rc.has(mod) ? 0 : bytes);
+  const n = m.heads;
+  let attnProj: number;
+  let flashOut: number;
+  if (m.attention === 'mla') {
+    const dqk = m.qk_nope_head_dim + m.qk_rope_head_dim;
+    attnProj = 2 * h + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + (2 * n * (2 * dqk + m.v_head_dim)) / tp;
+    flashOut = (2 * n * m.v_head_dim + 4 * n) / tp;
+  } else {
+    attnProj = (2 * h + 2 * (n + 2 * m.kv_heads) * m.head_dim) / tp;
+    flashOut = (2 * n * m.head_dim + 4 * n) / tp;
+  }
+  const attnBlock = keep('layernorm', (2 * h) / tp) + keep('attention', keep('core_attn', attnProj + flashOut)) + (2 * h) / tp;
+  const dense = keep('layernorm', (2 * h) / tp) + keep('mlp', (2 * h + 4 * m.dense_ffn + 2 * m.dense_ffn) / tp) + (2 * h) / tp;
+  const rowsPerToken = (m.top_k * par.etp * t.load_imbalance) / tp; // rows through this device's experts per token of the TP group
+  const I = m.expert_ffn / par.etp;
+  const perRow = keep('moe', 4 * h + 4 * I) + keep('moe_act', keep('moe', 2 * I));
+  const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * m.shared_experts * m.expert_ffn) / tp) : 0;
+  const moe = keep('layernorm', (2 * h) / tp) + keep('moe', (2 * h) / tp + 8 * m.experts / tp) + rowsPerToken * perRow + shared + (2 * h) / tp;
+  return [attnBlock + dense, attnBlock + moe];
+}
+
+export function memoryPerDevice(m: ModelShape, par: Parallel, t: Training, microbatches: number): MemoryBreakdown {
+  const lp = localParams(m, par);
+  const copies = paramCopies(par.schedule);
+  const denseShard = par.dp * par.cp;
+  const expertShard = Math.max(1, (par.tp * par.cp * par.dp) / (par.ep * par.etp));
+  const optBytes = t.optimizer_precision === 'fp32' ? 12 : 8;
+  const shard = (p: number, stage: number, n: number) => (par.zero >= stage ? p / n : p);
+  const weights = copies * 2 * (shard(lp.dense, 3, denseShard) + shard(lp.expert, 3, expertShard));
+  const gradients = copies * 4 * (shard(lp.dense, 2, denseShard) + shard(lp.expert, 2, expertShard));
+  const optimizer = copies * optBytes * (shard(lp.dense, 1, denseShard) + shard(lp.expert, 1, expertShard));
+  const tokensMb = (t.micro_batch * t.seq_len) / par.cp;
+  const [aDense, aMoe] = activationBytesPerToken(m, par, t);
+  const denseLayers = m.dense_layers / par.pp;
+  const perMb = tokensMb * (denseLayers * aDense + lp.moeLayersPerStage * aMoe);
+  const mbs = inFlight(par.schedule, par.pp, par.vpp, microbatches);
+  // the last stage also keeps fp32 logits of one micro-batch (and MTP's) for the loss
+  const logits = (tokensMb * m.vocab * 4 * (1 + m.mtp_layers)) / par.tp;
+  const activations = perMb * mbs * (1 - par.offload) + (par.pp === 1 ? logits : 0);
+  const a2aRows = (tokensMb / par.tp) * m.top_k * par.etp * t.load_imbalance;
+  const comm_buffers = (m.experts > 0 && par.ep > 1 ? 2 * a2aRows * m.hidden * 2 : 0) + tokensMb * m.hidden * 2 + 2 * 40e6 * 4;
+  const reserved = RUNTIME_RESERVED_BYTES;
+  const lastStage = par.pp > 1 ? (perMb * Math.min(mbs, 1) * (1 - par.offload) + logits) : 0;
+  const acts = Math.max(activations, lastStage);
+  const total = weights + gradients + optimizer + acts + comm_buffers + reserved;
+  return { weights, gradients, optimizer, activations: acts, comm_buffers, reserved, total };
+}
