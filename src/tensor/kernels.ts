@@ -45,4 +45,25 @@ export interface Kernels {
    */
   topk(x: Float32Array, rows: number, cols: number, k: number, idx: Int32Array,
        val: Float32Array): void;
+  /**
+   * dst[n] = src[n] widened from bfloat16: src holds raw bf16 bit patterns (a Uint16Array, as
+   * stored in BF16 checkpoints) and each f32 result is exactly `bits << 16` (NaN payloads,
+   * infinities, subnormals and -0 kept bit for bit).
+   */
+  bf16ToF32(dst: Float32Array, src: Uint16Array, n: number): void;
+  /**
+   * y[N] = alpha · W[N,K] · x[K] + beta · y[N] with W row-major bf16 bits (Uint16Array,
+   * contiguous, row stride K): the decode-time GEMV over weights kept in memory as bf16.
+   * beta = 0 ignores y's old contents (NaN-safe); alpha = 0 or K = 0 never reads W or x.
+   */
+  sgemvBf16(N: number, K: number, alpha: number, W: Uint16Array, x: Float32Array, beta: number,
+            y: Float32Array): void;
+  /**
+   * C[M,N] = alpha · A[M,K] · W[N,K]ᵀ + beta · C[M,N]: a linear layer with bf16 weights.
+   * A (f32) has row stride lda, W (bf16 bits, Uint16Array) row stride ldw, C row stride ldc.
+   * beta = 0 ignores C's old contents (NaN-safe); alpha = 0 or K = 0 never reads A or W.
+   * y[T,N] = x[T,K] · W[N,K]ᵀ is sgemmBf16(T, N, K, 1, x, K, W, K, 0, y, N).
+   */
+  sgemmBf16(M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
+            W: Uint16Array, ldw: number, beta: number, C: Float32Array, ldc: number): void;
 }

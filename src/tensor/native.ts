@@ -8,9 +8,11 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.js';
+import { bf16ToF32, sgemmBf16, sgemvBf16 } from './ref/bf16.js';
 
 /** What the addon exports (native/addon.cc). */
-export interface NativeAddon extends Omit<Kernels, 'name'> {
+export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel>,
+  Partial<Pick<Kernels, BF16Kernel>> {
   info(): { simd: 'avx2' | 'scalar'; avx2: boolean; threads: number; blasConfig: string;
             blasCore: string };
   /** OpenBLAS thread count (>= 1); returns the count now in effect */
@@ -18,6 +20,12 @@ export interface NativeAddon extends Omit<Kernels, 'name'> {
   /** row-kernel set: 'avx2' | 'scalar' | 'auto'; throws RangeError if the CPU lacks it */
   setSimd(which: 'avx2' | 'scalar' | 'auto'): 'avx2' | 'scalar';
 }
+
+/**
+ * The bf16 kernels (native/bf16.cc). An addon built before they existed lacks them; the
+ * wrapper then uses the reference implementations (test/kernels.test.ts requires the addon's).
+ */
+type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16';
 
 /** Absolute path of the addon: this file is src/tensor/native.ts or dist/tensor/native.js. */
 export const nativeAddonPath = fileURLToPath(
@@ -70,6 +78,9 @@ function wrap(a: NativeAddon): Kernels {
     swiglu: a.swiglu,
     swigluClamped: a.swigluClamped,
     topk: a.topk,
+    bf16ToF32: a.bf16ToF32 ?? bf16ToF32,
+    sgemvBf16: a.sgemvBf16 ?? sgemvBf16,
+    sgemmBf16: a.sgemmBf16 ?? sgemmBf16,
   });
 }
 

@@ -38,3 +38,10 @@ export function f32(kernel: string, name: string, buf: unknown): asserts buf is 
     throw new TypeError(`${kernel}: ${name} must be a Float32Array`);
   }
 }
+
+/** Throw a TypeError unless `buf` is a Uint16Array (bfloat16 bit patterns). */
+export function u16(kernel: string, name: string, buf: unknown): asserts buf is Uint16Array {
+  if (!(buf instanceof Uint16Array)) {
+    throw new TypeError(`${kernel}: ${name} must be a Uint16Array`);
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * bf16-weight kernels (bf16ToF32, sgemvBf16, sgemmBf16): hand-computed cases for the TypeScript
+ * reference, exact widening of every special bit pattern, the native addon held to the
+ * reference on random shapes (odd sizes, offsets, alpha/beta, M = 1 and M > 1, N·K above the
+ * threading threshold) under both SIMD sets, and argument errors in both implementations.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kernels } from '../src/tensor/kernels.js';
+import { referenceKernels as ref } from '../src/tensor/ref/index.js';
+import { nativeAddon, nativeKernels, nativeLoadError } from '../src/tensor/native.js';
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** mulberry32: small seeded PRNG so failures reproduce */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const R = rng(Number(process.env.MOEKIT_TEST_SEED ?? 20240611)); // vary to fuzz further
+const int = (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1)); // [lo, hi]
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)];
+const GUARD = 12345.5; // planted around f32 views; must survive every kernel
+
+/** n random floats in [-scale, scale) */
+function randn(n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (R() * 2 - 1) * scale;
+  return a;
+}
+
+/** f32 → bf16 bits, round to nearest even (NaN stays NaN) */
+function toBf16(v: Float32Array): Uint16Array {
+  const u = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  const out = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const b = u[i];
+    if ((b & 0x7fffffff) > 0x7f800000) out[i] = (b >>> 16) | 0x40;
+    else out[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+  return out;
+}
+/** f32 value of bf16 bits, computed independently of the kernels (sign · 2^e · mantissa) */
+function bf16Value(b: number): number {
+  const sign = b & 0x8000 ? -1 : 1, e = (b >>> 7) & 0xff, m = b & 0x7f;
+  if (e === 0xff) return m ? NaN : sign * Infinity;
+  if (e === 0) return sign * m * 2 ** -133; // subnormal: m/128 · 2^-126
+  return sign * (1 + m / 128) * 2 ** (e - 127);
+}
+
+/** random bf16 weights: n values in [-scale, scale) */
+const randBf16 = (n: number, scale = 1): Uint16Array => toBf16(randn(n, scale));
+
+/** a view of `data` at a random offset inside a bigger buffer filled with `fill` */
+function view<T extends Float32Array | Uint16Array>(data: T, fill: number):
+  { buf: T; v: T; off: number } {
+  const off = int(0, 9), tail = int(0, 9);
+  const Ctor = data.constructor as new (n: number) => T;
+  const buf = new Ctor(off + data.length + tail);
+  buf.fill(fill);
+  buf.set(data, off);
+  return { buf, v: buf.subarray(off, off + data.length) as T, off };
+}
+const fview = (d: Float32Array): { buf: Float32Array; v: Float32Array; off: number } =>
+  view(d, GUARD);
+/** bf16 views are padded with NaN bits, so a kernel reading past its view poisons results */
+const wview = (d: Uint16Array): { buf: Uint16Array; v: Uint16Array; off: number } =>
+  view(d, 0x7fc0);
+function guardsIntact(w: { buf: Float32Array; v: Float32Array; off: number }): boolean {
+  for (let i = 0; i < w.off; i++) if (w.buf[i] !== GUARD) return false;
+  for (let i = w.off + w.v.length; i < w.buf.length; i++) if (w.buf[i] !== GUARD) return false;
+  return true;
+}
+
+/** |got - want| <= atol + rtol · scale[i], NaN matching NaN */
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number,
+                     what: string, scale: ArrayLike<number>): void {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i], w = want[i];
+    if (Number.isNaN(w) && Number.isNaN(g)) continue;
+    if (g === w) continue;
+    if (!(Math.abs(g - w) <= atol + rtol * scale[i])) {
+      expect.fail(`${what}: element ${i}: native ${g} vs reference ${w} (scale ${scale[i]})`);
+    }
+  }
+}
+const abs = (a: Float32Array): Float32Array => a.map(Math.abs);
+const absBf16 = (a: Uint16Array): Uint16Array => a.map((b) => b & 0x7fff);
+const bits = (a: Float32Array): number[] => [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
+
+/** every special class of bf16 bit pattern, plus a sweep of ordinary ones */
+const SPECIAL = [
+  0x0000, 0x8000,                 // +0, -0
+  0x0001, 0x8001, 0x007f, 0x807f, // smallest / largest subnormals, both signs
+  0x0080, 0x8080,                 // smallest normals
+  0x3f80, 0xbf80, 0x4049,         // 1, -1, ~3.14
+  0x7f7f, 0xff7f,                 // ±max finite
+  0x7f80, 0xff80,                 // ±Infinity
+  0x7fc0, 0xffc0,                 // quiet NaNs
+  0x7f81, 0xff81, 0x7fff, 0xffff, // signalling / payload NaNs
+];
+
+// ---------------------------------------------------------------------------------------------
+// the reference itself
+
+describe('reference bf16 kernels: hand-computed cases', () => {
+  it('bf16ToF32: bits << 16 for every special class and all 65536 patterns', () => {
+    const src = new Uint16Array(SPECIAL);
+    const dst = new Float32Array(src.length + 2).fill(GUARD);
+    ref.bf16ToF32(dst.subarray(1), src, src.length);
+    expect(bits(dst.subarray(1, 1 + src.length))).toEqual(SPECIAL.map((b) => (b << 16) >>> 0));
+    expect([dst[0], dst[src.length + 1]]).toEqual([GUARD, GUARD]);
+    expect(Object.is(dst[2], -0)).toBe(true);
+    expect(dst[3]).toBe(2 ** -133);
+    expect(dst[9]).toBe(1);
+    expect(dst[14]).toBe(Infinity);
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const out = new Float32Array(65536);
+    ref.bf16ToF32(out, all, 65536);
+    for (let b = 0; b < 65536; b++) {
+      const want = bf16Value(b), got = out[b];
+      if (!(Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want))) {
+        expect.fail(`bf16 0x${b.toString(16)}: ${got} vs ${want}`);
+      }
+    }
+    expect(bits(out)).toEqual([...all].map((b) => (b << 16) >>> 0));
+  });
+
+  it('sgemvBf16 / sgemmBf16: small exact cases, alpha/beta, strides, beta = 0 ignores NaN', () => {
+    const W = toBf16(new Float32Array([1, 2, 3, 4, 5, 6])); // [2,3], exact in bf16
+    const x = new Float32Array([1, 0, -1]);                 // [3]
+    const y = new Float32Array([10, 20]);                   // [2]
+    ref.sgemvBf16(2, 3, 1, W, x, 0.5, y);
+    expect([...y]).toEqual([-2 + 5, -2 + 10]);
+    y.fill(NaN);
+    ref.sgemvBf16(2, 3, 2, W, x, 0, y);
+    expect([...y]).toEqual([-4, -4]);
+    // A [2,3] with lda 4; W [2,3] with ldw 5; C [2,2] with ldc 3 (column 2 untouched)
+    const A = new Float32Array([1, 2, 3, 99, 4, 5, 6, 99]);
+    const Ws = toBf16(new Float32Array([1, 0, -1, 7, 7, 0.5, 0.5, 0.5, 7, 7]));
+    const C = new Float32Array([1, 1, 9, 1, 1, 9]);
+    ref.sgemmBf16(2, 2, 3, 1, A, 4, Ws, 5, -1, C, 3);
+    expect([...C]).toEqual([-2 - 1, 3 - 1, 9, -2 - 1, 7.5 - 1, 9]);
+    // the linear-layer form equals sgemm(false, true, ...) on the widened weights
+    const Wf = new Float32Array(6);
+    ref.bf16ToF32(Wf, W, 6);
+    const c1 = new Float32Array(2), c2 = new Float32Array(2);
+    ref.sgemmBf16(1, 2, 3, 1, x, 3, W, 3, 0, c1, 2);
+    ref.sgemm(false, true, 1, 2, 3, 1, x, 3, Wf, 3, 0, c2, 2);
+    expect([...c1]).toEqual([...c2]);
+    // alpha = 0 / K = 0: A and W are not read, C = beta · C
+    const c3 = new Float32Array([2, 4]);
+    ref.sgemmBf16(1, 2, 3, 0, new Float32Array(3).fill(NaN), 3, new Uint16Array(6).fill(0x7fc0),
+      3, 0.5, c3, 2);
+    expect([...c3]).toEqual([1, 2]);
+    ref.sgemvBf16(2, 0, 1, new Uint16Array(0), new Float32Array(0), 3, c3);
+    expect([...c3]).toEqual([3, 6]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// argument validation: both implementations throw the same errors before touching memory
+
+describe.each(['reference', 'native'] as const)('%s bf16 kernels: bad arguments', (which) => {
+  const K = (): Kernels => {
+    if (which === 'reference') return ref;
+    if (!nativeKernels) throw new Error(`native addon missing: ${nativeLoadError}`);
+    return nativeKernels;
+  };
+  const f = (n: number): Float32Array => new Float32Array(n);
+  const u = (n: number): Uint16Array => new Uint16Array(n);
+
+  it('bf16ToF32 names the short buffer and rejects wrong array types', () => {
+    const k = K();
+    expect(() => k.bf16ToF32(f(4), u(3), 4)).toThrow(/bf16ToF32: src has 3 elements, needs 4/);
+    expect(() => k.bf16ToF32(f(3), u(4), 4)).toThrow(/bf16ToF32: dst has 3 elements, needs 4/);
+    expect(() => k.bf16ToF32(f(100).subarray(97), u(4), 4)).toThrow(RangeError);
+    expect(() => k.bf16ToF32(f(4), u(4), -1)).toThrow(/bf16ToF32: n must be a non-negative/);
+    expect(() => k.bf16ToF32(f(4), u(4), 2.5)).toThrow(RangeError);
+    expect(() => k.bf16ToF32(f(4), new Int16Array(4) as unknown as Uint16Array, 4))
+      .toThrow(/bf16ToF32: src must be a Uint16Array/);
+    expect(() => k.bf16ToF32(new Uint32Array(4) as unknown as Float32Array, u(4), 4))
+      .toThrow(TypeError);
+    expect(() => k.bf16ToF32(f(0), u(0), 0)).not.toThrow();
+  });
+
+  it('sgemvBf16 names the short buffer and rejects wrong array types', () => {
+    const k = K();
+    expect(() => k.sgemvBf16(3, 4, 1, u(12), f(3), 0, f(3))).toThrow(/sgemvBf16: x has 3 elements, needs 4/);
+    expect(() => k.sgemvBf16(3, 4, 1, u(11), f(4), 0, f(3))).toThrow(/sgemvBf16: W has 11 elements, needs 12/);
+    expect(() => k.sgemvBf16(3, 4, 1, u(12), f(4), 0, f(2))).toThrow(/sgemvBf16: y has 2 elements, needs 3/);
+    expect(() => k.sgemvBf16(3, -4, 1, u(12), f(4), 0, f(3))).toThrow(/sgemvBf16: K must be a non-negative/);
+    expect(() => k.sgemvBf16(3, 4, 1, f(12) as unknown as Uint16Array, f(4), 0, f(3)))
+      .toThrow(/sgemvBf16: W must be a Uint16Array/);
+    expect(() => k.sgemvBf16(3, 4, 1, u(12), new Float64Array(4) as unknown as Float32Array, 0,
+      f(3))).toThrow(/sgemvBf16: x must be a Float32Array/);
+    expect(() => k.sgemvBf16(3, 4, 0, u(0), f(0), 0, f(3))).not.toThrow(); // alpha = 0: W, x unread
+  });
+
+  it('sgemmBf16 names the short buffer and the bad leading dimension', () => {
+    const k = K();
+    // A [3,4] needs 12; a view of the last 10 elements of a 100-element buffer is short
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(100).subarray(90), 4, u(8), 4, 0, f(6), 2))
+      .toThrow(/sgemmBf16: A has 10 elements, needs 12/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, u(7), 4, 0, f(6), 2))
+      .toThrow(/sgemmBf16: W has 7 elements, needs 8/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, u(8), 5, 0, f(6), 2))
+      .toThrow(/sgemmBf16: W has 8 elements, needs 9/); // W [2,4] with ldw 5
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, u(8), 4, 0, f(6), 3))
+      .toThrow(/sgemmBf16: C has 6 elements, needs 8/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 3, u(8), 4, 0, f(6), 2))
+      .toThrow(/sgemmBf16: lda=3 must be >= max\(1, 4\)/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, u(8), 3, 0, f(6), 2))
+      .toThrow(/sgemmBf16: ldw=3 must be >= max\(1, 4\)/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, u(8), 4, 0, f(6), 1))
+      .toThrow(/sgemmBf16: ldc=1 must be >= max\(1, 2\)/);
+    expect(() => k.sgemmBf16(-3, 2, 4, 1, f(12), 4, u(8), 4, 0, f(6), 2))
+      .toThrow(/sgemmBf16: M must be a non-negative integer/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, f(8) as unknown as Uint16Array, 4, 0, f(6), 2))
+      .toThrow(/sgemmBf16: W must be a Uint16Array/);
+    expect(() => k.sgemmBf16(3, 2, 4, 1, f(12), 4, u(8), 4, 0,
+      new Float64Array(6) as unknown as Float32Array, 2)).toThrow(TypeError);
+  });
+});
