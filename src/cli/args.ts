@@ -31,3 +31,10 @@ export function onePositional(positionals: string[], what: string, usage: string
   if (positionals.length !== 1) throw new MoekitError(`expected one ${what}, got ${positionals.length}\nusage: ${usage}`);
   return positionals[0];
 }
+
+/** --dtype: 'auto' keeps bf16 weights as bf16 (half the memory), 'f32' upcasts at load */
+export function dtypeFlag(v: string | undefined): 'auto' | 'f32' {
+  if (v === undefined || v === 'auto') return 'auto';
+  if (v === 'f32') return 'f32';
+  throw new MoekitError(`--dtype must be 'auto' or 'f32', got '${v}'`);
+}

@@ -8,12 +8,12 @@ import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write
 import { MoeModel } from '../models/model.js';
 import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
-import { onePositional, parse } from './args.js';
+import { dtypeFlag, onePositional, parse } from './args.js';
 
-const USAGE = 'moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--json]';
+const USAGE = 'moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--dtype auto|f32] [--json]';
 
 export async function runForward(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { input: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+  const { values, positionals } = parse(argv, { input: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, dtype: { type: 'string' } }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
   if (!values.input) throw new MoekitError(`missing --input\nusage: ${USAGE}`);
   if (!values.out) throw new MoekitError(`missing --out\nusage: ${USAGE}`);
@@ -29,7 +29,7 @@ export async function runForward(argv: string[]): Promise<number> {
   }
   const [B, T] = shape;
   if (B * T === 0) throw new MoekitError(`input_ids is empty [${shape.join(', ')}]`, values.input);
-  const model = MoeModel.load(dir, { onProgress: terminalProgress() });
+  const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
   const routers: { L: number; logits: Float32Array; N: number; E: number }[] = [];
   const t0 = performance.now();
   const logits = model.forward(ids, B, T, undefined, { trace: { router: (ev) => routers.push({ L: ev.moeLayer, logits: ev.logits, N: ev.N, E: ev.E }) } });

@@ -8,15 +8,15 @@ import { MoeModel } from '../models/model.js';
 import { generate } from '../runtime/generate.js';
 import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
-import { numFlag, onePositional, parse } from './args.js';
+import { dtypeFlag, numFlag, onePositional, parse } from './args.js';
 
-const USAGE = 'moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--no-stop] [--json]';
+const USAGE = 'moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--no-stop] [--dtype auto|f32] [--json]';
 
 export async function runGenerate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ids: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
     greedy: { type: 'boolean' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
+    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' }, dtype: { type: 'string' },
   }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
   if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt\nusage: ${USAGE}`);
@@ -39,7 +39,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
     if (!tokenizer) throw new MoekitError(`--prompt needs a tokenizer.json in the model directory; use --ids`, path.join(dir, 'tokenizer.json'));
     prompt = tokenizer.encode(values.prompt!);
   }
-  const model = MoeModel.load(dir, { onProgress: terminalProgress() });
+  const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
   const stream = !values.json && tokenizer !== null && process.stdout.isTTY === true;
   const res = generate(model, prompt, {
     maxNewTokens: maxNew, greedy: values.greedy || !sampled, temperature, topK, topP, seed,

@@ -32,8 +32,8 @@ export const graniteMoe: ArchSpec = {
     const m = `${p}.block_sparse_moe`;
     const H = d.hidden;
     const { experts: E, expertFfn: I } = d.moe;
-    const inp = src.get(`${m}.input_linear.weight`, [E, 2 * I, H]); // [E, 2I, H]
-    const out = src.get(`${m}.output_linear.weight`, [E, H, I]); // [E, H, I]
+    const inp = src.getMatrix(`${m}.input_linear.weight`, [E, 2 * I, H]); // [E, 2I, H]
+    const out = src.getMatrix(`${m}.output_linear.weight`, [E, H, I]); // [E, H, I]
     const experts: Ffn[] = Array.from({ length: E }, (_, e) => ({
       gate: { w: inp.subarray(e * 2 * I * H, e * 2 * I * H + I * H), b: null, out: I, in: H },
       up: { w: inp.subarray(e * 2 * I * H + I * H, (e + 1) * 2 * I * H), b: null, out: I, in: H },

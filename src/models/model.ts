@@ -39,7 +39,7 @@ export interface ForwardOptions {
  * `<name>_scale_inv` tensor are dequantised with `fp8Block` ([b0, b1], from the config's
  * quantization_config.weight_block_size).
  */
-export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [128, 128]): TensorSource {
+export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [128, 128], keepBf16 = false): TensorSource {
   const info = (name: string, shape: number[]) => {
     if (!ck.has(name)) throw new MoekitError(`missing tensor '${name}'`, ck.dir);
     const i = ck.info(name);
@@ -49,8 +49,14 @@ export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [1
     }
     return i;
   };
-  return {
+  const src: TensorSource = {
     has: (name) => ck.has(name),
+    getMatrix(name, shape) {
+      if (!keepBf16 || info(name, shape).dtype !== 'BF16') return src.get(name, shape);
+      const raw = ck.readRaw(name);
+      if (raw.byteOffset % 2 === 0) return new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
+      return new Uint16Array(new Uint8Array(raw).buffer); // copy to an aligned buffer
+    },
     get(name, shape) {
       const i = info(name, shape);
       const scaleName = name.replace(/\.weight$/, '.weight_scale_inv');
@@ -73,6 +79,7 @@ export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [1
       return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
     },
   };
+  return src;
 }
 
 /** quantization_config.weight_block_size of an FP8 checkpoint (default [128, 128]) */
@@ -95,19 +102,23 @@ export class MoeModel {
     this.moeLayerIndex = desc.layers.map((l) => (l.mlp === 'moe' ? m++ : -1));
   }
 
-  static load(dir: string, opts: { onProgress?: ProgressCallback } = {}): MoeModel {
+  /**
+   * Load a model directory. dtype 'auto' keeps BF16 weight matrices as bf16 (computing in f32:
+   * the same results as upcasting at load, with half the memory); 'f32' upcasts everything.
+   */
+  static load(dir: string, opts: { onProgress?: ProgressCallback; dtype?: 'auto' | 'f32' } = {}): MoeModel {
     const t0 = Date.now();
     const cfg = readConfig(dir);
     const arch = archFor(cfg);
     const desc = arch.describe(cfg);
     const ck = Checkpoint.open(path.dirname(cfg.file));
     try {
-      const src = checkpointSource(ck, fp8BlockSize(cfg));
+      const src = checkpointSource(ck, fp8BlockSize(cfg), (opts.dtype ?? 'auto') === 'auto');
       const H = desc.hidden, V = desc.vocab;
       const total = desc.nLayers + 2;
       const task = `load ${path.basename(path.resolve(dir))}`;
       opts.onProgress?.({ status: 'initiate', task, total });
-      const embed = src.get('model.embed_tokens.weight', [V, H]);
+      const embed = src.getMatrix('model.embed_tokens.weight', [V, H]);
       opts.onProgress?.({ status: 'progress', task, loaded: 1, total, item: 'embeddings' });
       const layers = [];
       for (let l = 0; l < desc.nLayers; l++) {
@@ -116,7 +127,7 @@ export class MoeModel {
       }
       const norm = src.get('model.norm.weight', [H]);
       const tied = desc.tieEmbeddings || !src.has('lm_head.weight');
-      const lmHead = { w: tied ? embed : src.get('lm_head.weight', [V, H]), b: null, out: V, in: H };
+      const lmHead = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });
       return new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
@@ -145,9 +156,10 @@ export class MoeModel {
     for (let n = 0; n < N; n++) {
       const id = ids[n];
       if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
-      const row = w.embed.subarray(id * H, (id + 1) * H);
-      if (d.embeddingMultiplier === 1) x.set(row, n * H);
-      else for (let j = 0; j < H; j++) x[n * H + j] = row[j] * d.embeddingMultiplier;
+      const dst = x.subarray(n * H, (n + 1) * H);
+      if (w.embed instanceof Uint16Array) k.bf16ToF32(dst, w.embed.subarray(id * H, (id + 1) * H), H);
+      else dst.set(w.embed.subarray(id * H, (id + 1) * H));
+      if (d.embeddingMultiplier !== 1) for (let j = 0; j < H; j++) dst[j] *= d.embeddingMultiplier;
     }
     opts.trace?.hidden?.(0, x, N);
     const h = new Float32Array(N * H);

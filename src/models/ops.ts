@@ -4,8 +4,14 @@ import type { Linear } from './weights.js';
 
 /** y[N, out] = x[N, in] · Wᵀ + b */
 export function linearFwd(k: Kernels, x: Float32Array, N: number, L: Linear, y = new Float32Array(N * L.out)): Float32Array {
-  if (N === 1) k.sgemv(L.out, L.in, 1, L.w, x, 0, y);
-  else k.sgemm(false, true, N, L.out, L.in, 1, x, L.in, L.w, L.in, 0, y, L.out);
+  if (L.w instanceof Uint16Array) {
+    if (N === 1) k.sgemvBf16(L.out, L.in, 1, L.w, x, 0, y);
+    else k.sgemmBf16(N, L.out, L.in, 1, x, L.in, L.w, L.in, 0, y, L.out);
+  } else if (N === 1) {
+    k.sgemv(L.out, L.in, 1, L.w, x, 0, y);
+  } else {
+    k.sgemm(false, true, N, L.out, L.in, 1, x, L.in, L.w, L.in, 0, y, L.out);
+  }
   if (L.b) addBias(y, N, L.b);
   return y;
 }

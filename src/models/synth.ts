@@ -19,6 +19,7 @@ export function tensorTable(d: ModelDesc): TensorSpec[] {
   const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
   const rec: TensorSource = {
     has: () => false, // the plain (unquantised) layout
+    getMatrix: (name, shape) => rec.get(name, shape),
     getU8: (name, shape) => { throw new Error(`tensorTable: unexpected quantised tensor ${name} [${shape}]`); },
     get(name, shape) {
       out.push({ name, shape: shape.slice() });

@@ -5,8 +5,11 @@
  */
 import { MoekitError } from '../util/errors.js';
 
+/** a weight matrix: f32, or bfloat16 bits kept as the checkpoint stores them (half the memory) */
+export type Matrix = Float32Array | Uint16Array;
+
 export interface Linear {
-  w: Float32Array; // [out, in]
+  w: Matrix; // [out, in]
   b: Float32Array | null; // [out]
   out: number;
   in: number;
@@ -55,7 +58,7 @@ export interface LayerWeights {
 }
 
 export interface ModelWeights {
-  embed: Float32Array; // [V, H]
+  embed: Matrix; // [V, H]
   norm: Float32Array; // [H]
   lmHead: Linear; // [V, H]
   layers: LayerWeights[];
@@ -67,13 +70,15 @@ export interface ModelWeights {
  */
 export interface TensorSource {
   get(name: string, shape: number[]): Float32Array;
+  /** a weight matrix: bf16 bits when the checkpoint holds bf16 and the load keeps it, else f32 */
+  getMatrix(name: string, shape: number[]): Matrix;
   /** the raw bytes of an 8-bit tensor (quantised blocks and scales) */
   getU8(name: string, shape: number[]): Uint8Array;
   has(name: string): boolean;
 }
 
 export function linear(src: TensorSource, name: string, out: number, inp: number, bias: boolean): Linear {
-  const w = src.get(`${name}.weight`, [out, inp]);
+  const w = src.getMatrix(`${name}.weight`, [out, inp]);
   const b = bias ? src.get(`${name}.bias`, [out]) : null;
   return { w, b, out, in: inp };
 }
