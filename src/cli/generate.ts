@@ -41,10 +41,21 @@ export async function runGenerate(argv: string[]): Promise<number> {
   }
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
   const stream = !values.json && tokenizer !== null && process.stdout.isTTY === true;
+  // stream text as TextStreamer does: decode everything generated so far and print what is new,
+  // holding back an incomplete UTF-8 sequence (U+FFFD at the end)
+  const generated: number[] = [];
+  let printed = 0;
+  const onToken = (id: number) => {
+    generated.push(id);
+    const text = tokenizer!.decode(generated);
+    if (text.endsWith('\uFFFD') || text.length <= printed) return;
+    process.stdout.write(text.slice(printed));
+    printed = text.length;
+  };
   const res = generate(model, prompt, {
     maxNewTokens: maxNew, greedy: values.greedy || !sampled, temperature, topK, topP, seed,
     stopAtEos: !values['no-stop'],
-    onToken: stream ? (id) => process.stdout.write(tokenizer!.decode([id])) : undefined,
+    onToken: stream ? onToken : undefined,
   });
   const text = tokenizer ? tokenizer.decode(res.ids.slice(res.promptTokens)) : undefined;
   if (values.json) {
