@@ -56,6 +56,8 @@ export interface A2AArgs {
   bytes: number;
   skew: number;
   hierarchical: boolean;
+  /** node-limited routing (DeepSeek-V3: each token to experts on at most 4 nodes); 0 = no limit */
+  nodeLimit?: number;
 }
 
 /** One all-to-all (dispatch or combine) of one MoE layer on the most-loaded device, seconds. */
@@ -74,7 +76,9 @@ export function epAllToAll(hw: Hardware, a: A2AArgs): number {
     const intra = ((perNode - 1) / a.ep) * V / intraBw;
     return Math.max(inter, intra) + lat;
   }
-  const remoteNodes = (nodes - 1) * (1 - Math.pow(1 - 1 / nodes, a.top_k));
+  let remoteNodes = (nodes - 1) * (1 - Math.pow(1 - 1 / nodes, a.top_k));
+  // node-limited routing: experts on at most M nodes, the local one among them with probability M/N
+  if (a.nodeLimit && a.nodeLimit > 0) remoteNodes = Math.min(remoteNodes, a.nodeLimit * (1 - 1 / nodes));
   const inter = (a.tokens * a.hidden * a.bytes * a.skew * remoteNodes) / interBw;
   const intra = ((perNode - 1) / perNode) * V / intraBw;
   return inter + intra + 2 * lat;

@@ -32,6 +32,8 @@ export interface Hardware {
   peak_fp8: number;
   /** fraction of peak_bf16 (or peak_fp8) that large GEMMs reach, the alpha of op.ts' roofline */
   gemm_eff: number;
+  /** fraction of peak_fp8 that FP8 GEMMs with fine-grained (block) scaling reach */
+  fp8_gemm_eff: number;
   /** fraction of hbm_bw that streaming kernels reach */
   bw_eff: number;
   /** fraction of link bandwidth that collectives (NCCL/HCCL) reach */
@@ -44,10 +46,13 @@ export interface Hardware {
 
 const GB = 1e9;
 const TF = 1e12;
+const MiB = 2 ** 20;
 
 const NV_EFF_SOURCE = {
   gemm_eff:
     'fitted: bf16 grouped/dense GEMMs on one H200 reach 0.76 of 989 TFLOP/s with the additive roofline of op.ts (docs/plan-op-measurements.json, bench/plan/fit_op_model.mjs); used for every NVIDIA preset',
+  fp8_gemm_eff:
+    'DeepGEMM README (deepseek-ai/DeepGEMM): FP8 GEMMs with 128-element block scaling on H800 reach ~1,100-1,550 TFLOP/s for DeepSeek-V3 shapes, i.e. 0.55-0.78 of 1,979; we take 0.65',
   bw_eff: 'measured: device-to-device copy 4.1-4.2 TB/s of 4.8 TB/s on one H200 (docs/plan-op-measurements.json calibration.copy)',
   coll_eff:
     'assumption: NCCL bus bandwidth ~0.7-0.8 of link rate (nccl-tests all_reduce busbw on DGX H100 ~360-380 of 450 GB/s NVLink; ~40 of 50 GB/s IB NDR)',
@@ -58,13 +63,13 @@ const PRESETS: Record<string, Hardware> = {
   a100: {
     preset: 'a100', name: 'NVIDIA A100 SXM4 80GB (DGX A100)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 300 * GB, intra_topology: 'switch', inter_bw: 25 * GB,
-    hbm_bytes: 80 * GB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'NVIDIA DGX A100 datasheet: 8x A100 80GB',
       intra_bw: 'NVIDIA A100 datasheet: NVLink 600 GB/s (bidirectional) -> 300 GB/s per direction, NVSwitch',
       inter_bw: 'NVIDIA DGX A100 datasheet: 8x 200 Gb/s HDR InfiniBand (one per GPU) = 25 GB/s',
-      hbm_bytes: 'NVIDIA A100 datasheet: 80 GB HBM2e', hbm_bw: 'NVIDIA A100 datasheet: 2,039 GB/s (SXM 80GB)',
+      hbm_bytes: 'NVIDIA A100 datasheet: 80 GB HBM2e; nvidia-smi reports 81,559 MiB', hbm_bw: 'NVIDIA A100 datasheet: 2,039 GB/s (SXM 80GB)',
       peak_bf16: 'NVIDIA A100 datasheet: BF16 tensor core 312 TFLOPS dense (624 with sparsity)', peak_fp8: 'A100 has no FP8 tensor cores',
       ...NV_EFF_SOURCE,
     },
@@ -72,13 +77,13 @@ const PRESETS: Record<string, Hardware> = {
   a800: {
     preset: 'a800', name: 'NVIDIA A800 SXM4 80GB',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 200 * GB, intra_topology: 'switch', inter_bw: 25 * GB,
-    hbm_bytes: 80 * GB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'NVIDIA A800 SXM4 product brief: HGX A800 8-GPU',
       intra_bw: 'NVIDIA A800 product brief: NVLink 400 GB/s (bidirectional; the export-limited A100) -> 200 GB/s per direction',
       inter_bw: 'assumption: one 200 Gb/s HDR NIC per GPU as on DGX A100 (Skywork-MoE report does not state its fabric)',
-      hbm_bytes: 'NVIDIA A800 product brief: 80 GB HBM2e', hbm_bw: 'NVIDIA A800 product brief: 2,039 GB/s',
+      hbm_bytes: 'NVIDIA A800 product brief: 80 GB HBM2e; 81,559 MiB as the A100', hbm_bw: 'NVIDIA A800 product brief: 2,039 GB/s',
       peak_bf16: 'NVIDIA A800 product brief: BF16 312 TFLOPS dense (same SM array as A100)', peak_fp8: 'no FP8 tensor cores',
       ...NV_EFF_SOURCE,
     },
@@ -86,13 +91,13 @@ const PRESETS: Record<string, Hardware> = {
   h100: {
     preset: 'h100', name: 'NVIDIA H100 SXM5 80GB (DGX H100)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 450 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 80 * GB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'NVIDIA DGX H100 datasheet: 8x H100 SXM',
       intra_bw: 'NVIDIA H100 datasheet: NVLink 900 GB/s (bidirectional) -> 450 GB/s per direction, NVSwitch',
       inter_bw: 'NVIDIA DGX H100 datasheet: 8x 400 Gb/s ConnectX-7 (one per GPU) = 50 GB/s',
-      hbm_bytes: 'NVIDIA H100 datasheet: 80 GB HBM3', hbm_bw: 'NVIDIA H100 datasheet: 3.35 TB/s (SXM)',
+      hbm_bytes: 'NVIDIA H100 datasheet: 80 GB HBM3; nvidia-smi reports 81,559 MiB', hbm_bw: 'NVIDIA H100 datasheet: 3.35 TB/s (SXM)',
       peak_bf16: 'NVIDIA H100 datasheet: BF16 1,979 TFLOPS with sparsity -> 989 dense', peak_fp8: 'NVIDIA H100 datasheet: FP8 3,958 TFLOPS with sparsity -> 1,979 dense',
       ...NV_EFF_SOURCE,
     },
@@ -100,13 +105,13 @@ const PRESETS: Record<string, Hardware> = {
   h800: {
     preset: 'h800', name: 'NVIDIA H800 SXM5 80GB',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 200 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 80 * GB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'DeepSeek-V3 technical report (arXiv 2412.19437) sec. 3.1: 8 GPUs per node',
       intra_bw: 'NVIDIA H800 product brief: NVLink 400 GB/s bidirectional -> 200 GB/s per direction (DeepSeek-V3 report sec. 3.2.2 quotes 160 GB/s achieved)',
       inter_bw: 'DeepSeek-V3 technical report sec. 3.2.2: IB 50 GB/s per GPU',
-      hbm_bytes: 'NVIDIA H800 product brief: 80 GB HBM3', hbm_bw: 'NVIDIA H800 product brief: 3.35 TB/s',
+      hbm_bytes: 'NVIDIA H800 product brief: 80 GB HBM3; 81,559 MiB as the H100', hbm_bw: 'NVIDIA H800 product brief: 3.35 TB/s',
       peak_bf16: 'NVIDIA H800 product brief: same tensor cores as H100 SXM, 989 TFLOPS dense BF16', peak_fp8: 'NVIDIA H800 product brief: 1,979 TFLOPS dense FP8',
       ...NV_EFF_SOURCE,
     },
@@ -114,13 +119,13 @@ const PRESETS: Record<string, Hardware> = {
   h200: {
     preset: 'h200', name: 'NVIDIA H200 SXM 141GB (HGX H200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 450 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 141 * GB, hbm_bw: 4.8e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    hbm_bytes: 143771 * MiB, hbm_bw: 4.8e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'NVIDIA HGX H200 datasheet: 8x H200 SXM',
       intra_bw: 'NVIDIA H200 datasheet: NVLink 900 GB/s (bidirectional) -> 450 GB/s per direction',
       inter_bw: 'NVIDIA HGX H200 reference: one 400 Gb/s ConnectX-7 per GPU = 50 GB/s',
-      hbm_bytes: 'NVIDIA H200 datasheet: 141 GB HBM3e', hbm_bw: 'NVIDIA H200 datasheet: 4.8 TB/s',
+      hbm_bytes: 'NVIDIA H200 datasheet: 141 GB HBM3e; nvidia-smi on the device machine reports 143,771 MiB', hbm_bw: 'NVIDIA H200 datasheet: 4.8 TB/s',
       peak_bf16: 'NVIDIA H200 datasheet: BF16 1,979 TFLOPS with sparsity -> 989 dense', peak_fp8: 'NVIDIA H200 datasheet: FP8 3,958 TFLOPS with sparsity -> 1,979 dense',
       ...NV_EFF_SOURCE,
     },
@@ -129,7 +134,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'b200', name: 'NVIDIA B200 (DGX/HGX B200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     hbm_bytes: 180 * GB, hbm_bw: 8e12, peak_bf16: 2250 * TF, peak_fp8: 4500 * TF,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'NVIDIA DGX B200 datasheet: 8x B200',
       intra_bw: 'NVIDIA DGX B200 datasheet: NVLink 5, 1.8 TB/s per GPU bidirectional -> 900 GB/s per direction',
@@ -144,7 +149,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'gb200', name: 'NVIDIA GB200 NVL72',
     devices_per_node: 4, scaleup_domain: 72, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     hbm_bytes: 186 * GB, hbm_bw: 8e12, peak_bf16: 2500 * TF, peak_fp8: 5000 * TF,
-    gemm_eff: 0.76, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    gemm_eff: 0.76, fp8_gemm_eff: 0.65, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       devices_per_node: 'NVIDIA GB200 NVL72 datasheet: 18 compute trays of 2 Grace + 4 Blackwell; NVLink domain 72 GPUs (scaleup_domain)',
       intra_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink 5, 1.8 TB/s per GPU bidirectional -> 900 GB/s per direction, NVLink switch trays',
@@ -158,30 +163,30 @@ const PRESETS: Record<string, Hardware> = {
   '910b': {
     preset: '910b', name: 'Huawei Ascend 910B (Atlas 800T A2)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 392 * GB, intra_topology: 'full-mesh', inter_bw: 25 * GB,
-    hbm_bytes: 64 * GB, hbm_bw: 1.6e12, peak_bf16: 313 * TF, peak_fp8: 0,
-    gemm_eff: 0.72, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
+    hbm_bytes: 64 * 1024 * MiB, hbm_bw: 1.6e12, peak_bf16: 313 * TF, peak_fp8: 0,
+    gemm_eff: 0.72, fp8_gemm_eff: 0, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
     source: {
       devices_per_node: 'Huawei Atlas 800T A2 training server spec: 8x Ascend 910B',
       intra_bw: 'Huawei Atlas 800T A2 spec: HCCS full mesh, 7 links x 56 GB/s = 392 GB/s per NPU (a device reaches each peer over its own 56 GB/s link)',
       inter_bw: 'Huawei Atlas 800T A2 spec: 8x 200 GE RoCE per server, one per NPU = 25 GB/s',
-      hbm_bytes: 'Huawei Atlas 800T A2 spec / openPangu-Ultra-MoE-718B README: 64 GB per NPU', hbm_bw: 'widely reported Ascend 910B figure: 1.6 TB/s HBM2e (not in a Huawei datasheet we could check)',
+      hbm_bytes: 'Huawei Atlas 800T A2 spec / openPangu-Ultra-MoE-718B README: 64 GB per NPU (taken as 64 GiB)', hbm_bw: 'widely reported Ascend 910B figure: 1.6 TB/s HBM2e (not in a Huawei datasheet we could check)',
       peak_bf16: 'widely reported Ascend 910B figure: ~313 TFLOPS FP16/BF16 cube (Atlas 800T A2: ~2.5 PFLOPS FP16 per 8 NPUs); not verified in-session against the datasheet', peak_fp8: 'Ascend 910B has no FP8 cube',
-      gemm_eff: 'assumption: cube GEMM efficiency 0.72 (below the fitted 0.76 of Hopper; the Pangu Ultra MoE paper reports operator-level validation but no number we could read)',
+      fp8_gemm_eff: 'no FP8', gemm_eff: 'assumption: cube GEMM efficiency 0.72 (below the fitted 0.76 of Hopper; the Pangu Ultra MoE paper reports operator-level validation but no number we could read)',
       bw_eff: 'assumption', coll_eff: 'assumption: HCCL at ~0.7 of link rate', coll_latency: 'assumption',
     },
   },
   '910c': {
     preset: '910c', name: 'Huawei Ascend 910C (CloudMatrix 384)',
     devices_per_node: 8, scaleup_domain: 384, intra_bw: 392 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 128 * GB, hbm_bw: 3.2e12, peak_bf16: 752 * TF, peak_fp8: 0,
-    gemm_eff: 0.72, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
+    hbm_bytes: 128 * 1024 * MiB, hbm_bw: 3.2e12, peak_bf16: 752 * TF, peak_fp8: 0,
+    gemm_eff: 0.72, fp8_gemm_eff: 0, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
     source: {
       devices_per_node: 'CloudMatrix384 paper (arXiv 2506.12708): 8 NPUs per compute node, 384 NPUs (48 nodes) in one UB supernode (scaleup_domain)',
       intra_bw: 'CloudMatrix384 paper: unified-bus (UB) fabric, 392 GB/s unidirectional per 910C, non-blocking across the 384 NPUs',
       inter_bw: 'CloudMatrix384 paper: RDMA plane for scale-out beyond the supernode; 400 Gb/s per NPU assumed',
       hbm_bytes: 'CloudMatrix384 paper: 128 GB HBM per 910C (two dies of 64 GB)', hbm_bw: 'CloudMatrix384 paper: 3.2 TB/s per 910C',
       peak_bf16: 'CloudMatrix384 paper: ~752 TFLOPS dense BF16/FP16 per 910C (two dies); not verified in-session', peak_fp8: 'Ascend 910C has no FP8 cube (INT8 only)',
-      gemm_eff: 'assumption: as 910B', bw_eff: 'assumption', coll_eff: 'assumption', coll_latency: 'assumption',
+      fp8_gemm_eff: 'no FP8', gemm_eff: 'assumption: as 910B', bw_eff: 'assumption', coll_eff: 'assumption', coll_latency: 'assumption',
     },
   },
 };
@@ -205,7 +210,7 @@ export function hardwarePreset(name: string, where = 'hardware.preset'): Hardwar
 
 const NUMERIC_OVERRIDES = [
   'devices_per_node', 'scaleup_domain', 'intra_bw', 'inter_bw', 'hbm_bytes', 'hbm_bw', 'peak_bf16', 'peak_fp8',
-  'gemm_eff', 'bw_eff', 'coll_eff', 'coll_latency',
+  'gemm_eff', 'fp8_gemm_eff', 'bw_eff', 'coll_eff', 'coll_latency',
 ] as const;
 
 /**

@@ -2,7 +2,7 @@
  * Peak memory per device (the first pipeline stage, which holds the most activations).
  *
  * Model states (Rajbhandari et al. 2020, ZeRO), per local parameter:
- *   weights 2 B (bf16), gradients 4 B (fp32 main grads, Megatron-Core's default accumulate/reduce in fp32),
+ *   weights 2 B (bf16), gradients 2 B (bf16 grad buffer: Megatron-Core DistributedDataParallelConfig.grad_reduce_in_fp32 = False),
  *   optimizer: fp32 master 4 B + Adam m, v (4 + 4 B fp32, or 2 + 2 B bf16 as DeepSeek-V3 sec. 3.3.2).
  *   ZeRO-1 shards the optimizer, ZeRO-2 also the gradients, ZeRO-3 also the weights, over the data-parallel
  *   group of each parameter: dp*cp for dense parameters, the expert-data-parallel group tp*cp*dp/(ep*etp) for
@@ -16,8 +16,8 @@
  * dropout masks), in bytes, each tagged with the module whose recomputation frees it:
  *   layernorm inputs 2h (x2), residual 2h, QKV / MLA projections' outputs, flash output 2*n*d_v (+ fp32 lse),
  *   dense FFN: fc1 input 2h, fc1 output 4f, activation output 2f;
- *   MoE: router input 2h + fp32 probabilities 8E, per routed row: expert input 2h, fc1 output 4I/etp,
- *   activation output 2I/etp, expert output 2h; shared experts as a dense FFN of width s*I.
+ *   MoE: router input 2h + fp32 probabilities 8E, per routed row: expert input 2h (1h when FP8), fc1 output 4I/etp,
+ *   activation output 2I/etp (1I when FP8), expert output 2h; shared experts as a dense FFN of width s*I.
  * Full recompute keeps only each layer's input (2h per token). Offload swaps a fraction to host memory.
  * Communication buffers: the all-to-all send/receive buffers of one layer, the TP all-gather buffer, two DP
  * buckets (Megatron's 40M-element default); plus a fixed runtime reserve (CUDA context, NCCL, allocator slack).
@@ -27,6 +27,8 @@ import { paramCounts } from './flops.js';
 import { inFlight, paramCopies } from './schedule.js';
 import type { Parallel, RecomputeModule, Training } from './spec.js';
 
+/** bytes per gradient element in the grad buffer and the DP reduction (bf16, Megatron-Core default) */
+export const GRAD_BYTES = 2;
 export const RUNTIME_RESERVED_BYTES = 3 * 2 ** 30; // assumption: CUDA context + NCCL/HCCL buffers + fragmentation
 
 export interface MemoryBreakdown {
@@ -59,10 +61,11 @@ export function localParams(m: ModelShape, par: Parallel): LocalParams {
   const moeLayersPerStage = pc.moe_layers / par.pp;
   const denseLayersPerStage = m.dense_layers / par.pp;
   const perLayerDense = pc.attention + pc.shared + pc.router;
-  const edge = Math.max(pc.embedding, pc.head + pc.mtp);
-  // MTP modules' experts are counted in `edge` as dense for simplicity (they sit on the last stage)
+  const mtpExperts = m.experts > 0 ? m.mtp_layers * m.experts * pc.expert : 0;
+  // the embedding sits on the first stage, the LM head and MTP modules on the last; we report the larger
+  const edge = Math.max(pc.embedding, pc.head + pc.mtp - mtpExperts);
   const dense = (layersPerStage * perLayerDense + denseLayersPerStage * pc.dense_ffn + edge) / par.tp;
-  const expert = (moeLayersPerStage * m.experts * pc.expert) / (par.ep * par.etp);
+  const expert = (moeLayersPerStage * m.experts * pc.expert + (pc.head + pc.mtp - mtpExperts > pc.embedding ? mtpExperts : 0)) / (par.ep * par.etp);
   return { dense, expert, moeLayersPerStage, layersPerStage };
 }
 
@@ -78,7 +81,8 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   let flashOut: number;
   if (m.attention === 'mla') {
     const dqk = m.qk_nope_head_dim + m.qk_rope_head_dim;
-    attnProj = 2 * h + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + (2 * n * (2 * dqk + m.v_head_dim)) / tp;
+    // q_b / kv_b (up-projection) outputs are freed by recomputing them (DeepSeek-V3 sec. 3.3.2)
+    attnProj = 2 * h + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + keep('mla_up', (2 * n * (2 * dqk + m.v_head_dim)) / tp);
     flashOut = (2 * n * m.v_head_dim + 4 * n) / tp;
   } else {
     attnProj = (2 * h + 2 * (n + 2 * m.kv_heads) * m.head_dim) / tp;
@@ -88,7 +92,9 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   const dense = keep('layernorm', (2 * h) / tp) + keep('mlp', (2 * h + 4 * m.dense_ffn + 2 * m.dense_ffn) / tp) + (2 * h) / tp;
   const rowsPerToken = (m.top_k * par.etp * t.load_imbalance) / tp; // rows through this device's experts per token of the TP group
   const I = m.expert_ffn / par.etp;
-  const perRow = keep('moe', 4 * h + 4 * I) + keep('moe_act', keep('moe', 2 * I));
+  // FP8 training caches the experts' GEMM inputs in FP8 (DeepSeek-V3 report sec. 3.3.2)
+  const inB = t.precision === 'fp8' ? 1 : 2;
+  const perRow = keep('moe', inB * h + 2 * h + 4 * I) + keep('moe_act', keep('moe', inB * I));
   const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * m.shared_experts * m.expert_ffn) / tp) : 0;
   const moe = keep('layernorm', (2 * h) / tp) + keep('moe', (2 * h) / tp + 8 * m.experts / tp) + rowsPerToken * perRow + shared + (2 * h) / tp;
   return [attnBlock + dense, attnBlock + moe];
@@ -102,7 +108,7 @@ export function memoryPerDevice(m: ModelShape, par: Parallel, t: Training, micro
   const optBytes = t.optimizer_precision === 'fp32' ? 12 : 8;
   const shard = (p: number, stage: number, n: number) => (par.zero >= stage ? p / n : p);
   const weights = copies * 2 * (shard(lp.dense, 3, denseShard) + shard(lp.expert, 3, expertShard));
-  const gradients = copies * 4 * (shard(lp.dense, 2, denseShard) + shard(lp.expert, 2, expertShard));
+  const gradients = copies * GRAD_BYTES * (shard(lp.dense, 2, denseShard) + shard(lp.expert, 2, expertShard));
   const optimizer = copies * optBytes * (shard(lp.dense, 1, denseShard) + shard(lp.expert, 1, expertShard));
   const tokensMb = (t.micro_batch * t.seq_len) / par.cp;
   const [aDense, aMoe] = activationBytesPerToken(m, par, t);

@@ -53,8 +53,8 @@ export function kernelTime(k: Kernel, hw: Hardware, c: OpConstants = OP_CONSTANT
   const bw = hw.hbm_bw * hw.bw_eff;
   switch (k.kind) {
     case 'gemm': {
-      const peak = k.fp8 && hw.peak_fp8 > 0 ? hw.peak_fp8 : hw.peak_bf16;
-      return k.flops / (hw.gemm_eff * peak) + k.bytes / bw + c.launch_s;
+      const rate = k.fp8 && hw.peak_fp8 > 0 ? hw.fp8_gemm_eff * hw.peak_fp8 : hw.gemm_eff * hw.peak_bf16;
+      return k.flops / rate + k.bytes / bw + c.launch_s;
     }
     case 'mem':
       return k.bytes / bw + c.launch_s;

@@ -7,7 +7,7 @@
  *  1f1b         (p-1)(t_f+t_b)                           min(p, m)                  Narayanan et al. 2021 (PipeDream-Flush)
  *  interleaved  (p-1)(t_f+t_b)/v                         p(1 + (p-1)/(p v))         Narayanan et al. SC'21 (Megatron-LM)
  *  zero-bubble  (p-1)(t_f + t_B - t_W) = (p-1) t_f       p                          Qi et al. 2024, ZB-H1 (t_B = t_W = t_b/2)
- *  dualpipe     (p/2-1)(F&B + B - 3W) = (p/2-1) t_f/2    p+1, parameters x2         DeepSeek-V3 report Table 2 (chunk = half a stage:
+ *  dualpipe     (p/2-1)(F&B + B - 3W) = (p/2-1) t_f/2    (p+1) chunks = (p+1)/2, params x2        DeepSeek-V3 report Table 2 (chunk = half a stage:
  *  dualpipev    as dualpipe, parameters x1                                           F = t_f/2, B = W = t_b/4, F&B = (t_f+t_b)/2)
  */
 import type { Schedule } from './spec.js';
@@ -37,7 +37,8 @@ export function inFlight(s: Schedule, p: number, v: number, m: number): number {
       return Math.min(m, p * (1 + (p - 1) / (p * v)));
     case 'dualpipe':
     case 'dualpipev':
-      return Math.min(m, p + 1);
+      // p+1 micro-batches of one chunk (half the device's layers)
+      return Math.min(m, (p + 1) / 2);
   }
 }
 

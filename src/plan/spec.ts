@@ -11,7 +11,7 @@ import { resolveHardware, type Hardware } from './hardware.js';
 import { modelFromHfConfig, modelPreset, type ModelShape } from './models.js';
 
 export type Schedule = '1f1b' | 'interleaved' | 'dualpipe' | 'dualpipev' | 'zero-bubble';
-export type RecomputeModule = 'attention' | 'core_attn' | 'mlp' | 'moe' | 'moe_act' | 'layernorm';
+export type RecomputeModule = 'attention' | 'core_attn' | 'mla_up' | 'mlp' | 'moe' | 'moe_act' | 'layernorm';
 export type Recompute = 'none' | 'selective' | 'full' | RecomputeModule[];
 export type EpOverlap = 'none' | 'adaptive' | 'dualpipe';
 export type A2A = 'flat' | 'hierarchical';
@@ -50,6 +50,8 @@ export interface Training {
   load_imbalance: number;
   /** bytes per element of the EP dispatch payload (1 = FP8 dispatch as DeepSeek-V3, 2 = BF16) */
   dispatch_bytes: number;
+  /** node-limited routing: a token's experts lie on at most this many nodes (DeepSeek-V3: 4); 0 = unlimited */
+  node_limit: number;
 }
 
 export interface Spec {
@@ -151,7 +153,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
 }
 
 const PARALLEL_KEYS = ['tp', 'pp', 'vpp', 'ep', 'etp', 'cp', 'dp', 'zero', 'recompute', 'offload', 'schedule', 'ep_overlap', 'a2a', 'tp_overlap'];
-const RECOMPUTE_MODULES: readonly RecomputeModule[] = ['attention', 'core_attn', 'mlp', 'moe', 'moe_act', 'layernorm'];
+const RECOMPUTE_MODULES: readonly RecomputeModule[] = ['attention', 'core_attn', 'mla_up', 'mlp', 'moe', 'moe_act', 'layernorm'];
 
 export function resolveParallel(raw: unknown, devices: number, model: ModelShape): { parallel: Parallel; given: Set<string> } {
   const p: Obj = isObj(raw) ? raw : {};
@@ -223,7 +225,7 @@ export function validateParallel(par: Parallel, devices: number, m: ModelShape):
 
 export function resolveTraining(raw: unknown, par: Parallel): Training {
   if (!isObj(raw)) throw new MoekitError('missing training section (seq_len, micro_batch, global_batch)', 'training');
-  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'load_imbalance', 'dispatch_bytes'];
+  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'load_imbalance', 'dispatch_bytes', 'node_limit'];
   for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new MoekitError(`unknown training field '${k}'`, `training.${k}`);
   const seq_len = int(raw.seq_len, 'training.seq_len');
   const micro_batch = raw.micro_batch === undefined ? 1 : int(raw.micro_batch, 'training.micro_batch');
@@ -234,6 +236,7 @@ export function resolveTraining(raw: unknown, par: Parallel): Training {
     optimizer_precision: raw.optimizer_precision === undefined ? 'fp32' : oneOf(raw.optimizer_precision, ['fp32', 'bf16'] as const, 'training.optimizer_precision'),
     load_imbalance: raw.load_imbalance === undefined ? 1.1 : num(raw.load_imbalance, 'training.load_imbalance', 1, 100),
     dispatch_bytes: raw.dispatch_bytes === undefined ? (precision === 'fp8' ? 1 : 2) : num(raw.dispatch_bytes, 'training.dispatch_bytes', 0.5, 4),
+    node_limit: raw.node_limit === undefined ? 0 : int(raw.node_limit, 'training.node_limit', 0),
   };
   if (seq_len % par.cp !== 0) throw new MoekitError(`seq_len ${seq_len} not divisible by cp ${par.cp}`, 'training.seq_len');
   if (global_batch % (micro_batch * par.dp) !== 0) {

@@ -1,0 +1,277 @@
+/**
+ * Step-time simulation of one training step of an (MoE) transformer on a cluster.
+ *
+ * One micro-batch through one device's share of one layer (tokens T = micro_batch * seq / cp per TP group,
+ * T/tp per device under sequence parallelism):
+ *   attention  QKV (or MLA down/up) projections, FlashAttention (causal), output projection; TP all-gather +
+ *              reduce-scatter around it (Korthikanti et al. 2022)
+ *   dense FFN  SwiGLU, TP-split
+ *   MoE        route -> dispatch -> experts -> combine (the engine's phase names):
+ *              route: router GEMM + top-k; dispatch: permute + EP all-to-all (+ ETP all-gather);
+ *              experts: grouped GEMMs over the E/ep local experts, rows = T/tp * k * etp * skew (the most-loaded
+ *              rank); combine: EP all-to-all back + unpermute; shared experts as a TP-split dense FFN.
+ * Kernel times come from op.ts' roofline (training kernels: fused permutation, framework launch overhead).
+ * Backward = dgrad + wgrad for every GEMM, 2.5x for flash, plus the recomputed forward of whatever
+ * `recompute` names. The step:
+ *   step = m (t_f + t_b) + bubble(schedule) + exposed PP p2p + exposed DP + optimizer,
+ * m = global_batch / (dp * micro_batch) micro-batches per pipeline, t_f/t_b per micro-batch per stage with exposed
+ * TP and EP communication folded in, stages balanced (layers, embedding and head spread evenly: the
+ * published runs all rebalance their first/last stages).
+ * EP overlap (exposed = max(c - eta * compute, (1 - eta) c) per layer, fwd+bwd):
+ *   none: eta = 0; adaptive (Pangu's adaptive pipe overlap): eta = EP_OVERLAP.adaptive;
+ *   dualpipe (DeepSeek-V3's forward/backward chunk pairing): eta = EP_OVERLAP.dualpipe.
+ * DP: gradient reduce-scatter (all-reduce at ZeRO-0) and parameter all-gather, overlapped with the last
+ * micro-batch's backward / first forward (Megatron --overlap-grad-reduce / --overlap-param-gather).
+ * MFU = tokens/s * modelFlopsPerToken / (devices * peak_bf16); HFU adds recomputed FLOPs.
+ */
+import { allGather, allReduce, epAllToAll, p2p, reduceScatter } from './comm.js';
+import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts } from './flops.js';
+import type { Hardware } from './hardware.js';
+import { GRAD_BYTES, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
+import type { ModelShape } from './models.js';
+import { kernelsTime, linearFwdBwd, type Kernel, type OpConstants, OP_CONSTANTS } from './op.js';
+import { bubbleTime } from './schedule.js';
+import type { Parallel, Spec, Training } from './spec.js';
+
+/** Kernel constants inside a training framework: fused permute/unpermute (no atomic scatter), launch overhead hidden by async queues. */
+export function trainConstants(hw: Hardware): OpConstants {
+  return { ...OP_CONSTANTS, scatter_eff: hw.bw_eff, launch_s: 5e-6 };
+}
+
+/** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (assumptions, see docs/planner.md). */
+export const EP_OVERLAP = { none: 0, adaptive: 0.8, dualpipe: 0.95 } as const;
+/**
+ * DualPipe reserves SMs for communication while it overlaps (DeepSeek-V3 report sec. 3.2.2: 20 of the H800's 132 SMs),
+ * so the MoE layers' compute runs on the rest: their compute time is scaled by 132/112.
+ */
+export const DUALPIPE_COMM_SM_FRACTION = 20 / 132;
+/** Fraction of TP collective time left exposed with --tp-comm-overlap (assumption), and without. */
+export const TP_EXPOSED = { overlap: 0.3, none: 1 } as const;
+
+export interface Breakdown {
+  compute: number;
+  recompute: number;
+  tp_comm: number;
+  ep_comm: number;
+  pp_comm: number;
+  dp_comm: number;
+  bubble: number;
+  optimizer: number;
+}
+
+export interface SimResult {
+  step_time_s: number;
+  tokens_per_s: number;
+  tokens_per_s_per_device: number;
+  mfu: number;
+  hfu: number;
+  memory_gib_per_device: number;
+  memory_breakdown_gib: Record<keyof MemoryBreakdown, number>;
+  fits: boolean;
+  breakdown: Breakdown;
+  microbatches: number;
+  model_flops_per_token: number;
+  parallel: Parallel;
+}
+
+const mem = (name: string, bytes: number): Kernel => ({ kind: 'mem', name, bytes });
+
+interface Part { f: number; b: number; rc: number; flopsF: number }
+
+function part(fwd: Kernel[], bwd: Kernel[], hw: Hardware, c: OpConstants, recomputed: boolean): Part {
+  const f = kernelsTime(fwd, hw, c);
+  let flopsF = 0;
+  for (const k of fwd) if (k.kind === 'gemm' || k.kind === 'flash') flopsF += k.flops;
+  return { f, b: kernelsTime(bwd, hw, c), rc: recomputed ? f : 0, flopsF: recomputed ? flopsF : 0 };
+}
+
+function sum(parts: Part[]): Part {
+  const s = { f: 0, b: 0, rc: 0, flopsF: 0 };
+  for (const p of parts) { s.f += p.f; s.b += p.b; s.rc += p.rc; s.flopsF += p.flopsF; }
+  return s;
+}
+
+interface LayerCost { comp: Part; tp: number; tpF: number; ep: number; epRecompute: number }
+
+function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe: boolean, c: OpConstants): LayerCost {
+  const rc = recomputeModules(par.recompute);
+  const all = rc.has('all');
+  const has = (x: 'attention' | 'core_attn' | 'mla_up' | 'mlp' | 'moe' | 'moe_act' | 'layernorm') => all || rc.has(x);
+  const e = t.precision === 'fp8' ? 1 : 2;
+  const tp = par.tp;
+  const T = (t.micro_batch * t.seq_len) / par.cp;
+  const Tsp = T / tp;
+  const h = m.hidden;
+  const n = m.heads;
+  const parts: Part[] = [];
+  // attention projections
+  const lin: { fwd: Kernel[]; bwd: Kernel[] }[] = [];
+  if (m.attention === 'mla') {
+    const dqk = m.qk_nope_head_dim + m.qk_rope_head_dim;
+    const up: { fwd: Kernel[]; bwd: Kernel[] }[] = [];
+    if (m.q_lora_rank > 0) {
+      lin.push(linearFwdBwd('q_a', T, m.q_lora_rank, h, 1, e));
+      up.push(linearFwdBwd('q_b', T, (n * dqk) / tp, m.q_lora_rank, 1, e));
+    } else lin.push(linearFwdBwd('q', T, (n * dqk) / tp, h, 1, e));
+    lin.push(linearFwdBwd('kv_a', T, m.kv_lora_rank + m.qk_rope_head_dim, h, 1, e));
+    up.push(linearFwdBwd('kv_b', T, (n * (m.qk_nope_head_dim + m.v_head_dim)) / tp, m.kv_lora_rank, 1, e));
+    lin.push(linearFwdBwd('o', T, h, (n * m.v_head_dim) / tp, 1, e));
+    parts.push(part(up.flatMap((l) => l.fwd), up.flatMap((l) => l.bwd), hw, c, has('attention') || has('mla_up')));
+  } else {
+    lin.push(linearFwdBwd('qkv', T, ((n + 2 * m.kv_heads) * m.head_dim) / tp, h, 1, e));
+    lin.push(linearFwdBwd('o', T, h, (n * m.head_dim) / tp, 1, e));
+  }
+  parts.push(part(lin.flatMap((l) => l.fwd), lin.flatMap((l) => l.bwd), hw, c, has('attention')));
+  const flashF = (T * attnCoreFlopsPerToken(m, t.seq_len)) / tp;
+  parts.push(part([{ kind: 'flash', name: 'flash', flops: flashF, bwd: false }], [{ kind: 'flash', name: 'flash.bwd', flops: 2.5 * flashF, bwd: true }], hw, c, has('attention') || has('core_attn')));
+  // norms, residuals, rope: ~24 bytes per hidden element per token forward, twice that backward
+  parts.push(part([mem('elementwise', 24 * Tsp * h)], [mem('elementwise.bwd', 48 * Tsp * h)], hw, c, has('layernorm')));
+  // TP collectives (sequence parallel): all-gather + reduce-scatter of the [T, h] activation per block, fwd and bwd
+  const blockColl = tp > 1 ? allGather(hw, T * h * 2, tp, 1) + reduceScatter(hw, T * h * 2, tp, 1) : 0;
+  const tpExposed = par.tp_overlap ? TP_EXPOSED.overlap : TP_EXPOSED.none;
+  let tpF = blockColl;
+  let ep = 0;
+  let epRecompute = 0;
+  if (!moe) {
+    const f1 = linearFwdBwd('fc1', T, (2 * m.dense_ffn) / tp, h, 1, e);
+    const f2 = linearFwdBwd('fc2', T, h, m.dense_ffn / tp, 1, e);
+    parts.push(part([...f1.fwd, mem('swiglu', (10 * T * m.dense_ffn) / tp), ...f2.fwd], [...f1.bwd, mem('swiglu.bwd', (20 * T * m.dense_ffn) / tp), ...f2.bwd], hw, c, has('mlp')));
+    tpF += blockColl;
+  } else {
+    const E = m.experts;
+    const k = m.top_k;
+    const R = Tsp * k * par.etp * t.load_imbalance;
+    const I = m.expert_ffn / par.etp;
+    const localE = E / par.ep;
+    // route
+    const router = linearFwdBwd('router', Tsp, E, h);
+    parts.push(part([...router.fwd, mem('topk', 20 * Tsp * E)], [...router.bwd, mem('topk.bwd', 20 * Tsp * E)], hw, c, has('moe')));
+    // dispatch (permute) and combine (unpermute), fused kernels
+    parts.push(part([mem('permute', 4 * R * h), mem('unpermute', 4 * R * h + 2 * Tsp * h)], [mem('permute.bwd', 4 * R * h), mem('unpermute.bwd', 6 * R * h)], hw, c, has('moe')));
+    // experts
+    const w13 = linearFwdBwd('experts.w13', R, 2 * I, h, localE, e);
+    const w2 = linearFwdBwd('experts.w2', R, h, I, localE, e);
+    parts.push(part(w13.fwd, w13.bwd, hw, c, has('moe')));
+    parts.push(part([mem('swiglu', 10 * R * I)], [mem('swiglu.bwd', 20 * R * I)], hw, c, has('moe') || has('moe_act')));
+    parts.push(part(w2.fwd, w2.bwd, hw, c, has('moe')));
+    if (m.shared_experts > 0) {
+      const sI = m.shared_experts * m.expert_ffn;
+      const s1 = linearFwdBwd('shared.fc1', T, (2 * sI) / tp, h, 1, e);
+      const s2 = linearFwdBwd('shared.fc2', T, h, sI / tp, 1, e);
+      parts.push(part([...s1.fwd, mem('shared.swiglu', (10 * T * sI) / tp), ...s2.fwd], [...s1.bwd, mem('shared.swiglu.bwd', (20 * T * sI) / tp), ...s2.bwd], hw, c, has('moe')));
+      tpF += blockColl;
+    }
+    // EP all-to-all: dispatch (dispatch_bytes) + combine (bf16) forward; their gradients (bf16) backward
+    const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew: t.load_imbalance, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit };
+    const disp = epAllToAll(hw, { ...a, bytes: t.dispatch_bytes });
+    const comb = epAllToAll(hw, { ...a, bytes: 2 });
+    // ETP: rows all-gathered before and reduce-scattered after the experts within the etp group
+    const etpColl = par.etp > 1 ? allGather(hw, R * h * 2, par.etp, 1) + reduceScatter(hw, R * h * 2, par.etp, 1) : 0;
+    const epF = disp + comb + etpColl;
+    const epB = 2 * comb + etpColl;
+    ep = epF + epB;
+    if (has('moe')) epRecompute = epF;
+  }
+  const comp = sum(parts);
+  return { comp, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute };
+}
+
+export interface SimOptions {
+  /** skip the memory model (search computes it separately) */
+  constants?: OpConstants;
+}
+
+export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'parallel' | 'training'>, opts: SimOptions = {}): SimResult {
+  const { model: m, hardware: hw, parallel: par, training: t } = spec;
+  const c = opts.constants ?? trainConstants(hw);
+  const pc = paramCounts(m);
+  const microbatches = t.global_batch / (par.dp * t.micro_batch);
+  const e = t.precision === 'fp8' ? 1 : 2;
+  const T = (t.micro_batch * t.seq_len) / par.cp;
+  const etaOv = EP_OVERLAP[par.ep_overlap];
+
+  // per-layer costs for one micro-batch on one device
+  const dense = layerCost(m, hw, par, t, false, c);
+  const moe = pc.moe_layers > 0 ? layerCost(m, hw, par, t, true, c) : undefined;
+  if (moe && par.ep_overlap === 'dualpipe') {
+    const slow = 1 / (1 - DUALPIPE_COMM_SM_FRACTION);
+    moe.comp = { f: moe.comp.f * slow, b: moe.comp.b * slow, rc: moe.comp.rc * slow, flopsF: moe.comp.flopsF };
+  }
+  const exposedEp = (lc: LayerCost) => {
+    const cc = lc.ep + lc.epRecompute;
+    if (cc <= 0) return 0;
+    const comp = lc.comp.f + lc.comp.b + lc.comp.rc;
+    return Math.max(cc - etaOv * comp, (1 - etaOv) * cc);
+  };
+  // head (+ loss) and MTP modules, embedding: spread over stages (balanced)
+  const head = linearFwdBwd('head', T, m.vocab / par.tp, m.hidden, 1, e);
+  const headPart = { f: kernelsTime(head.fwd, hw, c), b: kernelsTime(head.bwd, hw, c) };
+  const mtpLayers = m.mtp_layers;
+  const nDense = m.dense_layers;
+  const nMoe = pc.moe_layers + (moe ? mtpLayers : 0);
+  const nDenseAll = nDense + (moe ? 0 : mtpLayers);
+  const heads = 1 + mtpLayers;
+  const tot = (fn: (lc: LayerCost) => number) => nDenseAll * fn(dense) + (moe ? nMoe * fn(moe) : 0);
+  const compF = tot((l) => l.comp.f) + heads * headPart.f;
+  const compB = tot((l) => l.comp.b) + heads * headPart.b;
+  const recompute = tot((l) => l.comp.rc);
+  const tpAll = tot((l) => l.tp + (l.comp.rc > 0 ? l.tpF : 0));
+  const epAll = tot(exposedEp);
+  const pp = par.pp;
+  // per micro-batch per stage
+  const tf = (compF + tpAll / 2 + epAll / 2) / pp;
+  const tb = (compB + recompute + tpAll / 2 + epAll / 2) / pp;
+  const bubble = bubbleTime(par.schedule, pp, par.vpp, tf, tb);
+  // PP p2p on the critical path: (pp-1) sends each way per chunk round; the rest overlap compute
+  const p2pOne = p2p(hw, ((T / par.tp) * m.hidden * 2), false);
+  const ppComm = pp > 1 ? 2 * (pp - 1) * par.vpp * p2pOne : 0;
+  // DP
+  const lp = localParams(m, par);
+  const denseDp = par.dp * par.cp;
+  const edp = Math.max(1, (par.tp * par.cp * par.dp) / (par.ep * par.etp));
+  const gradColl = par.zero >= 1
+    ? reduceScatter(hw, lp.dense * GRAD_BYTES, denseDp, par.tp) + reduceScatter(hw, lp.expert * GRAD_BYTES, edp, par.ep * par.etp)
+    : allReduce(hw, lp.dense * GRAD_BYTES, denseDp, par.tp) + allReduce(hw, lp.expert * GRAD_BYTES, edp, par.ep * par.etp);
+  const paramColl = par.zero >= 1 ? allGather(hw, lp.dense * 2, denseDp, par.tp) + allGather(hw, lp.expert * 2, edp, par.ep * par.etp) : 0;
+  let dpComm = Math.max(0, gradColl - tb) + Math.max(0, paramColl - tf);
+  if (par.zero === 3) dpComm += microbatches * Math.max(0, 2 * paramColl - (tf + tb));
+  // optimizer: ~30 bytes of HBM traffic per locally updated parameter
+  const optShard = (par.zero >= 1 ? lp.dense / denseDp + lp.expert / edp : lp.dense + lp.expert);
+  const optimizer = (optShard * 30) / (hw.hbm_bw * hw.bw_eff);
+
+  const pipeline = microbatches * (tf + tb) + bubble + ppComm;
+  const step = pipeline + dpComm + optimizer;
+  const tokens = t.global_batch * t.seq_len;
+  const tokensPerS = tokens / step;
+  const mfpt = modelFlopsPerToken(m, t.seq_len);
+  // recomputed FLOPs per token: forward FLOPs of recomputed parts, per device per micro-batch -> per token
+  const rcFlopsPerMb = tot((l) => l.comp.flopsF);
+  const rcFlopsPerToken = (rcFlopsPerMb * par.tp * par.cp) / (t.micro_batch * t.seq_len) / (moe ? 1 : 1);
+  const peak = spec.devices * hw.peak_bf16;
+  const memB = memoryPerDevice(m, par, t, microbatches);
+  const gib = (x: number) => x / 2 ** 30;
+  const breakdown: Breakdown = {
+    compute: (microbatches * (compF + compB)) / pp,
+    recompute: (microbatches * recompute) / pp,
+    tp_comm: (microbatches * tpAll) / pp,
+    ep_comm: (microbatches * epAll) / pp,
+    pp_comm: ppComm,
+    dp_comm: dpComm,
+    bubble,
+    optimizer,
+  };
+  return {
+    step_time_s: step,
+    tokens_per_s: tokensPerS,
+    tokens_per_s_per_device: tokensPerS / spec.devices,
+    mfu: (tokensPerS * mfpt) / peak,
+    hfu: (tokensPerS * (mfpt + rcFlopsPerToken)) / peak,
+    memory_gib_per_device: gib(memB.total),
+    memory_breakdown_gib: Object.fromEntries(Object.entries(memB).map(([k, v]) => [k, gib(v)])) as Record<keyof MemoryBreakdown, number>,
+    fits: memB.total <= hw.hbm_bytes,
+    breakdown,
+    microbatches,
+    model_flops_per_token: mfpt,
+    parallel: par,
+  };
+}
