@@ -27,10 +27,11 @@
 import { allGather, allReduce, epAllToAll, p2p, reduceScatter } from './comm.js';
 import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts } from './flops.js';
 import type { Hardware } from './hardware.js';
-import { GRAD_BYTES, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
+import { GRAD_BYTES, USABLE_HBM_FRACTION, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
 import { kernelsTime, linearFwdBwd, type Kernel, type OpConstants, OP_CONSTANTS } from './op.js';
 import { bubbleTime } from './schedule.js';
+import { loadImbalance } from './balance.js';
 import type { Parallel, Spec, Training } from './spec.js';
 
 /** Kernel constants inside a training framework: fused permute/unpermute (no atomic scatter), launch overhead hidden by async queues. */
@@ -140,7 +141,8 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
   } else {
     const E = m.experts;
     const k = m.top_k;
-    const R = Tsp * k * par.etp * t.load_imbalance;
+    const skew = loadImbalance(m, par, t);
+    const R = Tsp * k * par.etp * skew;
     const I = m.expert_ffn / par.etp;
     const localE = E / par.ep;
     // route
@@ -162,7 +164,7 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
       tpF += blockColl;
     }
     // EP all-to-all: dispatch (dispatch_bytes) + combine (bf16) forward; their gradients (bf16) backward
-    const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew: t.load_imbalance, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit };
+    const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit };
     const disp = epAllToAll(hw, { ...a, bytes: t.dispatch_bytes });
     const comb = epAllToAll(hw, { ...a, bytes: 2 });
     // ETP: rows all-gathered before and reduce-scattered after the experts within the etp group
@@ -268,7 +270,7 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     hfu: (tokensPerS * (mfpt + rcFlopsPerToken)) / peak,
     memory_gib_per_device: gib(memB.total),
     memory_breakdown_gib: Object.fromEntries(Object.entries(memB).map(([k, v]) => [k, gib(v)])) as Record<keyof MemoryBreakdown, number>,
-    fits: memB.total <= hw.hbm_bytes,
+    fits: memB.total <= USABLE_HBM_FRACTION * hw.hbm_bytes,
     breakdown,
     microbatches,
     model_flops_per_token: mfpt,

@@ -46,8 +46,10 @@ export interface Training {
   precision: 'bf16' | 'fp8';
   /** optimizer state (Adam m, v) precision */
   optimizer_precision: 'fp32' | 'bf16';
-  /** most-loaded EP rank's tokens over the mean (1 = perfect balance); the slowest rank sets the pace */
+  /** most-loaded EP rank's tokens over the mean, fixed by the spec; 0 = derive it from expert_load_cv (balance.ts) */
   load_imbalance: number;
+  /** coefficient of variation of one expert's token count per micro-batch (default 0.12) */
+  expert_load_cv: number;
   /** bytes per element of the EP dispatch payload (1 = FP8 dispatch as DeepSeek-V3, 2 = BF16) */
   dispatch_bytes: number;
   /** node-limited routing: a token's experts lie on at most this many nodes (DeepSeek-V3: 4); 0 = unlimited */
@@ -67,6 +69,9 @@ export interface Spec {
 }
 
 type Obj = Record<string, unknown>;
+
+/** default coefficient of variation of per-expert load (assumption; see docs/planner.md) */
+export const DEFAULT_EXPERT_LOAD_CV = 0.12;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -225,7 +230,7 @@ export function validateParallel(par: Parallel, devices: number, m: ModelShape):
 
 export function resolveTraining(raw: unknown, par: Parallel): Training {
   if (!isObj(raw)) throw new MoekitError('missing training section (seq_len, micro_batch, global_batch)', 'training');
-  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'load_imbalance', 'dispatch_bytes', 'node_limit'];
+  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'load_imbalance', 'expert_load_cv', 'dispatch_bytes', 'node_limit'];
   for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new MoekitError(`unknown training field '${k}'`, `training.${k}`);
   const seq_len = int(raw.seq_len, 'training.seq_len');
   const micro_batch = raw.micro_batch === undefined ? 1 : int(raw.micro_batch, 'training.micro_batch');
@@ -234,7 +239,8 @@ export function resolveTraining(raw: unknown, par: Parallel): Training {
   const t: Training = {
     seq_len, micro_batch, global_batch, precision,
     optimizer_precision: raw.optimizer_precision === undefined ? 'fp32' : oneOf(raw.optimizer_precision, ['fp32', 'bf16'] as const, 'training.optimizer_precision'),
-    load_imbalance: raw.load_imbalance === undefined ? 1.1 : num(raw.load_imbalance, 'training.load_imbalance', 1, 100),
+    load_imbalance: raw.load_imbalance === undefined ? 0 : num(raw.load_imbalance, 'training.load_imbalance', 1, 100),
+    expert_load_cv: raw.expert_load_cv === undefined ? DEFAULT_EXPERT_LOAD_CV : num(raw.expert_load_cv, 'training.expert_load_cv', 0, 10),
     dispatch_bytes: raw.dispatch_bytes === undefined ? (precision === 'fp8' ? 1 : 2) : num(raw.dispatch_bytes, 'training.dispatch_bytes', 0.5, 4),
     node_limit: raw.node_limit === undefined ? 0 : int(raw.node_limit, 'training.node_limit', 0),
   };

@@ -1,0 +1,141 @@
+/**
+ * Layout search: enumerate every valid parallel layout of a model on a cluster, simulate each, and rank
+ * the ones that fit in memory by throughput.
+ *
+ * A layout is (tp, cp, pp, vpp, ep, etp) with dp derived; for each layout the search also tries the
+ * "knobs" that change memory and speed but not the mapping: recompute (none, selective, full, or the
+ * spec's own list), micro_batch (the spec's, 1, 2) and ZeRO stage (the spec's, and 3 when nothing else fits).
+ * A layout ranks by its best fitting knob setting. Fields the spec's `parallel` section gives and that the
+ * search does not vary (zero, a2a, ep_overlap, offload, tp_overlap, schedule family) are kept.
+ *
+ * Validity (spec.layoutProblem, Megatron-Core's rules): tp | heads, tp <= devices_per_node, ep | experts,
+ * ep*etp | tp*cp*dp, etp | tp, cp | seq_len, dp | global_batch / micro_batch, layers >= pp*vpp.
+ */
+import { layoutProblem, type Parallel, type Recompute, type Spec, type Training } from './spec.js';
+import { simulate, type SimResult } from './simulate.js';
+
+export interface Ranked {
+  layout: string;
+  parallel: Parallel;
+  training: Training;
+  result: SimResult;
+}
+
+export interface SearchResult {
+  layouts_enumerated: number;
+  simulations: number;
+  fitting_layouts: number;
+  top: Ranked[];
+  /** when nothing fits: the layout whose memory overshoots least */
+  closest?: Ranked;
+  elapsed_s: number;
+}
+
+export interface SearchOptions {
+  top?: number;
+  /** also vary micro_batch and ZeRO stage (the bench's exhaustive mode) */
+  exhaustive?: boolean;
+}
+
+const divisors = (n: number): number[] => {
+  const d: number[] = [];
+  for (let i = 1; i <= n; i++) if (n % i === 0) d.push(i);
+  return d;
+};
+const pow2Upto = (n: number): number[] => {
+  const r: number[] = [];
+  for (let i = 1; i <= n; i *= 2) r.push(i);
+  return r;
+};
+
+export function layoutKey(p: Parallel): string {
+  return `TP${p.tp} PP${p.pp}${p.vpp > 1 ? ` VPP${p.vpp}` : ''} EP${p.ep}${p.etp !== p.tp ? ` ETP${p.etp}` : ''}${p.cp > 1 ? ` CP${p.cp}` : ''} DP${p.dp}`;
+}
+
+/** Every (tp, cp, pp, vpp, ep, etp, dp) that passes layoutProblem for this spec's model and device count. */
+export function enumerateLayouts(spec: Spec): Parallel[] {
+  const { model: m, devices, hardware: hw } = spec;
+  const base = spec.parallel;
+  const fixedSchedule = base.schedule === 'dualpipe' || base.schedule === 'dualpipev' || base.schedule === 'zero-bubble' ? base.schedule : undefined;
+  const out: Parallel[] = [];
+  const tps = pow2Upto(Math.min(hw.devices_per_node, 64)).filter((t) => m.heads % t === 0);
+  const cps = [1, 2, 4, 8].filter((c) => spec.training.seq_len % (2 * c) === 0 || c === 1);
+  for (const tp of tps) {
+    for (const cp of cps) {
+      if (devices % (tp * cp) !== 0) continue;
+      for (const pp of divisors(devices / (tp * cp))) {
+        if (pp > m.layers) break;
+        const dp = devices / (tp * cp * pp);
+        const vpps = fixedSchedule ? [1] : [1, 2, 4, 8].filter((v) => v === 1 || (pp > 1 && m.layers >= pp * v));
+        const eps = m.experts > 0 ? divisors(m.experts) : [1];
+        const etps = m.experts > 0 ? pow2Upto(tp) : [tp];
+        for (const vpp of vpps) {
+          for (const ep of eps) {
+            for (const etp of etps) {
+              const schedule = fixedSchedule ?? (vpp > 1 ? 'interleaved' : '1f1b');
+              const p: Parallel = { ...base, tp, cp, pp, vpp, ep, etp, dp, schedule, recompute: base.recompute };
+              if (layoutProblem(p, devices, m)) continue;
+              out.push(p);
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function knobs(spec: Spec, exhaustive: boolean): { recompute: Recompute; micro_batch: number; zero: Parallel['zero'] }[] {
+  const recs: Recompute[] = ['none', 'selective', 'full'];
+  if (Array.isArray(spec.parallel.recompute)) recs.unshift(spec.parallel.recompute);
+  const mbs = [...new Set([spec.training.micro_batch, 1, 2])];
+  const zeros = exhaustive ? ([0, 1, 2, 3] as const) : ([spec.parallel.zero] as const);
+  const r: { recompute: Recompute; micro_batch: number; zero: Parallel['zero'] }[] = [];
+  for (const zero of zeros) for (const micro_batch of exhaustive ? mbs : [spec.training.micro_batch]) for (const recompute of recs) r.push({ recompute, micro_batch, zero });
+  return r;
+}
+
+export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
+  const t0 = performance.now();
+  const layouts = enumerateLayouts(spec);
+  const ks = knobs(spec, opts.exhaustive ?? false);
+  const best: Ranked[] = [];
+  let closest: Ranked | undefined;
+  let closestOver = Infinity;
+  let sims = 0;
+  for (const lay of layouts) {
+    let bestHere: Ranked | undefined;
+    for (const k of ks) {
+      const training = { ...spec.training, micro_batch: k.micro_batch };
+      if (training.global_batch % (training.micro_batch * lay.dp) !== 0) continue;
+      const parallel = { ...lay, recompute: k.recompute, zero: k.zero };
+      const result = simulate({ model: spec.model, hardware: spec.hardware, devices: spec.devices, parallel, training });
+      sims++;
+      const r = { layout: layoutKey(parallel), parallel, training, result };
+      if (result.fits) {
+        if (!bestHere || result.tokens_per_s > bestHere.result.tokens_per_s) bestHere = r;
+      } else {
+        const over = (result.memory_gib_per_device * 2 ** 30) / spec.hardware.hbm_bytes;
+        if (over < closestOver) { closestOver = over; closest = r; }
+      }
+    }
+    if (bestHere) best.push(bestHere);
+  }
+  best.sort((a, b) => b.result.tokens_per_s - a.result.tokens_per_s);
+  return {
+    layouts_enumerated: layouts.length,
+    simulations: sims,
+    fitting_layouts: best.length,
+    top: best.slice(0, opts.top ?? 10),
+    closest: best.length === 0 ? closest : undefined,
+    elapsed_s: (performance.now() - t0) / 1e3,
+  };
+}
+
+/** 1-based rank of the layout matching `want` (tp, pp, vpp, ep, etp, cp) in a search's full ranking, or -1. */
+export function rankOf(spec: Spec, want: Partial<Parallel>, opts: SearchOptions = {}): { rank: number; of: number; result: SearchResult } {
+  const res = search(spec, { ...opts, top: Infinity });
+  const keys = Object.keys(want) as (keyof Parallel)[];
+  const i = res.top.findIndex((r) => keys.every((k) => r.parallel[k] === want[k]));
+  return { rank: i < 0 ? -1 : i + 1, of: res.top.length, result: res };
+}
