@@ -53,13 +53,19 @@ export function attnHeadDims(m: ModelShape): [number, number] {
   return [m.head_dim, m.head_dim];
 }
 
+/** total intermediate width of a layer's shared experts */
+export function sharedWidth(m: ModelShape): number {
+  if (m.shared_experts === 0) return 0;
+  return m.shared_ffn && m.shared_ffn > 0 ? m.shared_ffn : m.shared_experts * m.expert_ffn;
+}
+
 export function paramCounts(m: ModelShape): ParamCounts {
   const h = m.hidden;
   const attention = attentionParams(m);
   const dense_ffn = 3 * h * m.dense_ffn;
   const expert = 3 * h * m.expert_ffn;
   const moe_layers = m.experts > 0 ? m.layers - m.dense_layers : 0;
-  const shared = m.shared_experts * expert;
+  const shared = sharedWidth(m) * 3 * h;
   const router = m.experts > 0 ? h * m.experts : 0;
   const embedding = m.vocab * h;
   const head = m.tied_embeddings ? 0 : m.vocab * h;

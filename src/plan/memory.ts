@@ -24,7 +24,7 @@
  * buckets (Megatron's 40M-element default); plus a fixed runtime reserve (CUDA context, NCCL, allocator slack).
  */
 import type { ModelShape } from './models.js';
-import { paramCounts } from './flops.js';
+import { paramCounts, sharedWidth } from './flops.js';
 import { inFlight, paramCopies } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import type { Parallel, RecomputeModule, Training } from './spec.js';
@@ -103,7 +103,7 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   // FP8 training caches the experts' GEMM inputs in FP8 (DeepSeek-V3 report sec. 3.3.2)
   const inB = t.precision === 'fp8' ? 1 : 2;
   const perRow = keep('moe', inB * h + 2 * h + 4 * I) + keep('moe_act', keep('moe', inB * I));
-  const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * m.shared_experts * m.expert_ffn) / tp) : 0;
+  const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * sharedWidth(m)) / tp) : 0;
   const moe = keep('layernorm', (2 * h) / tp) + keep('moe', (2 * h) / tp + 8 * m.experts / tp) + rowsPerToken * perRow + shared + (2 * h) / tp;
   return [attnBlock + dense, attnBlock + moe];
 }

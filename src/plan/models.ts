@@ -27,6 +27,8 @@ export interface ModelShape {
   shared_experts: number;
   top_k: number;
   expert_ffn: number;
+  /** total width of the shared experts when it differs from shared_experts * expert_ffn (0 = that product) */
+  shared_ffn?: number;
   mtp_layers: number;
   tied_embeddings: boolean;
 }
@@ -124,6 +126,7 @@ export function modelFromHfConfig(path: string): Partial<ModelShape> {
     dense_ffn: n('intermediate_size') ?? 0,
     experts,
     shared_experts: n('n_shared_experts') ?? (n('shared_expert_intermediate_size') ? 1 : 0),
+    shared_ffn: n('shared_expert_intermediate_size') ?? 0,
     top_k: n('num_experts_per_tok') ?? n('num_experts_per_token') ?? 0,
     expert_ffn: n('moe_intermediate_size') ?? (experts > 0 ? n('intermediate_size') ?? 0 : 0),
     mtp_layers: n('num_nextn_predict_layers') ?? 0,

@@ -25,7 +25,7 @@
  * MFU = tokens/s * modelFlopsPerToken / (devices * peak_bf16); HFU adds recomputed FLOPs.
  */
 import { allGather, allReduce, epAllToAll, p2p, reduceScatter } from './comm.js';
-import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts } from './flops.js';
+import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
 import type { Hardware } from './hardware.js';
 import { GRAD_BYTES, USABLE_HBM_FRACTION, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
@@ -157,7 +157,7 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     parts.push(part([mem('swiglu', 10 * R * I)], [mem('swiglu.bwd', 20 * R * I)], hw, c, has('moe') || has('moe_act')));
     parts.push(part(w2.fwd, w2.bwd, hw, c, has('moe')));
     if (m.shared_experts > 0) {
-      const sI = m.shared_experts * m.expert_ffn;
+      const sI = sharedWidth(m);
       const s1 = linearFwdBwd('shared.fc1', T, (2 * sI) / tp, h, 1, e);
       const s2 = linearFwdBwd('shared.fc2', T, h, sI / tp, 1, e);
       parts.push(part([...s1.fwd, mem('shared.swiglu', (10 * T * sI) / tp), ...s2.fwd], [...s1.bwd, mem('shared.swiglu.bwd', (20 * T * sI) / tp), ...s2.bwd], hw, c, has('moe')));

@@ -108,7 +108,7 @@ export function readSpecFile(path: string): Obj {
 }
 
 const MODEL_INT = ['layers', 'hidden', 'heads', 'kv_heads', 'head_dim', 'vocab'] as const;
-const MODEL_INT0 = ['dense_layers', 'dense_ffn', 'experts', 'shared_experts', 'top_k', 'expert_ffn', 'mtp_layers',
+const MODEL_INT0 = ['dense_layers', 'dense_ffn', 'experts', 'shared_experts', 'shared_ffn', 'top_k', 'expert_ffn', 'mtp_layers',
   'q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim'] as const;
 
 export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
@@ -160,7 +160,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
 const PARALLEL_KEYS = ['tp', 'pp', 'vpp', 'ep', 'etp', 'cp', 'dp', 'zero', 'recompute', 'offload', 'schedule', 'ep_overlap', 'a2a', 'tp_overlap'];
 const RECOMPUTE_MODULES: readonly RecomputeModule[] = ['attention', 'core_attn', 'mla_up', 'mlp', 'moe', 'moe_act', 'layernorm'];
 
-export function resolveParallel(raw: unknown, devices: number, model: ModelShape): { parallel: Parallel; given: Set<string> } {
+export function resolveParallel(raw: unknown, devices: number, model: ModelShape, strict = true): { parallel: Parallel; given: Set<string> } {
   const p: Obj = isObj(raw) ? raw : {};
   if (raw !== undefined && !isObj(raw)) throw new MoekitError('must be a mapping', 'parallel');
   for (const k of Object.keys(p)) if (!PARALLEL_KEYS.includes(k)) throw new MoekitError(`unknown parallel field '${k}'`, `parallel.${k}`);
@@ -189,13 +189,13 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
   const modelPar = tp * pp * cp;
   let dp: number;
   if (p.dp === undefined) {
-    if (devices % modelPar !== 0) {
+    if (devices % modelPar !== 0 && strict) {
       throw new MoekitError(`devices ${devices} not divisible by tp*pp*cp = ${modelPar}`, 'parallel');
     }
-    dp = devices / modelPar;
+    dp = Math.max(1, Math.floor(devices / modelPar));
   } else dp = int(p.dp, 'parallel.dp');
   const parallel: Parallel = { tp, pp, vpp, ep, etp, cp, dp, zero, recompute, offload, schedule, ep_overlap, a2a, tp_overlap };
-  validateParallel(parallel, devices, model);
+  if (strict) validateParallel(parallel, devices, model);
   return { parallel, given };
 }
 
@@ -228,7 +228,7 @@ export function validateParallel(par: Parallel, devices: number, m: ModelShape):
   if (p) throw new MoekitError(p[1], p[0]);
 }
 
-export function resolveTraining(raw: unknown, par: Parallel): Training {
+export function resolveTraining(raw: unknown, par: Parallel, strict = true): Training {
   if (!isObj(raw)) throw new MoekitError('missing training section (seq_len, micro_batch, global_batch)', 'training');
   const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'load_imbalance', 'expert_load_cv', 'dispatch_bytes', 'node_limit'];
   for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new MoekitError(`unknown training field '${k}'`, `training.${k}`);
@@ -244,6 +244,7 @@ export function resolveTraining(raw: unknown, par: Parallel): Training {
     dispatch_bytes: raw.dispatch_bytes === undefined ? (precision === 'fp8' ? 1 : 2) : num(raw.dispatch_bytes, 'training.dispatch_bytes', 0.5, 4),
     node_limit: raw.node_limit === undefined ? 0 : int(raw.node_limit, 'training.node_limit', 0),
   };
+  if (!strict) return t;
   if (seq_len % par.cp !== 0) throw new MoekitError(`seq_len ${seq_len} not divisible by cp ${par.cp}`, 'training.seq_len');
   if (global_batch % (micro_batch * par.dp) !== 0) {
     throw new MoekitError(`global_batch ${global_batch} not divisible by micro_batch*dp = ${micro_batch * par.dp}`, 'training.global_batch');
@@ -251,8 +252,12 @@ export function resolveTraining(raw: unknown, par: Parallel): Training {
   return t;
 }
 
-/** Build a Spec from a parsed object (a file's contents with flags merged in). */
-export function resolveSpec(raw: Obj, where = 'spec'): Spec {
+/**
+ * Build a Spec from a parsed object (a file's contents with flags merged in). With `template` (search, sweep) the
+ * parallel section is only a template of knobs: its layout is not validated, the search fills it in.
+ */
+export function resolveSpec(raw: Obj, where = 'spec', opts: { template?: boolean } = {}): Spec {
+  const strict = !opts.template;
   const baseDir = typeof raw.__dir === 'string' ? raw.__dir : '.';
   for (const k of Object.keys(raw)) {
     if (!['model', 'hardware', 'parallel', 'training', 'sweep', '__dir', 'name'].includes(k)) throw new MoekitError(`unknown section '${k}'`, `${where}: ${k}`);
@@ -263,11 +268,11 @@ export function resolveSpec(raw: Obj, where = 'spec'): Spec {
   const hardware = resolveHardware(hwRaw);
   if (hwRaw.devices === undefined) throw new MoekitError('missing device count', 'hardware.devices');
   const devices = int(hwRaw.devices, 'hardware.devices');
-  const { parallel, given } = resolveParallel(raw.parallel, devices, model);
-  const training = resolveTraining(raw.training, parallel);
+  const { parallel, given } = resolveParallel(raw.parallel, devices, model, strict);
+  const training = resolveTraining(raw.training, parallel, strict);
   return { model, hardware, devices, parallel, training, given, sweep: isObj(raw.sweep) ? raw.sweep : undefined };
 }
 
-export function loadSpec(path: string): Spec {
-  return resolveSpec(readSpecFile(path), path);
+export function loadSpec(path: string, opts: { template?: boolean } = {}): Spec {
+  return resolveSpec(readSpecFile(path), path, opts);
 }

@@ -1,0 +1,288 @@
+/**
+ * `moekit plan ...`: simulate, search, sweep, export, op, calibrate, presets.
+ * Every subcommand takes --json for machine-readable output on stdout.
+ */
+import { parseArgs } from 'node:util';
+import { MoekitError } from '../util/errors.js';
+import { CALIBRATION } from '../plan/calibration.js';
+import { exportPlan, type Engine } from '../plan/export.js';
+import { hardwarePreset, presetNames } from '../plan/hardware.js';
+import { modelPresetNames } from '../plan/models.js';
+import { predictAttention, predictMoeLayer } from '../plan/op.js';
+import { search } from '../plan/search.js';
+import { simulate, type SimResult } from '../plan/simulate.js';
+import { readSpecFile, resolveSpec, type Spec } from '../plan/spec.js';
+import { sweep } from '../plan/sweep.js';
+
+const USAGE = `usage: moekit plan <command> [options]
+  simulate SPEC                 step time, tokens/s, MFU/HFU, memory per device for the spec's layout
+  search SPEC [--top N]         rank every valid layout that fits
+  sweep SPEC                    shape sweep (the spec's sweep section) with its Pareto front
+  export SPEC --engine megatron|mindspeed   launch arguments for the plan
+  op moe-layer --hardware H --tokens T --hidden H --experts E --top-k K --expert-ffn I
+  op attention --hardware H --batch B --seq S --hidden H --heads N --kv-heads G --head-dim D
+  calibrate                     the calibration table: predicted vs published runs
+  presets                       hardware and model presets
+options: --json, and spec overrides: --hardware P --devices N --tp --pp --vpp --ep --etp --cp --dp --zero
+  --schedule S --recompute R --seq-len --micro-batch --global-batch --precision bf16|fp8`;
+
+const OVERRIDES = {
+  hardware: { type: 'string' }, devices: { type: 'string' }, model: { type: 'string' },
+  tp: { type: 'string' }, pp: { type: 'string' }, vpp: { type: 'string' }, ep: { type: 'string' }, etp: { type: 'string' },
+  cp: { type: 'string' }, dp: { type: 'string' }, zero: { type: 'string' }, schedule: { type: 'string' }, recompute: { type: 'string' },
+  'seq-len': { type: 'string' }, 'micro-batch': { type: 'string' }, 'global-batch': { type: 'string' }, precision: { type: 'string' },
+} as const;
+
+function intFlag(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new MoekitError(`must be a non-negative integer (got '${v}')`, `--${flag}`);
+  return n;
+}
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+type Vals = Record<string, string | boolean | undefined>;
+
+/** Read SPEC and merge flag overrides into it. */
+function specFrom(path: string | undefined, v: Vals, template: boolean): Spec {
+  if (!path) throw new MoekitError('missing SPEC file (JSON or YAML)', 'plan');
+  const raw = readSpecFile(path);
+  const sec = (k: string): Record<string, unknown> => {
+    const cur = raw[k];
+    if (typeof cur === 'string') raw[k] = { preset: cur };
+    else if (cur === undefined || typeof cur !== 'object' || cur === null) raw[k] = {};
+    return raw[k] as Record<string, unknown>;
+  };
+  if (typeof v.model === 'string') raw.model = { preset: v.model };
+  if (typeof v.hardware === 'string') sec('hardware').preset = v.hardware;
+  const dev = intFlag(v.devices as string | undefined, 'devices');
+  if (dev !== undefined) sec('hardware').devices = dev;
+  for (const k of ['tp', 'pp', 'vpp', 'ep', 'etp', 'cp', 'dp', 'zero'] as const) {
+    const n = intFlag(v[k] as string | undefined, k);
+    if (n !== undefined) sec('parallel')[k] = n;
+  }
+  if (typeof v.schedule === 'string') sec('parallel').schedule = v.schedule;
+  if (typeof v.recompute === 'string') sec('parallel').recompute = v.recompute.includes(',') ? v.recompute.split(',') : v.recompute;
+  const tmap: [string, string][] = [['seq-len', 'seq_len'], ['micro-batch', 'micro_batch'], ['global-batch', 'global_batch']];
+  for (const [flag, key] of tmap) {
+    const n = intFlag(v[flag] as string | undefined, flag);
+    if (n !== undefined) sec('training')[key] = n;
+  }
+  if (typeof v.precision === 'string') sec('training').precision = v.precision;
+  return resolveSpec(raw, path, { template });
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const secs = (x: number) => (x >= 1 ? `${x.toFixed(2)} s` : `${(1e3 * x).toFixed(1)} ms`);
+
+export function simJson(r: SimResult): Record<string, unknown> {
+  return {
+    step_time_s: r.step_time_s,
+    tokens_per_s: r.tokens_per_s,
+    tokens_per_s_per_device: r.tokens_per_s_per_device,
+    mfu: r.mfu,
+    hfu: r.hfu,
+    memory_gib_per_device: r.memory_gib_per_device,
+    fits: r.fits,
+    breakdown: r.breakdown,
+    memory_breakdown_gib: r.memory_breakdown_gib,
+    microbatches: r.microbatches,
+    model_flops_per_token: r.model_flops_per_token,
+    parallel: r.parallel,
+  };
+}
+
+function simText(spec: Spec, r: SimResult): string {
+  const p = r.parallel;
+  const lines = [
+    `${spec.model.name} on ${spec.devices} x ${spec.hardware.name}`,
+    `layout      TP${p.tp} PP${p.pp} VPP${p.vpp} EP${p.ep} ETP${p.etp} CP${p.cp} DP${p.dp}, ${p.schedule}, ZeRO-${p.zero}, recompute ${JSON.stringify(p.recompute)}`,
+    `step        ${secs(r.step_time_s)}  (${r.microbatches} micro-batches per pipeline)`,
+    `throughput  ${Math.round(r.tokens_per_s).toLocaleString('en-US')} tokens/s (${r.tokens_per_s_per_device.toFixed(0)} per device)`,
+    `MFU         ${pct(r.mfu)}   HFU ${pct(r.hfu)}  (of dense BF16 peak ${(spec.hardware.peak_bf16 / 1e12).toFixed(0)} TFLOP/s)`,
+    `memory      ${r.memory_gib_per_device.toFixed(1)} GiB per device of ${(spec.hardware.hbm_bytes / 2 ** 30).toFixed(1)} GiB: ${r.fits ? 'fits' : 'DOES NOT FIT'}`,
+    '  ' + Object.entries(r.memory_breakdown_gib).filter(([k]) => k !== 'total').map(([k, x]) => `${k} ${x.toFixed(1)}`).join(', '),
+    'breakdown of the step:',
+    ...Object.entries(r.breakdown).map(([k, x]) => `  ${k.padEnd(10)} ${secs(x).padStart(10)}  ${pct(x / r.step_time_s).padStart(6)}`),
+  ];
+  return lines.join('\n');
+}
+
+export async function runPlanCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    out(USAGE);
+    return sub ? 0 : 1;
+  }
+  switch (sub) {
+    case 'simulate':
+    case 'search':
+    case 'sweep':
+    case 'export': {
+      const { values, positionals } = parseArgs({
+        args: rest, allowPositionals: true, strict: true,
+        options: { json: { type: 'boolean' }, top: { type: 'string' }, engine: { type: 'string' }, ...OVERRIDES },
+      });
+      if (positionals.length > 1) throw new MoekitError(`one SPEC expected, got ${positionals.length}`, `plan ${sub}`);
+      const json = Boolean(values.json);
+      if (sub === 'simulate') {
+        const spec = specFrom(positionals[0], values, false);
+        const r = simulate(spec);
+        out(json ? JSON.stringify(simJson(r), null, 1) : simText(spec, r));
+        return 0;
+      }
+      if (sub === 'search') {
+        const spec = specFrom(positionals[0], values, true);
+        const top = intFlag(values.top, 'top') ?? 10;
+        const r = search(spec, { top });
+        if (json) {
+          out(JSON.stringify({
+            layouts_enumerated: r.layouts_enumerated, simulations: r.simulations, fitting_layouts: r.fitting_layouts, elapsed_s: r.elapsed_s,
+            top: r.top.map((x) => ({ layout: x.layout, micro_batch: x.training.micro_batch, ...simJson(x.result) })),
+            closest: r.closest ? { layout: r.closest.layout, ...simJson(r.closest.result) } : undefined,
+          }, null, 1));
+        } else {
+          out(`${r.layouts_enumerated} layouts, ${r.simulations} simulations in ${r.elapsed_s.toFixed(2)} s; ${r.fitting_layouts} fit in memory`);
+          if (r.top.length === 0) {
+            out('no layout fits in memory.');
+            if (r.closest) out(`closest: ${r.closest.layout}, recompute ${JSON.stringify(r.closest.parallel.recompute)}: ${r.closest.result.memory_gib_per_device.toFixed(1)} GiB per device of ${(spec.hardware.hbm_bytes / 2 ** 30).toFixed(1)} GiB`);
+            return 1;
+          }
+          out('rank  layout                               recompute          tokens/s/dev    MFU   memory GiB');
+          r.top.forEach((x, i) => out(`${String(i + 1).padStart(4)}  ${x.layout.padEnd(36)} ${JSON.stringify(x.parallel.recompute).slice(0, 18).padEnd(18)} ${x.result.tokens_per_s_per_device.toFixed(0).padStart(12)} ${pct(x.result.mfu).padStart(6)} ${x.result.memory_gib_per_device.toFixed(1).padStart(8)}`));
+        }
+        return r.top.length ? 0 : 1;
+      }
+      if (sub === 'sweep') {
+        const spec = specFrom(positionals[0], values, true);
+        const r = sweep(spec);
+        if (json) out(JSON.stringify(r, null, 1));
+        else {
+          out(`${r.shapes_in_budget} of ${r.shapes_considered} shapes in budget (${r.elapsed_s.toFixed(1)} s); ranked by predicted MFU, * = Pareto front (total params, MFU)`);
+          for (const x of r.rows) {
+            const s = x.shape;
+            out(`${x.pareto ? '*' : ' '} L${s.layers} H${s.hidden} E${s.experts} K${s.top_k} I${s.expert_ffn}  ${x.total_params_b.toFixed(0)}B total ${x.active_params_b.toFixed(1)}B active  ` +
+              (x.best ? `${x.best.layout}  ${pct(x.best.mfu)} MFU  ${Math.round(x.best.tokens_per_s).toLocaleString('en-US')} tokens/s` : 'no fitting layout'));
+          }
+        }
+        return 0;
+      }
+      const engine = values.engine;
+      if (engine !== 'megatron' && engine !== 'mindspeed') throw new MoekitError(`must be megatron or mindspeed (got '${engine ?? ''}')`, '--engine');
+      const spec = specFrom(positionals[0], values, false);
+      const e = exportPlan(spec, engine as Engine);
+      if (json) out(JSON.stringify(e, null, 1));
+      else {
+        out(e.command);
+        for (const n of e.notes) out(`# note: ${n}`);
+      }
+      return 0;
+    }
+    case 'op': {
+      const [kind, ...opArgs] = rest;
+      const { values } = parseArgs({
+        args: opArgs, allowPositionals: false, strict: true,
+        options: {
+          json: { type: 'boolean' }, hardware: { type: 'string' }, tokens: { type: 'string' }, hidden: { type: 'string' }, experts: { type: 'string' },
+          'top-k': { type: 'string' }, 'expert-ffn': { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, heads: { type: 'string' },
+          'kv-heads': { type: 'string' }, 'head-dim': { type: 'string' },
+        },
+      });
+      const hw = hardwarePreset(String(values.hardware ?? 'h200'), '--hardware');
+      const need = (k: string): number => {
+        const n = intFlag(values[k as keyof typeof values] as string | undefined, k);
+        if (n === undefined || n < 1) throw new MoekitError('required, a positive integer', `--${k}`);
+        return n;
+      };
+      let pred;
+      let shape: Record<string, number>;
+      if (kind === 'moe-layer') {
+        shape = { tokens: need('tokens'), hidden: need('hidden'), experts: need('experts'), top_k: need('top-k'), expert_ffn: need('expert-ffn') };
+        if (shape.top_k > shape.experts) throw new MoekitError(`top-k ${shape.top_k} exceeds experts ${shape.experts}`, '--top-k');
+        pred = predictMoeLayer(shape as never, hw);
+      } else if (kind === 'attention') {
+        shape = { batch: need('batch'), seq: need('seq'), hidden: need('hidden'), heads: need('heads'), kv_heads: values['kv-heads'] ? need('kv-heads') : need('heads'), head_dim: need('head-dim') };
+        if (shape.heads % shape.kv_heads !== 0) throw new MoekitError(`heads ${shape.heads} not a multiple of kv-heads ${shape.kv_heads}`, '--kv-heads');
+        pred = predictAttention(shape as never, hw);
+      } else throw new MoekitError(`unknown op '${kind ?? ''}' (moe-layer or attention)`, 'plan op');
+      if (values.json) out(JSON.stringify({ op: kind, hardware: hw.preset, precision: 'bf16', ...shape, ...pred }, null, 1));
+      else {
+        out(`${kind} on one ${hw.name}, bf16: forward ${pred.fwd_ms.toFixed(2)} ms, forward+backward ${pred.fwd_bwd_ms.toFixed(2)} ms`);
+        out('  forward by phase: ' + Object.entries(pred.phases_fwd_ms).map(([k, x]) => `${k} ${x.toFixed(2)} ms`).join(', '));
+      }
+      return 0;
+    }
+    case 'calibrate': {
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+      const rows = calibrationTable();
+      if (values.json) out(JSON.stringify(rows, null, 1));
+      else {
+        out('run                                               metric      predicted   published   error');
+        for (const r of rows) out(`${r.name.padEnd(50)} ${r.metric.padEnd(10)} ${r.predicted_text.padStart(10)} ${r.published_text.padStart(11)}  ${r.error_text.padStart(7)} ${r.within ? 'ok' : 'MISS'}`);
+      }
+      return 0;
+    }
+    case 'presets': {
+      out(JSON.stringify({ hardware: presetNames(), models: modelPresetNames() }, null, 1));
+      return 0;
+    }
+    default:
+      throw new MoekitError(`unknown plan command '${sub}' (simulate, search, sweep, export, op, calibrate, presets)`, 'plan');
+  }
+}
+
+export interface CalibrationOutcome {
+  id: string;
+  name: string;
+  metric: 'mfu' | 'throughput';
+  predicted_tokens_per_s_per_device: number;
+  predicted_mfu: number;
+  published_tokens_per_s_per_device?: number;
+  published_mfu?: number;
+  error: number;
+  within: boolean;
+  predicted_text: string;
+  published_text: string;
+  error_text: string;
+  memory_gib_per_device: number;
+  fits: boolean;
+  source: string;
+  assumptions: string;
+}
+
+/** Simulate every calibration row. MFU rows pass within 3 points, throughput rows within 10%. */
+export function calibrationTable(): CalibrationOutcome[] {
+  return CALIBRATION.map((row) => {
+    const spec = resolveSpec(structuredClone(row.spec), row.id);
+    const r = simulate(spec);
+    const pub = row.published;
+    let error: number;
+    let within: boolean;
+    let predicted_text: string;
+    let published_text: string;
+    let error_text: string;
+    if (row.metric === 'mfu') {
+      error = r.mfu - (pub.mfu ?? NaN);
+      within = Math.abs(error) <= 0.03;
+      predicted_text = pct(r.mfu);
+      published_text = pct(pub.mfu ?? NaN);
+      error_text = `${error >= 0 ? '+' : ''}${(100 * error).toFixed(1)} pt`;
+    } else {
+      error = r.tokens_per_s_per_device / (pub.tokens_per_s_per_device ?? NaN) - 1;
+      within = Math.abs(error) <= 0.1;
+      predicted_text = `${r.tokens_per_s_per_device.toFixed(0)} t/s/d`;
+      published_text = `${(pub.tokens_per_s_per_device ?? NaN).toFixed(0)} t/s/d`;
+      error_text = `${error >= 0 ? '+' : ''}${(100 * error).toFixed(1)}%`;
+    }
+    return {
+      id: row.id, name: row.name, metric: row.metric,
+      predicted_tokens_per_s_per_device: r.tokens_per_s_per_device, predicted_mfu: r.mfu,
+      published_tokens_per_s_per_device: pub.tokens_per_s_per_device, published_mfu: pub.mfu,
+      error, within, predicted_text, published_text, error_text,
+      memory_gib_per_device: r.memory_gib_per_device, fits: r.fits, source: row.source, assumptions: row.assumptions,
+    };
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * Hand-off: the launch arguments that run a plan on an existing distributed engine.
+ *
+ *  - megatron: Megatron-LM / Megatron-Core `pretrain_gpt.py` flags (megatron/training/arguments.py, core_r0.13+).
+ *  - mindspeed: MindSpeed-LLM (Ascend) flags: Megatron's plus its MoE/memory features (hierarchical all-to-all,
+ *    all-to-all overlap, swap-attention, activation-function recompute) as named in MindSpeed-LLM's feature docs.
+ *
+ * Where the engine has no counterpart (DualPipe and zero-bubble in upstream Megatron, per-module activation
+ * offload fractions), the export says so in `notes` and emits the nearest supported setting.
+ */
+import type { Spec } from './spec.js';
+import { MoekitError } from '../util/errors.js';
+import { sharedWidth } from './flops.js';
+
+export type Engine = 'megatron' | 'mindspeed';
+
+export interface ExportResult {
+  engine: Engine;
+  args: string[];
+  /** one shell line: torchrun ... pretrain_gpt.py <args> */
+  command: string;
+  notes: string[];
+}
+
+export function exportPlan(spec: Spec, engine: Engine): ExportResult {
+  if (engine !== 'megatron' && engine !== 'mindspeed') throw new MoekitError(`unknown engine '${engine}' (megatron or mindspeed)`, '--engine');
+  const { model: m, parallel: p, training: t, hardware: hw } = spec;
+  const a: string[] = [];
+  const notes: string[] = [];
+  const f = (k: string, v?: string | number) => { a.push(`--${k}`); if (v !== undefined) a.push(String(v)); };
+  // model
+  f('num-layers', m.layers); f('hidden-size', m.hidden); f('num-attention-heads', m.heads);
+  f('seq-length', t.seq_len); f('max-position-embeddings', t.seq_len);
+  f('normalization', 'RMSNorm'); f('swiglu'); f('position-embedding-type', 'rope'); f('disable-bias-linear');
+  if (!m.tied_embeddings) f('untie-embeddings-and-output-weights');
+  if (m.attention === 'mla') {
+    f('multi-latent-attention');
+    if (m.q_lora_rank > 0) f('q-lora-rank', m.q_lora_rank);
+    f('kv-lora-rank', m.kv_lora_rank); f('qk-head-dim', m.qk_nope_head_dim); f('qk-pos-emb-head-dim', m.qk_rope_head_dim); f('v-head-dim', m.v_head_dim);
+  } else {
+    f('kv-channels', m.head_dim);
+    if (m.kv_heads !== m.heads) { f('group-query-attention'); f('num-query-groups', m.kv_heads); }
+  }
+  if (m.dense_ffn > 0) f('ffn-hidden-size', m.dense_ffn);
+  if (m.experts > 0) {
+    f('num-experts', m.experts); f('moe-router-topk', m.top_k); f('moe-ffn-hidden-size', m.expert_ffn);
+    if (m.shared_experts > 0) f('moe-shared-expert-intermediate-size', sharedWidth(m));
+    if (m.dense_layers > 0) f('moe-layer-freq', `([0]*${m.dense_layers}+[1]*${m.layers - m.dense_layers})`);
+    f('moe-token-dispatcher-type', 'alltoall'); f('moe-grouped-gemm'); f('moe-router-load-balancing-type', 'aux_loss');
+    if (engine === 'megatron') f('moe-permute-fusion');
+  }
+  if (m.mtp_layers > 0) f('mtp-num-layers', m.mtp_layers);
+  // parallelism
+  f('tensor-model-parallel-size', p.tp); f('pipeline-model-parallel-size', p.pp);
+  if (p.tp > 1) f('sequence-parallel');
+  if (p.vpp > 1) f('num-virtual-stages-per-pipeline-rank', p.vpp);
+  if (m.experts > 0) { f('expert-model-parallel-size', p.ep); f('expert-tensor-parallel-size', p.etp); }
+  if (p.cp > 1) f('context-parallel-size', p.cp);
+  if (m.layers % (p.pp * p.vpp) !== 0) notes.push('layers do not divide evenly over pipeline chunks: set --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers');
+  if (p.schedule === 'dualpipe' || p.schedule === 'dualpipev' || p.schedule === 'zero-bubble') {
+    notes.push(`schedule ${p.schedule} has no upstream ${engine === 'megatron' ? 'Megatron-LM' : 'MindSpeed'} flag; emitted 1F1B with EP all-to-all overlap instead`);
+  }
+  // batch, precision
+  f('micro-batch-size', t.micro_batch); f('global-batch-size', t.global_batch);
+  f('bf16');
+  if (t.precision === 'fp8') {
+    if (engine === 'mindspeed') notes.push('Ascend 910B/910C have no FP8 GEMMs: fp8 ignored, bf16 emitted');
+    else { f('fp8-format', 'e4m3'); f('fp8-recipe', 'blockwise'); }
+  }
+  // ZeRO
+  if (p.zero >= 1 && p.zero <= 2) { f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather'); }
+  if (p.zero === 3) { f('use-custom-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
+  if (p.zero === 0) f('overlap-grad-reduce');
+  if (t.optimizer_precision === 'bf16') { f('use-precision-aware-optimizer'); f('exp-avg-dtype', 'bf16'); f('exp-avg-sq-dtype', 'bf16'); }
+  // recompute
+  if (p.recompute === 'full') { f('recompute-granularity', 'full'); f('recompute-method', 'uniform'); f('recompute-num-layers', 1); }
+  else if (p.recompute === 'selective') f('recompute-granularity', 'selective');
+  else if (Array.isArray(p.recompute) && p.recompute.length > 0) {
+    const map: Record<string, string> = { core_attn: 'core_attn', mla_up: 'mla_up_proj', moe_act: 'moe_act', layernorm: 'layernorm', moe: 'moe', mlp: 'mlp', attention: 'core_attn' };
+    if (engine === 'megatron') { f('recompute-granularity', 'selective'); f('recompute-modules'); a.push(...new Set(p.recompute.map((r) => map[r]))); }
+    else {
+      if (p.recompute.includes('moe_act')) f('recompute-activation-function');
+      if (p.recompute.includes('layernorm')) f('recompute-norm');
+      if (p.recompute.some((r) => r !== 'moe_act' && r !== 'layernorm')) { f('recompute-granularity', 'selective'); }
+    }
+  }
+  // communication features
+  if (p.tp_overlap && p.tp > 1 && engine === 'megatron') f('tp-comm-overlap');
+  if (m.experts > 0 && p.ep > 1 && p.ep_overlap !== 'none') {
+    if (engine === 'megatron') f('overlap-moe-expert-parallel-comm');
+    else f('moe-alltoall-overlap-comm');
+  }
+  if (m.experts > 0 && p.a2a === 'hierarchical') {
+    if (engine === 'mindspeed') f('moe-hierarchical-alltoallv');
+    else { f('moe-enable-deepep'); notes.push('hierarchical all-to-all: DeepEP (--moe-enable-deepep) does node-deduplicated dispatch on NVIDIA'); }
+  }
+  if (p.offload > 0) {
+    if (engine === 'mindspeed') { f('swap-attention'); notes.push(`activation offload fraction ${p.offload}: MindSpeed swaps attention activations (--swap-attention); tune --swap-modules`); }
+    else { f('cpu-offloading'); f('cpu-offloading-num-layers', Math.max(1, Math.round((p.offload * m.layers) / p.pp))); }
+  }
+  if (engine === 'mindspeed') { f('use-mcore-models'); f('use-flash-attn'); f('use-fused-rmsnorm'); f('use-fused-swiglu'); f('use-fused-rotary-pos-emb'); }
+  else f('attention-backend', 'fused');
+  const nodes = Math.ceil(spec.devices / hw.devices_per_node);
+  const launcher = `torchrun --nnodes ${nodes} --nproc-per-node ${hw.devices_per_node} --node-rank $NODE_RANK --master-addr $MASTER_ADDR --master-port 6000`;
+  const script = engine === 'mindspeed' ? 'pretrain_gpt.py  # MindSpeed-LLM' : 'pretrain_gpt.py';
+  return { engine, args: a, command: `${launcher} ${script.split(' ')[0]} ${a.map(shq).join(' ')}`, notes };
+}
+
+function shq(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
