@@ -90,6 +90,15 @@ struct Args {
     Napi::Int32Array a = v.As<Napi::Int32Array>();
     return {a.Data(), static_cast<int64_t>(a.ElementLength())};
   }
+  struct U16 { uint16_t* p; int64_t n; };
+  U16 u16(size_t i, const char* name) const {
+    const Napi::Value v = info[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+      type_error(env(), pre(name) + " must be a Uint16Array");
+    }
+    Napi::Uint16Array a = v.As<Napi::Uint16Array>();
+    return {a.Data(), static_cast<int64_t>(a.ElementLength())};
+  }
   void len(const char* name, int64_t have, int64_t need) const {
     if (have < need) {
       range_error(env(), pre(name) + " has " + std::to_string(have) + " elements, needs " +
@@ -145,6 +154,53 @@ Napi::Value Sgemv(const Napi::CallbackInfo& info) {
   }
   a.len("y", y.n, N);
   moekit::sgemv(N, K, static_cast<float>(alpha), W.p, x.p, static_cast<float>(beta), y.p);
+  return info.Env().Undefined();
+}
+
+// bf16ToF32(dst, src, n)
+Napi::Value Bf16ToF32(const Napi::CallbackInfo& info) {
+  Args a{info, "bf16ToF32"};
+  const int64_t n = a.dim(2, "n");
+  const auto dst = a.f32(0, "dst");
+  const auto src = a.u16(1, "src");
+  a.len("src", src.n, n);
+  a.len("dst", dst.n, n);
+  moekit::bf16_to_f32(dst.p, src.p, n);
+  return info.Env().Undefined();
+}
+
+// sgemvBf16(N, K, alpha, W, x, beta, y)
+Napi::Value SgemvBf16(const Napi::CallbackInfo& info) {
+  Args a{info, "sgemvBf16"};
+  const int64_t N = a.dim(0, "N"), K = a.dim(1, "K");
+  const auto W = a.u16(3, "W");
+  const auto x = a.f32(4, "x"), y = a.f32(6, "y");
+  const double alpha = a.number(2, "alpha"), beta = a.number(5, "beta");
+  if (alpha != 0 && K > 0) {
+    a.len("W", W.n, mul(N, K));
+    a.len("x", x.n, K);
+  }
+  a.len("y", y.n, N);
+  moekit::sgemv_bf16(N, K, static_cast<float>(alpha), W.p, K, x.p, static_cast<float>(beta), y.p);
+  return info.Env().Undefined();
+}
+
+// sgemmBf16(M, N, K, alpha, A, lda, W, ldw, beta, C, ldc)
+Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
+  Args a{info, "sgemmBf16"};
+  const int64_t M = a.dim(0, "M", true), N = a.dim(1, "N", true), K = a.dim(2, "K", true);
+  const auto A = a.f32(4, "A");
+  const auto W = a.u16(6, "W");
+  const auto C = a.f32(9, "C");
+  const int64_t lda = a.lead(5, "lda", K), ldw = a.lead(7, "ldw", K), ldc = a.lead(10, "ldc", N);
+  const double alpha = a.number(3, "alpha"), beta = a.number(8, "beta");
+  if (alpha != 0 && K > 0 && M > 0 && N > 0) {
+    a.len("A", A.n, span(M, K, lda));
+    a.len("W", W.n, span(N, K, ldw));
+  }
+  a.len("C", C.n, span(M, N, ldc));
+  moekit::sgemm_bf16(M, N, K, static_cast<float>(alpha), A.p, lda, W.p, ldw,
+                     static_cast<float>(beta), C.p, ldc);
   return info.Env().Undefined();
 }
 
@@ -284,6 +340,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
   exports.Set("swigluClamped", Napi::Function::New(env, SwigluClamped, "swigluClamped"));
   exports.Set("topk", Napi::Function::New(env, Topk, "topk"));
+  exports.Set("bf16ToF32", Napi::Function::New(env, Bf16ToF32, "bf16ToF32"));
+  exports.Set("sgemvBf16", Napi::Function::New(env, SgemvBf16, "sgemvBf16"));
+  exports.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16, "sgemmBf16"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd, "setSimd"));

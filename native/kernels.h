@@ -46,6 +46,18 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
 // y[N] = alpha W[N,K] x[K] + beta y[N]; W contiguous
 void sgemv(int64_t N, int64_t K, float alpha, const float* W, const float* x, float beta,
            float* y);
+// ---- bfloat16 weights (bf16.cc): W holds raw bf16 bits, f32 value = bits << 16 ------------
+// dst[n] = widened src[n] (exact, integer shifts only)
+void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
+// y[N] = alpha W[N,K] x[K] + beta y[N]; W rows at stride ldw; beta = 0 never reads y,
+// alpha = 0 or K = 0 never reads W or x. Threaded above 1M weights (blas_get_threads()).
+void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ldw,
+                const float* x, float beta, float* y);
+// C[M,N] = alpha A[M,K] W[N,K]^T + beta C; W widened in row panels, cblas_sgemm per panel.
+// Same beta/alpha conventions as sgemm. M, N, K, lda, ldc must fit a BLAS int.
+void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
+
 void blas_set_threads(int n);
 int blas_get_threads();
 const char* blas_config();

@@ -229,3 +229,156 @@ describe.each(['reference', 'native'] as const)('%s bf16 kernels: bad arguments'
       new Float64Array(6) as unknown as Float32Array, 2)).toThrow(TypeError);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// native vs reference
+
+describe('native addon: bf16 kernels', () => {
+  it('come from the addon itself, not the reference fallback for an old build', () => {
+    expect(nativeLoadError, 'native addon load error').toBeNull();
+    for (const name of ['bf16ToF32', 'sgemvBf16', 'sgemmBf16'] as const) {
+      expect(typeof nativeAddon![name], `addon exports ${name} (rebuild it)`).toBe('function');
+      expect(nativeKernels![name]).toBe(nativeAddon![name]);
+    }
+  });
+});
+
+const simdSets = nativeAddon?.info().avx2 ? (['avx2', 'scalar'] as const) : (['scalar'] as const);
+
+describe.each(simdSets)('native bf16 kernels vs reference (%s)', (simd) => {
+  let nat: Kernels;
+  let threads0 = 1;
+  beforeAll(() => {
+    if (!nativeAddon || !nativeKernels) throw new Error(`native addon missing: ${nativeLoadError}`);
+    expect(nativeAddon.setSimd(simd)).toBe(simd);
+    threads0 = nativeAddon.info().threads;
+    nat = nativeKernels;
+  });
+  afterAll(() => {
+    nativeAddon?.setSimd('auto');
+    nativeAddon?.setThreads(threads0);
+  });
+  /** run `f` with the addon's thread count set to each of `counts` in turn */
+  const withThreads = (counts: number[], f: (t: number) => void): void => {
+    try {
+      for (const t of counts) {
+        nativeAddon!.setThreads(t);
+        f(t);
+      }
+    } finally {
+      nativeAddon!.setThreads(threads0);
+    }
+  };
+
+  it('bf16ToF32: bit-exact on specials, all 65536 patterns, odd lengths, offsets, threaded', () => {
+    const cases: Uint16Array[] = [new Uint16Array(SPECIAL), new Uint16Array(65536).map((_, i) => i)];
+    for (const n of [0, 1, 7, 8, 15, 16, 17, 31, 33, int(1, 1000), int(1, 1000)]) {
+      cases.push(new Uint16Array(n).map(() => int(0, 0xffff)));
+    }
+    cases.push(new Uint16Array((1 << 20) * 3 + 5).map(() => int(0, 0xffff))); // > 1M: pool
+    withThreads([1, 2, 3], (t) => {
+      for (const src of cases) {
+        const s = wview(src), d = fview(new Float32Array(src.length));
+        const want = new Float32Array(src.length);
+        nat.bf16ToF32(d.v, s.v, src.length);
+        ref.bf16ToF32(want, s.v, src.length);
+        const gotBits = new Uint32Array(d.buf.buffer, d.buf.byteOffset + 4 * d.off, src.length);
+        const wantBits = new Uint32Array(want.buffer);
+        for (let i = 0; i < src.length; i++) {
+          if (gotBits[i] !== wantBits[i] || wantBits[i] !== ((src[i] << 16) >>> 0)) {
+            expect.fail(`bf16ToF32(n=${src.length}, threads=${t}): element ${i} ` +
+              `bits 0x${gotBits[i].toString(16)} vs 0x${wantBits[i].toString(16)}`);
+          }
+        }
+        expect(guardsIntact(d), `bf16ToF32(n=${src.length}) wrote outside dst`).toBe(true);
+      }
+    });
+    // n smaller than both buffers: only the first n written
+    const d = new Float32Array(10).fill(GUARD);
+    nat.bf16ToF32(d, new Uint16Array(10).fill(0x3f80), 4);
+    expect([...d]).toEqual([1, 1, 1, 1, ...new Array(6).fill(GUARD)]);
+  });
+
+  /** one random sgemvBf16 case compared element-wise, guards checked */
+  function gemvCase(N: number, K: number, specials = false): void {
+    const alpha = pick([1, -0.5, 3]), beta = pick([0, 1, 0.25]);
+    const Wd = randBf16(N * K);
+    if (specials) {
+      for (let i = 0; i < 6; i++) Wd[int(0, Wd.length - 1)] = pick([0x7f80, 0xff80, 0x7fc0, 0x8000, 0x0001]);
+    }
+    const W = wview(Wd), x = fview(randn(K));
+    const y0 = beta === 0 ? new Float32Array(N).fill(NaN) : randn(N);
+    const yn = fview(y0), yr = y0.slice();
+    nat.sgemvBf16(N, K, alpha, W.v, x.v, beta, yn.v);
+    ref.sgemvBf16(N, K, alpha, W.v, x.v, beta, yr);
+    // error scale: |alpha|·|W|·|x| + |beta|·|y|, itself computed by the reference
+    const scale = beta === 0 ? new Float32Array(N) : abs(y0);
+    ref.sgemvBf16(N, K, Math.abs(alpha), absBf16(W.v), abs(x.v), Math.abs(beta), scale);
+    const what = `sgemvBf16(N=${N}, K=${K}, alpha=${alpha}, beta=${beta})`;
+    expectClose(yn.v, yr, 1e-5, 1e-6, what, scale);
+    expect(guardsIntact(yn), `${what}: wrote outside y`).toBe(true);
+  }
+
+  it('sgemvBf16: random shapes (every K mod 16), alpha/beta, offset views', () => {
+    for (let t = 0; t < 80; t++) gemvCase(int(1, 300), t < 40 ? int(1, 40) : int(1, 700));
+    for (const N of [1, 2, 3, 4, 5, 7, 8, 9]) for (const K of [1, 8, 15, 16, 17, 32, 47]) gemvCase(N, K);
+  });
+
+  it('sgemvBf16: Infinity, NaN, -0 and subnormal weights propagate as in the reference', () => {
+    for (let t = 0; t < 20; t++) gemvCase(int(1, 40), int(1, 100), true);
+  });
+
+  it('sgemvBf16: N·K above the threading threshold, 1/2/3 threads, decode-like shapes', () => {
+    const shapes: [number, number][] = [[257, 4096], [1031, 1031], [4099, 300], [5, 300000]];
+    withThreads([1, 2, 3], () => { for (const [N, K] of shapes) gemvCase(N, K); });
+  });
+
+  /** one random sgemmBf16 case compared element-wise, guards checked */
+  function gemmCase(M: number, N: number, K: number): void {
+    const alpha = pick([1, -0.75, 2.5]), beta = pick([0, 1, 0.5, -1.25]);
+    const lda = K + pick([0, 0, 1, 3, 8]), ldw = K + pick([0, 0, 2, 5]), ldc = N + pick([0, 0, 1, 7]);
+    const A = fview(randn(M * lda)), W = wview(randBf16(N * ldw));
+    const C0 = randn(M * ldc);
+    if (beta === 0) C0.fill(NaN); // must be ignored
+    const Cn = fview(C0), Cr = C0.slice();
+    nat.sgemmBf16(M, N, K, alpha, A.v, lda, W.v, ldw, beta, Cn.v, ldc);
+    ref.sgemmBf16(M, N, K, alpha, A.v, lda, W.v, ldw, beta, Cr, ldc);
+    const scale = beta === 0 ? new Float32Array(M * ldc) : abs(C0);
+    ref.sgemmBf16(M, N, K, Math.abs(alpha), abs(A.v), lda, absBf16(W.v), ldw, Math.abs(beta),
+      scale, ldc);
+    const what = `sgemmBf16(M=${M}, N=${N}, K=${K}, alpha=${alpha}, lda=${lda}, ldw=${ldw}, ` +
+      `beta=${beta}, ldc=${ldc})`;
+    // padding columns [N, ldc) of C are not part of the output: reference leaves them as-is
+    expectClose(Cn.v, Cr, 1e-5, 1e-6, what, scale);
+    expect(guardsIntact(Cn), `${what}: wrote outside C`).toBe(true);
+  }
+
+  it('sgemmBf16: random shapes, M = 1 (the GEMV) and M > 1, strides, alpha/beta, offsets', () => {
+    for (let t = 0; t < 80; t++) gemmCase(t % 4 === 0 ? 1 : int(1, 20), int(1, 60), int(1, 70));
+  });
+
+  it('sgemmBf16: several panels, threaded panel conversion, M = 1 above the threshold', () => {
+    // panel rows: 512 for K <= 2048, ~4 MiB of f32 for larger K (208 rows for K = 5000)
+    const shapes: [number, number, number][] = [
+      [3, 1100, 37], [2, 1030, 300], [5, 433, 5000], [1, 300, 4096], [17, 520, 1025],
+    ];
+    withThreads([1, 2], () => { for (const [M, N, K] of shapes) gemmCase(M, N, K); });
+  });
+
+  it('sgemvBf16 / sgemmBf16: degenerate dims, alpha = 0 never reads A, W, x', () => {
+    const nanW = new Uint16Array(8).fill(0x7fc0), nanF = new Float32Array(8).fill(NaN);
+    const y = new Float32Array([1, 2]);
+    nat.sgemvBf16(2, 4, 0, nanW, nanF, 2, y);
+    expect([...y]).toEqual([2, 4]);
+    nat.sgemvBf16(2, 0, 1, new Uint16Array(0), new Float32Array(0), 0, y.fill(NaN));
+    expect([...y]).toEqual([0, 0]);
+    nat.sgemvBf16(0, 4, 1, nanW, nanF, 1, new Float32Array(0));
+    const C = new Float32Array([1, 2, 3, 4]); // [2,2]
+    nat.sgemmBf16(2, 2, 4, 0, nanF, 4, nanW, 4, 0.5, C, 2);
+    expect([...C]).toEqual([0.5, 1, 1.5, 2]);
+    nat.sgemmBf16(2, 2, 0, 1, new Float32Array(0), 1, new Uint16Array(0), 1, 2, C, 2);
+    expect([...C]).toEqual([1, 2, 3, 4]);
+    nat.sgemmBf16(0, 2, 4, 1, new Float32Array(0), 4, nanW, 4, 0, new Float32Array(0), 2);
+    nat.sgemmBf16(2, 0, 4, 1, nanF, 4, new Uint16Array(0), 4, 0, new Float32Array(0), 1);
+  });
+});
