@@ -70,10 +70,14 @@ export function localParams(m: ModelShape, par: Parallel): LocalParams {
   const denseLayersPerStage = m.dense_layers / par.pp;
   const perLayerDense = pc.attention + pc.shared + pc.router;
   const mtpExperts = m.experts > 0 ? m.mtp_layers * m.experts * pc.expert : 0;
-  // the embedding sits on the first stage, the LM head and MTP modules on the last; we report the larger
-  const edge = Math.max(pc.embedding, pc.head + pc.mtp - mtpExperts);
+  const last = pc.head + pc.mtp - mtpExperts;
+  // the embedding sits on the first stage, the LM head and MTP modules on the last; with pp > 1 we report the
+  // larger of the two stages, with pp = 1 the one stage holds both
+  const lastIsLarger = last > pc.embedding;
+  const edge = par.pp === 1 ? pc.embedding + last : Math.max(pc.embedding, last);
+  const edgeExperts = par.pp === 1 || lastIsLarger ? mtpExperts : 0;
   const dense = (layersPerStage * perLayerDense + denseLayersPerStage * pc.dense_ffn + edge) / par.tp;
-  const expert = (moeLayersPerStage * m.experts * pc.expert + (pc.head + pc.mtp - mtpExperts > pc.embedding ? mtpExperts : 0)) / (par.ep * par.etp);
+  const expert = (moeLayersPerStage * m.experts * pc.expert + edgeExperts) / (par.ep * par.etp);
   return { dense, expert, moeLayersPerStage, layersPerStage };
 }
 

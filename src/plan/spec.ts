@@ -186,6 +186,7 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
     : oneOf(p.ep_overlap, ['none', 'adaptive', 'dualpipe'] as const, 'parallel.ep_overlap');
   const a2a = p.a2a === undefined ? 'flat' : oneOf(p.a2a, ['flat', 'hierarchical'] as const, 'parallel.a2a');
   const tp_overlap = p.tp_overlap === undefined ? true : Boolean(p.tp_overlap);
+  if (model.heads % tp !== 0) throw new MoekitError(`tp ${tp} does not divide heads ${model.heads}`, 'parallel.tp');
   const modelPar = tp * pp * cp;
   let dp: number;
   if (p.dp === undefined) {

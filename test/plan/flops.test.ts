@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts } from '../../src/plan/flops.js';
+import { modelPreset, type ModelShape } from '../../src/plan/models.js';
+import { resolveModel } from '../../src/plan/spec.js';
+
+const within = (x: number, want: number, rel: number) => expect(Math.abs(x / want - 1)).toBeLessThanOrEqual(rel);
+
+describe('parameter counts against published totals', () => {
+  // published total / active parameters (billions) from the model cards and papers
+  const cases: [string, number, number, number][] = [
+    ['deepseek-v3', 671, 37, 0.02], // arXiv 2412.19437: 671B total, 37B activated (MTP module's 14B not included)
+    ['pangu-ultra-moe', 718, 39, 0.03], // arXiv 2505.04519: 718B total, 39B activated
+    ['mixtral-8x22b', 141, 39, 0.02], // Mistral: 141B total, 39B active
+    ['mixtral-8x7b', 46.7, 12.9, 0.02], // Mistral: 46.7B total, 12.9B active
+    ['qwen3-235b-a22b', 235, 22, 0.03], // Qwen3: 235B total, 22B activated
+    ['skywork-moe', 146, 22, 0.05], // arXiv 2406.06563: 146B total, 22B activated
+    ['llama3.1-405b', 405, 405, 0.01],
+  ];
+  for (const [name, total, active, tol] of cases) {
+    it(`${name}: ${total}B total, ${active}B active`, () => {
+      const pc = paramCounts(modelPreset(name));
+      within(pc.total / 1e9, total, tol);
+      within(pc.active / 1e9, active, tol + 0.03);
+    });
+  }
+
+  it('reads a real HF config.json (DeepSeek-V3) into the same shape as the preset', () => {
+    const fromCfg = resolveModel({ config: 'fixtures/configs/deepseek-v3.json' });
+    const pc = paramCounts(fromCfg);
+    expect(pc.total).toBe(paramCounts(modelPreset('deepseek-v3')).total);
+    // the MTP module: one MoE layer (11.5B with its 256 experts) + a 2h x h projection, about 14B per the report
+    within(pc.mtp / 1e9, 11.7, 0.05);
+  });
+
+  it('reads Mixtral 8x7B config.json: 46.7B total', () => {
+    const m = resolveModel({ config: 'fixtures/configs/mixtral-8x7b.json' });
+    within(paramCounts(m).total / 1e9, 46.7, 0.01);
+  });
+});
+
+describe('FLOPs of a small config, by hand', () => {
+  // 2 layers, hidden 64, 4 heads of 16, 2 KV heads, 4 experts top-2 of width 32, vocab 100, untied
+  const tiny: ModelShape = {
+    name: 'tiny', layers: 2, hidden: 64, heads: 4, kv_heads: 2, head_dim: 16, attention: 'gqa',
+    q_lora_rank: 0, kv_lora_rank: 0, qk_nope_head_dim: 0, qk_rope_head_dim: 0, v_head_dim: 0,
+    vocab: 100, dense_layers: 0, dense_ffn: 0, experts: 4, shared_experts: 0, top_k: 2, expert_ffn: 32, mtp_layers: 0, tied_embeddings: false,
+  };
+  it('parameters', () => {
+    const pc = paramCounts(tiny);
+    // attention: Q 64*64 + K,V 2*64*32 + O 64*64 = 4096 + 4096 + 4096
+    expect(pc.attention).toBe(12288);
+    expect(pc.expert).toBe(3 * 64 * 32);
+    expect(pc.router).toBe(256);
+    // embedding 6400 + head 6400 + 2 layers * (12288 + 256 + 4 * 6144)
+    expect(pc.total).toBe(87040);
+    // active: 2 of 4 experts
+    expect(pc.active).toBe(12800 + 2 * (12288 + 256 + 2 * 6144));
+  });
+  it('6 N_active plus causal attention', () => {
+    // per layer per token forward: 2 * heads * (d_qk + d_v) * (S+1)/2 = 2*4*32*4.5 at S = 8
+    expect(attnCoreFlopsPerToken(tiny, 8)).toBe(1152);
+    // 6 * (active - input embedding) + 3 * layers * 1152
+    expect(modelFlopsPerToken(tiny, 8)).toBe(6 * (62464 - 6400) + 3 * 2 * 1152);
+  });
+  it('DeepSeek-V3: 6 N_active is within the published 37B-active budget', () => {
+    const m = modelPreset('deepseek-v3');
+    // model FLOPs per token at 4K: 6 * (37B + MTP) + attention, between 250 and 300 GFLOP
+    const f = modelFlopsPerToken(m, 4096) / 1e9;
+    expect(f).toBeGreaterThan(6 * 37);
+    expect(f).toBeLessThan(6 * 37 + 80);
+  });
+});
