@@ -8,9 +8,12 @@
 //    here too). Decode is memory-bound, so above kThreadMinWork weights the rows are split
 //    over a small persistent thread pool, up to the addon's thread count (MOEKIT_THREADS /
 //    setThreads, the OpenBLAS count), one thread per kWorkPerThread weights.
-//  - sgemm_bf16:  W is widened in row panels (kPanelBytes of f32, 128..512 rows) into a
-//    thread-local scratch buffer, and cblas_sgemm writes each panel's own columns of C (so
-//    beta applies exactly once per output column). M = 1 is the GEMV.
+//  - sgemm_bf16:  M = 1 is the GEMV. 2 <= M <= kSmallMaxM (AVX2 only): a direct kernel reads
+//    each W row once and multiplies it into all M rows of A through a 4 x 3 register tile
+//    (prefill of a few tokens, MoE experts with few routed tokens; far faster than widening W,
+//    which costs as much as the GEMM itself there). Otherwise W is widened in row panels
+//    (kPanelBytes of f32, 128..512 rows) into a thread-local scratch buffer, and cblas_sgemm
+//    writes each panel's own columns of C (so beta applies exactly once per output column).
 //
 // As in kernels_avx2.cc, the AVX2 functions are static, use intrinsics only and call no
 // inline/template code from headers, so no AVX2-compiled copy of a shared inline function can
@@ -38,6 +41,7 @@ constexpr int64_t kThreadMinWork = int64_t(1) << 20;  // N*K above this: use the
 constexpr int64_t kWorkPerThread = int64_t(1) << 19;  // ... with one thread per 512K weights
 constexpr int64_t kPanelBytes = int64_t(4) << 20;     // f32 panel of W for sgemm_bf16 (L2/L3)
 constexpr int64_t kPanelMinRows = 128, kPanelMaxRows = 512;
+constexpr int64_t kSmallMaxM = 32;  // sgemm_bf16: 2 <= M <= this reads W directly (AVX2)
 constexpr int64_t kScratchMaxBytes = int64_t(64) << 20;  // cap for very long rows (huge K)
 
 // ---- scalar variants ------------------------------------------------------------------------
@@ -175,6 +179,57 @@ AVX2 static void rows_avx2(const uint16_t* W, int64_t ldw, int64_t K, const floa
     const float s = finish_row(_mm256_add_ps(a, b), w, x, k, K);
     y[n] = beta == 0.0f ? alpha * s : alpha * s + beta * y[n];
   }
+}
+
+// Small-M linear layer, C[m, n] = alpha * dot(A[m, :K], W[n, :K]) + beta * C[m, n] for all
+// m < M and n in [n0, n1), reading W once: for each pair of W rows (kept in L1), every block of
+// up to 4 rows of A (kept in L2) runs through an MB x NB register tile of f32 accumulators.
+template <int MB, int NB>
+AVX2 static void tile_avx2(const uint16_t* w, int64_t ldw, int64_t K, const float* a,
+                           int64_t lda, float alpha, float beta, float* c, int64_t ldc) {
+  __m256 acc[MB][NB];
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) acc[i][j] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 wv[NB];
+    for (int j = 0; j < NB; j++) wv[j] = load8_bf16(w + j * ldw + k);
+    for (int i = 0; i < MB; i++) {
+      const __m256 av = _mm256_loadu_ps(a + i * lda + k);
+      for (int j = 0; j < NB; j++) acc[i][j] = _mm256_fmadd_ps(wv[j], av, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MB; i++) {
+    for (int j = 0; j < NB; j++) {
+      float s = hsum8(acc[i][j]);
+      for (int64_t t = k; t < K; t++) s += bf16_avx2(w[j * ldw + t]) * a[i * lda + t];
+      float* out = c + i * ldc + j;
+      *out = beta == 0.0f ? alpha * s : alpha * s + beta * *out;
+    }
+  }
+}
+
+template <int NB>
+AVX2 static void tiles_avx2(const uint16_t* w, int64_t ldw, int64_t K, const float* A,
+                            int64_t lda, int64_t M, float alpha, float beta, float* c,
+                            int64_t ldc) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) tile_avx2<4, NB>(w, ldw, K, A + m * lda, lda, alpha, beta, c + m * ldc, ldc);
+  switch (M - m) {
+    case 3: tile_avx2<3, NB>(w, ldw, K, A + m * lda, lda, alpha, beta, c + m * ldc, ldc); break;
+    case 2: tile_avx2<2, NB>(w, ldw, K, A + m * lda, lda, alpha, beta, c + m * ldc, ldc); break;
+    case 1: tile_avx2<1, NB>(w, ldw, K, A + m * lda, lda, alpha, beta, c + m * ldc, ldc); break;
+    default: break;
+  }
+}
+
+AVX2 static void small_m_avx2(const uint16_t* W, int64_t ldw, int64_t K, const float* A,
+                              int64_t lda, int64_t M, float alpha, float beta, float* C,
+                              int64_t ldc, int64_t n0, int64_t n1) {
+  int64_t n = n0;
+  for (; n + 3 <= n1; n += 3) tiles_avx2<3>(W + n * ldw, ldw, K, A, lda, M, alpha, beta, C + n, ldc);
+  if (n1 - n == 2) tiles_avx2<2>(W + n * ldw, ldw, K, A, lda, M, alpha, beta, C + n, ldc);
+  if (n1 - n == 1) tiles_avx2<1>(W + n * ldw, ldw, K, A, lda, M, alpha, beta, C + n, ldc);
 }
 #endif
 
@@ -331,6 +386,26 @@ void gemv_part(void* ctx, int part) {
   if (n0 < n1) j.rows(j.W, j.ldw, j.K, j.x, j.alpha, j.beta, j.y, n0, n1);
 }
 
+struct SmallMJob {
+  const uint16_t* W;
+  int64_t ldw, N, K;
+  const float* A;
+  int64_t lda, M;
+  float alpha, beta;
+  float* C;
+  int64_t ldc;
+  int parts;
+};
+
+#ifdef MOEKIT_BF16_X86
+void small_m_part(void* ctx, int part) {
+  const SmallMJob& j = *static_cast<const SmallMJob*>(ctx);
+  int64_t n0, n1;
+  split(j.N, j.parts, part, &n0, &n1);
+  if (n0 < n1) small_m_avx2(j.W, j.ldw, j.K, j.A, j.lda, j.M, j.alpha, j.beta, j.C, j.ldc, n0, n1);
+}
+#endif
+
 // dst[rows, K] (contiguous) = widened W[rows, K] (row stride ldw)
 struct ConvJob {
   ToF32Fn to_f32;
@@ -415,6 +490,14 @@ void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, in
     sgemv_bf16(N, K, alpha, W, ldw, A, beta, C);
     return;
   }
+#ifdef MOEKIT_BF16_X86
+  if (M <= kSmallMaxM && use_avx2()) {  // read W once, no scratch, no BLAS call
+    SmallMJob j{W, ldw, N, K, A, lda, M, alpha, beta, C, ldc, 0};
+    j.parts = threads_for(N * K * M, (N + 3) / 4);
+    pool().run(j.parts, small_m_part, &j);
+    return;
+  }
+#endif
   // NaN-safe beta = 0 independent of the BLAS version (as sgemm in gemm.cc)
   if (beta == 0.0f) {
     for (int64_t i = 0; i < M; i++) scale(C + i * ldc, N, 0.0f);
