@@ -37,13 +37,13 @@ export const CALIBRATION: CalibrationRow[] = [
     spec: {
       model: { preset: 'pangu-ultra-moe' },
       hardware: { preset: '910b', devices: 6144 },
-      parallel: { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, zero: 1, schedule: 'interleaved', ep_overlap: 'adaptive', a2a: 'hierarchical', recompute: ['core_attn', 'moe_act', 'layernorm'], offload: 0.5 },
+      parallel: { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, zero: 1, schedule: 'interleaved', ep_overlap: 'adaptive', a2a: 'hierarchical', recompute: ['moe', 'layernorm'] },
       training: { seq_len: 4096, micro_batch: 1, global_batch: 3072, precision: 'bf16' },
     },
     published: { mfu: 0.3, tokens_per_s: 1.46e6, tokens_per_s_per_device: 1.46e6 / 6144 },
     metric: 'throughput',
     source: 'Pangu Ultra MoE (arXiv 2505.04519): ~6K Ascend NPUs, TP8 PP16 VPP2 EP4, hierarchical EP all-to-all, adaptive pipe overlap, fine-grained recompute + swap; 1.46M tokens/s at 30.0% MFU',
-    assumptions: '6,144 NPUs (48 DP replicas of 128); expert TP = TP (8); seq 4K, global batch 3,072 sequences, micro-batch 1; half the activations swapped; MFU compared on throughput because the paper\'s MFU FLOP convention and the 910B peak it divides by are not stated where we could read them',
+    assumptions: '6,144 NPUs (48 DP replicas of 128); expert TP = TP (8); seq 4K, global batch 3,072 sequences, micro-batch 1; fine-grained recompute modelled as recomputing the MoE block (permute, experts, unpermute; the all-to-all is repeated) and the norms, the setting with which this layout fits 64 GB in the planner (the paper also swaps activations to host; swap is not needed in the model); MFU compared on throughput because the paper\'s MFU FLOP convention and the 910B peak it divides by are not stated where we could read them',
   },
   {
     id: 'pangu-ultra-moe-baseline',

@@ -25,6 +25,8 @@ export interface Hardware {
   intra_bw: number;
   intra_topology: Topology;
   inter_bw: number;
+  /** host link (PCIe / C2C) bandwidth per device and direction, for activation offload */
+  host_bw: number;
   hbm_bytes: number;
   hbm_bw: number;
   peak_bf16: number;
@@ -50,7 +52,7 @@ const MiB = 2 ** 20;
 
 const NV_EFF_SOURCE = {
   gemm_eff:
-    'fitted: bf16 grouped/dense GEMMs on one H200 reach 0.76 of 989 TFLOP/s with the additive roofline of op.ts (docs/plan-op-measurements.json, bench/plan/fit_op_model.mjs); used for every NVIDIA preset',
+    'fitted: bf16 grouped/dense GEMMs on one H200 reach 0.73 of 989 TFLOP/s with the additive roofline of op.ts (docs/plan-op-measurements.json, bench/plan/fit_op_model.mjs); used for every NVIDIA preset',
   fp8_gemm_eff:
     'DeepGEMM README (deepseek-ai/DeepGEMM): FP8 GEMMs with 128-element block scaling on H800 reach ~1,100-1,550 TFLOP/s for DeepSeek-V3 shapes, i.e. 0.55-0.78 of 1,979; we take the low end, 0.55 (training also runs the transposed wgrad GEMMs and re-quantises), which together with expert_load_cv was chosen against the whole calibration table',
   bw_eff: 'measured: device-to-device copy 4.1-4.2 TB/s of 4.8 TB/s on one H200 (docs/plan-op-measurements.json calibration.copy)',
@@ -63,9 +65,10 @@ const PRESETS: Record<string, Hardware> = {
   a100: {
     preset: 'a100', name: 'NVIDIA A100 SXM4 80GB (DGX A100)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 300 * GB, intra_topology: 'switch', inter_bw: 25 * GB,
-    hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 32 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA A100 datasheet: PCIe Gen4 64 GB/s (bidirectional) -> 32 GB/s per direction',
       devices_per_node: 'NVIDIA DGX A100 datasheet: 8x A100 80GB',
       intra_bw: 'NVIDIA A100 datasheet: NVLink 600 GB/s (bidirectional) -> 300 GB/s per direction, NVSwitch',
       inter_bw: 'NVIDIA DGX A100 datasheet: 8x 200 Gb/s HDR InfiniBand (one per GPU) = 25 GB/s',
@@ -77,9 +80,10 @@ const PRESETS: Record<string, Hardware> = {
   a800: {
     preset: 'a800', name: 'NVIDIA A800 SXM4 80GB',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 200 * GB, intra_topology: 'switch', inter_bw: 25 * GB,
-    hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 32 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA A800 product brief: PCIe Gen4 64 GB/s (bidirectional) -> 32 GB/s per direction',
       devices_per_node: 'NVIDIA A800 SXM4 product brief: HGX A800 8-GPU',
       intra_bw: 'NVIDIA A800 product brief: NVLink 400 GB/s (bidirectional; the export-limited A100) -> 200 GB/s per direction',
       inter_bw: 'assumption: one 200 Gb/s HDR NIC per GPU as on DGX A100 (Skywork-MoE report does not state its fabric)',
@@ -91,9 +95,10 @@ const PRESETS: Record<string, Hardware> = {
   h100: {
     preset: 'h100', name: 'NVIDIA H100 SXM5 80GB (DGX H100)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 450 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 64 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA H100 datasheet: PCIe Gen5 128 GB/s (bidirectional) -> 64 GB/s per direction',
       devices_per_node: 'NVIDIA DGX H100 datasheet: 8x H100 SXM',
       intra_bw: 'NVIDIA H100 datasheet: NVLink 900 GB/s (bidirectional) -> 450 GB/s per direction, NVSwitch',
       inter_bw: 'NVIDIA DGX H100 datasheet: 8x 400 Gb/s ConnectX-7 (one per GPU) = 50 GB/s',
@@ -105,9 +110,10 @@ const PRESETS: Record<string, Hardware> = {
   h800: {
     preset: 'h800', name: 'NVIDIA H800 SXM5 80GB',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 200 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 64 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA H800 product brief: PCIe Gen5 128 GB/s (bidirectional) -> 64 GB/s per direction',
       devices_per_node: 'DeepSeek-V3 technical report (arXiv 2412.19437) sec. 3.1: 8 GPUs per node',
       intra_bw: 'NVIDIA H800 product brief: NVLink 400 GB/s bidirectional -> 200 GB/s per direction (DeepSeek-V3 report sec. 3.2.2 quotes 160 GB/s achieved)',
       inter_bw: 'DeepSeek-V3 technical report sec. 3.2.2: IB 50 GB/s per GPU',
@@ -119,9 +125,10 @@ const PRESETS: Record<string, Hardware> = {
   h200: {
     preset: 'h200', name: 'NVIDIA H200 SXM 141GB (HGX H200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 450 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 143771 * MiB, hbm_bw: 4.8e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 64 * GB, hbm_bytes: 143771 * MiB, hbm_bw: 4.8e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA H200 datasheet: PCIe Gen5 128 GB/s (bidirectional) -> 64 GB/s per direction',
       devices_per_node: 'NVIDIA HGX H200 datasheet: 8x H200 SXM',
       intra_bw: 'NVIDIA H200 datasheet: NVLink 900 GB/s (bidirectional) -> 450 GB/s per direction',
       inter_bw: 'NVIDIA HGX H200 reference: one 400 Gb/s ConnectX-7 per GPU = 50 GB/s',
@@ -133,54 +140,58 @@ const PRESETS: Record<string, Hardware> = {
   b200: {
     preset: 'b200', name: 'NVIDIA B200 (DGX/HGX B200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 180 * GB, hbm_bw: 8e12, peak_bf16: 2250 * TF, peak_fp8: 4500 * TF,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 64 * GB, hbm_bytes: 180 * GB, hbm_bw: 8e12, peak_bf16: 2250 * TF, peak_fp8: 4500 * TF,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA HGX B200: PCIe Gen5 x16 per GPU, 64 GB/s per direction',
       devices_per_node: 'NVIDIA DGX B200 datasheet: 8x B200',
       intra_bw: 'NVIDIA DGX B200 datasheet: NVLink 5, 1.8 TB/s per GPU bidirectional -> 900 GB/s per direction',
       inter_bw: 'NVIDIA DGX B200 datasheet: 8x 400 Gb/s ConnectX-7 = 50 GB/s per GPU',
       hbm_bytes: 'NVIDIA DGX B200 datasheet: 1,440 GB HBM3e total / 8 = 180 GB', hbm_bw: 'NVIDIA DGX B200 datasheet: 64 TB/s total / 8 = 8 TB/s',
       peak_bf16: 'NVIDIA HGX B200 datasheet: BF16 4.5 PFLOPS with sparsity -> 2.25 dense', peak_fp8: 'NVIDIA HGX B200 datasheet: FP8 9 PFLOPS with sparsity -> 4.5 dense',
       ...NV_EFF_SOURCE,
-      gemm_eff: 'assumption: Hopper value (0.76) carried over; not measured on Blackwell',
+      gemm_eff: 'assumption: Hopper value (0.73) carried over; not measured on Blackwell',
     },
   },
   gb200: {
     preset: 'gb200', name: 'NVIDIA GB200 NVL72',
     devices_per_node: 4, scaleup_domain: 72, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 186 * GB, hbm_bw: 8e12, peak_bf16: 2500 * TF, peak_fp8: 5000 * TF,
-    gemm_eff: 0.76, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    host_bw: 450 * GB, hbm_bytes: 186 * GB, hbm_bw: 8e12, peak_bf16: 2500 * TF, peak_fp8: 5000 * TF,
+    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
+      host_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink-C2C 900 GB/s (bidirectional) to the Grace CPU -> 450 GB/s per direction',
       devices_per_node: 'NVIDIA GB200 NVL72 datasheet: 18 compute trays of 2 Grace + 4 Blackwell; NVLink domain 72 GPUs (scaleup_domain)',
       intra_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink 5, 1.8 TB/s per GPU bidirectional -> 900 GB/s per direction, NVLink switch trays',
       inter_bw: 'assumption: one 400 Gb/s ConnectX-7 per GPU for scale-out (as the GB200 reference architecture)',
       hbm_bytes: 'NVIDIA GB200 NVL72 datasheet: 13.4 TB HBM3e / 72 = 186 GB', hbm_bw: 'NVIDIA GB200 NVL72 datasheet: 576 TB/s / 72 = 8 TB/s',
       peak_bf16: 'NVIDIA GB200 NVL72 datasheet: FP16/BF16 360 PFLOPS with sparsity / 72 -> 2.5 dense', peak_fp8: 'NVIDIA GB200 NVL72 datasheet: FP8 720 PFLOPS with sparsity / 72 -> 5 dense',
       ...NV_EFF_SOURCE,
-      gemm_eff: 'assumption: Hopper value (0.76) carried over; not measured on Blackwell',
+      gemm_eff: 'assumption: Hopper value (0.73) carried over; not measured on Blackwell',
     },
   },
   '910b': {
     preset: '910b', name: 'Huawei Ascend 910B (Atlas 800T A2)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 392 * GB, intra_topology: 'full-mesh', inter_bw: 25 * GB,
-    hbm_bytes: 64 * 1024 * MiB, hbm_bw: 1.6e12, peak_bf16: 313 * TF, peak_fp8: 0,
+    host_bw: 32 * GB, hbm_bytes: 64 * 1024 * MiB, hbm_bw: 1.6e12, peak_bf16: 313 * TF, peak_fp8: 0,
     gemm_eff: 0.72, fp8_gemm_eff: 0, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
     source: {
+      host_bw: 'assumption: PCIe 4.0 x16 to the host, 32 GB/s per direction (not in a Huawei datasheet we could check)',
       devices_per_node: 'Huawei Atlas 800T A2 training server spec: 8x Ascend 910B',
       intra_bw: 'Huawei Atlas 800T A2 spec: HCCS full mesh, 7 links x 56 GB/s = 392 GB/s per NPU (a device reaches each peer over its own 56 GB/s link)',
       inter_bw: 'Huawei Atlas 800T A2 spec: 8x 200 GE RoCE per server, one per NPU = 25 GB/s',
       hbm_bytes: 'Huawei Atlas 800T A2 spec / openPangu-Ultra-MoE-718B README: 64 GB per NPU (taken as 64 GiB)', hbm_bw: 'widely reported Ascend 910B figure: 1.6 TB/s HBM2e (not in a Huawei datasheet we could check)',
       peak_bf16: 'widely reported Ascend 910B figure: ~313 TFLOPS FP16/BF16 cube (Atlas 800T A2: ~2.5 PFLOPS FP16 per 8 NPUs); not verified in-session against the datasheet', peak_fp8: 'Ascend 910B has no FP8 cube',
-      fp8_gemm_eff: 'no FP8', gemm_eff: 'assumption: cube GEMM efficiency 0.72 (below the fitted 0.76 of Hopper; the Pangu Ultra MoE paper reports operator-level validation but no number we could read)',
+      fp8_gemm_eff: 'no FP8', gemm_eff: 'assumption: cube GEMM efficiency 0.72 (below the fitted 0.73 of Hopper; the Pangu Ultra MoE paper reports operator-level validation but no number we could read)',
       bw_eff: 'assumption', coll_eff: 'assumption: HCCL at ~0.7 of link rate', coll_latency: 'assumption',
     },
   },
   '910c': {
     preset: '910c', name: 'Huawei Ascend 910C (CloudMatrix 384)',
     devices_per_node: 8, scaleup_domain: 384, intra_bw: 392 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
-    hbm_bytes: 128 * 1024 * MiB, hbm_bw: 3.2e12, peak_bf16: 752 * TF, peak_fp8: 0,
+    host_bw: 64 * GB, hbm_bytes: 128 * 1024 * MiB, hbm_bw: 3.2e12, peak_bf16: 752 * TF, peak_fp8: 0,
     gemm_eff: 0.72, fp8_gemm_eff: 0, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
     source: {
+      host_bw: 'assumption: PCIe 5.0 x16 to the host, 64 GB/s per direction',
       devices_per_node: 'CloudMatrix384 paper (arXiv 2506.12708): 8 NPUs per compute node, 384 NPUs (48 nodes) in one UB supernode (scaleup_domain)',
       intra_bw: 'CloudMatrix384 paper: unified-bus (UB) fabric, 392 GB/s unidirectional per 910C, non-blocking across the 384 NPUs',
       inter_bw: 'CloudMatrix384 paper: RDMA plane for scale-out beyond the supernode; 400 Gb/s per NPU assumed',
@@ -209,7 +220,7 @@ export function hardwarePreset(name: string, where = 'hardware.preset'): Hardwar
 }
 
 const NUMERIC_OVERRIDES = [
-  'devices_per_node', 'scaleup_domain', 'intra_bw', 'inter_bw', 'hbm_bytes', 'hbm_bw', 'peak_bf16', 'peak_fp8',
+  'devices_per_node', 'scaleup_domain', 'intra_bw', 'inter_bw', 'host_bw', 'hbm_bytes', 'hbm_bw', 'peak_bf16', 'peak_fp8',
   'gemm_eff', 'fp8_gemm_eff', 'bw_eff', 'coll_eff', 'coll_latency',
 ] as const;
 
@@ -222,7 +233,7 @@ export function resolveHardware(raw: Record<string, unknown>): Hardware {
   if (typeof preset !== 'string') throw new MoekitError('missing hardware preset (one of ' + presetNames().join(', ') + ')', 'hardware.preset');
   const hw = hardwarePreset(preset);
   const unit: Record<string, [keyof Hardware, number]> = {
-    intra_gbps: ['intra_bw', GB], inter_gbps: ['inter_bw', GB], hbm_gb: ['hbm_bytes', GB], hbm_tbps: ['hbm_bw', 1e12],
+    intra_gbps: ['intra_bw', GB], inter_gbps: ['inter_bw', GB], host_gbps: ['host_bw', GB], hbm_gb: ['hbm_bytes', GB], hbm_tbps: ['hbm_bw', 1e12],
     peak_bf16_tflops: ['peak_bf16', TF], peak_fp8_tflops: ['peak_fp8', TF],
   };
   for (const [k, v] of Object.entries(raw)) {

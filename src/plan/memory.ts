@@ -112,6 +112,13 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   return [attnBlock + dense, attnBlock + moe];
 }
 
+/** Activation bytes one micro-batch leaves on the device (first stage, before offload). */
+export function activationBytesPerMicrobatch(m: ModelShape, par: Parallel, t: Training): number {
+  const lp = localParams(m, par);
+  const [aDense, aMoe] = activationBytesPerToken(m, par, t);
+  return ((t.micro_batch * t.seq_len) / par.cp) * ((m.dense_layers / par.pp) * aDense + lp.moeLayersPerStage * aMoe);
+}
+
 export function memoryPerDevice(m: ModelShape, par: Parallel, t: Training, microbatches: number): MemoryBreakdown {
   const lp = localParams(m, par);
   const copies = paramCopies(par.schedule);

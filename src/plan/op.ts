@@ -37,14 +37,14 @@ export interface OpConstants {
 
 /** Fitted on docs/plan-op-measurements.json (H200, torch 2.11, bf16); see bench/plan/fit_op_model.mjs. */
 export const OP_CONSTANTS: OpConstants = {
-  scatter_eff: 0.05,
-  launch_s: 35e-6,
-  flash_fwd_eff: 0.37,
-  flash_bwd_eff: 0.31,
+  scatter_eff: 0.044,
+  launch_s: 38e-6,
+  flash_fwd_eff: 0.36,
+  flash_bwd_eff: 0.30,
 };
 
 export type Kernel =
-  | { kind: 'gemm'; flops: number; bytes: number; fp8?: boolean; name: string }
+  | { kind: 'gemm'; flops: number; bytes: number; weight_bytes: number; fp8?: boolean; name: string }
   | { kind: 'mem'; bytes: number; name: string }
   | { kind: 'scatter'; bytes: number; name: string }
   | { kind: 'flash'; flops: number; bwd: boolean; name: string };
@@ -54,7 +54,8 @@ export function kernelTime(k: Kernel, hw: Hardware, c: OpConstants = OP_CONSTANT
   switch (k.kind) {
     case 'gemm': {
       const rate = k.fp8 && hw.peak_fp8 > 0 ? hw.fp8_gemm_eff * hw.peak_fp8 : hw.gemm_eff * hw.peak_bf16;
-      return k.flops / rate + k.bytes / bw + c.launch_s;
+      // weight bytes add to the time; activation bytes overlap the math (see the header)
+      return Math.max(k.flops / rate, (k.bytes - k.weight_bytes) / bw) + k.weight_bytes / bw + c.launch_s;
     }
     case 'mem':
       return k.bytes / bw + c.launch_s;
@@ -76,7 +77,7 @@ export function kernelsTime(ks: Kernel[], hw: Hardware, c: OpConstants = OP_CONS
  * (2 = bf16, 1 = fp8 operands with a bf16 output).
  */
 export function gemm(name: string, M: number, N: number, K: number, groups = 1, e = 2): Kernel {
-  return { kind: 'gemm', name, flops: 2 * M * N * K, bytes: e * (M * K + groups * K * N) + 2 * M * N, fp8: e === 1 };
+  return { kind: 'gemm', name, flops: 2 * M * N * K, bytes: e * (M * K + groups * K * N) + 2 * M * N, weight_bytes: e * groups * K * N, fp8: e === 1 };
 }
 
 /** Forward and backward (dgrad + wgrad) GEMMs of a linear layer y = x W, x [M, K], W [K, N] (per group). */
@@ -84,7 +85,7 @@ export function linearFwdBwd(name: string, M: number, N: number, K: number, grou
   return {
     fwd: [gemm(`${name}`, M, N, K, groups, e)],
     // dgrad: dx[M,K] = dy[M,N] W^T ; wgrad: dW[K,N] = x^T dy, reduction over M
-    bwd: [gemm(`${name}.dgrad`, M, K, N, groups, e), { kind: 'gemm', name: `${name}.wgrad`, flops: 2 * M * N * K, bytes: e * (M * K + M * N) + 2 * groups * K * N, fp8: e === 1 }],
+    bwd: [gemm(`${name}.dgrad`, M, K, N, groups, e), { kind: 'gemm', name: `${name}.wgrad`, flops: 2 * M * N * K, bytes: e * (M * K + M * N) + 2 * groups * K * N, weight_bytes: 2 * groups * K * N, fp8: e === 1 }],
   };
 }
 

@@ -20,6 +20,8 @@
  * EP overlap (exposed = max(c - eta * compute, (1 - eta) c) per layer, fwd+bwd):
  *   none: eta = 0; adaptive (Pangu's adaptive pipe overlap): eta = EP_OVERLAP.adaptive;
  *   dualpipe (DeepSeek-V3's forward/backward chunk pairing): eta = EP_OVERLAP.dualpipe.
+ * Offload: the swapped fraction of a micro-batch's activations goes out over the host link during its forward and
+ * back during its backward; the part longer than that compute is exposed.
  * DP: gradient reduce-scatter (all-reduce at ZeRO-0) and parameter all-gather, overlapped with the last
  * micro-batch's backward / first forward (Megatron --overlap-grad-reduce / --overlap-param-gather).
  * MFU = tokens/s * modelFlopsPerToken / (devices * peak_bf16); HFU adds recomputed FLOPs.
@@ -27,7 +29,7 @@
 import { allGather, allReduce, epAllToAll, p2p, reduceScatter } from './comm.js';
 import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
 import type { Hardware } from './hardware.js';
-import { GRAD_BYTES, USABLE_HBM_FRACTION, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
+import { GRAD_BYTES, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
 import { kernelsTime, linearFwdBwd, type Kernel, type OpConstants, OP_CONSTANTS } from './op.js';
 import { bubbleTime } from './schedule.js';
@@ -57,6 +59,8 @@ export interface Breakdown {
   pp_comm: number;
   dp_comm: number;
   bubble: number;
+  /** activation swap to host memory not hidden behind compute */
+  offload: number;
   optimizer: number;
 }
 
@@ -224,6 +228,10 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const tf = (compF + tpAll / 2 + epAll / 2) / pp;
   const tb = (compB + recompute + tpAll / 2 + epAll / 2) / pp;
   const bubble = bubbleTime(par.schedule, pp, par.vpp, tf, tb);
+  // activation offload: swapped out during the forward, back in during the backward, over the host link
+  // (at coll_eff of its rate); what does not fit in the compute of that micro-batch is exposed
+  const swap = par.offload > 0 ? (par.offload * activationBytesPerMicrobatch(m, par, t)) / (hw.host_bw * hw.coll_eff) : 0;
+  const offload = microbatches * (Math.max(0, swap - tf) + Math.max(0, swap - tb));
   // PP p2p on the critical path: (pp-1) sends each way per chunk round; the rest overlap compute
   const p2pOne = p2p(hw, ((T / par.tp) * m.hidden * 2), false);
   const ppComm = pp > 1 ? 2 * (pp - 1) * par.vpp * p2pOne : 0;
@@ -241,7 +249,7 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const optShard = (par.zero >= 1 ? lp.dense / denseDp + lp.expert / edp : lp.dense + lp.expert);
   const optimizer = (optShard * 30) / (hw.hbm_bw * hw.bw_eff);
 
-  const pipeline = microbatches * (tf + tb) + bubble + ppComm;
+  const pipeline = microbatches * (tf + tb) + bubble + ppComm + offload;
   const step = pipeline + dpComm + optimizer;
   const tokens = t.global_batch * t.seq_len;
   const tokensPerS = tokens / step;
@@ -260,6 +268,7 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     pp_comm: ppComm,
     dp_comm: dpComm,
     bubble,
+    offload,
     optimizer,
   };
   return {

@@ -83,7 +83,7 @@ describe('export', () => {
     expect(a).toContain('--expert-model-parallel-size 4');
     expect(a).toContain('--moe-hierarchical-alltoallv');
     expect(a).toContain('--moe-alltoall-overlap-comm');
-    expect(a).toContain('--swap-attention');
+    expect(a).toContain('--recompute-norm');
     expect(e.command).toMatch(/^torchrun --nnodes 768 --nproc-per-node 8 /);
   });
 });
