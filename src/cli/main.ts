@@ -23,9 +23,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'forward': return await (await import('./forward.js')).runForward(rest);
       case 'generate': return await (await import('./generate.js')).runGenerate(rest);
       case 'plan': {
-        // the planner lands separately; a computed specifier keeps tsc independent of it
-        const planModule = './plan.js';
-        const { runPlanCommand } = (await import(planModule)) as { runPlanCommand(argv: string[]): Promise<number> };
+        const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
       }
       case undefined: case 'help': case '--help': case '-h':
