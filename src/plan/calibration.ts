@@ -29,7 +29,7 @@ export const CALIBRATION: CalibrationRow[] = [
     published: { tokens_per_s_per_device: 1e12 / (180e3 * 3600) },
     metric: 'throughput',
     source: 'DeepSeek-V3 technical report (arXiv 2412.19437): 2,048 H800, PP16, EP64 over 8 nodes, ZeRO-1 DP, DualPipe, FP8 GEMMs, BF16 Adam moments; 180K H800 GPU-hours per trillion tokens = 1,543 tokens/s/GPU; seq 4K, batch 15,360 sequences (after ramp-up), node-limited (hierarchical) dispatch, recomputes RMSNorm and MLA up-projections',
-    assumptions: 'micro-batch 1 sequence; load imbalance 1.3 (the report balances per batch with a bias update, so a single micro-batch through one layer still has a most-loaded rank well above the mean; with the default 1.1 the planner is 25% fast on this row); recompute of norms, MLA up-projections (as the report) and the expert activation; dispatch in FP8, combine in BF16 (as the report)',
+    assumptions: 'micro-batch 1 sequence; expert load imbalance from the global expert_load_cv 0.12 (max/mean 1.17 at EP64 with 4 experts per GPU); recompute of norms, MLA up-projections (as the report) and the expert activation; dispatch in FP8, combine in BF16 (as the report)',
   },
   {
     id: 'pangu-ultra-moe',
@@ -71,7 +71,7 @@ export const CALIBRATION: CalibrationRow[] = [
     published: { mfu: 0.463 },
     metric: 'mfu',
     source: 'MoE Parallel Folding (arXiv 2504.14960), Mixtral 8x22B on 128 H100: 46.3% MFU',
-    assumptions: 'TP2 PP8 (VPP7: seven layers per stage, one per chunk) EP8 ETP1 as folding allows; seq 4K, global batch 256, micro-batch 1, BF16; dropless with imbalance 1.1',
+    assumptions: 'TP2 PP8 (VPP7: seven layers per stage, one per chunk) EP8 ETP1 as folding allows; seq 4K, global batch 256, micro-batch 1, BF16; dropless, max/mean load 1.25 from the global expert_load_cv at one expert per GPU',
   },
   {
     id: 'qwen3-235b-a22b',
@@ -85,7 +85,7 @@ export const CALIBRATION: CalibrationRow[] = [
     published: { tokens_per_s_per_device: 1204 },
     metric: 'throughput',
     source: 'NVIDIA NeMo performance summary (25.x): Qwen3-235B-A22B pre-training on 256 H100, TP2 PP8 EP32, ~1,204 tokens/s/GPU',
-    assumptions: 'VPP4, seq 4K, global batch 2,048, micro-batch 1, BF16, imbalance 1.1; recompute of expert activations and norms (to fit 80 GB)',
+    assumptions: 'VPP4, seq 4K, global batch 2,048, micro-batch 1, BF16, flat all-to-all without EP overlap, max/mean load 1.16 from the global expert_load_cv; recompute of expert activations and norms (to fit 80 GB)',
   },
   {
     id: 'skywork-moe',
@@ -99,7 +99,7 @@ export const CALIBRATION: CalibrationRow[] = [
     published: { mfu: 0.38 },
     metric: 'mfu',
     source: 'Skywork-MoE technical report (arXiv 2406.06563): 192 nodes of 8 A800 (1,536 GPUs), 38% MFU, expert data parallelism, uneven pipeline split',
-    assumptions: 'TP4 PP12 EP4 ETP1, seq 4K, global batch 1,536 sequences (6M tokens), micro-batch 1, 1F1B, imbalance 1.1',
+    assumptions: 'TP4 PP12 EP4 ETP1, seq 4K, global batch 1,536 sequences (6M tokens), micro-batch 1, 1F1B, max/mean load 1.10 from the global expert_load_cv',
   },
   {
     id: 'llama3.1-405b',
