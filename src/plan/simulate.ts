@@ -183,7 +183,7 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
 }
 
 export interface SimOptions {
-  /** skip the memory model (search computes it separately) */
+  /** kernel constants (default: trainConstants(hardware)) */
   constants?: OpConstants;
 }
 
@@ -256,7 +256,7 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const mfpt = modelFlopsPerToken(m, t.seq_len);
   // recomputed FLOPs per token: forward FLOPs of recomputed parts, per device per micro-batch -> per token
   const rcFlopsPerMb = tot((l) => l.comp.flopsF);
-  const rcFlopsPerToken = (rcFlopsPerMb * par.tp * par.cp) / (t.micro_batch * t.seq_len) / (moe ? 1 : 1);
+  const rcFlopsPerToken = (rcFlopsPerMb * par.tp * par.cp) / (t.micro_batch * t.seq_len);
   const peak = spec.devices * hw.peak_bf16;
   const memB = memoryPerDevice(m, par, t, microbatches);
   const gib = (x: number) => x / 2 ** 30;
