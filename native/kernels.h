@@ -53,7 +53,7 @@ void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
 // alpha = 0 or K = 0 never reads W or x. Threaded above 1M weights (blas_get_threads()).
 void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ldw,
                 const float* x, float beta, float* y);
-// C[M,N] = alpha A[M,K] W[N,K]^T + beta C. M = 1: the GEMV; 2 <= M <= 32 with AVX2: a direct
+// C[M,N] = alpha A[M,K] W[N,K]^T + beta C. M = 1: the GEMV; 2 <= M <= 48 with AVX2: a direct
 // kernel reading W once; else W widened in row panels, cblas_sgemm per panel. Same beta/alpha
 // conventions as sgemm. M, N, K, lda, ldc must fit a BLAS int.
 void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
