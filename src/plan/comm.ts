@@ -1,6 +1,8 @@
 /**
  * Collective communication times on the real topology.
  *
+ * On a full-mesh node (Ascend 910B) a group uses only the links to its own members (scaleUpBw).
+ *
  * Rank order is Megatron-Core's default (tp fastest, then cp, then dp, then pp; expert ranks etp, ep, edp
  * inside tp*cp*dp: megatron/core/parallel_state.py). A group of size n and stride s spans n*s consecutive
  * ranks; it stays on the scale-up fabric (NVLink / HCCS / UB) when that span fits in `scaleup_domain`,
@@ -21,9 +23,20 @@
  */
 import type { Hardware } from './hardware.js';
 
+/**
+ * Scale-up bandwidth one device gets when it talks to `peers` other devices of its node. On a switch (NVSwitch,
+ * UB) that is the full per-device rate; on a full mesh (Ascend 910B HCCS: a dedicated 56 GB/s link to each of the
+ * other 7 NPUs) only the links to those peers carry the traffic: peers * intra_bw / (devices_per_node - 1).
+ */
+export function scaleUpBw(hw: Hardware, peers: number): number {
+  if (hw.intra_topology !== 'full-mesh') return hw.intra_bw;
+  const links = Math.max(1, hw.devices_per_node - 1);
+  return (Math.min(Math.max(peers, 1), links) * hw.intra_bw) / links;
+}
+
 export function groupBw(hw: Hardware, n: number, stride: number): number {
   if (n <= 1) return Infinity;
-  return (n * stride <= hw.scaleup_domain ? hw.intra_bw : hw.inter_bw) * hw.coll_eff;
+  return (n * stride <= hw.scaleup_domain ? scaleUpBw(hw, n - 1) : hw.inter_bw) * hw.coll_eff;
 }
 
 export function allReduce(hw: Hardware, bytes: number, n: number, stride: number): number {
@@ -67,8 +80,8 @@ export function epAllToAll(hw: Hardware, a: A2AArgs): number {
   const nodes = Math.max(1, Math.ceil(span / hw.scaleup_domain));
   const perNode = a.ep / nodes; // EP ranks on one node
   const V = a.tokens * a.top_k * a.hidden * a.bytes * a.skew;
-  const intraBw = hw.intra_bw * hw.coll_eff;
   const interBw = hw.inter_bw * hw.coll_eff;
+  const intraBw = scaleUpBw(hw, (nodes === 1 ? a.ep : a.ep / nodes) - 1) * hw.coll_eff;
   const lat = hw.coll_latency * 2;
   if (nodes === 1) return ((a.ep - 1) / a.ep) * V / intraBw + lat;
   if (!a.hierarchical) {

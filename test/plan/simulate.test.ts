@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { calibrationTable } from '../../src/cli/plan.js';
-import { epAllToAll } from '../../src/plan/comm.js';
+import { allGather, epAllToAll, scaleUpBw } from '../../src/plan/comm.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
 import { bubbleTime } from '../../src/plan/schedule.js';
 import { simulate } from '../../src/plan/simulate.js';
@@ -64,6 +64,16 @@ describe('simulation behaviour', () => {
     expect(epAllToAll(hw, { ...a, hierarchical: true })).toBeLessThan(epAllToAll(hw, { ...a, hierarchical: false }));
     const one = { ...a, ep: 8 };
     expect(epAllToAll(hw, { ...one, hierarchical: true })).toBe(epAllToAll(hw, { ...one, hierarchical: false }));
+  });
+  it('full mesh (910B HCCS): a TP4 group uses 3 of 7 links, a switch (H100) gives the full rate to any group', () => {
+    const asc = hardwarePreset('910b');
+    expect(scaleUpBw(asc, 7)).toBe(392e9);
+    expect(scaleUpBw(asc, 3)).toBe(168e9);
+    const h100 = hardwarePreset('h100');
+    expect(scaleUpBw(h100, 3)).toBe(450e9);
+    // so an all-gather of the same bytes over 4 NPUs is slower than over 8 per byte moved
+    const bytes = 1e9;
+    expect(allGather(asc, bytes, 4, 1) / (3 / 4)).toBeGreaterThan(allGather(asc, bytes, 8, 1) / (7 / 8));
   });
   it('a layout that cannot fit says so', () => {
     const r = simulate(resolveSpec({ model: 'deepseek-v3', hardware: { preset: 'h100', devices: 8 }, parallel: { ep: 8 }, training: { seq_len: 4096, global_batch: 64 } }));
