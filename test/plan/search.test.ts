@@ -31,15 +31,18 @@ describe('layout search', () => {
     expect(r.closest).toBeDefined();
     expect(r.closest!.result.fits).toBe(false);
   });
-  it('Pangu Ultra MoE on 6K 910B: where the published layout ranks (the paper: first)', () => {
+  it('Pangu Ultra MoE on 6K 910B: the published layout is enumerated, fits, and matches simulate', () => {
     const row = CALIBRATION.find((r) => r.id === 'pangu-ultra-moe')!;
     const s = resolveSpec(structuredClone(row.spec), 'pangu', { template: true });
-    const { rank, of } = rankOf(s, { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, cp: 1 });
+    const { rank, of, result } = rankOf(s, { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, cp: 1 });
     expect(rank).toBeGreaterThan(0);
     expect(of).toBeGreaterThan(1000);
-    // documented in docs/planner.md: the planner does NOT reproduce the paper's choice (rank ~ 60-80% down the list)
-    expect(rank / of).toBeGreaterThan(0.5);
+    const mine = result.top[rank - 1];
+    // its best knob setting is at least as fast as the calibrated spec's own setting (+4% vs published)
+    expect(mine.result.tokens_per_s_per_device).toBeGreaterThanOrEqual(0.99 * 247);
   });
+  // Not met (docs/planner.md, "Layout search"): the planner ranks it ~3,000th; it prefers TP4, EP64 without expert TP.
+  it.todo('Pangu Ultra MoE on 6K 910B: ranks the published TP8 PP16 VPP2 EP4 layout in the top 5');
 });
 
 describe('shape sweep (Pangu Ultra MoE study)', () => {
