@@ -81,7 +81,6 @@ export function sweep(spec: Spec): SweepResult {
     const total = pc.total / 1e9;
     const active = pc.active / 1e9;
     if (total < tmin || total > tmax || active < amin || active > amax) continue;
-    if (s.heads % 1 !== 0) continue;
     const res = search({ ...spec, model: s }, { top: 1 });
     const b: Ranked | undefined = res.top[0];
     rows.push({
