@@ -7,7 +7,7 @@ import { MoekitError } from '../util/errors.js';
 import { CALIBRATION } from '../plan/calibration.js';
 import { exportPlan, type Engine } from '../plan/export.js';
 import { hardwarePreset, presetNames } from '../plan/hardware.js';
-import { modelPresetNames } from '../plan/models.js';
+import { MODEL_PRESETS, modelPresetNames } from '../plan/models.js';
 import { predictAttention, predictMoeLayer } from '../plan/op.js';
 import { search } from '../plan/search.js';
 import { simulate, type SimResult } from '../plan/simulate.js';
@@ -226,7 +226,24 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'presets': {
-      out(JSON.stringify({ hardware: presetNames(), models: modelPresetNames() }, null, 1));
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+      const hw = presetNames().map((n) => hardwarePreset(n));
+      const models = modelPresetNames().map((n) => ({ preset: n, ...MODEL_PRESETS[n] }));
+      if (values.json) out(JSON.stringify({ hardware: hw, models }, null, 1));
+      else {
+        for (const h of hw) {
+          out(`${h.preset}: ${h.name}`);
+          const nums: [string, string][] = [
+            ['devices_per_node', String(h.devices_per_node)], ['scaleup_domain', String(h.scaleup_domain)],
+            ['intra_bw', `${h.intra_bw / 1e9} GB/s (${h.intra_topology})`], ['inter_bw', `${h.inter_bw / 1e9} GB/s`], ['host_bw', `${h.host_bw / 1e9} GB/s`],
+            ['hbm_bytes', `${(h.hbm_bytes / 2 ** 30).toFixed(1)} GiB`], ['hbm_bw', `${h.hbm_bw / 1e12} TB/s`],
+            ['peak_bf16', `${h.peak_bf16 / 1e12} TFLOP/s (MFU divides by this)`], ['peak_fp8', `${h.peak_fp8 / 1e12} TFLOP/s`],
+            ['gemm_eff', String(h.gemm_eff)], ['fp8_gemm_eff', String(h.fp8_gemm_eff)], ['bw_eff', String(h.bw_eff)], ['coll_eff', String(h.coll_eff)],
+          ];
+          for (const [k, v] of nums) out(`  ${k.padEnd(16)} ${v.padEnd(44)} ${h.source[k] ?? ''}`);
+        }
+        out('models: ' + models.map((m) => `${m.preset} (${m.source})`).join('\n        '));
+      }
       return 0;
     }
     default:

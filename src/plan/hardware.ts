@@ -52,7 +52,7 @@ const MiB = 2 ** 20;
 
 const NV_EFF_SOURCE = {
   gemm_eff:
-    'fitted: bf16 grouped/dense GEMMs on one H200 reach 0.73 of 989 TFLOP/s with the additive roofline of op.ts (docs/plan-op-measurements.json, bench/plan/fit_op_model.mjs); used for every NVIDIA preset',
+    'fitted: bf16 grouped/dense GEMMs on one H200 reach 0.73 of 989 TFLOP/s with the roofline of op.ts (weight bytes additive, activation bytes overlapped) (docs/plan-op-measurements.json, bench/plan/fit_op_model.mjs); used for every NVIDIA preset',
   fp8_gemm_eff:
     'DeepGEMM README (deepseek-ai/DeepGEMM): FP8 GEMMs with 128-element block scaling on H800 reach ~1,100-1,550 TFLOP/s for DeepSeek-V3 shapes, i.e. 0.55-0.78 of 1,979; we take the low end, 0.55 (training also runs the transposed wgrad GEMMs and re-quantises), which together with expert_load_cv was chosen against the whole calibration table',
   bw_eff: 'measured: device-to-device copy 4.1-4.2 TB/s of 4.8 TB/s on one H200 (docs/plan-op-measurements.json calibration.copy)',
@@ -160,7 +160,8 @@ const PRESETS: Record<string, Hardware> = {
     gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink-C2C 900 GB/s (bidirectional) to the Grace CPU -> 450 GB/s per direction',
-      devices_per_node: 'NVIDIA GB200 NVL72 datasheet: 18 compute trays of 2 Grace + 4 Blackwell; NVLink domain 72 GPUs (scaleup_domain)',
+      devices_per_node: 'NVIDIA GB200 NVL72 datasheet: 18 compute trays of 2 Grace + 4 Blackwell',
+      scaleup_domain: 'NVIDIA GB200 NVL72 datasheet: one NVLink domain of 72 GPUs',
       intra_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink 5, 1.8 TB/s per GPU bidirectional -> 900 GB/s per direction, NVLink switch trays',
       inter_bw: 'assumption: one 400 Gb/s ConnectX-7 per GPU for scale-out (as the GB200 reference architecture)',
       hbm_bytes: 'NVIDIA GB200 NVL72 datasheet: 13.4 TB HBM3e / 72 = 186 GB', hbm_bw: 'NVIDIA GB200 NVL72 datasheet: 576 TB/s / 72 = 8 TB/s',
@@ -192,7 +193,8 @@ const PRESETS: Record<string, Hardware> = {
     gemm_eff: 0.72, fp8_gemm_eff: 0, bw_eff: 0.8, coll_eff: 0.7, coll_latency: 30e-6,
     source: {
       host_bw: 'assumption: PCIe 5.0 x16 to the host, 64 GB/s per direction',
-      devices_per_node: 'CloudMatrix384 paper (arXiv 2506.12708): 8 NPUs per compute node, 384 NPUs (48 nodes) in one UB supernode (scaleup_domain)',
+      devices_per_node: 'CloudMatrix384 paper (arXiv 2506.12708): 8 NPUs per compute node',
+      scaleup_domain: 'CloudMatrix384 paper (arXiv 2506.12708): 384 NPUs (48 nodes) in one UB supernode',
       intra_bw: 'CloudMatrix384 paper: unified-bus (UB) fabric, 392 GB/s unidirectional per 910C, non-blocking across the 384 NPUs',
       inter_bw: 'CloudMatrix384 paper: RDMA plane for scale-out beyond the supernode; 400 Gb/s per NPU assumed',
       hbm_bytes: 'CloudMatrix384 paper: 128 GB HBM per 910C (two dies of 64 GB)', hbm_bw: 'CloudMatrix384 paper: 3.2 TB/s per 910C',
@@ -216,7 +218,9 @@ export function hardwarePreset(name: string, where = 'hardware.preset'): Hardwar
   const key = name.toLowerCase();
   const hw = PRESETS[key] ?? PRESETS[ALIASES[key] ?? ''];
   if (!hw) throw new MoekitError(`unknown hardware preset '${name}' (known: ${presetNames().join(', ')})`, where);
-  return { ...hw, source: { ...hw.source } };
+  const source = { ...hw.source };
+  source.scaleup_domain ??= 'the scale-up (NVLink / HCCS) domain is one node: devices_per_node';
+  return { ...hw, source };
 }
 
 const NUMERIC_OVERRIDES = [

@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hardwarePreset, presetNames } from '../../src/plan/hardware.js';
 import { loadSpec, resolveSpec } from '../../src/plan/spec.js';
 import { MoekitError } from '../../src/util/errors.js';
 
@@ -64,5 +65,25 @@ describe('spec files', () => {
     const p = join(dir, 'bad.yaml');
     writeFileSync(p, 'model: [unclosed\n');
     expect(() => loadSpec(p)).toThrow(MoekitError);
+  });
+});
+
+describe('docs', () => {
+  it('the example spec in docs/planner.md resolves', () => {
+    const doc = readFileSync('docs/planner.md', 'utf8');
+    const yaml = doc.split('```yaml\n')[1].split('```')[0];
+    const dir = mkdtempSync(join(tmpdir(), 'moekit-plan-doc-'));
+    writeFileSync(join(dir, 'spec.yaml'), yaml);
+    const s = loadSpec(join(dir, 'spec.yaml'));
+    expect(s.parallel.dp).toBe(128);
+    expect(s.training.node_limit).toBe(4);
+  });
+  it('every hardware preset number has a source', () => {
+    for (const name of presetNames()) {
+      const hw = hardwarePreset(name);
+      for (const k of ['devices_per_node', 'scaleup_domain', 'intra_bw', 'inter_bw', 'host_bw', 'hbm_bytes', 'hbm_bw', 'peak_bf16', 'peak_fp8', 'gemm_eff', 'bw_eff', 'coll_eff']) {
+        expect(hw.source[k], `${name}.${k}`).toBeTruthy();
+      }
+    }
   });
 });
