@@ -59,6 +59,21 @@ ATTN_SHAPES = [
     ("mha-2048-s1k", 8, 1024, 2048, 16, 16, 128),
 ]
 
+# held-out shapes: measured after the constants were fitted on the sets above, never used in the fit
+HOLDOUT_MOE_SHAPES = [
+    ("deepseek-v2", 4096, 5120, 160, 6, 1536),
+    ("e32-k4-t16k", 16384, 4096, 32, 4, 4096),
+    ("olmoe-t1k", 1024, 2048, 64, 8, 1024),
+    ("e64-k4-h6144", 8192, 6144, 64, 4, 3072),
+    ("e8-k2-t32k", 32768, 2048, 8, 2, 8192),
+    ("e128-k8-h3072", 8192, 3072, 128, 8, 1024),
+]
+HOLDOUT_ATTN_SHAPES = [
+    ("gqa-4096-s16k", 1, 16384, 4096, 32, 8, 128),
+    ("mha-4096-s512", 16, 512, 4096, 32, 32, 128),
+    ("gqa-7168-s4k", 2, 4096, 7168, 56, 8, 128),
+]
+
 GEMM_SHAPES = [(8192, 8192, 8192), (4096, 4096, 4096), (2048, 4096, 4096), (512, 4096, 4096),
                (128, 4096, 4096), (1024, 2048, 7168), (256, 2048, 7168), (64, 2048, 7168)]
 
@@ -69,6 +84,7 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="first shapes only, few repeats")
+    ap.add_argument("--set", choices=["fit", "holdout"], default="fit", help="which shape set (holdout: never used in the fit)")
     args = ap.parse_args()
 
     import torch
@@ -228,10 +244,13 @@ def main():
         return rf, rb
 
     results = {"info": info, "calibration": calib, "moe_layer": [], "attention": []}
-    shapes = MOE_SHAPES[:2] if args.quick else MOE_SHAPES
+    moe_set = HOLDOUT_MOE_SHAPES if args.set == "holdout" else MOE_SHAPES
+    attn_set = HOLDOUT_ATTN_SHAPES if args.set == "holdout" else ATTN_SHAPES
+    info["set"] = args.set
+    shapes = moe_set[:2] if args.quick else moe_set
     for (name, T, H, E, K, I) in shapes:
         # the per-expert loop is launch-bound for many experts; keep it as a secondary row for coarse ones
-        for impl in (["grouped"] if gmm_mode else []) + (["loop"] if (E <= 16 or not gmm_mode) else []):
+        for impl in (["grouped"] if gmm_mode else []) + (["loop"] if ((E <= 16 and args.set == "fit") or not gmm_mode) else []):
             try:
                 rf, rb = moe_layer(T, H, E, K, I, impl)
                 row = {"name": name, "impl": impl, "tokens": T, "hidden": H, "experts": E, "top_k": K,
@@ -289,7 +308,7 @@ def main():
         rb = timed(fwd_bwd)
         return rf, rb, mode["gqa"] or "mha"
 
-    ashapes = ATTN_SHAPES[:1] if args.quick else ATTN_SHAPES
+    ashapes = attn_set[:1] if args.quick else attn_set
     for (name, B, S, H, N, G, D) in ashapes:
         try:
             rf, rb, gq = attn_block(B, S, H, N, G, D)
