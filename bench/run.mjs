@@ -8,6 +8,8 @@ const sh = (file, args = []) => execFileSync(node, [file, ...args], { stdio: 'in
 execFileSync('npm', ['run', '--silent', 'build:ts'], { stdio: 'inherit' });
 console.log('\n## GEMM 1024³ fp32 (bench/gemm.mjs)\n');
 sh('bench/gemm.mjs', ['--header']);
+console.log('\n## GEMV with bf16 weights (bench/gemv-bf16.mjs)\n');
+sh('bench/gemv-bf16.mjs', ['--header']);
 console.log('\n## Engine prefill/decode (bench/engine.mjs)\n');
 sh('bench/engine.mjs');
 for (const f of ['bench/plan/search.mjs', 'bench/plan/run.mjs']) {
