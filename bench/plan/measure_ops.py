@@ -84,7 +84,7 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="first shapes only, few repeats")
-    ap.add_argument("--set", choices=["fit", "holdout"], default="fit", help="which shape set (holdout: never used in the fit)")
+    ap.add_argument("--set", choices=["fit", "holdout", "all"], default="fit", help="which shape set (holdout: never used in the fit)")
     args = ap.parse_args()
 
     import torch
@@ -135,6 +135,21 @@ def main():
                      "tb_per_s": 2 * src.numel() / (r["median_ms"] * 1e-3) / 1e12}
     print(f"copy: {calib['copy']['tb_per_s']:.2f} TB/s (read+write)", flush=True)
     del src, dst
+
+    # per-kernel overhead of eager PyTorch on this machine: a chain of tiny dependent ops, each one kernel,
+    # issued from Python without synchronising; the GPU work is negligible, so the time per op is the host's
+    # dispatch + launch cost that an eager layer of small kernels pays
+    tiny = torch.zeros(16, device=dev, dtype=dt)
+    n_ops = 400
+
+    def chain(_e):
+        t = tiny
+        for _ in range(n_ops):
+            t = t * 1.0001
+        return t
+    r = timed(chain, reps=10, warm=2)
+    calib["launch_us"] = 1e3 * r["median_ms"] / n_ops
+    print(f"eager per-kernel overhead: {calib['launch_us']:.1f} us", flush=True)
 
     # ---------------- grouped GEMM support ----------------
     gmm = getattr(torch, "_grouped_mm", None)
@@ -244,16 +259,17 @@ def main():
         return rf, rb
 
     results = {"info": info, "calibration": calib, "moe_layer": [], "attention": []}
-    moe_set = HOLDOUT_MOE_SHAPES if args.set == "holdout" else MOE_SHAPES
-    attn_set = HOLDOUT_ATTN_SHAPES if args.set == "holdout" else ATTN_SHAPES
+    moe_set = {"fit": MOE_SHAPES, "holdout": HOLDOUT_MOE_SHAPES, "all": MOE_SHAPES + HOLDOUT_MOE_SHAPES}[args.set]
+    attn_set = {"fit": ATTN_SHAPES, "holdout": HOLDOUT_ATTN_SHAPES, "all": ATTN_SHAPES + HOLDOUT_ATTN_SHAPES}[args.set]
+    holdout_names = {x[0] for x in HOLDOUT_MOE_SHAPES + HOLDOUT_ATTN_SHAPES}
     info["set"] = args.set
     shapes = moe_set[:2] if args.quick else moe_set
     for (name, T, H, E, K, I) in shapes:
         # the per-expert loop is launch-bound for many experts; keep it as a secondary row for coarse ones
-        for impl in (["grouped"] if gmm_mode else []) + (["loop"] if ((E <= 16 and args.set == "fit") or not gmm_mode) else []):
+        for impl in (["grouped"] if gmm_mode else []) + (["loop"] if ((E <= 16 and name not in holdout_names) or not gmm_mode) else []):
             try:
                 rf, rb = moe_layer(T, H, E, K, I, impl)
-                row = {"name": name, "impl": impl, "tokens": T, "hidden": H, "experts": E, "top_k": K,
+                row = {"name": name, "set": "holdout" if name in holdout_names else "fit", "impl": impl, "tokens": T, "hidden": H, "experts": E, "top_k": K,
                        "expert_ffn": I, "fwd_ms": rf["median_ms"], "fwd_bwd_ms": rb["median_ms"],
                        "fwd_phases_ms": dict(zip(["route", "dispatch", "experts", "combine"], rf["phases_ms"]))}
                 results["moe_layer"].append(row)
@@ -312,7 +328,7 @@ def main():
     for (name, B, S, H, N, G, D) in ashapes:
         try:
             rf, rb, gq = attn_block(B, S, H, N, G, D)
-            row = {"name": name, "batch": B, "seq": S, "hidden": H, "heads": N, "kv_heads": G, "head_dim": D,
+            row = {"name": name, "set": "holdout" if name in holdout_names else "fit", "batch": B, "seq": S, "hidden": H, "heads": N, "kv_heads": G, "head_dim": D,
                    "fwd_ms": rf["median_ms"], "fwd_bwd_ms": rb["median_ms"], "gqa": gq}
             results["attention"].append(row)
             print(json.dumps(row), flush=True)

@@ -34,6 +34,27 @@ for (const r of meas.attention) {
 }
 console.log(`\nworst error: ${(100 * worst).toFixed(1)}%\n`);
 
+// held-out shapes: blind predictions vs lease B and lease C
+const pred = JSON.parse(readFileSync(new URL('../../docs/plan-op-holdout-predictions.json', import.meta.url), 'utf8'));
+const lb = JSON.parse(readFileSync(new URL('../../docs/plan-op-holdout.json', import.meta.url), 'utf8'));
+const lc = JSON.parse(readFileSync(new URL('../../docs/plan-op-measurements-lease3.json', import.meta.url), 'utf8'));
+const byName = (m) => Object.fromEntries([...m.moe_layer.filter((r) => r.impl === 'grouped'), ...m.attention].map((r) => [r.name, r]));
+const B = byName(lb), C = byName(lc);
+console.log('### held-out shapes (predicted before measuring)\n');
+console.log('| shape | predicted fwd / fwd+bwd ms | lease B measured | error | lease C measured | error |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const p of [...pred.moe_layer, ...pred.attention]) {
+  const b = B[p.name], c = C[p.name];
+  const e = (x, y) => `${pct(x / y - 1)}`;
+  console.log(`| ${p.name} | ${p.fwd_ms.toFixed(2)} / ${p.fwd_bwd_ms.toFixed(2)} | ${b.fwd_ms.toFixed(2)} / ${b.fwd_bwd_ms.toFixed(2)} | ${e(p.fwd_ms, b.fwd_ms)} / ${e(p.fwd_bwd_ms, b.fwd_bwd_ms)} | ${c.fwd_ms.toFixed(2)} / ${c.fwd_bwd_ms.toFixed(2)} | ${e(p.fwd_ms, c.fwd_ms)} / ${e(p.fwd_bwd_ms, c.fwd_bwd_ms)} |`);
+}
+let worstC = 0;
+for (const r of Object.values(C)) {
+  const p = 'experts' in r ? predictMoeLayer(r, hw) : predictAttention(r, hw);
+  worstC = Math.max(worstC, Math.abs(p.fwd_ms / r.fwd_ms - 1), Math.abs(p.fwd_bwd_ms / r.fwd_bwd_ms - 1));
+}
+console.log(`\nlease C, all ${Object.keys(C).length} shapes (fit set re-measured + held-out): worst error ${(100 * worstC).toFixed(1)}%\n`);
+
 console.log('### Calibration table\n');
 console.log('| run | compared on | predicted | published | error | target | memory GiB/device (fits) |');
 console.log('|---|---|---:|---:|---:|---|---|');

@@ -29,6 +29,26 @@ describe('plan op against H200 measurements (within 15%)', () => {
   }
 });
 
+// a third lease measured the fit set again and the held-out shapes (predicted before any measurement of them:
+// docs/plan-op-holdout-predictions.json); the constants stay those fitted on the first lease
+const lease3 = JSON.parse(readFileSync('docs/plan-op-measurements-lease3.json', 'utf8'));
+describe('plan op on another lease, held-out shapes included (within 15%)', () => {
+  const rows = [...lease3.moe_layer.filter((r: { impl: string }) => r.impl === 'grouped'), ...lease3.attention];
+  it('has 6 held-out MoE shapes and 3 held-out attention shapes', () => {
+    expect(lease3.moe_layer.filter((r: { set: string }) => r.set === 'holdout').length).toBe(6);
+    expect(lease3.attention.filter((r: { set: string }) => r.set === 'holdout').length).toBe(3);
+  });
+  for (const r of rows) {
+    it(`${r.set} ${r.name}`, () => {
+      const p = 'experts' in r
+        ? predictMoeLayer({ tokens: r.tokens, hidden: r.hidden, experts: r.experts, top_k: r.top_k, expert_ffn: r.expert_ffn }, hw)
+        : predictAttention({ batch: r.batch, seq: r.seq, hidden: r.hidden, heads: r.heads, kv_heads: r.kv_heads, head_dim: r.head_dim }, hw);
+      expect(Math.abs(p.fwd_ms / r.fwd_ms - 1)).toBeLessThanOrEqual(0.15);
+      expect(Math.abs(p.fwd_bwd_ms / r.fwd_bwd_ms - 1)).toBeLessThanOrEqual(0.15);
+    });
+  }
+});
+
 describe('shape-dependent efficiency', () => {
   it('fine-grained experts run far below peak; coarse ones near it (as measured)', () => {
     const tflops = (T: number, H: number, E: number, K: number, I: number) => {
