@@ -210,7 +210,8 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     return Math.max(cc - etaOv * comp, (1 - etaOv) * cc);
   };
   // head (+ loss) and MTP modules, embedding: spread over stages (balanced)
-  const head = linearFwdBwd('head', T, m.vocab / par.tp, m.hidden, 1, e);
+  // the LM head stays in BF16 under FP8 training (DeepSeek-V3 sec. 3.3.1; Transformer Engine recipes)
+  const head = linearFwdBwd('head', T, m.vocab / par.tp, m.hidden, 1, 2);
   const headPart = { f: kernelsTime(head.fwd, hw, c), b: kernelsTime(head.bwd, hw, c) };
   const mtpLayers = m.mtp_layers;
   const nDense = m.dense_layers;
