@@ -5,6 +5,7 @@
  * T/tp per device under sequence parallelism):
  *   attention  QKV (or MLA down/up) projections, FlashAttention (causal), output projection; TP all-gather +
  *              reduce-scatter around it (Korthikanti et al. 2022)
+ *   CP         ring attention: K/V blocks passed around the cp ranks, exposed beyond the attention compute
  *   dense FFN  SwiGLU, TP-split
  *   MoE        route -> dispatch -> experts -> combine (the engine's phase names):
  *              route: router GEMM + top-k; dispatch: permute + EP all-to-all (+ ETP all-gather);
@@ -26,8 +27,8 @@
  * micro-batch's backward / first forward (Megatron --overlap-grad-reduce / --overlap-param-gather).
  * MFU = tokens/s * modelFlopsPerToken / (devices * peak_bf16); HFU adds recomputed FLOPs.
  */
-import { allGather, allReduce, epAllToAll, p2p, reduceScatter } from './comm.js';
-import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
+import { allGather, allReduce, epAllToAll, groupBw, p2p, reduceScatter } from './comm.js';
+import { attnCoreFlopsPerToken, attnHeadDims, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
 import type { Hardware } from './hardware.js';
 import { GRAD_BYTES, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
@@ -55,6 +56,7 @@ export interface Breakdown {
   compute: number;
   recompute: number;
   tp_comm: number;
+  cp_comm: number;
   ep_comm: number;
   pp_comm: number;
   dp_comm: number;
@@ -96,7 +98,7 @@ function sum(parts: Part[]): Part {
   return s;
 }
 
-interface LayerCost { comp: Part; tp: number; tpF: number; ep: number; epRecompute: number }
+interface LayerCost { comp: Part; tp: number; tpF: number; ep: number; epRecompute: number; cp: number }
 
 function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe: boolean, c: OpConstants): LayerCost {
   const rc = recomputeModules(par.recompute);
@@ -128,7 +130,19 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
   }
   parts.push(part(lin.flatMap((l) => l.fwd), lin.flatMap((l) => l.bwd), hw, c, has('attention')));
   const flashF = (T * attnCoreFlopsPerToken(m, t.seq_len)) / tp;
-  parts.push(part([{ kind: 'flash', name: 'flash', flops: flashF, bwd: false }], [{ kind: 'flash', name: 'flash.bwd', flops: 2.5 * flashF, bwd: true }], hw, c, has('attention') || has('core_attn')));
+  const flashPart = part([{ kind: 'flash', name: 'flash', flops: flashF, bwd: false }], [{ kind: 'flash', name: 'flash.bwd', flops: 2.5 * flashF, bwd: true }], hw, c, has('attention') || has('core_attn'));
+  parts.push(flashPart);
+  // context parallelism (ring attention, Megatron-Core's p2p CP): each rank passes its K/V block around the ring,
+  // cp-1 steps forward, and K/V plus their gradients backward; it overlaps the blocks' attention compute
+  let cpExposed = 0;
+  if (par.cp > 1) {
+    const [dqk, dv] = attnHeadDims(m);
+    const kvHeads = m.attention === 'mla' ? n : m.kv_heads;
+    const kvBytes = (T * kvHeads * (dqk + dv) * 2) / Math.min(tp, kvHeads);
+    const step = kvBytes / groupBw(hw, par.cp, tp) + hw.coll_latency;
+    const fwd = (par.cp - 1) * step;
+    cpExposed = Math.max(0, fwd - flashPart.f) + Math.max(0, 2 * fwd - flashPart.b);
+  }
   // norms, residuals, rope: ~24 bytes per hidden element per token forward, twice that backward
   parts.push(part([mem('elementwise', 24 * Tsp * h)], [mem('elementwise.bwd', 48 * Tsp * h)], hw, c, has('layernorm')));
   // TP collectives (sequence parallel): all-gather + reduce-scatter of the [T, h] activation per block, fwd and bwd
@@ -179,7 +193,7 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     if (has('moe')) epRecompute = epF;
   }
   const comp = sum(parts);
-  return { comp, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute };
+  return { comp, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, cp: cpExposed };
 }
 
 export interface SimOptions {
@@ -223,11 +237,12 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const compB = tot((l) => l.comp.b) + heads * headPart.b;
   const recompute = tot((l) => l.comp.rc);
   const tpAll = tot((l) => l.tp + (l.comp.rc > 0 ? l.tpF : 0));
+  const cpAll = tot((l) => l.cp);
   const epAll = tot(exposedEp);
   const pp = par.pp;
   // per micro-batch per stage
-  const tf = (compF + tpAll / 2 + epAll / 2) / pp;
-  const tb = (compB + recompute + tpAll / 2 + epAll / 2) / pp;
+  const tf = (compF + tpAll / 2 + epAll / 2 + cpAll / 3) / pp;
+  const tb = (compB + recompute + tpAll / 2 + epAll / 2 + (2 * cpAll) / 3) / pp;
   const bubble = bubbleTime(par.schedule, pp, par.vpp, tf, tb);
   // activation offload: swapped out during the forward, back in during the backward, over the host link
   // (at coll_eff of its rate); what does not fit in the compute of that micro-batch is exposed
@@ -265,6 +280,7 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     compute: (microbatches * (compF + compB)) / pp,
     recompute: (microbatches * recompute) / pp,
     tp_comm: (microbatches * tpAll) / pp,
+    cp_comm: (microbatches * cpAll) / pp,
     ep_comm: (microbatches * epAll) / pp,
     pp_comm: ppComm,
     dp_comm: dpComm,

@@ -28,7 +28,7 @@ describe('moekit plan CLI', () => {
     expect(await runPlanCommand(['simulate', specFile(MIXTRAL), '--json'])).toBe(0);
     const j = JSON.parse(stdout);
     for (const k of ['step_time_s', 'tokens_per_s', 'mfu', 'hfu', 'memory_gib_per_device', 'fits', 'breakdown']) expect(j).toHaveProperty(k);
-    for (const k of ['compute', 'tp_comm', 'ep_comm', 'pp_comm', 'dp_comm', 'bubble']) expect(j.breakdown).toHaveProperty(k);
+    for (const k of ['compute', 'tp_comm', 'cp_comm', 'ep_comm', 'pp_comm', 'dp_comm', 'bubble']) expect(j.breakdown).toHaveProperty(k);
   });
   it('flags override the spec', async () => {
     await runPlanCommand(['simulate', specFile(MIXTRAL), '--json', '--recompute', 'full']);

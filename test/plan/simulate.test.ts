@@ -75,6 +75,13 @@ describe('simulation behaviour', () => {
     const bytes = 1e9;
     expect(allGather(asc, bytes, 4, 1) / (3 / 4)).toBeGreaterThan(allGather(asc, bytes, 8, 1) / (7 / 8));
   });
+  it('context parallelism: ring K/V exchange is hidden for GQA, exposed when K/V are wide and cross nodes', () => {
+    const gqa = simulate(resolveSpec({ model: 'llama3.1-405b', hardware: { preset: 'h100', devices: 256 }, parallel: { tp: 8, pp: 16, cp: 2 }, training: { seq_len: 8192, global_batch: 64 } }));
+    expect(gqa.breakdown.cp_comm).toBe(0);
+    // MLA sends all 128 heads' K and V (d_qk 192 + d_v 128) around a 16-rank ring over 25 GB/s links
+    const mla = simulate(resolveSpec({ model: 'deepseek-v3', hardware: { preset: 'a100', devices: 2048 }, parallel: { tp: 1, pp: 16, ep: 8, cp: 16 }, training: { seq_len: 4096, global_batch: 64 } }));
+    expect(mla.breakdown.cp_comm).toBeGreaterThan(0);
+  });
   it('a layout that cannot fit says so', () => {
     const r = simulate(resolveSpec({ model: 'deepseek-v3', hardware: { preset: 'h100', devices: 8 }, parallel: { ep: 8 }, training: { seq_len: 4096, global_batch: 64 } }));
     expect(r.fits).toBe(false);
