@@ -82,11 +82,17 @@ export function gemm(name: string, M: number, N: number, K: number, groups = 1, 
 
 /** Forward and backward (dgrad + wgrad) GEMMs of a linear layer y = x W, x [M, K], W [K, N] (per group). */
 export function linearFwdBwd(name: string, M: number, N: number, K: number, groups = 1, e = 2): { fwd: Kernel[]; bwd: Kernel[] } {
-  return {
-    fwd: [gemm(`${name}`, M, N, K, groups, e)],
-    // dgrad: dx[M,K] = dy[M,N] W^T ; wgrad: dW[K,N] = x^T dy, reduction over M
-    bwd: [gemm(`${name}.dgrad`, M, K, N, groups, e), { kind: 'gemm', name: `${name}.wgrad`, flops: 2 * M * N * K, bytes: e * (M * K + M * N) + 2 * groups * K * N, weight_bytes: 2 * groups * K * N, fp8: e === 1 }],
-  };
+  const fwd: Kernel[] = [gemm(`${name}`, M, N, K, groups, e)];
+  // dgrad: dx[M,K] = dy[M,N] W^T ; wgrad: dW[K,N] = x^T dy, reduction over M
+  const bwd: Kernel[] = [gemm(`${name}.dgrad`, M, K, N, groups, e), { kind: 'gemm', name: `${name}.wgrad`, flops: 2 * M * N * K, bytes: e * (M * K + M * N) + 2 * groups * K * N, weight_bytes: 2 * groups * K * N, fp8: e === 1 }];
+  if (e === 1) {
+    // FP8 with fine-grained scaling quantises its operands on the fly (read bf16, write fp8 + scales: ~3 bytes an
+    // element): the input x forward; the output gradient dy for dgrad; x^T and dy^T, re-quantised along the other
+    // axis, for wgrad (DeepSeek-V3 sec. 3.3; Transformer Engine's cast-transpose kernels). Weights are cast once a step.
+    fwd.unshift({ kind: 'mem', name: `${name}.quant`, bytes: 3 * M * K });
+    bwd.unshift({ kind: 'mem', name: `${name}.quant.bwd`, bytes: 3 * M * N + 3 * (M * K + M * N) });
+  }
+  return { fwd, bwd };
 }
 
 const mem = (name: string, bytes: number): Kernel => ({ kind: 'mem', name, bytes });
