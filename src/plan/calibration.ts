@@ -113,6 +113,6 @@ export const CALIBRATION: CalibrationRow[] = [
     published: { mfu: 0.41 },
     metric: 'mfu',
     source: 'The Llama 3 Herd of Models (arXiv 2407.21783) Table 4: 16,384 H100, TP8 CP1 PP16 DP128, seq 8,192, 16M tokens per batch, 400 TFLOPs/GPU, 41% BF16 MFU',
-    assumptions: 'interleaved with VPP4 and no TP communication overlap (the paper states neither); micro-batch 1 (batch per DP rank 16 -> 16 micro-batches). The planner puts this layout at 87 GiB, above 80 GB: the paper rebalances the first/last stages and frees pipeline buffers early, which we do not model',
+    assumptions: 'interleaved with VPP4 and no TP communication overlap (the paper states neither); micro-batch 1 (batch per DP rank 16 -> 16 micro-batches).',
   },
 ];

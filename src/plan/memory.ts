@@ -14,7 +14,7 @@
  * Activations per token per layer with sequence parallelism and FlashAttention (Korthikanti et al. 2022,
  * "Reducing Activation Recomputation", Table 2, without the s^2 softmax term that flash removes and without
  * dropout masks), in bytes, each tagged with the module whose recomputation frees it:
- *   layernorm inputs 2h (x2), residual 2h, QKV / MLA projections' outputs, flash output 2*n*d_v (+ fp32 lse),
+ *   layernorm inputs 2h (x2; residual additions store nothing), QKV / MLA projections' outputs, flash output 2*n*d_v (+ fp32 lse),
  *   dense FFN: fc1 input 2h, fc1 output 4f, activation output 2f;
  *   MoE: router input 2h + fp32 probabilities 8E, per routed row: expert input 2h (1h when FP8), fc1 output 4I/etp,
  *   activation output 2I/etp (1I when FP8), expert output 2h; shared experts as a dense FFN of width s*I.
@@ -32,9 +32,9 @@ import type { Parallel, RecomputeModule, Training } from './spec.js';
 /** bytes per gradient element in the grad buffer and the DP reduction (bf16, Megatron-Core default) */
 export const GRAD_BYTES = 2;
 /**
- * Fraction of HBM a plan may use. 1.0: the published runs of the calibration table sit at 85-110% of HBM in this
- * model already (it ignores their memory tricks: early buffer release, uneven first/last stages), so a safety
- * margin would call them infeasible. Lower it for a conservative plan.
+ * Fraction of HBM a plan may use. 1.0: the published runs of the calibration table sit at 90-99% of HBM in this
+ * model (it ignores some of their memory tricks: early buffer release, uneven first/last stages), so a safety
+ * margin would call some of them infeasible. Lower it for a conservative plan.
  */
 export const USABLE_HBM_FRACTION = 1.0;
 export const RUNTIME_RESERVED_BYTES = 3 * 2 ** 30; // assumption: CUDA context + NCCL/HCCL buffers + fragmentation
@@ -100,15 +100,16 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
     attnProj = (2 * h + 2 * (n + 2 * m.kv_heads) * m.head_dim) / tp;
     flashOut = (2 * n * m.head_dim + 4 * n) / tp;
   }
-  const attnBlock = keep('layernorm', (2 * h) / tp) + keep('attention', keep('core_attn', attnProj + flashOut)) + (2 * h) / tp;
-  const dense = keep('layernorm', (2 * h) / tp) + keep('mlp', (2 * h + 4 * m.dense_ffn + 2 * m.dense_ffn) / tp) + (2 * h) / tp;
+  // (residual additions store nothing for their backward)
+  const attnBlock = keep('layernorm', (2 * h) / tp) + keep('attention', keep('core_attn', attnProj + flashOut));
+  const dense = keep('layernorm', (2 * h) / tp) + keep('mlp', (2 * h + 4 * m.dense_ffn + 2 * m.dense_ffn) / tp);
   const rowsPerToken = (m.top_k * par.etp * loadImbalance(m, par, t)) / tp; // rows through this device's experts per token of the TP group
   const I = m.expert_ffn / par.etp;
   // FP8 training caches the experts' GEMM inputs in FP8 (DeepSeek-V3 report sec. 3.3.2)
   const inB = t.precision === 'fp8' ? 1 : 2;
   const perRow = keep('moe', inB * h + 2 * h + 4 * I) + keep('moe_act', keep('moe', inB * I));
   const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * sharedWidth(m)) / tp) : 0;
-  const moe = keep('layernorm', (2 * h) / tp) + keep('moe', (2 * h) / tp + 8 * m.experts / tp) + rowsPerToken * perRow + shared + (2 * h) / tp;
+  const moe = keep('layernorm', (2 * h) / tp) + keep('moe', (2 * h) / tp + 8 * m.experts / tp) + rowsPerToken * perRow + shared;
   return [attnBlock + dense, attnBlock + moe];
 }
 

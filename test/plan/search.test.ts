@@ -41,7 +41,7 @@ describe('layout search', () => {
     // its best knob setting is at least as fast as the calibrated spec's own setting (+4% vs published)
     expect(mine.result.tokens_per_s_per_device).toBeGreaterThanOrEqual(0.99 * 247);
   });
-  // Not met (docs/planner.md, "Layout search"): the planner ranks it ~3,000th; it prefers TP4, EP64 without expert TP.
+  // Not met (docs/planner.md, "Layout search"): the planner ranks it ~1,700th; it prefers TP4, EP64 without expert TP.
   it.todo('Pangu Ultra MoE on 6K 910B: ranks the published TP8 PP16 VPP2 EP4 layout in the top 5');
 });
 
