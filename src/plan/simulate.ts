@@ -206,7 +206,6 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const c = opts.constants ?? trainConstants(hw);
   const pc = paramCounts(m);
   const microbatches = t.global_batch / (par.dp * t.micro_batch);
-  const e = t.precision === 'fp8' ? 1 : 2;
   const T = (t.micro_batch * t.seq_len) / par.cp;
   const etaOv = EP_OVERLAP[par.ep_overlap];
 
