@@ -142,3 +142,26 @@ describe('tokenizer', () => {
     expect(tok.decode(r.ids).startsWith('The licenses')).toBe(true);
   });
 });
+
+describe('MLA compressed KV cache', () => {
+  it('gives the logits of the expanded per-head cache (the reference path) with a much smaller cache', () => {
+    const m = MoeModel.load(path.join(ROOT, 'deepseek_v3'));
+    const ids = Int32Array.from({ length: 2 * 12 }, (_, i) => (i * 53 + 7) % 512);
+    const run = (mode: 'latent' | 'expanded') => {
+      m.mlaCache = mode;
+      const cache = m.newCache(2, 2);
+      const pre = new Int32Array(2 * 9);
+      for (let b = 0; b < 2; b++) pre.set(ids.subarray(b * 12, b * 12 + 9), b * 9);
+      const a = m.forward(pre, 2, 9, cache);
+      const steps: Float32Array[] = [];
+      for (let t = 9; t < 12; t++) steps.push(m.forward(Int32Array.from([ids[t], ids[12 + t]]), 2, 1, cache));
+      return { a, steps, bytes: cache.bytes() };
+    };
+    const lat = run('latent'), exp = run('expanded');
+    m.mlaCache = 'latent';
+    expect(maxAbsDiff(lat.a, exp.a)).toBeLessThan(1e-5);
+    for (let i = 0; i < 3; i++) expect(maxAbsDiff(lat.steps[i], exp.steps[i])).toBeLessThan(1e-5);
+    // per position: (kvLora 32 + rope 8) vs 4 heads × (24 + 16)
+    expect(exp.bytes / lat.bytes).toBeCloseTo((4 * (24 + 16)) / (32 + 8), 5);
+  });
+});

@@ -102,6 +102,16 @@ function projectMla(c: AttnCall): Float32Array {
   return q;
 }
 
+/**
+ * Causal (and sliding-window) mask of one score row: keys j > p, and j ≤ p − window, get −∞.
+ * row holds S key columns starting at `off`; p is the query's absolute position.
+ */
+export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null): void {
+  const lo = window === null ? 0 : Math.max(0, p - window + 1);
+  for (let j = 0; j < lo; j++) scores[off + j] = -Infinity;
+  for (let j = p + 1; j < S; j++) scores[off + j] = -Infinity;
+}
+
 /** attention output projected back: [N, H] */
 export function attentionForward(c: AttnCall): Float32Array {
   const { k, d, w, B, T, pos0, kv, window } = c;
@@ -120,12 +130,8 @@ export function attentionForward(c: AttnCall): Float32Array {
       // scores[T, S] = scale · q_h · K_hᵀ
       k.sgemm(false, true, T, S, Dk, a.scale, qh, nH * Dk, kv.kOf(b, kvh), Dk, 0, scores, cols);
       for (let t = 0; t < T; t++) {
-        const p = pos0 + t; // absolute position of this query
-        const row = t * cols;
-        const lo = window === null ? 0 : Math.max(0, p - window + 1);
-        for (let j = 0; j < lo; j++) scores[row + j] = -Infinity;
-        for (let j = p + 1; j < S; j++) scores[row + j] = -Infinity;
-        if (a.sinks) scores[row + S] = w.sinks![h];
+        maskRow(scores, t * cols, S, pos0 + t, window);
+        if (a.sinks) scores[t * cols + S] = w.sinks![h];
       }
       k.softmax(scores, T, cols);
       // out_h[T, Dv] = P[T, S] · V_h[S, Dv]

@@ -64,7 +64,8 @@ export function inspectModel(dir: string): InspectReport {
     const E = d.moe.experts, K = d.moe.topK;
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
     const a = d.attention;
-    const kvPerTok = d.nLayers * a.nKvHeads * (a.headDim + a.vHeadDim) * 4;
+    // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
+    const kvPerTok = d.nLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: path.dirname(cfg.file), architecture: d.hfClass, arch: d.arch,
       layers: d.nLayers, denseLayers: d.layers.filter((l) => l.mlp === 'dense').length,

@@ -14,6 +14,7 @@ import { moeForward, type RouterEvent } from '../moe/layer.js';
 import { ffnForward } from '../moe/experts.js';
 import type { ArchSpec } from './arch.js';
 import { attentionForward } from './attention.js';
+import { mlaLatentForward } from './attention-mla.js';
 import type { ModelDesc } from './desc.js';
 import { linearFwd } from './ops.js';
 import { archFor } from './registry.js';
@@ -96,6 +97,9 @@ function fp8BlockSize(cfg: ConfigReader): [number, number] {
 export class MoeModel {
   readonly rope: RopeTable;
   readonly moeLayerIndex: number[]; // decoder layer → MoE layer index (−1 for dense)
+  /** how MLA caches keys and values (see latentMla) */
+  mlaCache: 'latent' | 'expanded' = 'latent';
+
   constructor(readonly desc: ModelDesc, readonly weights: ModelWeights, readonly arch: ArchSpec, readonly dir = '') {
     this.rope = new RopeTable(desc.rope);
     let m = 0;
@@ -136,9 +140,20 @@ export class MoeModel {
     }
   }
 
+  /**
+   * MLA keeps the compressed cache (latent + shared rope key per position) unless the model was
+   * loaded with mlaCache: 'expanded' (per-head keys and values: the reference path).
+   */
+  get latentMla(): boolean {
+    return this.desc.attention.kind === 'mla' && this.mlaCache === 'latent';
+  }
+
   newCache(B: number, capacity = 64): KvCache {
     const a = this.desc.attention;
-    return new KvCache(B, this.desc.layers.map(() => ({ nKv: a.nKvHeads, dk: a.headDim, dv: a.vHeadDim })), capacity);
+    const per = this.latentMla
+      ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
+      : { nKv: a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
+    return new KvCache(B, this.desc.layers.map(() => per), capacity);
   }
 
   /**
@@ -168,7 +183,8 @@ export class MoeModel {
       const lw = w.layers[l];
       // attention block
       k.rmsnorm(h, x, lw.attnNorm, N, H, d.rmsEps);
-      const a = attentionForward({ k, d, w: lw.attn, rope: this.rope, x: h, B, T, pos0, kv: cache.layers[l], window: d.layers[l].slidingWindow });
+      const call = { k, d, w: lw.attn, rope: this.rope, x: h, B, T, pos0, kv: cache.layers[l], window: d.layers[l].slidingWindow };
+      const a = this.latentMla ? mlaLatentForward(call) : attentionForward(call);
       for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
       // FFN block: dense or MoE
       k.rmsnorm(h, x, lw.ffnNorm, N, H, d.rmsEps);

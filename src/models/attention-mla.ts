@@ -1,0 +1,86 @@
+/**
+ * Multi-head latent attention with the compressed KV cache (DeepSeek-V2/V3's inference form):
+ * the cache holds, per position, the normalised latent c [kvLora] and the rotated shared key
+ * k_pe [rope] — (kvLora + rope) floats instead of nH·(Dk + Dv). kv_b_proj is absorbed:
+ *   q_lat,h = q_nope,h · W_UK,h        [T, kvLora]     (W_UK,h = rows of kv_b for head h's keys)
+ *   scores  = scale · [q_lat,h | q_pe,h] · [c | k_pe]ᵀ  [T, S]
+ *   o_lat,h = P · c                     [T, kvLora]
+ *   out_h   = o_lat,h · W_UV,hᵀ         [T, Dv]
+ * Mathematically the same as expanding keys and values per head (attention.ts, the reference
+ * path, selected with mlaCache: 'expanded'); tests hold the two together.
+ */
+import type { AttnCall } from './attention.js';
+import { maskRow } from './attention.js';
+import { linearFwd, sliceCols } from './ops.js';
+import type { AttnWeights } from './weights.js';
+
+/** kv_b_proj as f32 [nH·(nope+v), kvLora], widened once when the checkpoint kept it bf16 */
+const kvbF32 = new WeakMap<AttnWeights, Float32Array>();
+function kvB(c: AttnCall): Float32Array {
+  const w = c.w.kvB!.w;
+  if (w instanceof Float32Array) return w;
+  let f = kvbF32.get(c.w);
+  if (!f) {
+    f = new Float32Array(w.length);
+    c.k.bf16ToF32(f, w, w.length);
+    kvbF32.set(c.w, f);
+  }
+  return f;
+}
+
+export function mlaLatentForward(c: AttnCall): Float32Array {
+  const { k, d, w, x, B, T, pos0, kv } = c;
+  const a = d.attention, m = a.mla!, N = B * T, nH = a.nHeads;
+  const L = m.kvLoraRank, R = m.qkRopeDim, nope = m.qkNopeDim, Dv = m.vHeadDim, Dk = a.headDim;
+  const W = L + R; // cache row: [c | k_pe]
+  kv.reserve(pos0 + T);
+  // queries [N, nH·Dk]
+  let q: Float32Array;
+  if (w.qA) {
+    const qa = linearFwd(k, x, N, w.qA); // [N, qLora]
+    k.rmsnorm(qa, qa, w.qANorm!, N, m.qLoraRank!, d.rmsEps);
+    q = linearFwd(k, qa, N, w.qB!);
+  } else {
+    q = linearFwd(k, x, N, w.q!);
+  }
+  // latent and shared rope key [N, L + R], normalised / rotated in place
+  const ckv = linearFwd(k, x, N, w.kvA!);
+  const latent = sliceCols(ckv, N, W, 0, L); // [N, L]
+  k.rmsnorm(latent, latent, w.kvANorm!, N, L, d.rmsEps);
+  const { cos, sin } = c.rope.at(pos0, T);
+  for (let b = 0; b < B; b++) {
+    k.rope(q.subarray(b * T * nH * Dk, (b + 1) * T * nH * Dk), T * nH, Dk, nope, R, cos, sin, nH, d.rope.interleaved);
+    k.rope(ckv.subarray(b * T * W, (b + 1) * T * W), T, W, L, R, cos, sin, 1, d.rope.interleaved);
+    const C = kv.kOf(b, 0); // [cap, L + R]
+    for (let t = 0; t < T; t++) {
+      const n = b * T + t, dst = (pos0 + t) * W;
+      C.set(latent.subarray(n * L, (n + 1) * L), dst);
+      C.set(ckv.subarray(n * W + L, (n + 1) * W), dst + L);
+    }
+  }
+  const S = pos0 + T;
+  const wkvb = kvB(c); // [nH·(nope+Dv), L]
+  const qc = new Float32Array(T * W); // [T, L + R]: [q_lat | q_pe]
+  const scores = new Float32Array(T * S); // [T, S]
+  const olat = new Float32Array(T * L); // [T, L]
+  const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
+  for (let b = 0; b < B; b++) {
+    const C = kv.kOf(b, 0);
+    for (let h = 0; h < nH; h++) {
+      const qh = q.subarray(b * T * nH * Dk + h * Dk); // [T, Dk], row stride nH·Dk
+      const wUK = wkvb.subarray(h * (nope + Dv) * L); // [nope, L]
+      const wUV = wkvb.subarray((h * (nope + Dv) + nope) * L); // [Dv, L]
+      // q_lat [T, L] = q_nope [T, nope] · W_UK [nope, L]; q_pe copied beside it
+      k.sgemm(false, false, T, L, nope, 1, qh, nH * Dk, wUK, L, 0, qc, W);
+      for (let t = 0; t < T; t++) qc.set(qh.subarray(t * nH * Dk + nope, t * nH * Dk + Dk), t * W + L);
+      // scores [T, S] = scale · qc · Cᵀ
+      k.sgemm(false, true, T, S, W, a.scale, qc, W, C, W, 0, scores, S);
+      for (let t = 0; t < T; t++) maskRow(scores, t * S, S, pos0 + t, null);
+      k.softmax(scores, T, S);
+      // o_lat [T, L] = P [T, S] · c [S, L]; out_h [T, Dv] = o_lat · W_UVᵀ
+      k.sgemm(false, false, T, L, S, 1, scores, S, C, W, 0, olat, L);
+      k.sgemm(false, true, T, Dv, L, 1, olat, L, wUV, L, 0, out.subarray(b * T * nH * Dv + h * Dv), nH * Dv);
+    }
+  }
+  return linearFwd(k, out, N, w.o);
+}
