@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { calibrationTable } from '../../src/cli/plan.js';
+import { CALIBRATION, goodputFromInterruptions } from '../../src/plan/calibration.js';
 import { allGather, epAllToAll, scaleUpBw } from '../../src/plan/comm.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
 import { bubbleTime } from '../../src/plan/schedule.js';
@@ -8,24 +9,42 @@ import { resolveSpec } from '../../src/plan/spec.js';
 
 /**
  * Calibration table: each row a published run (source and assumptions in src/plan/calibration.ts and docs/planner.md).
- * Target: MFU within 3 points, or throughput within 10%. Rows the model misses today are listed with the error we
- * see, and held to it (so a change that makes them worse fails); see docs/planner.md for why they miss.
+ * Target: MFU within 3 points, or throughput within 10%.
  */
-const KNOWN_MISSES: Record<string, number> = {
-  'deepseek-v3': 0.12, // +11.1%: the planner is fast on DualPipe + FP8 at this scale
-  'qwen3-235b-a22b': 0.13, // -11.4%: NeMo's EP-overlap / dispatcher settings are not published; we assume none
-};
-
 describe('calibration table', () => {
   const rows = calibrationTable();
   for (const r of rows) {
     it(`${r.name}: ${r.metric === 'mfu' ? 'MFU within 3 points' : 'throughput within 10%'}`, () => {
-      const tol = r.metric === 'mfu' ? 0.03 : (KNOWN_MISSES[r.id] ?? 0.1);
-      expect(Math.abs(r.error)).toBeLessThanOrEqual(tol);
+      expect(Math.abs(r.error)).toBeLessThanOrEqual(r.metric === 'mfu' ? 0.03 : 0.1);
     });
   }
-  it('most rows are within the target', () => {
-    expect(rows.filter((r) => r.within).length).toBeGreaterThanOrEqual(5);
+  it('every row is within the target', () => {
+    expect(rows.filter((r) => r.within).length).toBe(rows.length);
+  });
+  it('DeepSeek-V3 is compared on whole-run throughput: steady state x batch ramp-up x goodput, each stated', () => {
+    const r = rows.find((x) => x.id === 'deepseek-v3')!;
+    // the steady-state prediction alone is ~11% above the cost-accounting figure (1,543 t/s/GPU)
+    expect(r.steady_tokens_per_s_per_device / 1543 - 1).toBeGreaterThan(0.1);
+    // ramp-up (3,072 -> 15,360 sequences over 469B of 14.8T tokens) costs well under 1%; goodput ~0.955
+    expect(r.accounting_factor).toBeGreaterThan(0.94);
+    expect(r.accounting_factor).toBeLessThan(0.96);
+    // the row passes for any goodput up to ~0.985 (a loss of 1.5% of the run): it does not hinge on the exact 1 h per interruption
+    expect(r.steady_tokens_per_s_per_device * 0.985 / 1543 - 1).toBeLessThan(0.1);
+  });
+  it('goodput from the Llama 3 interruption rate: 16,384 GPUs x 54 days reproduces 466 interruptions', () => {
+    // 466 interruptions x 1 h over 54 days = 36% of the time at 16K GPUs; 2,048 GPUs over 54.2 days: ~4.5%
+    expect(goodputFromInterruptions(16384, 54, 1)).toBeCloseTo(1 - 466 / (54 * 24), 9);
+    expect(goodputFromInterruptions(2048, 2664e3 / 2048 / 24, 1)).toBeCloseTo(0.955, 2);
+  });
+  it('Qwen3-235B (NeMo 25.09): token drop pads experts to capacity (no imbalance), no A2A overlap, BF16 payload', () => {
+    const r = rows.find((x) => x.id === 'qwen3-235b-a22b')!;
+    expect(r.fits).toBe(true);
+    const spec = CALIBRATION.find((x) => x.id === 'qwen3-235b-a22b')!.spec as { training: Record<string, unknown>; parallel: Record<string, unknown> };
+    expect(spec.training.load_imbalance).toBe(1);
+    expect(spec.parallel.ep_overlap).toBe('none');
+    // the all-to-all is still most of the step: EP32 over 4 nodes, flat, unhidden
+    const s = simulate(resolveSpec(structuredClone(spec) as Record<string, unknown>));
+    expect(s.breakdown.ep_comm / s.step_time_s).toBeGreaterThan(0.5);
   });
 });
 
