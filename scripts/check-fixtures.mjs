@@ -17,7 +17,7 @@ const maxd = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0)
 console.log(`kernels: ${kernelsInfo().name}\n`);
 console.log('| fixture | logits max |Δ| | router logits max |Δ| | hidden max |Δ| | experts same | greedy ids same |');
 console.log('|---|---:|---:|---:|---:|---:|');
-for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'ernie4_5_moe', 'gpt_oss', 'granitemoe']) {
+for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe']) {
   const dir = path.join(root, arch);
   const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
   const rr = SafetensorsFile.open(path.join(dir, 'router_reference.safetensors'));

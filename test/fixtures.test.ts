@@ -10,7 +10,7 @@ import { MoeModel } from '../src/models/model.js';
 import type { RouterEvent } from '../src/moe/layer.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
