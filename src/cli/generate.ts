@@ -40,6 +40,9 @@ export async function runGenerate(argv: string[]): Promise<number> {
     prompt = tokenizer.encode(values.prompt!);
   }
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
+  if (prompt.length + maxNew > model.desc.maxPositions) {
+    process.stderr.write(`moekit: warning: ${prompt.length} prompt + ${maxNew} new tokens exceed the model's max_position_embeddings (${model.desc.maxPositions}); quality may degrade\n`);
+  }
   const stream = !values.json && tokenizer !== null && process.stdout.isTTY === true;
   // stream text as TextStreamer does: decode everything generated so far and print what is new,
   // holding back an incomplete UTF-8 sequence (U+FFFD at the end)
