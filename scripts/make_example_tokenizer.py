@@ -64,6 +64,8 @@ tok = {
 }
 json.dump(tok, open(f"{out}/tokenizer.json", "w"), ensure_ascii=False, indent=1)
 json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "bos_token": None,
-           "add_bos_token": False, "model_max_length": 256, "clean_up_tokenization_spaces": False},
+           "add_bos_token": False, "model_max_length": 256, "clean_up_tokenization_spaces": False,
+           "chat_template": "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+                            "{% if add_generation_prompt %}assistant:{% endif %}"},
           open(f"{out}/tokenizer_config.json", "w"), indent=1)
 print("vocab", len(vocab), "merges", len(merges))

@@ -133,6 +133,12 @@ describe('tokenizer', () => {
     expect(ids.length).toBeLessThan(text.length);
     expect(tok.decode(ids)).toBe(text);
   });
+  it('applies the chat template (Jinja) as transformers renders it', () => {
+    const tok = loadTokenizer(dir)!;
+    const ids = tok.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }], true);
+    expect(tok.decode(ids)).toBe('system: Be brief.\nuser: Hi there\nassistant:');
+  });
+
   it('generation from a prompt decodes to text', () => {
     const tok = loadTokenizer(dir)!;
     const m = MoeModel.load(dir);

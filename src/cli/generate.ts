@@ -10,16 +10,17 @@ import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
 import { dtypeFlag, numFlag, onePositional, parse } from './args.js';
 
-const USAGE = 'moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--no-stop] [--dtype auto|f32] [--json]';
+const USAGE = 'moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--chat [--system TEXT]] [--no-stop] [--dtype auto|f32] [--json]';
 
 export async function runGenerate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ids: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
     greedy: { type: 'boolean' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' }, dtype: { type: 'string' },
+    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, chat: { type: 'boolean' }, system: { type: 'string' }, json: { type: 'boolean' }, dtype: { type: 'string' },
   }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
   if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt\nusage: ${USAGE}`);
+  if ((values.chat || values.system !== undefined) && values.prompt === undefined) throw new MoekitError('--chat and --system need --prompt');
   const maxNew = numFlag(values['max-new-tokens'], 'max-new-tokens', { int: true, min: 0 }) ?? 16;
   const temperature = numFlag(values.temperature, 'temperature', { min: 0 });
   const topK = numFlag(values['top-k'], 'top-k', { int: true, min: 0 });
@@ -37,7 +38,12 @@ export async function runGenerate(argv: string[]): Promise<number> {
     });
   } else {
     if (!tokenizer) throw new MoekitError(`--prompt needs a tokenizer.json in the model directory; use --ids`, path.join(dir, 'tokenizer.json'));
-    prompt = tokenizer.encode(values.prompt!);
+    if (values.chat || values.system !== undefined) {
+      const messages = [...(values.system !== undefined ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: values.prompt! }];
+      prompt = tokenizer.applyChatTemplate(messages, true);
+    } else {
+      prompt = tokenizer.encode(values.prompt!);
+    }
   }
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
   if (prompt.length + maxNew > model.desc.maxPositions) {
