@@ -8,16 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
 import type { RouterEvent } from '../src/moe/layer.js';
+import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);
 
@@ -58,7 +53,7 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
   const model = MoeModel.load(dir);
   const routers: RouterEvent[] = [];
   const hidden = new Map<number, Float32Array>();
-  let logits = new Float32Array(0);
+  let logits: Float32Array = new Float32Array(0);
   beforeAll(() => {
     logits = model.forward(ids, B, T, undefined, {
       trace: {

@@ -10,21 +10,11 @@ import { referenceKernels as ref } from '../src/tensor/ref/index.js';
 import { nativeAddon, nativeKernels, nativeLoadError } from '../src/tensor/native.js';
 import { getKernels, kernelsInfo } from '../src/tensor/index.js';
 import { MoekitError } from '../src/util/errors.js';
+import { rng } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-/** mulberry32: small seeded PRNG so failures reproduce */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const R = rng(Number(process.env.MOEKIT_TEST_SEED ?? 20240607)); // vary to fuzz further
 const int = (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1)); // [lo, hi]
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)];

@@ -12,6 +12,7 @@ import { f8e4m3BitsToF32 } from '../src/io/dtypes.js';
 import { writeSafetensors, type SafetensorsEntry } from '../src/io/safetensors-write.js';
 import { inspectModel } from '../src/models/inspect.js';
 import { MoeModel } from '../src/models/model.js';
+import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-quant-'));
@@ -55,11 +56,6 @@ function copyAll(src: string, skip: (n: string) => boolean): SafetensorsEntry[] 
   return out;
 }
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const IDS = Int32Array.from([5, 17, 300, 2, 99, 411, 8, 64, 128, 7]);
 

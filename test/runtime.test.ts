@@ -14,14 +14,10 @@ import { ropeFrequencies } from '../src/models/rope.js';
 import type { RopeDesc } from '../src/models/desc.js';
 import { generate } from '../src/runtime/generate.js';
 import { rng, sample } from '../src/runtime/sampling.js';
+import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe.each(['gpt_oss', 'deepseek_v3', 'qwen2_moe'])('%s KV cache', (arch) => {
   it('prefill + one-token steps give the logits of one full forward, for a batch of 2', () => {
