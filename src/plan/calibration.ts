@@ -38,6 +38,13 @@ export function goodputFromInterruptions(gpus: number, days: number, hours_lost:
   return 1 - (interruptions * hours_lost) / (days * 24);
 }
 
+/**
+ * Dense BF16 peak of the 910B the Pangu Ultra MoE paper's figures imply: tokens/s x model FLOPs per token / (MFU x NPUs)
+ * with our FLOP count (277.9 GFLOP per token): 1.46M x 277.9G / (0.300 x 6,144) = 220 TFLOPS; the baseline pair
+ * (0.61M, 18.9%, 4,096) gives 219. An assumption about what the paper leaves unsaid (its peak and FLOP convention).
+ */
+export const PANGU_IMPLIED_PEAK_TFLOPS = 220;
+
 /** DeepSeek-V3 pre-training: 2,664K H800 GPU-hours on 2,048 GPUs (report sec. 1) = 54.2 days */
 const DSV3_DAYS = 2664e3 / 2048 / 24;
 
@@ -66,28 +73,28 @@ export const CALIBRATION: CalibrationRow[] = [
     name: 'Pangu Ultra MoE 718B, ~6K Ascend 910B (final)',
     spec: {
       model: { preset: 'pangu-ultra-moe' },
-      hardware: { preset: '910b', devices: 6144 },
-      parallel: { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, zero: 1, schedule: 'interleaved', ep_overlap: 'adaptive', a2a: 'hierarchical', recompute: ['moe', 'layernorm'] },
+      hardware: { preset: '910b', devices: 6144, peak_bf16_tflops: PANGU_IMPLIED_PEAK_TFLOPS },
+      parallel: { tp: 8, pp: 16, vpp: 2, ep: 32, etp: 1, zero: 1, schedule: 'interleaved', ep_overlap: 'adaptive', a2a: 'hierarchical-allgather', recompute: ['moe', 'layernorm'] },
       training: { seq_len: 4096, micro_batch: 1, global_batch: 3072, precision: 'bf16' },
     },
     published: { mfu: 0.3, tokens_per_s: 1.46e6, tokens_per_s_per_device: 1.46e6 / 6144 },
     metric: 'throughput',
-    source: 'Pangu Ultra MoE (arXiv 2505.04519): ~6K Ascend NPUs, TP8 PP16 VPP2 EP4, hierarchical EP all-to-all, adaptive pipe overlap, fine-grained recompute + swap; 1.46M tokens/s at 30.0% MFU',
-    assumptions: '6,144 NPUs (48 DP replicas of 128); expert TP = TP (8); seq 4K, global batch 3,072 sequences, micro-batch 1; fine-grained recompute modelled as recomputing the MoE block (permute, experts, unpermute; the all-to-all is repeated) and the norms, the setting with which this layout fits 64 GB in the planner (the paper also swaps activations to host; swap is not needed in the model); MFU compared on throughput because the paper\'s MFU FLOP convention and the 910B peak it divides by are not stated where we could read them',
+    source: 'Pangu Ultra MoE (arXiv 2505.04519): ~6K Ascend NPUs, TP8 PP16 VPP2 EP4, hierarchical EP all-to-all, adaptive pipe overlap, fine-grained recompute + swap; 1.46M tokens/s at 30.0% MFU. MindSpeed (the Ascend Megatron stack) docs: --moe-hierarchical-alltoallv (all-gather over the EP group, all-to-allv inside the TP group) is only supported together with --moe-tp-extend-ep (docs/features/hierarchical-alltoallv.md), and --moe-tp-extend-ep keeps experts whole and spreads them over tp x ep devices (docs/features/tp-extend-ep.md: "the expert TP group splits the number of experts, not the expert parameters"; num_experts divisible by tp*ep)',
+    assumptions: '6,144 NPUs (48 DP replicas of 128); "TP8 EP4" with the hierarchical all-to-all read as MindSpeed TP-extend-EP: 256 experts over 8 x 4 = 32 NPUs (8 whole experts each, no expert TP), all-gather over the 4 nodes then all-to-allv in the node; dense BF16 peak 220 TFLOPS: the value the paper\'s own pair (1.46M tokens/s at 30.0% MFU) implies under our FLOP count (6 x active matmul parameters + causal attention, MTP included), the paper states neither its peak nor its FLOP convention (the 910B preset\'s 313 TFLOPS is the widely reported figure, unverified; with it this row is +26%); seq 4K, global batch 3,072 sequences, micro-batch 1; fine-grained recompute modelled as recomputing the MoE block and the norms (the paper also swaps activations to host; not modelled)',
   },
   {
     id: 'pangu-ultra-moe-baseline',
     name: 'Pangu Ultra MoE 718B, 4K Ascend 910B (baseline)',
     spec: {
       model: { preset: 'pangu-ultra-moe' },
-      hardware: { preset: '910b', devices: 4096 },
-      parallel: { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, zero: 1, schedule: 'interleaved', ep_overlap: 'none', a2a: 'flat', recompute: 'full' },
+      hardware: { preset: '910b', devices: 4096, peak_bf16_tflops: PANGU_IMPLIED_PEAK_TFLOPS },
+      parallel: { tp: 8, pp: 16, vpp: 2, ep: 32, etp: 1, zero: 1, schedule: 'interleaved', ep_overlap: 'none', a2a: 'flat', recompute: 'full' },
       training: { seq_len: 4096, micro_batch: 1, global_batch: 3072, precision: 'bf16' },
     },
     published: { mfu: 0.189, tokens_per_s: 0.61e6, tokens_per_s_per_device: 0.61e6 / 4096 },
     metric: 'throughput',
     source: 'Pangu Ultra MoE (arXiv 2505.04519): baseline 18.9% MFU, 0.61M tokens/s on 4K NPUs before the EP-communication and memory optimisations',
-    assumptions: 'same layout as the final run with flat all-to-all, no EP overlap, full recompute (the optimisations the paper adds); 4,096 NPUs',
+    assumptions: 'same layout as the final run (TP-extend-EP, experts over 32 NPUs) with flat all-to-all, no EP overlap, full recompute (the optimisations the paper adds); 4,096 NPUs; the same implied 220 TFLOPS peak (this pair, 0.61M tokens/s at 18.9%, implies 219)',
   },
   {
     id: 'mixtral-8x22b',

@@ -71,6 +71,12 @@ export interface A2AArgs {
   hierarchical: boolean;
   /** node-limited routing (DeepSeek-V3: each token to experts on at most 4 nodes); 0 = no limit */
   nodeLimit?: number;
+  /**
+   * MindSpeed's --moe-hierarchical-alltoallv (with --moe-tp-extend-ep): the EP group is the TP group (inner, size
+   * `inner`) times an outer group; tokens are all-gathered over the outer group (every token to every outer peer,
+   * whatever its routing), then an all-to-allv inside the TP group delivers the rows. Set `inner` to tp.
+   */
+  allgatherInner?: number;
 }
 
 /** One all-to-all (dispatch or combine) of one MoE layer on the most-loaded device, seconds. */
@@ -84,6 +90,18 @@ export function epAllToAll(hw: Hardware, a: A2AArgs): number {
   const intraBw = scaleUpBw(hw, (nodes === 1 ? a.ep : a.ep / nodes) - 1) * hw.coll_eff;
   const lat = hw.coll_latency * 2;
   if (nodes === 1) return ((a.ep - 1) / a.ep) * V / intraBw + lat;
+  if (a.allgatherInner && a.allgatherInner > 1 && a.stride === 1 && a.ep % a.allgatherInner === 0) {
+    // MindSpeed hierarchical all-to-allv (docs/features/hierarchical-alltoallv.md): outer all-gather + inner all-to-allv
+    const inner = a.allgatherInner;
+    const outer = a.ep / inner;
+    const localOuter = Math.max(1, Math.min(outer, Math.floor(hw.scaleup_domain / inner))); // outer peers on this node, self included
+    const tok = a.tokens * a.hidden * a.bytes;
+    const agInter = ((outer - localOuter) * tok) / interBw;
+    const agIntra = localOuter > 1 ? ((localOuter - 1) * tok) / (scaleUpBw(hw, localOuter - 1) * hw.coll_eff) : 0;
+    const innerBw = scaleUpBw(hw, inner - 1) * hw.coll_eff;
+    const a2a = ((inner - 1) / inner) * V / innerBw;
+    return Math.max(agInter, agIntra) + a2a + Math.log2(outer) * hw.coll_latency + lat;
+  }
   if (!a.hierarchical) {
     const inter = ((a.ep - perNode) / a.ep) * V / interBw;
     const intra = ((perNode - 1) / a.ep) * V / intraBw;

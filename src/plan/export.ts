@@ -54,7 +54,11 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   f('tensor-model-parallel-size', p.tp); f('pipeline-model-parallel-size', p.pp);
   if (p.tp > 1) f('sequence-parallel');
   if (p.vpp > 1) f('num-virtual-stages-per-pipeline-rank', p.vpp);
-  if (m.experts > 0) { f('expert-model-parallel-size', p.ep); f('expert-tensor-parallel-size', p.etp); }
+  const tpExtendEp = engine === 'mindspeed' && p.a2a === 'hierarchical-allgather' && p.tp > 1 && p.etp === 1 && p.ep % p.tp === 0;
+  if (m.experts > 0) {
+    if (tpExtendEp) f('expert-model-parallel-size', p.ep / p.tp);
+    else { f('expert-model-parallel-size', p.ep); f('expert-tensor-parallel-size', p.etp); }
+  }
   if (p.cp > 1) f('context-parallel-size', p.cp);
   if (m.layers % (p.pp * p.vpp) !== 0) notes.push('layers do not divide evenly over pipeline chunks: set --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers');
   if (p.schedule === 'dualpipe' || p.schedule === 'dualpipev' || p.schedule === 'zero-bubble') {
@@ -93,6 +97,13 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   if (m.experts > 0 && p.a2a === 'hierarchical') {
     if (engine === 'mindspeed') f('moe-hierarchical-alltoallv');
     else { f('moe-enable-deepep'); notes.push('hierarchical all-to-all: DeepEP (--moe-enable-deepep) does node-deduplicated dispatch on NVIDIA'); }
+  }
+  if (m.experts > 0 && p.a2a === 'hierarchical-allgather') {
+    if (engine === 'mindspeed' && p.tp > 1 && p.etp === 1 && p.ep % p.tp === 0) {
+      // MindSpeed's EP size excludes the TP part under --moe-tp-extend-ep (experts over tp x ep devices)
+      notes.push(`--moe-tp-extend-ep: experts spread over the TP group too; MindSpeed's --expert-model-parallel-size is ep/tp = ${p.ep / p.tp}`);
+      f('moe-tp-extend-ep'); f('moe-hierarchical-alltoallv'); f('moe-token-dispatcher-type', 'alltoall_seq');
+    } else notes.push('hierarchical-allgather needs MindSpeed --moe-tp-extend-ep (ep a multiple of tp, etp 1): plain all-to-all emitted');
   }
   if (p.offload > 0) {
     if (engine === 'mindspeed') { f('swap-attention'); notes.push(`activation offload fraction ${p.offload}: MindSpeed swaps attention activations (--swap-attention); tune --swap-modules`); }

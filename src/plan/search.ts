@@ -85,14 +85,30 @@ export function enumerateLayouts(spec: Spec): Parallel[] {
   return out;
 }
 
-function knobs(spec: Spec, exhaustive: boolean): { recompute: Recompute; micro_batch: number; zero: Parallel['zero'] }[] {
+interface Knob { recompute: Recompute; micro_batch: number; zero: Parallel['zero']; a2a: Parallel['a2a'] }
+
+function knobs(spec: Spec, exhaustive: boolean): Knob[] {
   const recs: Recompute[] = ['none', 'selective', 'full'];
   if (Array.isArray(spec.parallel.recompute)) recs.unshift(spec.parallel.recompute);
   const mbs = [...new Set([spec.training.micro_batch, 1, 2])];
   const zeros = exhaustive ? ([0, 1, 2, 3] as const) : ([spec.parallel.zero] as const);
-  const r: { recompute: Recompute; micro_batch: number; zero: Parallel['zero'] }[] = [];
-  for (const zero of zeros) for (const micro_batch of exhaustive ? mbs : [spec.training.micro_batch]) for (const recompute of recs) r.push({ recompute, micro_batch, zero });
+  // MindSpeed's hierarchical all-to-allv is an option, not a must: a layout may do better with the flat one
+  const a2as: Parallel['a2a'][] = spec.parallel.a2a === 'hierarchical-allgather' ? ['hierarchical-allgather', 'flat'] : [spec.parallel.a2a];
+  const r: Knob[] = [];
+  for (const zero of zeros) for (const micro_batch of exhaustive ? mbs : [spec.training.micro_batch]) for (const recompute of recs) for (const a2a of a2as) r.push({ recompute, micro_batch, zero, a2a });
   return r;
+}
+
+/**
+ * Why a (layout, batch) pair cannot run, beyond layoutProblem: Megatron-Core's interleaved schedule (core_r0.8.0,
+ * the base of MindSpeed-LLM; megatron/core/pipeline_parallel/schedules.py) needs the micro-batch count to be a
+ * multiple of pp; every schedule needs global_batch = dp x micro_batch x (integer micro-batches).
+ */
+export function batchProblem(par: Parallel, t: Training): string | undefined {
+  if (t.global_batch % (t.micro_batch * par.dp) !== 0) return `global_batch ${t.global_batch} not divisible by micro_batch*dp = ${t.micro_batch * par.dp}`;
+  const m = t.global_batch / (t.micro_batch * par.dp);
+  if (par.schedule === 'interleaved' && par.vpp > 1 && m % par.pp !== 0) return `interleaved schedule: ${m} micro-batches not a multiple of pp ${par.pp}`;
+  return undefined;
 }
 
 export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
@@ -107,8 +123,8 @@ export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
     let bestHere: Ranked | undefined;
     for (const k of ks) {
       const training = { ...spec.training, micro_batch: k.micro_batch };
-      if (training.global_batch % (training.micro_batch * lay.dp) !== 0) continue;
-      const parallel = { ...lay, recompute: k.recompute, zero: k.zero };
+      if (batchProblem(lay, training)) continue;
+      const parallel = { ...lay, recompute: k.recompute, zero: k.zero, a2a: k.a2a };
       const result = simulate({ model: spec.model, hardware: spec.hardware, devices: spec.devices, parallel, training });
       sims++;
       const r = { layout: layoutKey(parallel), parallel, training, result };

@@ -182,7 +182,7 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
       tpF += blockColl;
     }
     // EP all-to-all: dispatch (dispatch_bytes) + combine (bf16) forward; their gradients (bf16) backward
-    const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit };
+    const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit, allgatherInner: par.a2a === 'hierarchical-allgather' ? tp : undefined };
     const disp = epAllToAll(hw, { ...a, bytes: t.dispatch_bytes });
     const comb = epAllToAll(hw, { ...a, bytes: 2 });
     // ETP: rows all-gathered before and reduce-scattered after the experts within the etp group

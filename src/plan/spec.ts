@@ -14,7 +14,7 @@ export type Schedule = '1f1b' | 'interleaved' | 'dualpipe' | 'dualpipev' | 'zero
 export type RecomputeModule = 'attention' | 'core_attn' | 'mla_up' | 'mlp' | 'moe' | 'moe_act' | 'layernorm';
 export type Recompute = 'none' | 'selective' | 'full' | RecomputeModule[];
 export type EpOverlap = 'none' | 'adaptive' | 'dualpipe';
-export type A2A = 'flat' | 'hierarchical';
+export type A2A = 'flat' | 'hierarchical' | 'hierarchical-allgather';
 
 export interface Parallel {
   tp: number;
@@ -32,7 +32,12 @@ export interface Parallel {
   schedule: Schedule;
   /** how EP all-to-all hides behind compute: none, Pangu's adaptive pipe overlap, DeepSeek's DualPipe */
   ep_overlap: EpOverlap;
-  /** flat all-to-all, or hierarchical (inter-node all-gather of each token once per node, then intra-node all-to-all) */
+  /**
+   * flat all-to-all; hierarchical (node-deduplicated dispatch: each token crosses once to each remote node holding one
+   * of its experts, then an intra-node all-to-all: DeepEP, DeepSeek-V3); or hierarchical-allgather (MindSpeed's
+   * --moe-hierarchical-alltoallv with --moe-tp-extend-ep: all-gather over the EP group's outer part, all-to-allv in the
+   * TP group; only when ep is a multiple of tp and etp = 1, else flat)
+   */
   a2a: A2A;
   /** whether TP collectives overlap GEMMs (Megatron --tp-comm-overlap) */
   tp_overlap: boolean;
@@ -184,7 +189,7 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
   const offload = p.offload === undefined ? 0 : num(p.offload, 'parallel.offload', 0, 1);
   const ep_overlap = p.ep_overlap === undefined ? (schedule === 'dualpipe' || schedule === 'dualpipev' ? 'dualpipe' : 'none')
     : oneOf(p.ep_overlap, ['none', 'adaptive', 'dualpipe'] as const, 'parallel.ep_overlap');
-  const a2a = p.a2a === undefined ? 'flat' : oneOf(p.a2a, ['flat', 'hierarchical'] as const, 'parallel.a2a');
+  const a2a = p.a2a === undefined ? 'flat' : oneOf(p.a2a, ['flat', 'hierarchical', 'hierarchical-allgather'] as const, 'parallel.a2a');
   const tp_overlap = p.tp_overlap === undefined ? true : Boolean(p.tp_overlap);
   if (model.heads % tp !== 0) throw new MoekitError(`tp ${tp} does not divide heads ${model.heads}`, 'parallel.tp');
   const modelPar = tp * pp * cp;

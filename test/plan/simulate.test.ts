@@ -84,6 +84,21 @@ describe('simulation behaviour', () => {
     const one = { ...a, ep: 8 };
     expect(epAllToAll(hw, { ...one, hierarchical: true })).toBe(epAllToAll(hw, { ...one, hierarchical: false }));
   });
+  it('MindSpeed hierarchical all-to-allv: all-gather over the outer EP group, so large EP costs more than deduplicated dispatch', () => {
+    const hw = hardwarePreset('910b');
+    const a = { tokens: 512, hidden: 7680, top_k: 8, stride: 1, bytes: 2, skew: 1, hierarchical: false };
+    // TP8 x 4 nodes (Pangu): each token to the 3 other nodes once; close to node-deduplicated dispatch (2.7 nodes)
+    const ag32 = epAllToAll(hw, { ...a, ep: 32, allgatherInner: 8 });
+    const dd32 = epAllToAll(hw, { ...a, ep: 32, hierarchical: true });
+    expect(ag32 / dd32).toBeGreaterThan(1);
+    expect(ag32 / dd32).toBeLessThan(1.2);
+    // TP8 x 16 nodes: all-gather sends every token to 15 nodes, deduplicated dispatch to ~6.5
+    const ag128 = epAllToAll(hw, { ...a, ep: 128, allgatherInner: 8 });
+    const dd128 = epAllToAll(hw, { ...a, ep: 128, hierarchical: true });
+    expect(ag128 / dd128).toBeGreaterThan(1.8);
+    // not applicable (ep not a multiple of the TP group, or strided by expert TP): falls back to flat
+    expect(epAllToAll(hw, { ...a, ep: 36, allgatherInner: 8 })).toBe(epAllToAll(hw, { ...a, ep: 36 }));
+  });
   it('full mesh (910B HCCS): a TP4 group uses 3 of 7 links, a switch (H100) gives the full rate to any group', () => {
     const asc = hardwarePreset('910b');
     expect(scaleUpBw(asc, 7)).toBe(392e9);
