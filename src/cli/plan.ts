@@ -167,6 +167,15 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
             out(`${x.pareto ? '*' : ' '} L${s.layers} H${s.hidden} E${s.experts} K${s.top_k} I${s.expert_ffn}  ${x.total_params_b.toFixed(0)}B total ${x.active_params_b.toFixed(1)}B active  ` +
               (x.best ? `${x.best.layout}  ${pct(x.best.mfu)} MFU  ${Math.round(x.best.tokens_per_s).toLocaleString('en-US')} tokens/s` : 'no fitting layout'));
           }
+          if (r.quality_target) {
+            out(`ranked by time-to-quality: days to the loss ${r.quality_target.loss.toFixed(4)} the base shape reaches after ${(r.quality_target.tokens / 1e12).toFixed(1)}T tokens (Krajewski et al. 2024 fine-grained MoE law)`);
+            r.by_time_to_quality.forEach((x, i) => {
+              const s = x.shape;
+              const q = x.quality!;
+              out(`${String(i + 1).padStart(3)} L${s.layers} H${s.hidden} E${s.experts} K${s.top_k} I${s.expert_ffn}  G ${q.granularity.toFixed(2)}  loss@budget ${q.loss_at_budget.toFixed(4)}  ` +
+                `${(q.tokens_to_target / 1e12).toFixed(2)}T tokens  ${q.days_to_target.toFixed(1)} days`);
+            });
+          }
         }
         return 0;
       }

@@ -94,7 +94,8 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   if (m.attention === 'mla') {
     const dqk = m.qk_nope_head_dim + m.qk_rope_head_dim;
     // q_b / kv_b (up-projection) outputs are freed by recomputing them (DeepSeek-V3 sec. 3.3.2)
-    attnProj = 2 * h + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + keep('mla_up', (2 * n * (2 * dqk + m.v_head_dim)) / tp);
+    // down-projection input on the sequence-parallel shard (h/tp per token of the TP group), the gathered latents whole
+    attnProj = (2 * h) / tp + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + keep('mla_up', (2 * n * (2 * dqk + m.v_head_dim)) / tp);
     flashOut = (2 * n * m.v_head_dim + 4 * n) / tp;
   } else {
     attnProj = (2 * h + 2 * (n + 2 * m.kv_heads) * m.head_dim) / tp;

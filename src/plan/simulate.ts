@@ -117,10 +117,13 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const dqk = m.qk_nope_head_dim + m.qk_rope_head_dim;
     const up: { fwd: Kernel[]; bwd: Kernel[] }[] = [];
     if (m.q_lora_rank > 0) {
-      lin.push(linearFwdBwd('q_a', T, m.q_lora_rank, h, 1, e));
+      // MLA down-projections run on the sequence-parallel shard (T/tp tokens, weights duplicated across TP); the
+      // compressed latents are then all-gathered for the column-parallel up-projections (Megatron-Core
+      // multi_latent_attention.py: "linear_q_down_proj is Linear: q_compressed: [s / TP, b, q_lora_rank]")
+      lin.push(linearFwdBwd('q_a', Tsp, m.q_lora_rank, h, 1, e));
       up.push(linearFwdBwd('q_b', T, (n * dqk) / tp, m.q_lora_rank, 1, e));
     } else lin.push(linearFwdBwd('q', T, (n * dqk) / tp, h, 1, e));
-    lin.push(linearFwdBwd('kv_a', T, m.kv_lora_rank + m.qk_rope_head_dim, h, 1, e));
+    lin.push(linearFwdBwd('kv_a', Tsp, m.kv_lora_rank + m.qk_rope_head_dim, h, 1, e));
     up.push(linearFwdBwd('kv_b', T, (n * (m.qk_nope_head_dim + m.v_head_dim)) / tp, m.kv_lora_rank, 1, e));
     lin.push(linearFwdBwd('o', T, h, (n * m.v_head_dim) / tp, 1, e));
     parts.push(part(up.flatMap((l) => l.fwd), up.flatMap((l) => l.bwd), hw, c, has('attention') || has('mla_up')));
@@ -148,7 +151,11 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
   // TP collectives (sequence parallel): all-gather + reduce-scatter of the [T, h] activation per block, fwd and bwd
   const blockColl = tp > 1 ? allGather(hw, T * h * 2, tp, 1) + reduceScatter(hw, T * h * 2, tp, 1) : 0;
   const tpExposed = par.tp_overlap ? TP_EXPOSED.overlap : TP_EXPOSED.none;
-  let tpF = blockColl;
+  // MLA gathers its compressed latents (q_lora + kv_lora + rope wide) instead of the hidden state
+  const latent = m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim;
+  const attnColl = m.attention === 'mla' && m.q_lora_rank > 0 && tp > 1
+    ? allGather(hw, T * latent * 2, tp, 1) + reduceScatter(hw, T * h * 2, tp, 1) : blockColl;
+  let tpF = attnColl;
   let ep = 0;
   let epRecompute = 0;
   if (!moe) {

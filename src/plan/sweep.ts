@@ -11,6 +11,16 @@
  *     experts: [64, 128, 256]     top_k: [2, 4, 8]        expert_ffn: [8192, 4096, 2048]
  *     granularity: true           # pair experts/top_k/expert_ffn by index (fine-grained splitting) instead of a product
  *     total_params_b: [680, 760]  active_params_b: [36, 42]
+ *     quality_tokens: 13.2e12     # optional: also rank by predicted time-to-quality (below)
+ *
+ * Time-to-quality (the paper prefers 256 experts on model quality, which throughput alone cannot see): each shape's
+ * loss follows the fine-grained MoE scaling law of Krajewski et al. 2024 ("Scaling Laws for Fine-Grained Mixture of
+ * Experts", arXiv 2402.07871, eq. for L(N, D, G) with its fitted coefficients),
+ *   L(N, D, G) = c + (g / G^gamma + a) / N^alpha + b / D^beta,
+ * N active non-embedding parameters, D training tokens, G = granularity = 4 x hidden / expert_ffn (their d_ff = 4
+ * d_model over the expert width). The target is the loss the spec's own shape (the base model) reaches after
+ * `quality_tokens` tokens; each shape needs D* tokens to reach it, and its time-to-quality is D* / (its best layout's
+ * tokens/s). Rows keep the throughput (MFU) order; `by_time_to_quality` is the second ranking.
  */
 import { MoekitError } from '../util/errors.js';
 import { paramCounts, sharedWidth } from './flops.js';
@@ -24,6 +34,16 @@ export interface SweepRow {
   active_params_b: number;
   best?: { layout: string; tokens_per_s: number; mfu: number; memory_gib_per_device: number };
   pareto: boolean;
+  /** time-to-quality (when the spec gives sweep.quality_tokens) */
+  quality?: {
+    granularity: number;
+    /** predicted loss after quality_tokens tokens */
+    loss_at_budget: number;
+    /** tokens this shape needs to reach the base shape's loss at quality_tokens (Infinity: never) */
+    tokens_to_target: number;
+    /** wall-clock days to train those tokens at the best layout's throughput */
+    days_to_target: number;
+  };
 }
 
 export interface SweepResult {
@@ -31,7 +51,39 @@ export interface SweepResult {
   shapes_in_budget: number;
   rows: SweepRow[];
   pareto_front: SweepRow[];
+  /** rows ordered by time-to-quality (empty without sweep.quality_tokens) */
+  by_time_to_quality: SweepRow[];
+  /** target loss: the base shape's predicted loss after quality_tokens */
+  quality_target?: { tokens: number; loss: number };
   elapsed_s: number;
+}
+
+/**
+ * Krajewski et al. 2024 (arXiv 2402.07871), fitted coefficients of L(N, D, G) = c + (g/G^gamma + a)/N^alpha + b/D^beta
+ * (their fit at expansion rate E = 64, models up to a few billion active parameters: applied here far outside its
+ * fitted range, to compare shapes of equal N, not to predict absolute losses).
+ */
+export const FINE_GRAINED_LAW = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 } as const;
+
+/** granularity G of Krajewski et al.: d_ff / d_expert with d_ff = 4 x hidden */
+export function granularity(m: Pick<ModelShape, 'hidden' | 'expert_ffn'>): number {
+  return (4 * m.hidden) / m.expert_ffn;
+}
+
+/** active non-embedding parameters (input embedding and LM head excluded) */
+export function activeNonEmbedding(m: ModelShape): number {
+  const pc = paramCounts(m);
+  return pc.active - pc.embedding - pc.head;
+}
+
+export function predictedLoss(N: number, D: number, G: number, k = FINE_GRAINED_LAW): number {
+  return k.c + (k.g / G ** k.gamma + k.a) / N ** k.alpha + k.b / D ** k.beta;
+}
+
+/** tokens needed to reach `loss` (Infinity when the N, G terms alone are already above it) */
+export function tokensToLoss(N: number, G: number, loss: number, k = FINE_GRAINED_LAW): number {
+  const rest = loss - k.c - (k.g / G ** k.gamma + k.a) / N ** k.alpha;
+  return rest > 0 ? (k.b / rest) ** (1 / k.beta) : Infinity;
 }
 
 const list = (v: unknown, where: string, dflt: number[]): number[] => {
@@ -76,6 +128,10 @@ export function sweep(spec: Spec): SweepResult {
   const [tmin, tmax] = range(spec.sweep?.total_params_b, 'sweep.total_params_b');
   const [amin, amax] = range(spec.sweep?.active_params_b, 'sweep.active_params_b');
   const rows: SweepRow[] = [];
+  const qTokens = spec.sweep?.quality_tokens;
+  if (qTokens !== undefined && (typeof qTokens !== 'number' || !(qTokens > 0))) throw new MoekitError('must be a positive number of tokens', 'sweep.quality_tokens');
+  const target = typeof qTokens === 'number'
+    ? { tokens: qTokens, loss: predictedLoss(activeNonEmbedding(spec.model), qTokens, granularity(spec.model)) } : undefined;
   for (const s of shapes) {
     const pc = paramCounts(s);
     const total = pc.total / 1e9;
@@ -90,6 +146,17 @@ export function sweep(spec: Spec): SweepResult {
       best: b ? { layout: b.layout, tokens_per_s: b.result.tokens_per_s, mfu: b.result.mfu, memory_gib_per_device: b.result.memory_gib_per_device } : undefined,
       pareto: false,
     });
+    if (target) {
+      const N = activeNonEmbedding(s);
+      const G = granularity(s);
+      const need = tokensToLoss(N, G, target.loss);
+      rows[rows.length - 1].quality = {
+        granularity: G,
+        loss_at_budget: predictedLoss(N, target.tokens, G),
+        tokens_to_target: need,
+        days_to_target: b ? need / b.result.tokens_per_s / 86400 : Infinity,
+      };
+    }
   }
   rows.sort((a, b) => (b.best?.mfu ?? -1) - (a.best?.mfu ?? -1));
   for (const r of rows) {
@@ -97,11 +164,14 @@ export function sweep(spec: Spec): SweepResult {
     r.pareto = !rows.some((o) => o !== r && o.best && o.total_params_b >= r.total_params_b && o.best.mfu >= r.best!.mfu &&
       (o.total_params_b > r.total_params_b || o.best.mfu > r.best!.mfu));
   }
+  const byTime = target ? [...rows].filter((r) => r.quality).sort((a, b) => a.quality!.days_to_target - b.quality!.days_to_target) : [];
   return {
     shapes_considered: shapes.length,
     shapes_in_budget: rows.length,
     rows,
     pareto_front: rows.filter((r) => r.pareto).sort((a, b) => a.total_params_b - b.total_params_b),
+    by_time_to_quality: byTime,
+    quality_target: target,
     elapsed_s: (performance.now() - t0) / 1e3,
   };
 }

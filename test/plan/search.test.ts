@@ -3,7 +3,7 @@ import { CALIBRATION } from '../../src/plan/calibration.js';
 import { exportPlan } from '../../src/plan/export.js';
 import { batchProblem, enumerateLayouts, rankOf, search } from '../../src/plan/search.js';
 import { loadSpec, resolveSpec } from '../../src/plan/spec.js';
-import { sweep } from '../../src/plan/sweep.js';
+import { granularity, predictedLoss, sweep, tokensToLoss } from '../../src/plan/sweep.js';
 
 describe('layout search', () => {
   it('enumerates only valid layouts (divisibility rules)', () => {
@@ -85,6 +85,31 @@ describe('shape sweep (Pangu Ultra MoE study)', () => {
   });
   it('expert granularity: on throughput alone coarser experts win (the paper prefers 256 on model quality)', () => {
     expect(find(61, 7680, 64).best!.mfu).toBeGreaterThan(find(61, 7680, 256).best!.mfu);
+  });
+  it('time-to-quality (Krajewski et al. 2024 law): 256 experts reach the target loss first, then 128, then 64', () => {
+    expect(r.quality_target!.tokens).toBe(13.2e12);
+    for (const [L, H] of [[53, 8192], [61, 7168], [61, 7680], [61, 8192], [69, 7168]]) {
+      const d = (E: number) => find(L, H, E).quality!.days_to_target;
+      expect(d(256)).toBeLessThan(d(128));
+      expect(d(128)).toBeLessThan(d(64));
+    }
+    // the base shape needs exactly the budget to reach its own loss
+    expect(find(61, 7680, 256).quality!.tokens_to_target / 13.2e12).toBeCloseTo(1, 9);
+    // by_time_to_quality is sorted
+    const t = r.by_time_to_quality.map((x) => x.quality!.days_to_target);
+    for (let i = 1; i < t.length; i++) expect(t[i]).toBeGreaterThanOrEqual(t[i - 1]);
+  });
+  it('time-to-quality does not see depth vs width: the law rewards the deeper shape\'s 5% more active parameters', () => {
+    // (recorded, not a target: the depth/width conclusion holds on throughput, see the test above)
+    expect(find(69, 7168, 256).active_params_b).toBeGreaterThan(find(61, 7680, 256).active_params_b);
+    expect(find(69, 7168, 256).quality!.days_to_target).toBeLessThan(find(61, 7680, 256).quality!.days_to_target);
+  });
+  it('the scaling law: tokensToLoss inverts predictedLoss; finer experts (larger G) lower the loss', () => {
+    const N = 40e9, G = 15, D = 13.2e12;
+    expect(tokensToLoss(N, G, predictedLoss(N, D, G)) / D).toBeCloseTo(1, 9);
+    expect(predictedLoss(N, D, 15)).toBeLessThan(predictedLoss(N, D, 3.75));
+    expect(tokensToLoss(N, G, 0.4)).toBe(Infinity);
+    expect(granularity({ hidden: 7680, expert_ffn: 2048 })).toBe(15);
   });
 });
 
