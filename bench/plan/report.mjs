@@ -60,26 +60,54 @@ console.log('| run | compared on | predicted | published | error | target | memo
 console.log('|---|---|---:|---:|---:|---|---|');
 for (const r of calibrationTable()) {
   const extra = r.metric === 'throughput' ? ` (MFU ${(100 * r.predicted_mfu).toFixed(1)}%${r.published_mfu ? ` vs ${(100 * r.published_mfu).toFixed(1)}% published` : ''})` : ` (${r.predicted_tokens_per_s_per_device.toFixed(0)} tokens/s/device)`;
-  console.log(`| ${r.name} | ${r.metric} | ${r.predicted_text}${extra} | ${r.published_text} | ${r.error_text} | ${r.within ? 'within' : '**miss**'} | ${r.memory_gib_per_device.toFixed(1)} (${r.fits ? 'yes' : 'no'}) |`);
+  const acc = r.accounting_factor !== 1 ? `; steady state ${r.steady_tokens_per_s_per_device.toFixed(0)} x ${r.accounting_factor.toFixed(3)} (ramp-up, goodput)` : '';
+  console.log(`| ${r.name} | ${r.metric} | ${r.predicted_text}${extra}${acc} | ${r.published_text} | ${r.error_text} | ${r.within ? 'within' : '**miss**'} | ${r.memory_gib_per_device.toFixed(1)} (${r.fits ? 'yes' : 'no'}) |`);
 }
 
 console.log('\n### Pangu Ultra MoE layout search (6,144 x 910B)\n');
 const row = CALIBRATION.find((r) => r.id === 'pangu-ultra-moe');
+const PUB = { tp: 8, pp: 16, vpp: 2, ep: 32, etp: 1, cp: 1 };
 const s = resolveSpec(structuredClone(row.spec), 'pangu', { template: true });
-const rk = rankOf(s, { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, cp: 1 });
-console.log(`published layout TP8 PP16 VPP2 EP4 (ETP8): rank ${rk.rank} of ${rk.of} fitting layouts (${rk.result.layouts_enumerated} enumerated, ${rk.result.simulations} simulations, ${rk.result.elapsed_s.toFixed(2)} s)\n`);
-console.log('| rank | layout | recompute | tokens/s/device | MFU | GiB/device |');
-console.log('|---:|---|---|---:|---:|---:|');
-rk.result.top.slice(0, 5).forEach((x, i) => console.log(`| ${i + 1} | ${x.layout} | ${JSON.stringify(x.parallel.recompute)} | ${x.result.tokens_per_s_per_device.toFixed(0)} | ${(100 * x.result.mfu).toFixed(1)}% | ${x.result.memory_gib_per_device.toFixed(1)} |`));
-const pub = rk.result.top[rk.rank - 1];
-if (pub) console.log(`| ${rk.rank} | ${pub.layout} | ${JSON.stringify(pub.parallel.recompute)} | ${pub.result.tokens_per_s_per_device.toFixed(0)} | ${(100 * pub.result.mfu).toFixed(1)}% | ${pub.result.memory_gib_per_device.toFixed(1)} |`);
+const rk = rankOf(s, PUB);
+console.log(`published layout TP8 PP16 VPP2 EP4 as TP-extend-EP (experts over 32 NPUs: EP32 ETP1 here): rank ${rk.rank} of ${rk.of} fitting layouts (${rk.result.layouts_enumerated} enumerated, ${rk.result.simulations} simulations, ${rk.result.elapsed_s.toFixed(2)} s)\n`);
+console.log('| rank | layout | all-to-all | recompute | tokens/s/device | MFU | GiB/device |');
+console.log('|---:|---|---|---|---:|---:|---:|');
+const line = (i, x) => console.log(`| ${i} | ${x.layout} | ${x.parallel.a2a} | ${JSON.stringify(x.parallel.recompute)} | ${x.result.tokens_per_s_per_device.toFixed(0)} | ${(100 * x.result.mfu).toFixed(1)}% | ${x.result.memory_gib_per_device.toFixed(1)} |`);
+rk.result.top.slice(0, 5).forEach((x, i) => line(i + 1, x));
+if (rk.result.top[rk.rank - 1]) line(rk.rank, rk.result.top[rk.rank - 1]);
+const old = rankOf(s, { tp: 8, pp: 16, vpp: 2, ep: 4, etp: 8, cp: 1 });
+if (old.result.top[old.rank - 1]) line(old.rank, old.result.top[old.rank - 1]);
+
+console.log('\nSensitivity (rank of the published layout when one assumption changes):\n');
+console.log('| change | rank | published layout tokens/s/NPU | best layout | its tokens/s/NPU |');
+console.log('|---|---:|---:|---|---:|');
+const cases = [
+  ['none (as calibrated)', {}],
+  ['910B peak 313 TFLOPS (the preset) instead of the implied 220', { hardware: { peak_bf16_tflops: 313 } }],
+  ['usable HBM 48 GB', { hardware: { hbm_gb: 48 } }],
+  ['HCCL efficiency 0.35 (all collectives)', { hardware: { coll_eff: 0.35 } }],
+  ['inter-node 12.5 GB/s per NPU', { hardware: { inter_gbps: 12.5 } }],
+  ['expert_load_cv 0.3', { training: { expert_load_cv: 0.3 } }],
+  ['no EP overlap', { parallel: { ep_overlap: 'none' } }],
+];
+for (const [name, mods] of cases) {
+  const raw = structuredClone(row.spec);
+  for (const [k, v] of Object.entries(mods)) raw[k] = { ...raw[k], ...v };
+  const r2 = rankOf(resolveSpec(raw, 'p', { template: true }), PUB);
+  const p = r2.result.top[r2.rank - 1], b = r2.result.top[0];
+  console.log(`| ${name} | ${r2.rank.toLocaleString('en-US')} of ${r2.of.toLocaleString('en-US')} | ${p ? p.result.tokens_per_s_per_device.toFixed(0) : '-'} | ${b.layout} (${b.parallel.a2a}) | ${b.result.tokens_per_s_per_device.toFixed(0)} |`);
+}
 
 console.log('\n### Pangu Ultra MoE shape sweep\n');
 const sw = sweep(loadSpec(new URL('../../test/plan/fixtures/pangu-sweep.yaml', import.meta.url).pathname, { template: true }));
-console.log(`${sw.shapes_in_budget} of ${sw.shapes_considered} shapes in budget, ${sw.elapsed_s.toFixed(1)} s; * = Pareto front (total params, MFU)\n`);
-console.log('| shape | total B | active B | best layout | MFU | tokens/s | Pareto |');
-console.log('|---|---:|---:|---|---:|---:|---|');
+console.log(`${sw.shapes_in_budget} of ${sw.shapes_considered} shapes in budget, ${sw.elapsed_s.toFixed(1)} s; ranked by MFU; * = Pareto front (total params, MFU); days = time-to-quality\n`);
+console.log('| shape | total B | active B | best layout | MFU | tokens/s | Pareto | G | loss at 13.2T | tokens to target | days to target |');
+console.log('|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|');
 for (const x of sw.rows) {
-  const h = x.shape;
-  console.log(`| L${h.layers} H${h.hidden} E${h.experts} k${h.top_k} I${h.expert_ffn} | ${x.total_params_b.toFixed(0)} | ${x.active_params_b.toFixed(1)} | ${x.best?.layout ?? '-'} | ${x.best ? (100 * x.best.mfu).toFixed(1) + '%' : '-'} | ${x.best ? Math.round(x.best.tokens_per_s).toLocaleString('en-US') : '-'} | ${x.pareto ? '*' : ''} |`);
+  const h = x.shape, q = x.quality;
+  console.log(`| L${h.layers} H${h.hidden} E${h.experts} k${h.top_k} I${h.expert_ffn} | ${x.total_params_b.toFixed(0)} | ${x.active_params_b.toFixed(1)} | ${x.best?.layout ?? '-'} | ${x.best ? (100 * x.best.mfu).toFixed(1) + '%' : '-'} | ${x.best ? Math.round(x.best.tokens_per_s).toLocaleString('en-US') : '-'} | ${x.pareto ? '*' : ''} | ${q ? q.granularity.toFixed(2) : '-'} | ${q ? q.loss_at_budget.toFixed(4) : '-'} | ${q ? (q.tokens_to_target / 1e12).toFixed(2) + 'T' : '-'} | ${q ? q.days_to_target.toFixed(1) : '-'} |`);
+}
+if (sw.quality_target) {
+  console.log(`\ntarget loss ${sw.quality_target.loss.toFixed(4)} (base shape L61 H7680 E256 after ${(sw.quality_target.tokens / 1e12).toFixed(1)}T tokens); by time-to-quality:\n`);
+  sw.by_time_to_quality.forEach((x, i) => console.log(`${i + 1}. L${x.shape.layers} H${x.shape.hidden} E${x.shape.experts}: ${x.quality.days_to_target.toFixed(1)} days`));
 }

@@ -124,6 +124,8 @@ export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
     for (const k of ks) {
       const training = { ...spec.training, micro_batch: k.micro_batch };
       if (batchProblem(lay, training)) continue;
+      // MindSpeed's hierarchical all-to-allv needs --moe-tp-extend-ep: tp > 1, etp 1, ep a multiple of tp
+      if (k.a2a === 'hierarchical-allgather' && !(lay.tp > 1 && lay.etp === 1 && lay.ep % lay.tp === 0)) continue;
       const parallel = { ...lay, recompute: k.recompute, zero: k.zero, a2a: k.a2a };
       const result = simulate({ model: spec.model, hardware: spec.hardware, devices: spec.devices, parallel, training });
       sims++;
