@@ -17,7 +17,7 @@ import { sweep } from '../plan/sweep.js';
 const USAGE = `usage: moekit plan <command> [options]
   simulate SPEC                 step time, tokens/s, MFU/HFU, memory per device for the spec's layout
   search SPEC [--top N]         rank every valid layout that fits
-  sweep SPEC                    shape sweep (the spec's sweep section) with its Pareto front
+  sweep SPEC                    shape sweep (the spec's sweep section) with its Pareto front, and by time-to-quality
   export SPEC --engine megatron|mindspeed   launch arguments for the plan
   op moe-layer --hardware H --tokens T --hidden H --experts E --top-k K --expert-ffn I
   op attention --hardware H --batch B --seq S --hidden H --heads N --kv-heads G --head-dim D
