@@ -63,7 +63,8 @@ export interface SweepResult {
  * (their fit at expansion rate E = 64, models up to a few billion active parameters: applied here far outside its
  * fitted range, to compare shapes of equal N, not to predict absolute losses).
  */
-export const FINE_GRAINED_LAW = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 } as const;
+export interface LossLaw { a: number; alpha: number; b: number; beta: number; g: number; gamma: number; c: number }
+export const FINE_GRAINED_LAW: Readonly<LossLaw> = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 };
 
 /** granularity G of Krajewski et al.: d_ff / d_expert with d_ff = 4 x hidden */
 export function granularity(m: Pick<ModelShape, 'hidden' | 'expert_ffn'>): number {
@@ -76,12 +77,12 @@ export function activeNonEmbedding(m: ModelShape): number {
   return pc.active - pc.embedding - pc.head;
 }
 
-export function predictedLoss(N: number, D: number, G: number, k = FINE_GRAINED_LAW): number {
+export function predictedLoss(N: number, D: number, G: number, k: Readonly<LossLaw> = FINE_GRAINED_LAW): number {
   return k.c + (k.g / G ** k.gamma + k.a) / N ** k.alpha + k.b / D ** k.beta;
 }
 
 /** tokens needed to reach `loss` (Infinity when the N, G terms alone are already above it) */
-export function tokensToLoss(N: number, G: number, loss: number, k = FINE_GRAINED_LAW): number {
+export function tokensToLoss(N: number, G: number, loss: number, k: Readonly<LossLaw> = FINE_GRAINED_LAW): number {
   const rest = loss - k.c - (k.g / G ** k.gamma + k.a) / N ** k.alpha;
   return rest > 0 ? (k.b / rest) ** (1 / k.beta) : Infinity;
 }
