@@ -4,8 +4,7 @@
  */
 import * as path from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
-import { dequantFp8Blocks } from '../io/quant.js';
-import { readConfig, type ConfigReader } from '../io/config.js';
+import { readConfig } from '../io/config.js';
 import { getKernels, type Kernels } from '../tensor/index.js';
 import { MoekitError } from '../util/errors.js';
 import type { ProgressCallback } from '../util/progress.js';
@@ -19,7 +18,8 @@ import type { ModelDesc } from './desc.js';
 import { linearFwd } from './ops.js';
 import { archFor } from './registry.js';
 import { RopeTable } from './rope.js';
-import type { ModelWeights, TensorSource } from './weights.js';
+import { checkpointSource, fp8BlockSize } from './source.js';
+import type { ModelWeights } from './weights.js';
 
 /** Named intermediates: one hook the runtime, profilers and tests attach to. */
 export interface Tracer {
@@ -33,65 +33,6 @@ export interface ForwardOptions {
   trace?: Tracer;
   /** compute logits only for the last position of each sequence: [B, V] */
   lastOnly?: boolean;
-}
-
-/**
- * A TensorSource over a checkpoint that checks every name and shape. FP8 weights with a
- * `<name>_scale_inv` tensor are dequantised with `fp8Block` ([b0, b1], from the config's
- * quantization_config.weight_block_size).
- */
-export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [128, 128], keepBf16 = false): TensorSource {
-  const info = (name: string, shape: number[]) => {
-    if (!ck.has(name)) throw new MoekitError(`missing tensor '${name}'`, ck.dir);
-    const i = ck.info(name);
-    const same = i.shape.length === shape.length && i.shape.every((s, k) => s === shape[k]);
-    if (!same) {
-      throw new MoekitError(`tensor '${name}' has shape [${i.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`, i.file);
-    }
-    return i;
-  };
-  const src: TensorSource = {
-    has: (name) => ck.has(name),
-    getMatrix(name, shape) {
-      if (!keepBf16 || info(name, shape).dtype !== 'BF16') return src.get(name, shape);
-      const raw = ck.readRaw(name);
-      if (raw.byteOffset % 2 === 0) return new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
-      return new Uint16Array(new Uint8Array(raw).buffer); // copy to an aligned buffer
-    },
-    get(name, shape) {
-      const i = info(name, shape);
-      const scaleName = name.replace(/\.weight$/, '.weight_scale_inv');
-      if ((i.dtype === 'F8_E4M3' || i.dtype === 'F8_E5M2') && scaleName !== name && ck.has(scaleName) && shape.length === 2) {
-        const [b0, b1] = fp8Block;
-        const scales = ck.readF32(scaleName);
-        const want = Math.ceil(shape[0] / b0) * Math.ceil(shape[1] / b1);
-        if (scales.length !== want) {
-          throw new MoekitError(`tensor '${scaleName}' has ${scales.length} block scales, expected ${want} for blocks of [${b0}, ${b1}]`, ck.info(scaleName).file);
-        }
-        const raw = ck.readRaw(name);
-        return dequantFp8Blocks(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), i.dtype === 'F8_E5M2', shape[0], shape[1], scales, b0, b1);
-      }
-      return ck.readF32(name);
-    },
-    getU8(name, shape) {
-      const i = info(name, shape);
-      if (i.dtype !== 'U8' && i.dtype !== 'I8') throw new MoekitError(`tensor '${name}' is ${i.dtype}, expected U8`, i.file);
-      const raw = ck.readRaw(name);
-      return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    },
-  };
-  return src;
-}
-
-/** quantization_config.weight_block_size of an FP8 checkpoint (default [128, 128]) */
-function fp8BlockSize(cfg: ConfigReader): [number, number] {
-  const q = cfg.raw['quantization_config'] as { weight_block_size?: unknown } | undefined;
-  const b = q?.weight_block_size;
-  if (b === undefined || b === null) return [128, 128];
-  if (!Array.isArray(b) || b.length !== 2 || !b.every((x) => Number.isInteger(x) && x > 0)) {
-    throw new MoekitError(`quantization_config.weight_block_size must be two positive integers, got ${JSON.stringify(b)}`, cfg.file);
-  }
-  return [b[0], b[1]];
 }
 
 export class MoeModel {
