@@ -143,7 +143,11 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
     try {
       fd = fs.openSync(tmp, 'wx', 0o644);
     } catch (e) {
-      throw new MoekitError(`cannot create a file next to it: ${(e as Error).message}`, path);
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'its directory does not exist'
+        : code === 'EACCES' || code === 'EPERM' ? 'no permission to write in its directory'
+        : code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message;
+      throw new MoekitError(`cannot write: ${why}`, path);
     }
     fill(fd);
     fs.fsyncSync(fd);
