@@ -560,7 +560,7 @@ describe('writeSafetensors: validation and atomicity', () => {
 
   it('an unwritable target is a MoekitError naming it', () => {
     const p = path.join(tmp, 'no', 'such', 'dir', 'x.safetensors');
-    expectError(() => writeSafetensors(p, []), /cannot create a file next to it/, p);
+    expectError(() => writeSafetensors(p, []), /cannot write: its directory does not exist/, p);
   });
 
   it('writes through a temp file and rename', () => {
