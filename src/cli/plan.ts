@@ -2,7 +2,7 @@
  * `moekit plan ...`: simulate, search, sweep, export, op, calibrate, presets.
  * Every subcommand takes --json for machine-readable output on stdout.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 import { MoekitError } from '../util/errors.js';
 import { CALIBRATION, type CalibrationRow } from '../plan/calibration.js';
 import { exportPlan, type Engine } from '../plan/export.js';
@@ -32,6 +32,15 @@ const OVERRIDES = {
   cp: { type: 'string' }, dp: { type: 'string' }, zero: { type: 'string' }, schedule: { type: 'string' }, recompute: { type: 'string' },
   'seq-len': { type: 'string' }, 'micro-batch': { type: 'string' }, 'global-batch': { type: 'string' }, precision: { type: 'string' },
 } as const;
+
+/** node:util parseArgs with its errors (unknown option, missing value) as one-line MoekitErrors */
+function parseArgs<T extends ParseArgsConfig>(config: T, where: string): ReturnType<typeof nodeParseArgs<T>> {
+  try {
+    return nodeParseArgs(config);
+  } catch (e) {
+    throw new MoekitError((e as Error).message.split('\n')[0], where);
+  }
+}
 
 function intFlag(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -125,7 +134,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest, allowPositionals: true, strict: true,
         options: { json: { type: 'boolean' }, top: { type: 'string' }, engine: { type: 'string' }, ...OVERRIDES },
-      });
+      }, `plan ${sub}`);
       if (positionals.length > 1) throw new MoekitError(`one SPEC expected, got ${positionals.length}`, `plan ${sub}`);
       const json = Boolean(values.json);
       if (sub === 'simulate') {
@@ -199,7 +208,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
           'top-k': { type: 'string' }, 'expert-ffn': { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, heads: { type: 'string' },
           'kv-heads': { type: 'string' }, 'head-dim': { type: 'string' },
         },
-      });
+      }, 'plan op');
       const hw = hardwarePreset(String(values.hardware ?? 'h200'), '--hardware');
       const need = (k: string): number => {
         const n = intFlag(values[k as keyof typeof values] as string | undefined, k);
@@ -225,7 +234,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'calibrate': {
-      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true }, 'plan calibrate');
       const rows = calibrationTable();
       if (values.json) out(JSON.stringify(rows, null, 1));
       else {
@@ -235,7 +244,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'presets': {
-      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true }, 'plan presets');
       const hw = presetNames().map((n) => hardwarePreset(n));
       const models = modelPresetNames().map((n) => ({ preset: n, ...MODEL_PRESETS[n] }));
       if (values.json) out(JSON.stringify({ hardware: hw, models }, null, 1));
