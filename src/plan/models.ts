@@ -93,23 +93,43 @@ export function modelPreset(name: string, where = 'model.preset'): ModelShape {
   return { ...shape };
 }
 
-/** Read a Hugging Face config.json (Llama/Mixtral/Qwen2-3 MoE/DeepSeek-V2-V3 field names). */
+/**
+ * Read a Hugging Face config.json (Llama/Mixtral/Qwen2-3 MoE/OLMoE/Granite MoE/gpt-oss/DeepSeek-V2-V3/ERNIE 4.5 MoE
+ * field names). Dense layers must come first (DeepSeek's first_k_dense_replace, ERNIE's moe_layer_start_index, a
+ * Qwen mlp_only_layers prefix): interleaved dense/MoE layers are not modelled and are refused.
+ */
 export function modelFromHfConfig(path: string): Partial<ModelShape> {
-  let cfg: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    cfg = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new MoekitError(`cannot read config.json: ${(e as Error).message}`, path);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new MoekitError('config.json must be a JSON object', path);
+  const cfg = parsed as Record<string, unknown>;
   const n = (k: string): number | undefined => (typeof cfg[k] === 'number' ? (cfg[k] as number) : undefined);
   const hidden = n('hidden_size');
   const heads = n('num_attention_heads');
   const layers = n('num_hidden_layers');
   if (!hidden || !heads || !layers) throw new MoekitError('config.json lacks hidden_size / num_attention_heads / num_hidden_layers', path);
-  const experts = n('n_routed_experts') ?? n('num_local_experts') ?? n('num_experts') ?? 0;
+  if (Array.isArray(cfg.moe_num_experts)) throw new MoekitError('moe_num_experts as a list (multimodal expert groups) is not modelled', path);
+  const experts = n('n_routed_experts') ?? n('num_local_experts') ?? n('num_experts') ?? n('moe_num_experts') ?? 0;
   const mla = n('kv_lora_rank') !== undefined;
-  const firstDense = n('first_k_dense_replace') ?? 0;
+  const notModelled = (what: string) => new MoekitError(`${what} (interleaved dense/MoE layers) is not modelled`, path);
+  // leading dense layers: DeepSeek first_k_dense_replace, ERNIE 4.5 moe_layer_start_index, Qwen mlp_only_layers
+  let firstDense = n('first_k_dense_replace') ?? n('moe_layer_start_index') ?? 0;
+  const mlpOnly = cfg.mlp_only_layers;
+  if (Array.isArray(mlpOnly) && mlpOnly.length > 0) {
+    const sorted = [...mlpOnly].sort((a, b) => Number(a) - Number(b));
+    if (!sorted.every((x, i) => x === i)) throw notModelled(`mlp_only_layers ${JSON.stringify(mlpOnly)}`);
+    firstDense = Math.max(firstDense, sorted.length);
+  }
   const decoderSparse = n('decoder_sparse_step');
+  if (decoderSparse !== undefined && decoderSparse > 1) throw notModelled('decoder_sparse_step > 1');
+  const freq = n('moe_layer_freq') ?? n('moe_layer_interval');
+  if (freq !== undefined && freq > 1) throw notModelled(`${cfg.moe_layer_freq !== undefined ? 'moe_layer_freq' : 'moe_layer_interval'} ${freq}`);
+  const moeEnd = n('moe_layer_end_index');
+  if (experts > 0 && moeEnd !== undefined && moeEnd >= 0 && moeEnd < layers - 1) throw notModelled(`moe_layer_end_index ${moeEnd} < num_hidden_layers - 1`);
   const out: Partial<ModelShape> = {
     name: String(cfg.model_type ?? 'config.json'),
     layers, hidden, heads,
@@ -125,15 +145,13 @@ export function modelFromHfConfig(path: string): Partial<ModelShape> {
     dense_layers: experts > 0 ? firstDense : layers,
     dense_ffn: n('intermediate_size') ?? 0,
     experts,
-    shared_experts: n('n_shared_experts') ?? (n('shared_expert_intermediate_size') ? 1 : 0),
+    // ERNIE 4.5: one shared MLP of moe_num_shared_experts x moe_intermediate_size (= shared_experts x expert_ffn)
+    shared_experts: n('n_shared_experts') ?? n('moe_num_shared_experts') ?? (n('shared_expert_intermediate_size') ? 1 : 0),
     shared_ffn: n('shared_expert_intermediate_size') ?? 0,
-    top_k: n('num_experts_per_tok') ?? n('num_experts_per_token') ?? 0,
+    top_k: n('num_experts_per_tok') ?? n('num_experts_per_token') ?? n('moe_k') ?? 0,
     expert_ffn: n('moe_intermediate_size') ?? (experts > 0 ? n('intermediate_size') ?? 0 : 0),
     mtp_layers: n('num_nextn_predict_layers') ?? 0,
     tied_embeddings: cfg.tie_word_embeddings === true,
   };
-  if (decoderSparse !== undefined && decoderSparse > 1) {
-    throw new MoekitError('decoder_sparse_step > 1 (interleaved dense/MoE layers) is not modelled', path);
-  }
   return out;
 }

@@ -122,6 +122,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   let base: Partial<ModelShape> = {};
   if (typeof raw.preset === 'string') base = modelPreset(raw.preset);
   const cfg = raw.config ?? raw.hf_config;
+  if (cfg !== undefined && typeof cfg !== 'string') throw new MoekitError(`must be a path to a Hugging Face config.json (got ${JSON.stringify(cfg)})`, raw.config !== undefined ? 'model.config' : 'model.hf_config');
   if (typeof cfg === 'string') base = { ...base, ...modelFromHfConfig(resolve(baseDir, cfg)) };
   const m: Obj = { ...base };
   for (const [k, v] of Object.entries(raw)) {

@@ -42,3 +42,58 @@ describe('plan CLI flag errors', () => {
     }
   });
 });
+
+describe('model: { config: PATH }', () => {
+  const specWith = (cfg: string) => file(`model: { config: ${cfg} }\nhardware: { preset: h100, devices: 8 }\ntraining: { seq_len: 2048, global_batch: 64 }\n`);
+  it('a config.json that is null, a list or not a path fails on one line', async () => {
+    const nul = file('null', 'null-config.json');
+    const list = file('[1, 2]', 'list-config.json');
+    for (const [spec, re] of [
+      [specWith(nul), /^moekit: .*null-config\.json: config\.json must be a JSON object\n$/],
+      [specWith(list), /^moekit: .*list-config\.json: config\.json must be a JSON object\n$/],
+      [specWith('5'), /^moekit: model\.config: must be a path to a Hugging Face config\.json \(got 5\)\n$/],
+      [specWith(join(dir, 'missing.json')), /^moekit: .*missing\.json: cannot read config\.json: ENOENT/],
+    ] as [string, RegExp][]) {
+      stderr = '';
+      expect(await main(['plan', 'simulate', spec])).toBe(1);
+      expect(stderr).toMatch(re);
+    }
+  });
+  it('ERNIE 4.5 MoE field names (moe_num_experts, moe_k, moe_num_shared_experts, moe_layer_start_index) are read', async () => {
+    const { resolveModel } = await import('../../src/plan/spec.js');
+    const { paramCounts } = await import('../../src/plan/flops.js');
+    const m = resolveModel({ config: join(__dirname, '../../fixtures/configs/ernie-4.5-21b-a3b.json') });
+    expect(m).toMatchObject({ experts: 64, top_k: 6, shared_experts: 2, expert_ffn: 1536, dense_layers: 1, layers: 28 });
+    const pc = paramCounts(m);
+    expect(pc.total / 1e9).toBeCloseTo(21.8, 1); // ERNIE-4.5-21B-A3B
+    expect(pc.active / 1e9).toBeGreaterThan(3);
+    expect(pc.active / 1e9).toBeLessThan(3.5);
+    const tiny = resolveModel({ config: join(__dirname, '../../fixtures/hf-tiny-moe/ernie4_5_moe/config.json') });
+    expect(tiny).toMatchObject({ experts: 8, top_k: 2, shared_experts: 1, dense_layers: 1 });
+  });
+  it('every architecture in the fixtures simulates and searches as a MoE', async () => {
+    const { readdirSync } = await import('node:fs');
+    const root = join(__dirname, '../../fixtures');
+    const cfgs = [
+      ...readdirSync(join(root, 'configs')).filter((f) => f.endsWith('.json')).map((f) => join(root, 'configs', f)),
+      ...readdirSync(join(root, 'hf-tiny-moe'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(root, 'hf-tiny-moe', d.name, 'config.json')),
+    ];
+    expect(cfgs.length).toBeGreaterThanOrEqual(18);
+    const { resolveModel } = await import('../../src/plan/spec.js');
+    for (const c of cfgs) {
+      expect(resolveModel({ config: c }).experts, c).toBeGreaterThan(0);
+      stdout = '';
+      expect(await main(['plan', 'simulate', specWith(c), '--json']), c).toBe(0);
+      const j = JSON.parse(stdout);
+      expect(Number.isFinite(j.step_time_s), c).toBe(true);
+      stdout = '';
+      await main(['plan', 'search', specWith(c), '--json', '--top', '1']);
+      expect(JSON.parse(stdout).layouts_enumerated, c).toBeGreaterThan(0);
+    }
+  });
+  it('interleaved dense/MoE layers are refused on one line', async () => {
+    const cfg = file(JSON.stringify({ hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, moe_num_experts: 4, moe_k: 2, moe_intermediate_size: 32, moe_layer_interval: 2 }), 'ernie-interval.json');
+    expect(await main(['plan', 'simulate', specWith(cfg)])).toBe(1);
+    expect(stderr).toMatch(/ernie-interval\.json: moe_layer_interval 2 \(interleaved dense\/MoE layers\) is not modelled\n$/);
+  });
+});
