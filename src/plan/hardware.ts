@@ -258,5 +258,7 @@ export function resolveHardware(raw: Record<string, unknown>): Hardware {
   for (const f of ['peak_bf16', 'hbm_bytes', 'hbm_bw', 'intra_bw', 'inter_bw', 'gemm_eff', 'bw_eff', 'coll_eff'] as const) {
     if (!(hw[f] > 0)) throw new MoekitError('must be positive', `hardware.${f}`);
   }
+  // FP8 GEMMs run at fp8_gemm_eff x peak_fp8 whenever peak_fp8 > 0: a zero efficiency would make them take forever
+  if (hw.peak_fp8 > 0 && !(hw.fp8_gemm_eff > 0)) throw new MoekitError('must be positive when peak_fp8 > 0 (set peak_fp8_tflops: 0 for no FP8)', 'hardware.fp8_gemm_eff');
   return hw;
 }

@@ -276,6 +276,7 @@ export function resolveSpec(raw: Obj, where = 'spec', opts: { template?: boolean
   if (hwRaw.devices === undefined) throw new MoekitError('missing device count', 'hardware.devices');
   const devices = int(hwRaw.devices, 'hardware.devices');
   const { parallel, given } = resolveParallel(raw.parallel, devices, model, strict);
+  if (parallel.offload > 0 && !(hardware.host_bw > 0)) throw new MoekitError(`must be positive to offload activations (parallel.offload ${parallel.offload})`, 'hardware.host_bw');
   const training = resolveTraining(raw.training, parallel, strict);
   return { model, hardware, devices, parallel, training, given, sweep: isObj(raw.sweep) ? raw.sweep : undefined };
 }

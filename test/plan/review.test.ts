@@ -97,3 +97,22 @@ describe('model: { config: PATH }', () => {
     expect(stderr).toMatch(/ernie-interval\.json: moe_layer_interval 2 \(interleaved dense\/MoE layers\) is not modelled\n$/);
   });
 });
+
+describe('hardware overrides that made the step Infinity or NaN', () => {
+  it('host_gbps 0 with offload, fp8_gemm_eff 0 with FP8: one-line errors', async () => {
+    const off = file(MIXTRAL.replace('devices: 16', 'devices: 16, host_gbps: 0').replace('ep: 4', 'ep: 4, offload: 0.5'));
+    expect(await main(['plan', 'simulate', off])).toBe(1);
+    expect(stderr).toBe('moekit: hardware.host_bw: must be positive to offload activations (parallel.offload 0.5)\n');
+    stderr = '';
+    expect(await main(['plan', 'search', off])).toBe(1);
+    expect(stderr).toMatch(/^moekit: hardware\.host_bw:/);
+    stderr = '';
+    const f8 = file(MIXTRAL.replace('devices: 16', 'devices: 16, fp8_gemm_eff: 0'));
+    expect(await main(['plan', 'simulate', f8, '--precision', 'fp8'])).toBe(1);
+    expect(stderr).toMatch(/^moekit: hardware\.fp8_gemm_eff: must be positive when peak_fp8 > 0/);
+    // no offload: a zero host link is fine
+    stdout = '';
+    expect(await main(['plan', 'simulate', file(MIXTRAL.replace('devices: 16', 'devices: 16, host_gbps: 0')), '--json'])).toBe(0);
+    expect(Number.isFinite(JSON.parse(stdout).step_time_s)).toBe(true);
+  });
+});
