@@ -146,6 +146,8 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       if (sub === 'search') {
         const spec = specFrom(positionals[0], values, true);
         const top = intFlag(values.top, 'top') ?? 10;
+        // --top 0 would list nothing and then report that no layout fits
+        if (top < 1) throw new MoekitError(`must be at least 1 (got ${top})`, '--top');
         const r = search(spec, { top });
         if (json) {
           out(JSON.stringify({

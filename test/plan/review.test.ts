@@ -116,3 +116,11 @@ describe('hardware overrides that made the step Infinity or NaN', () => {
     expect(Number.isFinite(JSON.parse(stdout).step_time_s)).toBe(true);
   });
 });
+
+describe('search --top', () => {
+  it('--top 0 is an error, not "no layout fits"', async () => {
+    expect(await main(['plan', 'search', file(MIXTRAL), '--top', '0'])).toBe(1);
+    expect(stderr).toBe('moekit: --top: must be at least 1 (got 0)\n');
+    expect(stdout).not.toMatch(/no layout fits/);
+  });
+});
