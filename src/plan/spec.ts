@@ -278,6 +278,7 @@ export function resolveSpec(raw: Obj, where = 'spec', opts: { template?: boolean
   const { parallel, given } = resolveParallel(raw.parallel, devices, model, strict);
   if (parallel.offload > 0 && !(hardware.host_bw > 0)) throw new MoekitError(`must be positive to offload activations (parallel.offload ${parallel.offload})`, 'hardware.host_bw');
   const training = resolveTraining(raw.training, parallel, strict);
+  if (raw.sweep !== undefined && raw.sweep !== null && !isObj(raw.sweep)) throw new MoekitError('must be a mapping (layers, hidden, experts, top_k, expert_ffn, ...)', 'sweep');
   return { model, hardware, devices, parallel, training, given, sweep: isObj(raw.sweep) ? raw.sweep : undefined };
 }
 

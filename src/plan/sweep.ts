@@ -99,9 +99,13 @@ const range = (v: unknown, where: string): [number, number] => {
   return [v[0] as number, v[1] as number];
 };
 
+const SWEEP_KEYS = ['layers', 'hidden', 'experts', 'top_k', 'expert_ffn', 'granularity', 'total_params_b', 'active_params_b', 'quality_tokens'];
+
 export function sweepShapes(spec: Spec): ModelShape[] {
   const sw = spec.sweep;
   if (!sw) throw new MoekitError('spec has no sweep section (layers, hidden, experts, top_k, expert_ffn, total_params_b, active_params_b)', 'sweep');
+  for (const k of Object.keys(sw)) if (!SWEEP_KEYS.includes(k)) throw new MoekitError(`unknown sweep field '${k}' (known: ${SWEEP_KEYS.join(', ')})`, `sweep.${k}`);
+  if (sw.granularity !== undefined && typeof sw.granularity !== 'boolean') throw new MoekitError(`must be true or false (got ${JSON.stringify(sw.granularity)})`, 'sweep.granularity');
   const m = spec.model;
   const layers = list(sw.layers, 'sweep.layers', [m.layers]);
   const hidden = list(sw.hidden, 'sweep.hidden', [m.hidden]);
@@ -113,7 +117,12 @@ export function sweepShapes(spec: Spec): ModelShape[] {
     throw new MoekitError('with granularity: true, experts, top_k and expert_ffn must have the same length', 'sweep.granularity');
   }
   const moe: [number, number, number][] = [];
-  if (paired) for (let i = 0; i < experts.length; i++) moe.push([experts[i], topk[i], effn[i]]);
+  if (paired) {
+    for (let i = 0; i < experts.length; i++) {
+      if (topk[i] > experts[i]) throw new MoekitError(`top_k ${topk[i]} exceeds experts ${experts[i]} (pair ${i})`, 'sweep.top_k');
+      moe.push([experts[i], topk[i], effn[i]]);
+    }
+  }
   else for (const e of experts) for (const k of topk) for (const f of effn) if (k <= e) moe.push([e, k, f]);
   const out: ModelShape[] = [];
   for (const L of layers) for (const h of hidden) for (const [e, k, f] of moe) {

@@ -124,3 +124,20 @@ describe('search --top', () => {
     expect(stdout).not.toMatch(/no layout fits/);
   });
 });
+
+describe('sweep section validation', () => {
+  const QWEN = 'model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 16 }\ntraining: { seq_len: 4096, global_batch: 64 }\n';
+  it('paired top_k > experts, unknown keys, wrong types: one-line errors naming the field', async () => {
+    const cases: [string, string][] = [
+      ['sweep: { experts: [4, 128], top_k: [8, 8], expert_ffn: [768, 768], granularity: true }\n', 'moekit: sweep.top_k: top_k 8 exceeds experts 4 (pair 0)\n'],
+      ['sweep: { layer: [48, 52] }\n', "moekit: sweep.layer: unknown sweep field 'layer' (known: layers, hidden, experts, top_k, expert_ffn, granularity, total_params_b, active_params_b, quality_tokens)\n"],
+      ['sweep: { experts: [64], granularity: "yes" }\n', 'moekit: sweep.granularity: must be true or false (got "yes")\n'],
+      ['sweep: [48, 52]\n', 'moekit: sweep: must be a mapping (layers, hidden, experts, top_k, expert_ffn, ...)\n'],
+    ];
+    for (const [sw, msg] of cases) {
+      stderr = '';
+      expect(await main(['plan', 'sweep', file(QWEN + sw)])).toBe(1);
+      expect(stderr).toBe(msg);
+    }
+  });
+});
