@@ -125,9 +125,16 @@ export function sweepShapes(spec: Spec): ModelShape[] {
   }
   else for (const e of experts) for (const k of topk) for (const f of effn) if (k <= e) moe.push([e, k, f]);
   const out: ModelShape[] = [];
+  for (const [e, k, f] of moe) {
+    if (e > 0 && k < 1) throw new MoekitError(`needed: the base model is dense (top_k 0) and the sweep gives experts ${e}`, 'sweep.top_k');
+    if (e > 0 && f < 1) throw new MoekitError(`needed: the base model is dense (expert_ffn 0) and the sweep gives experts ${e}`, 'sweep.expert_ffn');
+  }
   for (const L of layers) for (const h of hidden) for (const [e, k, f] of moe) {
+    // a dense model (experts 0) has every layer dense; a MoE made from a dense base has every layer MoE; otherwise
+    // the base model's leading dense layers are kept
+    const denseLayers = e === 0 ? L : m.experts === 0 ? 0 : Math.min(m.dense_layers, L);
     // the shared experts keep the base model's width: splitting routed experts finer leaves them alone
-    out.push({ ...m, layers: L, hidden: h, experts: e, top_k: k, expert_ffn: f, shared_ffn: sharedWidth(m), dense_layers: Math.min(m.dense_layers, L), name: `L${L} H${h} E${e} K${k} I${f}` });
+    out.push({ ...m, layers: L, hidden: h, experts: e, top_k: k, expert_ffn: f, shared_ffn: sharedWidth(m), dense_layers: denseLayers, name: `L${L} H${h} E${e} K${k} I${f}` });
   }
   return out;
 }
@@ -140,6 +147,10 @@ export function sweep(spec: Spec): SweepResult {
   const rows: SweepRow[] = [];
   const qTokens = spec.sweep?.quality_tokens;
   if (qTokens !== undefined && (typeof qTokens !== 'number' || !(qTokens > 0))) throw new MoekitError('must be a positive number of tokens', 'sweep.quality_tokens');
+  // the fine-grained law's granularity 4 h / expert_ffn is Infinity for a dense model: it does not apply
+  if (qTokens !== undefined && (spec.model.experts === 0 || shapes.some((x) => x.experts === 0))) {
+    throw new MoekitError('time-to-quality (Krajewski et al. fine-grained MoE law) needs a MoE base model and MoE shapes (experts > 0)', 'sweep.quality_tokens');
+  }
   const target = typeof qTokens === 'number'
     ? { tokens: qTokens, loss: predictedLoss(activeNonEmbedding(spec.model), qTokens, granularity(spec.model)) } : undefined;
   for (const s of shapes) {

@@ -141,3 +141,29 @@ describe('sweep section validation', () => {
     }
   });
 });
+
+describe('sweep from a dense base model', () => {
+  const DENSE = 'model: { layers: 4, hidden: 512, heads: 8, vocab: 1000, dense_ffn: 2048 }\nhardware: { preset: h100, devices: 8 }\ntraining: { seq_len: 512, global_batch: 8 }\n';
+  it('deeper dense shapes stay dense (all layers dense), not MoE layers with 0 experts', async () => {
+    const { sweepShapes } = await import('../../src/plan/sweep.js');
+    const { loadSpec } = await import('../../src/plan/spec.js');
+    const shapes = sweepShapes(loadSpec(file(DENSE + 'sweep: { layers: [4, 6] }\n'), { template: true }));
+    expect(shapes.map((s) => [s.layers, s.dense_layers])).toEqual([[4, 4], [6, 6]]);
+    expect(await main(['plan', 'sweep', file(DENSE + 'sweep: { layers: [4, 6] }\n'), '--json'])).toBe(0);
+    const rows = JSON.parse(stdout).rows as { shape: { layers: number }; best: { tokens_per_s: number } }[];
+    const tps = (L: number) => rows.find((r) => r.shape.layers === L)!.best.tokens_per_s;
+    expect(tps(6)).toBeLessThan(tps(4) * 0.75); // 1.5x the layers: much slower (was nearly equal)
+  });
+  it('experts swept from a dense base make every layer MoE; top_k is required', async () => {
+    const { sweepShapes } = await import('../../src/plan/sweep.js');
+    const { loadSpec } = await import('../../src/plan/spec.js');
+    const shapes = sweepShapes(loadSpec(file(DENSE + 'sweep: { experts: [8], top_k: [2], expert_ffn: [512] }\n'), { template: true }));
+    expect(shapes[0]).toMatchObject({ experts: 8, top_k: 2, dense_layers: 0 });
+    expect(await main(['plan', 'sweep', file(DENSE + 'sweep: { experts: [8], expert_ffn: [512] }\n')])).toBe(1);
+    expect(stderr).toBe('moekit: sweep.top_k: needed: the base model is dense (top_k 0) and the sweep gives experts 8\n');
+  });
+  it('quality_tokens on a dense base is an error, not granularity Infinity / null in the output', async () => {
+    expect(await main(['plan', 'sweep', file(DENSE + 'sweep: { layers: [4, 6], quality_tokens: 1e9 }\n'), '--json'])).toBe(1);
+    expect(stderr).toMatch(/^moekit: sweep\.quality_tokens: time-to-quality .* needs a MoE base model/);
+  });
+});
