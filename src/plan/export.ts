@@ -111,8 +111,15 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   }
   if (engine === 'mindspeed') { f('use-mcore-models'); f('use-flash-attn'); f('use-fused-rmsnorm'); f('use-fused-swiglu'); f('use-fused-rotary-pos-emb'); }
   else f('attention-backend', 'fused');
-  const nodes = Math.ceil(spec.devices / hw.devices_per_node);
-  const launcher = `torchrun --nnodes ${nodes} --nproc-per-node ${hw.devices_per_node} --node-rank $NODE_RANK --master-addr $MASTER_ADDR --master-port 6000`;
+  // torchrun starts nnodes x nproc-per-node processes, the same number on every node: that product must be the
+  // device count (1 device, or a count not a multiple of devices_per_node, used to start whole nodes' worth)
+  let perNode = Math.min(hw.devices_per_node, spec.devices);
+  while (spec.devices % perNode !== 0) perNode--;
+  const nodes = spec.devices / perNode;
+  if (perNode !== hw.devices_per_node && spec.devices > hw.devices_per_node) {
+    notes.push(`${spec.devices} devices are not a multiple of ${hw.devices_per_node} per node: launched as ${nodes} nodes x ${perNode} processes`);
+  }
+  const launcher = `torchrun --nnodes ${nodes} --nproc-per-node ${perNode} --node-rank $NODE_RANK --master-addr $MASTER_ADDR --master-port 6000`;
   const script = engine === 'mindspeed' ? 'pretrain_gpt.py  # MindSpeed-LLM' : 'pretrain_gpt.py';
   return { engine, args: a, command: `${launcher} ${script.split(' ')[0]} ${a.map(shq).join(' ')}`, notes };
 }

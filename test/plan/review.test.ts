@@ -167,3 +167,22 @@ describe('sweep from a dense base model', () => {
     expect(stderr).toMatch(/^moekit: sweep\.quality_tokens: time-to-quality .* needs a MoE base model/);
   });
 });
+
+describe('export launcher world size', () => {
+  const launch = async (devices: number) => {
+    stdout = '';
+    expect(await main(['plan', 'export', file(MIXTRAL), '--engine', 'megatron', '--json', '--devices', String(devices), '--tp', '1', '--pp', '1', '--ep', '1', '--global-batch', '48'])).toBe(0);
+    const j = JSON.parse(stdout) as { command: string; notes: string[] };
+    const [, nn, np] = /--nnodes (\d+) --nproc-per-node (\d+)/.exec(j.command)!;
+    return { nodes: Number(nn), perNode: Number(np), notes: j.notes };
+  };
+  it('nnodes x nproc-per-node equals the device count (1 device, 6, 12, 16)', async () => {
+    for (const d of [1, 6, 12, 16, 24]) {
+      const l = await launch(d);
+      expect(l.nodes * l.perNode, `devices ${d}`).toBe(d);
+      expect(l.perNode).toBeLessThanOrEqual(8);
+    }
+    expect((await launch(12)).notes.join('\n')).toMatch(/12 devices are not a multiple of 8 per node: launched as 2 nodes x 6 processes/);
+    expect((await launch(16)).perNode).toBe(8);
+  });
+});
