@@ -140,6 +140,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   if (m.head_dim === undefined && typeof m.hidden === 'number' && typeof m.heads === 'number') m.head_dim = m.hidden / m.heads;
   for (const k of MODEL_INT0) m[k] ??= 0;
   m.tied_embeddings ??= false;
+  if (typeof m.tied_embeddings !== 'boolean') throw new MoekitError(`must be true or false (got ${JSON.stringify(m.tied_embeddings)})`, 'model.tied_embeddings');
   m.name ??= 'custom';
   if ((m.experts as number) === 0 && m.dense_layers === 0) m.dense_layers = m.layers;
   for (const k of MODEL_INT) int(m[k], `model.${k}`);
@@ -191,7 +192,8 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
   const ep_overlap = p.ep_overlap === undefined ? (schedule === 'dualpipe' || schedule === 'dualpipev' ? 'dualpipe' : 'none')
     : oneOf(p.ep_overlap, ['none', 'adaptive', 'dualpipe'] as const, 'parallel.ep_overlap');
   const a2a = p.a2a === undefined ? 'flat' : oneOf(p.a2a, ['flat', 'hierarchical', 'hierarchical-allgather'] as const, 'parallel.a2a');
-  const tp_overlap = p.tp_overlap === undefined ? true : Boolean(p.tp_overlap);
+  if (p.tp_overlap !== undefined && typeof p.tp_overlap !== 'boolean') throw new MoekitError(`must be true or false (got ${JSON.stringify(p.tp_overlap)})`, 'parallel.tp_overlap');
+  const tp_overlap = p.tp_overlap === undefined ? true : p.tp_overlap;
   if (model.heads % tp !== 0) throw new MoekitError(`tp ${tp} does not divide heads ${model.heads}`, 'parallel.tp');
   const modelPar = tp * pp * cp;
   let dp: number;

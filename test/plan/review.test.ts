@@ -186,3 +186,16 @@ describe('export launcher world size', () => {
     expect((await launch(16)).perNode).toBe(8);
   });
 });
+
+describe('boolean spec fields', () => {
+  it('tp_overlap and tied_embeddings must be booleans ("no" used to read as true)', async () => {
+    expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, tp_overlap: "no"'))])).toBe(1);
+    expect(stderr).toBe('moekit: parallel.tp_overlap: must be true or false (got "no")\n');
+    stderr = '';
+    expect(await main(['plan', 'simulate', file(MIXTRAL.replace('model: mixtral-8x7b', 'model: { preset: mixtral-8x7b, tied_embeddings: "false" }'))])).toBe(1);
+    expect(stderr).toBe('moekit: model.tied_embeddings: must be true or false (got "false")\n');
+    stdout = '';
+    expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, tp_overlap: false')), '--json'])).toBe(0);
+    expect(JSON.parse(stdout).parallel.tp_overlap).toBe(false);
+  });
+});
