@@ -154,9 +154,14 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
             layouts_enumerated: r.layouts_enumerated, simulations: r.simulations, fitting_layouts: r.fitting_layouts, elapsed_s: r.elapsed_s,
             top: r.top.map((x) => ({ layout: x.layout, micro_batch: x.training.micro_batch, ...simJson(x.result) })),
             closest: r.closest ? { layout: r.closest.layout, ...simJson(r.closest.result) } : undefined,
+            no_valid_layout: r.no_valid_layout,
           }, null, 1));
         } else {
           out(`${r.layouts_enumerated} layouts, ${r.simulations} simulations in ${r.elapsed_s.toFixed(2)} s; ${r.fitting_layouts} fit in memory`);
+          if (r.no_valid_layout) {
+            out(`no valid layout: ${r.no_valid_layout}`);
+            return 1;
+          }
           if (r.top.length === 0) {
             out('no layout fits in memory.');
             if (r.closest) out(`closest: ${r.closest.layout}, recompute ${JSON.stringify(r.closest.parallel.recompute)}: ${r.closest.result.memory_gib_per_device.toFixed(1)} GiB per device of ${(spec.hardware.hbm_bytes / 2 ** 30).toFixed(1)} GiB`);

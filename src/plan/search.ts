@@ -28,6 +28,8 @@ export interface SearchResult {
   top: Ranked[];
   /** when nothing fits: the layout whose memory overshoots least */
   closest?: Ranked;
+  /** when no layout could be simulated at all: why (no valid layout, or the batch rule every layout broke) */
+  no_valid_layout?: string;
   elapsed_s: number;
 }
 
@@ -119,11 +121,13 @@ export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
   let closest: Ranked | undefined;
   let closestOver = Infinity;
   let sims = 0;
+  let firstProblem: string | undefined;
   for (const lay of layouts) {
     let bestHere: Ranked | undefined;
     for (const k of ks) {
       const training = { ...spec.training, micro_batch: k.micro_batch };
-      if (batchProblem(lay, training)) continue;
+      const bp = batchProblem(lay, training);
+      if (bp) { firstProblem ??= `${layoutKey(lay)}: ${bp}`; continue; }
       // MindSpeed's hierarchical all-to-allv needs --moe-tp-extend-ep: tp > 1, etp 1, ep a multiple of tp
       if (k.a2a === 'hierarchical-allgather' && !(lay.tp > 1 && lay.etp === 1 && lay.ep % lay.tp === 0)) continue;
       const parallel = { ...lay, recompute: k.recompute, zero: k.zero, a2a: k.a2a };
@@ -146,6 +150,9 @@ export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
     fitting_layouts: best.length,
     top: best.slice(0, opts.top ?? 10),
     closest: best.length === 0 ? closest : undefined,
+    no_valid_layout: sims > 0 ? undefined : layouts.length === 0
+      ? `no (tp, cp, pp, vpp, ep, etp) layout of ${spec.model.layers} layers, ${spec.model.heads} heads, ${spec.model.experts} experts passes Megatron-Core's rules on ${spec.devices} devices`
+      : `none of the ${layouts.length} layouts suits the batch (e.g. ${firstProblem})`,
     elapsed_s: (performance.now() - t0) / 1e3,
   };
 }

@@ -199,3 +199,17 @@ describe('boolean spec fields', () => {
     expect(JSON.parse(stdout).parallel.tp_overlap).toBe(false);
   });
 });
+
+describe('search with no valid layout', () => {
+  const TINY = 'model: { layers: 1, hidden: 384, heads: 3, vocab: 1000, experts: 4, top_k: 2, expert_ffn: 256 }\nhardware: { preset: h100, devices: 16 }\ntraining: { seq_len: 512, global_batch: 3 }\n';
+  it('says why instead of "no layout fits in memory"', async () => {
+    expect(await main(['plan', 'search', file(TINY)])).toBe(1);
+    expect(stdout).toMatch(/no valid layout: none of the 12 layouts suits the batch \(e\.g\. TP1 PP1 EP1 DP16: global_batch 3 not divisible by micro_batch\*dp = 16\)/);
+    expect(stdout).not.toMatch(/fits in memory\./);
+    stdout = '';
+    expect(await main(['plan', 'search', file(TINY), '--schedule', 'dualpipe', '--json'])).toBe(1);
+    const j = JSON.parse(stdout);
+    expect(j.layouts_enumerated).toBe(0);
+    expect(j.no_valid_layout).toMatch(/^no \(tp, cp, pp, vpp, ep, etp\) layout of 1 layers, 3 heads, 4 experts passes/);
+  });
+});
