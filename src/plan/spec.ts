@@ -169,7 +169,8 @@ const RECOMPUTE_MODULES: readonly RecomputeModule[] = ['attention', 'core_attn',
 
 export function resolveParallel(raw: unknown, devices: number, model: ModelShape, strict = true): { parallel: Parallel; given: Set<string> } {
   const p: Obj = isObj(raw) ? raw : {};
-  if (raw !== undefined && !isObj(raw)) throw new MoekitError('must be a mapping', 'parallel');
+  // an empty YAML section (`parallel:` with nothing under it) is null: the defaults
+  if (raw !== undefined && raw !== null && !isObj(raw)) throw new MoekitError(`must be a mapping (got ${JSON.stringify(raw)})`, 'parallel');
   for (const k of Object.keys(p)) if (!PARALLEL_KEYS.includes(k)) throw new MoekitError(`unknown parallel field '${k}'`, `parallel.${k}`);
   const given = new Set(Object.keys(p));
   const tp = p.tp === undefined ? 1 : int(p.tp, 'parallel.tp');

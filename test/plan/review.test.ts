@@ -213,3 +213,13 @@ describe('search with no valid layout', () => {
     expect(j.no_valid_layout).toMatch(/^no \(tp, cp, pp, vpp, ep, etp\) layout of 1 layers, 3 heads, 4 experts passes/);
   });
 });
+
+describe('empty YAML parallel section', () => {
+  it('`parallel:` with nothing under it means the defaults, a scalar is an error', async () => {
+    const spec = (par: string) => file(`model: mixtral-8x7b\nhardware: { preset: h100, devices: 8 }\nparallel:${par}\ntraining: { seq_len: 4096, global_batch: 64 }\n`);
+    expect(await main(['plan', 'simulate', spec(''), '--json'])).toBe(0);
+    expect(JSON.parse(stdout).parallel).toMatchObject({ tp: 1, pp: 1, ep: 1, dp: 8 });
+    expect(await main(['plan', 'simulate', spec(' 4'), '--json'])).toBe(1);
+    expect(stderr).toBe('moekit: parallel: must be a mapping (got 4)\n');
+  });
+});
