@@ -23,7 +23,7 @@ const USAGE = `usage: moekit plan <command> [options]
   op attention --hardware H --batch B --seq S --hidden H --heads N --kv-heads G --head-dim D
   calibrate                     the calibration table: predicted vs published runs
   presets                       hardware and model presets
-options: --json, and spec overrides: --hardware P --devices N --tp --pp --vpp --ep --etp --cp --dp --zero
+options: --json, and spec overrides: --hardware P --devices N --model PRESET --tp --pp --vpp --ep --etp --cp --dp --zero
   --schedule S --recompute R --seq-len --micro-batch --global-batch --precision bf16|fp8`;
 
 const OVERRIDES = {

@@ -4,8 +4,8 @@
  *
  * A layout is (tp, cp, pp, vpp, ep, etp) with dp derived; for each layout the search also tries the
  * "knobs" that change memory and speed but not the mapping: recompute (none, selective, full, or the
- * spec's own list), micro_batch (the spec's, 1, 2) and ZeRO stage (the spec's, and 3 when nothing else fits).
- * A layout ranks by its best fitting knob setting. Fields the spec's `parallel` section gives and that the
+ * spec's own list) and, for a hierarchical-allgather template, that and the flat all-to-all; the exhaustive mode
+ * also varies micro_batch (the spec's, 1, 2) and the ZeRO stage (0-3). A layout ranks by its best fitting knob setting. Fields the spec's `parallel` section gives and that the
  * search does not vary (zero, a2a, ep_overlap, offload, tp_overlap, schedule family) are kept.
  *
  * Validity (spec.layoutProblem, Megatron-Core's rules): tp | heads, tp <= devices_per_node, ep | experts,

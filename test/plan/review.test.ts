@@ -223,3 +223,12 @@ describe('empty YAML parallel section', () => {
     expect(stderr).toBe('moekit: parallel: must be a mapping (got 4)\n');
   });
 });
+
+describe('usage text', () => {
+  it('lists every documented override flag, --model included', async () => {
+    await main(['plan', '--help']);
+    for (const f of ['--hardware', '--devices', '--model', '--tp', '--pp', '--vpp', '--ep', '--etp', '--cp', '--dp', '--zero', '--schedule', '--recompute', '--seq-len', '--micro-batch', '--global-batch', '--precision']) {
+      expect(stdout, f).toContain(`${f} `);
+    }
+  });
+});
