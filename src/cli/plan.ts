@@ -188,8 +188,11 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
             r.by_time_to_quality.forEach((x, i) => {
               const s = x.shape;
               const q = x.quality!;
+              // Infinity: the law never reaches the target (tokens), or no layout fits (days)
+              const tokens = Number.isFinite(q.tokens_to_target) ? `${(q.tokens_to_target / 1e12).toFixed(2)}T tokens` : 'target never reached';
+              const days = !x.best ? 'no fitting layout' : Number.isFinite(q.days_to_target) ? `${q.days_to_target.toFixed(1)} days` : 'never';
               out(`${String(i + 1).padStart(3)} L${s.layers} H${s.hidden} E${s.experts} K${s.top_k} I${s.expert_ffn}  G ${q.granularity.toFixed(2)}  loss@budget ${q.loss_at_budget.toFixed(4)}  ` +
-                `${(q.tokens_to_target / 1e12).toFixed(2)}T tokens  ${q.days_to_target.toFixed(1)} days`);
+                `${tokens}  ${days}`);
             });
           }
         }

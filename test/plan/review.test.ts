@@ -232,3 +232,12 @@ describe('usage text', () => {
     }
   });
 });
+
+describe('sweep text output', () => {
+  it('a shape with no fitting layout reads "no fitting layout", not "Infinity days"', async () => {
+    const spec = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 1 }\ntraining: { seq_len: 4096, global_batch: 1 }\nsweep: { layers: [48, 4], quality_tokens: 1e12 }\n');
+    expect(await main(['plan', 'sweep', spec])).toBe(0);
+    expect(stdout).not.toMatch(/Infinity|NaN/);
+    expect(stdout).toMatch(/2 L48 H2048 E128 K8 I768 .* 1\.00T tokens  no fitting layout/);
+  });
+});
