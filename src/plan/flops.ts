@@ -75,7 +75,8 @@ export function paramCounts(m: ModelShape): ParamCounts {
   const mtpLayerActive = (m.experts > 0 ? moeLayerActive : attention + dense_ffn) + 2 * h * h;
   const total = embedding + head + m.dense_layers * (attention + dense_ffn) + moe_layers * moeLayerTotal;
   const active = embedding + head + m.dense_layers * (attention + dense_ffn) + moe_layers * moeLayerActive;
-  const active_matmul = active - embedding + m.mtp_layers * (mtpLayerActive + m.vocab * h);
+  // the LM head's matmul runs per token whether or not its weight is tied to the embedding (head = 0 when tied)
+  const active_matmul = active - embedding + (m.tied_embeddings ? m.vocab * h : 0) + m.mtp_layers * (mtpLayerActive + m.vocab * h);
   return { attention, dense_ffn, expert, shared, router, embedding, head, mtp: m.mtp_layers * mtpLayer, moe_layers, total, active, active_matmul };
 }
 

@@ -241,3 +241,15 @@ describe('sweep text output', () => {
     expect(stdout).toMatch(/2 L48 H2048 E128 K8 I768 .* 1\.00T tokens  no fitting layout/);
   });
 });
+
+describe('tied embeddings', () => {
+  it('the LM head matmul counts in the model FLOPs whether or not its weight is tied', async () => {
+    const { paramCounts, modelFlopsPerToken } = await import('../../src/plan/flops.js');
+    const { modelPreset } = await import('../../src/plan/models.js');
+    const m = modelPreset('qwen3-30b-a3b');
+    const tied = { ...m, tied_embeddings: true };
+    expect(paramCounts(tied).active_matmul).toBe(paramCounts(m).active_matmul);
+    expect(modelFlopsPerToken(tied, 4096)).toBe(modelFlopsPerToken(m, 4096));
+    expect(paramCounts(tied).total).toBe(paramCounts(m).total - m.vocab * m.hidden);
+  });
+});
