@@ -70,7 +70,10 @@ export function localParams(m: ModelShape, par: Parallel): LocalParams {
   const denseLayersPerStage = m.dense_layers / par.pp;
   const perLayerDense = pc.attention + pc.shared + pc.router;
   const mtpExperts = m.experts > 0 ? m.mtp_layers * m.experts * pc.expert : 0;
-  const last = pc.head + pc.mtp - mtpExperts;
+  // tied embeddings with pp > 1: the last stage keeps its own copy of the embedding for the LM head (Megatron-Core
+  // share_embeddings_and_output_weights; the copies' gradients are all-reduced); with pp = 1 the one copy serves both
+  const head = m.tied_embeddings && par.pp > 1 ? pc.embedding : pc.head;
+  const last = head + pc.mtp - mtpExperts;
   // the embedding sits on the first stage, the LM head and MTP modules on the last; with pp > 1 we report the
   // larger of the two stages, with pp = 1 the one stage holds both
   const lastIsLarger = last > pc.embedding;

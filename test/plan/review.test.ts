@@ -253,3 +253,19 @@ describe('tied embeddings', () => {
     expect(paramCounts(tied).total).toBe(paramCounts(m).total - m.vocab * m.hidden);
   });
 });
+
+describe('tied embeddings memory', () => {
+  it('with pp > 1 the last stage holds the tied LM head weight; with pp = 1 one copy', async () => {
+    const { localParams } = await import('../../src/plan/memory.js');
+    const { modelPreset } = await import('../../src/plan/models.js');
+    const m = modelPreset('qwen3-30b-a3b');
+    const tied = { ...m, tied_embeddings: true };
+    const par = (pp: number) => ({ tp: 1, pp, vpp: 1, ep: 1, etp: 1, cp: 1, dp: 1, zero: 1 as const, recompute: 'none' as const, offload: 0, schedule: '1f1b' as const, ep_overlap: 'none' as const, a2a: 'flat' as const, tp_overlap: true });
+    // pp 2 with an MTP module: the last stage (head + MTP) is the larger edge and holds the V x h head either way
+    const mtp = { ...m, mtp_layers: 1, dense_layers: 0 };
+    expect(localParams({ ...mtp, tied_embeddings: true }, par(2)).dense).toBe(localParams(mtp, par(2)).dense);
+    expect(localParams(tied, par(2)).dense).toBe(localParams(m, par(2)).dense);
+    // pp 1: untied holds embedding + head, tied only one of them
+    expect(localParams(m, par(1)).dense - localParams(tied, par(1)).dense).toBe(m.vocab * m.hidden);
+  });
+});
