@@ -120,6 +120,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   if (typeof raw === 'string') raw = { preset: raw };
   if (!isObj(raw)) throw new MoekitError('missing model section (a preset name, a config.json path, or fields)', 'model');
   let base: Partial<ModelShape> = {};
+  if (raw.preset !== undefined && typeof raw.preset !== 'string') throw new MoekitError(`must be a model preset name (got ${JSON.stringify(raw.preset)})`, 'model.preset');
   if (typeof raw.preset === 'string') base = modelPreset(raw.preset);
   const cfg = raw.config ?? raw.hf_config;
   if (cfg !== undefined && typeof cfg !== 'string') throw new MoekitError(`must be a path to a Hugging Face config.json (got ${JSON.stringify(cfg)})`, raw.config !== undefined ? 'model.config' : 'model.hf_config');

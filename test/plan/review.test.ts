@@ -269,3 +269,10 @@ describe('tied embeddings memory', () => {
     expect(localParams(m, par(1)).dense - localParams(tied, par(1)).dense).toBe(m.vocab * m.hidden);
   });
 });
+
+describe('model.preset of the wrong type', () => {
+  it('names model.preset, not model.layers', async () => {
+    expect(await main(['plan', 'simulate', file('model: { preset: 5 }\nhardware: { preset: h100, devices: 8 }\ntraining: { seq_len: 4096, global_batch: 64 }\n')])).toBe(1);
+    expect(stderr).toBe('moekit: model.preset: must be a model preset name (got 5)\n');
+  });
+});
