@@ -3,9 +3,9 @@
  * operators `moekit plan op` predicts (one MoE layer, one causal attention block).
  *
  * Kernel time (one device):
- *   GEMM  t = F / (alpha * P) + B / (eta * BW) + lambda
- *         F = 2*M*N*K summed over groups, B = bytes of A, B (every group's weights) and C.
- *         The two terms ADD rather than max(): on the measured H200 a grouped GEMM whose groups hold
+ *   GEMM  t = max(F / (alpha * P), B_act / (eta * BW)) + B_w / (eta * BW) + lambda
+ *         F = 2*M*N*K summed over groups, B_w = bytes of every group's weights, B_act = the other operands' bytes.
+ *         The weight term ADDS rather than max(): on the measured H200 a grouped GEMM whose groups hold
  *         few rows (fine-grained experts: 64-256 tokens per expert) streams its weights at close to HBM
  *         rate and its math does not hide that traffic. With large M the byte term vanishes and
  *         alpha*P remains; with small M the weight bytes dominate ("small grouped GEMMs of fine-grained
