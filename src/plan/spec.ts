@@ -67,7 +67,7 @@ export interface Spec {
   devices: number;
   parallel: Parallel;
   training: Training;
-  /** which parallel fields were given (the rest were defaulted or derived); search varies the others */
+  /** which parallel fields were given (the rest were defaulted or derived); informational: search treats the parallel section as a template and varies every layout field (tp, pp, vpp, ep, etp, cp) whether given or not */
   given: Set<string>;
   /** optional sweep section, raw */
   sweep?: Record<string, unknown>;
