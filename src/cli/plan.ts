@@ -9,7 +9,7 @@ import { exportPlan, type Engine } from '../plan/export.js';
 import { hardwarePreset, presetNames } from '../plan/hardware.js';
 import { MODEL_PRESETS, modelPresetNames } from '../plan/models.js';
 import { predictAttention, predictMoeLayer } from '../plan/op.js';
-import { search } from '../plan/search.js';
+import { search, type SearchOptions } from '../plan/search.js';
 import { simulate, type SimResult } from '../plan/simulate.js';
 import { readSpecFile, resolveSpec, type Spec } from '../plan/spec.js';
 import { sweep } from '../plan/sweep.js';
@@ -84,6 +84,16 @@ function specFrom(path: string | undefined, v: Vals, template: boolean): Spec {
   return resolveSpec(raw, path, { template });
 }
 
+/** --tp/--pp/--vpp/--ep/--etp/--cp/--dp given to search or sweep: pin those layout fields (the template's are searched) */
+function fixedLayout(v: Vals): NonNullable<SearchOptions['fixed']> {
+  const fixed: NonNullable<SearchOptions['fixed']> = {};
+  for (const k of ['tp', 'pp', 'vpp', 'ep', 'etp', 'cp', 'dp'] as const) {
+    const n = intFlag(v[k] as string | undefined, k);
+    if (n !== undefined) fixed[k] = n;
+  }
+  return fixed;
+}
+
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const secs = (x: number) => (x >= 1 ? `${x.toFixed(2)} s` : `${(1e3 * x).toFixed(1)} ms`);
 
@@ -148,7 +158,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
         const top = intFlag(values.top, 'top') ?? 10;
         // --top 0 would list nothing and then report that no layout fits
         if (top < 1) throw new MoekitError(`must be at least 1 (got ${top})`, '--top');
-        const r = search(spec, { top });
+        const r = search(spec, { top, fixed: fixedLayout(values) });
         if (json) {
           out(JSON.stringify({
             layouts_enumerated: r.layouts_enumerated, simulations: r.simulations, fitting_layouts: r.fitting_layouts, elapsed_s: r.elapsed_s,
@@ -174,7 +184,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       }
       if (sub === 'sweep') {
         const spec = specFrom(positionals[0], values, true);
-        const r = sweep(spec);
+        const r = sweep(spec, { fixed: fixedLayout(values) });
         if (json) out(JSON.stringify(r, null, 1));
         else {
           out(`${r.shapes_in_budget} of ${r.shapes_considered} shapes in budget (${r.elapsed_s.toFixed(1)} s); ranked by predicted MFU, * = Pareto front (total params, MFU)`);

@@ -37,6 +37,8 @@ export interface SearchOptions {
   top?: number;
   /** also vary micro_batch and ZeRO stage (the bench's exhaustive mode) */
   exhaustive?: boolean;
+  /** layout fields pinned by the caller (the CLI's --tp/--pp/... flags): only layouts with these values are searched */
+  fixed?: Partial<Pick<Parallel, 'tp' | 'pp' | 'vpp' | 'ep' | 'etp' | 'cp' | 'dp'>>;
 }
 
 const divisors = (n: number): number[] => {
@@ -55,7 +57,7 @@ export function layoutKey(p: Parallel): string {
 }
 
 /** Every (tp, cp, pp, vpp, ep, etp, dp) that passes layoutProblem for this spec's model and device count. */
-export function enumerateLayouts(spec: Spec): Parallel[] {
+export function enumerateLayouts(spec: Spec, fixed: SearchOptions['fixed'] = {}): Parallel[] {
   const { model: m, devices, hardware: hw } = spec;
   const base = spec.parallel;
   const fixedSchedule = base.schedule === 'dualpipe' || base.schedule === 'dualpipev' || base.schedule === 'zero-bubble' ? base.schedule : undefined;
@@ -77,6 +79,7 @@ export function enumerateLayouts(spec: Spec): Parallel[] {
               const schedule = fixedSchedule ?? (vpp > 1 ? 'interleaved' : '1f1b');
               const p: Parallel = { ...base, tp, cp, pp, vpp, ep, etp, dp, schedule, recompute: base.recompute };
               if (layoutProblem(p, devices, m)) continue;
+              if ((Object.keys(fixed) as (keyof typeof fixed)[]).some((k) => fixed[k] !== undefined && p[k] !== fixed[k])) continue;
               out.push(p);
             }
           }
@@ -115,7 +118,7 @@ export function batchProblem(par: Parallel, t: Training): string | undefined {
 
 export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
   const t0 = performance.now();
-  const layouts = enumerateLayouts(spec);
+  const layouts = enumerateLayouts(spec, opts.fixed);
   const ks = knobs(spec, opts.exhaustive ?? false);
   const best: Ranked[] = [];
   let closest: Ranked | undefined;

@@ -25,7 +25,7 @@
 import { MoekitError } from '../util/errors.js';
 import { paramCounts, sharedWidth } from './flops.js';
 import type { ModelShape } from './models.js';
-import { search, type Ranked } from './search.js';
+import { search, type Ranked, type SearchOptions } from './search.js';
 import type { Spec } from './spec.js';
 
 export interface SweepRow {
@@ -139,7 +139,7 @@ export function sweepShapes(spec: Spec): ModelShape[] {
   return out;
 }
 
-export function sweep(spec: Spec): SweepResult {
+export function sweep(spec: Spec, opts: Pick<SearchOptions, 'fixed'> = {}): SweepResult {
   const t0 = performance.now();
   const shapes = sweepShapes(spec);
   const [tmin, tmax] = range(spec.sweep?.total_params_b, 'sweep.total_params_b');
@@ -158,7 +158,7 @@ export function sweep(spec: Spec): SweepResult {
     const total = pc.total / 1e9;
     const active = pc.active / 1e9;
     if (total < tmin || total > tmax || active < amin || active > amax) continue;
-    const res = search({ ...spec, model: s }, { top: 1 });
+    const res = search({ ...spec, model: s }, { top: 1, fixed: opts.fixed });
     const b: Ranked | undefined = res.top[0];
     rows.push({
       shape: { layers: s.layers, hidden: s.hidden, experts: s.experts, top_k: s.top_k, expert_ffn: s.expert_ffn },

@@ -276,3 +276,17 @@ describe('model.preset of the wrong type', () => {
     expect(stderr).toBe('moekit: model.preset: must be a model preset name (got 5)\n');
   });
 });
+
+describe('layout flags on search and sweep', () => {
+  it('--tp/--ep/--pp pin the searched layouts instead of being silently ignored', async () => {
+    const spec = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 12 }\ntraining: { seq_len: 4096, global_batch: 48 }\n');
+    expect(await main(['plan', 'search', spec, '--json', '--top', '100', '--tp', '2', '--ep', '4'])).toBe(0);
+    const j = JSON.parse(stdout);
+    expect(j.top.length).toBeGreaterThan(0);
+    for (const r of j.top) expect(r.parallel).toMatchObject({ tp: 2, ep: 4 });
+    stdout = '';
+    const sw = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 12 }\ntraining: { seq_len: 4096, global_batch: 48 }\nsweep: { layers: [24, 48] }\n');
+    expect(await main(['plan', 'sweep', sw, '--json', '--pp', '3'])).toBe(0);
+    for (const r of JSON.parse(stdout).rows) expect(r.best.layout).toMatch(/ PP3 /);
+  });
+});
