@@ -34,6 +34,8 @@ export function inFlight(s: Schedule, p: number, v: number, m: number): number {
     case 'zero-bubble':
       return Math.min(p, m);
     case 'interleaved':
+      // one model chunk per rank (v = 1) is plain 1F1B: p in flight, not p(1 + (p-1)/p) = 2p-1
+      if (v <= 1) return Math.min(p, m);
       return Math.min(m, p * (1 + (p - 1) / (p * v)));
     case 'dualpipe':
     case 'dualpipev':

@@ -290,3 +290,17 @@ describe('layout flags on search and sweep', () => {
     for (const r of JSON.parse(stdout).rows) expect(r.best.layout).toMatch(/ PP3 /);
   });
 });
+
+describe('interleaved schedule with vpp 1', () => {
+  it('is 1F1B: same step and memory (it held 2p-1 micro-batches of activations)', async () => {
+    stdout = '';
+    await main(['plan', 'simulate', file(MIXTRAL), '--json', '--pp', '4', '--tp', '1', '--global-batch', '64']);
+    const a = JSON.parse(stdout);
+    stdout = '';
+    await main(['plan', 'simulate', file(MIXTRAL), '--json', '--pp', '4', '--tp', '1', '--global-batch', '64', '--schedule', 'interleaved']);
+    const b = JSON.parse(stdout);
+    expect(b.parallel.schedule).toBe('interleaved');
+    expect(b.memory_gib_per_device).toBeCloseTo(a.memory_gib_per_device, 9);
+    expect(b.step_time_s).toBeCloseTo(a.step_time_s, 9);
+  });
+});
