@@ -74,7 +74,16 @@ function specFrom(path: string | undefined, v: Vals, template: boolean): Spec {
     if (n !== undefined) sec('parallel')[k] = n;
   }
   if (typeof v.schedule === 'string') sec('parallel').schedule = v.schedule;
-  if (typeof v.recompute === 'string') sec('parallel').recompute = v.recompute.includes(',') ? v.recompute.split(',') : v.recompute;
+  // --recompute none|selective|full, or module names (one, or a comma-separated list: moe_act / moe,layernorm)
+  if (typeof v.recompute === 'string') {
+    const modules = ['attention', 'core_attn', 'mla_up', 'mlp', 'moe', 'moe_act', 'layernorm'];
+    for (const r of v.recompute.split(',')) {
+      if (!modules.includes(r) && !(['none', 'selective', 'full'].includes(r) && !v.recompute.includes(','))) {
+        throw new MoekitError(`must be none, selective, full, or module names separated by commas (${modules.join(', ')}); got '${r}'`, '--recompute');
+      }
+    }
+    sec('parallel').recompute = v.recompute.includes(',') || !['none', 'selective', 'full'].includes(v.recompute) ? v.recompute.split(',') : v.recompute;
+  }
   const tmap: [string, string][] = [['seq-len', 'seq_len'], ['micro-batch', 'micro_batch'], ['global-batch', 'global_batch']];
   for (const [flag, key] of tmap) {
     const n = intFlag(v[flag] as string | undefined, flag);

@@ -304,3 +304,15 @@ describe('interleaved schedule with vpp 1', () => {
     expect(b.step_time_s).toBeCloseTo(a.step_time_s, 9);
   });
 });
+
+describe('--recompute with one module', () => {
+  it('--recompute moe_act is the module list [moe_act] (it was rejected as not none/selective/full)', async () => {
+    expect(await main(['plan', 'simulate', file(MIXTRAL), '--json', '--recompute', 'moe_act'])).toBe(0);
+    expect(JSON.parse(stdout).parallel.recompute).toEqual(['moe_act']);
+    stdout = '';
+    expect(await main(['plan', 'simulate', file(MIXTRAL), '--json', '--recompute', 'full'])).toBe(0);
+    expect(JSON.parse(stdout).parallel.recompute).toBe('full');
+    expect(await main(['plan', 'simulate', file(MIXTRAL), '--recompute', 'foo'])).toBe(1);
+    expect(stderr).toBe("moekit: --recompute: must be none, selective, full, or module names separated by commas (attention, core_attn, mla_up, mlp, moe, moe_act, layernorm); got 'foo'\n");
+  });
+});
