@@ -187,8 +187,10 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
   let recompute: Recompute = 'none';
   if (Array.isArray(p.recompute)) {
     recompute = p.recompute.map((m, i) => oneOf(m, RECOMPUTE_MODULES, `parallel.recompute[${i}]`));
+  } else if (typeof p.recompute === 'string' && (RECOMPUTE_MODULES as readonly string[]).includes(p.recompute)) {
+    recompute = [p.recompute as RecomputeModule]; // one module, as the CLI's --recompute moe_act
   } else if (p.recompute !== undefined) {
-    recompute = oneOf(p.recompute, ['none', 'selective', 'full'] as const, 'parallel.recompute');
+    recompute = oneOf(p.recompute, ['none', 'selective', 'full', ...RECOMPUTE_MODULES] as const, 'parallel.recompute') as Recompute;
   }
   const offload = p.offload === undefined ? 0 : num(p.offload, 'parallel.offload', 0, 1);
   const ep_overlap = p.ep_overlap === undefined ? (schedule === 'dualpipe' || schedule === 'dualpipev' ? 'dualpipe' : 'none')

@@ -316,3 +316,12 @@ describe('--recompute with one module', () => {
     expect(stderr).toBe("moekit: --recompute: must be none, selective, full, or module names separated by commas (attention, core_attn, mla_up, mlp, moe, moe_act, layernorm); got 'foo'\n");
   });
 });
+
+describe('spec recompute with one module', () => {
+  it('recompute: moe_act in the spec reads as [moe_act]', async () => {
+    expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, recompute: moe_act')), '--json'])).toBe(0);
+    expect(JSON.parse(stdout).parallel.recompute).toEqual(['moe_act']);
+    expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, recompute: bogus'))])).toBe(1);
+    expect(stderr).toMatch(/^moekit: parallel\.recompute: must be one of none, selective, full, attention, /);
+  });
+});
