@@ -95,7 +95,8 @@ const list = (v: unknown, where: string, dflt: number[]): number[] => {
 };
 const range = (v: unknown, where: string): [number, number] => {
   if (v === undefined) return [0, Infinity];
-  if (!Array.isArray(v) || v.length !== 2 || v.some((x) => typeof x !== 'number')) throw new MoekitError('must be [min, max] in billions', where);
+  if (!Array.isArray(v) || v.length !== 2 || v.some((x) => typeof x !== 'number' || Number.isNaN(x))) throw new MoekitError('must be [min, max] in billions', where);
+  if ((v[0] as number) > (v[1] as number)) throw new MoekitError(`must be [min, max] in billions: min ${v[0]} > max ${v[1]}`, where);
   return [v[0] as number, v[1] as number];
 };
 

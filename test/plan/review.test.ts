@@ -325,3 +325,11 @@ describe('spec recompute with one module', () => {
     expect(stderr).toMatch(/^moekit: parallel\.recompute: must be one of none, selective, full, attention, /);
   });
 });
+
+describe('sweep budget range', () => {
+  it('[max, min] is an error, not a silent "0 of N shapes in budget"', async () => {
+    const spec = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 8 }\ntraining: { seq_len: 4096, global_batch: 64 }\nsweep: { layers: [24, 48], total_params_b: [40, 10] }\n');
+    expect(await main(['plan', 'sweep', spec])).toBe(1);
+    expect(stderr).toBe('moekit: sweep.total_params_b: must be [min, max] in billions: min 40 > max 10\n');
+  });
+});
