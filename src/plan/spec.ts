@@ -230,6 +230,8 @@ export function layoutProblem(par: Parallel, devices: number, m: ModelShape): [s
     if (m.expert_ffn % etp !== 0) return ['parallel.etp', `etp ${etp} does not divide expert_ffn ${m.expert_ffn}`];
   } else if (ep !== 1) return ['parallel.ep', 'ep > 1 needs a model with experts'];
   if (vpp > 1 && par.schedule !== 'interleaved') return ['parallel.vpp', `vpp ${vpp} needs schedule interleaved`];
+  // Megatron: virtual pipeline stages need a pipeline (arguments.py: "pipeline-model-parallel size should be greater than 1 with interleaved schedule")
+  if (vpp > 1 && pp === 1) return ['parallel.vpp', `vpp ${vpp} needs pp > 1`];
   const chunks = pp * vpp * (par.schedule === 'dualpipe' || par.schedule === 'dualpipev' ? 2 : 1);
   if (m.layers < chunks) return ['parallel.pp', `${m.layers} layers cannot fill ${chunks} pipeline chunks`];
   if ((par.schedule === 'dualpipe' || par.schedule === 'dualpipev') && pp % 2 !== 0) return ['parallel.pp', `${par.schedule} needs an even pp`];

@@ -333,3 +333,10 @@ describe('sweep budget range', () => {
     expect(stderr).toBe('moekit: sweep.total_params_b: must be [min, max] in billions: min 40 > max 10\n');
   });
 });
+
+describe('vpp without a pipeline', () => {
+  it('vpp > 1 with pp 1 is an error (Megatron refuses it; export emitted virtual stages for pp 1)', async () => {
+    expect(await main(['plan', 'simulate', file(MIXTRAL), '--pp', '1', '--vpp', '2'])).toBe(1);
+    expect(stderr).toBe('moekit: parallel.vpp: vpp 2 needs pp > 1\n');
+  });
+});
