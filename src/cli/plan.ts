@@ -155,6 +155,9 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
         options: { json: { type: 'boolean' }, top: { type: 'string' }, engine: { type: 'string' }, ...OVERRIDES },
       }, `plan ${sub}`);
       if (positionals.length > 1) throw new MoekitError(`one SPEC expected, got ${positionals.length}`, `plan ${sub}`);
+      // --top only means something to search, --engine only to export: elsewhere they used to be ignored silently
+      if (values.top !== undefined && sub !== 'search') throw new MoekitError(`only for plan search, not plan ${sub}`, '--top');
+      if (values.engine !== undefined && sub !== 'export') throw new MoekitError(`only for plan export, not plan ${sub}`, '--engine');
       const json = Boolean(values.json);
       if (sub === 'simulate') {
         const spec = specFrom(positionals[0], values, false);

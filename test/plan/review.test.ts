@@ -340,3 +340,13 @@ describe('vpp without a pipeline', () => {
     expect(stderr).toBe('moekit: parallel.vpp: vpp 2 needs pp > 1\n');
   });
 });
+
+describe('flags of another subcommand', () => {
+  it('--top outside search and --engine outside export are errors, not ignored', async () => {
+    expect(await main(['plan', 'simulate', file(MIXTRAL), '--top', '3'])).toBe(1);
+    expect(stderr).toBe('moekit: --top: only for plan search, not plan simulate\n');
+    stderr = '';
+    expect(await main(['plan', 'search', file(MIXTRAL), '--engine', 'megatron'])).toBe(1);
+    expect(stderr).toBe('moekit: --engine: only for plan export, not plan search\n');
+  });
+});
