@@ -286,6 +286,10 @@ export function resolveSpec(raw: Obj, where = 'spec', opts: { template?: boolean
   const { parallel, given } = resolveParallel(raw.parallel, devices, model, strict);
   if (parallel.offload > 0 && !(hardware.host_bw > 0)) throw new MoekitError(`must be positive to offload activations (parallel.offload ${parallel.offload})`, 'hardware.host_bw');
   const training = resolveTraining(raw.training, parallel, strict);
+  // without FP8 GEMMs the GEMMs fell back to the BF16 rate while memory and the dispatch were still modelled in FP8
+  if (training.precision === 'fp8' && !(hardware.peak_fp8 > 0)) {
+    throw new MoekitError(`fp8 needs FP8 GEMMs: ${hardware.preset} has none (peak_fp8 0); use bf16, or set hardware.peak_fp8_tflops`, 'training.precision');
+  }
   if (raw.sweep !== undefined && raw.sweep !== null && !isObj(raw.sweep)) throw new MoekitError('must be a mapping (layers, hidden, experts, top_k, expert_ffn, ...)', 'sweep');
   return { model, hardware, devices, parallel, training, given, sweep: isObj(raw.sweep) ? raw.sweep : undefined };
 }

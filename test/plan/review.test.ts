@@ -350,3 +350,14 @@ describe('flags of another subcommand', () => {
     expect(stderr).toBe('moekit: --engine: only for plan export, not plan search\n');
   });
 });
+
+describe('FP8 on hardware without FP8 GEMMs', () => {
+  it('is an error (GEMMs ran at the BF16 rate while memory and dispatch were modelled in FP8)', async () => {
+    const spec = file('model: mixtral-8x7b\nhardware: { preset: 910b, devices: 16 }\nparallel: { tp: 2, pp: 2, ep: 4 }\ntraining: { seq_len: 4096, global_batch: 64, precision: fp8 }\n');
+    expect(await main(['plan', 'simulate', spec])).toBe(1);
+    expect(stderr).toBe('moekit: training.precision: fp8 needs FP8 GEMMs: 910b has none (peak_fp8 0); use bf16, or set hardware.peak_fp8_tflops\n');
+    stdout = '';
+    expect(await main(['plan', 'simulate', spec, '--precision', 'bf16', '--json'])).toBe(0);
+    expect(Number.isFinite(JSON.parse(stdout).step_time_s)).toBe(true);
+  });
+});
