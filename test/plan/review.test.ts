@@ -361,3 +361,12 @@ describe('FP8 on hardware without FP8 GEMMs', () => {
     expect(Number.isFinite(JSON.parse(stdout).step_time_s)).toBe(true);
   });
 });
+
+describe('Qwen mlp_only_layers', () => {
+  it('a leading prefix counts as dense layers, anything else is refused', async () => {
+    const { resolveModel } = await import('../../src/plan/spec.js');
+    const base = { hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 32, intermediate_size: 128 };
+    expect(resolveModel({ config: file(JSON.stringify({ ...base, mlp_only_layers: [1, 0] }), 'q-prefix.json') }).dense_layers).toBe(2);
+    expect(() => resolveModel({ config: file(JSON.stringify({ ...base, mlp_only_layers: [3] }), 'q-last.json') })).toThrow(/mlp_only_layers \[3\] \(interleaved dense\/MoE layers\) is not modelled/);
+  });
+});
