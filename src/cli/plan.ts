@@ -241,6 +241,13 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
           'kv-heads': { type: 'string' }, 'head-dim': { type: 'string' },
         },
       }, 'plan op');
+      // a flag of the other op (e.g. --heads for moe-layer) used to be ignored silently
+      const own: Record<string, string[]> = { 'moe-layer': ['tokens', 'hidden', 'experts', 'top-k', 'expert-ffn'], attention: ['batch', 'seq', 'hidden', 'heads', 'kv-heads', 'head-dim'] };
+      if (kind && own[kind]) {
+        for (const [k, v] of Object.entries(values)) {
+          if (v !== undefined && k !== 'json' && k !== 'hardware' && !own[kind].includes(k)) throw new MoekitError(`not an option of plan op ${kind} (${own[kind].map((x) => `--${x}`).join(' ')})`, `--${k}`);
+        }
+      }
       const hw = hardwarePreset(String(values.hardware ?? 'h200'), '--hardware');
       const need = (k: string): number => {
         const n = intFlag(values[k as keyof typeof values] as string | undefined, k);

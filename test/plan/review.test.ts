@@ -370,3 +370,11 @@ describe('Qwen mlp_only_layers', () => {
     expect(() => resolveModel({ config: file(JSON.stringify({ ...base, mlp_only_layers: [3] }), 'q-last.json') })).toThrow(/mlp_only_layers \[3\] \(interleaved dense\/MoE layers\) is not modelled/);
   });
 });
+
+describe('plan op flags of the other op', () => {
+  it('--heads for moe-layer is an error, not ignored', async () => {
+    expect(await main(['plan', 'op', 'moe-layer', '--tokens', '8', '--hidden', '64', '--experts', '4', '--top-k', '2', '--expert-ffn', '32', '--heads', '8'])).toBe(1);
+    expect(stderr).toBe('moekit: --heads: not an option of plan op moe-layer (--tokens --hidden --experts --top-k --expert-ffn)\n');
+    expect(await main(['plan', 'op', 'attention', '--batch', '1', '--seq', '128', '--hidden', '64', '--heads', '4', '--head-dim', '16', '--json'])).toBe(0);
+  });
+});
