@@ -1,0 +1,190 @@
+/**
+ * TrainableModel: a checkpoint's weights as f32, the decoder forward with saved activations, and
+ * the backward over a batch of token ids [B, T], returning the mean next-token cross-entropy and
+ * the gradient of every trainable parameter, keyed by its name in the checkpoint.
+ * The parameters are the very arrays of `model.weights` (an engine MoeModel), so an optimizer
+ * step on `params` changes what `model.forward` computes.
+ */
+import * as path from 'node:path';
+import { Checkpoint } from '../io/checkpoint.js';
+import { readConfig } from '../io/config.js';
+import { MoeModel } from '../models/model.js';
+import { linearFwd } from '../models/ops.js';
+import { archFor } from '../models/registry.js';
+import { checkpointSource, fp8BlockSize } from '../models/source.js';
+import type { LayerWeights, TensorSource } from '../models/weights.js';
+import { getKernels, type Kernels } from '../tensor/index.js';
+import { MoekitError } from '../util/errors.js';
+import { attentionBackward, attentionForward, type AttnCtx, type AttnSaved } from './attention.js';
+import { Grads, f32, linearBackward } from './linear.js';
+import { crossEntropyBackward, crossEntropyForward, nextTokenTargets, type CeSaved } from './loss.js';
+import { ffnBackward, ffnForward, moeBackward, moeForward, type FfnSaved, type MoeSaved } from './moe.js';
+import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
+import { TrainRope } from './rope.js';
+
+interface LayerTape {
+  n1: NormSaved; // attention norm input x [N, H]
+  h1: Float32Array; // [N, H] normalised
+  attn: AttnSaved;
+  n2: NormSaved; // FFN norm input [N, H]
+  moe?: MoeSaved;
+  dense?: FfnSaved;
+}
+
+interface Tape {
+  ids: Int32Array; // [B, T]
+  B: number;
+  T: number;
+  layers: LayerTape[];
+  nf: NormSaved; // final norm input [N, H]
+  hf: Float32Array; // [N, H] final normalised hidden states, input of lm_head
+  ce: CeSaved;
+}
+
+export class TrainableModel {
+  /** trainable parameters by checkpoint name (selection-only biases are buffers, left out) */
+  readonly params: Map<string, Float32Array>;
+  private readonly k: Kernels = getKernels();
+  private ropes = new Map<number, TrainRope>();
+
+  constructor(readonly model: MoeModel, params: Map<string, Float32Array>) {
+    this.params = params;
+  }
+
+  /** load a model directory with every weight as f32, recording each tensor's name */
+  static load(dir: string): TrainableModel {
+    const cfg = readConfig(dir);
+    const arch = archFor(cfg);
+    const desc = arch.describe(cfg);
+    const ck = Checkpoint.open(path.dirname(cfg.file));
+    const named = new Map<string, Float32Array>();
+    try {
+      const inner = checkpointSource(ck, fp8BlockSize(cfg), false);
+      const src: TensorSource = {
+        has: (n) => inner.has(n),
+        getU8: () => { throw new MoekitError('the trainer does not load quantised weights'); },
+        getMatrix: (n, s) => src.get(n, s),
+        get(n, s) {
+          const t = inner.get(n, s).slice(); // own copy: the optimizer updates it in place
+          named.set(n, t);
+          return t;
+        },
+      };
+      const H = desc.hidden, V = desc.vocab;
+      const embed = src.get('model.embed_tokens.weight', [V, H]);
+      const layers: LayerWeights[] = [];
+      for (let l = 0; l < desc.nLayers; l++) layers.push(arch.loadLayer(src, desc, l));
+      const norm = src.get('model.norm.weight', [H]);
+      const tied = desc.tieEmbeddings || !src.has('lm_head.weight');
+      const lmHead = { w: tied ? embed : src.get('lm_head.weight', [V, H]), b: null, out: V, in: H };
+      const buffers = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
+      for (const [n, t] of named) if (buffers.has(t)) named.delete(n);
+      const model = new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
+      return new TrainableModel(model, named);
+    } finally {
+      ck.close();
+    }
+  }
+
+  private ropeFor(T: number): TrainRope {
+    let r = this.ropes.get(T);
+    if (!r) { r = new TrainRope(this.model.desc.rope, T); this.ropes.set(T, r); }
+    return r;
+  }
+
+  /** forward over ids [B, T] with every activation the backward needs */
+  forward(ids: Int32Array, B: number, T: number): { loss: number; tape: Tape } {
+    const k = this.k, d = this.model.desc, w = this.model.weights, H = d.hidden, V = d.vocab, N = B * T;
+    if (ids.length !== N) throw new MoekitError(`input_ids has ${ids.length} ids, expected B·T = ${N}`);
+    if (d.residualMultiplier !== 1 || d.embeddingMultiplier !== 1 || d.logitsScale !== 1) {
+      throw new MoekitError('the trainer does not support Granite multipliers yet');
+    }
+    // embed: x [N, H]
+    let x = new Float32Array(N * H);
+    const E = f32(w.embed);
+    for (let n = 0; n < N; n++) {
+      const id = ids[n];
+      if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
+      x.set(E.subarray(id * H, (id + 1) * H), n * H);
+    }
+    const layers: LayerTape[] = [];
+    for (let l = 0; l < d.nLayers; l++) {
+      const lw = w.layers[l];
+      const c: AttnCtx = { k, d, rope: this.ropeFor(T), B, T, window: d.layers[l].slidingWindow };
+      // attention block: x + attn(norm(x))
+      const h1 = new Float32Array(N * H);
+      const n1 = rmsnormForward(h1, x, lw.attnNorm, N, H, d.rmsEps);
+      const { y: a, s: attn } = attentionForward(c, lw.attn, h1);
+      const xm = new Float32Array(N * H); // [N, H]
+      for (let i = 0; i < N * H; i++) xm[i] = x[i] + a[i];
+      // FFN block: x + mlp(norm(x))
+      const h2 = new Float32Array(N * H);
+      const n2 = rmsnormForward(h2, xm, lw.ffnNorm, N, H, d.rmsEps);
+      const tape: LayerTape = { n1, h1, attn, n2 };
+      let m: Float32Array;
+      if (lw.moe) {
+        const r = moeForward(k, d.moe, lw.moe, h2, N, H);
+        m = r.y; tape.moe = r.s;
+      } else {
+        const r = ffnForward(k, lw.dense!, h2, N);
+        m = r.y; tape.dense = r.s;
+      }
+      const xo = new Float32Array(N * H);
+      for (let i = 0; i < N * H; i++) xo[i] = xm[i] + m[i];
+      layers.push(tape);
+      x = xo;
+    }
+    const hf = new Float32Array(N * H);
+    const nf = rmsnormForward(hf, x, w.norm, N, H, d.rmsEps);
+    const logits = linearFwd(k, hf, N, w.lmHead); // [N, V]
+    const { loss, s: ce } = crossEntropyForward(logits, nextTokenTargets(ids, B, T), N, V);
+    return { loss, tape: { ids, B, T, layers, nf, hf, ce } };
+  }
+
+  /** the loss only */
+  loss(ids: Int32Array, B: number, T: number): number {
+    return this.forward(ids, B, T).loss;
+  }
+
+  /** backward of a tape: gradients of every trainable parameter, by checkpoint name */
+  backward(tape: Tape): Map<string, Float32Array> {
+    const k = this.k, d = this.model.desc, w = this.model.weights, H = d.hidden, V = d.vocab;
+    const { B, T } = tape, N = B * T;
+    const g = new Grads();
+    // loss → LM head → final norm
+    const dlogits = new Float32Array(N * V); // [N, V]
+    crossEntropyBackward(dlogits, tape.ce);
+    const dhf = new Float32Array(N * H);
+    linearBackward(k, w.lmHead, tape.hf, dlogits, N, dhf, g);
+    const dx = new Float32Array(N * H); // [N, H] gradient of the residual stream
+    rmsnormBackward(dx, dhf, tape.nf, w.norm, g.of(w.norm));
+    for (let l = d.nLayers - 1; l >= 0; l--) {
+      const lw = w.layers[l], lt = tape.layers[l];
+      const c: AttnCtx = { k, d, rope: this.ropeFor(T), B, T, window: d.layers[l].slidingWindow };
+      // FFN block: dx flows through the residual and through mlp(norm(x))
+      const dh = new Float32Array(N * H);
+      if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dx, dh, H, g);
+      else ffnBackward(k, lw.dense!, lt.dense!, dx, dh, g);
+      rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
+      // attention block
+      dh.fill(0);
+      attentionBackward(c, lw.attn, lt.attn, dx, dh, g);
+      rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
+    }
+    // embedding: scatter-add the rows
+    const dE = g.of(w.embed);
+    for (let n = 0; n < N; n++) {
+      const o = tape.ids[n] * H;
+      for (let j = 0; j < H; j++) dE[o + j] += dx[n * H + j];
+    }
+    const out = new Map<string, Float32Array>();
+    for (const [name, p] of this.params) out.set(name, g.get(p) ?? new Float32Array(p.length));
+    return out;
+  }
+
+  /** loss and gradients for ids [B, T] */
+  forwardBackward(ids: Int32Array, B: number, T: number): { loss: number; grads: Map<string, Float32Array> } {
+    const { loss, tape } = this.forward(ids, B, T);
+    return { loss, grads: this.backward(tape) };
+  }
+}

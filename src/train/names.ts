@@ -1,0 +1,46 @@
+/**
+ * Checkpoint names ↔ transformers 5 parameter names. Checkpoints store one tensor per expert and
+ * projection (`…experts.<e>.gate_proj.weight`, Mixtral's `…block_sparse_moe.experts.<e>.w1.weight`);
+ * transformers 5 holds a layer's experts fused: `…mlp.experts.gate_up_proj` [E, 2I, H] (gate rows,
+ * then up rows) and `…mlp.experts.down_proj` [E, H, I]. The training references name gradients
+ * the transformers 5 way; the trainer keys them by checkpoint name.
+ */
+
+const EXPERT = /^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.weight$/;
+const ROLE: Record<string, 'gate' | 'up' | 'down'> = {
+  gate_proj: 'gate', w1: 'gate', up_proj: 'up', w3: 'up', down_proj: 'down', w2: 'down',
+};
+
+/** tensors by checkpoint name → tensors by transformers 5 parameter name (experts fused) */
+export function toTransformers5(byName: Map<string, Float32Array>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  // layer prefix → role → expert → tensor
+  const experts = new Map<string, Map<string, Map<number, Float32Array>>>();
+  for (const [name, t] of byName) {
+    const m = EXPERT.exec(name);
+    if (!m) {
+      out.set(name.replace('.block_sparse_moe.', '.mlp.'), t);
+      continue;
+    }
+    const [, layer, e, proj] = m;
+    let roles = experts.get(layer);
+    if (!roles) { roles = new Map(); experts.set(layer, roles); }
+    let per = roles.get(ROLE[proj]);
+    if (!per) { per = new Map(); roles.set(ROLE[proj], per); }
+    per.set(Number(e), t);
+  }
+  for (const [layer, roles] of experts) {
+    const gate = roles.get('gate')!, up = roles.get('up')!, down = roles.get('down')!;
+    const E = gate.size, gi = gate.get(0)!.length, di = down.get(0)!.length;
+    const gu = new Float32Array(E * 2 * gi); // [E, 2I, H]
+    const dn = new Float32Array(E * di); // [E, H, I]
+    for (let e = 0; e < E; e++) {
+      gu.set(gate.get(e)!, e * 2 * gi);
+      gu.set(up.get(e)!, e * 2 * gi + gi);
+      dn.set(down.get(e)!, e * di);
+    }
+    out.set(`${layer}.mlp.experts.gate_up_proj`, gu);
+    out.set(`${layer}.mlp.experts.down_proj`, dn);
+  }
+  return out;
+}
