@@ -12,7 +12,7 @@ console.log('\n## GEMV with bf16 weights (bench/gemv-bf16.mjs)\n');
 sh('bench/gemv-bf16.mjs', ['--header']);
 console.log('\n## Engine prefill/decode (bench/engine.mjs)\n');
 sh('bench/engine.mjs');
-for (const f of ['bench/plan/search.mjs', 'bench/plan/run.mjs']) {
+for (const f of ['bench/plan/search_speed.mjs']) {
   if (fs.existsSync(f)) {
     console.log(`\n## Planner (${f})\n`);
     sh(f);
