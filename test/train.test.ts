@@ -11,7 +11,9 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { getKernels } from '../src/tensor/index.js';
 import { AdamW } from '../src/train/adamw.js';
 import { Grads } from '../src/train/linear.js';
-import { ffnBackward, ffnForward } from '../src/train/moe.js';
+import { moeDefaults } from '../src/models/common.js';
+import type { MoeDesc } from '../src/models/desc.js';
+import { ffnBackward, ffnForward, moeBackward, moeForward } from '../src/train/moe.js';
 import { TrainableModel } from '../src/train/model.js';
 import { toTransformers5 } from '../src/train/names.js';
 import { rmsnormBackward, rmsnormForward } from '../src/train/norm.js';
@@ -20,8 +22,22 @@ import { rng } from './helpers.js';
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const REF = path.resolve(__dirname, '../fixtures/hf-tiny-moe-train');
 const ARCHS = ['qwen3_moe', 'mixtral', 'ernie4_5_moe', 'deepseek_v3'];
-/** the archs whose 10-step AdamW curve is held to the reference */
-const CURVE_ARCHS = new Set(['qwen3_moe', 'mixtral']);
+/**
+ * How closely the free-running 10-step AdamW curve is held to the reference: the first `exact`
+ * steps within 1e-4, every step within `loose`. Where the two differ the curve is chaotic at float
+ * noise, not wrong: Adam's first update is lr · g / (|g| + eps), so a gradient element at the
+ * rounding floor (|g| ~ 1e-9, e.g. one of deepseek_v3's kv_b_proj) moves by a noise-set fraction
+ * of lr, and later steps amplify it. Our native and reference kernels differ from each other
+ * by as much as from torch (deepseek_v3 step 4: 7e-2 and 3e-2 from the reference). Restarted
+ * from torch's own parameters at steps 2, 5 and 8, the trainer matched torch's loss to 5e-7 and its
+ * gradients to 4e-6 (docs/training.md).
+ */
+const CURVE: Record<string, { exact: number; loose: number }> = {
+  qwen3_moe: { exact: 10, loose: 1e-4 },
+  mixtral: { exact: 10, loose: 1e-4 },
+  ernie4_5_moe: { exact: 7, loose: 2e-3 },
+  deepseek_v3: { exact: 1, loose: 0.15 },
+};
 
 function gradNames(ref: SafetensorsFile): string[] {
   return ref.names().filter((n) => n.startsWith('grad.')).map((n) => n.slice(5)).sort();
@@ -63,7 +79,8 @@ describe.each(ARCHS)('%s trainer matches the reference gradients and loss curve'
     expect([...toTransformers5(grads).keys()].sort()).toEqual(gradNames(ref));
   });
 
-  it.runIf(CURVE_ARCHS.has(arch))('10 AdamW steps reproduce the reference loss curve within 1e-4', () => {
+  const curve = CURVE[arch];
+  it(`10 AdamW steps reproduce the reference loss curve (${curve.exact} steps within 1e-4, all within ${curve.loose})`, () => {
     const tm = TrainableModel.load(dir);
     const opt = new AdamW(tm.params, { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
     const want = ref.readF32('adamw_losses');
@@ -73,9 +90,11 @@ describe.each(ARCHS)('%s trainer matches the reference gradients and loss curve'
       got.push(loss);
       opt.step(grads);
     }
-    const d = Math.max(...got.map((l, i) => Math.abs(l - want[i])));
-    console.log(`${arch}: AdamW loss curve max |Δ| ${d.toExponential(2)} (${got[0].toFixed(4)} → ${got[got.length - 1].toFixed(4)})`);
-    expect(d).toBeLessThanOrEqual(1e-4);
+    const diffs = got.map((l, i) => Math.abs(l - want[i]));
+    const d = Math.max(...diffs), early = Math.max(...diffs.slice(0, curve.exact));
+    console.log(`${arch}: AdamW loss curve max |Δ| ${d.toExponential(2)}, first ${curve.exact} steps ${early.toExponential(2)} (${got[0].toFixed(4)} → ${got[got.length - 1].toFixed(4)})`);
+    expect(early).toBeLessThanOrEqual(1e-4);
+    expect(d).toBeLessThanOrEqual(curve.loose);
   });
 
   it('the optimizer updates the engine model in place: its logits give the trainer loss', () => {
@@ -137,5 +156,42 @@ describe('finite differences of single backward kernels', () => {
     const dWg = g.of(f.gate.w);
     for (const i of [0, 11, 30]) expect(Math.abs(fd(L, x, i, 1e-2) - dx[i])).toBeLessThanOrEqual(2e-3);
     for (const i of [2, 25]) expect(Math.abs(fd(L, f.gate.w as Float32Array, i, 1e-2) - dWg[i])).toBeLessThanOrEqual(2e-3);
+  });
+
+  const ROUTERS: [string, Partial<MoeDesc>][] = [
+    ['softmax → top-k', { router: 'softmax_topk', normTopK: false }],
+    ['softmax → top-k → renormalise', { router: 'softmax_topk', normTopK: true }],
+    ['softmax + selection bias, min-norm (ERNIE)', { router: 'softmax_bias', normTopK: true, normMin: 1e-12, selectionBias: true }],
+    ['sigmoid + bias, groups, routed scaling, shared expert (DeepSeek-V3)',
+      { router: 'sigmoid_group', normTopK: true, routedScaling: 2.5, nGroup: 2, topkGroup: 1, selectionBias: true, sharedFfn: 5 }],
+  ];
+  it.each(ROUTERS)('MoE block, %s: dL/dx and dL/dW_router for L = Σ c ⊙ moe(x)', (_, over) => {
+    const N = 6, H = 8, E = 4, K = 2, I = 5;
+    const m = moeDefaults({ experts: E, topK: K, expertFfn: I, router: 'softmax_topk', ...over });
+    const lin = (o: number, i: number) => ({ w: rand(o * i, 0.7), b: null, out: o, in: i });
+    const ffn = () => ({ gate: lin(I, H), up: lin(I, H), down: lin(H, I) });
+    const w = {
+      router: lin(E, H), selectionBias: m.selectionBias ? rand(E, 0.1) : null,
+      experts: Array.from({ length: E }, ffn), shared: m.sharedFfn ? ffn() : null, sharedGate: null,
+    };
+    const x = rand(N * H), c = rand(N * H);
+    const { y, s } = moeForward(k, m, w, x, N, H);
+    const idx0 = s.r.idx.join();
+    const g = new Grads(), dx = new Float32Array(N * H);
+    moeBackward(k, m, w, s, c, dx, H, g);
+    const dWr = g.of(w.router.w);
+    // L, or NaN when the perturbation changed the selection (top-k has no gradient there)
+    const L = () => { const r = moeForward(k, m, w, x, N, H); return r.s.r.idx.join() === idx0 ? dot(r.y, c) : NaN; };
+    expect(dot(y, c)).toBeCloseTo(L(), 10);
+    let checked = 0;
+    const check = (t: Float32Array, an: Float32Array, i: number) => {
+      const num = fd(L, t, i, 2e-3);
+      if (Number.isNaN(num)) return;
+      checked++;
+      expect(Math.abs(num - an[i]), `entry ${i}`).toBeLessThanOrEqual(2e-3 + 1e-2 * Math.abs(an[i]));
+    };
+    for (let i = 0; i < N * H; i += 5) check(x, dx, i);
+    for (let i = 0; i < E * H; i += 3) check(w.router.w, dWr, i);
+    expect(checked).toBeGreaterThan(15);
   });
 });
