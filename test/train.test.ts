@@ -68,6 +68,13 @@ describe.each(ARCHS)('%s trainer matches the reference gradients and loss curve'
     console.log(`${arch}: |Δ lm_loss| ${Math.abs(loss - ref.readF32('lm_loss')[0]).toExponential(2)}, worst gradient ${worstName} ${worst.toExponential(2)} (max |Δ| / max |ref|)`);
   });
 
+  it.runIf(ref.has('aux_loss'))('the load-balancing aux loss (reported only) within 1e-5', () => {
+    const tm = TrainableModel.load(dir);
+    const aux = tm.auxLoss(tm.forward(ids, B, T).tape);
+    expect(aux).not.toBeNull();
+    expect(Math.abs(aux! - ref.readF32('aux_loss')[0])).toBeLessThanOrEqual(1e-5);
+  });
+
   it('every trainable parameter of the checkpoint has a gradient, in the reference and in ours', () => {
     const tm = TrainableModel.load(dir);
     const ck = Checkpoint.open(dir);

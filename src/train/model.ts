@@ -18,11 +18,11 @@ import { MoekitError } from '../util/errors.js';
 import { attentionBackward, attentionForward, type AttnCtx, type AttnSaved } from './attention.js';
 import { Grads, f32, linearBackward } from './linear.js';
 import { crossEntropyBackward, crossEntropyForward, nextTokenTargets, type CeSaved } from './loss.js';
-import { ffnBackward, ffnForward, moeBackward, moeForward, type FfnSaved, type MoeSaved } from './moe.js';
+import { ffnBackward, ffnForward, loadBalancingLoss, moeBackward, moeForward, type FfnSaved, type MoeSaved } from './moe.js';
 import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
 import { TrainRope } from './rope.js';
 
-interface LayerTape {
+export interface LayerTape {
   n1: NormSaved; // attention norm input x [N, H]
   h1: Float32Array; // [N, H] normalised
   attn: AttnSaved;
@@ -31,7 +31,7 @@ interface LayerTape {
   dense?: FfnSaved;
 }
 
-interface Tape {
+export interface Tape {
   ids: Int32Array; // [B, T]
   B: number;
   T: number;
@@ -139,6 +139,15 @@ export class TrainableModel {
     const logits = linearFwd(k, hf, N, w.lmHead); // [N, V]
     const { loss, s: ce } = crossEntropyForward(logits, nextTokenTargets(ids, B, T), N, V);
     return { loss, tape: { ids, B, T, layers, nf, hf, ce } };
+  }
+
+  /**
+   * the load-balancing auxiliary loss of a tape's routing (transformers' load_balancing_loss_func,
+   * unscaled), for reporting: it is not in the loss and gets no gradient. null for sigmoid routers.
+   */
+  auxLoss(tape: Tape): number | null {
+    const routes = tape.layers.flatMap((l) => (l.moe ? [l.moe.r] : []));
+    return loadBalancingLoss(this.model.desc.moe, routes, tape.B * tape.T);
   }
 
   /** the loss only */

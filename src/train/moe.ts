@@ -187,3 +187,31 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
   linearBackward(k, w.router, s.x, dl, N, dx, g);
   if (w.shared && s.shared) ffnBackward(k, w.shared, s.shared, dy, dx, g);
 }
+
+// ---------------------------------------------------------------------------------------------
+// load-balancing auxiliary loss (reported only: no gradient)
+
+/**
+ * transformers' load_balancing_loss_func over the routing of every MoE layer, tokens of all layers
+ * pooled: with P [L·N, E] the softmax of the raw router logits and M [L·N, K, E] the one-hot of each
+ * token's top-k of P (no selection bias), aux = E · Σ_{k,e} mean_rows(M)[k, e] · mean_rows(P)[e].
+ * Softmax routers only (null otherwise). Not scaled by router_aux_loss_coef.
+ */
+export function loadBalancingLoss(m: MoeDesc, routes: RouteSaved[], N: number): number | null {
+  if (routes.length === 0 || m.router === 'sigmoid_group') return null;
+  const E = m.experts, K = m.topK, rows = routes.length * N;
+  const tokens = new Float64Array(K * E); // [K, E] fraction of rows sending slot k to e
+  const prob = new Float64Array(E); // [E] mean router probability
+  const order = Array.from({ length: E }, (_, e) => e);
+  for (const r of routes) {
+    for (let n = 0; n < N; n++) {
+      const p = r.probs.subarray(n * E, (n + 1) * E);
+      for (let e = 0; e < E; e++) prob[e] += p[e] / rows;
+      const top = order.slice().sort((a, b) => p[b] - p[a] || a - b);
+      for (let k = 0; k < K; k++) tokens[k * E + top[k]] += 1 / rows;
+    }
+  }
+  let s = 0;
+  for (let k = 0; k < K; k++) for (let e = 0; e < E; e++) s += tokens[k * E + e] * prob[e];
+  return s * E;
+}
