@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigReader } from '../io/config.js';
+import { f32ToBf16Array } from '../io/dtypes.js';
 import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { rng } from '../runtime/sampling.js';
 import type { ModelDesc } from './desc.js';
@@ -37,7 +38,8 @@ export function tensorTable(d: ModelDesc): TensorSpec[] {
  * Write `config` and a model.safetensors of random weights (normal, std 0.02; norms 1; routers
  * std 0.3 so routing is decisive; biases 0) into dir. Returns the description.
  */
-export function writeRandomCheckpoint(dir: string, config: Record<string, unknown>, seed = 0): ModelDesc {
+export function writeRandomCheckpoint(dir: string, config: Record<string, unknown>, seed = 0,
+                                      dtype: 'F32' | 'BF16' = 'F32'): ModelDesc {
   fs.mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, 'config.json');
   const c = new ConfigReader(config, cfgPath);
@@ -48,7 +50,7 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   };
   const entries: SafetensorsEntry[] = tensorTable(d).map(({ name, shape }) => ({
-    name, dtype: 'F32', shape,
+    name, dtype, shape,
     data: () => {
       const n = shape.reduce((a, b) => a * b, 1);
       const x = new Float32Array(n);
@@ -58,7 +60,7 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
         const std = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name) ? 0.3 : 0.02;
         for (let i = 0; i < n; i++) x[i] = normal() * std;
       }
-      return x;
+      return dtype === 'BF16' ? f32ToBf16Array(x) : x;
     },
   }));
   writeSafetensors(path.join(dir, 'model.safetensors'), entries, { format: 'pt' });
