@@ -134,8 +134,20 @@ AVX2 static void rows_avx2(const uint16_t* W, int64_t ldw, int64_t K, const floa
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
     __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    // Short rows (K <= 1024, <= 2 KiB each): the hardware prefetcher does not keep four short
+    // streams busy, so prefetch the next group of four rows, one cache line of each per 64
+    // bytes of progress here (measured: +50-60 % at K = 512..1024, no change above).
+    const bool prefetch = K <= 1024 && n + 8 <= n1;
+    const char* next = reinterpret_cast<const char*>(w0 + 4 * ldw);
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
+      if (prefetch && (k & 31) == 0) {
+        const char* p = next + 2 * k;
+        _mm_prefetch(p, _MM_HINT_T0);
+        _mm_prefetch(p + 2 * ldw, _MM_HINT_T0);
+        _mm_prefetch(p + 4 * ldw, _MM_HINT_T0);
+        _mm_prefetch(p + 6 * ldw, _MM_HINT_T0);
+      }
       const __m256 xa = _mm256_loadu_ps(x + k), xb = _mm256_loadu_ps(x + k + 8);
       a0 = _mm256_fmadd_ps(load8_bf16(w0 + k), xa, a0);
       b0 = _mm256_fmadd_ps(load8_bf16(w0 + k + 8), xb, b0);
