@@ -1,5 +1,5 @@
 /** Helpers shared by the tests. */
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect, vi } from 'vitest';
 export { rng } from '../src/runtime/sampling.js';
 
 /** max |a[i] − b[i]|; the lengths must agree */
@@ -8,4 +8,20 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/**
+ * Capture what each test writes to stdout / stderr (registered per file, reset before each test):
+ * `const io = captureOutput();` then read `io.stdout`, `io.stderr`.
+ */
+export function captureOutput(): { stdout: string; stderr: string } {
+  const io = { stdout: '', stderr: '' };
+  beforeEach(() => {
+    io.stdout = '';
+    io.stderr = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { io.stdout += String(s); return true; });
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { io.stderr += String(s); return true; });
+  });
+  afterEach(() => vi.restoreAllMocks());
+  return io;
 }

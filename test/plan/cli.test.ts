@@ -1,19 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runPlanCommand } from '../../src/cli/plan.js';
 import { main } from '../../src/cli/main.js';
+import { captureOutput } from '../helpers.js';
 
-let stdout = '';
-let stderr = '';
-beforeEach(() => {
-  stdout = '';
-  stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { stdout += String(s); return true; });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { stderr += String(s); return true; });
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureOutput();
 
 const specFile = (text: string, name = 'spec.yaml') => {
   const dir = mkdtempSync(join(tmpdir(), 'moekit-plan-cli-'));
@@ -26,20 +19,20 @@ const MIXTRAL = 'model: mixtral-8x22b\nhardware: { preset: h100, devices: 128 }\
 describe('moekit plan CLI', () => {
   it('simulate --json has the documented keys', async () => {
     expect(await runPlanCommand(['simulate', specFile(MIXTRAL), '--json'])).toBe(0);
-    const j = JSON.parse(stdout);
+    const j = JSON.parse(io.stdout);
     for (const k of ['step_time_s', 'tokens_per_s', 'mfu', 'hfu', 'memory_gib_per_device', 'fits', 'breakdown']) expect(j).toHaveProperty(k);
     for (const k of ['compute', 'tp_comm', 'cp_comm', 'ep_comm', 'pp_comm', 'dp_comm', 'bubble']) expect(j.breakdown).toHaveProperty(k);
   });
   it('flags override the spec', async () => {
     await runPlanCommand(['simulate', specFile(MIXTRAL), '--json', '--recompute', 'full']);
-    const full = JSON.parse(stdout);
-    stdout = '';
+    const full = JSON.parse(io.stdout);
+    io.stdout = '';
     await runPlanCommand(['simulate', specFile(MIXTRAL), '--json']);
-    expect(full.hfu).toBeGreaterThan(JSON.parse(stdout).hfu);
+    expect(full.hfu).toBeGreaterThan(JSON.parse(io.stdout).hfu);
   });
   it('search --top N --json', async () => {
     expect(await runPlanCommand(['search', specFile(MIXTRAL), '--top', '3', '--json'])).toBe(0);
-    const j = JSON.parse(stdout);
+    const j = JSON.parse(io.stdout);
     expect(j.top).toHaveLength(3);
     expect(j.top[0]).toHaveProperty('layout');
     expect(j.top[0]).toHaveProperty('mfu');
@@ -47,37 +40,37 @@ describe('moekit plan CLI', () => {
   it('search with nothing fitting exits 1 and shows the closest layout', async () => {
     const p = specFile('model: deepseek-v3\nhardware: { preset: h100, devices: 16 }\ntraining: { seq_len: 4096, global_batch: 64 }\n');
     expect(await runPlanCommand(['search', p])).toBe(1);
-    expect(stdout).toMatch(/no layout fits in memory/);
-    expect(stdout).toMatch(/closest: TP/);
+    expect(io.stdout).toMatch(/no layout fits in memory/);
+    expect(io.stdout).toMatch(/closest: TP/);
   });
   it('export --engine megatron and mindspeed', async () => {
     expect(await runPlanCommand(['export', specFile(MIXTRAL), '--engine', 'megatron', '--json'])).toBe(0);
-    expect(JSON.parse(stdout).args).toContain('--expert-model-parallel-size');
-    stdout = '';
+    expect(JSON.parse(io.stdout).args).toContain('--expert-model-parallel-size');
+    io.stdout = '';
     expect(await runPlanCommand(['export', specFile(MIXTRAL), '--engine', 'mindspeed'])).toBe(0);
-    expect(stdout).toMatch(/--use-mcore-models/);
+    expect(io.stdout).toMatch(/--use-mcore-models/);
   });
   it('op moe-layer and attention --json', async () => {
     await runPlanCommand(['op', 'moe-layer', '--hardware', 'h200', '--tokens', '8192', '--hidden', '4096', '--experts', '8', '--top-k', '2', '--expert-ffn', '14336', '--json']);
-    const j = JSON.parse(stdout);
+    const j = JSON.parse(io.stdout);
     expect(j.fwd_ms).toBeGreaterThan(5);
     expect(j.fwd_bwd_ms).toBeGreaterThan(2 * j.fwd_ms);
-    stdout = '';
+    io.stdout = '';
     await runPlanCommand(['op', 'attention', '--hardware', 'h200', '--batch', '2', '--seq', '4096', '--hidden', '4096', '--heads', '32', '--kv-heads', '8', '--head-dim', '128', '--json']);
-    expect(JSON.parse(stdout)).toHaveProperty('fwd_bwd_ms');
+    expect(JSON.parse(io.stdout)).toHaveProperty('fwd_bwd_ms');
   });
   it('user errors: one line, exit 1, naming the field', async () => {
     const bad = specFile('model: mixtral-8x22b\nhardware: { preset: h100, devices: 0 }\ntraining: { seq_len: 4096, global_batch: 8 }\n');
     expect(await main(['plan', 'simulate', bad])).toBe(1);
-    expect(stderr).toBe('moekit: hardware.devices: must be an integer >= 1 (got 0)\n');
-    stderr = '';
+    expect(io.stderr).toBe('moekit: hardware.devices: must be an integer >= 1 (got 0)\n');
+    io.stderr = '';
     expect(await main(['plan', 'simulate', specFile(MIXTRAL.replace('tp: 2', 'tp: 5'))])).toBe(1);
-    expect(stderr).toMatch(/^moekit: parallel\.tp: tp 5 does not divide heads 48\n$/);
-    stderr = '';
+    expect(io.stderr).toMatch(/^moekit: parallel\.tp: tp 5 does not divide heads 48\n$/);
+    io.stderr = '';
     expect(await main(['plan', 'op', 'moe-layer', '--hardware', 'h300', '--tokens', '1'])).toBe(1);
-    expect(stderr).toMatch(/^moekit: --hardware: unknown hardware preset 'h300'/);
-    stderr = '';
+    expect(io.stderr).toMatch(/^moekit: --hardware: unknown hardware preset 'h300'/);
+    io.stderr = '';
     expect(await main(['plan', 'export', specFile(MIXTRAL), '--engine', 'deepspeed'])).toBe(1);
-    expect(stderr).toMatch(/--engine: must be megatron or mindspeed/);
+    expect(io.stderr).toMatch(/--engine: must be megatron or mindspeed/);
   });
 });

@@ -2,18 +2,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { captureOutput } from '../helpers.js';
 
-let stdout = '';
-let stderr = '';
-beforeEach(() => {
-  stdout = '';
-  stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { stdout += String(s); return true; });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { stderr += String(s); return true; });
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureOutput();
 
 const dir = mkdtempSync(join(tmpdir(), 'moekit-plan-review-'));
 let n = 0;
@@ -35,10 +28,10 @@ describe('plan CLI flag errors', () => {
       [['plan', 'op', 'moe-layer', '--foo'], /^moekit: plan op: Unknown option '--foo'/],
     ];
     for (const [argv, re] of cases) {
-      stderr = '';
+      io.stderr = '';
       expect(await main(argv)).toBe(1);
-      expect(stderr).toMatch(re);
-      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(io.stderr).toMatch(re);
+      expect(io.stderr.trim().split('\n')).toHaveLength(1);
     }
   });
 });
@@ -54,9 +47,9 @@ describe('model: { config: PATH }', () => {
       [specWith('5'), /^moekit: model\.config: must be a path to a Hugging Face config\.json \(got 5\)\n$/],
       [specWith(join(dir, 'missing.json')), /^moekit: .*missing\.json: cannot read config\.json: ENOENT/],
     ] as [string, RegExp][]) {
-      stderr = '';
+      io.stderr = '';
       expect(await main(['plan', 'simulate', spec])).toBe(1);
-      expect(stderr).toMatch(re);
+      expect(io.stderr).toMatch(re);
     }
   });
   it('ERNIE 4.5 MoE field names (moe_num_experts, moe_k, moe_num_shared_experts, moe_layer_start_index) are read', async () => {
@@ -82,19 +75,19 @@ describe('model: { config: PATH }', () => {
     const { resolveModel } = await import('../../src/plan/spec.js');
     for (const c of cfgs) {
       expect(resolveModel({ config: c }).experts, c).toBeGreaterThan(0);
-      stdout = '';
+      io.stdout = '';
       expect(await main(['plan', 'simulate', specWith(c), '--json']), c).toBe(0);
-      const j = JSON.parse(stdout);
+      const j = JSON.parse(io.stdout);
       expect(Number.isFinite(j.step_time_s), c).toBe(true);
-      stdout = '';
+      io.stdout = '';
       await main(['plan', 'search', specWith(c), '--json', '--top', '1']);
-      expect(JSON.parse(stdout).layouts_enumerated, c).toBeGreaterThan(0);
+      expect(JSON.parse(io.stdout).layouts_enumerated, c).toBeGreaterThan(0);
     }
   });
   it('interleaved dense/MoE layers are refused on one line', async () => {
     const cfg = file(JSON.stringify({ hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, moe_num_experts: 4, moe_k: 2, moe_intermediate_size: 32, moe_layer_interval: 2 }), 'ernie-interval.json');
     expect(await main(['plan', 'simulate', specWith(cfg)])).toBe(1);
-    expect(stderr).toMatch(/ernie-interval\.json: moe_layer_interval 2 \(interleaved dense\/MoE layers\) is not modelled\n$/);
+    expect(io.stderr).toMatch(/ernie-interval\.json: moe_layer_interval 2 \(interleaved dense\/MoE layers\) is not modelled\n$/);
   });
 });
 
@@ -102,26 +95,26 @@ describe('hardware overrides that made the step Infinity or NaN', () => {
   it('host_gbps 0 with offload, fp8_gemm_eff 0 with FP8: one-line errors', async () => {
     const off = file(MIXTRAL.replace('devices: 16', 'devices: 16, host_gbps: 0').replace('ep: 4', 'ep: 4, offload: 0.5'));
     expect(await main(['plan', 'simulate', off])).toBe(1);
-    expect(stderr).toBe('moekit: hardware.host_bw: must be positive to offload activations (parallel.offload 0.5)\n');
-    stderr = '';
+    expect(io.stderr).toBe('moekit: hardware.host_bw: must be positive to offload activations (parallel.offload 0.5)\n');
+    io.stderr = '';
     expect(await main(['plan', 'search', off])).toBe(1);
-    expect(stderr).toMatch(/^moekit: hardware\.host_bw:/);
-    stderr = '';
+    expect(io.stderr).toMatch(/^moekit: hardware\.host_bw:/);
+    io.stderr = '';
     const f8 = file(MIXTRAL.replace('devices: 16', 'devices: 16, fp8_gemm_eff: 0'));
     expect(await main(['plan', 'simulate', f8, '--precision', 'fp8'])).toBe(1);
-    expect(stderr).toMatch(/^moekit: hardware\.fp8_gemm_eff: must be positive when peak_fp8 > 0/);
+    expect(io.stderr).toMatch(/^moekit: hardware\.fp8_gemm_eff: must be positive when peak_fp8 > 0/);
     // no offload: a zero host link is fine
-    stdout = '';
+    io.stdout = '';
     expect(await main(['plan', 'simulate', file(MIXTRAL.replace('devices: 16', 'devices: 16, host_gbps: 0')), '--json'])).toBe(0);
-    expect(Number.isFinite(JSON.parse(stdout).step_time_s)).toBe(true);
+    expect(Number.isFinite(JSON.parse(io.stdout).step_time_s)).toBe(true);
   });
 });
 
 describe('search --top', () => {
   it('--top 0 is an error, not "no layout fits"', async () => {
     expect(await main(['plan', 'search', file(MIXTRAL), '--top', '0'])).toBe(1);
-    expect(stderr).toBe('moekit: --top: must be at least 1 (got 0)\n');
-    expect(stdout).not.toMatch(/no layout fits/);
+    expect(io.stderr).toBe('moekit: --top: must be at least 1 (got 0)\n');
+    expect(io.stdout).not.toMatch(/no layout fits/);
   });
 });
 
@@ -135,9 +128,9 @@ describe('sweep section validation', () => {
       ['sweep: [48, 52]\n', 'moekit: sweep: must be a mapping (layers, hidden, experts, top_k, expert_ffn, ...)\n'],
     ];
     for (const [sw, msg] of cases) {
-      stderr = '';
+      io.stderr = '';
       expect(await main(['plan', 'sweep', file(QWEN + sw)])).toBe(1);
-      expect(stderr).toBe(msg);
+      expect(io.stderr).toBe(msg);
     }
   });
 });
@@ -150,7 +143,7 @@ describe('sweep from a dense base model', () => {
     const shapes = sweepShapes(loadSpec(file(DENSE + 'sweep: { layers: [4, 6] }\n'), { template: true }));
     expect(shapes.map((s) => [s.layers, s.dense_layers])).toEqual([[4, 4], [6, 6]]);
     expect(await main(['plan', 'sweep', file(DENSE + 'sweep: { layers: [4, 6] }\n'), '--json'])).toBe(0);
-    const rows = JSON.parse(stdout).rows as { shape: { layers: number }; best: { tokens_per_s: number } }[];
+    const rows = JSON.parse(io.stdout).rows as { shape: { layers: number }; best: { tokens_per_s: number } }[];
     const tps = (L: number) => rows.find((r) => r.shape.layers === L)!.best.tokens_per_s;
     expect(tps(6)).toBeLessThan(tps(4) * 0.75); // 1.5x the layers: much slower (was nearly equal)
   });
@@ -160,19 +153,19 @@ describe('sweep from a dense base model', () => {
     const shapes = sweepShapes(loadSpec(file(DENSE + 'sweep: { experts: [8], top_k: [2], expert_ffn: [512] }\n'), { template: true }));
     expect(shapes[0]).toMatchObject({ experts: 8, top_k: 2, dense_layers: 0 });
     expect(await main(['plan', 'sweep', file(DENSE + 'sweep: { experts: [8], expert_ffn: [512] }\n')])).toBe(1);
-    expect(stderr).toBe('moekit: sweep.top_k: needed: the base model is dense (top_k 0) and the sweep gives experts 8\n');
+    expect(io.stderr).toBe('moekit: sweep.top_k: needed: the base model is dense (top_k 0) and the sweep gives experts 8\n');
   });
   it('quality_tokens on a dense base is an error, not granularity Infinity / null in the output', async () => {
     expect(await main(['plan', 'sweep', file(DENSE + 'sweep: { layers: [4, 6], quality_tokens: 1e9 }\n'), '--json'])).toBe(1);
-    expect(stderr).toMatch(/^moekit: sweep\.quality_tokens: time-to-quality .* needs a MoE base model/);
+    expect(io.stderr).toMatch(/^moekit: sweep\.quality_tokens: time-to-quality .* needs a MoE base model/);
   });
 });
 
 describe('export launcher world size', () => {
   const launch = async (devices: number) => {
-    stdout = '';
+    io.stdout = '';
     expect(await main(['plan', 'export', file(MIXTRAL), '--engine', 'megatron', '--json', '--devices', String(devices), '--tp', '1', '--pp', '1', '--ep', '1', '--global-batch', '48'])).toBe(0);
-    const j = JSON.parse(stdout) as { command: string; notes: string[] };
+    const j = JSON.parse(io.stdout) as { command: string; notes: string[] };
     const [, nn, np] = /--nnodes (\d+) --nproc-per-node (\d+)/.exec(j.command)!;
     return { nodes: Number(nn), perNode: Number(np), notes: j.notes };
   };
@@ -190,13 +183,13 @@ describe('export launcher world size', () => {
 describe('boolean spec fields', () => {
   it('tp_overlap and tied_embeddings must be booleans ("no" used to read as true)', async () => {
     expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, tp_overlap: "no"'))])).toBe(1);
-    expect(stderr).toBe('moekit: parallel.tp_overlap: must be true or false (got "no")\n');
-    stderr = '';
+    expect(io.stderr).toBe('moekit: parallel.tp_overlap: must be true or false (got "no")\n');
+    io.stderr = '';
     expect(await main(['plan', 'simulate', file(MIXTRAL.replace('model: mixtral-8x7b', 'model: { preset: mixtral-8x7b, tied_embeddings: "false" }'))])).toBe(1);
-    expect(stderr).toBe('moekit: model.tied_embeddings: must be true or false (got "false")\n');
-    stdout = '';
+    expect(io.stderr).toBe('moekit: model.tied_embeddings: must be true or false (got "false")\n');
+    io.stdout = '';
     expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, tp_overlap: false')), '--json'])).toBe(0);
-    expect(JSON.parse(stdout).parallel.tp_overlap).toBe(false);
+    expect(JSON.parse(io.stdout).parallel.tp_overlap).toBe(false);
   });
 });
 
@@ -204,11 +197,11 @@ describe('search with no valid layout', () => {
   const TINY = 'model: { layers: 1, hidden: 384, heads: 3, vocab: 1000, experts: 4, top_k: 2, expert_ffn: 256 }\nhardware: { preset: h100, devices: 16 }\ntraining: { seq_len: 512, global_batch: 3 }\n';
   it('says why instead of "no layout fits in memory"', async () => {
     expect(await main(['plan', 'search', file(TINY)])).toBe(1);
-    expect(stdout).toMatch(/no valid layout: none of the 12 layouts suits the batch \(e\.g\. TP1 PP1 EP1 DP16: global_batch 3 not divisible by micro_batch\*dp = 16\)/);
-    expect(stdout).not.toMatch(/fits in memory\./);
-    stdout = '';
+    expect(io.stdout).toMatch(/no valid layout: none of the 12 layouts suits the batch \(e\.g\. TP1 PP1 EP1 DP16: global_batch 3 not divisible by micro_batch\*dp = 16\)/);
+    expect(io.stdout).not.toMatch(/fits in memory\./);
+    io.stdout = '';
     expect(await main(['plan', 'search', file(TINY), '--schedule', 'dualpipe', '--json'])).toBe(1);
-    const j = JSON.parse(stdout);
+    const j = JSON.parse(io.stdout);
     expect(j.layouts_enumerated).toBe(0);
     expect(j.no_valid_layout).toMatch(/^no \(tp, cp, pp, vpp, ep, etp\) layout of 1 layers, 3 heads, 4 experts passes/);
   });
@@ -218,9 +211,9 @@ describe('empty YAML parallel section', () => {
   it('`parallel:` with nothing under it means the defaults, a scalar is an error', async () => {
     const spec = (par: string) => file(`model: mixtral-8x7b\nhardware: { preset: h100, devices: 8 }\nparallel:${par}\ntraining: { seq_len: 4096, global_batch: 64 }\n`);
     expect(await main(['plan', 'simulate', spec(''), '--json'])).toBe(0);
-    expect(JSON.parse(stdout).parallel).toMatchObject({ tp: 1, pp: 1, ep: 1, dp: 8 });
+    expect(JSON.parse(io.stdout).parallel).toMatchObject({ tp: 1, pp: 1, ep: 1, dp: 8 });
     expect(await main(['plan', 'simulate', spec(' 4'), '--json'])).toBe(1);
-    expect(stderr).toBe('moekit: parallel: must be a mapping (got 4)\n');
+    expect(io.stderr).toBe('moekit: parallel: must be a mapping (got 4)\n');
   });
 });
 
@@ -228,7 +221,7 @@ describe('usage text', () => {
   it('lists every documented override flag, --model included', async () => {
     await main(['plan', '--help']);
     for (const f of ['--hardware', '--devices', '--model', '--tp', '--pp', '--vpp', '--ep', '--etp', '--cp', '--dp', '--zero', '--schedule', '--recompute', '--seq-len', '--micro-batch', '--global-batch', '--precision']) {
-      expect(stdout, f).toMatch(new RegExp(`${f}(\\s|$)`, 'm'));
+      expect(io.stdout, f).toMatch(new RegExp(`${f}(\\s|$)`, 'm'));
     }
   });
 });
@@ -237,8 +230,8 @@ describe('sweep text output', () => {
   it('a shape with no fitting layout reads "no fitting layout", not "Infinity days"', async () => {
     const spec = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 1 }\ntraining: { seq_len: 4096, global_batch: 1 }\nsweep: { layers: [48, 4], quality_tokens: 1e12 }\n');
     expect(await main(['plan', 'sweep', spec])).toBe(0);
-    expect(stdout).not.toMatch(/Infinity|NaN/);
-    expect(stdout).toMatch(/2 L48 H2048 E128 K8 I768 .* 1\.00T tokens  no fitting layout/);
+    expect(io.stdout).not.toMatch(/Infinity|NaN/);
+    expect(io.stdout).toMatch(/2 L48 H2048 E128 K8 I768 .* 1\.00T tokens  no fitting layout/);
   });
 });
 
@@ -273,7 +266,7 @@ describe('tied embeddings memory', () => {
 describe('model.preset of the wrong type', () => {
   it('names model.preset, not model.layers', async () => {
     expect(await main(['plan', 'simulate', file('model: { preset: 5 }\nhardware: { preset: h100, devices: 8 }\ntraining: { seq_len: 4096, global_batch: 64 }\n')])).toBe(1);
-    expect(stderr).toBe('moekit: model.preset: must be a model preset name (got 5)\n');
+    expect(io.stderr).toBe('moekit: model.preset: must be a model preset name (got 5)\n');
   });
 });
 
@@ -281,24 +274,24 @@ describe('layout flags on search and sweep', () => {
   it('--tp/--ep/--pp pin the searched layouts instead of being silently ignored', async () => {
     const spec = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 12 }\ntraining: { seq_len: 4096, global_batch: 48 }\n');
     expect(await main(['plan', 'search', spec, '--json', '--top', '100', '--tp', '2', '--ep', '4'])).toBe(0);
-    const j = JSON.parse(stdout);
+    const j = JSON.parse(io.stdout);
     expect(j.top.length).toBeGreaterThan(0);
     for (const r of j.top) expect(r.parallel).toMatchObject({ tp: 2, ep: 4 });
-    stdout = '';
+    io.stdout = '';
     const sw = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 12 }\ntraining: { seq_len: 4096, global_batch: 48 }\nsweep: { layers: [24, 48] }\n');
     expect(await main(['plan', 'sweep', sw, '--json', '--pp', '3'])).toBe(0);
-    for (const r of JSON.parse(stdout).rows) expect(r.best.layout).toMatch(/ PP3 /);
+    for (const r of JSON.parse(io.stdout).rows) expect(r.best.layout).toMatch(/ PP3 /);
   });
 });
 
 describe('interleaved schedule with vpp 1', () => {
   it('is 1F1B: same step and memory (it held 2p-1 micro-batches of activations)', async () => {
-    stdout = '';
+    io.stdout = '';
     await main(['plan', 'simulate', file(MIXTRAL), '--json', '--pp', '4', '--tp', '1', '--global-batch', '64']);
-    const a = JSON.parse(stdout);
-    stdout = '';
+    const a = JSON.parse(io.stdout);
+    io.stdout = '';
     await main(['plan', 'simulate', file(MIXTRAL), '--json', '--pp', '4', '--tp', '1', '--global-batch', '64', '--schedule', 'interleaved']);
-    const b = JSON.parse(stdout);
+    const b = JSON.parse(io.stdout);
     expect(b.parallel.schedule).toBe('interleaved');
     expect(b.memory_gib_per_device).toBeCloseTo(a.memory_gib_per_device, 9);
     expect(b.step_time_s).toBeCloseTo(a.step_time_s, 9);
@@ -308,21 +301,21 @@ describe('interleaved schedule with vpp 1', () => {
 describe('--recompute with one module', () => {
   it('--recompute moe_act is the module list [moe_act] (it was rejected as not none/selective/full)', async () => {
     expect(await main(['plan', 'simulate', file(MIXTRAL), '--json', '--recompute', 'moe_act'])).toBe(0);
-    expect(JSON.parse(stdout).parallel.recompute).toEqual(['moe_act']);
-    stdout = '';
+    expect(JSON.parse(io.stdout).parallel.recompute).toEqual(['moe_act']);
+    io.stdout = '';
     expect(await main(['plan', 'simulate', file(MIXTRAL), '--json', '--recompute', 'full'])).toBe(0);
-    expect(JSON.parse(stdout).parallel.recompute).toBe('full');
+    expect(JSON.parse(io.stdout).parallel.recompute).toBe('full');
     expect(await main(['plan', 'simulate', file(MIXTRAL), '--recompute', 'foo'])).toBe(1);
-    expect(stderr).toBe("moekit: --recompute: must be none, selective, full, or module names separated by commas (attention, core_attn, mla_up, mlp, moe, moe_act, layernorm); got 'foo'\n");
+    expect(io.stderr).toBe("moekit: --recompute: must be none, selective, full, or module names separated by commas (attention, core_attn, mla_up, mlp, moe, moe_act, layernorm); got 'foo'\n");
   });
 });
 
 describe('spec recompute with one module', () => {
   it('recompute: moe_act in the spec reads as [moe_act]', async () => {
     expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, recompute: moe_act')), '--json'])).toBe(0);
-    expect(JSON.parse(stdout).parallel.recompute).toEqual(['moe_act']);
+    expect(JSON.parse(io.stdout).parallel.recompute).toEqual(['moe_act']);
     expect(await main(['plan', 'simulate', file(MIXTRAL.replace('ep: 4', 'ep: 4, recompute: bogus'))])).toBe(1);
-    expect(stderr).toMatch(/^moekit: parallel\.recompute: must be one of none, selective, full, attention, /);
+    expect(io.stderr).toMatch(/^moekit: parallel\.recompute: must be one of none, selective, full, attention, /);
   });
 });
 
@@ -330,24 +323,24 @@ describe('sweep budget range', () => {
   it('[max, min] is an error, not a silent "0 of N shapes in budget"', async () => {
     const spec = file('model: qwen3-30b-a3b\nhardware: { preset: h100, devices: 8 }\ntraining: { seq_len: 4096, global_batch: 64 }\nsweep: { layers: [24, 48], total_params_b: [40, 10] }\n');
     expect(await main(['plan', 'sweep', spec])).toBe(1);
-    expect(stderr).toBe('moekit: sweep.total_params_b: must be [min, max] in billions: min 40 > max 10\n');
+    expect(io.stderr).toBe('moekit: sweep.total_params_b: must be [min, max] in billions: min 40 > max 10\n');
   });
 });
 
 describe('vpp without a pipeline', () => {
   it('vpp > 1 with pp 1 is an error (Megatron refuses it; export emitted virtual stages for pp 1)', async () => {
     expect(await main(['plan', 'simulate', file(MIXTRAL), '--pp', '1', '--vpp', '2'])).toBe(1);
-    expect(stderr).toBe('moekit: parallel.vpp: vpp 2 needs pp > 1\n');
+    expect(io.stderr).toBe('moekit: parallel.vpp: vpp 2 needs pp > 1\n');
   });
 });
 
 describe('flags of another subcommand', () => {
   it('--top outside search and --engine outside export are errors, not ignored', async () => {
     expect(await main(['plan', 'simulate', file(MIXTRAL), '--top', '3'])).toBe(1);
-    expect(stderr).toBe('moekit: --top: only for plan search, not plan simulate\n');
-    stderr = '';
+    expect(io.stderr).toBe('moekit: --top: only for plan search, not plan simulate\n');
+    io.stderr = '';
     expect(await main(['plan', 'search', file(MIXTRAL), '--engine', 'megatron'])).toBe(1);
-    expect(stderr).toBe('moekit: --engine: only for plan export, not plan search\n');
+    expect(io.stderr).toBe('moekit: --engine: only for plan export, not plan search\n');
   });
 });
 
@@ -355,10 +348,10 @@ describe('FP8 on hardware without FP8 GEMMs', () => {
   it('is an error (GEMMs ran at the BF16 rate while memory and dispatch were modelled in FP8)', async () => {
     const spec = file('model: mixtral-8x7b\nhardware: { preset: 910b, devices: 16 }\nparallel: { tp: 2, pp: 2, ep: 4 }\ntraining: { seq_len: 4096, global_batch: 64, precision: fp8 }\n');
     expect(await main(['plan', 'simulate', spec])).toBe(1);
-    expect(stderr).toBe('moekit: training.precision: fp8 needs FP8 GEMMs: 910b has none (peak_fp8 0); use bf16, or set hardware.peak_fp8_tflops\n');
-    stdout = '';
+    expect(io.stderr).toBe('moekit: training.precision: fp8 needs FP8 GEMMs: 910b has none (peak_fp8 0); use bf16, or set hardware.peak_fp8_tflops\n');
+    io.stdout = '';
     expect(await main(['plan', 'simulate', spec, '--precision', 'bf16', '--json'])).toBe(0);
-    expect(Number.isFinite(JSON.parse(stdout).step_time_s)).toBe(true);
+    expect(Number.isFinite(JSON.parse(io.stdout).step_time_s)).toBe(true);
   });
 });
 
@@ -374,7 +367,7 @@ describe('Qwen mlp_only_layers', () => {
 describe('plan op flags of the other op', () => {
   it('--heads for moe-layer is an error, not ignored', async () => {
     expect(await main(['plan', 'op', 'moe-layer', '--tokens', '8', '--hidden', '64', '--experts', '4', '--top-k', '2', '--expert-ffn', '32', '--heads', '8'])).toBe(1);
-    expect(stderr).toBe('moekit: --heads: not an option of plan op moe-layer (--tokens --hidden --experts --top-k --expert-ffn)\n');
+    expect(io.stderr).toBe('moekit: --heads: not an option of plan op moe-layer (--tokens --hidden --experts --top-k --expert-ffn)\n');
     expect(await main(['plan', 'op', 'attention', '--batch', '1', '--seq', '128', '--hidden', '64', '--heads', '4', '--head-dim', '16', '--json'])).toBe(0);
   });
 });
