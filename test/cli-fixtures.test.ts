@@ -6,27 +6,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff, runCli } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = runCli;
 
 
 describe.each(ARCHS)('%s through the CLI', (arch) => {

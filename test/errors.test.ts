@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe/mixtral');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-errors-'));
@@ -37,18 +37,7 @@ function stBytes(header: unknown, data: Buffer): Buffer {
   return Buffer.concat([len, h, data]);
 }
 
-async function run(argv: string[]): Promise<{ code: number; err: string; out: string }> {
-  let err = '', out = '';
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-  try {
-    const code = await main(argv);
-    return { code, err, out };
-  } finally {
-    e.mockRestore();
-    o.mockRestore();
-  }
-}
+const run = runCli;
 
 async function expectError(argv: string[], file: string, problem: RegExp): Promise<void> {
   const r = await run(argv);

@@ -25,3 +25,17 @@ export function captureOutput(): { stdout: string; stderr: string } {
   afterEach(() => vi.restoreAllMocks());
   return io;
 }
+
+/** run the `moekit` CLI in-process with argv; its exit code and what it printed */
+export async function runCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../src/cli/main.js');
+  let out = '', err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
+  try {
+    return { code: await main(argv), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
