@@ -1,6 +1,7 @@
 /** Helpers shared by the tests. */
 import { afterEach, beforeEach, expect, vi } from 'vitest';
-export { rng } from '../src/runtime/sampling.js';
+import { rng } from '../src/runtime/sampling.js';
+export { rng };
 
 /** max |a[i] − b[i]|; the lengths must agree */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -38,4 +39,21 @@ export async function runCli(argv: string[]): Promise<{ code: number; out: strin
     o.mockRestore();
     e.mockRestore();
   }
+}
+
+/** seeded random test data: MOEKIT_TEST_SEED overrides `seed` to fuzz further */
+export function randomTools(seed: number) {
+  const R = rng(Number(process.env.MOEKIT_TEST_SEED ?? seed));
+  return {
+    R,
+    /** an integer in [lo, hi] */
+    int: (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1)),
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)],
+    /** n random floats in [-scale, scale) */
+    randn(n: number, scale = 1): Float32Array {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = (R() * 2 - 1) * scale;
+      return a;
+    },
+  };
 }

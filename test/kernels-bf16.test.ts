@@ -8,22 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { referenceKernels as ref } from '../src/tensor/ref/index.js';
 import { nativeAddon, nativeKernels, nativeLoadError } from '../src/tensor/native.js';
-import { rng } from './helpers.js';
+import { randomTools } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-const R = rng(Number(process.env.MOEKIT_TEST_SEED ?? 20240611)); // vary to fuzz further
-const int = (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1)); // [lo, hi]
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)];
+const { R, int, pick, randn } = randomTools(20240611); // MOEKIT_TEST_SEED varies it
 const GUARD = 12345.5; // planted around f32 views; must survive every kernel
-
-/** n random floats in [-scale, scale) */
-function randn(n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (R() * 2 - 1) * scale;
-  return a;
-}
 
 /** f32 → bf16 bits, round to nearest even (NaN stays NaN) */
 function toBf16(v: Float32Array): Uint16Array {

@@ -10,22 +10,13 @@ import { referenceKernels as ref } from '../src/tensor/ref/index.js';
 import { nativeAddon, nativeKernels, nativeLoadError } from '../src/tensor/native.js';
 import { getKernels, kernelsInfo } from '../src/tensor/index.js';
 import { MoekitError } from '../src/util/errors.js';
-import { rng } from './helpers.js';
+import { randomTools } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-const R = rng(Number(process.env.MOEKIT_TEST_SEED ?? 20240607)); // vary to fuzz further
-const int = (lo: number, hi: number): number => lo + Math.floor(R() * (hi - lo + 1)); // [lo, hi]
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(R() * xs.length)];
+const { R, int, pick, randn } = randomTools(20240607); // MOEKIT_TEST_SEED varies it
 const GUARD = 12345.5; // value planted around views; must survive every kernel
-
-/** n random floats in [-scale, scale) */
-function randn(n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (R() * 2 - 1) * scale;
-  return a;
-}
 
 /**
  * A view of `n` elements at a random offset inside a bigger buffer filled with GUARD, so a kernel
