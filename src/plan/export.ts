@@ -75,6 +75,10 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   if (p.zero >= 1 && p.zero <= 2) { f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather'); }
   if (p.zero === 3) { f('use-custom-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
   if (p.zero === 0) f('overlap-grad-reduce');
+  if (t.grad_precision === 'bf16') {
+    if (engine === 'megatron') f('grad-reduce-in-bf16');
+    else notes.push('grad_precision bf16: Megatron core_r0.8.0 (MindSpeed-LLM\'s base) has no --grad-reduce-in-bf16; gradients stay fp32');
+  }
   if (t.optimizer_precision === 'bf16') { f('use-precision-aware-optimizer'); f('exp-avg-dtype', 'bf16'); f('exp-avg-sq-dtype', 'bf16'); }
   // recompute
   if (p.recompute === 'full') { f('recompute-granularity', 'full'); f('recompute-method', 'uniform'); f('recompute-num-layers', 1); }

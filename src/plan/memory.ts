@@ -2,7 +2,8 @@
  * Peak memory per device (the first pipeline stage, which holds the most activations).
  *
  * Model states (Rajbhandari et al. 2020, ZeRO), per local parameter:
- *   weights 2 B (bf16), gradients 2 B (bf16 grad buffer: Megatron-Core DistributedDataParallelConfig.grad_reduce_in_fp32 = False),
+ *   weights 2 B (bf16), gradients 4 B (fp32 grad buffer: Megatron-LM forces accumulate_allreduce_grads_in_fp32 for
+ *   bf16 training, arguments.py) or 2 B with training.grad_precision bf16 (--grad-reduce-in-bf16),
  *   optimizer: fp32 master 4 B + Adam m, v (4 + 4 B fp32, or 2 + 2 B bf16 as DeepSeek-V3 sec. 3.3.2).
  *   ZeRO-1 shards the optimizer, ZeRO-2 also the gradients, ZeRO-3 also the weights, over the data-parallel
  *   group of each parameter: dp*cp for dense parameters, the expert-data-parallel group tp*cp*dp/(ep*etp) for
@@ -18,6 +19,7 @@
  *   dense FFN: fc1 input 2h, fc1 output 4f, activation output 2f;
  *   MoE: router input 2h + fp32 probabilities 8E, per routed row: expert input 2h (1h when FP8), fc1 output 4I/etp,
  *   activation output 2I/etp (1I when FP8), expert output 2h; shared experts as a dense FFN of width s*I.
+ * FP8 training (DeepSeek-V3 sec. 3.3.2) also caches the attention output and, when the SwiGLU is recomputed, its input in FP8.
  * Full recompute keeps only each layer's input (2h per token). Offload swaps a fraction to host memory.
  * The plan fits when the total is at most USABLE_HBM_FRACTION of HBM (transient backward buffers not modelled).
  * Communication buffers: the all-to-all send/receive buffers of one layer, the TP all-gather buffer, two DP
@@ -29,8 +31,10 @@ import { inFlight, paramCopies } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import type { Parallel, RecomputeModule, Training } from './spec.js';
 
-/** bytes per gradient element in the grad buffer and the DP reduction (bf16, Megatron-Core default) */
-export const GRAD_BYTES = 2;
+/** bytes per gradient element in the grad buffer and the DP reduction */
+export function gradBytes(t: Training): number {
+  return t.grad_precision === 'bf16' ? 2 : 4;
+}
 /**
  * Fraction of HBM a plan may use. 1.0: the published runs of the calibration table sit at 90-99% of HBM in this
  * model (it ignores some of their memory tricks: early buffer release, uneven first/last stages), so a safety
@@ -92,6 +96,8 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   if (rc.has('all')) return [(2 * h) / tp, (2 * h) / tp];
   const keep = (mod: RecomputeModule | 'none', bytes: number) => (mod !== 'none' && rc.has(mod) ? 0 : bytes);
   const n = m.heads;
+  // FP8 training caches the attention output (the output projection's input) in FP8 (DeepSeek-V3 sec. 3.3.2)
+  const fp8Out = t.precision === 'fp8' ? 1 : 2;
   let attnProj: number;
   let flashOut: number;
   if (m.attention === 'mla') {
@@ -99,10 +105,10 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
     // q_b / kv_b (up-projection) outputs are freed by recomputing them (DeepSeek-V3 sec. 3.3.2)
     // down-projection input on the sequence-parallel shard (h/tp per token of the TP group), the gathered latents whole
     attnProj = (2 * h) / tp + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + keep('mla_up', (2 * n * (2 * dqk + m.v_head_dim)) / tp);
-    flashOut = (2 * n * m.v_head_dim + 4 * n) / tp;
+    flashOut = (fp8Out * n * m.v_head_dim + 4 * n) / tp;
   } else {
     attnProj = (2 * h + 2 * (n + 2 * m.kv_heads) * m.head_dim) / tp;
-    flashOut = (2 * n * m.head_dim + 4 * n) / tp;
+    flashOut = (fp8Out * n * m.head_dim + 4 * n) / tp;
   }
   // (residual additions store nothing for their backward)
   const attnBlock = keep('layernorm', (2 * h) / tp) + keep('attention', keep('core_attn', attnProj + flashOut));
@@ -111,7 +117,9 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   const I = m.expert_ffn / par.etp;
   // FP8 training caches the experts' GEMM inputs in FP8 (DeepSeek-V3 report sec. 3.3.2)
   const inB = t.precision === 'fp8' ? 1 : 2;
-  const perRow = keep('moe', inB * h + 2 * h + 4 * I) + keep('moe_act', keep('moe', inB * I));
+  // with the SwiGLU recomputed under FP8, its input (fc1's output) is cached in FP8 too (DeepSeek-V3 sec. 3.3.2)
+  const fc1Out = t.precision === 'fp8' && rc.has('moe_act') ? 2 * I : 4 * I;
+  const perRow = keep('moe', inB * h + 2 * h + fc1Out) + keep('moe_act', keep('moe', inB * I));
   const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * sharedWidth(m)) / tp) : 0;
   const moe = keep('layernorm', (2 * h) / tp) + keep('moe', (2 * h) / tp + 8 * m.experts / tp) + rowsPerToken * perRow + shared;
   return [attnBlock + dense, attnBlock + moe];
@@ -132,8 +140,11 @@ export function memoryPerDevice(m: ModelShape, par: Parallel, t: Training, micro
   const optBytes = t.optimizer_precision === 'fp32' ? 12 : 8;
   const shard = (p: number, stage: number, n: number) => (par.zero >= stage ? p / n : p);
   const weights = copies * 2 * (shard(lp.dense, 3, denseShard) + shard(lp.expert, 3, expertShard));
-  const gradients = copies * GRAD_BYTES * (shard(lp.dense, 2, denseShard) + shard(lp.expert, 2, expertShard));
-  const optimizer = copies * optBytes * (shard(lp.dense, 1, denseShard) + shard(lp.expert, 1, expertShard));
+  const gradients = copies * gradBytes(t) * (shard(lp.dense, 2, denseShard) + shard(lp.expert, 2, expertShard));
+  // a second parameter copy (DualPipe) is one more data-parallel replica of those layers: with ZeRO >= 1 its optimizer
+  // state shards over both copies, so the per-device optimizer memory does not double
+  const optCopies = par.zero >= 1 ? 1 : copies;
+  const optimizer = optCopies * optBytes * (shard(lp.dense, 1, denseShard) + shard(lp.expert, 1, expertShard));
   const tokensMb = (t.micro_batch * t.seq_len) / par.cp;
   const [aDense, aMoe] = activationBytesPerToken(m, par, t);
   const denseLayers = m.dense_layers / par.pp;

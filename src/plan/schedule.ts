@@ -48,3 +48,29 @@ export function inFlight(s: Schedule, p: number, v: number, m: number): number {
 export function paramCopies(s: Schedule): number {
   return s === 'dualpipe' ? 2 : 1;
 }
+
+/**
+ * DP communication left exposed by a step: the gradient reduce (G seconds for the device's whole share) and the
+ * parameter all-gather (A seconds), overlapped with compute as Megatron-LM does with --overlap-grad-reduce /
+ * --overlap-param-gather. The gradients of a model chunk are final after that chunk's last backward; Megatron's
+ * interleaved schedule (schedules.py, forward_backward_pipelining_with_interleaving: grad_sync_func per model chunk)
+ * launches each chunk's reduction then, and its cool-down runs the chunks' last backwards in groups of p
+ * micro-batches, the last chunk of the model (chunk v-1 on this rank) first. So chunk j (j = v-1 .. 1) is ready
+ * j*p chunk-backwards before the end and only chunk 0's reduction waits for the last backward; bucketing hides one
+ * chunk-backward of each. The reductions share the link, one after another. The parameter all-gathers mirror that
+ * in the next step's warm-up (chunk j needed j*p chunk-forwards after the start). With one chunk (v = 1) this is
+ * max(0, G - t_b) + max(0, A - t_f).
+ */
+export function dpExposed(s: Schedule, p: number, v: number, G: number, A: number, tf: number, tb: number): number {
+  const chunks = s === 'interleaved' && p > 1 ? Math.max(1, v) : 1;
+  const g = G / chunks, a = A / chunks, cb = tb / chunks, cf = tf / chunks;
+  // gradients: time measured back from the end of the last backward
+  let t = -Infinity;
+  for (let j = chunks - 1; j >= 0; j--) t = Math.max(t, -(j * p + 1) * cb) + g;
+  const gradExposed = Math.max(0, t);
+  // parameters: chunk j must be gathered before its first forward ends (j*p + 1 chunk-forwards after the start)
+  let agExposed = 0;
+  for (let j = 0; j < chunks; j++) agExposed = Math.max(agExposed, (j + 1) * a - (j * p + 1) * cf);
+  return gradExposed + agExposed;
+}
+

@@ -17,23 +17,24 @@
  *   step = m (t_f + t_b) + bubble(schedule) + exposed PP p2p + exposed DP + optimizer,
  * m = global_batch / (dp * micro_batch) micro-batches per pipeline, t_f/t_b per micro-batch per stage with exposed
  * TP and EP communication folded in, stages balanced (layers, embedding and head spread evenly: the
- * published runs all rebalance their first/last stages).
+ * published runs all rebalance their first/last stages; whole-layer granularity is not modelled, docs/planner.md).
  * EP overlap (exposed = max(c - eta * compute, (1 - eta) c) per layer, fwd+bwd):
  *   none: eta = 0; adaptive (Pangu's adaptive pipe overlap): eta = EP_OVERLAP.adaptive;
  *   dualpipe (DeepSeek-V3's forward/backward chunk pairing): eta = EP_OVERLAP.dualpipe.
  * Offload: the swapped fraction of a micro-batch's activations goes out over the host link during its forward and
  * back during its backward; the part longer than that compute is exposed.
  * DP: gradient reduce-scatter (all-reduce at ZeRO-0) and parameter all-gather, overlapped with the last
- * micro-batch's backward / first forward (Megatron --overlap-grad-reduce / --overlap-param-gather).
+ * micro-batch's backward / first forward of each model chunk (Megatron --overlap-grad-reduce /
+ * --overlap-param-gather; schedule.ts dpExposed), gradients in fp32 unless training.grad_precision is bf16.
  * MFU = tokens/s * modelFlopsPerToken / (devices * peak_bf16); HFU adds recomputed FLOPs.
  */
 import { allGather, allReduce, epAllToAll, groupBw, p2p, reduceScatter } from './comm.js';
 import { attnCoreFlopsPerToken, attnHeadDims, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
 import type { Hardware } from './hardware.js';
-import { GRAD_BYTES, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
+import { gradBytes, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
 import { kernelsTime, linearFwdBwd, type Kernel, type OpConstants, OP_CONSTANTS } from './op.js';
-import { bubbleTime } from './schedule.js';
+import { bubbleTime, dpExposed } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import type { Parallel, Spec, Training } from './spec.js';
 
@@ -261,11 +262,12 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const lp = localParams(m, par);
   const denseDp = par.dp * par.cp;
   const edp = Math.max(1, (par.tp * par.cp * par.dp) / (par.ep * par.etp));
+  const GRAD_BYTES = gradBytes(t);
   const gradColl = par.zero >= 1
     ? reduceScatter(hw, lp.dense * GRAD_BYTES, denseDp, par.tp) + reduceScatter(hw, lp.expert * GRAD_BYTES, edp, par.ep * par.etp)
     : allReduce(hw, lp.dense * GRAD_BYTES, denseDp, par.tp) + allReduce(hw, lp.expert * GRAD_BYTES, edp, par.ep * par.etp);
   const paramColl = par.zero >= 1 ? allGather(hw, lp.dense * 2, denseDp, par.tp) + allGather(hw, lp.expert * 2, edp, par.ep * par.etp) : 0;
-  let dpComm = Math.max(0, gradColl - tb) + Math.max(0, paramColl - tf);
+  let dpComm = dpExposed(par.schedule, pp, par.vpp, gradColl, paramColl, tf, tb);
   if (par.zero === 3) dpComm += microbatches * Math.max(0, 2 * paramColl - (tf + tb));
   // optimizer: ~30 bytes of HBM traffic per locally updated parameter
   const optShard = (par.zero >= 1 ? lp.dense / denseDp + lp.expert / edp : lp.dense + lp.expert);

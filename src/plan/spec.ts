@@ -51,6 +51,12 @@ export interface Training {
   precision: 'bf16' | 'fp8';
   /** optimizer state (Adam m, v) precision */
   optimizer_precision: 'fp32' | 'bf16';
+  /**
+   * gradient buffer / DP reduction precision: fp32 is Megatron-LM's default for bf16 training (arguments.py: "bfloat16
+   * requires gradient accumulation and all-reduce to be done in fp32"; DeepSeek-V3 sec. 3.3.3 keeps gradients in fp32
+   * too); bf16 = Megatron's --grad-reduce-in-bf16
+   */
+  grad_precision: 'fp32' | 'bf16';
   /** most-loaded EP rank's tokens over the mean, fixed by the spec; 0 = derive it from expert_load_cv (balance.ts) */
   load_imbalance: number;
   /** coefficient of variation of one expert's token count per micro-batch (default 0.12) */
@@ -245,7 +251,7 @@ export function validateParallel(par: Parallel, devices: number, m: ModelShape):
 
 export function resolveTraining(raw: unknown, par: Parallel, strict = true): Training {
   if (!isObj(raw)) throw new MoekitError('missing training section (seq_len, micro_batch, global_batch)', 'training');
-  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'load_imbalance', 'expert_load_cv', 'dispatch_bytes', 'node_limit'];
+  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'grad_precision', 'load_imbalance', 'expert_load_cv', 'dispatch_bytes', 'node_limit'];
   for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new MoekitError(`unknown training field '${k}'`, `training.${k}`);
   const seq_len = int(raw.seq_len, 'training.seq_len');
   const micro_batch = raw.micro_batch === undefined ? 1 : int(raw.micro_batch, 'training.micro_batch');
@@ -254,6 +260,7 @@ export function resolveTraining(raw: unknown, par: Parallel, strict = true): Tra
   const t: Training = {
     seq_len, micro_batch, global_batch, precision,
     optimizer_precision: raw.optimizer_precision === undefined ? 'fp32' : oneOf(raw.optimizer_precision, ['fp32', 'bf16'] as const, 'training.optimizer_precision'),
+    grad_precision: raw.grad_precision === undefined ? 'fp32' : oneOf(raw.grad_precision, ['fp32', 'bf16'] as const, 'training.grad_precision'),
     load_imbalance: raw.load_imbalance === undefined ? 0 : num(raw.load_imbalance, 'training.load_imbalance', 1, 100),
     expert_load_cv: raw.expert_load_cv === undefined ? DEFAULT_EXPERT_LOAD_CV : num(raw.expert_load_cv, 'training.expert_load_cv', 0, 10),
     dispatch_bytes: raw.dispatch_bytes === undefined ? (precision === 'fp8' ? 1 : 2) : num(raw.dispatch_bytes, 'training.dispatch_bytes', 0.5, 4),

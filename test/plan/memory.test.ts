@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { paramCounts } from '../../src/plan/flops.js';
-import { memoryPerDevice } from '../../src/plan/memory.js';
+import { activationBytesPerToken, memoryPerDevice } from '../../src/plan/memory.js';
+import { loadImbalance } from '../../src/plan/balance.js';
 import { modelPreset } from '../../src/plan/models.js';
 import { resolveSpec } from '../../src/plan/spec.js';
 
@@ -10,21 +11,36 @@ const spec = (model: string, devices: number, parallel: Record<string, unknown>,
   resolveSpec({ model: { preset: model }, hardware: { preset: 'h100', devices }, parallel, training: { seq_len: 4096, global_batch: 1024, ...training } });
 
 describe('model states (ZeRO paper, Rajbhandari et al. 2020: 2 + 2 + 12 bytes per parameter with mixed-precision Adam)', () => {
-  it('one device, ZeRO-0: 16 bytes per parameter of the whole model', () => {
-    const s = spec('mixtral-8x7b', 1, { zero: 0 });
-    const mb = memoryPerDevice(s.model, s.parallel, s.training, 1024);
-    const n = paramCounts(s.model).total;
-    expect((mb.weights + mb.gradients + mb.optimizer) / (16 * n)).toBeCloseTo(1, 6);
+  it('one device, ZeRO-0: 16 bytes per parameter with bf16 gradients, 18 with Megatron-LM\'s fp32 gradients (the default)', () => {
+    const bf = spec('mixtral-8x7b', 1, { zero: 0 }, { grad_precision: 'bf16' });
+    const fp = spec('mixtral-8x7b', 1, { zero: 0 });
+    expect(fp.training.grad_precision).toBe('fp32');
+    const n = paramCounts(bf.model).total;
+    const a = memoryPerDevice(bf.model, bf.parallel, bf.training, 1024);
+    const b = memoryPerDevice(fp.model, fp.parallel, fp.training, 1024);
+    expect((a.weights + a.gradients + a.optimizer) / (16 * n)).toBeCloseTo(1, 6);
+    expect((b.weights + b.gradients + b.optimizer) / (18 * n)).toBeCloseTo(1, 6);
+    rel(b.gradients, 2 * a.gradients);
   });
   it('ZeRO-1 over DP 8 divides only the optimizer; ZeRO-3 divides all three', () => {
     const z1 = spec('mixtral-8x7b', 8, { zero: 1 });
-    const z3 = spec('mixtral-8x7b', 8, { zero: 3 });
+    const z3 = spec('mixtral-8x7b', 8, { zero: 3 }, { grad_precision: 'bf16' });
     const n = paramCounts(z1.model).total;
     const a = memoryPerDevice(z1.model, z1.parallel, z1.training, 128);
     const b = memoryPerDevice(z3.model, z3.parallel, z3.training, 128);
     rel(a.weights, 2 * n);
+    rel(a.gradients, 4 * n);
     rel(a.optimizer, (12 * n) / 8);
     rel(b.weights + b.gradients + b.optimizer, (16 * n) / 8);
+  });
+  it('DualPipe keeps two copies of weights and gradients, but ZeRO-1 shards the optimizer over both copies', () => {
+    const one = spec('deepseek-v3', 2048, { pp: 16, ep: 64, zero: 1, schedule: '1f1b' });
+    const two = spec('deepseek-v3', 2048, { pp: 16, ep: 64, zero: 1, schedule: 'dualpipe' });
+    const a = memoryPerDevice(one.model, one.parallel, one.training, 8);
+    const b = memoryPerDevice(two.model, two.parallel, two.training, 8);
+    rel(b.weights, 2 * a.weights);
+    rel(b.gradients, 2 * a.gradients);
+    rel(b.optimizer, a.optimizer);
   });
   it('experts shard over EP and their optimizer over the expert-data-parallel group', () => {
     const s = spec('mixtral-8x7b', 8, { ep: 8, zero: 1 });
@@ -55,5 +71,16 @@ describe('activations', () => {
     const c = memoryPerDevice(il.model, il.parallel, il.training, 128).activations;
     expect(b).toBeLessThan(a);
     expect(c / a).toBeCloseTo(1 + 7 / 56, 5); // Narayanan et al.: p(1 + (p-1)/(p v)) vs p
+  });
+  it('FP8 caches the attention output, expert inputs and (with the SwiGLU recomputed) its input in FP8', () => {
+    const par = { pp: 16, ep: 64, recompute: ['moe_act'] };
+    const bf = spec('deepseek-v3', 2048, par, { precision: 'bf16' });
+    const f8 = spec('deepseek-v3', 2048, par, { precision: 'fp8' });
+    const [, a] = activationBytesPerToken(bf.model, bf.parallel, bf.training);
+    const [, b] = activationBytesPerToken(f8.model, f8.parallel, f8.training);
+    const m = bf.model;
+    const rows = m.top_k * loadImbalance(m, bf.parallel, bf.training);
+    // saved per token: flash output n*dv bytes, per routed row: expert input h and half of fc1's 4I output
+    expect(a - b).toBeCloseTo(m.heads * m.v_head_dim + rows * (m.hidden + 2 * m.expert_ffn), 6);
   });
 });

@@ -3,7 +3,7 @@ import { calibrationTable } from '../../src/cli/plan.js';
 import { CALIBRATION, goodputFromInterruptions } from '../../src/plan/calibration.js';
 import { allGather, epAllToAll, scaleUpBw } from '../../src/plan/comm.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
-import { bubbleTime } from '../../src/plan/schedule.js';
+import { bubbleTime, dpExposed } from '../../src/plan/schedule.js';
 import { simulate } from '../../src/plan/simulate.js';
 import { resolveSpec } from '../../src/plan/spec.js';
 
@@ -13,15 +13,16 @@ import { resolveSpec } from '../../src/plan/spec.js';
  */
 /**
  * Known miss, held to its current error so a change that makes it worse fails (docs/planner.md says why):
- * the Pangu 4K baseline is +10.5% when read as TP-extend-EP like the final run (-12% with expert TP 8 instead).
+ * Skywork-MoE is -4.6 MFU points with Megatron-LM's fp32 gradient reduction (the report states neither the layout nor
+ * the gradient precision; with bf16 reduction it is -2.6).
  */
-const KNOWN_MISSES: Record<string, number> = { 'pangu-ultra-moe-baseline': 0.11 };
+const KNOWN_MISSES: Record<string, number> = { 'skywork-moe': 0.05 };
 
 describe('calibration table', () => {
   const rows = calibrationTable();
   for (const r of rows) {
     it(`${r.name}: ${r.metric === 'mfu' ? 'MFU within 3 points' : 'throughput within 10%'}`, () => {
-      expect(Math.abs(r.error)).toBeLessThanOrEqual(r.metric === 'mfu' ? 0.03 : (KNOWN_MISSES[r.id] ?? 0.1));
+      expect(Math.abs(r.error)).toBeLessThanOrEqual(KNOWN_MISSES[r.id] ?? (r.metric === 'mfu' ? 0.03 : 0.1));
     });
   }
   it('all rows but the known miss are within the target', () => {
@@ -133,5 +134,32 @@ describe('simulation behaviour', () => {
     const r = simulate(resolveSpec({ model: 'deepseek-v3', hardware: { preset: 'h100', devices: 8 }, parallel: { ep: 8 }, training: { seq_len: 4096, global_batch: 64 } }));
     expect(r.fits).toBe(false);
     expect(r.memory_gib_per_device).toBeGreaterThan(1000);
+  });
+});
+
+describe('DP communication overlap (Megatron --overlap-grad-reduce / --overlap-param-gather)', () => {
+  it('one model chunk: the reduction hides behind the last backward, the all-gather behind the first forward', () => {
+    expect(dpExposed('1f1b', 8, 1, 3, 2, 0.5, 1)).toBeCloseTo(2 + 1.5, 12);
+    expect(dpExposed('1f1b', 8, 1, 0.5, 0.2, 0.5, 1)).toBe(0);
+    // interleaved with v = 1 is plain 1F1B
+    expect(dpExposed('interleaved', 8, 1, 3, 2, 0.5, 1)).toBe(dpExposed('1f1b', 8, 1, 3, 2, 0.5, 1));
+  });
+  it('interleaved: chunk j is final j*p chunk-backwards before the end, so only the last chunk\'s share stays exposed', () => {
+    const G = 3, A = 2, tf = 0.5, tb = 1, p = 8, v = 4;
+    const e = dpExposed('interleaved', p, v, G, A, tf, tb);
+    // chunks 3..1 finish long before the end; chunk 0's quarter waits for its own last backward (tb/v)
+    expect(e).toBeCloseTo(G / v - tb / v + (A / v - tf / v), 12);
+    expect(e).toBeLessThan(dpExposed('1f1b', p, 1, G, A, tf, tb));
+    // when the link is slow, the reductions queue up behind the first one, launched (3p + 1) chunk-backwards early
+    const slow = dpExposed('interleaved', p, v, 100, 0, tf, tb);
+    expect(slow).toBeCloseTo(100 - ((3 * p + 1) * tb) / v, 9);
+  });
+  it('fp32 gradients double the reduce-scatter bytes: a DP-heavy layout gets slower, never faster', () => {
+    const raw = (g: string) => ({ model: 'mixtral-8x22b', hardware: { preset: 'h100', devices: 512 }, parallel: { tp: 2, pp: 4, ep: 8 }, training: { seq_len: 4096, global_batch: 256, grad_precision: g } });
+    const a = simulate(resolveSpec(raw('bf16')));
+    const b = simulate(resolveSpec(raw('fp32')));
+    expect(b.breakdown.dp_comm).toBeGreaterThan(a.breakdown.dp_comm);
+    expect(b.step_time_s).toBeGreaterThan(a.step_time_s);
+    expect(b.memory_gib_per_device).toBeGreaterThan(a.memory_gib_per_device);
   });
 });
