@@ -59,9 +59,11 @@ export interface SweepResult {
 }
 
 /**
- * Krajewski et al. 2024 (arXiv 2402.07871), fitted coefficients of L(N, D, G) = c + (g/G^gamma + a)/N^alpha + b/D^beta
- * (their fit at expansion rate E = 64, models up to a few billion active parameters: applied here far outside its
- * fitted range, to compare shapes of equal N, not to predict absolute losses).
+ * Krajewski et al. 2024 (arXiv 2402.07871) Table 1, the MoE row, coefficients of
+ * L(N, D, G) = c + (g/G^gamma + a)/N^alpha + b/D^beta, with N the TOTAL number of non-embedding parameters (sec. 5;
+ * Table 2 writes N as "64 x 100M"), D training tokens, G = d_ff / d_expert (sec. 4). Fitted at expansion rate E = 64 on
+ * models of 129M-3.7B parameters and 16B-130B tokens: applied here far outside that range, to compare shapes, not to
+ * predict absolute losses.
  */
 export interface LossLaw { a: number; alpha: number; b: number; beta: number; g: number; gamma: number; c: number }
 export const FINE_GRAINED_LAW: Readonly<LossLaw> = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 };
@@ -71,10 +73,10 @@ export function granularity(m: Pick<ModelShape, 'hidden' | 'expert_ffn'>): numbe
   return (4 * m.hidden) / m.expert_ffn;
 }
 
-/** active non-embedding parameters (input embedding and LM head excluded) */
-export function activeNonEmbedding(m: ModelShape): number {
+/** the law's N: total non-embedding parameters (input embedding, LM head and MTP modules excluded) */
+export function lawParams(m: ModelShape): number {
   const pc = paramCounts(m);
-  return pc.active - pc.embedding - pc.head;
+  return pc.total - pc.embedding - pc.head;
 }
 
 export function predictedLoss(N: number, D: number, G: number, k: Readonly<LossLaw> = FINE_GRAINED_LAW): number {
@@ -153,7 +155,7 @@ export function sweep(spec: Spec, opts: Pick<SearchOptions, 'fixed'> = {}): Swee
     throw new MoekitError('time-to-quality (Krajewski et al. fine-grained MoE law) needs a MoE base model and MoE shapes (experts > 0)', 'sweep.quality_tokens');
   }
   const target = typeof qTokens === 'number'
-    ? { tokens: qTokens, loss: predictedLoss(activeNonEmbedding(spec.model), qTokens, granularity(spec.model)) } : undefined;
+    ? { tokens: qTokens, loss: predictedLoss(lawParams(spec.model), qTokens, granularity(spec.model)) } : undefined;
   for (const s of shapes) {
     const pc = paramCounts(s);
     const total = pc.total / 1e9;
@@ -169,7 +171,7 @@ export function sweep(spec: Spec, opts: Pick<SearchOptions, 'fixed'> = {}): Swee
       pareto: false,
     });
     if (target) {
-      const N = activeNonEmbedding(s);
+      const N = lawParams(s);
       const G = granularity(s);
       const need = tokensToLoss(N, G, target.loss);
       rows[rows.length - 1].quality = {
