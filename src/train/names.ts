@@ -44,3 +44,39 @@ export function toTransformers5(byName: Map<string, Float32Array>): Map<string, 
   }
   return out;
 }
+
+/**
+ * Copy tensors named the transformers 5 way into `params` (by checkpoint name, in place: the engine model shares
+ * these arrays), slicing fused experts back apart. Every checkpoint parameter must be present with its size.
+ */
+export function loadTransformers5(params: Map<string, Float32Array>, get: (name: string) => Float32Array | undefined): void {
+  const fused = new Map<string, Float32Array>();
+  const tensor = (n: string) => {
+    let t = fused.get(n);
+    if (!t) {
+      t = get(n);
+      if (!t) throw new Error(`missing ${n}`);
+      fused.set(n, t);
+    }
+    return t;
+  };
+  for (const [name, p] of params) {
+    const m = EXPERT.exec(name);
+    if (!m) {
+      const t = tensor(name.replace('.block_sparse_moe.', '.mlp.'));
+      if (t.length !== p.length) throw new Error(`${name}: ${t.length} elements, want ${p.length}`);
+      p.set(t);
+      continue;
+    }
+    const [, layer, es, proj] = m;
+    const e = Number(es), role = ROLE[proj];
+    if (role === 'down') {
+      const t = tensor(`${layer}.mlp.experts.down_proj`); // [E, H, I]
+      p.set(t.subarray(e * p.length, (e + 1) * p.length));
+    } else {
+      const t = tensor(`${layer}.mlp.experts.gate_up_proj`); // [E, 2I, H]: gate rows, then up rows
+      const off = e * 2 * p.length + (role === 'up' ? p.length : 0);
+      p.set(t.subarray(off, off + p.length));
+    }
+  }
+}
