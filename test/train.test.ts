@@ -106,7 +106,7 @@ describe.each(ARCHS)('%s trainer matches the reference gradients and loss curve'
     expect(d).toBeLessThanOrEqual(curve.loose);
   });
 
-  it.runIf(STEPS.has(arch))('restarted from the reference\'s own parameters before steps 2, 5 and 8: loss within 1e-5, step-5 gradients within 1e-4', () => {
+  if (STEPS.has(arch)) it('restarted from the reference\'s own parameters before steps 2, 5 and 8: loss within 1e-5, step-5 gradients within 1e-4', () => {
     const st = SafetensorsFile.open(path.join(REF, `${arch}.train_steps.safetensors`));
     const want = st.readF32('losses');
     const tm = TrainableModel.load(dir);
