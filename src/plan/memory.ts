@@ -4,7 +4,7 @@
  * Model states (Rajbhandari et al. 2020, ZeRO), per local parameter:
  *   weights 2 B (bf16), gradients 4 B (fp32 grad buffer: Megatron-LM forces accumulate_allreduce_grads_in_fp32 for
  *   bf16 training, arguments.py) or 2 B with training.grad_precision bf16 (--grad-reduce-in-bf16),
- *   optimizer: fp32 master 4 B + Adam m, v (4 + 4 B fp32, or 2 + 2 B bf16 as DeepSeek-V3 sec. 3.3.2).
+ *   optimizer: fp32 master 4 B + Adam m, v (4 + 4 B fp32, or 2 + 2 B bf16 as DeepSeek-V3 sec. 3.3.3).
  *   ZeRO-1 shards the optimizer, ZeRO-2 also the gradients, ZeRO-3 also the weights, over the data-parallel
  *   group of each parameter: dp*cp for dense parameters, the expert-data-parallel group tp*cp*dp/(ep*etp) for
  *   expert parameters (Megatron-Core distributed optimizer).
@@ -19,7 +19,7 @@
  *   dense FFN: fc1 input 2h, fc1 output 4f, activation output 2f;
  *   MoE: router input 2h + fp32 probabilities 8E, per routed row: expert input 2h (1h when FP8), fc1 output 4I/etp,
  *   activation output 2I/etp (1I when FP8), expert output 2h; shared experts as a dense FFN of width s*I.
- * FP8 training (DeepSeek-V3 sec. 3.3.2) also caches the attention output and, when the SwiGLU is recomputed, its input in FP8.
+ * FP8 training (DeepSeek-V3 sec. 3.3.3) also caches the attention output and, when the SwiGLU is recomputed, its input in FP8.
  * Full recompute keeps only each layer's input (2h per token). Offload swaps a fraction to host memory.
  * The plan fits when the total is at most USABLE_HBM_FRACTION of HBM (transient backward buffers not modelled).
  * Communication buffers: the all-to-all send/receive buffers of one layer, the TP all-gather buffer, two DP
@@ -96,13 +96,13 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   if (rc.has('all')) return [(2 * h) / tp, (2 * h) / tp];
   const keep = (mod: RecomputeModule | 'none', bytes: number) => (mod !== 'none' && rc.has(mod) ? 0 : bytes);
   const n = m.heads;
-  // FP8 training caches the attention output (the output projection's input) in FP8 (DeepSeek-V3 sec. 3.3.2)
+  // FP8 training caches the attention output (the output projection's input) in FP8 (DeepSeek-V3 sec. 3.3.3)
   const fp8Out = t.precision === 'fp8' ? 1 : 2;
   let attnProj: number;
   let flashOut: number;
   if (m.attention === 'mla') {
     const dqk = m.qk_nope_head_dim + m.qk_rope_head_dim;
-    // q_b / kv_b (up-projection) outputs are freed by recomputing them (DeepSeek-V3 sec. 3.3.2)
+    // q_b / kv_b (up-projection) outputs are freed by recomputing them (DeepSeek-V3 sec. 3.2.3)
     // down-projection input on the sequence-parallel shard (h/tp per token of the TP group), the gathered latents whole
     attnProj = (2 * h) / tp + 2 * (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) + keep('mla_up', (2 * n * (2 * dqk + m.v_head_dim)) / tp);
     flashOut = (fp8Out * n * m.v_head_dim + 4 * n) / tp;
@@ -115,9 +115,9 @@ export function activationBytesPerToken(m: ModelShape, par: Parallel, t: Trainin
   const dense = keep('layernorm', (2 * h) / tp) + keep('mlp', (2 * h + 4 * m.dense_ffn + 2 * m.dense_ffn) / tp);
   const rowsPerToken = (m.top_k * par.etp * loadImbalance(m, par, t)) / tp; // rows through this device's experts per token of the TP group
   const I = m.expert_ffn / par.etp;
-  // FP8 training caches the experts' GEMM inputs in FP8 (DeepSeek-V3 report sec. 3.3.2)
+  // FP8 training caches the experts' GEMM inputs in FP8 (DeepSeek-V3 report sec. 3.3.3)
   const inB = t.precision === 'fp8' ? 1 : 2;
-  // with the SwiGLU recomputed under FP8, its input (fc1's output) is cached in FP8 too (DeepSeek-V3 sec. 3.3.2)
+  // with the SwiGLU recomputed under FP8, its input (fc1's output) is cached in FP8 too (DeepSeek-V3 sec. 3.3.3)
   const fc1Out = t.precision === 'fp8' && rc.has('moe_act') ? 2 * I : 4 * I;
   const perRow = keep('moe', inB * h + 2 * h + fc1Out) + keep('moe_act', keep('moe', inB * I));
   const shared = m.shared_experts > 0 ? keep('moe', (2 * h + 6 * sharedWidth(m)) / tp) : 0;

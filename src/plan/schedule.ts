@@ -73,4 +73,3 @@ export function dpExposed(s: Schedule, p: number, v: number, G: number, A: numbe
   for (let j = 0; j < chunks; j++) agExposed = Math.max(agExposed, (j + 1) * a - (j * p + 1) * cf);
   return gradExposed + agExposed;
 }
-

@@ -262,10 +262,10 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const lp = localParams(m, par);
   const denseDp = par.dp * par.cp;
   const edp = Math.max(1, (par.tp * par.cp * par.dp) / (par.ep * par.etp));
-  const GRAD_BYTES = gradBytes(t);
+  const gb = gradBytes(t);
   const gradColl = par.zero >= 1
-    ? reduceScatter(hw, lp.dense * GRAD_BYTES, denseDp, par.tp) + reduceScatter(hw, lp.expert * GRAD_BYTES, edp, par.ep * par.etp)
-    : allReduce(hw, lp.dense * GRAD_BYTES, denseDp, par.tp) + allReduce(hw, lp.expert * GRAD_BYTES, edp, par.ep * par.etp);
+    ? reduceScatter(hw, lp.dense * gb, denseDp, par.tp) + reduceScatter(hw, lp.expert * gb, edp, par.ep * par.etp)
+    : allReduce(hw, lp.dense * gb, denseDp, par.tp) + allReduce(hw, lp.expert * gb, edp, par.ep * par.etp);
   const paramColl = par.zero >= 1 ? allGather(hw, lp.dense * 2, denseDp, par.tp) + allGather(hw, lp.expert * 2, edp, par.ep * par.etp) : 0;
   let dpComm = dpExposed(par.schedule, pp, par.vpp, gradColl, paramColl, tf, tb);
   if (par.zero === 3) dpComm += microbatches * Math.max(0, 2 * paramColl - (tf + tb));
