@@ -149,7 +149,7 @@ export const CALIBRATION: CalibrationRow[] = [
     },
     published: { mfu: 0.41 },
     metric: 'mfu',
-    source: 'The Llama 3 Herd of Models (arXiv 2407.21783) Table 4: 16,384 H100, TP8 CP1 PP16 DP128, seq 8,192, 16M tokens per batch, 400 TFLOPs/GPU, 41% BF16 MFU',
-    assumptions: 'interleaved with VPP4 and no TP communication overlap (the paper states neither); micro-batch 1 (batch per DP rank 16 -> 16 micro-batches); gradients accumulated and reduce-scattered in fp32 and sharded with the optimizer state (ZeRO-2-like FSDP), as we recall the paper\'s sec. 3.3 (not re-read here).',
+    source: 'The Llama 3 Herd of Models (arXiv 2407.21783) Table 4: 16,384 H100, TP8 CP1 PP16 DP128, seq 8,192, 16M tokens per batch, 400 TFLOPs/GPU, 41% BF16 MFU; sec. 3.3.2: FSDP sharding optimizer states and gradients but not resharding parameters after the forward (ZeRO-2), FP32 gradient accumulation and FP32 reduce-scatter, an interleaved schedule, no activation checkpointing at 8K sequences',
+    assumptions: 'VPP4 and no TP communication overlap (the paper states neither); micro-batch 1 (batch per DP rank 16 -> 16 micro-batches).',
   },
 ];
