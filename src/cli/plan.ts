@@ -15,10 +15,12 @@ import { readSpecFile, resolveSpec, type Spec } from '../plan/spec.js';
 import { sweep } from '../plan/sweep.js';
 
 const USAGE = `usage: moekit plan <command> [options]
-  simulate SPEC                 step time, tokens/s, MFU/HFU, memory per device for the spec's layout
-  search SPEC [--top N]         rank every valid layout that fits
+  simulate [SPEC]               step time, tokens/s, MFU/HFU, memory per device for the spec's layout
+                                (SPEC optional: flags alone, e.g. --model deepseek-v3 --hardware h800 --devices 2048
+                                --pp 16 --ep 64 --seq-len 4096 --global-batch 15360)
+  search [SPEC] [--top N]       rank every valid layout that fits
   sweep SPEC                    shape sweep (the spec's sweep section) with its Pareto front, and by time-to-quality
-  export SPEC --engine megatron|mindspeed   launch arguments for the plan
+  export [SPEC] --engine megatron|mindspeed   launch arguments for the plan
   op moe-layer --hardware H --tokens T --hidden H --experts E --top-k K --expert-ffn I
   op attention --hardware H --batch B --seq S --hidden H --heads N --kv-heads G --head-dim D
   calibrate                     the calibration table: predicted vs published runs
@@ -57,8 +59,11 @@ type Vals = Record<string, string | boolean | undefined>;
 
 /** Read SPEC and merge flag overrides into it. */
 function specFrom(path: string | undefined, v: Vals, template: boolean): Spec {
-  if (!path) throw new MoekitError('missing SPEC file (JSON or YAML)', 'plan');
-  const raw = readSpecFile(path);
+  // without a SPEC file the flags make the whole spec (--model, --hardware, --devices, --seq-len, --global-batch, ...)
+  if (!path && v.model === undefined && v.hardware === undefined) {
+    throw new MoekitError('missing SPEC file (JSON or YAML), or flags giving at least --model, --hardware, --devices, --seq-len and --global-batch', 'plan');
+  }
+  const raw = path ? readSpecFile(path) : {};
   const sec = (k: string): Record<string, unknown> => {
     const cur = raw[k];
     if (typeof cur === 'string') raw[k] = { preset: cur };
@@ -90,7 +95,7 @@ function specFrom(path: string | undefined, v: Vals, template: boolean): Spec {
     if (n !== undefined) sec('training')[key] = n;
   }
   if (typeof v.precision === 'string') sec('training').precision = v.precision;
-  return resolveSpec(raw, path, { template });
+  return resolveSpec(raw, path ?? 'flags', { template });
 }
 
 /** --tp/--pp/--vpp/--ep/--etp/--cp/--dp given to search or sweep: pin those layout fields (the template's are searched) */
@@ -120,6 +125,7 @@ export function simJson(r: SimResult): Record<string, unknown> {
     microbatches: r.microbatches,
     model_flops_per_token: r.model_flops_per_token,
     parallel: r.parallel,
+    stage_split: r.stage_split,
   };
 }
 
@@ -136,6 +142,12 @@ function simText(spec: Spec, r: SimResult): string {
     'breakdown of the step:',
     ...Object.entries(r.breakdown).map(([k, x]) => `  ${k.padEnd(10)} ${secs(x).padStart(10)}  ${pct(x / r.step_time_s).padStart(6)}`),
   ];
+  const sp = r.stage_split;
+  if (sp.layers.length > 1) {
+    const over = sp.busiest_over_mean - 1;
+    lines.push(`stages      layers per stage ${sp.layers.join(',')}: the busiest stage has ${pct(over)} more work than the mean` +
+      (over > 0.05 ? ' (not in the step time above, which assumes balanced stages; pick pp so the layers split evenly)' : ''));
+  }
   return lines.join('\n');
 }
 
@@ -144,6 +156,10 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
   if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
     out(USAGE);
     return sub ? 0 : 1;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(USAGE);
+    return 0;
   }
   switch (sub) {
     case 'simulate':

@@ -73,3 +73,46 @@ export function dpExposed(s: Schedule, p: number, v: number, G: number, A: numbe
   for (let j = 0; j < chunks; j++) agExposed = Math.max(agExposed, (j + 1) * a - (j * p + 1) * cf);
   return gradExposed + agExposed;
 }
+
+export interface StageSplit {
+  /** decoder layers per pipeline stage, first to last */
+  layers: number[];
+  /** the busiest stage's work over the mean stage's (1 = an even split) */
+  busiest_over_mean: number;
+}
+
+/**
+ * The best split of whole decoder layers over p stages: `layers` layers of `unit` work each, the first stage also
+ * holding `first` (embedding) and the last `last` (LM head, loss, MTP modules). Stages may hold different numbers of
+ * layers (Megatron's --decoder-first/last-pipeline-num-layers, MindSpeed's no-op layers: Llama 3 takes one layer off
+ * its first and last stages, Pangu Pro MoE pads 48 layers to 50 for 5 x 5 stages); the split minimises the busiest
+ * stage. Returns the per-stage layer counts and how much more work the busiest stage has than the mean.
+ */
+export function stageSplit(p: number, layers: number, unit: number, first: number, last: number): StageSplit {
+  const total = layers * unit + first + last;
+  if (p <= 1 || unit <= 0) return { layers: [layers], busiest_over_mean: 1 };
+  const extra = (s: number) => (s === 0 ? first : 0) + (s === p - 1 ? last : 0);
+  const cap = (T: number, s: number) => Math.max(0, Math.floor((T - extra(s)) / unit + 1e-9));
+  const fits = (T: number) => {
+    let n = 0;
+    for (let s = 0; s < p; s++) n += cap(T, s);
+    return n >= layers && T + 1e-12 >= Math.max(first, last);
+  };
+  // the optimum is a stage's extra plus a whole number of layers: binary-search those candidates
+  const cands = [...new Set([0, first, last, first + last].flatMap((e) => Array.from({ length: layers + 1 }, (_, k) => e + k * unit)))].sort((a, b) => a - b);
+  let lo = 0, hi = cands.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (fits(cands[mid])) hi = mid; else lo = mid + 1;
+  }
+  const T = cands[lo];
+  // every stage at its capacity under T, then take the surplus layers off the busiest stages
+  const out = Array.from({ length: p }, (_, s) => cap(T, s));
+  const work = (s: number) => out[s] * unit + extra(s);
+  for (let surplus = out.reduce((a, b) => a + b, 0) - layers; surplus > 0; surplus--) {
+    let b = -1;
+    for (let s = 0; s < p; s++) if (out[s] > 0 && (b < 0 || work(s) > work(b))) b = s;
+    out[b]--;
+  }
+  return { layers: out, busiest_over_mean: Math.max(...out.map((_, s) => work(s))) / (total / p) };
+}

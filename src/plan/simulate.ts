@@ -34,7 +34,7 @@ import type { Hardware } from './hardware.js';
 import { gradBytes, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
 import { kernelsTime, linearFwdBwd, type Kernel, type OpConstants, OP_CONSTANTS } from './op.js';
-import { bubbleTime, dpExposed } from './schedule.js';
+import { bubbleTime, dpExposed, stageSplit, type StageSplit } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import type { Parallel, Spec, Training } from './spec.js';
 
@@ -80,6 +80,11 @@ export interface SimResult {
   microbatches: number;
   model_flops_per_token: number;
   parallel: Parallel;
+  /**
+   * Whole layers per stage (a diagnostic: the step time assumes evenly balanced stages, as the calibrated runs
+   * rebalance theirs; busiest_over_mean > 1 is the extra time the busiest stage would add to every micro-batch)
+   */
+  stage_split: StageSplit;
 }
 
 const mem = (name: string, bytes: number): Kernel => ({ kind: 'mem', name, bytes });
@@ -247,6 +252,11 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const cpAll = tot((l) => l.cp);
   const epAll = tot(exposedEp);
   const pp = par.pp;
+  // whole layers per stage (reported, not folded into the step): one decoder layer's work, and the last stage's
+  // LM head(s), loss and MTP modules
+  const perLayer = (lc: LayerCost) => lc.comp.f + lc.comp.b + lc.comp.rc + lc.tp + (lc.comp.rc > 0 ? lc.tpF : 0) + lc.cp + exposedEp(lc);
+  const mtpWork = mtpLayers * perLayer(moe ?? dense);
+  const split = stageSplit(pp, m.layers, (tot(perLayer) - mtpWork) / m.layers, 0, mtpWork + heads * (headPart.f + headPart.b));
   // per micro-batch per stage
   const tf = (compF + tpAll / 2 + epAll / 2 + cpAll / 3) / pp;
   const tb = (compB + recompute + tpAll / 2 + epAll / 2 + (2 * cpAll) / 3) / pp;
@@ -309,5 +319,6 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     microbatches,
     model_flops_per_token: mfpt,
     parallel: par,
+    stage_split: split,
   };
 }

@@ -23,6 +23,24 @@ describe('moekit plan CLI', () => {
     for (const k of ['step_time_s', 'tokens_per_s', 'mfu', 'hfu', 'memory_gib_per_device', 'fits', 'breakdown']) expect(j).toHaveProperty(k);
     for (const k of ['compute', 'tp_comm', 'cp_comm', 'ep_comm', 'pp_comm', 'dp_comm', 'bubble']) expect(j.breakdown).toHaveProperty(k);
   });
+  it('simulate from flags alone equals the same spec from a file', async () => {
+    expect(await runPlanCommand(['simulate', '--json', '--model', 'mixtral-8x22b', '--hardware', 'h100', '--devices', '128', '--tp', '2', '--pp', '8', '--vpp', '7', '--ep', '8', '--etp', '1', '--seq-len', '4096', '--global-batch', '256'])).toBe(0);
+    const flags = JSON.parse(io.stdout);
+    io.stdout = '';
+    await runPlanCommand(['simulate', specFile(MIXTRAL), '--json']);
+    expect(flags.step_time_s).toBe(JSON.parse(io.stdout).step_time_s);
+    expect(flags.stage_split.layers).toEqual([7, 7, 7, 7, 7, 7, 7, 7]);
+  });
+  it('--help on a subcommand prints the usage; neither SPEC nor flags is a one-line error', async () => {
+    expect(await runPlanCommand(['simulate', '--help'])).toBe(0);
+    expect(io.stdout).toMatch(/usage: moekit plan/);
+    await expect(runPlanCommand(['simulate', '--tp', '4'])).rejects.toThrow(/missing SPEC file .*or flags/);
+  });
+  it('an uneven whole-layer split is reported beside the step', async () => {
+    const sky = 'model: skywork-moe\nhardware: { preset: a800, devices: 1536 }\nparallel: { tp: 4, pp: 12, ep: 4, etp: 1 }\ntraining: { seq_len: 4096, global_batch: 1536 }\n';
+    expect(await runPlanCommand(['simulate', specFile(sky)])).toBe(0);
+    expect(io.stdout).toMatch(/layers per stage [\d,]*5[\d,]*: the busiest stage has 1\d\.\d% more work than the mean \(not in the step time/);
+  });
   it('flags override the spec', async () => {
     await runPlanCommand(['simulate', specFile(MIXTRAL), '--json', '--recompute', 'full']);
     const full = JSON.parse(io.stdout);

@@ -3,7 +3,7 @@ import { calibrationTable } from '../../src/cli/plan.js';
 import { CALIBRATION, goodputFromInterruptions } from '../../src/plan/calibration.js';
 import { allGather, epAllToAll, scaleUpBw } from '../../src/plan/comm.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
-import { bubbleTime, dpExposed } from '../../src/plan/schedule.js';
+import { bubbleTime, dpExposed, stageSplit } from '../../src/plan/schedule.js';
 import { simulate } from '../../src/plan/simulate.js';
 import { resolveSpec } from '../../src/plan/spec.js';
 
@@ -161,5 +161,28 @@ describe('DP communication overlap (Megatron --overlap-grad-reduce / --overlap-p
     expect(b.breakdown.dp_comm).toBeGreaterThan(a.breakdown.dp_comm);
     expect(b.step_time_s).toBeGreaterThan(a.step_time_s);
     expect(b.memory_gib_per_device).toBeGreaterThan(a.memory_gib_per_device);
+  });
+});
+
+describe('whole layers per pipeline stage (reported beside the step)', () => {
+  it('the best split of whole layers: the last stage, holding the head, gets fewer', () => {
+    expect(stageSplit(4, 10, 1, 0, 2)).toEqual({ layers: [3, 3, 3, 1], busiest_over_mean: 1 });
+    expect(stageSplit(1, 61, 1, 0, 3)).toEqual({ layers: [61], busiest_over_mean: 1 });
+    // 52 layers over 12 stages: some stage must hold 5 against a mean of 52.5/12
+    const sk = stageSplit(12, 52, 1, 0, 0.5);
+    expect(sk.layers.reduce((a, b) => a + b, 0)).toBe(52);
+    expect(Math.max(...sk.layers)).toBe(5);
+    expect(sk.busiest_over_mean).toBeCloseTo(5 / (52.5 / 12), 9);
+  });
+  it('the published layouts split evenly; Llama 3 takes one layer off its first and last stages, as its paper says', () => {
+    const rows = Object.fromEntries(CALIBRATION.map((r) => [r.id, simulate(resolveSpec(structuredClone(r.spec)))]));
+    for (const id of ['deepseek-v3', 'pangu-ultra-moe', 'mixtral-8x22b', 'qwen3-235b-a22b', 'llama3.1-405b']) {
+      expect(rows[id].stage_split.busiest_over_mean, id).toBeLessThan(1.03);
+    }
+    expect(rows['llama3.1-405b'].stage_split.layers).toEqual([7, ...Array(14).fill(8), 7]);
+    // DeepSeek-V3 and Pangu: 61 layers + MTP + head over 16 stages, the last stage keeps one layer besides them
+    expect(rows['deepseek-v3'].stage_split.layers).toEqual([...Array(15).fill(4), 1]);
+    // the assumed Skywork layout (52 layers on PP12) does not split evenly
+    expect(rows['skywork-moe'].stage_split.busiest_over_mean).toBeGreaterThan(1.1);
   });
 });
