@@ -98,14 +98,17 @@ export function stageSplit(p: number, layers: number, unit: number, first: numbe
     for (let s = 0; s < p; s++) n += cap(T, s);
     return n >= layers && T + 1e-12 >= Math.max(first, last);
   };
-  // the optimum is a stage's extra plus a whole number of layers: binary-search those candidates
-  const cands = [...new Set([0, first, last, first + last].flatMap((e) => Array.from({ length: layers + 1 }, (_, k) => e + k * unit)))].sort((a, b) => a - b);
-  let lo = 0, hi = cands.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (fits(cands[mid])) hi = mid; else lo = mid + 1;
+  // the optimum is some stage's extra plus a whole number of layers: for each extra, the fewest layers that fit
+  let T = Infinity;
+  for (const e of [0, first, last, first + last]) {
+    let lo = 0, hi = layers;
+    if (!fits(e + hi * unit)) continue;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (fits(e + mid * unit)) hi = mid; else lo = mid + 1;
+    }
+    T = Math.min(T, e + lo * unit);
   }
-  const T = cands[lo];
   // every stage at its capacity under T, then take the surplus layers off the busiest stages
   const out = Array.from({ length: p }, (_, s) => cap(T, s));
   const work = (s: number) => out[s] * unit + extra(s);
