@@ -87,6 +87,12 @@ describe('shape sweep (Pangu Ultra MoE study)', () => {
       expect(find(61, 7680, E).best!.tokens_per_s).toBeGreaterThan(find(69, 7168, E).best!.tokens_per_s);
     }
   });
+  it('the paper\'s own depth comparison: 61 x 7680 ahead of both 66-layer shapes on throughput', () => {
+    const d = sweep(loadSpec('test/plan/fixtures/pangu-depth.yaml', { template: true }));
+    const tps = (L: number, H: number) => d.rows.find((x) => x.shape.layers === L && x.shape.hidden === H)!.best!.tokens_per_s;
+    expect(tps(61, 7680) / tps(66, 7680)).toBeGreaterThan(1.05);
+    expect(tps(61, 7680) / tps(66, 7168)).toBeGreaterThan(1.0);
+  });
   it('expert granularity: on throughput alone coarser experts win (the paper prefers 256 on model quality)', () => {
     expect(find(61, 7680, 64).best!.mfu).toBeGreaterThan(find(61, 7680, 256).best!.mfu);
   });
