@@ -96,9 +96,6 @@ export class TrainableModel {
   forward(ids: Int32Array, B: number, T: number): { loss: number; tape: Tape } {
     const k = this.k, d = this.model.desc, w = this.model.weights, H = d.hidden, V = d.vocab, N = B * T;
     if (ids.length !== N) throw new MoekitError(`input_ids has ${ids.length} ids, expected B·T = ${N}`);
-    if (d.residualMultiplier !== 1 || d.embeddingMultiplier !== 1 || d.logitsScale !== 1) {
-      throw new MoekitError('the trainer does not support Granite multipliers yet');
-    }
     // embed: x [N, H]
     let x = new Float32Array(N * H);
     const E = f32(w.embed);
@@ -107,6 +104,9 @@ export class TrainableModel {
       if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
       x.set(E.subarray(id * H, (id + 1) * H), n * H);
     }
+    // Granite: embedding · m_e; each block's output · m_r before the residual add; logits / s
+    const me = d.embeddingMultiplier, rm = d.residualMultiplier;
+    if (me !== 1) for (let i = 0; i < N * H; i++) x[i] *= me;
     const layers: LayerTape[] = [];
     for (let l = 0; l < d.nLayers; l++) {
       const lw = w.layers[l];
@@ -116,7 +116,7 @@ export class TrainableModel {
       const n1 = rmsnormForward(h1, x, lw.attnNorm, N, H, d.rmsEps);
       const { y: a, s: attn } = attentionForward(c, lw.attn, h1);
       const xm = new Float32Array(N * H); // [N, H]
-      for (let i = 0; i < N * H; i++) xm[i] = x[i] + a[i];
+      for (let i = 0; i < N * H; i++) xm[i] = x[i] + rm * a[i];
       // FFN block: x + mlp(norm(x))
       const h2 = new Float32Array(N * H);
       const n2 = rmsnormForward(h2, xm, lw.ffnNorm, N, H, d.rmsEps);
@@ -130,13 +130,14 @@ export class TrainableModel {
         m = r.y; tape.dense = r.s;
       }
       const xo = new Float32Array(N * H);
-      for (let i = 0; i < N * H; i++) xo[i] = xm[i] + m[i];
+      for (let i = 0; i < N * H; i++) xo[i] = xm[i] + rm * m[i];
       layers.push(tape);
       x = xo;
     }
     const hf = new Float32Array(N * H);
     const nf = rmsnormForward(hf, x, w.norm, N, H, d.rmsEps);
     const logits = linearFwd(k, hf, N, w.lmHead); // [N, V]
+    if (d.logitsScale !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= d.logitsScale;
     const { loss, s: ce } = crossEntropyForward(logits, nextTokenTargets(ids, B, T), N, V);
     return { loss, tape: { ids, B, T, layers, nf, hf, ce } };
   }
@@ -159,10 +160,14 @@ export class TrainableModel {
   backward(tape: Tape): Map<string, Float32Array> {
     const k = this.k, d = this.model.desc, w = this.model.weights, H = d.hidden, V = d.vocab;
     const { B, T } = tape, N = B * T;
-    const g = new Grads();
+    const g = new Grads(this.params.values());
     // loss → LM head → final norm
     const dlogits = new Float32Array(N * V); // [N, V]
     crossEntropyBackward(dlogits, tape.ce);
+    if (d.logitsScale !== 1) for (let i = 0; i < dlogits.length; i++) dlogits[i] /= d.logitsScale;
+    const rm = d.residualMultiplier;
+    // the gradient reaching a block's output: m_r · dx (dx itself when m_r = 1)
+    const branch = (dx: Float32Array) => (rm === 1 ? dx : dx.map((v) => v * rm));
     const dhf = new Float32Array(N * H);
     linearBackward(k, w.lmHead, tape.hf, dlogits, N, dhf, g);
     const dx = new Float32Array(N * H); // [N, H] gradient of the residual stream
@@ -172,19 +177,20 @@ export class TrainableModel {
       const c: AttnCtx = { k, d, rope: this.ropeFor(T), B, T, window: d.layers[l].slidingWindow };
       // FFN block: dx flows through the residual and through mlp(norm(x))
       const dh = new Float32Array(N * H);
-      if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dx, dh, H, g);
-      else ffnBackward(k, lw.dense!, lt.dense!, dx, dh, g);
+      const dm = branch(dx);
+      if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dm, dh, H, g);
+      else ffnBackward(k, lw.dense!, lt.dense!, dm, dh, g);
       rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
       // attention block
       dh.fill(0);
-      attentionBackward(c, lw.attn, lt.attn, dx, dh, g);
+      attentionBackward(c, lw.attn, lt.attn, branch(dx), dh, g);
       rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
     }
     // embedding: scatter-add the rows
     const dE = g.of(w.embed);
     for (let n = 0; n < N; n++) {
       const o = tape.ids[n] * H;
-      for (let j = 0; j < H; j++) dE[o + j] += dx[n * H + j];
+      for (let j = 0; j < H; j++) dE[o + j] += d.embeddingMultiplier * dx[n * H + j];
     }
     const out = new Map<string, Float32Array>();
     for (const [name, p] of this.params) out.set(name, g.get(p) ?? new Float32Array(p.length));

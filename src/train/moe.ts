@@ -1,8 +1,9 @@
 /**
  * The MoE block for training, as the engine's named phases with a backward for each:
- * route (router linear → softmax / sigmoid → top-k → renormalise; the gradient reaches the router
- * logits through the selected weights, the selection itself has none), dispatch (counting sort),
- * experts (SwiGLU FFN), combine (out[t] += w · y); shared experts added ungated.
+ * route (router linear → softmax / sigmoid → top-k → renormalise / scale, or top-k of the logits →
+ * softmax over the k; the gradient reaches the router logits through the selected weights, the
+ * selection itself has none), dispatch (counting sort), experts (SwiGLU FFN), combine
+ * (out[t] += w · y); shared experts added, ungated or through a sigmoid gate (Qwen2-MoE).
  * Dimension names: N tokens, H hidden, E experts, K experts per token, I FFN width.
  */
 import type { Kernels } from '../tensor/kernels.js';
@@ -58,11 +59,13 @@ export interface RouteSaved {
   w: Float32Array; // [N, K] combine weights
 }
 
-const SUPPORTED = new Set(['softmax_topk', 'softmax_bias', 'sigmoid_group']);
+const SUPPORTED = new Set(['softmax_topk', 'topk_softmax', 'softmax_bias', 'softmax_group', 'sigmoid_group']);
 
 function routeForward(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, bias: Float32Array | null): RouteSaved {
   if (!SUPPORTED.has(m.router)) throw new MoekitError(`the trainer does not support the ${m.router} router yet`);
   const { idx, w } = route(k, m, logits, N, bias);
+  // probs: what the weights came from (softmax or sigmoid over all experts); for topk_softmax, whose weights are a
+  // softmax over the k selected logits, the full softmax is kept only for the auxiliary loss
   const probs = logits.slice();
   if (m.router === 'sigmoid_group') for (let i = 0; i < probs.length; i++) probs[i] = 1 / (1 + Math.exp(-probs[i]));
   else k.softmax(probs, N, m.experts);
@@ -72,12 +75,22 @@ function routeForward(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
 /**
  * dw [N, K] (gradient of the combine weights) → dlogits [N, E].
  * Renormalisation w_j = c · r_j / S (S = Σ r, floored at normMin for ERNIE, + 1e-20 for
- * DeepSeek-V3, c the routed scaling): ∂L/∂r_j = (c·dw_j − Σ_i c·dw_i · r_i / S) / S;
- * then softmax (p ⊙ (dp − p·dp)) or sigmoid (dp · p · (1 − p)).
+ * DeepSeek-V2/V3, c the routed scaling): ∂L/∂r_j = (c·dw_j − Σ_i c·dw_i · r_i / S) / S; without it
+ * w_j = c · r_j; then softmax (p ⊙ (dp − p·dp)) or sigmoid (dp · p · (1 − p)). topk_softmax
+ * (Granite, gpt-oss): the softmax over the k selected logits, backward on those k only.
  */
 function routeBackward(m: MoeDesc, s: RouteSaved, dw: Float32Array, N: number): Float32Array {
   const E = m.experts, K = m.topK;
   const dl = new Float32Array(N * E); // [N, E]
+  if (m.router === 'topk_softmax') {
+    // w = softmax over the k selected logits: dl_j = w_j (dw_j − Σ_i w_i dw_i) on the selected, 0 elsewhere
+    for (let n = 0; n < N; n++) {
+      let dot = 0;
+      for (let j = 0; j < K; j++) dot += s.w[n * K + j] * dw[n * K + j];
+      for (let j = 0; j < K; j++) dl[n * E + s.idx[n * K + j]] += s.w[n * K + j] * (dw[n * K + j] - dot);
+    }
+    return dl;
+  }
   const dp = new Float64Array(E);
   for (let n = 0; n < N; n++) {
     const p = s.probs.subarray(n * E, (n + 1) * E);
@@ -86,6 +99,8 @@ function routeBackward(m: MoeDesc, s: RouteSaved, dw: Float32Array, N: number): 
     let den = 1, c = 1, renorm = false;
     if (m.router === 'softmax_topk') { renorm = m.normTopK; den = S; }
     else if (m.router === 'softmax_bias') { renorm = true; den = Math.max(S, m.normMin); }
+    // DeepSeek-V2: renormalised (k > 1 and norm_topk_prob) or else scaled, never both
+    else if (m.router === 'softmax_group') { renorm = K > 1 && m.normTopK; den = S + 1e-20; c = renorm ? 1 : m.routedScaling; }
     else { renorm = m.normTopK; den = S + 1e-20; c = m.routedScaling; }
     dp.fill(0);
     // the floor (ERNIE's clamp at normMin) cuts the path through S
@@ -121,11 +136,13 @@ export interface MoeSaved {
   experts: (FfnSaved | null)[]; // per expert, over its n_e rows
   ys: (Float32Array | null)[]; // per expert y [n_e, H]
   shared: FfnSaved | null;
+  sharedY: Float32Array | null; // [N, H] shared expert output before its gate
+  sharedGate: Float32Array | null; // [N] σ(gate logit) (Qwen2-MoE)
 }
 
 /** x [N, H] → y [N, H] */
 export function moeForward(k: Kernels, m: MoeDesc, w: MoeWeights, x: Float32Array, N: number, H: number): { y: Float32Array; s: MoeSaved } {
-  if (m.act !== 'swiglu' || w.sharedGate) throw new MoekitError('the trainer supports SwiGLU experts and ungated shared experts only');
+  if (m.act !== 'swiglu') throw new MoekitError('the trainer supports SwiGLU experts only');
   // route
   const logits = linearFwd(k, x, N, w.router); // [N, E]
   const r = routeForward(k, m, logits, N, w.selectionBias);
@@ -145,13 +162,22 @@ export function moeForward(k: Kernels, m: MoeDesc, w: MoeWeights, x: Float32Arra
     experts[e] = s; ys[e] = y;
     combineRows(out, y, H, m.topK, r.w, order, lo, hi);
   }
-  let shared: FfnSaved | null = null;
+  let shared: FfnSaved | null = null, sharedY: Float32Array | null = null, sharedGate: Float32Array | null = null;
   if (w.shared) {
     const { y, s } = ffnForward(k, w.shared, x, N);
-    shared = s;
-    for (let i = 0; i < N * H; i++) out[i] += y[i];
+    shared = s; sharedY = y;
+    if (w.sharedGate) {
+      // out += σ(x · g) · shared(x)
+      sharedGate = linearFwd(k, x, N, w.sharedGate); // [N, 1]
+      for (let n = 0; n < N; n++) {
+        const gate = (sharedGate[n] = 1 / (1 + Math.exp(-sharedGate[n])));
+        for (let j = 0; j < H; j++) out[n * H + j] += gate * y[n * H + j];
+      }
+    } else {
+      for (let i = 0; i < N * H; i++) out[i] += y[i];
+    }
   }
-  return { y: out, s: { x, N, r, offsets, order, experts, ys, shared } };
+  return { y: out, s: { x, N, r, offsets, order, experts, ys, shared, sharedY, sharedGate } };
 }
 
 /** dy [N, H] → dx [N, H] (+=) */
@@ -185,7 +211,22 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
   // route backward
   const dl = routeBackward(m, s.r, dw, N); // [N, E]
   linearBackward(k, w.router, s.x, dl, N, dx, g);
-  if (w.shared && s.shared) ffnBackward(k, w.shared, s.shared, dy, dx, g);
+  if (w.shared && s.shared) {
+    if (w.sharedGate && s.sharedGate && s.sharedY) {
+      // y = σ · s: ds = σ · dy;  dσ-logit = (dy · s) σ (1 − σ)
+      const ds = new Float32Array(N * H), dgl = new Float32Array(N); // [N, H], [N, 1]
+      for (let n = 0; n < N; n++) {
+        const gate = s.sharedGate[n];
+        let dot = 0;
+        for (let j = 0; j < H; j++) { dot += dy[n * H + j] * s.sharedY[n * H + j]; ds[n * H + j] = gate * dy[n * H + j]; }
+        dgl[n] = dot * gate * (1 - gate);
+      }
+      linearBackward(k, w.sharedGate, s.x, dgl, N, dx, g);
+      ffnBackward(k, w.shared, s.shared, ds, dx, g);
+    } else {
+      ffnBackward(k, w.shared, s.shared, dy, dx, g);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,17 @@ const ROLE: Record<string, 'gate' | 'up' | 'down'> = {
   gate_proj: 'gate', w1: 'gate', up_proj: 'up', w3: 'up', down_proj: 'down', w2: 'down',
 };
 
+/**
+ * the transformers 5 name of a checkpoint tensor that is not a per-expert projection: Mixtral's block_sparse_moe is
+ * `mlp`; Granite keeps `block_sparse_moe` but names its fused experts and router the transformers 5 way
+ * (input_linear [E, 2I, H] = experts.gate_up_proj, gate rows first; output_linear [E, H, I] = experts.down_proj)
+ */
+function t5Name(name: string): string {
+  const g = /^(model\.layers\.\d+\.block_sparse_moe)\.(input_linear\.weight|output_linear\.weight|router\.layer\.weight)$/.exec(name);
+  if (g) return `${g[1]}.${{ 'input_linear.weight': 'experts.gate_up_proj', 'output_linear.weight': 'experts.down_proj', 'router.layer.weight': 'router.weight' }[g[2]]}`;
+  return name.replace('.block_sparse_moe.', '.mlp.');
+}
+
 /** tensors by checkpoint name → tensors by transformers 5 parameter name (experts fused) */
 export function toTransformers5(byName: Map<string, Float32Array>): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
@@ -19,7 +30,7 @@ export function toTransformers5(byName: Map<string, Float32Array>): Map<string, 
   for (const [name, t] of byName) {
     const m = EXPERT.exec(name);
     if (!m) {
-      out.set(name.replace('.block_sparse_moe.', '.mlp.'), t);
+      out.set(t5Name(name), t);
       continue;
     }
     const [, layer, e, proj] = m;
@@ -63,7 +74,7 @@ export function loadTransformers5(params: Map<string, Float32Array>, get: (name:
   for (const [name, p] of params) {
     const m = EXPERT.exec(name);
     if (!m) {
-      const t = tensor(name.replace('.block_sparse_moe.', '.mlp.'));
+      const t = tensor(t5Name(name));
       if (t.length !== p.length) throw new Error(`${name}: ${t.length} elements, want ${p.length}`);
       p.set(t);
       continue;
