@@ -1,7 +1,7 @@
 /**
  * Attention forward with saved activations, and its backward: GQA (optional per-head or full
  * q/k RMSNorm) and MLA (low-rank q, compressed kv with a shared decoupled-RoPE key), causal or
- * sliding-window. Tokens are flattened batch-major: x [N = B·T, H], positions 0..T−1.
+ * sliding-window, with gpt-oss's attention sinks. Tokens are flattened batch-major: x [N = B·T, H], positions 0..T−1.
  * Dimension names: nH query heads, nKV key/value heads, Dk q/k head dim, Dv value head dim.
  */
 import type { Kernels } from '../tensor/kernels.js';
@@ -151,10 +151,25 @@ function projectMlaBackward(c: AttnCtx, w: AttnWeights, s: AttnSaved, dq: Float3
   }
 }
 
+/**
+ * row-wise softmax of S [T, T] with one extra logit `sink` per row in the denominator (gpt-oss's learned attention
+ * sink): P_j = exp(S_j) / (Σ_i exp(S_i) + exp(sink)); the sink's own probability is not kept
+ */
+function softmaxWithSink(S: Float32Array, T: number, sink: number): void {
+  for (let t = 0; t < T; t++) {
+    const row = S.subarray(t * T, (t + 1) * T);
+    let m = sink;
+    for (let j = 0; j < T; j++) if (row[j] > m) m = row[j];
+    let z = Math.exp(sink - m);
+    for (let j = 0; j < T; j++) { const e = Math.exp(row[j] - m); row[j] = e; z += e; }
+    for (let j = 0; j < T; j++) row[j] /= z;
+  }
+}
+
 /** x [N, H] (normalised) → y [N, H], with what the backward needs */
 export function attentionForward(c: AttnCtx, w: AttnWeights, x: Float32Array): { y: Float32Array; s: AttnSaved } {
   const { k, d, B, T, window } = c, a = d.attention, N = B * T, { nH, nKV, Dk, Dv } = dims(d);
-  if (a.sinks || a.clipQkv !== null) throw new MoekitError('the trainer does not support attention sinks or clip_qkv yet');
+  if (a.clipQkv !== null) throw new MoekitError('the trainer does not support clip_qkv yet');
   const p: Partial<AttnSaved> = { x };
   if (a.kind === 'mla') projectMla(c, w, x, p); else projectGqa(c, w, x, p);
   const s = p as AttnSaved;
@@ -169,7 +184,8 @@ export function attentionForward(c: AttnCtx, w: AttnWeights, x: Float32Array): {
       k.sgemm(false, true, T, T, Dk, a.scale, s.q.subarray(b * T * nH * Dk + h * Dk), nH * Dk,
         s.kk.subarray(b * T * kvH * Dk + kvh * Dk), kvH * Dk, 0, P, T);
       for (let t = 0; t < T; t++) maskRow(P, t * T, T, t, window);
-      k.softmax(P, T, T);
+      if (a.sinks) softmaxWithSink(P, T, w.sinks![h]);
+      else k.softmax(P, T, T);
       // out_h[T, Dv] = P · v_h
       k.sgemm(false, false, T, Dv, T, 1, P, T, s.v.subarray(b * T * kvH * Dv + kvh * Dv), kvH * Dv, 0,
         s.out.subarray(b * T * nH * Dv + h * Dv), nH * Dv);
@@ -195,12 +211,16 @@ export function attentionBackward(c: AttnCtx, w: AttnWeights, s: AttnSaved, dy: 
       // dP[T, T] = dout_h · v_hᵀ;  dv_h[T, Dv] += Pᵀ · dout_h
       k.sgemm(false, true, T, T, Dv, 1, dout.subarray(oo), nH * Dv, s.v.subarray(vo), kvH * Dv, 0, dP, T);
       k.sgemm(true, false, T, Dv, T, 1, P, T, dout.subarray(oo), nH * Dv, 1, dv.subarray(vo), kvH * Dv);
-      // softmax backward: dS = P ⊙ (dP − Σ_j P ⊙ dP)
+      // softmax backward: dS = P ⊙ (dP − Σ_j P ⊙ dP); a sink (gpt-oss) is one more logit that carries no value:
+      // its probability 1 − Σ_j P_j gets dP = 0, so d sink = −(1 − Σ_j P_j) · Σ_j P_j dP_j
+      let dSink = 0;
       for (let t = 0; t < T; t++) {
-        let dot = 0;
-        for (let j = 0; j < T; j++) dot += P[t * T + j] * dP[t * T + j];
+        let dot = 0, mass = 0;
+        for (let j = 0; j < T; j++) { dot += P[t * T + j] * dP[t * T + j]; mass += P[t * T + j]; }
         for (let j = 0; j < T; j++) dP[t * T + j] = P[t * T + j] * (dP[t * T + j] - dot);
+        if (a.sinks) dSink -= (1 - mass) * dot;
       }
+      if (a.sinks) g.of(w.sinks!)[h] += dSink;
       // dq_h[T, Dk] += scale · dS · k_h;  dk_h[T, Dk] += scale · dSᵀ · q_h
       k.sgemm(false, false, T, Dk, T, a.scale, dP, T, s.kk.subarray(ko), kvH * Dk, 1, dq.subarray(qo), nH * Dk);
       k.sgemm(true, false, T, Dk, T, a.scale, dP, T, s.q.subarray(qo), nH * Dk, 1, dk.subarray(ko), kvH * Dk);

@@ -41,6 +41,30 @@ export interface Tape {
   ce: CeSaved;
 }
 
+/**
+ * Experts the engine holds as copies rather than as (views of) checkpoint tensors (gpt-oss de-interleaves its fused
+ * gate_up_proj [E, H, 2I]): the copies become the parameters, named per expert
+ * (`…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}`, fused back by names.ts), and the fused checkpoint tensors,
+ * which nothing reads after loading, leave the parameter set.
+ */
+function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeights[]): void {
+  const buffers = new Set([...named.values()].map((q) => q.buffer));
+  const owned = (w: Float32Array) => buffers.has(w.buffer);
+  layers.forEach((lw, l) => {
+    const ex = lw.moe?.experts;
+    if (!ex || ex.every((f) => !f || owned(f.gate.w as Float32Array))) return;
+    const x = `model.layers.${l}.mlp.experts`;
+    for (const suffix of ['gate_up_proj', 'gate_up_proj_bias', 'down_proj', 'down_proj_bias']) named.delete(`${x}.${suffix}`);
+    ex.forEach((f, e) => {
+      if (!f) return;
+      for (const [proj, L] of [['gate_proj', f.gate], ['up_proj', f.up], ['down_proj', f.down]] as const) {
+        named.set(`${x}.${e}.${proj}.weight`, L.w as Float32Array);
+        if (L.b) named.set(`${x}.${e}.${proj}.bias`, L.b);
+      }
+    });
+  });
+}
+
 export class TrainableModel {
   /** trainable parameters by checkpoint name (selection-only biases are buffers, left out) */
   readonly params: Map<string, Float32Array>;
@@ -79,6 +103,7 @@ export class TrainableModel {
       const lmHead = { w: tied ? embed : src.get('lm_head.weight', [V, H]), b: null, out: V, in: H };
       const buffers = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
       for (const [n, t] of named) if (buffers.has(t)) named.delete(n);
+      nameCopiedExperts(named, layers);
       const model = new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
       return new TrainableModel(model, named);
     } finally {

@@ -26,25 +26,48 @@ export interface FfnSaved {
   n: number;
 }
 
-/** x [n, H] → y [n, H] = down(silu(gate(x)) · up(x)) */
-export function ffnForward(k: Kernels, f: Ffn, x: Float32Array, n: number): { y: Float32Array; s: FfnSaved } {
+/**
+ * The FFN's activation: SwiGLU, or gpt-oss's clamped SwiGLU (gate clamped above at `limit`, up to ±limit,
+ * (up + 1) · gate · σ(alpha · gate)).
+ */
+export interface Act { clamped: boolean; limit: number; alpha: number }
+export const SWIGLU: Act = { clamped: false, limit: Infinity, alpha: 1 };
+
+export function actOf(m: MoeDesc): Act {
+  return m.act === 'swiglu_clamped' ? { clamped: true, limit: m.swigluLimit, alpha: m.swigluAlpha } : SWIGLU;
+}
+
+/** x [n, H] → y [n, H] = down(act(gate(x), up(x))) */
+export function ffnForward(k: Kernels, f: Ffn, x: Float32Array, n: number, act: Act = SWIGLU): { y: Float32Array; s: FfnSaved } {
   const g = linearFwd(k, x, n, f.gate); // [n, I]
   const u = linearFwd(k, x, n, f.up); // [n, I]
   const a = new Float32Array(g.length);
-  k.swiglu(a, g, u, g.length);
+  if (act.clamped) k.swigluClamped(a, g, u, g.length, act.limit, act.alpha);
+  else k.swiglu(a, g, u, g.length);
   return { y: linearFwd(k, a, n, f.down), s: { x, g, u, a, n } };
 }
 
 /** dy [n, H] → dx [n, H] (+=) */
-export function ffnBackward(k: Kernels, f: Ffn, s: FfnSaved, dy: Float32Array, dx: Float32Array, gr: Grads): void {
+export function ffnBackward(k: Kernels, f: Ffn, s: FfnSaved, dy: Float32Array, dx: Float32Array, gr: Grads, act: Act = SWIGLU): void {
   const { g, u, n } = s;
   const da = new Float32Array(g.length); // [n, I]
   linearBackward(k, f.down, s.a, dy, n, da, gr);
   const dg = new Float32Array(g.length), du = new Float32Array(g.length); // [n, I]
-  for (let i = 0; i < g.length; i++) {
-    const sg = 1 / (1 + Math.exp(-g[i]));
-    du[i] = da[i] * g[i] * sg; // ∂/∂u = silu(g)
-    dg[i] = da[i] * u[i] * sg * (1 + g[i] * (1 - sg)); // silu'(g) = σ(g)(1 + g(1 − σ(g)))
+  if (act.clamped) {
+    // a = (ũ + 1) · g̃ σ(α g̃), g̃ = min(g, L), ũ = clamp(u, −L, L); clamps pass the gradient inside [−L, L] only
+    const { limit: L, alpha } = act;
+    for (let i = 0; i < g.length; i++) {
+      const gc = Math.min(g[i], L), uc = Math.min(Math.max(u[i], -L), L);
+      const sg = 1 / (1 + Math.exp(-alpha * gc));
+      du[i] = u[i] >= -L && u[i] <= L ? da[i] * gc * sg : 0;
+      dg[i] = g[i] <= L ? da[i] * (uc + 1) * sg * (1 + alpha * gc * (1 - sg)) : 0;
+    }
+  } else {
+    for (let i = 0; i < g.length; i++) {
+      const sg = 1 / (1 + Math.exp(-g[i]));
+      du[i] = da[i] * g[i] * sg; // ∂/∂u = silu(g)
+      dg[i] = da[i] * u[i] * sg * (1 + g[i] * (1 - sg)); // silu'(g) = σ(g)(1 + g(1 − σ(g)))
+    }
   }
   linearBackward(k, f.gate, s.x, dg, n, dx, gr);
   linearBackward(k, f.up, s.x, du, n, dx, gr);
@@ -142,7 +165,7 @@ export interface MoeSaved {
 
 /** x [N, H] → y [N, H] */
 export function moeForward(k: Kernels, m: MoeDesc, w: MoeWeights, x: Float32Array, N: number, H: number): { y: Float32Array; s: MoeSaved } {
-  if (m.act !== 'swiglu') throw new MoekitError('the trainer supports SwiGLU experts only');
+  const act = actOf(m);
   // route
   const logits = linearFwd(k, x, N, w.router); // [N, E]
   const r = routeForward(k, m, logits, N, w.selectionBias);
@@ -158,7 +181,7 @@ export function moeForward(k: Kernels, m: MoeDesc, w: MoeWeights, x: Float32Arra
     const f = w.experts[e];
     if (!f) throw new MoekitError(`expert ${e} was routed to but is not loaded`);
     const xe = gatherRows(x, H, m.topK, order, lo, hi); // [n_e, H]
-    const { y, s } = ffnForward(k, f, xe, hi - lo); // [n_e, H]
+    const { y, s } = ffnForward(k, f, xe, hi - lo, act); // [n_e, H]
     experts[e] = s; ys[e] = y;
     combineRows(out, y, H, m.topK, r.w, order, lo, hi);
   }
@@ -202,7 +225,7 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
     }
     // experts backward, then dispatch backward: scatter-add rows to their tokens
     const dxe = new Float32Array(n * H);
-    ffnBackward(k, w.experts[e]!, es, dye, dxe, g);
+    ffnBackward(k, w.experts[e]!, es, dye, dxe, g, actOf(m));
     for (let r = lo; r < hi; r++) {
       const t = Math.floor(s.order[r] / K);
       for (let j = 0; j < H; j++) dx[t * H + j] += dxe[(r - lo) * H + j];

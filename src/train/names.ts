@@ -3,10 +3,13 @@
  * projection (`…experts.<e>.gate_proj.weight`, Mixtral's `…block_sparse_moe.experts.<e>.w1.weight`);
  * transformers 5 holds a layer's experts fused: `…mlp.experts.gate_up_proj` [E, 2I, H] (gate rows,
  * then up rows) and `…mlp.experts.down_proj` [E, H, I]. The training references name gradients
- * the transformers 5 way; the trainer keys them by checkpoint name.
+ * the transformers 5 way; the trainer keys them by checkpoint name. gpt-oss is the other way round: its checkpoint
+ * is fused and interleaved (`gate_up_proj` [E, H, 2I] with gate and up in alternate columns, `down_proj` [E, I, H],
+ * biases `gate_up_proj_bias` [E, 2I], `down_proj_bias` [E, H]); the engine de-interleaves it into per-expert
+ * copies, which the trainer names `…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}` and fuses back here.
  */
 
-const EXPERT = /^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.weight$/;
+const EXPERT = /^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.(weight|bias)$/;
 const ROLE: Record<string, 'gate' | 'up' | 'down'> = {
   gate_proj: 'gate', w1: 'gate', up_proj: 'up', w3: 'up', down_proj: 'down', w2: 'down',
 };
@@ -33,15 +36,20 @@ export function toTransformers5(byName: Map<string, Float32Array>): Map<string, 
       out.set(t5Name(name), t);
       continue;
     }
-    const [, layer, e, proj] = m;
+    const [, layer, e, proj, kind] = m;
     let roles = experts.get(layer);
     if (!roles) { roles = new Map(); experts.set(layer, roles); }
-    let per = roles.get(ROLE[proj]);
-    if (!per) { per = new Map(); roles.set(ROLE[proj], per); }
+    const role = kind === 'bias' ? `${ROLE[proj]}.bias` : ROLE[proj];
+    let per = roles.get(role);
+    if (!per) { per = new Map(); roles.set(role, per); }
     per.set(Number(e), t);
   }
   for (const [layer, roles] of experts) {
     const gate = roles.get('gate')!, up = roles.get('up')!, down = roles.get('down')!;
+    if (roles.has('gate.bias')) {
+      for (const [n, t] of fuseGptOss(layer, gate, up, down, roles.get('gate.bias')!, roles.get('up.bias')!, roles.get('down.bias')!)) out.set(n, t);
+      continue;
+    }
     const E = gate.size, gi = gate.get(0)!.length, di = down.get(0)!.length;
     const gu = new Float32Array(E * 2 * gi); // [E, 2I, H]
     const dn = new Float32Array(E * di); // [E, H, I]
@@ -56,19 +64,43 @@ export function toTransformers5(byName: Map<string, Float32Array>): Map<string, 
   return out;
 }
 
+type PerExpert = Map<number, Float32Array>;
+
+/** per-expert gate/up [I, H], down [H, I] and their biases → gpt-oss's fused, interleaved tensors */
+function fuseGptOss(layer: string, gate: PerExpert, up: PerExpert, down: PerExpert, gb: PerExpert, ub: PerExpert, db: PerExpert): [string, Float32Array][] {
+  const E = gate.size, I = gb.get(0)!.length, H = db.get(0)!.length;
+  const gu = new Float32Array(E * H * 2 * I), gub = new Float32Array(E * 2 * I); // [E, H, 2I], [E, 2I]
+  const dn = new Float32Array(E * I * H), dnb = new Float32Array(E * H); // [E, I, H], [E, H]
+  for (let e = 0; e < E; e++) {
+    const g = gate.get(e)!, u = up.get(e)!, d = down.get(e)!;
+    for (let i = 0; i < I; i++) {
+      for (let h = 0; h < H; h++) {
+        gu[e * H * 2 * I + h * 2 * I + 2 * i] = g[i * H + h];
+        gu[e * H * 2 * I + h * 2 * I + 2 * i + 1] = u[i * H + h];
+        dn[e * I * H + i * H + h] = d[h * I + i];
+      }
+      gub[e * 2 * I + 2 * i] = gb.get(e)![i];
+      gub[e * 2 * I + 2 * i + 1] = ub.get(e)![i];
+    }
+    dnb.set(db.get(e)!, e * H);
+  }
+  const x = `${layer}.mlp.experts`;
+  return [[`${x}.gate_up_proj`, gu], [`${x}.gate_up_proj_bias`, gub], [`${x}.down_proj`, dn], [`${x}.down_proj_bias`, dnb]];
+}
+
 /**
  * Copy tensors named the transformers 5 way into `params` (by checkpoint name, in place: the engine model shares
  * these arrays), slicing fused experts back apart. Every checkpoint parameter must be present with its size.
  */
 export function loadTransformers5(params: Map<string, Float32Array>, get: (name: string) => Float32Array | undefined): void {
-  const fused = new Map<string, Float32Array>();
+  const fused = new Map<string, Float32Array | undefined>();
+  const maybe = (n: string) => {
+    if (!fused.has(n)) fused.set(n, get(n));
+    return fused.get(n);
+  };
   const tensor = (n: string) => {
-    let t = fused.get(n);
-    if (!t) {
-      t = get(n);
-      if (!t) throw new Error(`missing ${n}`);
-      fused.set(n, t);
-    }
+    const t = maybe(n);
+    if (!t) throw new Error(`missing ${n}`);
     return t;
   };
   for (const [name, p] of params) {
@@ -79,8 +111,24 @@ export function loadTransformers5(params: Map<string, Float32Array>, get: (name:
       p.set(t);
       continue;
     }
-    const [, layer, es, proj] = m;
+    const [, layer, es, proj, kind] = m;
     const e = Number(es), role = ROLE[proj];
+    if (maybe(`${layer}.mlp.experts.gate_up_proj_bias`)) {
+      // gpt-oss: de-interleave the fused tensors (the inverse of fuseGptOss)
+      const x = `${layer}.mlp.experts`;
+      const gu = tensor(`${x}.gate_up_proj`), gub = tensor(`${x}.gate_up_proj_bias`); // [E, H, 2I], [E, 2I]
+      const H = gu.length / gub.length, I = role === 'down' && kind === 'bias' ? 0 : (kind === 'bias' ? p.length : p.length / H);
+      const half = role === 'up' ? 1 : 0;
+      if (kind === 'bias' && role === 'down') p.set(tensor(`${x}.down_proj_bias`).subarray(e * H, (e + 1) * H));
+      else if (kind === 'bias') for (let i = 0; i < I; i++) p[i] = gub[e * 2 * I + 2 * i + half];
+      else if (role === 'down') {
+        const d = tensor(`${x}.down_proj`); // [E, I, H]
+        for (let h = 0; h < H; h++) for (let i = 0; i < I; i++) p[h * I + i] = d[e * I * H + i * H + h];
+      } else {
+        for (let i = 0; i < I; i++) for (let h = 0; h < H; h++) p[i * H + h] = gu[e * H * 2 * I + h * 2 * I + 2 * i + half];
+      }
+      continue;
+    }
     if (role === 'down') {
       const t = tensor(`${layer}.mlp.experts.down_proj`); // [E, H, I]
       p.set(t.subarray(e * p.length, (e + 1) * p.length));
