@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { scratchDir } from './helpers.js';
 import { MoekitError } from '../src/util/errors.js';
 import { f32ToBf16Array } from '../src/io/dtypes.js';
 import { Checkpoint, INDEX_FILE, SINGLE_FILE } from '../src/io/checkpoint.js';
@@ -12,12 +12,9 @@ import {
 
 const FIXTURE = path.resolve('fixtures/hf-tiny-moe/mixtral');
 
-let tmp: string;
-beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-ckpt-')); });
-afterAll(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
-afterEach(() => { vi.restoreAllMocks(); });
+const scratch = scratchDir('moekit-ckpt-');
 
-const newDir = () => fs.mkdtempSync(path.join(tmp, 'd-'));
+const newDir = () => fs.mkdtempSync(path.join(scratch(), 'd-'));
 
 function expectError(fn: () => unknown, re: RegExp, file: string): MoekitError {
   let err: unknown;
@@ -164,7 +161,7 @@ describe('writeShardedSafetensors + Checkpoint: round trips', () => {
   });
 
   it('rejects a bad maxShardBytes and bad entries before writing', () => {
-    const dir = path.join(tmp, 'never-made');
+    const dir = path.join(scratch(), 'never-made');
     expectError(() => writeShardedSafetensors(dir, entries(), { maxShardBytes: 0 }), /maxShardBytes must be positive/, dir);
     expectError(() => writeShardedSafetensors(dir, [{ name: 'x', dtype: 'F32', shape: [2], data: new Float32Array(1) }],
       { maxShardBytes: 10 }), /tensor 'x': F32 \[2\] needs 8 bytes/, dir);
@@ -205,7 +202,7 @@ describe('Checkpoint: directories without an index', () => {
 
 describe('Checkpoint: errors', () => {
   it('missing directory', () => {
-    const p = path.join(tmp, 'does-not-exist');
+    const p = path.join(scratch(), 'does-not-exist');
     expectError(() => Checkpoint.open(p), /no such checkpoint directory or file/, p);
   });
 

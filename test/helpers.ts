@@ -1,5 +1,8 @@
 /** Helpers shared by the tests. */
-import { afterEach, beforeEach, expect, vi } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from 'vitest';
 import { rng } from '../src/runtime/sampling.js';
 export { rng };
 
@@ -56,4 +59,16 @@ export function randomTools(seed: number) {
       return a;
     },
   };
+}
+
+/**
+ * A scratch directory for one test file: made before its tests, removed after them; mocks restored after each
+ * test. Returns a getter (the directory exists only once the tests run).
+ */
+export function scratchDir(prefix: string): () => string {
+  let dir = '';
+  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix)); });
+  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => { vi.restoreAllMocks(); });
+  return () => dir;
 }

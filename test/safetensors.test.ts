@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { scratchDir } from './helpers.js';
 import { MoekitError } from '../src/util/errors.js';
 import {
   DTYPES, DTYPE_BYTES, type Dtype, byteLengthOf,
@@ -13,10 +13,7 @@ import { writeSafetensors, type SafetensorsEntry } from '../src/io/safetensors-w
 
 const FIXTURE = path.resolve('fixtures/hf-tiny-moe/mixtral');
 
-let tmp: string;
-beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-st-')); });
-afterAll(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
-afterEach(() => { vi.restoreAllMocks(); });
+const scratch = scratchDir('moekit-st-');
 
 let counter = 0;
 /** A file of [u64 length][header][data]; `header` a value to JSON-encode, or raw bytes/text. */
@@ -27,7 +24,7 @@ function craft(header: unknown, data: number | Uint8Array = 0, lengthOverride?: 
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(lengthOverride ?? BigInt(h.length));
   const d = typeof data === 'number' ? Buffer.alloc(data, 7) : Buffer.from(data);
-  const p = path.join(tmp, `crafted-${counter++}.safetensors`);
+  const p = path.join(scratch(), `crafted-${counter++}.safetensors`);
   fs.writeFileSync(p, Buffer.concat([len, h, d]));
   return p;
 }
@@ -254,10 +251,10 @@ describe('SafetensorsFile: the real fixtures', () => {
 
 describe('SafetensorsFile: strict header validation', () => {
   it('file shorter than 8 bytes', () => {
-    const p = path.join(tmp, 'short.safetensors');
+    const p = path.join(scratch(), 'short.safetensors');
     fs.writeFileSync(p, Buffer.from([1, 2, 3]));
     expectOpenError(p, /too short.*3 bytes/);
-    const e = path.join(tmp, 'empty.safetensors');
+    const e = path.join(scratch(), 'empty.safetensors');
     fs.writeFileSync(e, '');
     expectOpenError(e, /too short.*0 bytes/);
   });
@@ -383,7 +380,7 @@ describe('SafetensorsFile: positional reads', () => {
       big: t('U8', [big], [0, big]),
       small: t('F32', [4], [big, big + 16]),
     }));
-    const p = path.join(tmp, 'sparse.safetensors');
+    const p = path.join(scratch(), 'sparse.safetensors');
     const fd = fs.openSync(p, 'w');
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(header.length));
@@ -440,7 +437,7 @@ describe('writeSafetensors: round trips', () => {
     }
     entries.push({ name: 'scalar', dtype: 'F32', shape: [], data: new Float32Array([42]) });
     entries.push({ name: 'empty', dtype: 'BF16', shape: [0, 7], data: new Uint16Array(0) });
-    const p = path.join(tmp, 'all.safetensors');
+    const p = path.join(scratch(), 'all.safetensors');
     writeSafetensors(p, entries, { format: 'pt', note: 'ünïcode' });
     expect(called).toEqual(DTYPES.filter((_, k) => k % 2));
 
@@ -479,11 +476,11 @@ describe('writeSafetensors: round trips', () => {
     expect([...f.readF32('scalar')]).toEqual([42]);
     expect(f.readF32('empty').length).toBe(0);
     f.close();
-    expect(fs.readdirSync(tmp).filter((x) => x.includes('.tmp-'))).toEqual([]);
+    expect(fs.readdirSync(scratch()).filter((x) => x.includes('.tmp-'))).toEqual([]);
   });
 
   it('overflowing integer reads name the tensor and the file', () => {
-    const p = path.join(tmp, 'ovf.safetensors');
+    const p = path.join(scratch(), 'ovf.safetensors');
     writeSafetensors(p, [
       { name: 'big', dtype: 'I64', shape: [2], data: new BigInt64Array([1n, 2n ** 40n]) },
       { name: 'u', dtype: 'U64', shape: [1], data: new BigUint64Array([2n ** 63n]) },
@@ -500,7 +497,7 @@ describe('writeSafetensors: validation and atomicity', () => {
   const listTemps = (dir: string) => fs.readdirSync(dir).filter((x) => x.includes('.tmp-'));
 
   it('rejects a data length that does not match dtype × shape, before writing anything', () => {
-    const dir = fs.mkdtempSync(path.join(tmp, 'atomic-'));
+    const dir = fs.mkdtempSync(path.join(scratch(), 'atomic-'));
     const p = path.join(dir, 'x.safetensors');
     expectError(() => writeSafetensors(p, [{ name: 'w', dtype: 'F32', shape: [3], data: new Float32Array(2) }]),
       /tensor 'w': F32 \[3\] needs 12 bytes but the data has 8/, p);
@@ -515,7 +512,7 @@ describe('writeSafetensors: validation and atomicity', () => {
   });
 
   it('a failing lazy tensor leaves no temp file and does not clobber the existing file', () => {
-    const dir = fs.mkdtempSync(path.join(tmp, 'atomic-'));
+    const dir = fs.mkdtempSync(path.join(scratch(), 'atomic-'));
     const p = path.join(dir, 'model.safetensors');
     writeSafetensors(p, [{ name: 'old', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }]);
     const before = fs.readFileSync(p);
@@ -537,14 +534,14 @@ describe('writeSafetensors: validation and atomicity', () => {
   });
 
   it('refuses a header over the 100 MB cap readers enforce', () => {
-    const dir = fs.mkdtempSync(path.join(tmp, 'atomic-'));
+    const dir = fs.mkdtempSync(path.join(scratch(), 'atomic-'));
     const p = path.join(dir, 'x.safetensors');
     expectError(() => writeSafetensors(p, [], { huge: 'x'.repeat(MAX_HEADER_BYTES) }), /over the 100000000-byte cap/, p);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it('keeps the given data order even for integer-like names', () => {
-    const p = path.join(tmp, 'intnames.safetensors');
+    const p = path.join(scratch(), 'intnames.safetensors');
     writeSafetensors(p, [
       { name: 'b', dtype: 'U8', shape: [1], data: new Uint8Array([1]) },
       { name: '1', dtype: 'U8', shape: [2], data: new Uint8Array([2, 2]) },
@@ -559,12 +556,12 @@ describe('writeSafetensors: validation and atomicity', () => {
   });
 
   it('an unwritable target is a MoekitError naming it', () => {
-    const p = path.join(tmp, 'no', 'such', 'dir', 'x.safetensors');
+    const p = path.join(scratch(), 'no', 'such', 'dir', 'x.safetensors');
     expectError(() => writeSafetensors(p, []), /cannot write: its directory does not exist/, p);
   });
 
   it('writes through a temp file and rename', () => {
-    const dir = fs.mkdtempSync(path.join(tmp, 'atomic-'));
+    const dir = fs.mkdtempSync(path.join(scratch(), 'atomic-'));
     const p = path.join(dir, 'x.safetensors');
     const opened: string[] = [];
     const realOpen = fs.openSync;
