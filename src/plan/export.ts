@@ -73,7 +73,7 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   }
   // ZeRO
   if (p.zero >= 1 && p.zero <= 2) { f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather'); }
-  if (p.zero === 3) { f('use-custom-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
+  if (p.zero === 3) { f('use-megatron-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
   if (p.zero === 0) f('overlap-grad-reduce');
   if (t.grad_precision === 'bf16') {
     if (engine === 'megatron') f('grad-reduce-in-bf16');
@@ -111,7 +111,12 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   }
   if (p.offload > 0) {
     if (engine === 'mindspeed') { f('swap-attention'); notes.push(`activation offload fraction ${p.offload}: MindSpeed swaps attention activations (--swap-attention); tune --swap-modules`); }
-    else { f('cpu-offloading'); f('cpu-offloading-num-layers', Math.max(1, Math.round((p.offload * m.layers) / p.pp))); }
+    else {
+      // Megatron-Core's fine-grained activation offloading: the inputs of these modules, a fraction of them
+      f('fine-grained-activation-offloading');
+      f('offload-modules'); a.push(...(m.experts > 0 ? ['core_attn', 'attn_proj', 'expert_fc1', 'moe_act'] : ['qkv_linear', 'core_attn', 'attn_proj', 'mlp_norm']));
+      f('activation-offload-fraction', p.offload);
+    }
   }
   if (engine === 'mindspeed') { f('use-mcore-models'); f('use-flash-attn'); f('use-fused-rmsnorm'); f('use-fused-swiglu'); f('use-fused-rotary-pos-emb'); }
   else f('attention-backend', 'fused');

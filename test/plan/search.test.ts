@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CALIBRATION } from '../../src/plan/calibration.js';
 import { exportPlan } from '../../src/plan/export.js';
@@ -161,6 +162,27 @@ describe('export', () => {
     expect(a).toContain('--moe-alltoall-overlap-comm');
     expect(a).toContain('--recompute-norm');
     expect(e.command).toMatch(/^torchrun --nnodes 768 --nproc-per-node 8 /);
+  });
+  it('every Megatron flag emitted is an option of Megatron-LM\'s own parser (commit d98e8a6, dumped on the device machine)', () => {
+    const options = new Set<string>(JSON.parse(readFileSync('test/plan/fixtures/megatron-lm-options.json', 'utf8')));
+    const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { zero: 0 } }, { parallel: { recompute: 'full' } },
+      { parallel: { recompute: 'selective' } }, { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe', 'mlp', 'core_attn'] } },
+      { parallel: { offload: 0.5 } }, { training: { grad_precision: 'bf16', optimizer_precision: 'bf16' } }, { parallel: { cp: 2 } }, { parallel: { tp_overlap: true } }];
+    let checked = 0;
+    for (const row of CALIBRATION) {
+      for (const v of variants) {
+        const raw = structuredClone(row.spec) as Record<string, Record<string, unknown>>;
+        for (const [k, x] of Object.entries(v)) raw[k] = { ...raw[k], ...x };
+        let spec;
+        try { spec = resolveSpec(raw); } catch { continue; } // a variant the layout does not allow
+        for (const a of exportPlan(spec, 'megatron').args) {
+          if (!a.startsWith('--')) continue;
+          expect(options.has(a), `${a} (${row.id} ${JSON.stringify(v)})`).toBe(true);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(500);
   });
   it('gradient precision: bf16 reduction is --grad-reduce-in-bf16 on Megatron; fp32 (the default) emits nothing', () => {
     const row = CALIBRATION.find((r) => r.id === 'qwen3-235b-a22b')!;
