@@ -2,8 +2,10 @@
  * Hand-off: the launch arguments that run a plan on an existing distributed engine.
  *
  *  - megatron: Megatron-LM / Megatron-Core `pretrain_gpt.py` flags (megatron/training/arguments.py, core_r0.13+).
- *  - mindspeed: MindSpeed-LLM (Ascend) flags: Megatron's plus its MoE/memory features (hierarchical all-to-all,
- *    all-to-all overlap, swap-attention, activation-function recompute) as named in MindSpeed-LLM's feature docs.
+ *  - mindspeed: MindSpeed-LLM (Ascend) on Megatron core_r0.8.0, the stack of Pangu Ultra MoE's time (early 2025):
+ *    core_r0.8.0's flags, MindSpeed-LLM's MLA / MoE / MTP names and MindSpeed's MoE and memory features
+ *    (TP-extend-EP, hierarchical all-to-allv, all-to-all overlap, swap-attention, activation-function recompute),
+ *    each checked against those repositories' argument parsers and validation rules (test/plan/search.test.ts).
  *
  * Where the engine has no counterpart (DualPipe and zero-bubble in upstream Megatron, per-module activation
  * offload fractions), the export says so in `notes` and emits the nearest supported setting.
@@ -11,6 +13,7 @@
 import type { Spec } from './spec.js';
 import { MoekitError } from '../util/errors.js';
 import { sharedWidth } from './flops.js';
+import { hierarchicalAllgatherValid } from './search.js';
 
 export type Engine = 'megatron' | 'mindspeed';
 
@@ -28,39 +31,67 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   const a: string[] = [];
   const notes: string[] = [];
   const f = (k: string, v?: string | number) => { a.push(`--${k}`); if (v !== undefined) a.push(String(v)); };
+  const ms = engine === 'mindspeed';
+  // MindSpeed-LLM on Megatron core_r0.8.0 (its own MLA, MoE and MTP flag names; no expert TP of its own; VPP as layers
+  // per virtual stage, uneven layer counts padded with no-op layers, as Pangu Ultra MoE counts 61 layers as 64)
+  const chunks = p.pp * p.vpp;
+  const padded = ms && chunks > 1 && m.layers % chunks !== 0 ? Math.ceil(m.layers / chunks) * chunks : m.layers;
   // model
-  f('num-layers', m.layers); f('hidden-size', m.hidden); f('num-attention-heads', m.heads);
+  f('num-layers', padded); f('hidden-size', m.hidden); f('num-attention-heads', m.heads);
+  if (padded !== m.layers) {
+    f('noop-layers', Array.from({ length: padded - m.layers }, (_, i) => m.layers + i).join(','));
+    notes.push(`${m.layers} layers padded to ${padded} with no-op layers (--noop-layers) so that ${chunks} pipeline chunks split evenly`);
+  }
   f('seq-length', t.seq_len); f('max-position-embeddings', t.seq_len);
   f('normalization', 'RMSNorm'); f('swiglu'); f('position-embedding-type', 'rope'); f('disable-bias-linear');
   if (!m.tied_embeddings) f('untie-embeddings-and-output-weights');
   if (m.attention === 'mla') {
-    f('multi-latent-attention');
+    f(ms ? 'multi-head-latent-attention' : 'multi-latent-attention');
     if (m.q_lora_rank > 0) f('q-lora-rank', m.q_lora_rank);
-    f('kv-lora-rank', m.kv_lora_rank); f('qk-head-dim', m.qk_nope_head_dim); f('qk-pos-emb-head-dim', m.qk_rope_head_dim); f('v-head-dim', m.v_head_dim);
+    f('kv-lora-rank', m.kv_lora_rank);
+    if (ms) { f('qk-rope-head-dim', m.qk_rope_head_dim); f('qk-nope-head-dim', m.qk_nope_head_dim); }
+    else { f('qk-head-dim', m.qk_nope_head_dim); f('qk-pos-emb-head-dim', m.qk_rope_head_dim); }
+    f('v-head-dim', m.v_head_dim);
   } else {
     f('kv-channels', m.head_dim);
     if (m.kv_heads !== m.heads) { f('group-query-attention'); f('num-query-groups', m.kv_heads); }
   }
   if (m.dense_ffn > 0) f('ffn-hidden-size', m.dense_ffn);
   if (m.experts > 0) {
-    f('num-experts', m.experts); f('moe-router-topk', m.top_k); f('moe-ffn-hidden-size', m.expert_ffn);
-    if (m.shared_experts > 0) f('moe-shared-expert-intermediate-size', sharedWidth(m));
-    if (m.dense_layers > 0) f('moe-layer-freq', `([0]*${m.dense_layers}+[1]*${m.layers - m.dense_layers})`);
+    f('num-experts', m.experts); f('moe-router-topk', m.top_k);
+    if (ms) {
+      f('moe-intermediate-size', m.expert_ffn);
+      if (m.shared_experts > 0) f('n-shared-experts', m.shared_experts);
+      if (m.dense_layers > 0) f('first-k-dense-replace', m.dense_layers);
+    } else {
+      f('moe-ffn-hidden-size', m.expert_ffn);
+      if (m.shared_experts > 0) f('moe-shared-expert-intermediate-size', sharedWidth(m));
+      if (m.dense_layers > 0) f('moe-layer-freq', `([0]*${m.dense_layers}+[1]*${m.layers - m.dense_layers})`);
+    }
     f('moe-token-dispatcher-type', 'alltoall'); f('moe-grouped-gemm'); f('moe-router-load-balancing-type', 'aux_loss');
-    if (engine === 'megatron') f('moe-permute-fusion');
+    // MindSpeed: --moe-tp-extend-ep and --moe-alltoall-overlap-comm both require the asynchronous permutation
+    if (ms) f('moe-permutation-async-comm');
+    else f('moe-permute-fusion');
   }
-  if (m.mtp_layers > 0) f('mtp-num-layers', m.mtp_layers);
+  if (m.mtp_layers > 0) f(ms ? 'num-nextn-predict-layers' : 'mtp-num-layers', m.mtp_layers);
   // parallelism
   f('tensor-model-parallel-size', p.tp); f('pipeline-model-parallel-size', p.pp);
   if (p.tp > 1) f('sequence-parallel');
-  if (p.vpp > 1) f('num-virtual-stages-per-pipeline-rank', p.vpp);
-  const tpExtendEp = engine === 'mindspeed' && p.a2a === 'hierarchical-allgather' && p.tp > 1 && p.etp === 1 && p.ep % p.tp === 0;
+  if (p.vpp > 1) {
+    if (ms) f('num-layers-per-virtual-pipeline-stage', padded / chunks);
+    else f('num-virtual-stages-per-pipeline-rank', p.vpp);
+  }
+  const tpExtendEp = ms && p.tp > 1 && p.etp === 1 && p.ep % p.tp === 0 && p.ep > p.tp;
   if (m.experts > 0) {
     if (tpExtendEp) f('expert-model-parallel-size', p.ep / p.tp);
-    else { f('expert-model-parallel-size', p.ep); f('expert-tensor-parallel-size', p.etp); }
+    else if (ms) {
+      // core_r0.8.0 has no expert tensor parallelism of its own: experts are split over the TP group
+      f('expert-model-parallel-size', p.ep);
+      if (p.etp !== p.tp) notes.push(`expert TP ${p.etp} is not expressible on Megatron core_r0.8.0 (experts use the TP group, ${p.tp}); plan with etp = tp or TP-extend-EP`);
+    } else { f('expert-model-parallel-size', p.ep); f('expert-tensor-parallel-size', p.etp); }
   }
   if (p.cp > 1) f('context-parallel-size', p.cp);
-  if (m.layers % (p.pp * p.vpp) !== 0) notes.push('layers do not divide evenly over pipeline chunks: set --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers');
+  if (!ms && m.layers % chunks !== 0) notes.push('layers do not divide evenly over pipeline chunks: set --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers');
   if (p.schedule === 'dualpipe' || p.schedule === 'dualpipev' || p.schedule === 'zero-bubble') {
     notes.push(`schedule ${p.schedule} has no upstream ${engine === 'megatron' ? 'Megatron-LM' : 'MindSpeed'} flag; emitted 1F1B with EP all-to-all overlap instead`);
   }
@@ -73,13 +104,20 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   }
   // ZeRO
   if (p.zero >= 1 && p.zero <= 2) { f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather'); }
-  if (p.zero === 3) { f('use-megatron-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
+  if (p.zero === 3 && ms) {
+    f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather');
+    notes.push('ZeRO-3 has no MindSpeed-LLM (core_r0.8.0) flag: the distributed optimizer (ZeRO-1) emitted; memory will exceed the plan');
+  }
+  if (p.zero === 3 && !ms) { f('use-megatron-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
   if (p.zero === 0) f('overlap-grad-reduce');
   if (t.grad_precision === 'bf16') {
     if (engine === 'megatron') f('grad-reduce-in-bf16');
     else notes.push('grad_precision bf16: Megatron core_r0.8.0 (MindSpeed-LLM\'s base) has no --grad-reduce-in-bf16; gradients stay fp32');
   }
-  if (t.optimizer_precision === 'bf16') { f('use-precision-aware-optimizer'); f('exp-avg-dtype', 'bf16'); f('exp-avg-sq-dtype', 'bf16'); }
+  if (t.optimizer_precision === 'bf16') {
+    if (ms) notes.push('optimizer_precision bf16: core_r0.8.0 has no precision-aware optimizer; Adam moments stay fp32 (memory will exceed the plan)');
+    else { f('use-precision-aware-optimizer'); f('exp-avg-dtype', 'bf16'); f('exp-avg-sq-dtype', 'bf16'); }
+  }
   // recompute
   if (p.recompute === 'full') { f('recompute-granularity', 'full'); f('recompute-method', 'uniform'); f('recompute-num-layers', 1); }
   else if (p.recompute === 'selective') f('recompute-granularity', 'selective');
@@ -96,18 +134,22 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   if (p.tp_overlap && p.tp > 1 && engine === 'megatron') f('tp-comm-overlap');
   if (m.experts > 0 && p.ep > 1 && p.ep_overlap !== 'none') {
     if (engine === 'megatron') f('overlap-moe-expert-parallel-comm');
+    // MindSpeed rejects --moe-alltoall-overlap-comm with tp > 1 unless --moe-tp-extend-ep
+    else if (p.tp > 1 && !tpExtendEp) notes.push('MindSpeed overlaps the EP all-to-all only with tp 1 or --moe-tp-extend-ep: no overlap emitted');
     else f('moe-alltoall-overlap-comm');
   }
   if (m.experts > 0 && p.a2a === 'hierarchical') {
-    if (engine === 'mindspeed') f('moe-hierarchical-alltoallv');
+    if (ms) notes.push('node-deduplicated (DeepEP-style) dispatch has no MindSpeed (2025) flag: plain all-to-all emitted; its --moe-hierarchical-alltoallv is the all-gather variant (a2a: hierarchical-allgather)');
     else { f('moe-enable-deepep'); notes.push('hierarchical all-to-all: DeepEP (--moe-enable-deepep) does node-deduplicated dispatch on NVIDIA'); }
   }
+  if (tpExtendEp && m.experts > 0) {
+    // MindSpeed's EP size excludes the TP part under --moe-tp-extend-ep (experts over tp x ep devices)
+    notes.push(`--moe-tp-extend-ep: experts spread over the TP group too; MindSpeed's --expert-model-parallel-size is ep/tp = ${p.ep / p.tp}`);
+    f('moe-tp-extend-ep');
+  }
   if (m.experts > 0 && p.a2a === 'hierarchical-allgather') {
-    if (engine === 'mindspeed' && p.tp > 1 && p.etp === 1 && p.ep % p.tp === 0) {
-      // MindSpeed's EP size excludes the TP part under --moe-tp-extend-ep (experts over tp x ep devices)
-      notes.push(`--moe-tp-extend-ep: experts spread over the TP group too; MindSpeed's --expert-model-parallel-size is ep/tp = ${p.ep / p.tp}`);
-      f('moe-tp-extend-ep'); f('moe-hierarchical-alltoallv'); f('moe-token-dispatcher-type', 'alltoall_seq');
-    } else notes.push('hierarchical-allgather needs MindSpeed --moe-tp-extend-ep (ep a multiple of tp, etp 1): plain all-to-all emitted');
+    if (ms && tpExtendEp && hierarchicalAllgatherValid(p, hw.devices_per_node)) f('moe-hierarchical-alltoallv');
+    else notes.push(`hierarchical-allgather needs MindSpeed --moe-tp-extend-ep with tp = ${hw.devices_per_node} (the NPUs of a node): plain all-to-all emitted`);
   }
   if (p.offload > 0) {
     if (engine === 'mindspeed') { f('swap-attention'); notes.push(`activation offload fraction ${p.offload}: MindSpeed swaps attention activations (--swap-attention); tune --swap-modules`); }

@@ -131,8 +131,7 @@ export function search(spec: Spec, opts: SearchOptions = {}): SearchResult {
       const training = { ...spec.training, micro_batch: k.micro_batch };
       const bp = batchProblem(lay, training);
       if (bp) { firstProblem ??= `${layoutKey(lay)}: ${bp}`; continue; }
-      // MindSpeed's hierarchical all-to-allv needs --moe-tp-extend-ep: tp > 1, etp 1, ep a multiple of tp
-      if (k.a2a === 'hierarchical-allgather' && !(lay.tp > 1 && lay.etp === 1 && lay.ep % lay.tp === 0)) continue;
+      if (k.a2a === 'hierarchical-allgather' && !hierarchicalAllgatherValid(lay, spec.hardware.devices_per_node)) continue;
       const parallel = { ...lay, recompute: k.recompute, zero: k.zero, a2a: k.a2a };
       const result = simulate({ model: spec.model, hardware: spec.hardware, devices: spec.devices, parallel, training });
       sims++;
@@ -166,4 +165,13 @@ export function rankOf(spec: Spec, want: Partial<Parallel>, opts: SearchOptions 
   const keys = Object.keys(want) as (keyof Parallel)[];
   const i = res.top.findIndex((r) => keys.every((k) => r.parallel[k] === want[k]));
   return { rank: i < 0 ? -1 : i + 1, of: res.top.length, result: res };
+}
+
+/**
+ * MindSpeed's --moe-hierarchical-alltoallv (mindspeed/arguments.py validation, MindSpeed 4825e32, Feb 2025): needs
+ * --moe-tp-extend-ep (tp > 1, experts whole: etp 1, ep a multiple of tp) and tp equal to the devices of a node
+ * (`tp != torch.npu.device_count()` is rejected).
+ */
+export function hierarchicalAllgatherValid(lay: Pick<Parallel, 'tp' | 'etp' | 'ep'>, devicesPerNode: number): boolean {
+  return lay.tp > 1 && lay.etp === 1 && lay.ep % lay.tp === 0 && lay.tp === devicesPerNode;
 }

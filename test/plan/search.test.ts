@@ -154,7 +154,7 @@ describe('export', () => {
     const e = exportPlan(resolveSpec(structuredClone(row.spec)), 'mindspeed');
     const a = e.args.join(' ');
     expect(a).toContain('--tensor-model-parallel-size 8');
-    expect(a).toContain('--num-virtual-stages-per-pipeline-rank 2');
+    expect(a).toContain('--num-layers-per-virtual-pipeline-stage 2');
     expect(a).toContain('--expert-model-parallel-size 4'); // ep 32 = tp 8 x MindSpeed's ep 4 under --moe-tp-extend-ep
     expect(a).toContain('--moe-tp-extend-ep');
     expect(a).not.toContain('--expert-tensor-parallel-size');
@@ -183,6 +183,52 @@ describe('export', () => {
       }
     }
     expect(checked).toBeGreaterThan(500);
+  });
+  it('MindSpeed: every flag exists in the 2025 stack (core_r0.8.0 + MindSpeed + MindSpeed-LLM) and passes MindSpeed\'s MoE rules', () => {
+    const options = new Set<string>(JSON.parse(readFileSync('test/plan/fixtures/mindspeed-stack-options.json', 'utf8')).options);
+    const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { recompute: 'full' } },
+      { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe'] } }, { parallel: { offload: 0.5 } },
+      { training: { optimizer_precision: 'bf16' } }, { parallel: { a2a: 'hierarchical-allgather', ep_overlap: 'adaptive' } }];
+    let checked = 0;
+    for (const row of CALIBRATION) {
+      for (const v of variants) {
+        const raw = structuredClone(row.spec) as Record<string, Record<string, unknown>>;
+        for (const [k, x] of Object.entries(v)) raw[k] = { ...raw[k], ...x };
+        let spec;
+        try { spec = resolveSpec(raw); } catch { continue; }
+        const args = exportPlan(spec, 'mindspeed').args;
+        const flags = args.filter((x) => x.startsWith('--'));
+        const where = `${row.id} ${JSON.stringify(v)}`;
+        for (const fl of flags) expect(options.has(fl), `${fl} (${where})`).toBe(true);
+        expect(new Set(flags).size, `a flag given twice (${where})`).toBe(flags.length);
+        const has = (fl: string) => flags.includes(fl);
+        const val = (fl: string) => args[args.indexOf(fl) + 1];
+        // mindspeed/arguments.py (4825e32) validation
+        if (has('--moe-tp-extend-ep')) {
+          expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
+          expect(spec.model.experts % (spec.parallel.tp * Number(val('--expert-model-parallel-size'))), where).toBe(0);
+        }
+        if (has('--moe-alltoall-overlap-comm')) {
+          expect(val('--moe-token-dispatcher-type'), where).toBe('alltoall');
+          expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
+          expect(spec.parallel.tp === 1 || has('--moe-tp-extend-ep'), where).toBe(true);
+        }
+        if (has('--moe-hierarchical-alltoallv')) {
+          expect(has('--moe-tp-extend-ep') && spec.parallel.tp === spec.hardware.devices_per_node, where).toBe(true);
+        }
+        // core_r0.8.0: layers divide by pp x (layers per virtual stage)
+        const L = Number(val('--num-layers')), pp = Number(val('--pipeline-model-parallel-size'));
+        expect(L % pp, where).toBe(0);
+        if (has('--num-layers-per-virtual-pipeline-stage')) expect((L / pp) % Number(val('--num-layers-per-virtual-pipeline-stage')), where).toBe(0);
+        checked += flags.length;
+      }
+    }
+    expect(checked).toBeGreaterThan(500);
+    // Pangu Ultra MoE's 61 layers on PP16 x VPP2: padded to 64 with three no-op layers, as the paper counts them
+    const pg = exportPlan(resolveSpec(structuredClone(CALIBRATION.find((r) => r.id === 'pangu-ultra-moe')!.spec)), 'mindspeed').args.join(' ');
+    expect(pg).toContain('--num-layers 64 ');
+    expect(pg).toContain('--noop-layers 61,62,63');
+    expect(pg).toContain('--num-layers-per-virtual-pipeline-stage 2');
   });
   it('gradient precision: bf16 reduction is --grad-reduce-in-bf16 on Megatron; fp32 (the default) emits nothing', () => {
     const row = CALIBRATION.find((r) => r.id === 'qwen3-235b-a22b')!;
