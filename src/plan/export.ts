@@ -133,7 +133,16 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   // communication features
   if (p.tp_overlap && p.tp > 1 && engine === 'megatron') f('tp-comm-overlap');
   if (m.experts > 0 && p.ep > 1 && p.ep_overlap !== 'none') {
-    if (engine === 'megatron') f('overlap-moe-expert-parallel-comm');
+    if (engine === 'megatron') {
+      // Megatron-Core's own rules for the EP all-to-all overlap (transformer_config.py __post_init__)
+      const rc = p.recompute;
+      const why = p.pp > 1 && p.vpp <= 1 ? 'needs a virtual pipeline (vpp > 1) when pp > 1'
+        : rc === 'full' ? 'is incompatible with full recompute'
+        : Array.isArray(rc) && rc.includes('moe') ? "is incompatible with recomputing 'moe'"
+        : m.mtp_layers > 1 ? 'supports at most one MTP layer' : '';
+      if (why) notes.push(`--overlap-moe-expert-parallel-comm ${why}: no EP overlap emitted`);
+      else f('overlap-moe-expert-parallel-comm');
+    }
     // MindSpeed rejects --moe-alltoall-overlap-comm with tp > 1 unless --moe-tp-extend-ep
     else if (p.tp > 1 && !tpExtendEp) notes.push('MindSpeed overlaps the EP all-to-all only with tp 1 or --moe-tp-extend-ep: no overlap emitted');
     else f('moe-alltoall-overlap-comm');

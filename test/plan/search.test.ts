@@ -180,6 +180,14 @@ describe('export', () => {
           expect(options.has(a), `${a} (${row.id} ${JSON.stringify(v)})`).toBe(true);
           checked++;
         }
+        // Megatron-Core's rules for the EP all-to-all overlap (transformer_config.py)
+        const args = exportPlan(spec, 'megatron').args;
+        if (args.includes('--overlap-moe-expert-parallel-comm')) {
+          const p = spec.parallel;
+          expect(p.ep > 1 && (p.pp === 1 || p.vpp > 1) && p.recompute !== 'full', `${row.id} ${JSON.stringify(v)}`).toBe(true);
+          expect(Array.isArray(p.recompute) && p.recompute.includes('moe')).toBe(false);
+          expect(['alltoall', 'flex']).toContain(args[args.indexOf('--moe-token-dispatcher-type') + 1]);
+        }
       }
     }
     expect(checked).toBeGreaterThan(500);
