@@ -23,16 +23,17 @@ import { rng } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const REF = path.resolve(__dirname, '../fixtures/hf-tiny-moe-train');
-const ARCHS = ['qwen3_moe', 'mixtral', 'ernie4_5_moe', 'deepseek_v3', 'olmoe', 'qwen2_moe', 'deepseek_v2', 'granitemoe', 'granitemoe_mult', 'gpt_oss'];
+const ARCHS = ['qwen3_moe', 'mixtral', 'ernie4_5_moe', 'deepseek_v3', 'olmoe', 'qwen2_moe', 'deepseek_v2', 'granitemoe', 'granitemoe_mult', 'gpt_oss', 'olmoe_clip'];
 
 /**
- * The fixture directory of an architecture; `<arch>_mult` is `<arch>` with the config overrides of
- * fixtures/hf-tiny-moe-train/<arch>_mult.overrides.json (Granite with non-unit multipliers), built in a temp dir.
+ * The fixture directory of an architecture; `<base>_<variant>` with a fixtures/hf-tiny-moe-train/<name>.overrides.json
+ * is the <base> fixture with those config overrides (granitemoe_mult: non-unit multipliers; olmoe_clip: clip_qkv),
+ * built in a temp dir.
  */
 function fixtureDir(arch: string): string {
   const ovr = path.join(REF, `${arch}.overrides.json`);
   if (!existsSync(ovr)) return path.join(FIX, arch);
-  const base = path.join(FIX, arch.replace(/_mult$/, ''));
+  const base = path.join(FIX, arch.replace(/_[a-z]+$/, ''));
   const dir = mkdtempSync(path.join(tmpdir(), `moekit-${arch}-`));
   for (const f of readdirSync(base)) if (f !== 'config.json') symlinkSync(path.join(base, f), path.join(dir, f));
   const cfg = { ...JSON.parse(readFileSync(path.join(base, 'config.json'), 'utf8')), ...JSON.parse(readFileSync(ovr, 'utf8')) };
@@ -61,6 +62,7 @@ const CURVE: Record<string, { exact: number; loose: number }> = {
   deepseek_v2: { exact: 10, loose: 1e-4 },
   granitemoe: { exact: 5, loose: 2e-2 }, // a routing tie flips at step 5 (|Δ| 1e-2 there); restart points below
   granitemoe_mult: { exact: 10, loose: 1e-4 },
+  olmoe_clip: { exact: 10, loose: 1e-4 },
   gpt_oss: { exact: 7, loose: 5e-4 }, // the reference itself spikes at step 7 (3.6 → 7.4), amplifying float noise
 };
 
@@ -252,6 +254,24 @@ describe('finite differences of single backward kernels', () => {
     for (let i = 0; i < E * H; i += 3) check(w.router.w, dWr, i);
     expect(checked).toBeGreaterThan(15);
   });
+});
+
+describe('config variants through the engine: logits against the reference', () => {
+  for (const arch of ['granitemoe_mult', 'olmoe_clip']) {
+    it(`${arch}: the engine's logits within 1e-4 of the reference's`, () => {
+      const ref = SafetensorsFile.open(path.join(REF, `${arch}.train_reference.safetensors`));
+      const ids = ref.readI32('input_ids');
+      const [B, T] = ref.info('input_ids').shape;
+      const tm = TrainableModel.load(fixtureDir(arch));
+      const logits = tm.model.forward(ids, B, T);
+      const want = ref.readF32('logits');
+      expect(logits.length).toBe(want.length);
+      let d = 0;
+      for (let i = 0; i < want.length; i++) d = Math.max(d, Math.abs(logits[i] - want[i]));
+      console.log(`${arch}: engine logits max |Δ| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-4);
+    });
+  }
 });
 
 describe('transformers 5 names', () => {

@@ -44,7 +44,6 @@ function projectGqa(c: AttnCall): Float32Array {
   const q = linearFwd(k, x, N, w.q!); // [N, nH·D]
   const kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
   const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
-  if (a.clipQkv !== null) { clamp(q, a.clipQkv); clamp(kk, a.clipQkv); clamp(v, a.clipQkv); }
   if (a.qkNorm === 'full') {
     k.rmsnorm(q, q, w.qNorm!, N, a.nHeads * D, d.rmsEps);
     k.rmsnorm(kk, kk, w.kNorm!, N, a.nKvHeads * D, d.rmsEps);
@@ -52,6 +51,8 @@ function projectGqa(c: AttnCall): Float32Array {
     k.rmsnorm(q, q, w.qNorm!, N * a.nHeads, D, d.rmsEps);
     k.rmsnorm(kk, kk, w.kNorm!, N * a.nKvHeads, D, d.rmsEps);
   }
+  // OLMoE clamps after its q/k norms (transformers' OlmoeAttention: clamp_(q_norm(q_proj(x))))
+  if (a.clipQkv !== null) { clamp(q, a.clipQkv); clamp(kk, a.clipQkv); clamp(v, a.clipQkv); }
   applyRope(c, q, a.nHeads, D, 0);
   applyRope(c, kk, a.nKvHeads, D, 0);
   for (let b = 0; b < B; b++) {

@@ -9,7 +9,6 @@ import type { ModelDesc } from '../models/desc.js';
 import { maskRow } from '../models/attention.js';
 import { linearFwd } from '../models/ops.js';
 import type { AttnWeights } from '../models/weights.js';
-import { MoekitError } from '../util/errors.js';
 import { Grads, linearBackward } from './linear.js';
 import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
 import type { TrainRope } from './rope.js';
@@ -30,6 +29,7 @@ export interface AttnSaved {
   v: Float32Array; // [N, nKV·Dv]
   probs: Float32Array; // [B, nH, T, T] softmax of the masked scores
   out: Float32Array; // [N, nH·Dv] heads concatenated, input of o_proj
+  clipMask?: [Uint8Array, Uint8Array, Uint8Array]; // OLMoE clip_qkv: q, k, v elements inside ±clip
   qNorm?: NormSaved; // GQA q/k norm inputs
   kNorm?: NormSaved;
   qa?: NormSaved; // MLA: q_a_proj output [N, qLora] (input of q_a_layernorm)
@@ -57,6 +57,15 @@ function projectGqa(c: AttnCtx, w: AttnWeights, x: Float32Array, s: Partial<Attn
     s.kNorm = rmsnormForward(ko, kk, w.kNorm!, head ? N * nKV : N, head ? Dk : nKV * Dk, d.rmsEps);
     q = qo; kk = ko;
   }
+  if (a.clipQkv !== null) {
+    // OLMoE: clamp to ±clip after the norms; the clamp passes gradient only inside the range (masks kept)
+    const L = a.clipQkv, clip = (t: Float32Array) => {
+      const inside = new Uint8Array(t.length);
+      for (let i = 0; i < t.length; i++) { inside[i] = t[i] >= -L && t[i] <= L ? 1 : 0; t[i] = Math.min(L, Math.max(-L, t[i])); }
+      return inside;
+    };
+    s.clipMask = [clip(q), clip(kk), clip(s.v)];
+  }
   c.rope.apply(k, q, B, nH, Dk, 0);
   c.rope.apply(k, kk, B, nKV, Dk, 0);
   s.q = q; s.kk = kk;
@@ -67,6 +76,12 @@ function projectGqaBackward(c: AttnCtx, w: AttnWeights, s: AttnSaved, dq: Float3
   const { k, d, B, T } = c, N = B * T, { nH, nKV, Dk } = dims(d);
   c.rope.apply(k, dq, B, nH, Dk, 0, true);
   c.rope.apply(k, dk, B, nKV, Dk, 0, true);
+  if (s.clipMask) {
+    const [mq, mk, mv] = s.clipMask;
+    for (let i = 0; i < dq.length; i++) if (!mq[i]) dq[i] = 0;
+    for (let i = 0; i < dk.length; i++) if (!mk[i]) dk[i] = 0;
+    for (let i = 0; i < dv.length; i++) if (!mv[i]) dv[i] = 0;
+  }
   if (s.qNorm && s.kNorm) {
     const dq0 = new Float32Array(dq.length), dk0 = new Float32Array(dk.length);
     rmsnormBackward(dq0, dq, s.qNorm, w.qNorm!, g.of(w.qNorm!));
@@ -169,7 +184,6 @@ function softmaxWithSink(S: Float32Array, T: number, sink: number): void {
 /** x [N, H] (normalised) → y [N, H], with what the backward needs */
 export function attentionForward(c: AttnCtx, w: AttnWeights, x: Float32Array): { y: Float32Array; s: AttnSaved } {
   const { k, d, B, T, window } = c, a = d.attention, N = B * T, { nH, nKV, Dk, Dv } = dims(d);
-  if (a.clipQkv !== null) throw new MoekitError('the trainer does not support clip_qkv yet');
   const p: Partial<AttnSaved> = { x };
   if (a.kind === 'mla') projectMla(c, w, x, p); else projectGqa(c, w, x, p);
   const s = p as AttnSaved;
