@@ -71,7 +71,9 @@ export class MoeModel {
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
       const norm = src.get('model.norm.weight', [H]);
-      const tied = desc.tieEmbeddings || !src.has('lm_head.weight');
+      // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
+      // the embedding otherwise
+      const tied = !src.has('lm_head.weight');
       const lmHead = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });

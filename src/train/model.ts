@@ -99,7 +99,7 @@ export class TrainableModel {
       const layers: LayerWeights[] = [];
       for (let l = 0; l < desc.nLayers; l++) layers.push(arch.loadLayer(src, desc, l));
       const norm = src.get('model.norm.weight', [H]);
-      const tied = desc.tieEmbeddings || !src.has('lm_head.weight');
+      const tied = !src.has('lm_head.weight'); // as the engine: the checkpoint's lm_head when it has one
       const lmHead = { w: tied ? embed : src.get('lm_head.weight', [V, H]), b: null, out: V, in: H };
       const buffers = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
       for (const [n, t] of named) if (buffers.has(t)) named.delete(n);

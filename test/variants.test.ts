@@ -1,0 +1,48 @@
+/**
+ * Golden tests of config variants (fixtures/hf-tiny-moe-variants): a tiny fixture with a few config keys overridden
+ * (norm_topk_prob, sliding windows, group routing, tied embeddings, clip_qkv, ERNIE's min-norm, gpt-oss's SwiGLU
+ * limit), its logits against what the reference implementation computed for the same overrides
+ * (scripts/make_variant_refs.py on the device machine). The shared fixtures leave these options at one value each.
+ */
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { MoeModel } from '../src/models/model.js';
+import { maxAbsDiff } from './helpers.js';
+
+const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
+const VAR = path.resolve(__dirname, '../fixtures/hf-tiny-moe-variants');
+const VARIANTS: Record<string, { base: string; overrides: Record<string, unknown> }> = JSON.parse(readFileSync(path.join(VAR, 'variants.json'), 'utf8'));
+
+/** the base fixture with the overrides, in a temp dir (files linked, config rewritten) */
+function variantDir(name: string): string {
+  const { base, overrides } = VARIANTS[name];
+  const src = path.join(FIX, base);
+  const dir = mkdtempSync(path.join(tmpdir(), `moekit-${name}-`));
+  for (const f of readdirSync(src)) if (f !== 'config.json') symlinkSync(path.join(src, f), path.join(dir, f));
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(path.join(src, 'config.json'), 'utf8')), ...overrides }));
+  return dir;
+}
+
+describe.each(['native', 'reference'])('config variants, %s kernels: logits within 1e-4 of the reference', (kernels) => {
+  const saved = process.env.MOEKIT_KERNELS;
+  beforeAll(() => { process.env.MOEKIT_KERNELS = kernels; });
+  afterAll(() => { if (saved === undefined) delete process.env.MOEKIT_KERNELS; else process.env.MOEKIT_KERNELS = saved; });
+  const refs = SafetensorsFile.open(path.join(VAR, 'variants.safetensors'));
+  for (const name of Object.keys(VARIANTS)) {
+    it(`${name} ${JSON.stringify(VARIANTS[name].overrides)}`, () => {
+      const ids = SafetensorsFile.open(path.join(FIX, VARIANTS[name].base, 'reference.safetensors'));
+      const input = ids.readI32('input_ids');
+      const [B, T] = ids.info('input_ids').shape;
+      const model = MoeModel.load(variantDir(name));
+      const logits = model.forward(input, B, T);
+      const want = refs.readF32(`${name}.logits`);
+      expect(logits.length).toBe(want.length);
+      const d = maxAbsDiff(logits, want);
+      if (kernels === 'native') console.log(`${name}: logits max |Δ| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-4);
+    });
+  }
+});
