@@ -6,7 +6,7 @@
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { ArchName, ModelDesc } from './desc.js';
-import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms, windows } from './common.js';
 import { ffn, type LayerWeights, type TensorSource } from './weights.js';
 
 function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
@@ -16,13 +16,16 @@ function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
   const E = c.has('num_experts') ? c.int('num_experts') : c.int('num_local_experts');
   const step = c.int('decoder_sparse_step', 1) || 1;
   const mlpOnly = new Set((c.arr('mlp_only_layers') ?? []) as number[]);
+  // sliding windows as transformers 5.17 reads them (held to it by test/variants.test.ts): an explicit `layer_types`
+  // wins; otherwise Qwen2-MoE slides on its first max_window_layers layers, Qwen3-MoE (no layer_types) on every layer
   const useWin = c.bool('use_sliding_window', false);
   const win = useWin ? c.int('sliding_window', 0) || null : null;
-  const maxWin = c.int('max_window_layers', L);
+  const slides = (l: number) => (v2 ? l < c.int('max_window_layers', L) : true);
+  const slide = c.arr('layer_types') ? windows(c, L, null) : Array.from({ length: L }, (_, l) => (win !== null && slides(l) ? win : null));
   return baseDesc(c, arch, attention, c.rope(attention.headDim, false), {
     layers: Array.from({ length: L }, (_, l) => ({
       mlp: !mlpOnly.has(l) && E > 0 && (l + 1) % step === 0 ? ('moe' as const) : ('dense' as const),
-      slidingWindow: win !== null && l >= maxWin ? win : null,
+      slidingWindow: slide[l],
     })),
     denseFfn: c.int('intermediate_size'),
     moe: moeDefaults({
