@@ -22,7 +22,8 @@ function describeDeepseek(c: ConfigReader, v3: boolean): ModelDesc {
     qkRopeDim: c.int('qk_rope_head_dim'), vHeadDim: c.int('v_head_dim'),
   };
   const qkDim = mla.qkNopeDim + mla.qkRopeDim;
-  const rope = c.rope(mla.qkRopeDim, c.bool('rope_interleave', true));
+  // DeepSeek-V3's config may choose (rope_interleave); V2 is always interleaved (transformers 5.17 ignores the key)
+  const rope = c.rope(mla.qkRopeDim, v3 ? c.bool('rope_interleave', true) : true);
   let scale = 1 / Math.sqrt(qkDim);
   if (rope.type !== 'default' && rope.mscaleAllDim) {
     const m = yarnMscale(rope.factor, rope.mscaleAllDim);
