@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
+import { TrainableModel } from '../src/train/model.js';
 import { maxAbsDiff } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -43,6 +44,36 @@ describe.each(['native', 'reference'])('config variants, %s kernels: logits with
       const d = maxAbsDiff(logits, want);
       if (kernels === 'native') console.log(`${name}: logits max |Δ| ${d.toExponential(2)}`);
       expect(d).toBeLessThanOrEqual(1e-4);
+    });
+  }
+});
+
+/** mean next-token cross-entropy of logits [B, T, V] over positions 0..T-2 (as the trainer's loss) */
+function crossEntropy(logits: Float32Array, ids: Int32Array, B: number, T: number, V: number): number {
+  let sum = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T - 1; t++) {
+      const row = logits.subarray((b * T + t) * V, (b * T + t + 1) * V);
+      let m = -Infinity;
+      for (let v = 0; v < V; v++) m = Math.max(m, row[v]);
+      let z = 0;
+      for (let v = 0; v < V; v++) z += Math.exp(row[v] - m);
+      sum += Math.log(z) + m - row[ids[b * T + t + 1]];
+    }
+  }
+  return sum / (B * (T - 1));
+}
+
+describe('config variants through the trainer: its loss is the cross-entropy of the reference logits', () => {
+  const refs = SafetensorsFile.open(path.join(VAR, 'variants.safetensors'));
+  for (const name of Object.keys(VARIANTS)) {
+    it(name, () => {
+      const ids = SafetensorsFile.open(path.join(FIX, VARIANTS[name].base, 'reference.safetensors'));
+      const input = ids.readI32('input_ids');
+      const [B, T] = ids.info('input_ids').shape;
+      const tm = TrainableModel.load(variantDir(name));
+      const want = crossEntropy(refs.readF32(`${name}.logits`), input, B, T, tm.model.desc.vocab);
+      expect(Math.abs(tm.loss(input, B, T) - want)).toBeLessThanOrEqual(1e-5);
     });
   }
 });
