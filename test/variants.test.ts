@@ -77,3 +77,24 @@ describe('config variants through the trainer: its loss is the cross-entropy of 
     });
   }
 });
+
+describe('config variants: prefill + one-token steps through the KV cache give the full forward\'s logits', () => {
+  for (const name of Object.keys(VARIANTS)) {
+    it(name, () => {
+      const m = MoeModel.load(variantDir(name));
+      const V = m.desc.vocab, T = 14, B = 2, P = 5; // past the variants' sliding windows (3, 6, 8)
+      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + 11) % V);
+      const full = m.forward(ids, B, T); // [B, T, V]
+      const cache = m.newCache(B, 4); // small capacity: exercises growth
+      const pre = new Int32Array(B * P);
+      for (let b = 0; b < B; b++) pre.set(ids.subarray(b * T, b * T + P), b * P);
+      m.forward(pre, B, P, cache);
+      for (let t = P; t < T; t++) {
+        const lg = m.forward(Int32Array.from({ length: B }, (_, b) => ids[b * T + t]), B, 1, cache); // [B, 1, V]
+        for (let b = 0; b < B; b++) {
+          expect(maxAbsDiff(lg.subarray(b * V, (b + 1) * V), full.subarray((b * T + t) * V, (b * T + t + 1) * V)), `t=${t} b=${b}`).toBeLessThan(1e-5);
+        }
+      }
+    });
+  }
+});
