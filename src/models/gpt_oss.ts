@@ -67,25 +67,11 @@ export const gptOss: ArchSpec = {
     const dn = src.get(`${x}.down_proj`, [E, I, H]); // [E, I, H]
     const experts: Ffn[] = [];
     for (let e = 0; e < E; e++) {
-      const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]
-      const gb = new Float32Array(I), ub = new Float32Array(I);
-      const down = new Float32Array(H * I); // [H, I]
-      const g0 = e * H * 2 * I;
-      for (let h = 0; h < H; h++) {
-        for (let i = 0; i < I; i++) {
-          gate[i * H + h] = gu[g0 + h * 2 * I + 2 * i];
-          up[i * H + h] = gu[g0 + h * 2 * I + 2 * i + 1];
-        }
-      }
-      for (let i = 0; i < I; i++) {
-        gb[i] = guB[e * 2 * I + 2 * i];
-        ub[i] = guB[e * 2 * I + 2 * i + 1];
-        for (let h = 0; h < H; h++) down[h * I + i] = dn[e * I * H + i * H + h];
-      }
+      const t = deinterleaveExpert(gu, guB, dn, dnB, e, H, I);
       experts.push({
-        gate: { w: gate, b: gb, out: I, in: H },
-        up: { w: up, b: ub, out: I, in: H },
-        down: { w: down, b: dnB.slice(e * H, (e + 1) * H), out: H, in: I },
+        gate: { w: t.gate, b: t.gateBias, out: I, in: H },
+        up: { w: t.up, b: t.upBias, out: I, in: H },
+        down: { w: t.down, b: t.downBias, out: H, in: I },
       });
     }
     return {
@@ -95,3 +81,27 @@ export const gptOss: ArchSpec = {
     };
   },
 };
+
+/**
+ * Expert e of gpt-oss's fused tensors, de-interleaved into Linear layouts: gate_up_proj [E, H, 2I] with gate and up in
+ * alternate columns → gate, up [I, H]; gate_up_proj_bias [E, 2I] → gate, up bias [I]; down_proj [E, I, H] → [H, I];
+ * down_proj_bias [E, H] → [H]. Fresh copies.
+ */
+export function deinterleaveExpert(gu: Float32Array, guB: Float32Array, dn: Float32Array, dnB: Float32Array, e: number, H: number, I: number) {
+  const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]
+  const gateBias = new Float32Array(I), upBias = new Float32Array(I);
+  const down = new Float32Array(H * I); // [H, I]
+  const g0 = e * H * 2 * I;
+  for (let h = 0; h < H; h++) {
+    for (let i = 0; i < I; i++) {
+      gate[i * H + h] = gu[g0 + h * 2 * I + 2 * i];
+      up[i * H + h] = gu[g0 + h * 2 * I + 2 * i + 1];
+    }
+  }
+  for (let i = 0; i < I; i++) {
+    gateBias[i] = guB[e * 2 * I + 2 * i];
+    upBias[i] = guB[e * 2 * I + 2 * i + 1];
+    for (let h = 0; h < H; h++) down[h * I + i] = dn[e * I * H + i * H + h];
+  }
+  return { gate, up, gateBias, upBias, down, downBias: dnB.slice(e * H, (e + 1) * H) };
+}

@@ -9,6 +9,8 @@
  * copies, which the trainer names `…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}` and fuses back here.
  */
 
+import { deinterleaveExpert } from '../models/gpt_oss.js';
+
 const EXPERT = /^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.(weight|bias)$/;
 const ROLE: Record<string, 'gate' | 'up' | 'down'> = {
   gate_proj: 'gate', w1: 'gate', up_proj: 'up', w3: 'up', down_proj: 'down', w2: 'down',
@@ -103,6 +105,7 @@ export function loadTransformers5(params: Map<string, Float32Array>, get: (name:
     if (!t) throw new Error(`missing ${n}`);
     return t;
   };
+  const gptOss = new Map<string, ReturnType<typeof deinterleaveExpert>>();
   for (const [name, p] of params) {
     const m = EXPERT.exec(name);
     if (!m) {
@@ -114,19 +117,18 @@ export function loadTransformers5(params: Map<string, Float32Array>, get: (name:
     const [, layer, es, proj, kind] = m;
     const e = Number(es), role = ROLE[proj];
     if (maybe(`${layer}.mlp.experts.gate_up_proj_bias`)) {
-      // gpt-oss: de-interleave the fused tensors (the inverse of fuseGptOss)
-      const x = `${layer}.mlp.experts`;
-      const gu = tensor(`${x}.gate_up_proj`), gub = tensor(`${x}.gate_up_proj_bias`); // [E, H, 2I], [E, 2I]
-      const H = gu.length / gub.length, I = role === 'down' && kind === 'bias' ? 0 : (kind === 'bias' ? p.length : p.length / H);
-      const half = role === 'up' ? 1 : 0;
-      if (kind === 'bias' && role === 'down') p.set(tensor(`${x}.down_proj_bias`).subarray(e * H, (e + 1) * H));
-      else if (kind === 'bias') for (let i = 0; i < I; i++) p[i] = gub[e * 2 * I + 2 * i + half];
-      else if (role === 'down') {
-        const d = tensor(`${x}.down_proj`); // [E, I, H]
-        for (let h = 0; h < H; h++) for (let i = 0; i < I; i++) p[h * I + i] = d[e * I * H + i * H + h];
-      } else {
-        for (let i = 0; i < I; i++) for (let h = 0; h < H; h++) p[i * H + h] = gu[e * H * 2 * I + h * 2 * I + 2 * i + half];
+      // gpt-oss: de-interleave the fused tensors as the engine's loader does (once per expert)
+      const key = `${layer}#${e}`;
+      let t = gptOss.get(key);
+      if (!t) {
+        const x = `${layer}.mlp.experts`;
+        const gu = tensor(`${x}.gate_up_proj`), gub = tensor(`${x}.gate_up_proj_bias`), dnb = tensor(`${x}.down_proj_bias`);
+        const H = gu.length / gub.length, I = gub.length / (2 * (dnb.length / H));
+        t = deinterleaveExpert(gu, gub, tensor(`${x}.down_proj`), dnb, e, H, I);
+        gptOss.set(key, t);
       }
+      const pick = kind === 'bias' ? { gate: t.gateBias, up: t.upBias, down: t.downBias }[role] : { gate: t.gate, up: t.up, down: t.down }[role];
+      p.set(pick);
       continue;
     }
     if (role === 'down') {
