@@ -72,3 +72,15 @@ export function scratchDir(prefix: string): () => string {
   afterEach(() => { vi.restoreAllMocks(); });
   return () => dir;
 }
+
+/**
+ * A checkpoint directory that is `base` with some config.json keys overridden: a temp dir whose files link to the
+ * base's, with a rewritten config.json (for config variants of the tiny fixtures).
+ */
+export function configVariantDir(base: string, overrides: Record<string, unknown>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `moekit-${path.basename(base)}-`));
+  for (const f of fs.readdirSync(base)) if (f !== 'config.json') fs.symlinkSync(path.join(base, f), path.join(dir, f));
+  const cfg = { ...JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')), ...overrides };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  return dir;
+}

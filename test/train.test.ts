@@ -4,8 +4,7 @@
  * parameter name set, and a 10-step AdamW loss curve; plus finite-difference checks of single
  * backward kernels on random inputs.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../src/io/checkpoint.js';
@@ -19,7 +18,7 @@ import { ffnBackward, ffnForward, moeBackward, moeForward } from '../src/train/m
 import { TrainableModel } from '../src/train/model.js';
 import { loadTransformers5, toTransformers5 } from '../src/train/names.js';
 import { rmsnormBackward, rmsnormForward } from '../src/train/norm.js';
-import { rng } from './helpers.js';
+import { configVariantDir, rng } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const REF = path.resolve(__dirname, '../fixtures/hf-tiny-moe-train');
@@ -33,24 +32,8 @@ const ARCHS = ['qwen3_moe', 'mixtral', 'ernie4_5_moe', 'deepseek_v3', 'olmoe', '
 function fixtureDir(arch: string): string {
   const ovr = path.join(REF, `${arch}.overrides.json`);
   if (!existsSync(ovr)) return path.join(FIX, arch);
-  const base = path.join(FIX, arch.replace(/_[a-z]+$/, ''));
-  const dir = mkdtempSync(path.join(tmpdir(), `moekit-${arch}-`));
-  for (const f of readdirSync(base)) if (f !== 'config.json') symlinkSync(path.join(base, f), path.join(dir, f));
-  const cfg = { ...JSON.parse(readFileSync(path.join(base, 'config.json'), 'utf8')), ...JSON.parse(readFileSync(ovr, 'utf8')) };
-  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
-  return dir;
+  return configVariantDir(path.join(FIX, arch.replace(/_[a-z]+$/, '')), JSON.parse(readFileSync(ovr, 'utf8')));
 }
-/**
- * How closely the free-running 10-step AdamW curve is held to the reference: the first `exact`
- * steps within 1e-4, every step within `loose`. Where the two differ the curve is chaotic at float
- * noise, not wrong: Adam's first update is lr · g / (|g| + eps), so a gradient element at the
- * rounding floor (|g| ~ 1e-9, e.g. one of deepseek_v3's kv_b_proj) moves by a noise-set fraction
- * of lr, and later steps amplify it. Our native and reference kernels differ from each other
- * by as much as from torch (deepseek_v3 step 4: 7e-2 and 3e-2 from the reference). The tight check
- * for those two is the restart test below: from torch's own parameters before steps 2, 5 and 8
- * (fixtures/hf-tiny-moe-train/*.train_steps.safetensors) the loss and gradients must match.
- */
-/** fixtures with restart points of the reference's run (make_train_steps.py): the tight check where the curve is chaotic */
 const STEPS = new Set(['ernie4_5_moe', 'deepseek_v3', 'granitemoe']);
 const CURVE: Record<string, { exact: number; loose: number }> = {
   qwen3_moe: { exact: 10, loose: 1e-4 },

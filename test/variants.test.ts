@@ -4,28 +4,19 @@
  * limit), its logits against what the reference implementation computed for the same overrides
  * (scripts/make_variant_refs.py on the device machine). The shared fixtures leave these options at one value each.
  */
-import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
 import { TrainableModel } from '../src/train/model.js';
-import { maxAbsDiff } from './helpers.js';
+import { configVariantDir, maxAbsDiff } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const VAR = path.resolve(__dirname, '../fixtures/hf-tiny-moe-variants');
 const VARIANTS: Record<string, { base: string; overrides: Record<string, unknown> }> = JSON.parse(readFileSync(path.join(VAR, 'variants.json'), 'utf8'));
 
-/** the base fixture with the overrides, in a temp dir (files linked, config rewritten) */
-function variantDir(name: string): string {
-  const { base, overrides } = VARIANTS[name];
-  const src = path.join(FIX, base);
-  const dir = mkdtempSync(path.join(tmpdir(), `moekit-${name}-`));
-  for (const f of readdirSync(src)) if (f !== 'config.json') symlinkSync(path.join(src, f), path.join(dir, f));
-  writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(path.join(src, 'config.json'), 'utf8')), ...overrides }));
-  return dir;
-}
+const variantDir = (name: string) => configVariantDir(path.join(FIX, VARIANTS[name].base), VARIANTS[name].overrides);
 
 describe.each(['native', 'reference'])('config variants, %s kernels: logits within 1e-4 of the reference', (kernels) => {
   const saved = process.env.MOEKIT_KERNELS;
