@@ -5,8 +5,11 @@
  * The parameters are the very arrays of `model.weights` (an engine MoeModel), so an optimizer
  * step on `params` changes what `model.forward` computes.
  */
+import fs from 'node:fs';
 import * as path from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
+import { f32ToBf16Array } from '../io/dtypes.js';
+import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { readConfig } from '../io/config.js';
 import { MoeModel } from '../models/model.js';
 import { linearFwd } from '../models/ops.js';
@@ -21,6 +24,7 @@ import { crossEntropyBackward, crossEntropyForward, nextTokenTargets, type CeSav
 import { ffnBackward, ffnForward, loadBalancingLoss, moeBackward, moeForward, type FfnSaved, type MoeSaved } from './moe.js';
 import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
 import { TrainRope } from './rope.js';
+import { toCheckpoint } from './names.js';
 
 export interface LayerTape {
   n1: NormSaved; // attention norm input x [N, H]
@@ -106,6 +110,45 @@ export class TrainableModel {
       nameCopiedExperts(named, layers);
       const model = new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
       return new TrainableModel(model, named);
+    } finally {
+      ck.close();
+    }
+  }
+
+  /**
+   * Write the model as a checkpoint moekit and transformers load: every tensor of the checkpoint it was loaded from,
+   * the trained parameters with their current values (in `dtype`, f32 by default or bf16 rounded to nearest even),
+   * the buffers (selection biases) as loaded; config.json and the tokenizer / generation files copied. Files are
+   * written atomically (temporary name, then rename); shards of at most `maxShardBytes`.
+   */
+  save(dir: string, opts: { dtype?: 'F32' | 'BF16'; maxShardBytes?: number } = {}): string[] {
+    const dtype = opts.dtype ?? 'F32';
+    const src = this.model.dir;
+    const ck = Checkpoint.open(src);
+    try {
+      const trained = toCheckpoint(this.params);
+      const entries: SafetensorsEntry[] = ck.names().map((name) => {
+        const info = ck.info(name);
+        const t = trained.get(name);
+        if (!t) {
+          // a buffer (or a tensor the trainer does not hold): as loaded, in its own dtype
+          return { name, dtype: info.dtype, shape: info.shape, data: () => ck.readRaw(name) };
+        }
+        const n = info.shape.reduce((a, b) => a * b, 1);
+        if (n !== t.length) throw new MoekitError(`${name}: the trainer holds ${t.length} values, the checkpoint ${n}`, src);
+        return { name, dtype, shape: info.shape, data: () => (dtype === 'BF16' ? f32ToBf16Array(t) : t) };
+      });
+      for (const n of trained.keys()) if (!ck.has(n)) throw new MoekitError(`${n}: a trained tensor the checkpoint does not have`, src);
+      const { files } = writeShardedSafetensors(dir, entries, { maxShardBytes: opts.maxShardBytes ?? 5 * 2 ** 30 });
+      for (const f of fs.readdirSync(src)) {
+        if (f === 'config.json' || /^(tokenizer.*|special_tokens_map|generation_config|chat_template.*)\.(json|jinja|model|txt)$/.test(f)) {
+          const tmp = path.join(dir, `.${f}.tmp-${process.pid}`);
+          fs.copyFileSync(path.join(src, f), tmp);
+          fs.renameSync(tmp, path.join(dir, f));
+          files.push(path.join(dir, f));
+        }
+      }
+      return files;
     } finally {
       ck.close();
     }

@@ -141,3 +141,17 @@ export function loadTransformers5(params: Map<string, Float32Array>, get: (name:
     }
   }
 }
+
+/**
+ * The trainer's parameters under their checkpoint names and layouts: unchanged, except gpt-oss's per-expert copies,
+ * which go back into its fused, interleaved checkpoint tensors.
+ */
+export function toCheckpoint(params: Map<string, Float32Array>): Map<string, Float32Array> {
+  const hasCopies = [...params.keys()].some((n) => EXPERT.exec(n)?.[4] === 'bias');
+  if (!hasCopies) return params;
+  const out = new Map<string, Float32Array>();
+  const experts = new Map<string, Float32Array>();
+  for (const [n, t] of params) (EXPERT.test(n) ? experts : out).set(n, t);
+  for (const [n, t] of toTransformers5(experts)) out.set(n, t);
+  return out;
+}
