@@ -256,7 +256,9 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   // LM head(s), loss and MTP modules
   const perLayer = (lc: LayerCost) => lc.comp.f + lc.comp.b + lc.comp.rc + lc.tp + (lc.comp.rc > 0 ? lc.tpF : 0) + lc.cp + exposedEp(lc);
   const mtpWork = mtpLayers * perLayer(moe ?? dense);
-  const split = stageSplit(pp, m.layers, (tot(perLayer) - mtpWork) / m.layers, 0, mtpWork + heads * (headPart.f + headPart.b));
+  // computed when read: the search simulates ~10^5 layouts and reports a few
+  let split: StageSplit | undefined;
+  const stageSplitOf = () => (split ??= stageSplit(pp, m.layers, (tot(perLayer) - mtpWork) / m.layers, 0, mtpWork + heads * (headPart.f + headPart.b)));
   // per micro-batch per stage
   const tf = (compF + tpAll / 2 + epAll / 2 + cpAll / 3) / pp;
   const tb = (compB + recompute + tpAll / 2 + epAll / 2 + (2 * cpAll) / 3) / pp;
@@ -319,6 +321,6 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     microbatches,
     model_flops_per_token: mfpt,
     parallel: par,
-    stage_split: split,
+    get stage_split() { return stageSplitOf(); },
   };
 }
