@@ -26,13 +26,14 @@ const USAGE = `usage: moekit plan <command> [options]
   calibrate                     the calibration table: predicted vs published runs
   presets                       hardware and model presets
 options: --json, and spec overrides: --hardware P --devices N --model PRESET --tp --pp --vpp --ep --etp --cp --dp --zero
-  --schedule S --recompute R --seq-len --micro-batch --global-batch --precision bf16|fp8`;
+  --schedule S --recompute R --seq-len --micro-batch --global-batch --precision bf16|fp8 --grad-precision fp32|bf16`;
 
 const OVERRIDES = {
   hardware: { type: 'string' }, devices: { type: 'string' }, model: { type: 'string' },
   tp: { type: 'string' }, pp: { type: 'string' }, vpp: { type: 'string' }, ep: { type: 'string' }, etp: { type: 'string' },
   cp: { type: 'string' }, dp: { type: 'string' }, zero: { type: 'string' }, schedule: { type: 'string' }, recompute: { type: 'string' },
   'seq-len': { type: 'string' }, 'micro-batch': { type: 'string' }, 'global-batch': { type: 'string' }, precision: { type: 'string' },
+  'grad-precision': { type: 'string' },
 } as const;
 
 /** node:util parseArgs with its errors (unknown option, missing value) as one-line MoekitErrors */
@@ -95,6 +96,7 @@ function specFrom(path: string | undefined, v: Vals, template: boolean): Spec {
     if (n !== undefined) sec('training')[key] = n;
   }
   if (typeof v.precision === 'string') sec('training').precision = v.precision;
+  if (typeof v['grad-precision'] === 'string') sec('training').grad_precision = v['grad-precision'];
   return resolveSpec(raw, path ?? 'flags', { template });
 }
 

@@ -41,6 +41,14 @@ describe('moekit plan CLI', () => {
     expect(await runPlanCommand(['simulate', specFile(sky)])).toBe(0);
     expect(io.stdout).toMatch(/layers per stage [\d,]*5[\d,]*: the busiest stage has 1\d\.\d% more work than the mean \(not in the step time/);
   });
+  it('--grad-precision bf16 halves the gradient memory; a bad value names the field', async () => {
+    await runPlanCommand(['simulate', specFile(MIXTRAL), '--json']);
+    const fp32 = JSON.parse(io.stdout).memory_breakdown_gib.gradients;
+    io.stdout = '';
+    await runPlanCommand(['simulate', specFile(MIXTRAL), '--json', '--grad-precision', 'bf16']);
+    expect(JSON.parse(io.stdout).memory_breakdown_gib.gradients).toBeCloseTo(fp32 / 2, 9);
+    await expect(runPlanCommand(['simulate', specFile(MIXTRAL), '--grad-precision', 'fp16'])).rejects.toThrow(/training.grad_precision/);
+  });
   it('flags override the spec', async () => {
     await runPlanCommand(['simulate', specFile(MIXTRAL), '--json', '--recompute', 'full']);
     const full = JSON.parse(io.stdout);
