@@ -1,7 +1,7 @@
 import { describe, it, expect, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { scratchDir } from './helpers.js';
+import { expectError, scratchDir } from './helpers.js';
 import { MoekitError } from '../src/util/errors.js';
 import { f32ToBf16Array } from '../src/io/dtypes.js';
 import { Checkpoint, INDEX_FILE, SINGLE_FILE } from '../src/io/checkpoint.js';
@@ -15,16 +15,6 @@ const FIXTURE = path.resolve('fixtures/hf-tiny-moe/mixtral');
 const scratch = scratchDir('moekit-ckpt-');
 
 const newDir = () => fs.mkdtempSync(path.join(scratch(), 'd-'));
-
-function expectError(fn: () => unknown, re: RegExp, file: string): MoekitError {
-  let err: unknown;
-  try { fn(); } catch (e) { err = e; }
-  expect(err, 'expected an error').toBeInstanceOf(MoekitError);
-  const me = err as MoekitError;
-  expect(me.message).toMatch(re);
-  expect(me.file).toBe(file);
-  return me;
-}
 
 /** 10 tensors of 4·(i+1)·8 bytes each: layers.i.w = [i+1, 8] F32 filled with i + j/1000. */
 function entries(count = 10): SafetensorsEntry[] {

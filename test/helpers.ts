@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from 'vitest';
 import { rng } from '../src/runtime/sampling.js';
+import { MoekitError } from '../src/util/errors.js';
 export { rng };
 
 /** max |a[i] − b[i]|; the lengths must agree */
@@ -83,4 +84,15 @@ export function configVariantDir(base: string, overrides: Record<string, unknown
   const cfg = { ...JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')), ...overrides };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
   return dir;
+}
+
+/** fn must throw a MoekitError whose message matches `re` and that names `file` */
+export function expectError(fn: () => unknown, re: RegExp, file: string): MoekitError {
+  let err: unknown;
+  try { fn(); } catch (e) { err = e; }
+  expect(err, 'expected an error').toBeInstanceOf(MoekitError);
+  const me = err as MoekitError;
+  expect(me.message).toMatch(re);
+  expect(me.file).toBe(file);
+  return me;
 }

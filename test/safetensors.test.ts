@@ -1,7 +1,7 @@
 import { describe, it, expect, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { scratchDir } from './helpers.js';
+import { expectError, scratchDir } from './helpers.js';
 import { MoekitError } from '../src/util/errors.js';
 import {
   DTYPES, DTYPE_BYTES, type Dtype, byteLengthOf,
@@ -27,16 +27,6 @@ function craft(header: unknown, data: number | Uint8Array = 0, lengthOverride?: 
   const p = path.join(scratch(), `crafted-${counter++}.safetensors`);
   fs.writeFileSync(p, Buffer.concat([len, h, d]));
   return p;
-}
-
-function expectError(fn: () => unknown, re: RegExp, file: string): MoekitError {
-  let err: unknown;
-  try { fn(); } catch (e) { err = e; }
-  expect(err, 'expected an error').toBeInstanceOf(MoekitError);
-  const me = err as MoekitError;
-  expect(me.message).toMatch(re);
-  expect(me.file).toBe(file);
-  return me;
 }
 
 /** open must fail with a MoekitError whose message matches `re` and whose file is the file. */

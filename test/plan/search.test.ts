@@ -6,6 +6,23 @@ import { batchProblem, enumerateLayouts, rankOf, search } from '../../src/plan/s
 import { loadSpec, resolveSpec } from '../../src/plan/spec.js';
 import { lawParams, FINE_GRAINED_LAW, granularity, predictedLoss, sweep, sweepShapes, tokensToLoss } from '../../src/plan/sweep.js';
 
+/** a calibration row's spec, resolved (a search template with `template`) */
+const rowSpec = (id: string, template = false) =>
+  resolveSpec(structuredClone(CALIBRATION.find((r) => r.id === id)!.spec), id, { template });
+
+/** every calibration row with each variant's overrides merged in, where the layout allows them */
+function* calibrationVariants(variants: Record<string, Record<string, unknown>>[]) {
+  for (const row of CALIBRATION) {
+    for (const v of variants) {
+      const raw = structuredClone(row.spec) as Record<string, Record<string, unknown>>;
+      for (const [k, x] of Object.entries(v)) raw[k] = { ...raw[k], ...x };
+      let spec;
+      try { spec = resolveSpec(raw); } catch { continue; } // a variant the layout does not allow
+      yield { spec, where: `${row.id} ${JSON.stringify(v)}` };
+    }
+  }
+}
+
 describe('layout search', () => {
   it('enumerates only valid layouts (divisibility rules)', () => {
     const s = resolveSpec({ model: 'mixtral-8x22b', hardware: { preset: 'h100', devices: 128 }, parallel: {}, training: { seq_len: 4096, global_batch: 256 } }, 'spec', { template: true });
@@ -34,8 +51,7 @@ describe('layout search', () => {
   });
   const PANGU = { tp: 8, pp: 16, vpp: 2, ep: 32, etp: 1, cp: 1 }; // TP8 EP4 under MindSpeed TP-extend-EP: experts over 32 NPUs
   it('Pangu Ultra MoE on 6K 910B: the published layout is enumerated, fits, and matches simulate', () => {
-    const row = CALIBRATION.find((r) => r.id === 'pangu-ultra-moe')!;
-    const s = resolveSpec(structuredClone(row.spec), 'pangu', { template: true });
+    const s = rowSpec('pangu-ultra-moe', true);
     const { rank, of, result } = rankOf(s, PANGU);
     expect(rank).toBeGreaterThan(0);
     expect(of).toBeGreaterThan(1000);
@@ -49,8 +65,7 @@ describe('layout search', () => {
     expect(etp8.rank).toBeGreaterThan(rank);
   });
   it('Pangu Ultra MoE on 6K 910B: the published layout is in the top 5% and within 20% of the best', () => {
-    const row = CALIBRATION.find((r) => r.id === 'pangu-ultra-moe')!;
-    const s = resolveSpec(structuredClone(row.spec), 'pangu', { template: true });
+    const s = rowSpec('pangu-ultra-moe', true);
     const { rank, of, result } = rankOf(s, PANGU);
     expect(rank / of).toBeLessThan(0.05);
     expect(result.top[rank - 1].result.tokens_per_s / result.top[0].result.tokens_per_s).toBeGreaterThan(0.8);
@@ -138,8 +153,7 @@ describe('shape sweep (Pangu Ultra MoE study)', () => {
 
 describe('export', () => {
   it('Megatron-Core arguments for DeepSeek-V3 plan', () => {
-    const row = CALIBRATION.find((r) => r.id === 'deepseek-v3')!;
-    const e = exportPlan(resolveSpec(structuredClone(row.spec)), 'megatron');
+    const e = exportPlan(rowSpec('deepseek-v3'), 'megatron');
     const a = e.args.join(' ');
     expect(a).toContain('--pipeline-model-parallel-size 16');
     expect(a).toContain('--expert-model-parallel-size 64');
@@ -150,8 +164,7 @@ describe('export', () => {
     expect(e.notes.join(' ')).toMatch(/dualpipe/);
   });
   it('MindSpeed arguments for Pangu Ultra MoE plan', () => {
-    const row = CALIBRATION.find((r) => r.id === 'pangu-ultra-moe')!;
-    const e = exportPlan(resolveSpec(structuredClone(row.spec)), 'mindspeed');
+    const e = exportPlan(rowSpec('pangu-ultra-moe'), 'mindspeed');
     const a = e.args.join(' ');
     expect(a).toContain('--tensor-model-parallel-size 8');
     expect(a).toContain('--num-layers-per-virtual-pipeline-stage 2');
@@ -169,25 +182,19 @@ describe('export', () => {
       { parallel: { recompute: 'selective' } }, { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe', 'mlp', 'core_attn'] } },
       { parallel: { offload: 0.5 } }, { training: { grad_precision: 'bf16', optimizer_precision: 'bf16' } }, { parallel: { cp: 2 } }, { parallel: { tp_overlap: true } }];
     let checked = 0;
-    for (const row of CALIBRATION) {
-      for (const v of variants) {
-        const raw = structuredClone(row.spec) as Record<string, Record<string, unknown>>;
-        for (const [k, x] of Object.entries(v)) raw[k] = { ...raw[k], ...x };
-        let spec;
-        try { spec = resolveSpec(raw); } catch { continue; } // a variant the layout does not allow
-        for (const a of exportPlan(spec, 'megatron').args) {
-          if (!a.startsWith('--')) continue;
-          expect(options.has(a), `${a} (${row.id} ${JSON.stringify(v)})`).toBe(true);
-          checked++;
-        }
-        // Megatron-Core's rules for the EP all-to-all overlap (transformer_config.py)
-        const args = exportPlan(spec, 'megatron').args;
-        if (args.includes('--overlap-moe-expert-parallel-comm')) {
-          const p = spec.parallel;
-          expect(p.ep > 1 && (p.pp === 1 || p.vpp > 1) && p.recompute !== 'full', `${row.id} ${JSON.stringify(v)}`).toBe(true);
-          expect(Array.isArray(p.recompute) && p.recompute.includes('moe')).toBe(false);
-          expect(['alltoall', 'flex']).toContain(args[args.indexOf('--moe-token-dispatcher-type') + 1]);
-        }
+    for (const { spec, where } of calibrationVariants(variants)) {
+      const args = exportPlan(spec, 'megatron').args;
+      for (const a of args) {
+        if (!a.startsWith('--')) continue;
+        expect(options.has(a), `${a} (${where})`).toBe(true);
+        checked++;
+      }
+      // Megatron-Core's rules for the EP all-to-all overlap (transformer_config.py)
+      if (args.includes('--overlap-moe-expert-parallel-comm')) {
+        const p = spec.parallel;
+        expect(p.ep > 1 && (p.pp === 1 || p.vpp > 1) && p.recompute !== 'full', where).toBe(true);
+        expect(Array.isArray(p.recompute) && p.recompute.includes('moe')).toBe(false);
+        expect(['alltoall', 'flex']).toContain(args[args.indexOf('--moe-token-dispatcher-type') + 1]);
       }
     }
     expect(checked).toBeGreaterThan(500);
@@ -198,42 +205,35 @@ describe('export', () => {
       { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe'] } }, { parallel: { offload: 0.5 } },
       { training: { optimizer_precision: 'bf16' } }, { parallel: { a2a: 'hierarchical-allgather', ep_overlap: 'adaptive' } }];
     let checked = 0;
-    for (const row of CALIBRATION) {
-      for (const v of variants) {
-        const raw = structuredClone(row.spec) as Record<string, Record<string, unknown>>;
-        for (const [k, x] of Object.entries(v)) raw[k] = { ...raw[k], ...x };
-        let spec;
-        try { spec = resolveSpec(raw); } catch { continue; }
-        const args = exportPlan(spec, 'mindspeed').args;
-        const flags = args.filter((x) => x.startsWith('--'));
-        const where = `${row.id} ${JSON.stringify(v)}`;
-        for (const fl of flags) expect(options.has(fl), `${fl} (${where})`).toBe(true);
-        expect(new Set(flags).size, `a flag given twice (${where})`).toBe(flags.length);
-        const has = (fl: string) => flags.includes(fl);
-        const val = (fl: string) => args[args.indexOf(fl) + 1];
-        // mindspeed/arguments.py (4825e32) validation
-        if (has('--moe-tp-extend-ep')) {
-          expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
-          expect(spec.model.experts % (spec.parallel.tp * Number(val('--expert-model-parallel-size'))), where).toBe(0);
-        }
-        if (has('--moe-alltoall-overlap-comm')) {
-          expect(val('--moe-token-dispatcher-type'), where).toBe('alltoall');
-          expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
-          expect(spec.parallel.tp === 1 || has('--moe-tp-extend-ep'), where).toBe(true);
-        }
-        if (has('--moe-hierarchical-alltoallv')) {
-          expect(has('--moe-tp-extend-ep') && spec.parallel.tp === spec.hardware.devices_per_node, where).toBe(true);
-        }
-        // core_r0.8.0: layers divide by pp x (layers per virtual stage)
-        const L = Number(val('--num-layers')), pp = Number(val('--pipeline-model-parallel-size'));
-        expect(L % pp, where).toBe(0);
-        if (has('--num-layers-per-virtual-pipeline-stage')) expect((L / pp) % Number(val('--num-layers-per-virtual-pipeline-stage')), where).toBe(0);
-        checked += flags.length;
+    for (const { spec, where } of calibrationVariants(variants)) {
+      const args = exportPlan(spec, 'mindspeed').args;
+      const flags = args.filter((x) => x.startsWith('--'));
+      for (const fl of flags) expect(options.has(fl), `${fl} (${where})`).toBe(true);
+      expect(new Set(flags).size, `a flag given twice (${where})`).toBe(flags.length);
+      const has = (fl: string) => flags.includes(fl);
+      const val = (fl: string) => args[args.indexOf(fl) + 1];
+      // mindspeed/arguments.py (4825e32) validation
+      if (has('--moe-tp-extend-ep')) {
+        expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
+        expect(spec.model.experts % (spec.parallel.tp * Number(val('--expert-model-parallel-size'))), where).toBe(0);
       }
+      if (has('--moe-alltoall-overlap-comm')) {
+        expect(val('--moe-token-dispatcher-type'), where).toBe('alltoall');
+        expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
+        expect(spec.parallel.tp === 1 || has('--moe-tp-extend-ep'), where).toBe(true);
+      }
+      if (has('--moe-hierarchical-alltoallv')) {
+        expect(has('--moe-tp-extend-ep') && spec.parallel.tp === spec.hardware.devices_per_node, where).toBe(true);
+      }
+      // core_r0.8.0: layers divide by pp x (layers per virtual stage)
+      const L = Number(val('--num-layers')), pp = Number(val('--pipeline-model-parallel-size'));
+      expect(L % pp, where).toBe(0);
+      if (has('--num-layers-per-virtual-pipeline-stage')) expect((L / pp) % Number(val('--num-layers-per-virtual-pipeline-stage')), where).toBe(0);
+      checked += flags.length;
     }
     expect(checked).toBeGreaterThan(500);
     // Pangu Ultra MoE's 61 layers on PP16 x VPP2: padded to 64 with three no-op layers, as the paper counts them
-    const pg = exportPlan(resolveSpec(structuredClone(CALIBRATION.find((r) => r.id === 'pangu-ultra-moe')!.spec)), 'mindspeed').args.join(' ');
+    const pg = exportPlan(rowSpec('pangu-ultra-moe'), 'mindspeed').args.join(' ');
     expect(pg).toContain('--num-layers 64 ');
     expect(pg).toContain('--noop-layers 61,62,63');
     expect(pg).toContain('--num-layers-per-virtual-pipeline-stage 2');
