@@ -2,7 +2,6 @@ import { describe, it, expect, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expectError, scratchDir } from './helpers.js';
-import { MoekitError } from '../src/util/errors.js';
 import { f32ToBf16Array } from '../src/io/dtypes.js';
 import { Checkpoint, INDEX_FILE, SINGLE_FILE } from '../src/io/checkpoint.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
