@@ -24,7 +24,7 @@ for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3',
   const m = MoeModel.load(dir);
   const ids = ref.readI32('input_ids');
   const routers = [], hidden = new Map();
-  const logits = m.forward(ids, 2, 24, undefined, { trace: { router: (e) => routers.push({ ...e, logits: e.logits.slice(), experts: e.experts.slice() }), hidden: (i, x) => hidden.set(i, x.slice()) } });
+  const logits = m.forward(ids, 2, 24, { trace: { moe: (e) => routers.push({ ...e, logits: e.logits.slice(), experts: e.experts.slice() }), hidden: (i, x) => hidden.set(i, x.slice()) } });
   let dr = 0, dh = 0, same = 0, total = 0;
   for (const e of routers) {
     dr = Math.max(dr, maxd(e.logits, rr.readF32(`router_logits.${e.moeLayer}`)));

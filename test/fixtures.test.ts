@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
-import type { RouterEvent } from '../src/moe/layer.js';
+import type { MoeEvent } from '../src/models/pass.js';
 import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -51,13 +51,13 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
   const ids = ref.readI32('input_ids'); // [2, 24]
   const [B, T] = ref.info('input_ids').shape;
   const model = MoeModel.load(dir);
-  const routers: RouterEvent[] = [];
+  const routers: MoeEvent[] = [];
   const hidden = new Map<number, Float32Array>();
   let logits: Float32Array = new Float32Array(0);
   beforeAll(() => {
-    logits = model.forward(ids, B, T, undefined, {
+    logits = model.forward(ids, B, T, {
       trace: {
-        router: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice() }),
+        moe: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice() }),
         hidden: (i, x) => hidden.set(i, x.slice()),
       },
     });

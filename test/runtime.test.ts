@@ -29,10 +29,10 @@ describe.each(['gpt_oss', 'deepseek_v3', 'qwen2_moe'])('%s KV cache', (arch) => 
     const P = 5;
     const pre = new Int32Array(B * P);
     for (let b = 0; b < B; b++) pre.set(ids.subarray(b * T, b * T + P), b * P);
-    m.forward(pre, B, P, cache);
+    m.forward(pre, B, P, { cache });
     for (let t = P; t < T; t++) {
       const step = Int32Array.from({ length: B }, (_, b) => ids[b * T + t]);
-      const lg = m.forward(step, B, 1, cache); // [B, 1, V]
+      const lg = m.forward(step, B, 1, { cache }); // [B, 1, V]
       for (let b = 0; b < B; b++) {
         const want = full.subarray((b * T + t) * 512, (b * T + t + 1) * 512);
         expect(maxAbsDiff(lg.subarray(b * 512, (b + 1) * 512), want), `t=${t} b=${b}`).toBeLessThan(1e-5);
@@ -154,9 +154,9 @@ describe('MLA compressed KV cache', () => {
       const cache = m.newCache(2, 2);
       const pre = new Int32Array(2 * 9);
       for (let b = 0; b < 2; b++) pre.set(ids.subarray(b * 12, b * 12 + 9), b * 9);
-      const a = m.forward(pre, 2, 9, cache);
+      const a = m.forward(pre, 2, 9, { cache });
       const steps: Float32Array[] = [];
-      for (let t = 9; t < 12; t++) steps.push(m.forward(Int32Array.from([ids[t], ids[12 + t]]), 2, 1, cache));
+      for (let t = 9; t < 12; t++) steps.push(m.forward(Int32Array.from([ids[t], ids[12 + t]]), 2, 1, { cache }));
       return { a, steps, bytes: cache.bytes() };
     };
     const lat = run('latent'), exp = run('expanded');

@@ -12,13 +12,16 @@ import { Checkpoint } from '../src/io/checkpoint.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { getKernels } from '../src/tensor/index.js';
 import { AdamW } from '../src/train/adamw.js';
-import { Grads } from '../src/train/linear.js';
+import { Grads } from '../src/tensor/grads.js';
+import { f32Weight } from '../src/tensor/weight.js';
+import { EagerExperts } from '../src/models/expert-store.js';
 import { moeDefaults } from '../src/models/common.js';
 import type { MoeDesc } from '../src/models/desc.js';
-import { ffnBackward, ffnForward, moeBackward, moeForward } from '../src/train/moe.js';
+import { ffnBackward, ffnForward, SWIGLU } from '../src/moe/experts.js';
+import { moeBackward, moeForward } from '../src/moe/layer.js';
 import { TrainableModel } from '../src/train/model.js';
 import { loadTransformers5, toTransformers5 } from '../src/train/names.js';
-import { rmsnormBackward, rmsnormForward } from '../src/train/norm.js';
+import { rmsnormBackward, rmsnormForward } from '../src/models/norm.js';
 import { configVariantDir, maxAbsDiff, rng } from './helpers.js';
 import { MoeModel } from '../src/models/model.js';
 
@@ -181,9 +184,9 @@ describe('finite differences of single backward kernels', () => {
   it('RMSNorm: dL/dx and dL/dw for L = Σ c ⊙ rmsnorm(x, w)', () => {
     const rows = 3, dim = 16;
     const x = rand(rows * dim), w = rand(dim), c = rand(rows * dim);
-    const L = () => { const y = new Float32Array(rows * dim); rmsnormForward(y, x, w, rows, dim, 1e-6); return dot(y, c); };
+    const L = () => { const y = new Float32Array(rows * dim); rmsnormForward(k, y, x, w, rows, dim, 1e-6, false); return dot(y, c); };
     const y = new Float32Array(rows * dim);
-    const s = rmsnormForward(y, x, w, rows, dim, 1e-6);
+    const s = rmsnormForward(k, y, x, w, rows, dim, 1e-6, true)!;
     const dx = new Float32Array(rows * dim), dw = new Float32Array(dim);
     rmsnormBackward(dx, c, s, w, dw);
     for (const i of [0, 5, 17, 40]) expect(Math.abs(fd(L, x, i, 1e-2) - dx[i])).toBeLessThanOrEqual(2e-3);
@@ -192,16 +195,16 @@ describe('finite differences of single backward kernels', () => {
 
   it('SwiGLU FFN: dL/dx and dL/dW_gate for L = Σ c ⊙ ffn(x)', () => {
     const n = 4, H = 8, I = 6;
-    const lin = (o: number, i: number) => ({ w: rand(o * i, 0.5), b: null, out: o, in: i });
+    const lin = (o: number, i: number) => ({ w: f32Weight(rand(o * i, 0.5)), b: null, out: o, in: i });
     const f = { gate: lin(I, H), up: lin(I, H), down: lin(H, I) };
     const x = rand(n * H), c = rand(n * H);
     const L = () => dot(ffnForward(k, f, x, n).y, c);
-    const { s } = ffnForward(k, f, x, n);
+    const s = ffnForward(k, f, x, n, SWIGLU, true).s!;
     const g = new Grads(), dx = new Float32Array(n * H);
     ffnBackward(k, f, s, c, dx, g);
     const dWg = g.of(f.gate.w);
     for (const i of [0, 11, 30]) expect(Math.abs(fd(L, x, i, 1e-2) - dx[i])).toBeLessThanOrEqual(2e-3);
-    for (const i of [2, 25]) expect(Math.abs(fd(L, f.gate.w as Float32Array, i, 1e-2) - dWg[i])).toBeLessThanOrEqual(2e-3);
+    for (const i of [2, 25]) expect(Math.abs(fd(L, f.gate.w.data as Float32Array, i, 1e-2) - dWg[i])).toBeLessThanOrEqual(2e-3);
   });
 
   const ROUTERS: [string, Partial<MoeDesc>][] = [
@@ -214,20 +217,21 @@ describe('finite differences of single backward kernels', () => {
   it.each(ROUTERS)('MoE block, %s: dL/dx and dL/dW_router for L = Σ c ⊙ moe(x)', (_, over) => {
     const N = 6, H = 8, E = 4, K = 2, I = 5;
     const m = moeDefaults({ experts: E, topK: K, expertFfn: I, router: 'softmax_topk', ...over });
-    const lin = (o: number, i: number) => ({ w: rand(o * i, 0.7), b: null, out: o, in: i });
+    const lin = (o: number, i: number) => ({ w: f32Weight(rand(o * i, 0.7)), b: null, out: o, in: i });
     const ffn = () => ({ gate: lin(I, H), up: lin(I, H), down: lin(H, I) });
     const w = {
       router: lin(E, H), selectionBias: m.selectionBias ? rand(E, 0.1) : null,
-      experts: Array.from({ length: E }, ffn), shared: m.sharedFfn ? ffn() : null, sharedGate: null,
+      experts: new EagerExperts(Array.from({ length: E }, ffn)), shared: m.sharedFfn ? ffn() : null, sharedGate: null,
     };
     const x = rand(N * H), c = rand(N * H);
-    const { y, s } = moeForward(k, m, w, x, N, H);
-    const idx0 = s.r.idx.join();
+    const { y, s: s0 } = moeForward({ k, m, w, x, N, H, save: true });
+    const s = s0!;
+    const idx0 = s.r.experts.join();
     const g = new Grads(), dx = new Float32Array(N * H);
     moeBackward(k, m, w, s, c, dx, H, g);
     const dWr = g.of(w.router.w);
     // L, or NaN when the perturbation changed the selection (top-k has no gradient there)
-    const L = () => { const r = moeForward(k, m, w, x, N, H); return r.s.r.idx.join() === idx0 ? dot(r.y, c) : NaN; };
+    const L = () => { const r = moeForward({ k, m, w, x, N, H, save: true }); return r.s!.r.experts.join() === idx0 ? dot(r.y, c) : NaN; };
     expect(dot(y, c)).toBeCloseTo(L(), 10);
     let checked = 0;
     const check = (t: Float32Array, an: Float32Array, i: number) => {
@@ -237,7 +241,7 @@ describe('finite differences of single backward kernels', () => {
       expect(Math.abs(num - an[i]), `entry ${i}`).toBeLessThanOrEqual(2e-3 + 1e-2 * Math.abs(an[i]));
     };
     for (let i = 0; i < N * H; i += 5) check(x, dx, i);
-    for (let i = 0; i < E * H; i += 3) check(w.router.w, dWr, i);
+    for (let i = 0; i < E * H; i += 3) check(w.router.w.data as Float32Array, dWr, i);
     expect(checked).toBeGreaterThan(15);
   });
 });

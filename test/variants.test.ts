@@ -79,9 +79,9 @@ describe('config variants: prefill + one-token steps through the KV cache give t
       const cache = m.newCache(B, 4); // small capacity: exercises growth
       const pre = new Int32Array(B * P);
       for (let b = 0; b < B; b++) pre.set(ids.subarray(b * T, b * T + P), b * P);
-      m.forward(pre, B, P, cache);
+      m.forward(pre, B, P, { cache });
       for (let t = P; t < T; t++) {
-        const lg = m.forward(Int32Array.from({ length: B }, (_, b) => ids[b * T + t]), B, 1, cache); // [B, 1, V]
+        const lg = m.forward(Int32Array.from({ length: B }, (_, b) => ids[b * T + t]), B, 1, { cache }); // [B, 1, V]
         for (let b = 0; b < B; b++) {
           expect(maxAbsDiff(lg.subarray(b * V, (b + 1) * V), full.subarray((b * T + t) * V, (b * T + t + 1) * V)), `t=${t} b=${b}`).toBeLessThan(1e-5);
         }

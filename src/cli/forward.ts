@@ -32,7 +32,7 @@ export async function runForward(argv: string[]): Promise<number> {
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
   const routers: { L: number; logits: Float32Array; N: number; E: number }[] = [];
   const t0 = performance.now();
-  const logits = model.forward(ids, B, T, undefined, { trace: { router: (ev) => routers.push({ L: ev.moeLayer, logits: ev.logits, N: ev.N, E: ev.E }) } });
+  const logits = model.forward(ids, B, T, { trace: { moe: (ev) => routers.push({ L: ev.moeLayer, logits: ev.logits, N: ev.N, E: ev.E }) } });
   const ms = performance.now() - t0;
   const entries: SafetensorsEntry[] = [{ name: 'logits', dtype: 'F32', shape: [B, T, model.desc.vocab], data: logits }];
   for (const r of routers) entries.push({ name: `router_logits.${r.L}`, dtype: 'F32', shape: [r.N, r.E], data: r.logits });

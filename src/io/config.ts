@@ -5,9 +5,31 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MoekitError } from '../util/errors.js';
-import type { RopeDesc } from '../models/desc.js';
 
 type Json = Record<string, unknown>;
+
+/** RoPE as a config describes it (read by ConfigReader.rope; part of the model description) */
+export interface RopeDesc {
+  type: 'default' | 'linear' | 'yarn' | 'llama3';
+  theta: number;
+  /** rotated dims per head (≤ D; D·partial_rotary_factor, or qk_rope_head_dim for MLA) */
+  dim: number;
+  /** pairs (2i, 2i+1) instead of (i, i + dim/2) */
+  interleaved: boolean;
+  /** scaling factor (linear, yarn, llama3) */
+  factor: number;
+  /** YaRN / llama3 extras */
+  originalMaxPositions?: number;
+  betaFast?: number;
+  betaSlow?: number;
+  truncate?: boolean;
+  mscale?: number;
+  mscaleAllDim?: number;
+  attentionFactor?: number;
+  lowFreqFactor?: number;
+  highFreqFactor?: number;
+}
+
 
 export class ConfigReader {
   constructor(readonly raw: Json, readonly file: string) {}

@@ -9,31 +9,32 @@
  * Mathematically the same as expanding keys and values per head (attention.ts, the reference
  * path, selected with mlaCache: 'expanded'); tests hold the two together.
  */
+import { linearFwd } from '../tensor/linear.js';
+import { weightF32 } from '../tensor/weight.js';
 import type { AttnCall } from './attention.js';
-import { maskRow } from './attention.js';
-import { linearFwd, sliceCols } from './ops.js';
+import { maskRow, rotate } from './attention.js';
+import { sliceCols } from './ops.js';
 import type { AttnWeights } from './weights.js';
 
 /** kv_b_proj as f32 [nH·(nope+v), kvLora], widened once when the checkpoint kept it bf16 */
 const kvbF32 = new WeakMap<AttnWeights, Float32Array>();
 function kvB(c: AttnCall): Float32Array {
   const w = c.w.kvB!.w;
-  if (w instanceof Float32Array) return w;
+  if (w.dtype === 'f32') return w.data;
   let f = kvbF32.get(c.w);
   if (!f) {
-    f = new Float32Array(w.length);
-    c.k.bf16ToF32(f, w, w.length);
+    f = weightF32(c.k, w);
     kvbF32.set(c.w, f);
   }
   return f;
 }
 
 export function mlaLatentForward(c: AttnCall): Float32Array {
-  const { k, d, w, x, B, T, pos0, kv } = c;
+  const { k, d, w, x, B, T } = c;
   const a = d.attention, m = a.mla!, N = B * T, nH = a.nHeads;
   const L = m.kvLoraRank, R = m.qkRopeDim, nope = m.qkNopeDim, Dv = m.vHeadDim, Dk = a.headDim;
   const W = L + R; // cache row: [c | k_pe]
-  kv.reserve(pos0 + T);
+  for (let b = 0; b < B; b++) c.kv[b].reserve(c.pos0[b] + T);
   // queries [N, nH·Dk]
   let q: Float32Array;
   if (w.qA) {
@@ -47,25 +48,23 @@ export function mlaLatentForward(c: AttnCall): Float32Array {
   const ckv = linearFwd(k, x, N, w.kvA!);
   const latent = sliceCols(ckv, N, W, 0, L); // [N, L]
   k.rmsnorm(latent, latent, w.kvANorm!, N, L, d.rmsEps);
-  const { cos, sin } = c.rope.at(pos0, T);
+  rotate(c, q, nH, Dk, nope);
+  rotate(c, ckv, 1, W, L);
   for (let b = 0; b < B; b++) {
-    k.rope(q.subarray(b * T * nH * Dk, (b + 1) * T * nH * Dk), T * nH, Dk, nope, R, cos, sin, nH, d.rope.interleaved);
-    k.rope(ckv.subarray(b * T * W, (b + 1) * T * W), T, W, L, R, cos, sin, 1, d.rope.interleaved);
-    const C = kv.kOf(b, 0); // [cap, L + R]
+    const C = c.kv[b].kOf(0); // [cap, L + R]
     for (let t = 0; t < T; t++) {
-      const n = b * T + t, dst = (pos0 + t) * W;
+      const n = b * T + t, dst = (c.pos0[b] + t) * W;
       C.set(latent.subarray(n * L, (n + 1) * L), dst);
       C.set(ckv.subarray(n * W + L, (n + 1) * W), dst + L);
     }
   }
-  const S = pos0 + T;
   const wkvb = kvB(c); // [nH·(nope+Dv), L]
   const qc = new Float32Array(T * W); // [T, L + R]: [q_lat | q_pe]
-  const scores = new Float32Array(T * S); // [T, S]
+  const scores = new Float32Array(T * (Math.max(...c.pos0) + T)); // [T, S]
   const olat = new Float32Array(T * L); // [T, L]
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   for (let b = 0; b < B; b++) {
-    const C = kv.kOf(b, 0);
+    const C = c.kv[b].kOf(0), pos0 = c.pos0[b], S = pos0 + T;
     for (let h = 0; h < nH; h++) {
       const qh = q.subarray(b * T * nH * Dk + h * Dk); // [T, Dk], row stride nH·Dk
       const wUK = wkvb.subarray(h * (nope + Dv) * L); // [nope, L]

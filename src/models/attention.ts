@@ -1,12 +1,21 @@
 /**
- * The one attention implementation: GQA and MLA projections, q/k norms, RoPE, the KV cache,
- * causal and sliding-window masks, attention sinks. Tokens are flattened batch-major:
- * x [N = B·T, H]; every sequence of the batch sits at positions pos0 .. pos0 + T − 1.
+ * The one attention block, forward and backward: GQA (optional per-head or full q/k RMSNorm, OLMoE's
+ * clip_qkv) and MLA expanded per head (low-rank q, compressed kv with a shared decoupled-RoPE key), RoPE,
+ * the KV cache, causal and sliding-window masks, gpt-oss's attention sinks. Tokens are flattened
+ * batch-major, x [N = B·T, H]; sequence b's T new tokens sit at positions pos0[b] .. pos0[b] + T − 1 and
+ * are appended to its cache. A saving forward (training) starts every sequence at position 0 and keeps
+ * what the backward needs; the cache then holds exactly the keys and values the backward reads.
+ * MLA's compressed-cache inference path is attention-mla.ts, held to this one by tests.
+ * Dimension names: nH query heads, nKV key/value heads, Dk q/k head dim, Dv value head dim, S keys.
  */
+import { linearBackward, linearFwd } from '../tensor/linear.js';
+import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
-import type { LayerKv } from '../runtime/kv-cache.js';
+import { MoekitError } from '../util/errors.js';
 import type { ModelDesc } from './desc.js';
-import { linearFwd, sliceCols } from './ops.js';
+import type { LayerKv } from './kv-cache.js';
+import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
+import { sliceCols } from './ops.js';
 import type { RopeTable } from './rope.js';
 import type { AttnWeights } from './weights.js';
 
@@ -18,90 +27,203 @@ export interface AttnCall {
   x: Float32Array; // [N, H], already normalised
   B: number;
   T: number;
-  pos0: number;
-  kv: LayerKv;
+  /** [B] position of each sequence's first new token (its cache length) */
+  pos0: number[];
+  /** [B] this layer's cache of each sequence */
+  kv: LayerKv[];
   window: number | null;
+  /** keep what the backward needs (every pos0 must be 0) */
+  save: boolean;
 }
 
-/** rotate q/k heads of every sequence at their positions */
-function applyRope(c: AttnCall, x: Float32Array, nHeads: number, stride: number, off: number): void {
-  const { k, B, T, pos0, rope } = c;
-  const { cos, sin } = rope.at(pos0, T);
+export interface AttnSaved {
+  x: Float32Array; // [N, H] the (normalised) input
+  q: Float32Array; // [N, nH·Dk] after norm and RoPE
+  kv: LayerKv[]; // [B] caches holding k (after norm and RoPE) [kvH, T, Dk] and v [kvH, T, Dv]
+  probs: Float32Array; // [B, nH, T, cols] softmax of the masked scores (cols = T, + 1 with a sink)
+  out: Float32Array; // [N, nH·Dv] heads concatenated, input of o_proj
+  clipMask?: [Uint8Array, Uint8Array, Uint8Array]; // OLMoE clip_qkv: q, k, v elements inside ±clip
+  qNorm?: NormSaved; // GQA q/k norm inputs
+  kNorm?: NormSaved;
+  qa?: NormSaved; // MLA: q_a_proj output [N, qLora] (input of q_a_layernorm)
+  qan?: Float32Array; // MLA: [N, qLora] normalised, input of q_b_proj
+  lat?: NormSaved; // MLA: latent [N, kvLora] (input of kv_a_layernorm)
+  latn?: Float32Array; // MLA: [N, kvLora] normalised, input of kv_b_proj
+}
+
+function dims(d: ModelDesc) {
+  const a = d.attention;
+  // MLA expanded: one key/value head per query head
+  return { nH: a.nHeads, kvH: a.kind === 'mla' ? a.nHeads : a.nKvHeads, Dk: a.headDim, Dv: a.vHeadDim };
+}
+
+/** rotate columns [off, off + rope.dim) of every head of x [B, T, nHeads, stride] at each sequence's positions */
+export function rotate(c: Pick<AttnCall, 'k' | 'd' | 'rope' | 'B' | 'T' | 'pos0'>, x: Float32Array, nHeads: number,
+                       stride: number, off: number, inverse = false): void {
+  const { k, B, T, rope } = c;
   const per = T * nHeads * stride;
   for (let b = 0; b < B; b++) {
+    const { cos, sin } = rope.at(c.pos0[b], T, inverse);
     k.rope(x.subarray(b * per, (b + 1) * per), T * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
   }
 }
 
-function clamp(x: Float32Array, lim: number): void {
-  for (let i = 0; i < x.length; i++) x[i] = Math.min(lim, Math.max(-lim, x[i]));
+/** clamp to ±lim in place; the mask of elements inside (where the gradient passes) when asked */
+function clamp(x: Float32Array, lim: number, save: boolean): Uint8Array | undefined {
+  const inside = save ? new Uint8Array(x.length) : undefined;
+  for (let i = 0; i < x.length; i++) {
+    if (inside) inside[i] = x[i] >= -lim && x[i] <= lim ? 1 : 0;
+    x[i] = Math.min(lim, Math.max(-lim, x[i]));
+  }
+  return inside;
 }
 
-/** q [N, nH·Dk]; new keys/values written into the cache */
-function projectGqa(c: AttnCall): Float32Array {
-  const { k, d, w, x, B, T, pos0, kv } = c;
-  const a = d.attention, N = B * T, D = a.headDim;
-  const q = linearFwd(k, x, N, w.q!); // [N, nH·D]
-  const kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
-  const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
-  if (a.qkNorm === 'full') {
-    k.rmsnorm(q, q, w.qNorm!, N, a.nHeads * D, d.rmsEps);
-    k.rmsnorm(kk, kk, w.kNorm!, N, a.nKvHeads * D, d.rmsEps);
-  } else if (a.qkNorm === 'head') {
-    k.rmsnorm(q, q, w.qNorm!, N * a.nHeads, D, d.rmsEps);
-    k.rmsnorm(kk, kk, w.kNorm!, N * a.nKvHeads, D, d.rmsEps);
-  }
-  // OLMoE clamps after its q/k norms (transformers' OlmoeAttention: clamp_(q_norm(q_proj(x))))
-  if (a.clipQkv !== null) { clamp(q, a.clipQkv); clamp(kk, a.clipQkv); clamp(v, a.clipQkv); }
-  applyRope(c, q, a.nHeads, D, 0);
-  applyRope(c, kk, a.nKvHeads, D, 0);
+/** keys [N, heads·Dk] and values [N, heads·Dv] (batch-major) into each sequence's cache at its positions */
+function writeCache(c: AttnCall, kk: Float32Array, v: Float32Array, heads: number, Dk: number, Dv: number): void {
+  const { B, T } = c;
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < a.nKvHeads; h++) {
-      const K = kv.kOf(b, h), V = kv.vOf(b, h);
+    const kv = c.kv[b], p0 = c.pos0[b];
+    for (let h = 0; h < heads; h++) {
+      const K = kv.kOf(h), V = kv.vOf(h);
       for (let t = 0; t < T; t++) {
-        const src = ((b * T + t) * a.nKvHeads + h) * D;
-        K.set(kk.subarray(src, src + D), (pos0 + t) * D);
-        V.set(v.subarray(src, src + D), (pos0 + t) * D);
+        const n = b * T + t;
+        K.set(kk.subarray((n * heads + h) * Dk, (n * heads + h + 1) * Dk), (p0 + t) * Dk);
+        V.set(v.subarray((n * heads + h) * Dv, (n * heads + h + 1) * Dv), (p0 + t) * Dv);
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GQA projections
+
+/** q [N, nH·D]; k, v written into the cache */
+function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
+  const { k, d, w, x, B, T, save } = c;
+  const a = d.attention, N = B * T, D = a.headDim, nH = a.nHeads, nKV = a.nKvHeads;
+  let q = linearFwd(k, x, N, w.q!); // [N, nH·D]
+  let kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
+  const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
+  if (a.qkNorm !== 'none') {
+    const head = a.qkNorm === 'head';
+    const qo = save ? new Float32Array(q.length) : q, ko = save ? new Float32Array(kk.length) : kk;
+    s.qNorm = rmsnormForward(k, qo, q, w.qNorm!, head ? N * nH : N, head ? D : nH * D, d.rmsEps, save);
+    s.kNorm = rmsnormForward(k, ko, kk, w.kNorm!, head ? N * nKV : N, head ? D : nKV * D, d.rmsEps, save);
+    q = qo; kk = ko;
+  }
+  // OLMoE clamps after its q/k norms (transformers' OlmoeAttention: clamp_(q_norm(q_proj(x))))
+  if (a.clipQkv !== null) {
+    const m = [clamp(q, a.clipQkv, save), clamp(kk, a.clipQkv, save), clamp(v, a.clipQkv, save)];
+    if (save) s.clipMask = m as [Uint8Array, Uint8Array, Uint8Array];
+  }
+  rotate(c, q, nH, D, 0);
+  rotate(c, kk, nKV, D, 0);
+  writeCache(c, kk, v, nKV, D, D);
   return q;
 }
 
-/** MLA: q [N, nH·(nope+rope)]; keys [nope | rope] and values per head into the cache */
-function projectMla(c: AttnCall): Float32Array {
-  const { k, d, w, x, B, T, pos0, kv } = c;
-  const a = d.attention, m = a.mla!, N = B * T, nH = a.nHeads;
+/** dq [N, nH·D], dk [N, nKV·D], dv [N, nKV·D] (all consumed) → dx (+=) */
+function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+                            dx: Float32Array, g: Grads): void {
+  const { k, d, w, B, T } = c, a = d.attention, N = B * T, D = a.headDim;
+  rotate(c, dq, a.nHeads, D, 0, true);
+  rotate(c, dk, a.nKvHeads, D, 0, true);
+  if (s.clipMask) {
+    const [mq, mk, mv] = s.clipMask;
+    for (let i = 0; i < dq.length; i++) if (!mq[i]) dq[i] = 0;
+    for (let i = 0; i < dk.length; i++) if (!mk[i]) dk[i] = 0;
+    for (let i = 0; i < dv.length; i++) if (!mv[i]) dv[i] = 0;
+  }
+  if (s.qNorm && s.kNorm) {
+    const dq0 = new Float32Array(dq.length), dk0 = new Float32Array(dk.length);
+    rmsnormBackward(dq0, dq, s.qNorm, w.qNorm!, g.of(w.qNorm!));
+    rmsnormBackward(dk0, dk, s.kNorm, w.kNorm!, g.of(w.kNorm!));
+    dq = dq0; dk = dk0;
+  }
+  linearBackward(k, w.q!, s.x, dq, N, dx, g);
+  linearBackward(k, w.k!, s.x, dk, N, dx, g);
+  linearBackward(k, w.v!, s.x, dv, N, dx, g);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MLA projections, expanded per head
+
+/**
+ * q [N, nH·(nope+R)]; per head, keys [nope | k_pe] (k_pe shared by all heads) and values [Dv] into the cache
+ */
+function projectMla(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
+  const { k, d, w, x, B, T, save } = c;
+  const a = d.attention, m = a.mla!, N = B * T, nH = a.nHeads, Dk = a.headDim, Dv = m.vHeadDim;
+  const nope = m.qkNopeDim, L = m.kvLoraRank, wA = L + m.qkRopeDim;
   let q: Float32Array;
   if (w.qA) {
     const qa = linearFwd(k, x, N, w.qA); // [N, qLora]
-    k.rmsnorm(qa, qa, w.qANorm!, N, m.qLoraRank!, d.rmsEps);
-    q = linearFwd(k, qa, N, w.qB!); // [N, nH·Dk]
+    const qan = save ? new Float32Array(qa.length) : qa;
+    s.qa = rmsnormForward(k, qan, qa, w.qANorm!, N, m.qLoraRank!, d.rmsEps, save);
+    if (save) s.qan = qan;
+    q = linearFwd(k, qan, N, w.qB!); // [N, nH·Dk]
   } else {
     q = linearFwd(k, x, N, w.q!);
   }
-  const ckv = linearFwd(k, x, N, w.kvA!); // [N, kvLora + rope]
-  const wA = m.kvLoraRank + m.qkRopeDim;
-  const latent = sliceCols(ckv, N, wA, 0, m.kvLoraRank); // [N, kvLora]
-  k.rmsnorm(latent, latent, w.kvANorm!, N, m.kvLoraRank, d.rmsEps);
-  const kvb = linearFwd(k, latent, N, w.kvB!); // [N, nH·(nope+v)]
-  applyRope(c, q, nH, a.headDim, m.qkNopeDim);
-  applyRope(c, ckv, 1, wA, m.kvLoraRank); // k_pe, shared by all heads
-  const per = m.qkNopeDim + m.vHeadDim;
-  for (let b = 0; b < B; b++) {
+  const ckv = linearFwd(k, x, N, w.kvA!); // [N, kvLora + R]
+  const lat = sliceCols(ckv, N, wA, 0, L); // [N, kvLora]
+  const latn = save ? new Float32Array(lat.length) : lat;
+  s.lat = rmsnormForward(k, latn, lat, w.kvANorm!, N, L, d.rmsEps, save);
+  if (save) s.latn = latn;
+  const kvb = linearFwd(k, latn, N, w.kvB!); // [N, nH·(nope + Dv)]
+  rotate(c, q, nH, Dk, nope);
+  rotate(c, ckv, 1, wA, L); // k_pe, shared by all heads
+  const kk = new Float32Array(N * nH * Dk), v = new Float32Array(N * nH * Dv); // [N, nH·Dk], [N, nH·Dv]
+  const per = nope + Dv;
+  for (let n = 0; n < N; n++) {
     for (let h = 0; h < nH; h++) {
-      const K = kv.kOf(b, h), V = kv.vOf(b, h);
-      for (let t = 0; t < T; t++) {
-        const n = b * T + t;
-        const dst = (pos0 + t) * a.headDim;
-        K.set(kvb.subarray(n * nH * per + h * per, n * nH * per + h * per + m.qkNopeDim), dst);
-        K.set(ckv.subarray(n * wA + m.kvLoraRank, (n + 1) * wA), dst + m.qkNopeDim);
-        V.set(kvb.subarray(n * nH * per + h * per + m.qkNopeDim, n * nH * per + (h + 1) * per), (pos0 + t) * m.vHeadDim);
-      }
+      const src = n * nH * per + h * per, dst = (n * nH + h) * Dk;
+      kk.set(kvb.subarray(src, src + nope), dst);
+      kk.set(ckv.subarray(n * wA + L, (n + 1) * wA), dst + nope);
+      v.set(kvb.subarray(src + nope, src + per), (n * nH + h) * Dv);
     }
   }
+  writeCache(c, kk, v, nH, Dk, Dv);
   return q;
 }
+
+function projectMlaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+                            dx: Float32Array, g: Grads): void {
+  const { k, d, w, B, T } = c, a = d.attention, m = a.mla!, N = B * T, nH = a.nHeads, Dk = a.headDim, Dv = m.vHeadDim;
+  const nope = m.qkNopeDim, R = m.qkRopeDim, L = m.kvLoraRank, wA = L + R, per = nope + Dv;
+  // keys and values back to kv_b_proj's output and the shared k_pe
+  const dkvb = new Float32Array(N * nH * per); // [N, nH·(nope + Dv)]
+  const dckv = new Float32Array(N * wA); // [N, kvLora + R]
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < nH; h++) {
+      const o = n * nH * per + h * per, ko = (n * nH + h) * Dk, vo = (n * nH + h) * Dv;
+      for (let j = 0; j < nope; j++) dkvb[o + j] = dk[ko + j];
+      for (let j = 0; j < Dv; j++) dkvb[o + nope + j] = dv[vo + j];
+      for (let j = 0; j < R; j++) dckv[n * wA + L + j] += dk[ko + nope + j];
+    }
+  }
+  rotate(c, dckv, 1, wA, L, true);
+  const dlatn = new Float32Array(N * L);
+  linearBackward(k, w.kvB!, s.latn!, dkvb, N, dlatn, g);
+  const dlat = new Float32Array(N * L);
+  rmsnormBackward(dlat, dlatn, s.lat!, w.kvANorm!, g.of(w.kvANorm!));
+  for (let n = 0; n < N; n++) for (let j = 0; j < L; j++) dckv[n * wA + j] += dlat[n * L + j];
+  linearBackward(k, w.kvA!, s.x, dckv, N, dx, g);
+  // queries
+  rotate(c, dq, nH, Dk, nope, true);
+  if (w.qA) {
+    const qL = m.qLoraRank!;
+    const dqan = new Float32Array(N * qL), dqa = new Float32Array(N * qL);
+    linearBackward(k, w.qB!, s.qan!, dq, N, dqan, g);
+    rmsnormBackward(dqa, dqan, s.qa!, w.qANorm!, g.of(w.qANorm!));
+    linearBackward(k, w.qA, s.x, dqa, N, dx, g);
+  } else {
+    linearBackward(k, w.q!, s.x, dq, N, dx, g);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the block
 
 /**
  * Causal (and sliding-window) mask of one score row: keys j > p, and j ≤ p − window, get −∞.
@@ -113,31 +235,76 @@ export function maskRow(scores: Float32Array, off: number, S: number, p: number,
   for (let j = p + 1; j < S; j++) scores[off + j] = -Infinity;
 }
 
-/** attention output projected back: [N, H] */
-export function attentionForward(c: AttnCall): Float32Array {
-  const { k, d, w, B, T, pos0, kv, window } = c;
-  const a = d.attention, N = B * T, nH = a.nHeads, Dk = a.headDim, Dv = a.vHeadDim;
-  kv.reserve(pos0 + T);
-  const q = a.kind === 'mla' ? projectMla(c) : projectGqa(c);
-  const S = pos0 + T; // keys visible to the last query
-  const cols = a.sinks ? S + 1 : S; // one extra column holds the sink logit
-  const scores = new Float32Array(T * cols); // [T, S(+1)]
+/** attention output projected back: y [N, H]; s when c.save */
+export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved } {
+  const { k, d, w, B, T, window, save } = c;
+  const a = d.attention, N = B * T, { nH, kvH, Dk, Dv } = dims(d);
+  if (save && c.pos0.some((p) => p !== 0)) throw new MoekitError('a saving (training) forward starts every sequence at position 0');
+  for (let b = 0; b < B; b++) c.kv[b].reserve(c.pos0[b] + T);
+  const p: Partial<AttnSaved> = {};
+  const q = a.kind === 'mla' ? projectMla(c, p) : projectGqa(c, p);
+  const maxS = Math.max(...c.pos0) + T;
+  const colsMax = a.sinks ? maxS + 1 : maxS; // one extra column holds the sink logit
+  const probs = save ? new Float32Array(B * nH * T * colsMax) : null; // [B, nH, T, cols]
+  const scratch = save ? null : new Float32Array(T * colsMax);
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
-  const group = nH / a.nKvHeads;
+  const group = nH / kvH;
   for (let b = 0; b < B; b++) {
+    const S = c.pos0[b] + T, cols = a.sinks ? S + 1 : S, kv = c.kv[b];
     for (let h = 0; h < nH; h++) {
       const kvh = Math.floor(h / group);
-      const qh = q.subarray((b * T) * nH * Dk + h * Dk); // [T, Dk], row stride nH·Dk
+      const scores = probs ? probs.subarray((b * nH + h) * T * cols, (b * nH + h + 1) * T * cols) : scratch!; // [T, cols]
+      const qh = q.subarray(b * T * nH * Dk + h * Dk); // [T, Dk], row stride nH·Dk
       // scores[T, S] = scale · q_h · K_hᵀ
-      k.sgemm(false, true, T, S, Dk, a.scale, qh, nH * Dk, kv.kOf(b, kvh), Dk, 0, scores, cols);
+      k.sgemm(false, true, T, S, Dk, a.scale, qh, nH * Dk, kv.kOf(kvh), Dk, 0, scores, cols);
       for (let t = 0; t < T; t++) {
-        maskRow(scores, t * cols, S, pos0 + t, window);
+        maskRow(scores, t * cols, S, c.pos0[b] + t, window);
         if (a.sinks) scores[t * cols + S] = w.sinks![h];
       }
       k.softmax(scores, T, cols);
       // out_h[T, Dv] = P[T, S] · V_h[S, Dv]
-      k.sgemm(false, false, T, Dv, S, 1, scores, cols, kv.vOf(b, kvh), Dv, 0, out.subarray((b * T) * nH * Dv + h * Dv), nH * Dv);
+      k.sgemm(false, false, T, Dv, S, 1, scores, cols, kv.vOf(kvh), Dv, 0, out.subarray(b * T * nH * Dv + h * Dv), nH * Dv);
     }
   }
-  return linearFwd(k, out, N, w.o);
+  const y = linearFwd(k, out, N, w.o);
+  if (!save) return { y };
+  return { y, s: { ...p, x: c.x, q, kv: c.kv.slice(), probs: probs!, out } as AttnSaved };
+}
+
+/** dy [N, H] → dx [N, H] (+=), weight gradients into g */
+export function attentionBackward(c: AttnCall, s: AttnSaved, dy: Float32Array, dx: Float32Array, g: Grads): void {
+  const { k, d, w, B, T } = c, a = d.attention, N = B * T, { nH, kvH, Dk, Dv } = dims(d);
+  const group = nH / kvH, cols = a.sinks ? T + 1 : T;
+  const dout = new Float32Array(N * nH * Dv); // [N, nH·Dv]
+  linearBackward(k, w.o, s.out, dy, N, dout, g);
+  const dq = new Float32Array(N * nH * Dk), dk = new Float32Array(N * kvH * Dk), dv = new Float32Array(N * kvH * Dv);
+  const dP = new Float32Array(T * cols); // [T, cols]; the sink column keeps dP = 0
+  for (let b = 0; b < B; b++) {
+    const kv = s.kv[b];
+    for (let h = 0; h < nH; h++) {
+      const kvh = Math.floor(h / group);
+      const P = s.probs.subarray((b * nH + h) * T * cols, (b * nH + h + 1) * T * cols); // [T, cols]
+      const K = kv.kOf(kvh), V = kv.vOf(kvh); // [T, Dk], [T, Dv]
+      const qo = b * T * nH * Dk + h * Dk, ko = b * T * kvH * Dk + kvh * Dk;
+      const vo = b * T * kvH * Dv + kvh * Dv, oo = b * T * nH * Dv + h * Dv;
+      // dP[T, T] = dout_h · V_hᵀ;  dv_h[T, Dv] += Pᵀ · dout_h
+      k.sgemm(false, true, T, T, Dv, 1, dout.subarray(oo), nH * Dv, V, Dv, 0, dP, cols);
+      k.sgemm(true, false, T, Dv, T, 1, P, cols, dout.subarray(oo), nH * Dv, 1, dv.subarray(vo), kvH * Dv);
+      // softmax backward: dS = P ⊙ (dP − Σ_j P ⊙ dP); a sink (gpt-oss) is one more logit that carries no value:
+      // its probability 1 − Σ_j P_j gets dP = 0, so d sink = −(1 − Σ_j P_j) · Σ_j P_j dP_j
+      let dSink = 0;
+      for (let t = 0; t < T; t++) {
+        let dot = 0, mass = 0;
+        for (let j = 0; j < T; j++) { dot += P[t * cols + j] * dP[t * cols + j]; mass += P[t * cols + j]; }
+        for (let j = 0; j < T; j++) dP[t * cols + j] = P[t * cols + j] * (dP[t * cols + j] - dot);
+        if (a.sinks) dSink -= (1 - mass) * dot;
+      }
+      if (a.sinks) g.of(w.sinks!)[h] += dSink;
+      // dq_h[T, Dk] += scale · dS · K_h;  dk_h[T, Dk] += scale · dSᵀ · q_h
+      k.sgemm(false, false, T, Dk, T, a.scale, dP, cols, K, Dk, 1, dq.subarray(qo), nH * Dk);
+      k.sgemm(true, false, T, Dk, T, a.scale, dP, cols, s.q.subarray(qo), nH * Dk, 1, dk.subarray(ko), kvH * Dk);
+    }
+  }
+  if (a.kind === 'mla') projectMlaBackward(c, s, dq, dk, dv, dx, g);
+  else projectGqaBackward(c, s, dq, dk, dv, dx, g);
 }

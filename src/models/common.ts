@@ -4,7 +4,7 @@
  */
 import type { ConfigReader } from '../io/config.js';
 import type { ArchName, AttentionDesc, ModelDesc, MoeDesc, RopeDesc } from './desc.js';
-import { ffn, linear, type AttnWeights, type MoeWeights, type TensorSource } from './weights.js';
+import { EagerExperts, ffn, linear, type AttnWeights, type MoeWeights, type TensorSource } from './weights.js';
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
@@ -126,7 +126,7 @@ export function loadPerExpertMoe(src: TensorSource, d: ModelDesc, n: PerExpertNa
   return {
     router: linear(src, `${n.block}.${n.router ?? 'gate'}`, E, H, false),
     selectionBias: n.selectionBias ? src.get(`${n.block}.${n.selectionBias.name}`, n.selectionBias.shape) : null,
-    experts: Array.from({ length: E }, (_, e) => ffn(src, `${n.block}.experts.${e}`, H, I, b, n.proj)),
+    experts: new EagerExperts(Array.from({ length: E }, (_, e) => ffn(src, `${n.block}.experts.${e}`, H, I, b, n.proj))),
     shared: sharedFfn > 0 && n.shared ? ffn(src, `${n.block}.${n.shared}`, H, sharedFfn, b) : null,
     sharedGate: sharedFfn > 0 && n.sharedGate ? linear(src, `${n.block}.${n.sharedGate}`, 1, H, false) : null,
   };

@@ -7,7 +7,7 @@
 import type { ArchSpec } from './arch.js';
 import { baseDesc, gqa, loadGqa, moeDefaults, norms, windows } from './common.js';
 import { dequantMxfp4 } from '../io/quant.js';
-import { linear, type Ffn, type TensorSource } from './weights.js';
+import { EagerExperts, f32Linear, linear, type Ffn, type TensorSource } from './weights.js';
 
 /**
  * Experts stored as MXFP4 (the published gpt-oss checkpoints): `gate_up_proj_blocks`
@@ -29,9 +29,9 @@ function mxfp4Experts(src: TensorSource, x: string, E: number, H: number, I: num
     const gb = new Float32Array(I), ub = new Float32Array(I);
     for (let i = 0; i < I; i++) { gb[i] = guB[e * 2 * I + 2 * i]; ub[i] = guB[e * 2 * I + 2 * i + 1]; }
     return {
-      gate: { w: gate, b: gb, out: I, in: H },
-      up: { w: up, b: ub, out: I, in: H },
-      down: { w: dn.slice(e * H * I, (e + 1) * H * I), b: dnB.slice(e * H, (e + 1) * H), out: H, in: I },
+      gate: f32Linear(gate, gb, I, H),
+      up: f32Linear(up, ub, I, H),
+      down: f32Linear(dn.slice(e * H * I, (e + 1) * H * I), dnB.slice(e * H, (e + 1) * H), H, I),
     };
   });
 }
@@ -62,22 +62,22 @@ export const gptOss: ArchSpec = {
     const x = `${p}.mlp.experts`;
     const guB = src.get(`${x}.gate_up_proj_bias`, [E, 2 * I]); // [E, 2I]
     const dnB = src.get(`${x}.down_proj_bias`, [E, H]); // [E, H]
-    if (src.has(`${x}.gate_up_proj_blocks`)) return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts: mxfp4Experts(src, x, E, H, I, guB, dnB), shared: null, sharedGate: null } };
+    if (src.has(`${x}.gate_up_proj_blocks`)) return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts: new EagerExperts(mxfp4Experts(src, x, E, H, I, guB, dnB)), shared: null, sharedGate: null } };
     const gu = src.get(`${x}.gate_up_proj`, [E, H, 2 * I]); // [E, H, 2I]
     const dn = src.get(`${x}.down_proj`, [E, I, H]); // [E, I, H]
     const experts: Ffn[] = [];
     for (let e = 0; e < E; e++) {
       const t = deinterleaveExpert(gu, guB, dn, dnB, e, H, I);
       experts.push({
-        gate: { w: t.gate, b: t.gateBias, out: I, in: H },
-        up: { w: t.up, b: t.upBias, out: I, in: H },
-        down: { w: t.down, b: t.downBias, out: H, in: I },
+        gate: f32Linear(t.gate, t.gateBias, I, H),
+        up: f32Linear(t.up, t.upBias, I, H),
+        down: f32Linear(t.down, t.downBias, H, I),
       });
     }
     return {
       ...norms(src, d, p),
       attn: loadGqa(src, d, p),
-      moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts, shared: null, sharedGate: null },
+      moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts: new EagerExperts(experts), shared: null, sharedGate: null },
     };
   },
 };

@@ -5,7 +5,8 @@
  */
 import type { ArchSpec } from './arch.js';
 import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
-import { linear, type Ffn } from './weights.js';
+import { sliceWeight } from '../tensor/weight.js';
+import { EagerExperts, linear, type Ffn } from './weights.js';
 
 export const graniteMoe: ArchSpec = {
   name: 'granitemoe',
@@ -35,14 +36,14 @@ export const graniteMoe: ArchSpec = {
     const inp = src.getMatrix(`${m}.input_linear.weight`, [E, 2 * I, H]); // [E, 2I, H]
     const out = src.getMatrix(`${m}.output_linear.weight`, [E, H, I]); // [E, H, I]
     const experts: Ffn[] = Array.from({ length: E }, (_, e) => ({
-      gate: { w: inp.subarray(e * 2 * I * H, e * 2 * I * H + I * H), b: null, out: I, in: H },
-      up: { w: inp.subarray(e * 2 * I * H + I * H, (e + 1) * 2 * I * H), b: null, out: I, in: H },
-      down: { w: out.subarray(e * H * I, (e + 1) * H * I), b: null, out: H, in: I },
+      gate: { w: sliceWeight(inp, e * 2 * I * H, e * 2 * I * H + I * H), b: null, out: I, in: H },
+      up: { w: sliceWeight(inp, e * 2 * I * H + I * H, (e + 1) * 2 * I * H), b: null, out: I, in: H },
+      down: { w: sliceWeight(out, e * H * I, (e + 1) * H * I), b: null, out: H, in: I },
     }));
     return {
       ...norms(src, d, p),
       attn: loadGqa(src, d, p),
-      moe: { router: linear(src, `${m}.router.layer`, E, H, false), selectionBias: null, experts, shared: null, sharedGate: null },
+      moe: { router: linear(src, `${m}.router.layer`, E, H, false), selectionBias: null, experts: new EagerExperts(experts), shared: null, sharedGate: null },
     };
   },
 };

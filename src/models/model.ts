@@ -8,32 +8,23 @@ import { readConfig } from '../io/config.js';
 import { getKernels, type Kernels } from '../tensor/index.js';
 import { MoekitError } from '../util/errors.js';
 import type { ProgressCallback } from '../util/progress.js';
-import { KvCache } from '../runtime/kv-cache.js';
-import { moeForward, type RouterEvent } from '../moe/layer.js';
-import { ffnForward } from '../moe/experts.js';
+import { linearFwd } from '../tensor/linear.js';
+import { weightRows } from '../tensor/weight.js';
+import { moeForward } from '../moe/layer.js';
+import { ffnForward, SWIGLU } from '../moe/experts.js';
 import type { ArchSpec } from './arch.js';
-import { attentionForward } from './attention.js';
+import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import type { ModelDesc } from './desc.js';
-import { linearFwd } from './ops.js';
+import { KvCache, SeqCache } from './kv-cache.js';
+import { rmsnormForward } from './norm.js';
+import { resolveSub, type LayerTape, type Pass } from './pass.js';
 import { archFor } from './registry.js';
 import { RopeTable } from './rope.js';
 import { checkpointSource, fp8BlockSize } from './source.js';
-import type { ModelWeights } from './weights.js';
+import type { Linear, ModelWeights } from './weights.js';
 
-/** Named intermediates: one hook the runtime, profilers and tests attach to. */
-export interface Tracer {
-  /** every MoE layer's routing */
-  router?(ev: RouterEvent): void;
-  /** residual stream [N, H]: i = 0 after the embedding, i = l + 1 after decoder layer l */
-  hidden?(i: number, x: Float32Array, N: number): void;
-}
-
-export interface ForwardOptions {
-  trace?: Tracer;
-  /** compute logits only for the last position of each sequence: [B, V] */
-  lastOnly?: boolean;
-}
+export type { MoeEvent, Pass, SubModel, Tracer } from './pass.js';
 
 export class MoeModel {
   readonly rope: RopeTable;
@@ -74,7 +65,7 @@ export class MoeModel {
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
       // the embedding otherwise
       const tied = !src.has('lm_head.weight');
-      const lmHead = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: null, out: V, in: H };
+      const lmHead: Linear = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });
       return new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
@@ -91,70 +82,103 @@ export class MoeModel {
     return this.desc.attention.kind === 'mla' && this.mlaCache === 'latent';
   }
 
-  newCache(B: number, capacity = 64): KvCache {
+  /** the cache of one sequence (for sessions that join a batch on their own) */
+  newSeqCache(capacity = 64): SeqCache {
     const a = this.desc.attention;
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
-      : { nKv: a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    return new KvCache(B, this.desc.layers.map(() => per), capacity);
+      : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
+    return new SeqCache(this.desc.layers.map(() => per), capacity, this.latentMla);
+  }
+
+  /** B fresh sequence caches */
+  newCache(B: number, capacity = 64): KvCache {
+    return new KvCache(Array.from({ length: B }, () => this.newSeqCache(capacity)));
   }
 
   /**
-   * ids [B, T] → logits [B, T, V] (or [B, V] with lastOnly). Appends to `cache` (a fresh one
-   * when omitted).
+   * ids [B, T] → logits [B, T, V] (or [B, V] with lastOnly). The one decoder loop: `pass` says what the
+   * call is for (see Pass): sequence b's tokens go at its cache's length and are appended to it; a tape
+   * records every block's backward inputs (training: fresh sequences only); the tracer sees every MoE
+   * layer's routing and the residual stream; a sub-model skips layers, masks experts and changes top-k.
    */
-  forward(ids: Int32Array, B: number, T: number, cache: KvCache = this.newCache(B, T), opts: ForwardOptions = {}): Float32Array {
+  forward(ids: Int32Array, B: number, T: number, pass: Pass = {}): Float32Array {
     const k: Kernels = getKernels();
     const d = this.desc, w = this.weights, H = d.hidden, V = d.vocab, N = B * T;
     if (ids.length !== N) throw new MoekitError(`input_ids has ${ids.length} ids, expected B·T = ${N}`);
+    const tape = pass.tape, save = tape !== undefined, trace = pass.trace;
+    const latent = this.latentMla && !save;
+    const cache = pass.cache ?? (latent ? this.newCache(B, T) : this.expandedCache(B, T));
     if (cache.B !== B) throw new MoekitError(`KV cache holds ${cache.B} sequences, got ${B}`);
-    const pos0 = cache.length;
+    if (cache.seqs.some((q) => q.latent !== latent)) throw new MoekitError(`the KV cache has MLA's ${latent ? 'expanded' : 'compressed'} layout; this pass needs the ${latent ? 'compressed' : 'expanded'} one`);
+    const pos0 = cache.seqs.map((q) => q.length);
+    const sub = resolveSub(d, pass.sub);
+    if (tape) { tape.ids = ids; tape.B = B; tape.T = T; tape.layers = []; }
     // embed: x [N, H]
     const x = new Float32Array(N * H);
     for (let n = 0; n < N; n++) {
       const id = ids[n];
       if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
       const dst = x.subarray(n * H, (n + 1) * H);
-      if (w.embed instanceof Uint16Array) k.bf16ToF32(dst, w.embed.subarray(id * H, (id + 1) * H), H);
-      else dst.set(w.embed.subarray(id * H, (id + 1) * H));
+      weightRows(k, w.embed, H, id, id + 1, dst);
       if (d.embeddingMultiplier !== 1) for (let j = 0; j < H; j++) dst[j] *= d.embeddingMultiplier;
     }
-    opts.trace?.hidden?.(0, x, N);
-    const h = new Float32Array(N * H);
+    trace?.hidden?.(0, x, N);
     const rm = d.residualMultiplier;
     for (let l = 0; l < d.nLayers; l++) {
+      if (!sub.run[l]) {
+        tape?.layers.push(null);
+        if (l < d.nLayers - 1) trace?.hidden?.(l + 1, x, N);
+        continue;
+      }
       const lw = w.layers[l];
-      // attention block
-      k.rmsnorm(h, x, lw.attnNorm, N, H, d.rmsEps);
-      const call = { k, d, w: lw.attn, rope: this.rope, x: h, B, T, pos0, kv: cache.layers[l], window: d.layers[l].slidingWindow };
-      const a = this.latentMla ? mlaLatentForward(call) : attentionForward(call);
+      // attention block: x + m_r · attn(norm(x))
+      const h1 = new Float32Array(N * H);
+      const n1 = rmsnormForward(k, h1, save ? x.slice() : x, lw.attnNorm, N, H, d.rmsEps, save);
+      const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv: cache.seqs.map((q) => q.layers[l]), window: d.layers[l].slidingWindow, save };
+      const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call);
       for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
-      // FFN block: dense or MoE
-      k.rmsnorm(h, x, lw.ffnNorm, N, H, d.rmsEps);
+      // FFN block: x + m_r · mlp(norm(x)), dense or MoE
+      const h2 = new Float32Array(N * H);
+      const n2 = rmsnormForward(k, h2, save ? x.slice() : x, lw.ffnNorm, N, H, d.rmsEps, save);
       let m: Float32Array;
+      const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
       if (lw.moe) {
         const moeLayer = this.moeLayerIndex[l];
-        const tr = opts.trace?.router;
-        m = moeForward(k, d.moe, lw.moe, h, N, H, tr && ((logits, experts, weights) =>
-          tr({ moeLayer, layer: l, N, E: d.moe.experts, K: d.moe.topK, logits, experts, weights })));
+        const r = moeForward({
+          k, m: d.moe, w: lw.moe, x: h2, N, H, save, allowed: sub.allowed[moeLayer], topK: sub.topK[moeLayer],
+          expertOutputs: trace?.expertOutputs, onRoute: trace?.moe && ((ev) => trace.moe!({ ...ev, moeLayer, layer: l })),
+        });
+        m = r.y; lt.moe = r.s;
       } else {
-        m = ffnForward(k, h, N, lw.dense!);
+        const r = ffnForward(k, lw.dense!, h2, N, SWIGLU, save);
+        m = r.y; lt.dense = r.s;
       }
       for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
-      if (l < d.nLayers - 1) opts.trace?.hidden?.(l + 1, x, N);
+      tape?.layers.push(lt as LayerTape);
+      if (l < d.nLayers - 1) trace?.hidden?.(l + 1, x, N);
     }
-    cache.length = pos0 + T;
+    for (const q of cache.seqs) q.length += T;
     // final norm, LM head
-    k.rmsnorm(x, x, w.norm, N, H, d.rmsEps);
-    opts.trace?.hidden?.(d.nLayers, x, N);
-    let rows = x, R = N;
-    if (opts.lastOnly) {
+    const hf = save ? new Float32Array(N * H) : x;
+    const nf = rmsnormForward(k, hf, x, w.norm, N, H, d.rmsEps, save);
+    if (tape) { tape.nf = nf!; tape.hf = hf; }
+    trace?.hidden?.(d.nLayers, hf, N);
+    let rows = hf, R = N;
+    if (pass.lastOnly) {
       R = B;
       rows = new Float32Array(B * H);
-      for (let b = 0; b < B; b++) rows.set(x.subarray(((b + 1) * T - 1) * H, (b + 1) * T * H), b * H);
+      for (let b = 0; b < B; b++) rows.set(hf.subarray(((b + 1) * T - 1) * H, (b + 1) * T * H), b * H);
     }
     const logits = linearFwd(k, rows, R, w.lmHead); // [R, V]
     if (d.logitsScale !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= d.logitsScale;
     return logits;
+  }
+
+  /** fresh caches in the expanded layout (training and the MLA reference path) */
+  private expandedCache(B: number, capacity: number): KvCache {
+    const saved = this.mlaCache;
+    this.mlaCache = 'expanded';
+    try { return this.newCache(B, capacity); } finally { this.mlaCache = saved; }
   }
 }

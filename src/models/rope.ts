@@ -59,6 +59,8 @@ export class RopeTable {
   private n = 0;
   cos = new Float32Array(0);
   sin = new Float32Array(0);
+  /** −sin: rotating by −angle is the inverse rotation, i.e. RoPE's backward */
+  negSin = new Float32Array(0);
   readonly half: number;
   constructor(r: RopeDesc) {
     const { invFreq, attentionFactor } = ropeFrequencies(r);
@@ -79,10 +81,11 @@ export class RopeTable {
       }
     }
     this.cos = cos; this.sin = sin; this.n = n;
+    this.negSin = sin.map((v) => -v);
   }
-  /** views starting at position p0 */
-  at(p0: number, count: number): { cos: Float32Array; sin: Float32Array } {
+  /** views starting at position p0 (inverse: the backward's rotation by −angle) */
+  at(p0: number, count: number, inverse = false): { cos: Float32Array; sin: Float32Array } {
     this.ensure(p0 + count);
-    return { cos: this.cos.subarray(p0 * this.half), sin: this.sin.subarray(p0 * this.half) };
+    return { cos: this.cos.subarray(p0 * this.half), sin: (inverse ? this.negSin : this.sin).subarray(p0 * this.half) };
   }
 }

@@ -7,6 +7,7 @@ import type { Checkpoint } from '../io/checkpoint.js';
 import type { ConfigReader } from '../io/config.js';
 import { dequantFp8Blocks } from '../io/quant.js';
 import { MoekitError } from '../util/errors.js';
+import { bf16Weight, f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
 
 /**
@@ -27,10 +28,10 @@ export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [1
   const src: TensorSource = {
     has: (name) => ck.has(name),
     getMatrix(name, shape) {
-      if (!keepBf16 || info(name, shape).dtype !== 'BF16') return src.get(name, shape);
+      if (!keepBf16 || info(name, shape).dtype !== 'BF16') return f32Weight(src.get(name, shape));
       const raw = ck.readRaw(name);
-      if (raw.byteOffset % 2 === 0) return new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
-      return new Uint16Array(new Uint8Array(raw).buffer); // copy to an aligned buffer
+      if (raw.byteOffset % 2 === 0) return bf16Weight(new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2));
+      return bf16Weight(new Uint16Array(new Uint8Array(raw).buffer)); // copy to an aligned buffer
     },
     get(name, shape) {
       const i = info(name, shape);

@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { ConfigReader } from '../io/config.js';
 import { f32ToBf16Array } from '../io/dtypes.js';
 import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
-import { rng } from '../runtime/sampling.js';
+import { rng } from '../util/rng.js';
 import type { ModelDesc } from './desc.js';
 import { archFor } from './registry.js';
+import { f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
 
 export interface TensorSpec { name: string; shape: number[] }
@@ -20,7 +21,7 @@ export function tensorTable(d: ModelDesc): TensorSpec[] {
   const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
   const rec: TensorSource = {
     has: () => false, // the plain (unquantised) layout
-    getMatrix: (name, shape) => rec.get(name, shape),
+    getMatrix: (name, shape) => f32Weight(rec.get(name, shape)),
     getU8: (name, shape) => { throw new Error(`tensorTable: unexpected quantised tensor ${name} [${shape}]`); },
     get(name, shape) {
       out.push({ name, shape: shape.slice() });

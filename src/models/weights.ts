@@ -4,23 +4,13 @@
  * transposed into this at load time by their architecture file.
  */
 import { MoekitError } from '../util/errors.js';
+import { EagerExperts } from './expert-store.js';
 
-/** a weight matrix: f32, or bfloat16 bits kept as the checkpoint stores them (half the memory) */
-export type Matrix = Float32Array | Uint16Array;
-
-export interface Linear {
-  w: Matrix; // [out, in]
-  b: Float32Array | null; // [out]
-  out: number;
-  in: number;
-}
-
-/** SwiGLU FFN: down(act(gate(x)) · up(x)) */
-export interface Ffn {
-  gate: Linear; // [I, H]
-  up: Linear; // [I, H]
-  down: Linear; // [H, I]
-}
+export type { Linear } from '../tensor/linear.js';
+export type { Ffn, MoeWeights } from '../moe/types.js';
+import type { Linear } from '../tensor/linear.js';
+import type { Ffn, MoeWeights } from '../moe/types.js';
+import { f32Weight, type Weight } from '../tensor/weight.js';
 
 export interface AttnWeights {
   // GQA
@@ -40,15 +30,6 @@ export interface AttnWeights {
   o: Linear; // [H, nH·Dv]
 }
 
-export interface MoeWeights {
-  router: Linear; // [E, H]
-  selectionBias: Float32Array | null; // [E]
-  /** null marks an expert not loaded (pruned) */
-  experts: (Ffn | null)[]; // E × {gate [I,H], up [I,H], down [H,I]}
-  shared: Ffn | null;
-  sharedGate: Linear | null; // [1, H]
-}
-
 export interface LayerWeights {
   attnNorm: Float32Array; // [H]
   ffnNorm: Float32Array; // [H]
@@ -58,7 +39,7 @@ export interface LayerWeights {
 }
 
 export interface ModelWeights {
-  embed: Matrix; // [V, H]
+  embed: Weight; // [V, H]
   norm: Float32Array; // [H]
   lmHead: Linear; // [V, H]
   layers: LayerWeights[];
@@ -70,8 +51,8 @@ export interface ModelWeights {
  */
 export interface TensorSource {
   get(name: string, shape: number[]): Float32Array;
-  /** a weight matrix: bf16 bits when the checkpoint holds bf16 and the load keeps it, else f32 */
-  getMatrix(name: string, shape: number[]): Matrix;
+  /** a weight matrix: bf16 when the checkpoint holds bf16 and the load keeps it, else f32 */
+  getMatrix(name: string, shape: number[]): Weight;
   /** the raw bytes of an 8-bit tensor (quantised blocks and scales) */
   getU8(name: string, shape: number[]): Uint8Array;
   has(name: string): boolean;
@@ -102,3 +83,10 @@ export function transpose(x: Float32Array, rows: number, cols: number): Float32A
 export function shapeError(name: string, want: number[], got: number[], file: string): MoekitError {
   return new MoekitError(`tensor '${name}' has shape [${got.join(', ')}], expected [${want.join(', ')}]`, file);
 }
+
+/** an f32 linear over a fresh array (fused layouts split at load time) */
+export function f32Linear(w: Float32Array, b: Float32Array | null, out: number, inp: number): Linear {
+  return { w: f32Weight(w), b, out, in: inp };
+}
+
+export { EagerExperts };

@@ -3,6 +3,8 @@
  * stable in token order. Phase 4, combine, is its inverse: out[token] += w · y.
  */
 export interface Dispatch {
+  /** tokens (assignments) per expert */
+  counts: Int32Array; // [E]
   /** offsets[e] .. offsets[e+1] index `order` for expert e */
   offsets: Int32Array; // [E + 1]
   /** assignment ids a = token·K + slot, grouped by expert */
@@ -16,7 +18,9 @@ export function dispatch(idx: Int32Array, N: number, K: number, E: number): Disp
   const fill = offsets.slice(0, E);
   const order = new Int32Array(N * K);
   for (let a = 0; a < N * K; a++) order[fill[idx[a]]++] = a;
-  return { offsets, order };
+  const counts = new Int32Array(E);
+  for (let e = 0; e < E; e++) counts[e] = offsets[e + 1] - offsets[e];
+  return { counts, offsets, order };
 }
 
 /** rows x[token] of the assignments order[lo..hi) gathered into [hi − lo, H] */

@@ -1,58 +1,173 @@
 /**
- * The MoE block as named phases: route → dispatch → experts → combine, plus shared experts.
- * The tracing hook sees each layer's raw router logits and the routing it produced.
+ * The MoE block as named phases, route → dispatch → experts → combine, plus shared experts (ungated,
+ * or through a sigmoid gate as Qwen2-MoE), with its backward beside it. One forward serves inference
+ * and training (`save` keeps what the backward needs); it emits one trace event per call with the
+ * routing (logits, scores, experts, weights), the per-expert counts and, on request, each
+ * assignment's expert output. The slow, obvious version is reference.ts; tests hold the two together.
+ * Dimension names: N tokens, H hidden, E experts, K experts per token, I FFN width.
  */
+import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
-import type { MoeDesc } from '../models/desc.js';
-import { linearFwd } from '../models/ops.js';
-import type { MoeWeights } from '../models/weights.js';
-import { MoekitError } from '../util/errors.js';
+import { linearBackward, linearFwd } from '../tensor/linear.js';
 import { combineRows, dispatch, gatherRows } from './dispatch.js';
-import { ffnForward } from './experts.js';
-import { route } from './router.js';
+import { actOf, ffnBackward, ffnForward, type FfnSaved } from './experts.js';
+import { route, routeBackward, type RouteOptions, type Routing } from './router.js';
+import type { MoeDesc, MoeWeights } from './types.js';
 
-export interface RouterEvent {
-  /** index among MoE layers (0-based) and among all decoder layers */
-  moeLayer: number;
-  layer: number;
+/** what one MoE block call routed: the trace event (the decoder adds which layer) */
+export interface MoeRouting extends Routing {
   N: number;
   E: number;
-  K: number;
-  logits: Float32Array; // [N, E] raw, before softmax/sigmoid and any bias
-  experts: Int32Array; // [N, K]
-  weights: Float32Array; // [N, K]
+  /** assignments per expert */
+  counts: Int32Array; // [E]
+  /** on request: y [N, K, H], the output of token n's j-th expert before its weight (REAP's saliency) */
+  expertOutputs?: Float32Array;
 }
 
-export function moeForward(k: Kernels, m: MoeDesc, w: MoeWeights, x: Float32Array, N: number, H: number,
-                           onRoute?: (logits: Float32Array, idx: Int32Array, wts: Float32Array) => void): Float32Array {
+export interface MoeCall extends RouteOptions {
+  k: Kernels;
+  m: MoeDesc;
+  w: MoeWeights;
+  x: Float32Array; // [N, H] normalised input
+  N: number;
+  H: number;
+  save: boolean;
+  /** the trace hook: called once with the routing */
+  onRoute?: (r: MoeRouting) => void;
+  /** fill MoeRouting.expertOutputs */
+  expertOutputs?: boolean;
+}
+
+export interface MoeSaved {
+  x: Float32Array; // [N, H] input
+  N: number;
+  r: Routing;
+  offsets: Int32Array; // [E + 1]
+  order: Int32Array; // [N·K] assignment ids grouped by expert
+  experts: (FfnSaved | null)[]; // per expert, over its n_e rows
+  ys: (Float32Array | null)[]; // per expert y [n_e, H]
+  shared: FfnSaved | null;
+  sharedY: Float32Array | null; // [N, H] shared expert output before its gate
+  sharedGate: Float32Array | null; // [N] σ(gate logit) (Qwen2-MoE)
+}
+
+/** x [N, H] → y [N, H]; s when c.save */
+export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
+  const { k, m, w, x, N, H, save } = c;
+  const act = actOf(m);
   // route
   const logits = linearFwd(k, x, N, w.router); // [N, E]
-  const { idx, w: wts } = route(k, m, logits, N, w.selectionBias);
-  onRoute?.(logits, idx, wts);
+  const r = route(k, m, logits, N, w.selectionBias, c);
+  const K = r.K;
   // dispatch
-  const { offsets, order } = dispatch(idx, N, m.topK, m.experts);
+  const { counts, offsets, order } = dispatch(r.experts, N, K, m.experts);
+  const outs = c.expertOutputs ? new Float32Array(N * K * H) : undefined; // [N, K, H]
   const out = new Float32Array(N * H); // [N, H]
+  const experts: (FfnSaved | null)[] = [], ys: (Float32Array | null)[] = [];
   // experts → combine
   for (let e = 0; e < m.experts; e++) {
     const lo = offsets[e], hi = offsets[e + 1];
+    experts.push(null); ys.push(null);
     if (hi === lo) continue;
-    const f = w.experts[e];
-    if (!f) throw new MoekitError(`expert ${e} was routed to but is not loaded (pruned checkpoint?)`);
-    const xe = gatherRows(x, H, m.topK, order, lo, hi); // [n_e, H]
-    const ye = ffnForward(k, xe, hi - lo, f, m.act, m.swigluLimit, m.swigluAlpha); // [n_e, H]
-    combineRows(out, ye, H, m.topK, wts, order, lo, hi);
+    const f = w.experts.get(e);
+    const xe = gatherRows(x, H, K, order, lo, hi); // [n_e, H]
+    const { y, s } = ffnForward(k, f, xe, hi - lo, act, save); // [n_e, H]
+    if (save) { experts[e] = s!; ys[e] = y; }
+    if (outs) for (let q = lo; q < hi; q++) outs.set(y.subarray((q - lo) * H, (q - lo + 1) * H), order[q] * H);
+    combineRows(out, y, H, K, r.weights, order, lo, hi);
   }
+  c.onRoute?.({ ...r, N, E: m.experts, counts, expertOutputs: outs });
+  let shared: FfnSaved | null = null, sharedY: Float32Array | null = null, sharedGate: Float32Array | null = null;
   if (w.shared) {
-    const s = ffnForward(k, x, N, w.shared); // [N, H]
+    const { y, s } = ffnForward(k, w.shared, x, N, undefined, save); // [N, H]
+    if (save) { shared = s!; sharedY = y; }
     if (w.sharedGate) {
-      const g = linearFwd(k, x, N, w.sharedGate); // [N, 1]
+      // out += σ(x · g) · shared(x)
+      const gl = linearFwd(k, x, N, w.sharedGate); // [N, 1]
       for (let n = 0; n < N; n++) {
-        const gate = 1 / (1 + Math.exp(-g[n]));
-        for (let j = 0; j < H; j++) out[n * H + j] += gate * s[n * H + j];
+        const gate = (gl[n] = 1 / (1 + Math.exp(-gl[n])));
+        for (let j = 0; j < H; j++) out[n * H + j] += gate * y[n * H + j];
       }
+      if (save) sharedGate = gl;
     } else {
-      for (let i = 0; i < N * H; i++) out[i] += s[i];
+      for (let i = 0; i < N * H; i++) out[i] += y[i];
     }
   }
-  return out;
+  if (!save) return { y: out };
+  return { y: out, s: { x, N, r, offsets, order, experts, ys, shared, sharedY, sharedGate } };
+}
+
+/** dy [N, H] → dx [N, H] (+=), weight gradients into g */
+export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, dy: Float32Array, dx: Float32Array,
+                            H: number, g: Grads): void {
+  const K = s.r.K, N = s.N;
+  const dw = new Float32Array(N * K); // [N, K] gradient of the combine weights
+  for (let e = 0; e < m.experts; e++) {
+    const es = s.experts[e], ye = s.ys[e];
+    if (!es || !ye) continue;
+    const lo = s.offsets[e], hi = s.offsets[e + 1], n = hi - lo;
+    // combine backward: dw[a] = dy[t] · y[r];  dy_e[r] = w[a] · dy[t]
+    const dye = new Float32Array(n * H);
+    for (let r = lo; r < hi; r++) {
+      const a = s.order[r], t = Math.floor(a / K), wa = s.r.weights[a];
+      let dot = 0;
+      for (let j = 0; j < H; j++) {
+        dot += dy[t * H + j] * ye[(r - lo) * H + j];
+        dye[(r - lo) * H + j] = wa * dy[t * H + j];
+      }
+      dw[a] = dot;
+    }
+    // experts backward, then dispatch backward: scatter-add rows to their tokens
+    const dxe = new Float32Array(n * H);
+    ffnBackward(k, w.experts.get(e), es, dye, dxe, g, actOf(m));
+    for (let r = lo; r < hi; r++) {
+      const t = Math.floor(s.order[r] / K);
+      for (let j = 0; j < H; j++) dx[t * H + j] += dxe[(r - lo) * H + j];
+    }
+  }
+  // route backward
+  const dl = routeBackward(m, s.r, dw, N); // [N, E]
+  linearBackward(k, w.router, s.x, dl, N, dx, g);
+  if (w.shared && s.shared) {
+    if (w.sharedGate && s.sharedGate && s.sharedY) {
+      // y = σ · s: ds = σ · dy;  dσ-logit = (dy · s) σ (1 − σ)
+      const ds = new Float32Array(N * H), dgl = new Float32Array(N); // [N, H], [N, 1]
+      for (let n = 0; n < N; n++) {
+        const gate = s.sharedGate[n];
+        let dot = 0;
+        for (let j = 0; j < H; j++) { dot += dy[n * H + j] * s.sharedY[n * H + j]; ds[n * H + j] = gate * dy[n * H + j]; }
+        dgl[n] = dot * gate * (1 - gate);
+      }
+      linearBackward(k, w.sharedGate, s.x, dgl, N, dx, g);
+      ffnBackward(k, w.shared, s.shared, ds, dx, g);
+    } else {
+      ffnBackward(k, w.shared, s.shared, dy, dx, g);
+    }
+  }
+}
+
+/**
+ * transformers' load_balancing_loss_func over the routing of every MoE layer, tokens of all layers
+ * pooled: with P [L·N, E] the router's probabilities and M [L·N, K, E] the one-hot of each token's top-k
+ * of P (no selection bias), aux = E · Σ_{k,e} mean_rows(M)[k, e] · mean_rows(P)[e]. Softmax routers
+ * only (null otherwise). Not scaled by router_aux_loss_coef. For topk_softmax routers P is the softmax
+ * over all (allowed) experts.
+ */
+export function loadBalancingLoss(m: MoeDesc, routes: Routing[], N: number): number | null {
+  if (routes.length === 0 || m.router === 'sigmoid_group') return null;
+  const E = m.experts, K = routes[0].K, rows = routes.length * N;
+  const tokens = new Float64Array(K * E); // [K, E] fraction of rows sending slot k to e
+  const prob = new Float64Array(E); // [E] mean router probability
+  const order = Array.from({ length: E }, (_, e) => e);
+  for (const r of routes) {
+    for (let n = 0; n < N; n++) {
+      const p = r.scores.subarray(n * E, (n + 1) * E);
+      for (let e = 0; e < E; e++) prob[e] += p[e] / rows;
+      const top = order.slice().sort((a, b) => p[b] - p[a] || a - b);
+      for (let k = 0; k < K; k++) tokens[k * E + top[k]] += 1 / rows;
+    }
+  }
+  let s = 0;
+  for (let k = 0; k < K; k++) for (let e = 0; e < E; e++) s += tokens[k * E + e] * prob[e];
+  return s * E;
 }

@@ -2,7 +2,7 @@
  * Autoregressive generation with a KV cache: one prefill over the prompt, then one token at a
  * time. Greedy or sampled; stops at max_new_tokens or an end-of-sequence id.
  */
-import type { MoeModel, Tracer } from '../models/model.js';
+import type { MoeModel, SubModel, Tracer } from '../models/model.js';
 import { MoekitError } from '../util/errors.js';
 import { rng, sample, type SamplingOptions } from './sampling.js';
 
@@ -12,6 +12,8 @@ export interface GenerateOptions extends SamplingOptions {
   stopAtEos?: boolean;
   eosTokenIds?: number[];
   trace?: Tracer;
+  /** run a sub-model (layers, experts, top-k) */
+  sub?: SubModel;
   /** called with each new token id */
   onToken?: (id: number, index: number) => void;
 }
@@ -34,14 +36,14 @@ export function generate(model: MoeModel, prompt: number[], o: GenerateOptions):
   const ids = prompt.slice();
   let finishReason: GenerateResult['finishReason'] = 'length';
   const t0 = performance.now();
-  let logits = model.forward(Int32Array.from(prompt), 1, prompt.length, cache, { lastOnly: true, trace: o.trace });
+  let logits = model.forward(Int32Array.from(prompt), 1, prompt.length, { cache, lastOnly: true, trace: o.trace, sub: o.sub });
   const t1 = performance.now();
   for (let i = 0; i < o.maxNewTokens; i++) {
     const next = sample(logits, o, rand);
     ids.push(next);
     o.onToken?.(next, i);
     if (eos.has(next)) { finishReason = 'eos'; break; }
-    if (i + 1 < o.maxNewTokens) logits = model.forward(Int32Array.of(next), 1, 1, cache, { lastOnly: true, trace: o.trace });
+    if (i + 1 < o.maxNewTokens) logits = model.forward(Int32Array.of(next), 1, 1, { cache, lastOnly: true, trace: o.trace, sub: o.sub });
   }
   const t2 = performance.now();
   const newTokens = ids.length - prompt.length;

@@ -10,17 +10,7 @@ export interface SamplingOptions {
   seed?: number;
 }
 
-/** mulberry32: small, fast, seedable */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../util/rng.js';
 
 export function argmax(x: Float32Array): number {
   let best = 0;

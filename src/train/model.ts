@@ -11,39 +11,22 @@ import { Checkpoint } from '../io/checkpoint.js';
 import { f32ToBf16Array } from '../io/dtypes.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { readConfig } from '../io/config.js';
+import { EagerExperts } from '../models/expert-store.js';
 import { MoeModel } from '../models/model.js';
-import { linearFwd } from '../models/ops.js';
+import { Tape, type SubModel } from '../models/pass.js';
 import { archFor } from '../models/registry.js';
 import { checkpointSource, fp8BlockSize } from '../models/source.js';
-import type { LayerWeights, TensorSource } from '../models/weights.js';
-import { getKernels, type Kernels } from '../tensor/index.js';
+import type { LayerWeights, Linear, TensorSource } from '../models/weights.js';
+import { loadBalancingLoss } from '../moe/layer.js';
+import { Grads } from '../tensor/grads.js';
+import { getKernels } from '../tensor/index.js';
+import { f32Weight } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
-import { attentionBackward, attentionForward, type AttnCtx, type AttnSaved } from './attention.js';
-import { Grads, f32, linearBackward } from './linear.js';
+import { decoderBackward } from './backward.js';
 import { crossEntropyBackward, crossEntropyForward, nextTokenTargets, type CeSaved } from './loss.js';
-import { ffnBackward, ffnForward, loadBalancingLoss, moeBackward, moeForward, type FfnSaved, type MoeSaved } from './moe.js';
-import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
-import { TrainRope } from './rope.js';
 import { toCheckpoint } from './names.js';
 
-export interface LayerTape {
-  n1: NormSaved; // attention norm input x [N, H]
-  h1: Float32Array; // [N, H] normalised
-  attn: AttnSaved;
-  n2: NormSaved; // FFN norm input [N, H]
-  moe?: MoeSaved;
-  dense?: FfnSaved;
-}
-
-export interface Tape {
-  ids: Int32Array; // [B, T]
-  B: number;
-  T: number;
-  layers: LayerTape[];
-  nf: NormSaved; // final norm input [N, H]
-  hf: Float32Array; // [N, H] final normalised hidden states, input of lm_head
-  ce: CeSaved;
-}
+export { Tape };
 
 /**
  * Experts the engine holds as copies rather than as (views of) checkpoint tensors (gpt-oss de-interleaves its fused
@@ -55,14 +38,16 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
   const buffers = new Set([...named.values()].map((q) => q.buffer));
   const owned = (w: Float32Array) => buffers.has(w.buffer);
   layers.forEach((lw, l) => {
-    const ex = lw.moe?.experts;
-    if (!ex || ex.every((f) => !f || owned(f.gate.w as Float32Array))) return;
+    const store = lw.moe?.experts;
+    if (!(store instanceof EagerExperts)) return;
+    const ex = store.list;
+    if (ex.every((f) => !f || owned(f.gate.w.data as Float32Array))) return;
     const x = `model.layers.${l}.mlp.experts`;
     for (const suffix of ['gate_up_proj', 'gate_up_proj_bias', 'down_proj', 'down_proj_bias']) named.delete(`${x}.${suffix}`);
     ex.forEach((f, e) => {
       if (!f) return;
       for (const [proj, L] of [['gate_proj', f.gate], ['up_proj', f.up], ['down_proj', f.down]] as const) {
-        named.set(`${x}.${e}.${proj}.weight`, L.w as Float32Array);
+        named.set(`${x}.${e}.${proj}.weight`, L.w.data as Float32Array);
         if (L.b) named.set(`${x}.${e}.${proj}.bias`, L.b);
       }
     });
@@ -72,8 +57,6 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
 export class TrainableModel {
   /** trainable parameters by checkpoint name (selection-only biases are buffers, left out) */
   readonly params: Map<string, Float32Array>;
-  private readonly k: Kernels = getKernels();
-  private ropes = new Map<number, TrainRope>();
 
   constructor(readonly model: MoeModel, params: Map<string, Float32Array>) {
     this.params = params;
@@ -91,7 +74,7 @@ export class TrainableModel {
       const src: TensorSource = {
         has: (n) => inner.has(n),
         getU8: () => { throw new MoekitError('the trainer does not load quantised weights'); },
-        getMatrix: (n, s) => src.get(n, s),
+        getMatrix: (n, s) => f32Weight(src.get(n, s)),
         get(n, s) {
           const t = inner.get(n, s).slice(); // own copy: the optimizer updates it in place
           named.set(n, t);
@@ -99,12 +82,12 @@ export class TrainableModel {
         },
       };
       const H = desc.hidden, V = desc.vocab;
-      const embed = src.get('model.embed_tokens.weight', [V, H]);
+      const embed = f32Weight(src.get('model.embed_tokens.weight', [V, H]));
       const layers: LayerWeights[] = [];
       for (let l = 0; l < desc.nLayers; l++) layers.push(arch.loadLayer(src, desc, l));
       const norm = src.get('model.norm.weight', [H]);
       const tied = !src.has('lm_head.weight'); // as the engine: the checkpoint's lm_head when it has one
-      const lmHead = { w: tied ? embed : src.get('lm_head.weight', [V, H]), b: null, out: V, in: H };
+      const lmHead: Linear = { w: tied ? embed : f32Weight(src.get('lm_head.weight', [V, H])), b: null, out: V, in: H };
       const buffers = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
       for (const [n, t] of named) if (buffers.has(t)) named.delete(n);
       nameCopiedExperts(named, layers);
@@ -154,60 +137,15 @@ export class TrainableModel {
     }
   }
 
-  private ropeFor(T: number): TrainRope {
-    let r = this.ropes.get(T);
-    if (!r) { r = new TrainRope(this.model.desc.rope, T); this.ropes.set(T, r); }
-    return r;
-  }
-
-  /** forward over ids [B, T] with every activation the backward needs */
-  forward(ids: Int32Array, B: number, T: number): { loss: number; tape: Tape } {
-    const k = this.k, d = this.model.desc, w = this.model.weights, H = d.hidden, V = d.vocab, N = B * T;
-    if (ids.length !== N) throw new MoekitError(`input_ids has ${ids.length} ids, expected B·T = ${N}`);
-    // embed: x [N, H]
-    let x = new Float32Array(N * H);
-    const E = f32(w.embed);
-    for (let n = 0; n < N; n++) {
-      const id = ids[n];
-      if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
-      x.set(E.subarray(id * H, (id + 1) * H), n * H);
-    }
-    // Granite: embedding · m_e; each block's output · m_r before the residual add; logits / s
-    const me = d.embeddingMultiplier, rm = d.residualMultiplier;
-    if (me !== 1) for (let i = 0; i < N * H; i++) x[i] *= me;
-    const layers: LayerTape[] = [];
-    for (let l = 0; l < d.nLayers; l++) {
-      const lw = w.layers[l];
-      const c: AttnCtx = { k, d, rope: this.ropeFor(T), B, T, window: d.layers[l].slidingWindow };
-      // attention block: x + attn(norm(x))
-      const h1 = new Float32Array(N * H);
-      const n1 = rmsnormForward(h1, x, lw.attnNorm, N, H, d.rmsEps);
-      const { y: a, s: attn } = attentionForward(c, lw.attn, h1);
-      const xm = new Float32Array(N * H); // [N, H]
-      for (let i = 0; i < N * H; i++) xm[i] = x[i] + rm * a[i];
-      // FFN block: x + mlp(norm(x))
-      const h2 = new Float32Array(N * H);
-      const n2 = rmsnormForward(h2, xm, lw.ffnNorm, N, H, d.rmsEps);
-      const tape: LayerTape = { n1, h1, attn, n2 };
-      let m: Float32Array;
-      if (lw.moe) {
-        const r = moeForward(k, d.moe, lw.moe, h2, N, H);
-        m = r.y; tape.moe = r.s;
-      } else {
-        const r = ffnForward(k, lw.dense!, h2, N);
-        m = r.y; tape.dense = r.s;
-      }
-      const xo = new Float32Array(N * H);
-      for (let i = 0; i < N * H; i++) xo[i] = xm[i] + rm * m[i];
-      layers.push(tape);
-      x = xo;
-    }
-    const hf = new Float32Array(N * H);
-    const nf = rmsnormForward(hf, x, w.norm, N, H, d.rmsEps);
-    const logits = linearFwd(k, hf, N, w.lmHead); // [N, V]
-    if (d.logitsScale !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= d.logitsScale;
-    const { loss, s: ce } = crossEntropyForward(logits, nextTokenTargets(ids, B, T), N, V);
-    return { loss, tape: { ids, B, T, layers, nf, hf, ce } };
+  /**
+   * the training forward over ids [B, T] (fresh sequences): the one decoder forward with a tape, then the
+   * mean next-token cross-entropy. `sub`: train (or evaluate) a sub-model of this model.
+   */
+  forward(ids: Int32Array, B: number, T: number, sub?: SubModel): { loss: number; tape: Tape; ce: CeSaved } {
+    const tape = new Tape();
+    const logits = this.model.forward(ids, B, T, { tape, sub });
+    const { loss, s: ce } = crossEntropyForward(logits, nextTokenTargets(ids, B, T), B * T, this.model.desc.vocab);
+    return { loss, tape, ce };
   }
 
   /**
@@ -215,59 +153,30 @@ export class TrainableModel {
    * unscaled), for reporting: it is not in the loss and gets no gradient. null for sigmoid routers.
    */
   auxLoss(tape: Tape): number | null {
-    const routes = tape.layers.flatMap((l) => (l.moe ? [l.moe.r] : []));
+    const routes = tape.layers.flatMap((l) => (l?.moe ? [l.moe.r] : []));
     return loadBalancingLoss(this.model.desc.moe, routes, tape.B * tape.T);
   }
 
   /** the loss only */
-  loss(ids: Int32Array, B: number, T: number): number {
-    return this.forward(ids, B, T).loss;
+  loss(ids: Int32Array, B: number, T: number, sub?: SubModel): number {
+    return this.forward(ids, B, T, sub).loss;
   }
 
-  /** backward of a tape: gradients of every trainable parameter, by checkpoint name */
-  backward(tape: Tape): Map<string, Float32Array> {
-    const k = this.k, d = this.model.desc, w = this.model.weights, H = d.hidden, V = d.vocab;
-    const { B, T } = tape, N = B * T;
+  /** backward of a forward's tape and loss: gradients of every trainable parameter, by checkpoint name */
+  backward(fw: { tape: Tape; ce: CeSaved }): Map<string, Float32Array> {
+    const { tape, ce } = fw;
     const g = new Grads(this.params.values());
-    // loss → LM head → final norm
-    const dlogits = new Float32Array(N * V); // [N, V]
-    crossEntropyBackward(dlogits, tape.ce);
-    if (d.logitsScale !== 1) for (let i = 0; i < dlogits.length; i++) dlogits[i] /= d.logitsScale;
-    const rm = d.residualMultiplier;
-    // the gradient reaching a block's output: m_r · dx (dx itself when m_r = 1)
-    const branch = (dx: Float32Array) => (rm === 1 ? dx : dx.map((v) => v * rm));
-    const dhf = new Float32Array(N * H);
-    linearBackward(k, w.lmHead, tape.hf, dlogits, N, dhf, g);
-    const dx = new Float32Array(N * H); // [N, H] gradient of the residual stream
-    rmsnormBackward(dx, dhf, tape.nf, w.norm, g.of(w.norm));
-    for (let l = d.nLayers - 1; l >= 0; l--) {
-      const lw = w.layers[l], lt = tape.layers[l];
-      const c: AttnCtx = { k, d, rope: this.ropeFor(T), B, T, window: d.layers[l].slidingWindow };
-      // FFN block: dx flows through the residual and through mlp(norm(x))
-      const dh = new Float32Array(N * H);
-      const dm = branch(dx);
-      if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dm, dh, H, g);
-      else ffnBackward(k, lw.dense!, lt.dense!, dm, dh, g);
-      rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
-      // attention block
-      dh.fill(0);
-      attentionBackward(c, lw.attn, lt.attn, branch(dx), dh, g);
-      rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
-    }
-    // embedding: scatter-add the rows
-    const dE = g.of(w.embed);
-    for (let n = 0; n < N; n++) {
-      const o = tape.ids[n] * H;
-      for (let j = 0; j < H; j++) dE[o + j] += d.embeddingMultiplier * dx[n * H + j];
-    }
+    const dlogits = new Float32Array(tape.B * tape.T * this.model.desc.vocab); // [N, V]
+    crossEntropyBackward(dlogits, ce);
+    decoderBackward(getKernels(), this.model, tape, dlogits, g);
     const out = new Map<string, Float32Array>();
     for (const [name, p] of this.params) out.set(name, g.get(p) ?? new Float32Array(p.length));
     return out;
   }
 
   /** loss and gradients for ids [B, T] */
-  forwardBackward(ids: Int32Array, B: number, T: number): { loss: number; grads: Map<string, Float32Array> } {
-    const { loss, tape } = this.forward(ids, B, T);
-    return { loss, grads: this.backward(tape) };
+  forwardBackward(ids: Int32Array, B: number, T: number, sub?: SubModel): { loss: number; grads: Map<string, Float32Array> } {
+    const fw = this.forward(ids, B, T, sub);
+    return { loss: fw.loss, grads: this.backward(fw) };
   }
 }

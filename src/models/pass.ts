@@ -1,0 +1,108 @@
+/**
+ * What one forward call is for. The same decoder loop serves generation (a KV cache), training (a tape
+ * each block records its backward's inputs on), profiling (a tracer) and sub-models (layers dropped,
+ * experts masked, top-k changed: elastic training, pruning patterns, per-request patterns).
+ */
+import type { MoeRouting, MoeSaved } from '../moe/layer.js';
+import type { FfnSaved } from '../moe/experts.js';
+import { MoekitError } from '../util/errors.js';
+import type { AttnSaved } from './attention.js';
+import type { ModelDesc } from './desc.js';
+import type { KvCache } from './kv-cache.js';
+import type { NormSaved } from './norm.js';
+
+/** one MoE layer's routing, as the tracer sees it */
+export interface MoeEvent extends MoeRouting {
+  /** index among MoE layers (0-based) and among all decoder layers */
+  moeLayer: number;
+  layer: number;
+}
+
+/** Named intermediates: one hook the runtime, profilers and tests attach to. */
+export interface Tracer {
+  /** every MoE layer's routing: logits, scores, experts, weights, per-expert counts */
+  moe?(ev: MoeEvent): void;
+  /** also hand each assignment's expert output to `moe` (MoeEvent.expertOutputs [N, K, H]) */
+  expertOutputs?: boolean;
+  /** residual stream [N, H]: i = 0 after the embedding, i = l + 1 after decoder layer l, nLayers after the final norm */
+  hidden?(i: number, x: Float32Array, N: number): void;
+}
+
+/**
+ * A sub-model of a loaded model: the decoder layers to run (the rest pass the residual stream through),
+ * per MoE layer the experts allowed (a mask over E applied before every top-k) and the top-k. Absent
+ * fields mean "as the model": all layers, all experts, the description's k.
+ */
+export interface SubModel {
+  /** decoder layers to run, by index */
+  layers?: number[];
+  /** per MoE layer (indexed by MoE layer): [E] 1 = allowed, or null for all */
+  experts?: (Uint8Array | null)[];
+  /** top-k: one for every MoE layer, or per MoE layer (null: the description's) */
+  topK?: number | (number | null)[];
+}
+
+/** a sub-model resolved against a description: what the decoder loop reads */
+export interface ResolvedSub {
+  run: boolean[]; // [L] decoder layer runs
+  allowed: (Uint8Array | null)[]; // [nMoE]
+  topK: number[]; // [nMoE]
+}
+
+/** check a SubModel against the description (clear errors for bad indices, masks and k) */
+export function resolveSub(d: ModelDesc, sub: SubModel | undefined): ResolvedSub {
+  const nMoe = d.layers.filter((l) => l.mlp === 'moe').length;
+  const run = new Array<boolean>(d.nLayers).fill(sub?.layers === undefined);
+  for (const l of sub?.layers ?? []) {
+    if (!Number.isInteger(l) || l < 0 || l >= d.nLayers) throw new MoekitError(`sub-model layer ${l} is outside [0, ${d.nLayers})`);
+    run[l] = true;
+  }
+  const ex = sub?.experts ?? [];
+  if (ex.length > nMoe) throw new MoekitError(`sub-model experts lists ${ex.length} MoE layers, the model has ${nMoe}`);
+  const allowed: (Uint8Array | null)[] = [];
+  const topK: number[] = [];
+  for (let m = 0; m < nMoe; m++) {
+    const a = ex[m] ?? null;
+    if (a && a.length !== d.moe.experts) throw new MoekitError(`sub-model expert mask of MoE layer ${m} has ${a.length} entries, expected ${d.moe.experts}`);
+    allowed.push(a);
+    const t = sub?.topK;
+    const k = typeof t === 'number' ? t : (t?.[m] ?? d.moe.topK);
+    let n = d.moe.experts;
+    if (a) { n = 0; for (const v of a) if (v) n++; }
+    if (!Number.isInteger(k) || k < 1 || k > n) throw new MoekitError(`sub-model top-k ${k} of MoE layer ${m} must be an integer in [1, ${n}] (its allowed experts)`);
+    topK.push(k);
+  }
+  return { run, allowed, topK };
+}
+
+/** what a decoder layer's forward recorded for its backward */
+export interface LayerTape {
+  n1: NormSaved; // attention norm input [N, H]
+  h1: Float32Array; // [N, H] normalised
+  attn: AttnSaved;
+  n2: NormSaved; // FFN norm input [N, H]
+  moe?: MoeSaved;
+  dense?: FfnSaved;
+}
+
+/** a training forward's record: fill it by passing `tape: new Tape()` */
+export class Tape {
+  ids: Int32Array = new Int32Array(0); // [B, T]
+  B = 0;
+  T = 0;
+  /** per decoder layer; null for a layer the sub-model skips */
+  layers: (LayerTape | null)[] = [];
+  nf: NormSaved | null = null; // final norm input [N, H]
+  hf: Float32Array = new Float32Array(0); // [N, H] final normalised hidden states, input of lm_head
+}
+
+export interface Pass {
+  /** inference: the sequences' caches, appended to (default: a fresh cache) */
+  cache?: KvCache;
+  /** training: each block records what its backward needs */
+  tape?: Tape;
+  trace?: Tracer;
+  sub?: SubModel;
+  /** compute logits only for the last position of each sequence: [B, V] */
+  lastOnly?: boolean;
+}

@@ -1,0 +1,77 @@
+/**
+ * The MoE block's own types: its description, its weights and where its experts come from.
+ * Dimension names: N tokens, H hidden, E routed experts, K experts per token, I expert FFN width.
+ */
+import type { Linear } from '../tensor/linear.js';
+
+export type RouterKind =
+  /** softmax over E → top-k → optional renormalisation (Mixtral, Qwen, OLMoE) */
+  | 'softmax_topk'
+  /** top-k of the logits → softmax over those k (gpt-oss, Granite) */
+  | 'topk_softmax'
+  /** sigmoid scores; selection on score + bias, group-limited; weights from the scores (DeepSeek-V3) */
+  | 'sigmoid_group'
+  /** softmax; group-limited greedy selection (DeepSeek-V2) */
+  | 'softmax_group'
+  /** softmax; selection on prob + bias; weights renormalised with a floor (ERNIE 4.5) */
+  | 'softmax_bias';
+
+export interface MoeDesc {
+  experts: number;
+  topK: number;
+  /** I of one routed expert */
+  expertFfn: number;
+  router: RouterKind;
+  /** renormalise the k weights to sum 1 */
+  normTopK: boolean;
+  /** multiplies the combined routed weights (DeepSeek routed_scaling_factor) */
+  routedScaling: number;
+  /** group-limited selection: n_group, topk_group */
+  nGroup: number;
+  topkGroup: number;
+  /** ERNIE moe_norm_min: floor of the renormalisation denominator */
+  normMin: number;
+  /** the router linear has a bias (gpt-oss) */
+  routerBias: boolean;
+  /** selection-only correction bias (e_score_correction_bias) */
+  selectionBias: boolean;
+  /** shared expert FFN width (0: none) and whether a sigmoid gate scales it (Qwen2-MoE) */
+  sharedFfn: number;
+  sharedGated: boolean;
+  /** expert activation: SwiGLU, or gpt-oss's clamped SwiGLU with biases */
+  act: 'swiglu' | 'swiglu_clamped';
+  expertBias: boolean;
+  swigluLimit: number;
+  swigluAlpha: number;
+}
+
+/** SwiGLU FFN: down(act(gate(x)) · up(x)) */
+export interface Ffn {
+  gate: Linear; // [I, H]
+  up: Linear; // [I, H]
+  down: Linear; // [H, I]
+}
+
+/**
+ * The routed experts of one MoE layer, reached through one interface whatever holds them: an
+ * eager array (every expert in memory), or a lazy store that reads an expert from the checkpoint
+ * on first use and evicts under a byte budget (src/models/expert-store.ts).
+ */
+export interface LayerExperts {
+  /** E: the router's expert count */
+  readonly count: number;
+  /** expert e exists in this model (false: pruned from the checkpoint) */
+  has(e: number): boolean;
+  /** expert e's weights (loading it if needed); throws a MoekitError when it does not exist */
+  get(e: number): Ffn;
+  /** bytes of this layer's experts held in memory now */
+  residentBytes(): number;
+}
+
+export interface MoeWeights {
+  router: Linear; // [E, H]
+  selectionBias: Float32Array | null; // [E]
+  experts: LayerExperts; // E × {gate [I,H], up [I,H], down [H,I]}
+  shared: Ffn | null;
+  sharedGate: Linear | null; // [1, H]
+}

@@ -1,0 +1,54 @@
+/**
+ * The backward loop over a tape: from dlogits back through the LM head, the final norm, every
+ * recorded decoder layer in reverse (each block's backward sits beside its forward: models/norm.ts,
+ * models/attention.ts, moe/layer.ts, moe/experts.ts) and the embedding, accumulating every weight's
+ * gradient into `g`. Layers a sub-model skipped pass the gradient through the residual unchanged.
+ */
+import type { MoeModel } from '../models/model.js';
+import { attentionBackward, type AttnCall } from '../models/attention.js';
+import { rmsnormBackward } from '../models/norm.js';
+import type { Tape } from '../models/pass.js';
+import { ffnBackward } from '../moe/experts.js';
+import { moeBackward } from '../moe/layer.js';
+import type { Grads } from '../tensor/grads.js';
+import type { Kernels } from '../tensor/kernels.js';
+import { linearBackward } from '../tensor/linear.js';
+import { MoekitError } from '../util/errors.js';
+
+/** dlogits [N, V] (consumed: scaled in place for Granite's logit scale) → gradients into g */
+export function decoderBackward(k: Kernels, model: MoeModel, tape: Tape, dlogits: Float32Array, g: Grads): void {
+  const d = model.desc, w = model.weights, H = d.hidden;
+  const { B, T } = tape, N = B * T;
+  if (!tape.nf || tape.layers.length !== d.nLayers) throw new MoekitError('the tape is not from a complete training forward');
+  if (d.logitsScale !== 1) for (let i = 0; i < dlogits.length; i++) dlogits[i] /= d.logitsScale;
+  const rm = d.residualMultiplier;
+  // the gradient reaching a block's output: m_r · dx (dx itself when m_r = 1)
+  const branch = (dx: Float32Array) => (rm === 1 ? dx : dx.map((v) => v * rm));
+  const dhf = new Float32Array(N * H);
+  linearBackward(k, w.lmHead, tape.hf, dlogits, N, dhf, g);
+  const dx = new Float32Array(N * H); // [N, H] gradient of the residual stream
+  rmsnormBackward(dx, dhf, tape.nf, w.norm, g.of(w.norm));
+  const pos0 = new Array<number>(B).fill(0);
+  for (let l = d.nLayers - 1; l >= 0; l--) {
+    const lt = tape.layers[l];
+    if (!lt) continue;
+    const lw = w.layers[l];
+    // FFN block: dx flows through the residual and through mlp(norm(x))
+    const dh = new Float32Array(N * H);
+    const dm = branch(dx);
+    if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dm, dh, H, g);
+    else ffnBackward(k, lw.dense!, lt.dense!, dm, dh, g);
+    rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
+    // attention block
+    dh.fill(0);
+    const c: AttnCall = { k, d, w: lw.attn, rope: model.rope, x: lt.h1, B, T, pos0, kv: lt.attn.kv, window: d.layers[l].slidingWindow, save: true };
+    attentionBackward(c, lt.attn, branch(dx), dh, g);
+    rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
+  }
+  // embedding: scatter-add the rows
+  const dE = g.of(w.embed);
+  for (let n = 0; n < N; n++) {
+    const o = tape.ids[n] * H;
+    for (let j = 0; j < H; j++) dE[o + j] += d.embeddingMultiplier * dx[n * H + j];
+  }
+}
