@@ -10,6 +10,7 @@ import { Checkpoint } from '../src/io/checkpoint.js';
 import { f32ToBf16Array } from '../src/io/dtypes.js';
 import { writeSafetensors } from '../src/io/safetensors-write.js';
 import { MoeModel } from '../src/models/model.js';
+import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-bf16-'));
@@ -17,6 +18,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function toBf16(arch: string): string {
   const src = path.join(ROOT, arch), dir = path.join(tmp, arch);
+  if (fs.existsSync(dir)) return dir;
   fs.mkdirSync(dir);
   fs.copyFileSync(path.join(src, 'config.json'), path.join(dir, 'config.json'));
   const ck = Checkpoint.open(src);
@@ -50,5 +52,43 @@ describe.each(['mixtral', 'granitemoe', 'deepseek_v3', 'qwen2_moe'])('%s in BF16
     let m = 0;
     for (let i = 0; i < sa.length; i++) m = Math.max(m, Math.abs(sa[i] - sb[i]));
     expect(m).toBeLessThan(1e-5);
+  });
+});
+
+describe.each(['mixtral', 'granitemoe', 'deepseek_v3'])('%s: training through bf16 weights', (arch) => {
+  it('the backward through matrices kept bf16 gives the gradients of the same values upcast to f32', async () => {
+    const { Tape } = await import('../src/models/pass.js');
+    const { Grads } = await import('../src/tensor/grads.js');
+    const { getKernels } = await import('../src/tensor/index.js');
+    const { decoderBackward } = await import('../src/train/backward.js');
+    const { crossEntropyBackward, crossEntropyForward, nextTokenTargets } = await import('../src/train/loss.js');
+    const dir = toBf16(arch);
+    const ids = Int32Array.from({ length: 2 * 10 }, (_, i) => (i * 37 + 5) % 512);
+    const grads = (m: MoeModel) => {
+      const tape = new Tape();
+      const logits = m.forward(ids, 2, 10, { tape });
+      const { loss, s } = crossEntropyForward(logits, nextTokenTargets(ids, 2, 10), 20, m.desc.vocab);
+      const dl = new Float32Array(logits.length);
+      crossEntropyBackward(dl, s);
+      const g = new Grads();
+      decoderBackward(getKernels(), m, tape, dl, g);
+      return { loss, g };
+    };
+    const a = MoeModel.load(dir), b = MoeModel.load(dir, { dtype: 'f32' });
+    expect(a.weights.layers[0].attn.o.w.dtype).toBe('bf16');
+    const ga = grads(a), gb = grads(b);
+    expect(Math.abs(ga.loss - gb.loss)).toBeLessThan(1e-5);
+    // every matrix's gradient, pairwise (same layer positions in both models)
+    const pairs: [ { w: { data: Float32Array | Uint16Array } }, { w: { data: Float32Array | Uint16Array } }][] = [
+      [a.weights.lmHead, b.weights.lmHead], [a.weights.layers[1].attn.o, b.weights.layers[1].attn.o],
+      [a.weights.layers[2].moe!.router, b.weights.layers[2].moe!.router],
+    ];
+    for (const [x, y] of pairs) {
+      const dx = ga.g.of(x.w.data), dy = gb.g.of(y.w.data);
+      const scale = Math.max(...dy.map(Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      expect(maxAbsDiff(dx, dy) / scale).toBeLessThan(1e-4);
+    }
+    expect(maxAbsDiff(ga.g.of(a.weights.norm), gb.g.of(b.weights.norm))).toBeLessThan(1e-5);
   });
 });

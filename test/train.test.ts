@@ -7,7 +7,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { getKernels } from '../src/tensor/index.js';
@@ -59,7 +59,10 @@ function gradNames(ref: SafetensorsFile): string[] {
   return ref.names().filter((n) => n.startsWith('grad.')).map((n) => n.slice(5)).sort();
 }
 
-describe.each(ARCHS)('%s trainer matches the reference gradients and loss curve', (arch) => {
+describe.each(ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const))('%s trainer matches the reference gradients and loss curve (%s kernels)', (arch, kernels) => {
+  const saved = process.env.MOEKIT_KERNELS;
+  beforeAll(() => { process.env.MOEKIT_KERNELS = kernels; });
+  afterAll(() => { if (saved === undefined) delete process.env.MOEKIT_KERNELS; else process.env.MOEKIT_KERNELS = saved; });
   const dir = fixtureDir(arch);
   const ref = SafetensorsFile.open(path.join(REF, `${arch}.train_reference.safetensors`));
   const ids = ref.readI32('input_ids'); // [B, T]
