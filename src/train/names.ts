@@ -11,7 +11,7 @@
 
 import { deinterleaveExpert } from '../models/gpt_oss.js';
 
-const EXPERT = /^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.(weight|bias)$/;
+export const EXPERT = /^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.(weight|bias)$/;
 const ROLE: Record<string, 'gate' | 'up' | 'down'> = {
   gate_proj: 'gate', w1: 'gate', up_proj: 'up', w3: 'up', down_proj: 'down', w2: 'down',
 };
@@ -21,7 +21,7 @@ const ROLE: Record<string, 'gate' | 'up' | 'down'> = {
  * `mlp`; Granite keeps `block_sparse_moe` but names its fused experts and router the transformers 5 way
  * (input_linear [E, 2I, H] = experts.gate_up_proj, gate rows first; output_linear [E, H, I] = experts.down_proj)
  */
-function t5Name(name: string): string {
+export function t5Name(name: string): string {
   const g = /^(model\.layers\.\d+\.block_sparse_moe)\.(input_linear\.weight|output_linear\.weight|router\.layer\.weight)$/.exec(name);
   if (g) return `${g[1]}.${{ 'input_linear.weight': 'experts.gate_up_proj', 'output_linear.weight': 'experts.down_proj', 'router.layer.weight': 'router.weight' }[g[2]]}`;
   return name.replace('.block_sparse_moe.', '.mlp.');

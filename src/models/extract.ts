@@ -1,0 +1,241 @@
+/**
+ * Sub-model extraction: write a standalone Hugging Face checkpoint of a sub-model (decoder layers kept,
+ * experts kept per MoE layer, top-k) that moekit and transformers load as an ordinary model of the same
+ * class. Layers are renumbered; every per-layer config field is rewritten for the kept layers (dense/MoE
+ * pattern, layer types and sliding windows); routed experts are renumbered in ascending order with the
+ * router rows, router bias and selection-only correction bias sliced to them, fused expert tensors sliced
+ * along their expert dimension; the expert count and top-k keys set. What a config cannot express (a
+ * dense layer after a MoE one for DeepSeek, unequal expert counts per layer, unequal counts per routing
+ * group) is refused with an error naming the problem. Tensors are copied as stored (bf16, FP8 blocks,
+ * MXFP4 blocks), never re-quantised. Written atomically (temporary names, then rename).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Checkpoint } from '../io/checkpoint.js';
+import { readConfig } from '../io/config.js';
+import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
+import { MoekitError } from '../util/errors.js';
+import type { ArchName, LayerDesc, ModelDesc } from './desc.js';
+import { archFor } from './registry.js';
+
+type Json = Record<string, unknown>;
+
+/** what to keep: decoder layers (source indices), experts per kept MoE decoder layer (source ids), top-k */
+export interface ExtractSpec {
+  layers?: number[];
+  /** decoder layer index → expert ids to keep (every kept MoE layer listed, all lists the same length) */
+  experts?: Record<number, number[]>;
+  topK?: number;
+}
+
+/** how one architecture's config and tensors name the things extraction rewrites */
+interface ArchKeys {
+  /** config key of the routed expert count, and of experts per token */
+  experts: string;
+  topK: string;
+  /** under model.layers.<l>.: router tensors with a leading (or, for [1, E], trailing) expert dimension */
+  router: string[];
+  /** under model.layers.<l>.: fused expert tensors with a leading expert dimension */
+  fused: string[];
+  /** config fields of the new layer pattern (kept layers' descriptions), or an error message */
+  layers(cfg: Json, kept: LayerDesc[]): Json | string;
+}
+
+/** `layer_types` of the kept layers when the source has them */
+function layerTypes(cfg: Json, keptIdx: number[]): Json {
+  const t = cfg['layer_types'];
+  return Array.isArray(t) ? { layer_types: keptIdx.map((l) => t[l]) } : {};
+}
+
+const allMoe = (kept: LayerDesc[]) => (kept.every((l) => l.mlp === 'moe') ? null : 'a dense layer in a model whose config makes every layer MoE');
+const sameWindow = (kept: LayerDesc[]) => (new Set(kept.map((l) => l.slidingWindow)).size <= 1 ? null : 'layers with different sliding windows (the config has one window for all)');
+
+const KEYS: Record<ArchName, ArchKeys> = {
+  mixtral: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.gate.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? sameWindow(kept) ?? {},
+  },
+  qwen2_moe: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => ({
+      decoder_sparse_step: 1, mlp_only_layers: kept.flatMap((l, i) => (l.mlp === 'dense' ? [i] : [])),
+      // the windows as explicit layer types (they win over max_window_layers in transformers)
+      layer_types: kept.map((l) => (l.slidingWindow !== null ? 'sliding_attention' : 'full_attention')),
+      max_window_layers: kept.length,
+    }),
+  },
+  qwen3_moe: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => ({
+      decoder_sparse_step: 1, mlp_only_layers: kept.flatMap((l, i) => (l.mlp === 'dense' ? [i] : [])),
+      ...(kept.some((l) => l.slidingWindow !== null) ? { layer_types: kept.map((l) => (l.slidingWindow !== null ? 'sliding_attention' : 'full_attention')) } : {}),
+    }),
+  },
+  olmoe: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
+  deepseek_v3: {
+    experts: 'n_routed_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight', 'mlp.gate.e_score_correction_bias'], fused: [],
+    layers: (_c, kept) => denseFirst(kept),
+  },
+  deepseek_v2: {
+    experts: 'n_routed_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => denseFirst(kept),
+  },
+  ernie4_5_moe: {
+    experts: 'moe_num_experts', topK: 'moe_k', router: ['mlp.gate.weight', 'mlp.moe_statics.e_score_correction_bias'], fused: [],
+    layers: (_c, kept) => {
+      const moe = kept.flatMap((l, i) => (l.mlp === 'moe' ? [i] : []));
+      if (moe.length === 0) return { moe_layer_start_index: kept.length, moe_layer_end_index: kept.length - 1, moe_layer_interval: 1 };
+      const start = moe[0], end = moe[moe.length - 1];
+      if (moe.length !== end - start + 1) return 'MoE layers that are not one contiguous run (ERNIE configs place MoE layers from moe_layer_start_index to moe_layer_end_index)';
+      return { moe_layer_start_index: start, moe_layer_end_index: end, moe_layer_interval: 1 };
+    },
+  },
+  gpt_oss: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['mlp.router.weight', 'mlp.router.bias'],
+    fused: ['mlp.experts.gate_up_proj', 'mlp.experts.gate_up_proj_bias', 'mlp.experts.down_proj', 'mlp.experts.down_proj_bias',
+      'mlp.experts.gate_up_proj_blocks', 'mlp.experts.gate_up_proj_scales', 'mlp.experts.down_proj_blocks', 'mlp.experts.down_proj_scales'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
+  granitemoe: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
+    fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
+};
+
+/** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */
+function denseFirst(kept: LayerDesc[]): Json | string {
+  const k = kept.findIndex((l) => l.mlp === 'moe');
+  const first = k < 0 ? kept.length : k;
+  if (kept.slice(first).some((l) => l.mlp === 'dense')) return 'a dense layer after a MoE layer (DeepSeek configs make only the first first_k_dense_replace layers dense)';
+  return { first_k_dense_replace: first, moe_layer_freq: 1 };
+}
+
+/** the experts of every kept MoE layer, checked: same count per layer, ascending unique ids, equal per routing group */
+function keptExperts(d: ModelDesc, keptLayers: number[], spec: ExtractSpec): Map<number, number[]> {
+  const E = d.moe.experts, out = new Map<number, number[]>();
+  const moeLayers = keptLayers.filter((l) => d.layers[l].mlp === 'moe');
+  for (const key of Object.keys(spec.experts ?? {})) {
+    const l = Number(key);
+    if (!Number.isInteger(l) || l < 0 || l >= d.nLayers) throw new MoekitError(`experts: layer '${key}' is not a decoder layer index in [0, ${d.nLayers})`);
+    if (d.layers[l].mlp !== 'moe') throw new MoekitError(`experts: layer ${l} is a dense layer`);
+    if (!keptLayers.includes(l)) throw new MoekitError(`experts: layer ${l} is not among the kept layers`);
+  }
+  let count = -1;
+  for (const l of moeLayers) {
+    const ids = spec.experts ? spec.experts[l] : [...Array(E).keys()];
+    if (!ids) throw new MoekitError(`experts: no list for MoE layer ${l} (every kept MoE layer needs one)`);
+    const s = [...new Set(ids)].sort((a, b) => a - b);
+    if (s.length !== ids.length) throw new MoekitError(`experts: layer ${l} lists an expert twice`);
+    for (const e of s) if (!Number.isInteger(e) || e < 0 || e >= E) throw new MoekitError(`experts: layer ${l}: expert ${e} is outside [0, ${E})`);
+    if (count >= 0 && s.length !== count) throw new MoekitError(`experts: layer ${l} keeps ${s.length} experts, another layer ${count} (a config has one expert count for all layers)`);
+    count = s.length;
+    if (s.length === 0) throw new MoekitError(`experts: layer ${l} keeps no expert`);
+    if (d.moe.nGroup > 1) {
+      const per = E / d.moe.nGroup;
+      const inGroup = Array.from({ length: d.moe.nGroup }, (_, g) => s.filter((e) => Math.floor(e / per) === g).length);
+      if (new Set(inGroup).size !== 1) throw new MoekitError(`experts: layer ${l} keeps [${inGroup.join(', ')}] experts in its ${d.moe.nGroup} routing groups; group-limited routing needs the same number in each`);
+    }
+    out.set(l, s);
+  }
+  return out;
+}
+
+/** the first n experts (of each routing group, for group-limited routers) of every MoE layer */
+export function firstExperts(d: ModelDesc, n: number): Record<number, number[]> {
+  const E = d.moe.experts, G = d.moe.nGroup;
+  if (!Number.isInteger(n) || n < 1 || n > E) throw new MoekitError(`--experts must be an integer in [1, ${E}], got ${n}`);
+  if (n % G !== 0) throw new MoekitError(`--experts ${n} is not a multiple of the ${G} routing groups`);
+  const per = E / G;
+  const ids = Array.from({ length: G }, (_, g) => Array.from({ length: n / G }, (_, j) => g * per + j)).flat();
+  return Object.fromEntries(d.layers.flatMap((l, i) => (l.mlp === 'moe' ? [[i, ids]] : [])));
+}
+
+/** extract `spec` of the model in `src` into `out`; returns the files written */
+export function extractSubModel(src: string, out: string, spec: ExtractSpec): { files: string[]; config: Json } {
+  const cfgR = readConfig(src);
+  const arch = archFor(cfgR);
+  const d = arch.describe(cfgR);
+  const keys = KEYS[d.arch];
+  const kept = spec.layers ?? [...Array(d.nLayers).keys()];
+  if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');
+  kept.forEach((l, i) => {
+    if (!Number.isInteger(l) || l < 0 || l >= d.nLayers) throw new MoekitError(`layers: ${l} is not a decoder layer index in [0, ${d.nLayers})`);
+    if (i > 0 && l <= kept[i - 1]) throw new MoekitError('layers: list the kept layers once each, ascending');
+  });
+  const experts = keptExperts(d, kept, spec);
+  const nKeep = experts.size ? [...experts.values()][0].length : d.moe.experts;
+  const K = spec.topK ?? Math.min(d.moe.topK, nKeep);
+  if (!Number.isInteger(K) || K < 1 || K > nKeep) throw new MoekitError(`top-k must be an integer in [1, ${nKeep}] (the experts kept), got ${K}`);
+  if (d.moe.nGroup > 1 && K > (d.moe.topkGroup * nKeep) / d.moe.nGroup) {
+    throw new MoekitError(`top-k ${K} exceeds the ${(d.moe.topkGroup * nKeep) / d.moe.nGroup} experts of the ${d.moe.topkGroup} groups a token may use`);
+  }
+  const pattern = keys.layers(cfgR.raw, kept.map((l) => d.layers[l]));
+  if (typeof pattern === 'string') throw new MoekitError(`layers: the kept layers have ${pattern}`, cfgR.file);
+  const config: Json = {
+    ...cfgR.raw, ...layerTypes(cfgR.raw, kept), ...pattern,
+    num_hidden_layers: kept.length, [keys.experts]: nKeep, [keys.topK]: K,
+  };
+  if (d.arch === 'qwen3_moe' && 'num_local_experts' in cfgR.raw) config['num_local_experts'] = nKeep;
+  if (cfgR.has('num_nextn_predict_layers')) config['num_nextn_predict_layers'] = 0; // MTP modules are not extracted
+  const E = d.moe.experts;
+  const ck = Checkpoint.open(path.dirname(cfgR.file));
+  try {
+    const entries: SafetensorsEntry[] = [];
+    for (const name of ck.names()) {
+      const m = /^model\.layers\.(\d+)\.(.*)$/.exec(name);
+      if (!m) { entries.push({ name, dtype: ck.info(name).dtype, shape: ck.info(name).shape, data: () => ck.readRaw(name) }); continue; }
+      const l = Number(m[1]), rest = m[2];
+      const ni = kept.indexOf(l);
+      if (ni < 0) continue; // a dropped layer (or an MTP layer ≥ num_hidden_layers)
+      const prefix = `model.layers.${ni}.`;
+      const info = ck.info(name);
+      const keep = experts.get(l);
+      const perExpert = /^(.*\.experts)\.(\d+)\.(.*)$/.exec(rest);
+      if (keep && perExpert) {
+        const j = keep.indexOf(Number(perExpert[2]));
+        if (j >= 0) entries.push({ name: `${prefix}${perExpert[1]}.${j}.${perExpert[3]}`, dtype: info.dtype, shape: info.shape, data: () => ck.readRaw(name) });
+        continue;
+      }
+      const base = rest.replace(/_scale_inv$/, '');
+      if (keep && (keys.router.includes(base) || keys.fused.includes(base))) {
+        if (rest.endsWith('_scale_inv') && keys.router.includes(base)) throw new MoekitError(`tensor '${name}': a block-scaled router cannot be sliced by rows`, info.file);
+        // [E, ...] (or [1, E]): the kept experts' slices, in order
+        const lead = info.shape[0] === E ? 0 : info.shape.length === 2 && info.shape[0] === 1 && info.shape[1] === E ? 1 : -1;
+        if (lead < 0) throw new MoekitError(`tensor '${name}' has shape [${info.shape.join(', ')}], expected an expert dimension of ${E}`, info.file);
+        const shape = info.shape.slice();
+        shape[lead] = keep.length;
+        entries.push({
+          name: prefix + rest, dtype: info.dtype, shape,
+          data: () => {
+            const raw = ck.readRaw(name), per = raw.byteLength / E;
+            const outB = new Uint8Array(per * keep.length);
+            keep.forEach((e, j) => outB.set(raw.subarray(e * per, (e + 1) * per), j * per));
+            return outB;
+          },
+        });
+        continue;
+      }
+      entries.push({ name: prefix + rest, dtype: info.dtype, shape: info.shape, data: () => ck.readRaw(name) });
+    }
+    fs.mkdirSync(out, { recursive: true });
+    const { files } = writeShardedSafetensors(out, entries, { maxShardBytes: 5 * 2 ** 30 });
+    const write = (f: string, data: string | Buffer) => {
+      const tmp = path.join(out, `.${f}.tmp-${process.pid}`);
+      fs.writeFileSync(tmp, data);
+      fs.renameSync(tmp, path.join(out, f));
+      files.push(path.join(out, f));
+    };
+    write('config.json', JSON.stringify(config, null, 2) + '\n');
+    const srcDir = path.dirname(cfgR.file);
+    for (const f of fs.readdirSync(srcDir)) {
+      if (/^(tokenizer.*|special_tokens_map|generation_config|chat_template.*)\.(json|jinja|model|txt)$/.test(f)) write(f, fs.readFileSync(path.join(srcDir, f)));
+    }
+    return { files, config };
+  } finally {
+    ck.close();
+  }
+}
