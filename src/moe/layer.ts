@@ -99,7 +99,7 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
 
 /** dy [N, H] → dx [N, H] (+=), weight gradients into g */
 export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, dy: Float32Array, dx: Float32Array,
-                            H: number, g: Grads): void {
+                            H: number, g: Grads, dlExtra?: Float32Array): void {
   const K = s.r.K, N = s.N;
   const dw = new Float32Array(N * K); // [N, K] gradient of the combine weights
   for (let e = 0; e < m.experts; e++) {
@@ -127,6 +127,7 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
   }
   // route backward
   const dl = routeBackward(m, s.r, dw, N); // [N, E]
+  if (dlExtra) for (let i = 0; i < dl.length; i++) dl[i] += dlExtra[i]; // e.g. balance losses on the router logits
   linearBackward(k, w.router, s.x, dl, N, dx, g);
   if (w.shared && s.shared) {
     if (w.sharedGate && s.sharedGate && s.sharedY) {

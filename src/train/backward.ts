@@ -9,14 +9,18 @@ import { attentionBackward, type AttnCall } from '../models/attention.js';
 import { rmsnormBackward } from '../models/norm.js';
 import type { Tape } from '../models/pass.js';
 import { ffnBackward } from '../moe/experts.js';
-import { moeBackward } from '../moe/layer.js';
+import { moeBackward, type MoeSaved } from '../moe/layer.js';
 import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
 import { linearBackward } from '../tensor/linear.js';
 import { MoekitError } from '../util/errors.js';
 
-/** dlogits [N, V] (consumed: scaled in place for Granite's logit scale) → gradients into g */
-export function decoderBackward(k: Kernels, model: MoeModel, tape: Tape, dlogits: Float32Array, g: Grads): void {
+/**
+ * dlogits [N, V] (consumed: scaled in place for Granite's logit scale) → gradients into g; `routerGrad` adds a
+ * gradient on a MoE layer's router logits (balance losses)
+ */
+export function decoderBackward(k: Kernels, model: MoeModel, tape: Tape, dlogits: Float32Array, g: Grads,
+                                routerGrad?: (layer: number, s: MoeSaved) => Float32Array | null): void {
   const d = model.desc, w = model.weights, H = d.hidden;
   const { B, T } = tape, N = B * T;
   if (!tape.nf || tape.layers.length !== d.nLayers) throw new MoekitError('the tape is not from a complete training forward');
@@ -36,7 +40,7 @@ export function decoderBackward(k: Kernels, model: MoeModel, tape: Tape, dlogits
     // FFN block: dx flows through the residual and through mlp(norm(x))
     const dh = new Float32Array(N * H);
     const dm = branch(dx);
-    if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dm, dh, H, g);
+    if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dm, dh, H, g, routerGrad?.(l, lt.moe!) ?? undefined);
     else ffnBackward(k, lw.dense!, lt.dense!, dm, dh, g);
     rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
     // attention block
