@@ -8,6 +8,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  logits and router logits of a batch
   moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N]
                  [--greedy | --temperature T --top-k K --top-p P --seed S] [--json]
+  moekit train [CONFIG.yaml] [--resume] [--out DIR] [--set key=value ...]
+                                                 train a MoE (elastic sub-models, balance losses)
   moekit extract MODEL_DIR [--layers 0,1,3] [--keep KEEP.json | --experts N] [--top-k K] --out DIR
                                                  a sub-model as a standalone checkpoint
   moekit grad MODEL_DIR --input IDS.safetensors --out GRADS.safetensors
@@ -26,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect': return await (await import('./inspect.js')).runInspect(rest);
       case 'forward': return await (await import('./forward.js')).runForward(rest);
       case 'generate': return await (await import('./generate.js')).runGenerate(rest);
+      case 'train': return await (await import('./train.js')).runTrain(rest);
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
       case 'plan': {
@@ -39,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, extract, grad, plan; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, extract, grad, plan; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof MoekitError && !debug) {

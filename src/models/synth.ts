@@ -36,11 +36,19 @@ export function tensorTable(d: ModelDesc): TensorSpec[] {
 }
 
 /**
+ * The initialisation for training (GPT-2's scheme, Radford et al. 2019): every matrix (embeddings and routers
+ * included) normal(0, std), the projections that write into the residual stream (attention o_proj, expert and
+ * dense down projections) normal(0, std / √(2L)); norms 1, biases and sinks 0.
+ */
+export interface TrainInit { std: number }
+
+/**
  * Write `config` and a model.safetensors of random weights (normal, std 0.02; norms 1; routers
- * std 0.3 so routing is decisive; biases 0) into dir. Returns the description.
+ * std 0.3 so routing is decisive; biases 0) into dir, or with `init` the training initialisation. Returns the
+ * description.
  */
 export function writeRandomCheckpoint(dir: string, config: Record<string, unknown>, seed = 0,
-                                      dtype: 'F32' | 'BF16' = 'F32'): ModelDesc {
+                                      dtype: 'F32' | 'BF16' = 'F32', init?: TrainInit): ModelDesc {
   fs.mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, 'config.json');
   const c = new ConfigReader(config, cfgPath);
@@ -58,7 +66,9 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
       if (/norm\.weight$|layernorm\.weight$/.test(name)) x.fill(1);
       else if (/bias$|sinks$/.test(name)) x.fill(0);
       else {
-        const std = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name) ? 0.3 : 0.02;
+        const router = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name);
+        const output = /(o_proj|down_proj|w2|output_linear)(\.weight)?$/.test(name);
+        const std = init ? (output ? init.std / Math.sqrt(2 * d.nLayers) : init.std) : router ? 0.3 : 0.02;
         for (let i = 0; i < n; i++) x[i] = normal() * std;
       }
       return dtype === 'BF16' ? f32ToBf16Array(x) : x;

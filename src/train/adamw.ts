@@ -19,7 +19,9 @@ export class AdamW {
   private readonly m = new Map<string, Float32Array>(); // first moments, per parameter
   private readonly v = new Map<string, Float32Array>(); // second moments, per parameter
 
-  constructor(readonly params: Map<string, Float32Array>, opts: Partial<AdamWOptions> = {}) {
+  /** `decays(name)`: whether weight decay applies to a parameter (default: all, as torch) */
+  constructor(readonly params: Map<string, Float32Array>, opts: Partial<AdamWOptions> = {},
+              private readonly decays: (name: string) => boolean = () => true) {
     this.opts = { ...TORCH_ADAMW_DEFAULTS, ...opts };
     for (const [n, p] of params) {
       this.m.set(n, new Float32Array(p.length));
@@ -31,9 +33,9 @@ export class AdamW {
     return this.t;
   }
 
-  /** one update of every parameter that has a gradient in `grads` (same names) */
-  step(grads: Map<string, Float32Array>): void {
-    const { lr, betas: [b1, b2], eps, weightDecay } = this.opts;
+  /** one update of every parameter that has a gradient in `grads` (same names), at learning rate `lr` */
+  step(grads: Map<string, Float32Array>, lr = this.opts.lr): void {
+    const { betas: [b1, b2], eps, weightDecay } = this.opts;
     this.t++;
     const bc1 = 1 - Math.pow(b1, this.t), bc2 = Math.sqrt(1 - Math.pow(b2, this.t));
     const stepSize = lr / bc1;
@@ -41,12 +43,30 @@ export class AdamW {
       const g = grads.get(n);
       if (!g) continue;
       const m = this.m.get(n)!, v = this.v.get(n)!;
+      const wd = weightDecay !== 0 && this.decays(n) ? 1 - lr * weightDecay : 1;
       for (let i = 0; i < p.length; i++) {
-        if (weightDecay !== 0) p[i] *= 1 - lr * weightDecay;
+        if (wd !== 1) p[i] *= wd;
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
         p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
       }
     }
+  }
+
+  /** the state a checkpoint keeps: the step count and both moments of every parameter (live arrays) */
+  state(): { t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> } {
+    return { t: this.t, m: this.m, v: this.v };
+  }
+
+  /** restore a saved state (same parameter names and sizes) */
+  restore(t: number, get: (kind: 'm' | 'v', name: string) => Float32Array | undefined): void {
+    for (const kind of ['m', 'v'] as const) {
+      for (const [n, buf] of this[kind]) {
+        const src = get(kind, n);
+        if (!src || src.length !== buf.length) throw new Error(`optimizer state: ${kind}.${n} is missing or has the wrong size`);
+        buf.set(src);
+      }
+    }
+    this.t = t;
   }
 }

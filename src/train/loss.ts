@@ -47,3 +47,35 @@ export function crossEntropyBackward(dlogits: Float32Array, s: CeSaved): void {
     dlogits[o + t] -= 1 / count;
   }
 }
+
+/**
+ * Distillation: mean over counted rows of KL(teacher ‖ student) = Σ_v p_t (log p_t − log p_s), teacher and
+ * student logits [N, V]; rows with a target (targets ≥ 0) count. Returns the loss and d loss / d student logits
+ * (p_s − p_t) / count; the teacher gets no gradient.
+ */
+export function klDivergence(student: Float32Array, teacher: Float32Array, targets: Int32Array, N: number, V: number): { loss: number; dlogits: Float32Array } {
+  const dl = new Float32Array(N * V);
+  let count = 0;
+  for (const t of targets) if (t >= 0) count++;
+  if (count === 0) return { loss: 0, dlogits: dl };
+  let sum = 0;
+  const ps = new Float64Array(V), pt = new Float64Array(V);
+  const softmax = (x: Float32Array, o: number, p: Float64Array) => {
+    let mx = -Infinity;
+    for (let j = 0; j < V; j++) mx = Math.max(mx, x[o + j]);
+    let z = 0;
+    for (let j = 0; j < V; j++) { p[j] = Math.exp(x[o + j] - mx); z += p[j]; }
+    for (let j = 0; j < V; j++) p[j] /= z;
+  };
+  for (let n = 0; n < N; n++) {
+    if (targets[n] < 0) continue;
+    const o = n * V;
+    softmax(student, o, ps);
+    softmax(teacher, o, pt);
+    for (let j = 0; j < V; j++) {
+      if (pt[j] > 0) sum += pt[j] * (Math.log(pt[j]) - Math.log(Math.max(ps[j], 1e-300)));
+      dl[o + j] = (ps[j] - pt[j]) / count;
+    }
+  }
+  return { loss: sum / count, dlogits: dl };
+}

@@ -57,9 +57,12 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
 export class TrainableModel {
   /** trainable parameters by checkpoint name (selection-only biases are buffers, left out) */
   readonly params: Map<string, Float32Array>;
+  /** buffers by checkpoint name: the selection-only biases (auxiliary-loss-free balancing updates them; save writes them) */
+  readonly buffers: Map<string, Float32Array>;
 
-  constructor(readonly model: MoeModel, params: Map<string, Float32Array>) {
+  constructor(readonly model: MoeModel, params: Map<string, Float32Array>, buffers = new Map<string, Float32Array>()) {
     this.params = params;
+    this.buffers = buffers;
   }
 
   /** load a model directory with every weight as f32, recording each tensor's name */
@@ -88,11 +91,12 @@ export class TrainableModel {
       const norm = src.get('model.norm.weight', [H]);
       const tied = !src.has('lm_head.weight'); // as the engine: the checkpoint's lm_head when it has one
       const lmHead: Linear = { w: tied ? embed : f32Weight(src.get('lm_head.weight', [V, H])), b: null, out: V, in: H };
-      const buffers = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
-      for (const [n, t] of named) if (buffers.has(t)) named.delete(n);
+      const biases = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
+      const buffers = new Map<string, Float32Array>();
+      for (const [n, t] of named) if (biases.has(t)) { named.delete(n); buffers.set(n, t); }
       nameCopiedExperts(named, layers);
       const model = new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
-      return new TrainableModel(model, named);
+      return new TrainableModel(model, named, buffers);
     } finally {
       ck.close();
     }
@@ -101,20 +105,27 @@ export class TrainableModel {
   /**
    * Write the model as a checkpoint moekit and transformers load: every tensor of the checkpoint it was loaded from,
    * the trained parameters with their current values (in `dtype`, f32 by default or bf16 rounded to nearest even),
-   * the buffers (selection biases) as loaded; config.json and the tokenizer / generation files copied. Files are
-   * written atomically (temporary name, then rename); shards of at most `maxShardBytes`.
+   * the buffers (selection biases) with their current values; config.json and the tokenizer / generation files copied. Files are
+   * written atomically (temporary name, then rename); shards of at most `maxShardBytes`. `source`: the checkpoint
+   * whose names, shapes and untrained tensors to use (default: the one the model was loaded from).
    */
-  save(dir: string, opts: { dtype?: 'F32' | 'BF16'; maxShardBytes?: number } = {}): string[] {
+  save(dir: string, opts: { dtype?: 'F32' | 'BF16'; maxShardBytes?: number; source?: string } = {}): string[] {
     const dtype = opts.dtype ?? 'F32';
-    const src = this.model.dir;
+    const src = opts.source ?? this.model.dir;
     const ck = Checkpoint.open(src);
     try {
       const trained = toCheckpoint(this.params);
       const entries: SafetensorsEntry[] = ck.names().map((name) => {
         const info = ck.info(name);
         const t = trained.get(name);
+        const buf = this.buffers.get(name);
+        if (buf) {
+          // a buffer: its current values, in its own dtype where that is a float type
+          const bd = info.dtype === 'BF16' ? 'BF16' : 'F32';
+          return { name, dtype: bd, shape: info.shape, data: () => (bd === 'BF16' ? f32ToBf16Array(buf) : buf) };
+        }
         if (!t) {
-          // a buffer (or a tensor the trainer does not hold): as loaded, in its own dtype
+          // a tensor the trainer does not hold: as loaded, in its own dtype
           return { name, dtype: info.dtype, shape: info.shape, data: () => ck.readRaw(name) };
         }
         const n = info.shape.reduce((a, b) => a * b, 1);

@@ -1,0 +1,290 @@
+/**
+ * The training loop: initialise (at random from a config, or from a checkpoint), stream packed batches, and per step
+ * run the full model and the sampled elastic sub-models through the one decoder forward with a tape, add the load
+ * balancing losses on the routers, accumulate gradients over micro-batches, clip, step AdamW on the schedule, move
+ * auxiliary-loss-free biases, and checkpoint atomically. Every step is a function of the config, the step number and
+ * the saved state, so `resume` continues a killed run bit for bit. Progress is one typed event stream (TrainEvent).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SafetensorsFile } from '../io/safetensors.js';
+import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
+import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
+import { Tape } from '../models/pass.js';
+import { writeRandomCheckpoint } from '../models/synth.js';
+import { balanceLoss, loadStats, updateSelectionBias } from '../moe/balance.js';
+import type { MoeSaved } from '../moe/layer.js';
+import { Grads } from '../tensor/grads.js';
+import { getKernels } from '../tensor/index.js';
+import { MoekitError } from '../util/errors.js';
+import { rng } from '../util/rng.js';
+import { AdamW } from './adamw.js';
+import { decoderBackward } from './backward.js';
+import type { TrainConfig } from './config.js';
+import { jsonlSource, Packer, textFileSource, type Batch, type ExampleSource, type PackerState } from './data.js';
+import { checkElastic, sampleSub, type SampledSub } from './elastic.js';
+import { crossEntropyBackward, crossEntropyForward, klDivergence } from './loss.js';
+import { TrainableModel } from './model.js';
+import { lrAt } from './schedule.js';
+
+export type TrainEvent =
+  | { type: 'start'; step: number; steps: number; parameters: number; resumed: boolean; out: string }
+  | {
+      type: 'step'; step: number; steps: number; loss: number; sub_loss: number | null; aux_loss: number; lr: number;
+      grad_norm: number; tokens: number; tokens_per_s: number; elapsed_s: number; eta_s: number;
+      /** per MoE layer of the full model: max / mean expert load and normalised entropy (1 = even) */
+      balance: { layer: number; max_over_mean: number; entropy: number }[];
+      subs: { depth: number; experts: number; top_k: number }[];
+    }
+  | { type: 'checkpoint'; step: number; dir: string }
+  | { type: 'done'; step: number; dir: string; seconds: number };
+
+/** the built-in corpus (registered by src/train/corpus.ts; absent until it is) */
+export let builtinCorpus: ((seed: number, tasks: string[]) => { source: ExampleSource; tokenizerDir: (dir: string) => void }) | null = null;
+export function registerBuiltinCorpus(f: NonNullable<typeof builtinCorpus>): void {
+  builtinCorpus = f;
+}
+
+interface State { step: number; packer: PackerState; tokens: number; elapsed_s: number }
+
+const STATE = 'trainer_state.json';
+
+/** the checkpoints in `out`, by step, complete ones only */
+export function checkpoints(out: string): { step: number; dir: string }[] {
+  if (!fs.existsSync(out)) return [];
+  return fs.readdirSync(out).flatMap((f) => {
+    const m = /^checkpoint-(\d+)$/.exec(f);
+    return m && fs.existsSync(path.join(out, f, STATE)) ? [{ step: Number(m[1]), dir: path.join(out, f) }] : [];
+  }).sort((a, b) => a.step - b.step);
+}
+
+/** weight decay on matrices only (not on norms, biases, sinks), as common practice (GPT-2, Llama) */
+const decays = (name: string) => !/(norm|layernorm)\.weight$|bias$|sinks$|_bias$/.test(name);
+
+export class Trainer {
+  readonly tm: TrainableModel;
+  readonly opt: AdamW;
+  readonly tok: TextTokenizer;
+  private readonly packer: Packer;
+  private state: State;
+  /** the checkpoint the model's tensor names, shapes and untrained tensors come from */
+  private readonly source: string;
+
+  constructor(readonly cfg: TrainConfig, opts: { resume?: boolean } = {}) {
+    const out = cfg.out;
+    fs.mkdirSync(out, { recursive: true });
+    // the source checkpoint: the one to start from, or a random initialisation written once into out/init
+    let corpus: ReturnType<NonNullable<typeof builtinCorpus>> | null = null;
+    if (cfg.data.source === 'builtin') {
+      if (!builtinCorpus) throw new MoekitError('data.source builtin: the built-in corpus is not available in this build');
+      corpus = builtinCorpus(cfg.train.seed, cfg.data.tasks);
+    }
+    if (cfg.model.from) this.source = cfg.model.from;
+    else {
+      this.source = path.join(out, 'init');
+      if (!fs.existsSync(path.join(this.source, 'model.safetensors'))) {
+        const tmp = `${this.source}.tmp-${process.pid}`;
+        fs.rmSync(tmp, { recursive: true, force: true });
+        writeRandomCheckpoint(tmp, cfg.model.config!, cfg.model.init_seed, 'F32', { std: cfg.model.init_std });
+        if (cfg.data.tokenizer) {
+          for (const f of fs.readdirSync(cfg.data.tokenizer)) {
+            if (/^(tokenizer.*|special_tokens_map)\.json$/.test(f)) fs.copyFileSync(path.join(cfg.data.tokenizer, f), path.join(tmp, f));
+          }
+        } else if (corpus) {
+          corpus.tokenizerDir(tmp);
+        }
+        fs.rmSync(this.source, { recursive: true, force: true });
+        fs.renameSync(tmp, this.source);
+      }
+    }
+    const resumeFrom = opts.resume ? checkpoints(out).at(-1) : undefined;
+    if (opts.resume && !resumeFrom) throw new MoekitError('--resume: no complete checkpoint to resume from', out);
+    this.tm = TrainableModel.load(resumeFrom?.dir ?? this.source);
+    const d = this.tm.model.desc;
+    if (cfg.elastic) checkElastic(d, cfg.elastic);
+    if (cfg.balance.aux_free > 0 && this.tm.buffers.size === 0) throw new MoekitError(`balance.aux_free: the ${d.arch} router has no selection bias to update (deepseek_v3 and ernie4_5_moe have one)`);
+    const tokDir = cfg.data.tokenizer ?? this.source;
+    const tok = loadTokenizer(tokDir);
+    if (!tok) throw new MoekitError('no tokenizer.json (give data.tokenizer, or start from a checkpoint with one)', tokDir);
+    this.tok = tok;
+    const eos = d.eosTokenIds[0];
+    if (eos === undefined) throw new MoekitError('the model config has no eos_token_id (the data needs an end-of-sequence id)');
+    const src = corpus ? corpus.source : cfg.data.source === 'text' ? textFileSource(cfg.data.files, cfg.train.seed) : jsonlSource(cfg.data.files, cfg.train.seed);
+    this.packer = new Packer(src, tok, cfg.data.seq_len, { bos: d.bosTokenId, eos, pad: d.padTokenId ?? eos });
+    const { betas, eps, weight_decay } = cfg.train;
+    this.opt = new AdamW(this.tm.params, { betas, eps, weightDecay: weight_decay }, decays);
+    this.state = { step: 0, packer: { cursor: 0, carry: null }, tokens: 0, elapsed_s: 0 };
+    if (resumeFrom) this.restore(resumeFrom.dir);
+  }
+
+  get step(): number {
+    return this.state.step;
+  }
+
+  private restore(dir: string): void {
+    const st = JSON.parse(fs.readFileSync(path.join(dir, STATE), 'utf8')) as State & { adam_t: number };
+    const f = SafetensorsFile.open(path.join(dir, 'optimizer.safetensors'));
+    try {
+      this.opt.restore(st.adam_t, (kind, name) => (f.has(`${kind}.${name}`) ? f.readF32(`${kind}.${name}`) : undefined));
+    } finally {
+      f.close();
+    }
+    this.state = { step: st.step, packer: st.packer, tokens: st.tokens, elapsed_s: st.elapsed_s };
+    this.packer.state = structuredClone(st.packer);
+  }
+
+  /** write checkpoint-<step> atomically (model, optimizer state, trainer state), keep the last `keep` */
+  checkpoint(): string {
+    const out = this.cfg.out, step = this.state.step;
+    const dir = path.join(out, `checkpoint-${step}`), tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    this.tm.save(tmp, { source: this.source });
+    const { t, m, v } = this.opt.state();
+    const entries: SafetensorsEntry[] = [];
+    for (const [n, a] of m) entries.push({ name: `m.${n}`, dtype: 'F32', shape: [a.length], data: a });
+    for (const [n, a] of v) entries.push({ name: `v.${n}`, dtype: 'F32', shape: [a.length], data: a });
+    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), entries);
+    fs.writeFileSync(path.join(tmp, STATE), JSON.stringify({ ...this.state, adam_t: t }, null, 1));
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+    for (const old of checkpoints(out).slice(0, -this.cfg.checkpoint.keep)) fs.rmSync(old.dir, { recursive: true, force: true });
+    return dir;
+  }
+
+  /** the routing-side gradient of the balance losses for one MoE layer of one forward */
+  private balanceGrad(batch: Batch, scale: number, globalCounts: Map<number, Float64Array> | null, tokens: number, aux: { v: number }) {
+    const b = this.cfg.balance, m = this.tm.model.desc.moe;
+    const w = { switch: b.switch * scale, seq: b.seq * scale, global: b.global * scale, zloss: b.zloss * scale };
+    if (!w.switch && !w.seq && !w.global && !w.zloss) return undefined;
+    return (layer: number, s: MoeSaved) => {
+      const gc = globalCounts?.get(layer);
+      const r = balanceLoss(m, s.r, batch.B * batch.T, batch.T, w, gc ? { counts: gc, tokens } : undefined);
+      aux.v += r.loss;
+      return r.dlogits;
+    };
+  }
+
+  /** one optimizer step over grad_accum micro-batches; the metrics of the step */
+  trainStep(): Extract<TrainEvent, { type: 'step' }> {
+    const c = this.cfg, k = getKernels(), d = this.tm.model.desc, V = d.vocab;
+    const t0 = performance.now();
+    const step = this.state.step;
+    const lr = lrAt({ kind: c.train.schedule, lr: c.train.lr, minLr: c.train.min_lr, warmup: c.train.warmup, steps: c.train.steps, decayFraction: c.train.decay_fraction }, step);
+    const r = rng((c.train.seed * 2654435761 + step * 40503 + 17) >>> 0);
+    const g = new Grads(this.tm.params.values());
+    const A = c.train.grad_accum, scale = 1 / A;
+    const batches = Array.from({ length: A }, () => this.packer.batch(c.train.batch_size));
+    // global-batch balance: every micro-batch's counts first (one forward without a tape each)
+    let globalCounts: Map<number, Float64Array> | null = null;
+    const tokens = batches.reduce((s, b) => s + b.B * b.T, 0);
+    if (c.balance.global > 0) {
+      globalCounts = new Map();
+      for (const b of batches) {
+        this.tm.model.forward(b.ids, b.B, b.T, { trace: { moe: (ev) => {
+          const acc = globalCounts!.get(ev.layer) ?? new Float64Array(ev.E);
+          for (let e = 0; e < ev.E; e++) acc[e] += ev.counts[e];
+          globalCounts!.set(ev.layer, acc);
+        } } });
+      }
+    }
+    let loss = 0, subLoss = 0, nSub = 0;
+    const aux = { v: 0 };
+    const counts = new Map<number, Float64Array>();
+    const subs: SampledSub[] = [];
+    const samples = c.elastic?.samples ?? 0;
+    for (let s = 0; s < samples; s++) subs.push(sampleSub(d, c.elastic!, r));
+    for (const b of batches) {
+      if (b.count === 0) continue;
+      const N = b.B * b.T;
+      // the full model
+      const tape = new Tape();
+      const logits = this.tm.model.forward(b.ids, b.B, b.T, { tape });
+      const ce = crossEntropyForward(logits, b.targets, N, V);
+      loss += ce.loss * scale;
+      const dl = new Float32Array(N * V);
+      crossEntropyBackward(dl, ce.s);
+      if (scale !== 1) for (let i = 0; i < dl.length; i++) dl[i] *= scale;
+      tape.layers.forEach((lt, l) => {
+        if (!lt?.moe) return;
+        const acc = counts.get(l) ?? new Float64Array(d.moe.experts);
+        for (const e of lt.moe.r.experts) acc[e]++;
+        counts.set(l, acc);
+      });
+      decoderBackward(k, this.tm.model, tape, dl, g, this.balanceGrad(b, scale, globalCounts, tokens, aux));
+      // the sampled sub-models, each weighted 1/samples
+      for (const sub of subs) {
+        const st = new Tape();
+        const sl = this.tm.model.forward(b.ids, b.B, b.T, { tape: st, sub: sub.sub });
+        const sce = crossEntropyForward(sl, b.targets, N, V);
+        const w = scale / subs.length;
+        subLoss += sce.loss * scale / subs.length;
+        const sdl = new Float32Array(N * V);
+        crossEntropyBackward(sdl, sce.s);
+        for (let i = 0; i < sdl.length; i++) sdl[i] *= w;
+        if (c.elastic!.distill > 0) {
+          const kl = klDivergence(sl, logits, b.targets, N, V);
+          subLoss += c.elastic!.distill * kl.loss * w;
+          for (let i = 0; i < sdl.length; i++) sdl[i] += c.elastic!.distill * w * kl.dlogits[i];
+        }
+        decoderBackward(k, this.tm.model, st, sdl, g, this.balanceGrad(b, w, globalCounts, tokens, aux));
+        nSub++;
+      }
+    }
+    // clip the global gradient norm, step
+    const grads = new Map<string, Float32Array>();
+    let sq = 0;
+    for (const [n, p] of this.tm.params) {
+      const gr = g.get(p) ?? new Float32Array(p.length);
+      grads.set(n, gr);
+      for (let i = 0; i < gr.length; i++) sq += gr[i] * gr[i];
+    }
+    const norm = Math.sqrt(sq);
+    if (c.train.clip > 0 && norm > c.train.clip) {
+      const f = c.train.clip / norm;
+      for (const gr of grads.values()) for (let i = 0; i < gr.length; i++) gr[i] *= f;
+    }
+    if (!Number.isFinite(norm)) throw new MoekitError(`step ${step}: the gradient is not finite (loss ${loss}); lower train.lr`);
+    this.opt.step(grads, lr);
+    // auxiliary-loss-free balancing: move each MoE layer's selection bias toward even load
+    if (c.balance.aux_free > 0) {
+      for (const [l, cnt] of counts) {
+        const bias = this.tm.model.weights.layers[l].moe!.selectionBias;
+        if (bias) updateSelectionBias(bias, cnt, c.balance.aux_free);
+      }
+    }
+    const dt = (performance.now() - t0) / 1000;
+    this.state.step++;
+    this.state.tokens += tokens;
+    this.state.elapsed_s += dt;
+    this.state.packer = structuredClone(this.packer.state);
+    const rate = this.state.tokens / Math.max(1e-9, this.state.elapsed_s);
+    return {
+      type: 'step', step: this.state.step, steps: c.train.steps, loss, sub_loss: nSub ? subLoss : null, aux_loss: aux.v, lr,
+      grad_norm: norm, tokens: this.state.tokens, tokens_per_s: tokens / dt, elapsed_s: this.state.elapsed_s,
+      eta_s: ((c.train.steps - this.state.step) * tokens) / rate,
+      balance: [...counts].map(([layer, cnt]) => { const s = loadStats(cnt); return { layer, max_over_mean: s.maxOverMean, entropy: s.entropy }; }),
+      subs: subs.map((s) => ({ depth: s.depth, experts: s.experts, top_k: s.topK })),
+    };
+  }
+
+  /** train to the configured step count, checkpointing on the way; the final model is written to out/model */
+  run(onEvent: (ev: TrainEvent) => void = () => {}): string {
+    const c = this.cfg;
+    const t0 = performance.now();
+    onEvent({ type: 'start', step: this.state.step, steps: c.train.steps, parameters: [...this.tm.params.values()].reduce((s, p) => s + p.length, 0), resumed: this.state.step > 0, out: c.out });
+    while (this.state.step < c.train.steps) {
+      const ev = this.trainStep();
+      if (this.state.step % c.log_every === 0 || this.state.step === c.train.steps) onEvent(ev);
+      if (this.state.step % c.checkpoint.every === 0 && this.state.step < c.train.steps) onEvent({ type: 'checkpoint', step: this.state.step, dir: this.checkpoint() });
+    }
+    const dir = path.join(c.out, 'model'), tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    this.tm.save(tmp, { source: this.source });
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+    onEvent({ type: 'done', step: this.state.step, dir, seconds: (performance.now() - t0) / 1000 });
+    return dir;
+  }
+}
