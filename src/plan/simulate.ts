@@ -31,6 +31,7 @@
  */
 import { allGather, allReduce, epAllToAll, groupBw, p2p, reduceScatter } from './comm.js';
 import { attnCoreFlopsPerToken, attnHeadDims, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
+import { FITTED } from './fitted.js';
 import type { Hardware } from './hardware.js';
 import { gradBytes, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
@@ -44,15 +45,15 @@ export function trainConstants(hw: Hardware): OpConstants {
   return { ...OP_CONSTANTS, scatter_eff: hw.bw_eff, launch_s: 5e-6 };
 }
 
-/** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (assumptions, see docs/planner.md). */
-export const EP_OVERLAP = { none: 0, adaptive: 0.8, dualpipe: 0.95 } as const;
+/** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (chosen, not measured: fitted.ts says how). */
+export const EP_OVERLAP = { none: 0, adaptive: FITTED.ep_overlap_adaptive.value, dualpipe: FITTED.ep_overlap_dualpipe.value } as const;
 /**
  * DualPipe reserves SMs for communication while it overlaps (DeepSeek-V3 report sec. 3.2.2: 20 of the H800's 132 SMs),
  * so the MoE layers' compute runs on the rest: their compute time is scaled by 132/112.
  */
 export const DUALPIPE_COMM_SM_FRACTION = 20 / 132;
-/** Fraction of TP collective time left exposed with --tp-comm-overlap (assumption), and without. */
-export const TP_EXPOSED = { overlap: 0.3, none: 1 } as const;
+/** Fraction of TP collective time left exposed with --tp-comm-overlap (chosen, not measured: fitted.ts), and without. */
+export const TP_EXPOSED = { overlap: FITTED.tp_exposed_overlap.value, none: 1 } as const;
 
 /**
  * Seconds per step; the entries sum to the step time. The MoE blocks' time is under the engine's phase names

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MoekitError } from '../util/errors.js';
+import { FITTED } from './fitted.js';
 import { resolveHardware, type Hardware } from './hardware.js';
 import { modelFromConfig, modelPreset, type ModelShape } from './models.js';
 
@@ -81,8 +82,8 @@ export interface Spec {
 
 type Obj = Record<string, unknown>;
 
-/** default coefficient of variation of per-expert load (assumption; see docs/planner.md) */
-export const DEFAULT_EXPERT_LOAD_CV = 0.12;
+/** default coefficient of variation of per-expert load (chosen against the calibration rows: fitted.ts) */
+export const DEFAULT_EXPERT_LOAD_CV = FITTED.expert_load_cv.value;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
