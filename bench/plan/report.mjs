@@ -6,6 +6,8 @@ import { calibrationTable } from '../../dist/cli/plan.js';
 import { CALIBRATION } from '../../dist/plan/calibration.js';
 import { hardwarePreset } from '../../dist/plan/hardware.js';
 import { predictAttention, predictMoeLayer } from '../../dist/plan/op.js';
+import { OP_MEASUREMENT_SETS } from '../../dist/plan/fitted.js';
+import { errorStats, opErrors, selectOpRows } from '../../dist/plan/fit-op.js';
 import { rankOf } from '../../dist/plan/search.js';
 import { loadSpec, resolveSpec } from '../../dist/plan/spec.js';
 import { sweep } from '../../dist/plan/sweep.js';
@@ -48,12 +50,23 @@ for (const p of [...pred.moe_layer, ...pred.attention]) {
   const e = (x, y) => `${pct(x / y - 1)}`;
   console.log(`| ${p.name} | ${p.fwd_ms.toFixed(2)} / ${p.fwd_bwd_ms.toFixed(2)} | ${b.fwd_ms.toFixed(2)} / ${b.fwd_bwd_ms.toFixed(2)} | ${e(p.fwd_ms, b.fwd_ms)} / ${e(p.fwd_bwd_ms, b.fwd_bwd_ms)} | ${c.fwd_ms.toFixed(2)} / ${c.fwd_bwd_ms.toFixed(2)} | ${e(p.fwd_ms, c.fwd_ms)} / ${e(p.fwd_bwd_ms, c.fwd_bwd_ms)} |`);
 }
-let worstC = 0;
-for (const r of Object.values(C)) {
-  const p = 'experts' in r ? predictMoeLayer(r, hw) : predictAttention(r, hw);
-  worstC = Math.max(worstC, Math.abs(p.fwd_ms / r.fwd_ms - 1), Math.abs(p.fwd_bwd_ms / r.fwd_bwd_ms - 1));
+// fit set vs check set (src/plan/fitted.ts OP_MEASUREMENT_SETS): RMS and worst relative error of fwd and fwd+bwd
+const rowsOf = (sets) => sets.flatMap((x) => selectOpRows(JSON.parse(readFileSync(new URL('../../' + x.file, import.meta.url), 'utf8')), x));
+const check = rowsOf(OP_MEASUREMENT_SETS.check);
+const abs1 = (x) => `${(100 * x).toFixed(1)}%`;
+console.log('\n| set | shapes x leases | numbers | RMS | worst |');
+console.log('|---|---|---:|---:|---:|');
+for (const [label, rows, what] of [
+  ['fit (constants fitted on it)', rowsOf(OP_MEASUREMENT_SETS.fit), '17 x lease A'],
+  ['check (never fitted)', check, '9 x leases B, C'],
+  ['check, lease B', check.filter((r) => r.lease === 'B'), '9 x lease B'],
+  ['check, lease C', check.filter((r) => r.lease === 'C'), '9 x lease C'],
+  ['repeat of the fit shapes (not a check)', rowsOf(OP_MEASUREMENT_SETS.repeat), '17 x lease C'],
+]) {
+  const st = errorStats(opErrors(rows, hw));
+  console.log(`| ${label} | ${what} | ${st.numbers} | ${abs1(st.rms)} | ${abs1(st.worst)} (${st.worst_at}) |`);
 }
-console.log(`\nlease C, all ${Object.keys(C).length} shapes (fit set re-measured + held-out): worst error ${(100 * worstC).toFixed(1)}%\n`);
+console.log('');
 
 console.log('### Calibration table\n');
 console.log('| run | compared on | predicted | published | error | target | memory GiB/device (fits) |');

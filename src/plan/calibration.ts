@@ -1,8 +1,10 @@
 /**
  * Published training runs the planner is calibrated against. Each row: the spec as far as the source states
  * it, the assumptions where it is silent, the published figure and which metric it is compared on
- * (MFU points, or throughput when the source gives throughput).
+ * (MFU points, or throughput when the source gives throughput). The rows are the simulator's check set; the
+ * constants chosen while looking at them are marked `tuned_on_calibration` in fitted.ts.
  */
+import { DSV3_PRETRAIN_DAYS, FITTED, goodputFromInterruptions } from './fitted.js';
 
 export interface CalibrationRow {
   id: string;
@@ -27,26 +29,16 @@ export interface CalibrationRow {
 }
 
 /**
- * Goodput of a synchronous pre-training run from a published interruption rate: Llama 3 (arXiv 2407.21783 sec. 3.3.4,
- * Table 5) saw 466 job interruptions (47 planned, 419 unexpected) in a 54-day snapshot on 16,384 H100; scaled per
- * GPU-day to `gpus` over `days`, each costing `hours_lost` (restart, checkpoint reload and the work since the last
- * checkpoint: an assumption). Llama 3 reports > 90% effective training time at 16K GPUs.
+ * Goodput of a synchronous pre-training run from Llama 3's published interruption rate, with the hours lost per
+ * interruption an assumption: both in fitted.ts (goodputFromInterruptions, LLAMA3_INTERRUPTIONS, goodput_hours_lost).
  */
-export function goodputFromInterruptions(gpus: number, days: number, hours_lost: number): number {
-  const perGpuDay = 466 / (54 * 16384);
-  const interruptions = perGpuDay * gpus * days;
-  return 1 - (interruptions * hours_lost) / (days * 24);
-}
+export { goodputFromInterruptions } from './fitted.js';
 
 /**
- * Dense BF16 peak of the 910B the Pangu Ultra MoE paper's figures imply: tokens/s x model FLOPs per token / (MFU x NPUs)
- * with our FLOP count (277.9 GFLOP per token): 1.46M x 277.9G / (0.300 x 6,144) = 220 TFLOPS; the baseline pair
- * (0.61M, 18.9%, 4,096) gives 219. An assumption about what the paper leaves unsaid (its peak and FLOP convention).
+ * Dense BF16 peak of the 910B the Pangu Ultra MoE paper's figures imply under our FLOP count (220 TFLOPS): derived from
+ * the two Pangu rows' own published throughput and MFU, so those rows are no independent check of it (fitted.ts).
  */
-export const PANGU_IMPLIED_PEAK_TFLOPS = 220;
-
-/** DeepSeek-V3 pre-training: 2,664K H800 GPU-hours on 2,048 GPUs (report sec. 1) = 54.2 days */
-const DSV3_DAYS = 2664e3 / 2048 / 24;
+export const PANGU_IMPLIED_PEAK_TFLOPS = FITTED.pangu_implied_peak_tflops.value;
 
 export const CALIBRATION: CalibrationRow[] = [
   {
@@ -64,7 +56,7 @@ export const CALIBRATION: CalibrationRow[] = [
     assumptions: 'micro-batch 1 sequence; expert load imbalance from the global expert_load_cv 0.12 (max/mean 1.17 at EP64 with 4 experts per GPU); recompute of norms, MLA up-projections (as the report) and the expert activation; dispatch in FP8, combine in BF16 (as the report). The published figure is cost accounting: 2,664K GPU-hours for the whole 14.8T-token pre-training stage (report sec. 1, 3.7 days per trillion tokens on 2,048 GPUs), so it includes the batch ramp-up the report states (3,072 -> 15,360 sequences over the first 469B tokens, sec. 4.2; simulated, taken linear in tokens) and every checkpoint, restart and evaluation (the report gives no breakdown): goodput 0.955 assumed, from Llama 3\'s interruption rate (466 in 54 days on 16,384 GPUs) scaled to 2,048 GPUs x 54.2 days = 58 interruptions at 1 h lost each (assumption). The steady-state prediction alone is +10%',
     accounting: {
       ramp: { from_batch: 3072, to_batch: 15360, ramp_tokens: 469e9, total_tokens: 14.8e12 },
-      goodput: goodputFromInterruptions(2048, DSV3_DAYS, 1),
+      goodput: goodputFromInterruptions(2048, DSV3_PRETRAIN_DAYS, FITTED.goodput_hours_lost.value),
       goodput_why: 'Llama 3 interruption rate (466 per 54 days per 16,384 GPUs) scaled to 2,048 GPUs over the 54.2-day run, 1 h lost per interruption (assumption)',
     },
   },

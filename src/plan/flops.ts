@@ -95,12 +95,14 @@ export function modelFlopsPerToken(m: ModelShape, seq: number): number {
   return 6 * pc.active_matmul + 3 * (m.layers + m.mtp_layers) * attnCoreFlopsPerToken(m, seq);
 }
 
-/** Forward FLOPs per token of each part of one layer (for op-level timing and recompute accounting). */
+/** Forward FLOPs per token of each part of one layer (for op-level timing and recompute accounting); MoE parts by engine phase. */
 export interface LayerFlops {
   attn_linear: number;
   attn_core: number;
-  ffn: number; // dense FFN, or routed experts + shared experts
-  router: number;
+  /** dense FFN, or the MoE block's `experts` phase: routed experts + shared experts */
+  ffn: number;
+  /** the MoE block's `route` phase: the router GEMM */
+  route: number;
 }
 
 export function layerFwdFlops(m: ModelShape, seq: number, moe: boolean): LayerFlops {
@@ -109,6 +111,6 @@ export function layerFwdFlops(m: ModelShape, seq: number, moe: boolean): LayerFl
     attn_linear: 2 * pc.attention,
     attn_core: attnCoreFlopsPerToken(m, seq),
     ffn: moe ? 2 * (m.top_k * pc.expert + pc.shared) : 2 * pc.dense_ffn,
-    router: moe ? 2 * pc.router : 0,
+    route: moe ? 2 * pc.router : 0,
   };
 }

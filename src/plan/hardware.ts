@@ -10,9 +10,11 @@
  *    divide by `peak_bf16` (the convention of Megatron, Llama 3, Mixtral-folding and Pangu papers),
  *    even when the run computes GEMMs in FP8; `peak_fp8` only speeds up the FP8 GEMMs.
  *  - efficiencies (`gemm_eff`, `bw_eff`, `coll_eff`) are what the roofline divides the peaks by; they
- *    are measured (H200, bench/plan/measure_ops.py) or assumed, and each says which.
+ *    are fitted or measured (H200, bench/plan/measure_ops.py; the values and their provenance are in fitted.ts,
+ *    not here) or assumed, and each says which.
  */
 import { MoekitError } from '../util/errors.js';
+import { FITTED } from './fitted.js';
 
 export type Topology = 'switch' | 'full-mesh';
 
@@ -50,12 +52,16 @@ const GB = 1e9;
 const TF = 1e12;
 const MiB = 2 ** 20;
 
+/** the efficiencies of every NVIDIA preset: fitted or measured on one H200, or chosen against the calibration rows (fitted.ts) */
+const NV_EFF = { gemm_eff: FITTED.gemm_eff.value, fp8_gemm_eff: FITTED.fp8_gemm_eff.value, bw_eff: FITTED.bw_eff.value };
+
+const fittedSource = (k: 'gemm_eff' | 'fp8_gemm_eff' | 'bw_eff') =>
+  `${FITTED[k].kind === 'chosen' ? 'chosen against the calibration rows' : FITTED[k].kind} (src/plan/fitted.ts): ${FITTED[k].fitted_on}`;
+
 const NV_EFF_SOURCE = {
-  gemm_eff:
-    'fitted: bf16 grouped/dense GEMMs on one H200 reach 0.73 of 989 TFLOP/s with the roofline of op.ts (weight bytes additive, activation bytes overlapped) (docs/plan-op-measurements.json, bench/plan/fit_op_model.mjs); used for every NVIDIA preset',
-  fp8_gemm_eff:
-    'DeepGEMM README (deepseek-ai/DeepGEMM): FP8 GEMMs with 128-element block scaling on H800 reach ~1,100-1,550 TFLOP/s for DeepSeek-V3 shapes, i.e. 0.55-0.78 of 1,979; we take the low end, 0.55 (training also runs the transposed wgrad GEMMs and re-quantises), which together with expert_load_cv was chosen against the whole calibration table',
-  bw_eff: 'measured: device-to-device copy 4.1-4.2 TB/s of 4.8 TB/s on one H200 (docs/plan-op-measurements.json calibration.copy)',
+  gemm_eff: fittedSource('gemm_eff'),
+  fp8_gemm_eff: fittedSource('fp8_gemm_eff'),
+  bw_eff: fittedSource('bw_eff'),
   coll_eff:
     'assumption: NCCL bus bandwidth ~0.7-0.8 of link rate (nccl-tests all_reduce busbw on DGX H100 ~360-380 of 450 GB/s NVLink; ~40 of 50 GB/s IB NDR)',
   coll_latency: 'assumption: ~20 us per collective step (NCCL small-message latency across IB)',
@@ -66,7 +72,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'a100', name: 'NVIDIA A100 SXM4 80GB (DGX A100)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 300 * GB, intra_topology: 'switch', inter_bw: 25 * GB,
     host_bw: 32 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA A100 datasheet: PCIe Gen4 64 GB/s (bidirectional) -> 32 GB/s per direction',
       devices_per_node: 'NVIDIA DGX A100 datasheet: 8x A100 80GB',
@@ -81,7 +87,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'a800', name: 'NVIDIA A800 SXM4 80GB',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 200 * GB, intra_topology: 'switch', inter_bw: 25 * GB,
     host_bw: 32 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 2.039e12, peak_bf16: 312 * TF, peak_fp8: 0,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA A800 product brief: PCIe Gen4 64 GB/s (bidirectional) -> 32 GB/s per direction',
       devices_per_node: 'NVIDIA A800 SXM4 product brief: HGX A800 8-GPU',
@@ -96,7 +102,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'h100', name: 'NVIDIA H100 SXM5 80GB (DGX H100)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 450 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 64 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA H100 datasheet: PCIe Gen5 128 GB/s (bidirectional) -> 64 GB/s per direction',
       devices_per_node: 'NVIDIA DGX H100 datasheet: 8x H100 SXM',
@@ -111,7 +117,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'h800', name: 'NVIDIA H800 SXM5 80GB',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 200 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 64 * GB, hbm_bytes: 81559 * MiB, hbm_bw: 3.35e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA H800 product brief: PCIe Gen5 128 GB/s (bidirectional) -> 64 GB/s per direction',
       devices_per_node: 'DeepSeek-V3 technical report (arXiv 2412.19437) sec. 3.1: 8 GPUs per node',
@@ -126,7 +132,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'h200', name: 'NVIDIA H200 SXM 141GB (HGX H200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 450 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 64 * GB, hbm_bytes: 143771 * MiB, hbm_bw: 4.8e12, peak_bf16: 989 * TF, peak_fp8: 1979 * TF,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA H200 datasheet: PCIe Gen5 128 GB/s (bidirectional) -> 64 GB/s per direction',
       devices_per_node: 'NVIDIA HGX H200 datasheet: 8x H200 SXM',
@@ -141,7 +147,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'b200', name: 'NVIDIA B200 (DGX/HGX B200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 64 * GB, hbm_bytes: 180 * GB, hbm_bw: 8e12, peak_bf16: 2250 * TF, peak_fp8: 4500 * TF,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA HGX B200: PCIe Gen5 x16 per GPU, 64 GB/s per direction',
       devices_per_node: 'NVIDIA DGX B200 datasheet: 8x B200',
@@ -150,14 +156,14 @@ const PRESETS: Record<string, Hardware> = {
       hbm_bytes: 'NVIDIA DGX B200 datasheet: 1,440 GB HBM3e total / 8 = 180 GB', hbm_bw: 'NVIDIA DGX B200 datasheet: 64 TB/s total / 8 = 8 TB/s',
       peak_bf16: 'NVIDIA HGX B200 datasheet: BF16 4.5 PFLOPS with sparsity -> 2.25 dense', peak_fp8: 'NVIDIA HGX B200 datasheet: FP8 9 PFLOPS with sparsity -> 4.5 dense',
       ...NV_EFF_SOURCE,
-      gemm_eff: 'assumption: Hopper value (0.73) carried over; not measured on Blackwell',
+      gemm_eff: `assumption: the Hopper fit (${FITTED.gemm_eff.value}, src/plan/fitted.ts) carried over; not measured on Blackwell`,
     },
   },
   gb200: {
     preset: 'gb200', name: 'NVIDIA GB200 NVL72',
     devices_per_node: 4, scaleup_domain: 72, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 450 * GB, hbm_bytes: 186 * GB, hbm_bw: 8e12, peak_bf16: 2500 * TF, peak_fp8: 5000 * TF,
-    gemm_eff: 0.73, fp8_gemm_eff: 0.55, bw_eff: 0.87, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink-C2C 900 GB/s (bidirectional) to the Grace CPU -> 450 GB/s per direction',
       devices_per_node: 'NVIDIA GB200 NVL72 datasheet: 18 compute trays of 2 Grace + 4 Blackwell',
@@ -167,7 +173,7 @@ const PRESETS: Record<string, Hardware> = {
       hbm_bytes: 'NVIDIA GB200 NVL72 datasheet: 13.4 TB HBM3e / 72 = 186 GB', hbm_bw: 'NVIDIA GB200 NVL72 datasheet: 576 TB/s / 72 = 8 TB/s',
       peak_bf16: 'NVIDIA GB200 NVL72 datasheet: FP16/BF16 360 PFLOPS with sparsity / 72 -> 2.5 dense', peak_fp8: 'NVIDIA GB200 NVL72 datasheet: FP8 720 PFLOPS with sparsity / 72 -> 5 dense',
       ...NV_EFF_SOURCE,
-      gemm_eff: 'assumption: Hopper value (0.73) carried over; not measured on Blackwell',
+      gemm_eff: `assumption: the Hopper fit (${FITTED.gemm_eff.value}, src/plan/fitted.ts) carried over; not measured on Blackwell`,
     },
   },
   '910b': {
@@ -182,7 +188,7 @@ const PRESETS: Record<string, Hardware> = {
       inter_bw: 'Huawei Atlas 800T A2 spec: 8x 200 GE RoCE per server, one per NPU = 25 GB/s',
       hbm_bytes: 'Huawei Atlas 800T A2 spec / openPangu-Ultra-MoE-718B README: 64 GB per NPU (taken as 64 GiB)', hbm_bw: 'widely reported Ascend 910B figure: 1.6 TB/s HBM2e (not in a Huawei datasheet we could check)',
       peak_bf16: 'widely reported Ascend 910B figure: ~313 TFLOPS FP16/BF16 cube (Atlas 800T A2: ~2.5 PFLOPS FP16 per 8 NPUs); not verified in-session against the datasheet', peak_fp8: 'Ascend 910B has no FP8 cube',
-      fp8_gemm_eff: 'no FP8', gemm_eff: 'assumption: cube GEMM efficiency 0.72 (below the fitted 0.73 of Hopper; the Pangu Ultra MoE paper reports operator-level validation but no number we could read)',
+      fp8_gemm_eff: 'no FP8', gemm_eff: `assumption: cube GEMM efficiency 0.72 (below the fitted ${FITTED.gemm_eff.value} of Hopper; the Pangu Ultra MoE paper reports operator-level validation but no number we could read)`,
       bw_eff: 'assumption', coll_eff: 'assumption: HCCL at ~0.7 of link rate', coll_latency: 'assumption',
     },
   },

@@ -1,8 +1,10 @@
 /**
  * Model shapes known to the planner (spec `model: { preset: NAME }`), each from its published
- * config.json or paper; and the reader of a Hugging Face `config.json`.
+ * config.json or paper; and the shape of a model the engine describes (`model: { config: PATH }`).
  */
-import { readFileSync } from 'node:fs';
+import { readConfig } from '../io/config.js';
+import type { ModelDesc } from '../models/desc.js';
+import { archFor } from '../models/registry.js';
 import { MoekitError } from '../util/errors.js';
 
 export interface ModelShape {
@@ -94,64 +96,64 @@ export function modelPreset(name: string, where = 'model.preset'): ModelShape {
 }
 
 /**
- * Read a Hugging Face config.json (Llama/Mixtral/Qwen2-3 MoE/OLMoE/Granite MoE/gpt-oss/DeepSeek-V2-V3/ERNIE 4.5 MoE
- * field names). Dense layers must come first (DeepSeek's first_k_dense_replace, ERNIE's moe_layer_start_index, a
- * Qwen mlp_only_layers prefix): interleaved dense/MoE layers are not modelled and are refused.
+ * The planner's shape of a model as the engine describes it (src/models/desc.ts: the one description every
+ * architecture's config.json is normalised into). The planner models the dense layers first, then the MoE layers
+ * (DeepSeek's first_k_dense_replace, ERNIE's moe_layer_start_index, a Qwen mlp_only_layers prefix); any other
+ * pattern (dense layers between or after MoE layers: moe_layer_freq, decoder_sparse_step, moe_layer_interval,
+ * moe_layer_end_index) is refused. `extra` carries what the description does not: the name and the MTP modules.
  */
-export function modelFromHfConfig(path: string): Partial<ModelShape> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new MoekitError(`cannot read config.json: ${(e as Error).message}`, path);
+export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?: number } = {}, where?: string): ModelShape {
+  const L = d.layers.length;
+  const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
+  const moe = firstMoe >= 0 && d.moe.experts > 0;
+  if (moe) {
+    const late: number[] = [];
+    for (let l = firstMoe; l < L; l++) if (d.layers[l].mlp !== 'moe') late.push(l);
+    if (late.length > 0) {
+      const list = late.length <= 4 ? late.join(', ') : `${late.slice(0, 3).join(', ')} and ${late.length - 3} more`;
+      throw new MoekitError(`dense layer${late.length > 1 ? 's' : ''} ${list} after MoE layer ${firstMoe}: interleaved dense/MoE layers are not modelled (dense layers first, then MoE)`, where);
+    }
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new MoekitError('config.json must be a JSON object', path);
-  const cfg = parsed as Record<string, unknown>;
-  const n = (k: string): number | undefined => (typeof cfg[k] === 'number' ? (cfg[k] as number) : undefined);
-  const hidden = n('hidden_size');
-  const heads = n('num_attention_heads');
-  const layers = n('num_hidden_layers');
-  if (!hidden || !heads || !layers) throw new MoekitError('config.json lacks hidden_size / num_attention_heads / num_hidden_layers', path);
-  if (Array.isArray(cfg.moe_num_experts)) throw new MoekitError('moe_num_experts as a list (multimodal expert groups) is not modelled', path);
-  const experts = n('n_routed_experts') ?? n('num_local_experts') ?? n('num_experts') ?? n('moe_num_experts') ?? 0;
-  const mla = n('kv_lora_rank') !== undefined;
-  const notModelled = (what: string) => new MoekitError(`${what} (interleaved dense/MoE layers) is not modelled`, path);
-  // leading dense layers: DeepSeek first_k_dense_replace, ERNIE 4.5 moe_layer_start_index, Qwen mlp_only_layers
-  let firstDense = n('first_k_dense_replace') ?? n('moe_layer_start_index') ?? 0;
-  const mlpOnly = cfg.mlp_only_layers;
-  if (Array.isArray(mlpOnly) && mlpOnly.length > 0) {
-    const sorted = [...mlpOnly].sort((a, b) => Number(a) - Number(b));
-    if (!sorted.every((x, i) => x === i)) throw notModelled(`mlp_only_layers ${JSON.stringify(mlpOnly)}`);
-    firstDense = Math.max(firstDense, sorted.length);
-  }
-  const decoderSparse = n('decoder_sparse_step');
-  if (decoderSparse !== undefined && decoderSparse > 1) throw notModelled('decoder_sparse_step > 1');
-  const freq = n('moe_layer_freq') ?? n('moe_layer_interval');
-  if (freq !== undefined && freq > 1) throw notModelled(`${cfg.moe_layer_freq !== undefined ? 'moe_layer_freq' : 'moe_layer_interval'} ${freq}`);
-  const moeEnd = n('moe_layer_end_index');
-  if (experts > 0 && moeEnd !== undefined && moeEnd >= 0 && moeEnd < layers - 1) throw notModelled(`moe_layer_end_index ${moeEnd} < num_hidden_layers - 1`);
-  const out: Partial<ModelShape> = {
-    name: String(cfg.model_type ?? 'config.json'),
-    layers, hidden, heads,
-    kv_heads: n('num_key_value_heads') ?? heads,
-    head_dim: n('head_dim') ?? (mla ? (n('qk_nope_head_dim') ?? 0) + (n('qk_rope_head_dim') ?? 0) : hidden / heads),
-    attention: mla ? 'mla' : 'gqa',
-    q_lora_rank: n('q_lora_rank') ?? 0,
-    kv_lora_rank: n('kv_lora_rank') ?? 0,
-    qk_nope_head_dim: n('qk_nope_head_dim') ?? 0,
-    qk_rope_head_dim: n('qk_rope_head_dim') ?? 0,
-    v_head_dim: n('v_head_dim') ?? 0,
-    vocab: n('vocab_size'),
-    dense_layers: experts > 0 ? firstDense : layers,
-    dense_ffn: n('intermediate_size') ?? 0,
-    experts,
-    // ERNIE 4.5: one shared MLP of moe_num_shared_experts x moe_intermediate_size (= shared_experts x expert_ffn)
-    shared_experts: n('n_shared_experts') ?? n('moe_num_shared_experts') ?? (n('shared_expert_intermediate_size') ? 1 : 0),
-    shared_ffn: n('shared_expert_intermediate_size') ?? 0,
-    top_k: n('num_experts_per_tok') ?? n('num_experts_per_token') ?? n('moe_k') ?? 0,
-    expert_ffn: n('moe_intermediate_size') ?? (experts > 0 ? n('intermediate_size') ?? 0 : 0),
-    mtp_layers: n('num_nextn_predict_layers') ?? 0,
-    tied_embeddings: cfg.tie_word_embeddings === true,
+  const a = d.attention;
+  const mla = a.kind === 'mla' ? a.mla : undefined;
+  // shared experts: the description has their total width; DeepSeek and ERNIE build it as count x expert width, Qwen2-MoE
+  // has one gated shared expert of its own width (shared_expert_intermediate_size)
+  const sharedFfn = moe ? d.moe.sharedFfn : 0;
+  const byCount = sharedFfn > 0 && !d.moe.sharedGated && sharedFfn % d.moe.expertFfn === 0;
+  return {
+    name: extra.name ?? d.arch,
+    layers: L,
+    hidden: d.hidden,
+    heads: a.nHeads,
+    kv_heads: a.nKvHeads,
+    head_dim: a.headDim,
+    attention: a.kind,
+    q_lora_rank: mla?.qLoraRank ?? 0,
+    kv_lora_rank: mla?.kvLoraRank ?? 0,
+    qk_nope_head_dim: mla?.qkNopeDim ?? 0,
+    qk_rope_head_dim: mla?.qkRopeDim ?? 0,
+    v_head_dim: mla?.vHeadDim ?? 0,
+    vocab: d.vocab,
+    dense_layers: moe ? firstMoe : L,
+    dense_ffn: d.denseFfn,
+    experts: moe ? d.moe.experts : 0,
+    shared_experts: sharedFfn === 0 ? 0 : byCount ? sharedFfn / d.moe.expertFfn : 1,
+    shared_ffn: byCount ? 0 : sharedFfn,
+    top_k: moe ? d.moe.topK : 0,
+    expert_ffn: moe ? d.moe.expertFfn : 0,
+    mtp_layers: extra.mtp_layers ?? 0,
+    tied_embeddings: d.tieEmbeddings,
   };
-  return out;
+}
+
+/**
+ * A Hugging Face config.json (or a model directory holding one) read by the engine: `readConfig` and the
+ * architecture's own `describe` (src/models/registry.ts), so the planner accepts exactly the architectures
+ * `moekit inspect` does and reads their keys the same way. DeepSeek-V3's MTP modules (num_nextn_predict_layers),
+ * which the engine does not run, are read here.
+ */
+export function modelFromConfig(path: string): ModelShape {
+  const c = readConfig(path);
+  const d = archFor(c).describe(c);
+  return shapeFromDesc(d, { name: c.str('model_type'), mtp_layers: c.int('num_nextn_predict_layers', 0) }, c.file);
 }

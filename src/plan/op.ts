@@ -17,12 +17,15 @@
  *         Dao 2023: backward does 2.5x the forward matmul FLOPs and runs at lower utilisation).
  *
  * Constants: alpha (hardware.gemm_eff) and eta (hardware.bw_eff, a measured copy) come from the hardware
- * preset; eta_s, lambda, alpha_fa_fwd, alpha_fa_bwd are the OP_CONSTANTS below, fitted once by least
- * squares on log time over all rows of docs/plan-op-measurements.json (bench/plan/fit_op_model.mjs).
- * They are global constants of "PyTorch eager on one H200", not per-shape values.
+ * preset; eta_s, lambda, alpha_fa_fwd, alpha_fa_bwd are the OP_CONSTANTS below. alpha, eta_s, lambda and the two
+ * alpha_fa are fitted together by least squares on log time over the fit set only (lease A,
+ * docs/plan-op-measurements.json; fit-op.ts, bench/plan/fit_op_model.mjs) and checked on the held-out shapes; their
+ * values, provenance and the split live in fitted.ts. They are global constants of "PyTorch eager on one H200", not
+ * per-shape values.
  *
  * MoE phases follow the engine's names: route -> dispatch -> experts -> combine.
  */
+import { FITTED } from './fitted.js';
 import type { Hardware } from './hardware.js';
 
 export interface OpConstants {
@@ -35,12 +38,12 @@ export interface OpConstants {
   flash_bwd_eff: number;
 }
 
-/** Fitted on docs/plan-op-measurements.json (H200, torch 2.11, bf16); see bench/plan/fit_op_model.mjs. */
+/** Fitted on the fit set (lease A, docs/plan-op-measurements.json; H200, torch 2.11, bf16): values and provenance in fitted.ts. */
 export const OP_CONSTANTS: OpConstants = {
-  scatter_eff: 0.044,
-  launch_s: 38e-6,
-  flash_fwd_eff: 0.36,
-  flash_bwd_eff: 0.30,
+  scatter_eff: FITTED.scatter_eff.value,
+  launch_s: FITTED.launch_s.value,
+  flash_fwd_eff: FITTED.flash_fwd_eff.value,
+  flash_bwd_eff: FITTED.flash_bwd_eff.value,
 };
 
 export type Kernel =

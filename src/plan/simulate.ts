@@ -10,7 +10,8 @@
  *   MoE        route -> dispatch -> experts -> combine (the engine's phase names):
  *              route: router GEMM + top-k; dispatch: permute + EP all-to-all (+ ETP all-gather);
  *              experts: grouped GEMMs over the E/ep local experts, rows = T/tp * k * etp * skew (the most-loaded
- *              rank); combine: EP all-to-all back + unpermute; shared experts as a TP-split dense FFN.
+ *              rank), and the shared experts as a TP-split dense FFN; combine: EP all-to-all back + unpermute.
+ *              The breakdown reports the MoE blocks' time under these four names (Breakdown below).
  * Kernel times come from op.ts' roofline (training kernels: fused permutation, framework launch overhead).
  * Backward = dgrad + wgrad for every GEMM, 2.5x for flash, plus the recomputed forward of whatever
  * `recompute` names. The step:
@@ -30,10 +31,11 @@
  */
 import { allGather, allReduce, epAllToAll, groupBw, p2p, reduceScatter } from './comm.js';
 import { attnCoreFlopsPerToken, attnHeadDims, modelFlopsPerToken, paramCounts, sharedWidth } from './flops.js';
+import { FITTED } from './fitted.js';
 import type { Hardware } from './hardware.js';
 import { gradBytes, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
-import { kernelsTime, linearFwdBwd, type Kernel, type OpConstants, OP_CONSTANTS } from './op.js';
+import { kernelsTime, linearFwdBwd, MOE_PHASES, type Kernel, type MoePhase, type OpConstants, OP_CONSTANTS } from './op.js';
 import { bubbleTime, dpExposed, stageSplit, type StageSplit } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import type { Parallel, Spec, Training } from './spec.js';
@@ -43,22 +45,37 @@ export function trainConstants(hw: Hardware): OpConstants {
   return { ...OP_CONSTANTS, scatter_eff: hw.bw_eff, launch_s: 5e-6 };
 }
 
-/** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (assumptions, see docs/planner.md). */
-export const EP_OVERLAP = { none: 0, adaptive: 0.8, dualpipe: 0.95 } as const;
+/** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (chosen, not measured: fitted.ts says how). */
+export const EP_OVERLAP = { none: 0, adaptive: FITTED.ep_overlap_adaptive.value, dualpipe: FITTED.ep_overlap_dualpipe.value } as const;
 /**
  * DualPipe reserves SMs for communication while it overlaps (DeepSeek-V3 report sec. 3.2.2: 20 of the H800's 132 SMs),
  * so the MoE layers' compute runs on the rest: their compute time is scaled by 132/112.
  */
 export const DUALPIPE_COMM_SM_FRACTION = 20 / 132;
-/** Fraction of TP collective time left exposed with --tp-comm-overlap (assumption), and without. */
-export const TP_EXPOSED = { overlap: 0.3, none: 1 } as const;
+/** Fraction of TP collective time left exposed with --tp-comm-overlap (chosen, not measured: fitted.ts), and without. */
+export const TP_EXPOSED = { overlap: FITTED.tp_exposed_overlap.value, none: 1 } as const;
 
+/**
+ * Seconds per step; the entries sum to the step time. The MoE blocks' time is under the engine's phase names
+ * (src/moe: router.ts route, dispatch.ts dispatch and combineRows, experts.ts experts); `compute` is the compute
+ * outside the MoE blocks. Before the phases were split out, `compute` also held the MoE blocks' compute and
+ * `ep_comm` the exposed EP all-to-all, which is now inside `dispatch` and `combine` (docs/planner.md).
+ */
 export interface Breakdown {
+  /** forward + backward compute outside the MoE blocks: attention, dense FFNs, norms, LM head(s) */
   compute: number;
+  /** router GEMM + top-k, forward + backward */
+  route: number;
+  /** permutation of the rows to their experts, the exposed EP dispatch all-to-all (and ETP all-gather); the backward of both */
+  dispatch: number;
+  /** routed experts' grouped GEMMs and activation, and the shared experts' FFN, forward + backward */
+  experts: number;
+  /** unpermute (weighted sum back to tokens), the exposed EP combine all-to-all (and ETP reduce-scatter); the backward of both */
+  combine: number;
+  /** recomputed forwards (every module the recompute setting names, MoE phases included) */
   recompute: number;
   tp_comm: number;
   cp_comm: number;
-  ep_comm: number;
   pp_comm: number;
   dp_comm: number;
   bubble: number;
@@ -104,7 +121,20 @@ function sum(parts: Part[]): Part {
   return s;
 }
 
-interface LayerCost { comp: Part; tp: number; tpF: number; ep: number; epRecompute: number; cp: number }
+interface LayerCost {
+  comp: Part;
+  /** the MoE block's compute by engine phase (part of comp; zero for a dense layer) */
+  phases: Record<MoePhase, Part>;
+  tp: number;
+  tpF: number;
+  ep: number;
+  epRecompute: number;
+  /** share of ep + epRecompute that belongs to the dispatch phase (the rest is combine's) */
+  epDispatchShare: number;
+  cp: number;
+}
+
+const ZERO_PART: Part = { f: 0, b: 0, rc: 0, flopsF: 0 };
 
 function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe: boolean, c: OpConstants): LayerCost {
   const rc = recomputeModules(par.recompute);
@@ -164,6 +194,8 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
   let tpF = attnColl;
   let ep = 0;
   let epRecompute = 0;
+  let epDispatchShare = 0;
+  const phases: Record<MoePhase, Part> = { route: ZERO_PART, dispatch: ZERO_PART, experts: ZERO_PART, combine: ZERO_PART };
   if (!moe) {
     const f1 = linearFwdBwd('fc1', T, (2 * m.dense_ffn) / tp, h, 1, e);
     const f2 = linearFwdBwd('fc2', T, h, m.dense_ffn / tp, 1, e);
@@ -176,24 +208,32 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const R = Tsp * k * par.etp * skew;
     const I = m.expert_ffn / par.etp;
     const localE = E / par.ep;
-    // route
-    const router = linearFwdBwd('router', Tsp, E, h);
-    parts.push(part([...router.fwd, mem('topk', 20 * Tsp * E)], [...router.bwd, mem('topk.bwd', 20 * Tsp * E)], hw, c, has('moe')));
+    // route: router GEMM + top-k
+    const router = linearFwdBwd('route.router', Tsp, E, h);
+    const route = part([...router.fwd, mem('route.topk', 20 * Tsp * E)], [...router.bwd, mem('route.topk.bwd', 20 * Tsp * E)], hw, c, has('moe'));
     // dispatch (permute) and combine (unpermute), fused kernels
-    parts.push(part([mem('permute', 4 * R * h), mem('unpermute', 4 * R * h + 2 * Tsp * h)], [mem('permute.bwd', 4 * R * h), mem('unpermute.bwd', 6 * R * h)], hw, c, has('moe')));
-    // experts
+    const dispatch = part([mem('dispatch.permute', 4 * R * h)], [mem('dispatch.permute.bwd', 4 * R * h)], hw, c, has('moe'));
+    const combine = part([mem('combine.unpermute', 4 * R * h + 2 * Tsp * h)], [mem('combine.unpermute.bwd', 6 * R * h)], hw, c, has('moe'));
+    // experts: the routed experts' grouped GEMMs and activation, and the shared experts (the engine runs both with experts.ts)
     const w13 = linearFwdBwd('experts.w13', R, 2 * I, h, localE, e);
     const w2 = linearFwdBwd('experts.w2', R, h, I, localE, e);
-    parts.push(part(w13.fwd, w13.bwd, hw, c, has('moe')));
-    parts.push(part([mem('swiglu', 10 * R * I)], [mem('swiglu.bwd', 20 * R * I)], hw, c, has('moe') || has('moe_act')));
-    parts.push(part(w2.fwd, w2.bwd, hw, c, has('moe')));
+    const experts = [
+      part(w13.fwd, w13.bwd, hw, c, has('moe')),
+      part([mem('experts.swiglu', 10 * R * I)], [mem('experts.swiglu.bwd', 20 * R * I)], hw, c, has('moe') || has('moe_act')),
+      part(w2.fwd, w2.bwd, hw, c, has('moe')),
+    ];
     if (m.shared_experts > 0) {
       const sI = sharedWidth(m);
-      const s1 = linearFwdBwd('shared.fc1', T, (2 * sI) / tp, h, 1, e);
-      const s2 = linearFwdBwd('shared.fc2', T, h, sI / tp, 1, e);
-      parts.push(part([...s1.fwd, mem('shared.swiglu', (10 * T * sI) / tp), ...s2.fwd], [...s1.bwd, mem('shared.swiglu.bwd', (20 * T * sI) / tp), ...s2.bwd], hw, c, has('moe')));
+      const s1 = linearFwdBwd('experts.shared.fc1', T, (2 * sI) / tp, h, 1, e);
+      const s2 = linearFwdBwd('experts.shared.fc2', T, h, sI / tp, 1, e);
+      experts.push(part([...s1.fwd, mem('experts.shared.swiglu', (10 * T * sI) / tp), ...s2.fwd], [...s1.bwd, mem('experts.shared.swiglu.bwd', (20 * T * sI) / tp), ...s2.bwd], hw, c, has('moe')));
       tpF += blockColl;
     }
+    phases.route = route;
+    phases.dispatch = dispatch;
+    phases.experts = sum(experts);
+    phases.combine = combine;
+    parts.push(route, dispatch, ...experts, combine);
     // EP all-to-all: dispatch (dispatch_bytes) + combine (bf16) forward; their gradients (bf16) backward
     const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit, allgatherInner: par.a2a === 'hierarchical-allgather' ? tp : undefined };
     const disp = epAllToAll(hw, { ...a, bytes: t.dispatch_bytes });
@@ -204,9 +244,15 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const epB = 2 * comb + etpColl;
     ep = epF + epB;
     if (has('moe')) epRecompute = epF;
+    // dispatch's share: its all-to-all and the ETP all-gather forward (again when recomputed), and its gradient's
+    // all-to-all (bf16, combine-sized) and reduce-scatter backward; the rest (combine's all-to-all and the ETP
+    // reduce-scatter forward, their gradients backward) is combine's
+    const dispF = disp + etpColl / 2;
+    const dispatchComm = dispF + comb + etpColl / 2 + (has('moe') ? dispF : 0);
+    epDispatchShare = ep + epRecompute > 0 ? dispatchComm / (ep + epRecompute) : 0;
   }
   const comp = sum(parts);
-  return { comp, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, cp: cpExposed };
+  return { comp, phases, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, epDispatchShare, cp: cpExposed };
 }
 
 export interface SimOptions {
@@ -227,7 +273,9 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const moe = pc.moe_layers > 0 ? layerCost(m, hw, par, t, true, c) : undefined;
   if (moe && par.ep_overlap === 'dualpipe') {
     const slow = 1 / (1 - DUALPIPE_COMM_SM_FRACTION);
-    moe.comp = { f: moe.comp.f * slow, b: moe.comp.b * slow, rc: moe.comp.rc * slow, flopsF: moe.comp.flopsF };
+    const scale = (p: Part): Part => ({ f: p.f * slow, b: p.b * slow, rc: p.rc * slow, flopsF: p.flopsF });
+    moe.comp = scale(moe.comp);
+    for (const ph of MOE_PHASES) moe.phases[ph] = scale(moe.phases[ph]);
   }
   const exposedEp = (lc: LayerCost) => {
     const cc = lc.ep + lc.epRecompute;
@@ -251,6 +299,16 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const tpAll = tot((l) => l.tp + (l.comp.rc > 0 ? l.tpF : 0));
   const cpAll = tot((l) => l.cp);
   const epAll = tot(exposedEp);
+  // the MoE blocks by engine phase: their forward + backward compute, and dispatch's / combine's share of the exposed
+  // all-to-all; what is left of the compute (attention, dense FFNs, norms, heads) is `compute`
+  const phaseTime = {} as Record<MoePhase, number>;
+  for (const ph of MOE_PHASES) phaseTime[ph] = moe ? nMoe * (moe.phases[ph].f + moe.phases[ph].b) : 0;
+  const moeCompute = MOE_PHASES.reduce((a, ph) => a + phaseTime[ph], 0);
+  if (moe) {
+    // epAll is the MoE layers' exposed all-to-all (dense layers have none)
+    phaseTime.dispatch += epAll * moe.epDispatchShare;
+    phaseTime.combine += epAll * (1 - moe.epDispatchShare);
+  }
   const pp = par.pp;
   // whole layers per stage (reported, not folded into the step): one decoder layer's work, and the last stage's
   // LM head(s), loss and MTP modules
@@ -296,12 +354,16 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const peak = spec.devices * hw.peak_bf16;
   const memB = memoryPerDevice(m, par, t, microbatches);
   const gib = (x: number) => x / 2 ** 30;
+  const perStep = (x: number) => (microbatches * x) / pp;
   const breakdown: Breakdown = {
-    compute: (microbatches * (compF + compB)) / pp,
-    recompute: (microbatches * recompute) / pp,
-    tp_comm: (microbatches * tpAll) / pp,
-    cp_comm: (microbatches * cpAll) / pp,
-    ep_comm: (microbatches * epAll) / pp,
+    compute: perStep(compF + compB - moeCompute),
+    route: perStep(phaseTime.route),
+    dispatch: perStep(phaseTime.dispatch),
+    experts: perStep(phaseTime.experts),
+    combine: perStep(phaseTime.combine),
+    recompute: perStep(recompute),
+    tp_comm: perStep(tpAll),
+    cp_comm: perStep(cpAll),
     pp_comm: ppComm,
     dp_comm: dpComm,
     bubble,

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MoekitError } from '../util/errors.js';
+import { FITTED } from './fitted.js';
 import { resolveHardware, type Hardware } from './hardware.js';
-import { modelFromHfConfig, modelPreset, type ModelShape } from './models.js';
+import { modelFromConfig, modelPreset, type ModelShape } from './models.js';
 
 export type Schedule = '1f1b' | 'interleaved' | 'dualpipe' | 'dualpipev' | 'zero-bubble';
 export type RecomputeModule = 'attention' | 'core_attn' | 'mla_up' | 'mlp' | 'moe' | 'moe_act' | 'layernorm';
@@ -81,8 +82,8 @@ export interface Spec {
 
 type Obj = Record<string, unknown>;
 
-/** default coefficient of variation of per-expert load (assumption; see docs/planner.md) */
-export const DEFAULT_EXPERT_LOAD_CV = 0.12;
+/** default coefficient of variation of per-expert load (chosen against the calibration rows: fitted.ts) */
+export const DEFAULT_EXPERT_LOAD_CV = FITTED.expert_load_cv.value;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -130,7 +131,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   if (typeof raw.preset === 'string') base = modelPreset(raw.preset);
   const cfg = raw.config ?? raw.hf_config;
   if (cfg !== undefined && typeof cfg !== 'string') throw new MoekitError(`must be a path to a Hugging Face config.json (got ${JSON.stringify(cfg)})`, raw.config !== undefined ? 'model.config' : 'model.hf_config');
-  if (typeof cfg === 'string') base = { ...base, ...modelFromHfConfig(resolve(baseDir, cfg)) };
+  if (typeof cfg === 'string') base = { ...base, ...modelFromConfig(resolve(baseDir, cfg)) };
   const m: Obj = { ...base };
   for (const [k, v] of Object.entries(raw)) {
     if (k === 'preset' || k === 'config' || k === 'hf_config') continue;

@@ -23,6 +23,7 @@
  * tokens/s). Rows keep the throughput (MFU) order; `by_time_to_quality` is the second ranking.
  */
 import { MoekitError } from '../util/errors.js';
+import { FITTED } from './fitted.js';
 import { paramCounts, sharedWidth } from './flops.js';
 import type { ModelShape } from './models.js';
 import { search, type Ranked, type SearchOptions } from './search.js';
@@ -66,7 +67,10 @@ export interface SweepResult {
  * predict absolute losses.
  */
 export interface LossLaw { a: number; alpha: number; b: number; beta: number; g: number; gamma: number; c: number }
-export const FINE_GRAINED_LAW: Readonly<LossLaw> = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 };
+export const FINE_GRAINED_LAW: Readonly<LossLaw> = {
+  a: FITTED.krajewski_a.value, alpha: FITTED.krajewski_alpha.value, b: FITTED.krajewski_b.value, beta: FITTED.krajewski_beta.value,
+  g: FITTED.krajewski_g.value, gamma: FITTED.krajewski_gamma.value, c: FITTED.krajewski_c.value,
+};
 
 /** granularity G of Krajewski et al.: d_ff / d_expert with d_ff = 4 x hidden */
 export function granularity(m: Pick<ModelShape, 'hidden' | 'expert_ffn'>): number {

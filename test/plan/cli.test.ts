@@ -21,7 +21,12 @@ describe('moekit plan CLI', () => {
     expect(await runPlanCommand(['simulate', specFile(MIXTRAL), '--json'])).toBe(0);
     const j = JSON.parse(io.stdout);
     for (const k of ['step_time_s', 'tokens_per_s', 'mfu', 'hfu', 'memory_gib_per_device', 'fits', 'breakdown']) expect(j).toHaveProperty(k);
-    for (const k of ['compute', 'tp_comm', 'cp_comm', 'ep_comm', 'pp_comm', 'dp_comm', 'bubble']) expect(j.breakdown).toHaveProperty(k);
+    // the MoE blocks under the engine's phase names (src/moe: route, dispatch, experts, combine), then the rest
+    expect(Object.keys(j.breakdown)).toEqual(['compute', 'route', 'dispatch', 'experts', 'combine', 'recompute', 'tp_comm', 'cp_comm', 'pp_comm', 'dp_comm', 'bubble', 'offload', 'optimizer']);
+    expect(io.stdout).not.toMatch(/ep_comm/);
+    io.stdout = '';
+    expect(await runPlanCommand(['simulate', specFile(MIXTRAL)])).toBe(0);
+    for (const k of ['route', 'dispatch', 'experts', 'combine']) expect(io.stdout).toMatch(new RegExp(`^  ${k} +[0-9.]+ m?s +[0-9.]+%$`, 'm'));
   });
   it('simulate from flags alone equals the same spec from a file', async () => {
     expect(await runPlanCommand(['simulate', '--json', '--model', 'mixtral-8x22b', '--hardware', 'h100', '--devices', '128', '--tp', '2', '--pp', '8', '--vpp', '7', '--ep', '8', '--etp', '1', '--seq-len', '4096', '--global-batch', '256'])).toBe(0);
@@ -81,6 +86,15 @@ describe('moekit plan CLI', () => {
     const j = JSON.parse(io.stdout);
     expect(j.fwd_ms).toBeGreaterThan(5);
     expect(j.fwd_bwd_ms).toBeGreaterThan(2 * j.fwd_ms);
+    // the engine's phase names, in the engine's order; they sum to the layer's time
+    expect(Object.keys(j.phases_fwd_ms)).toEqual(['route', 'dispatch', 'experts', 'combine']);
+    expect(Object.keys(j.phases_bwd_ms)).toEqual(['route', 'dispatch', 'experts', 'combine']);
+    const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    expect(sum(j.phases_fwd_ms)).toBeCloseTo(j.fwd_ms, 9);
+    expect(sum(j.phases_fwd_ms) + sum(j.phases_bwd_ms)).toBeCloseTo(j.fwd_bwd_ms, 9);
+    io.stdout = '';
+    await runPlanCommand(['op', 'moe-layer', '--hardware', 'h200', '--tokens', '8192', '--hidden', '4096', '--experts', '8', '--top-k', '2', '--expert-ffn', '14336']);
+    expect(io.stdout).toMatch(/forward by phase: route [0-9.]+ ms, dispatch [0-9.]+ ms, experts [0-9.]+ ms, combine [0-9.]+ ms/);
     io.stdout = '';
     await runPlanCommand(['op', 'attention', '--hardware', 'h200', '--batch', '2', '--seq', '4096', '--hidden', '4096', '--heads', '32', '--kv-heads', '8', '--head-dim', '128', '--json']);
     expect(JSON.parse(io.stdout)).toHaveProperty('fwd_bwd_ms');

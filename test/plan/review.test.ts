@@ -42,10 +42,12 @@ describe('model: { config: PATH }', () => {
     const nul = file('null', 'null-config.json');
     const list = file('[1, 2]', 'list-config.json');
     for (const [spec, re] of [
-      [specWith(nul), /^moekit: .*null-config\.json: config\.json must be a JSON object\n$/],
-      [specWith(list), /^moekit: .*list-config\.json: config\.json must be a JSON object\n$/],
+      // read by the engine's reader (src/io/config.ts), so its messages
+      [specWith(nul), /^moekit: .*null-config\.json: config must be a JSON object\n$/],
+      [specWith(list), /^moekit: .*list-config\.json: config must be a JSON object\n$/],
       [specWith('5'), /^moekit: model\.config: must be a path to a Hugging Face config\.json \(got 5\)\n$/],
-      [specWith(join(dir, 'missing.json')), /^moekit: .*missing\.json: cannot read config\.json: ENOENT/],
+      [specWith(join(dir, 'missing.json')), /^moekit: .*missing\.json: no such model directory or config file\n$/],
+      [specWith(file('{"model_type": "llama", "hidden_size": 64}', 'llama-config.json')), /^moekit: .*llama-config\.json: unsupported architecture 'llama'; supported: mixtral, .*\n$/],
     ] as [string, RegExp][]) {
       io.stderr = '';
       expect(await main(['plan', 'simulate', spec])).toBe(1);
@@ -85,9 +87,10 @@ describe('model: { config: PATH }', () => {
     }
   });
   it('interleaved dense/MoE layers are refused on one line', async () => {
-    const cfg = file(JSON.stringify({ hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, moe_num_experts: 4, moe_k: 2, moe_intermediate_size: 32, moe_layer_interval: 2 }), 'ernie-interval.json');
+    const cfg = file(JSON.stringify({ model_type: 'ernie4_5_moe', hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, intermediate_size: 128, rope_theta: 10000, moe_num_experts: 4, moe_k: 2, moe_intermediate_size: 32, moe_layer_interval: 2 }), 'ernie-interval.json');
     expect(await main(['plan', 'simulate', specWith(cfg)])).toBe(1);
-    expect(io.stderr).toMatch(/ernie-interval\.json: moe_layer_interval 2 \(interleaved dense\/MoE layers\) is not modelled\n$/);
+    // ERNIE's layers (l + 1) % 2 == 0 are MoE: 1 and 3, so dense layer 2 sits between them
+    expect(io.stderr).toMatch(/ernie-interval\.json: dense layer 2 after MoE layer 1: interleaved dense\/MoE layers are not modelled \(dense layers first, then MoE\)\n$/);
   });
 });
 
@@ -358,9 +361,10 @@ describe('FP8 on hardware without FP8 GEMMs', () => {
 describe('Qwen mlp_only_layers', () => {
   it('a leading prefix counts as dense layers, anything else is refused', async () => {
     const { resolveModel } = await import('../../src/plan/spec.js');
-    const base = { hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 32, intermediate_size: 128 };
+    const base = { model_type: 'qwen3_moe', hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 32, intermediate_size: 128, rope_theta: 10000 };
     expect(resolveModel({ config: file(JSON.stringify({ ...base, mlp_only_layers: [1, 0] }), 'q-prefix.json') }).dense_layers).toBe(2);
-    expect(() => resolveModel({ config: file(JSON.stringify({ ...base, mlp_only_layers: [3] }), 'q-last.json') })).toThrow(/mlp_only_layers \[3\] \(interleaved dense\/MoE layers\) is not modelled/);
+    expect(() => resolveModel({ config: file(JSON.stringify({ ...base, mlp_only_layers: [3] }), 'q-last.json') })).toThrow(/dense layer 3 after MoE layer 0: interleaved dense\/MoE layers are not modelled/);
+    expect(() => resolveModel({ config: file(JSON.stringify({ ...base, decoder_sparse_step: 2 }), 'q-step.json') })).toThrow(/dense layer 2 after MoE layer 1: interleaved/);
   });
 });
 

@@ -4,6 +4,7 @@ import { CALIBRATION, goodputFromInterruptions } from '../../src/plan/calibratio
 import { allGather, epAllToAll, scaleUpBw } from '../../src/plan/comm.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
 import { bubbleTime, dpExposed, stageSplit } from '../../src/plan/schedule.js';
+import { MOE_PHASES } from '../../src/plan/op.js';
 import { simulate } from '../../src/plan/simulate.js';
 import { resolveSpec } from '../../src/plan/spec.js';
 
@@ -56,9 +57,9 @@ describe('calibration table', () => {
     const spec = CALIBRATION.find((x) => x.id === 'qwen3-235b-a22b')!.spec as { training: Record<string, unknown>; parallel: Record<string, unknown> };
     expect(spec.training.load_imbalance).toBe(1);
     expect(spec.parallel.ep_overlap).toBe('none');
-    // the all-to-all is still most of the step: EP32 over 4 nodes, flat, unhidden
+    // the all-to-all is still most of the step: EP32 over 4 nodes, flat, unhidden (dispatch and combine hold it)
     const s = simulate(resolveSpec(structuredClone(spec) as Record<string, unknown>));
-    expect(s.breakdown.ep_comm / s.step_time_s).toBeGreaterThan(0.5);
+    expect((s.breakdown.dispatch + s.breakdown.combine) / s.step_time_s).toBeGreaterThan(0.5);
   });
 });
 
@@ -72,6 +73,32 @@ describe('simulation behaviour', () => {
     expect(sum / r.step_time_s).toBeCloseTo(1, 9);
     expect(r.tokens_per_s * r.step_time_s).toBeCloseTo(256 * 4096, 3);
     expect(r.hfu).toBeGreaterThanOrEqual(r.mfu);
+  });
+  it('the MoE blocks are in the breakdown under the engine\'s phase names; a dense model has none', () => {
+    const r = simulate(mixtral({}));
+    const b = r.breakdown;
+    expect(MOE_PHASES).toEqual(['route', 'dispatch', 'experts', 'combine']);
+    for (const ph of MOE_PHASES) expect(b[ph], ph).toBeGreaterThan(0);
+    // Mixtral 8x22B's coarse experts: the grouped GEMMs are most of the MoE block, the router a sliver
+    expect(b.experts).toBeGreaterThan(10 * (b.route + b.dispatch + b.combine));
+    expect(b.route).toBeLessThan(b.dispatch);
+    // without EP the all-to-all vanishes; dispatch and combine keep only the permutation
+    const noEp = simulate(mixtral({ ep: 1 })).breakdown;
+    expect(noEp.dispatch + noEp.combine).toBeLessThan((b.dispatch + b.combine) / 3);
+    // a dense model: no MoE phases, everything in compute
+    const llama = simulate(resolveSpec({ model: 'llama3.1-405b', hardware: { preset: 'h100', devices: 1024 }, parallel: { tp: 8, pp: 16 }, training: { seq_len: 8192, global_batch: 512 } })).breakdown;
+    for (const ph of MOE_PHASES) expect(llama[ph], ph).toBe(0);
+    expect(llama.compute).toBeGreaterThan(0);
+  });
+  it('dispatch and combine hold the exposed EP all-to-all: none hidden without overlap, most with DualPipe', () => {
+    const ds = (ep_overlap: string) => simulate(resolveSpec({ model: 'deepseek-v3', hardware: { preset: 'h800', devices: 2048 }, parallel: { pp: 16, ep: 64, schedule: 'dualpipe', ep_overlap, a2a: 'hierarchical' }, training: { seq_len: 4096, global_batch: 15360, precision: 'fp8', node_limit: 4 } }));
+    const none = ds('none').breakdown;
+    const dual = ds('dualpipe').breakdown;
+    expect(dual.dispatch + dual.combine).toBeLessThan((none.dispatch + none.combine) / 3);
+    // FP8 dispatch, BF16 combine: the forward dispatch all-to-all moves half the bytes of the combine
+    expect(none.dispatch).toBeLessThan(none.combine);
+    // experts and route are compute: overlap does not change them (DualPipe's SM reservation slows them by 132/112)
+    expect(dual.experts / none.experts).toBeCloseTo(132 / 112, 6);
   });
   it('interleaving shrinks the bubble by v; full recompute costs time and raises HFU over MFU', () => {
     const a = simulate(mixtral({}));

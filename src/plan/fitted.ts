@@ -1,0 +1,178 @@
+/**
+ * Every constant of the planner's cost model that was set from data (fitted to measurements, measured, derived from a
+ * published run, chosen against the calibration rows, or fitted by a paper), in one place, each with its value, what
+ * it was fitted on, its source, what it is checked on, and whether the calibration rows were used to set it.
+ *
+ * Not here: hardware datasheet numbers (peaks, bandwidths, memory sizes: hardware.ts, each with its source) and the
+ * assumptions no data stands behind (collective efficiency and latency, the Ascend efficiencies, the training
+ * framework's 5 us per kernel, memory reserves: hardware.ts, simulate.ts, memory.ts say which).
+ *
+ * Fitting is kept apart from checking:
+ *  - `plan op` (one MoE layer, one attention block on one H200): the five constants of kind 'fit' are fitted on the
+ *    fit set only (OP_MEASUREMENT_SETS.fit: lease A, 17 shapes) by `fitOpConstants` (fit-op.ts;
+ *    `node bench/plan/fit_op_model.mjs`); they are checked on the check set (OP_MEASUREMENT_SETS.check: 9 other shapes,
+ *    predicted before they were measured, on leases B and C), which no fit reads (test/plan/op.test.ts).
+ *  - the simulator: the calibration rows (calibration.ts, published training runs) are its check set. Constants with
+ *    `tuned_on_calibration: true` were chosen while looking at those rows, so the rows are not an independent check
+ *    of them; docs/planner.md says so beside the table.
+ */
+
+export interface Fitted {
+  value: number;
+  /**
+   * fit: least squares on measurements; measured: read off one microbenchmark; derived: computed from published
+   * figures; chosen: picked (within a published range, or without data) against the calibration rows;
+   * published-fit: a paper's fitted coefficient, used as published
+   */
+  kind: 'fit' | 'measured' | 'derived' | 'chosen' | 'published-fit';
+  /** the data it was fitted (or chosen) on, and how */
+  fitted_on: string;
+  /** where that data and procedure are */
+  source: string;
+  /** the data it is checked on, disjoint from fitted_on; or why there is no independent check */
+  checked_on: string;
+  /** true when the calibration rows (published runs) were used to set it: they are then no independent check of it */
+  tuned_on_calibration: boolean;
+}
+
+/** The H200 measurements of `plan op` (bench/plan/measure_ops.py), split into a fit set and a disjoint check set. */
+export interface OpMeasurementSet {
+  file: string;
+  lease: 'A' | 'B' | 'C';
+  /** which rows of the file: all, or those whose `set` field is 'fit' / 'holdout' */
+  rows: 'all' | 'fit' | 'holdout';
+}
+
+export const OP_MEASUREMENT_SETS: { fit: OpMeasurementSet[]; check: OpMeasurementSet[]; repeat: OpMeasurementSet[] } = {
+  /** lease A: the 12 MoE-layer (grouped GEMM) and 5 attention shapes the constants are fitted on */
+  fit: [{ file: 'docs/plan-op-measurements.json', lease: 'A', rows: 'all' }],
+  /**
+   * the 6 MoE-layer and 3 attention shapes held out (`--set holdout`), predicted with the fitted constants and the
+   * predictions committed (docs/plan-op-holdout-predictions.json) before they were measured, on leases B and C
+   */
+  check: [
+    { file: 'docs/plan-op-holdout.json', lease: 'B', rows: 'all' },
+    { file: 'docs/plan-op-measurements-lease3.json', lease: 'C', rows: 'holdout' },
+  ],
+  /** lease C re-measured the fit set's shapes: the same shapes on another machine (reproducibility, not a check) */
+  repeat: [{ file: 'docs/plan-op-measurements-lease3.json', lease: 'C', rows: 'fit' }],
+};
+
+const OP_FIT = 'least squares on log time of fwd and fwd+bwd over the fit set, lease A (docs/plan-op-measurements.json: 12 MoE-layer shapes with grouped GEMMs, 5 attention blocks = 34 numbers), Nelder-Mead, all five op constants at once';
+const OP_SOURCE = 'bench/plan/measure_ops.py on one H200 (torch 2.11, bf16, CUDA events, median of 20); fit: fitOpConstants in src/plan/fit-op.ts, run by node bench/plan/fit_op_model.mjs';
+const OP_CHECK = 'the check set: 9 held-out shapes (6 MoE, 3 attention) measured on leases B and C (docs/plan-op-holdout.json, the holdout rows of docs/plan-op-measurements-lease3.json), test/plan/op.test.ts';
+
+/** Days of DeepSeek-V3 pre-training: 2,664K H800 GPU-hours on 2,048 GPUs (report sec. 1) = 54.2 days */
+export const DSV3_PRETRAIN_DAYS = 2664e3 / 2048 / 24;
+
+/**
+ * Llama 3's published interruption record (arXiv 2407.21783 sec. 3.3.4, Table 5): 466 job interruptions (47 planned,
+ * 419 unexpected) in a 54-day snapshot on 16,384 H100. Data, not fitted; the goodput below scales it.
+ */
+export const LLAMA3_INTERRUPTIONS = { count: 466, days: 54, gpus: 16384 } as const;
+
+/**
+ * Goodput of a synchronous pre-training run from Llama 3's interruption rate: scaled per GPU-day to `gpus` over
+ * `days`, each interruption costing `hours_lost` (restart, checkpoint reload and the work since the last checkpoint).
+ */
+export function goodputFromInterruptions(gpus: number, days: number, hours_lost: number): number {
+  const perGpuDay = LLAMA3_INTERRUPTIONS.count / (LLAMA3_INTERRUPTIONS.days * LLAMA3_INTERRUPTIONS.gpus);
+  const interruptions = perGpuDay * gpus * days;
+  return 1 - (interruptions * hours_lost) / (days * 24);
+}
+
+function LAW(k: string): string {
+  return `coefficient ${k} of L(N, D, G) = c + (g / G^gamma + a) / N^alpha + b / D^beta, fitted by Krajewski et al. on their MoE runs (expansion rate 64, 129M-3.7B parameters, 16B-130B tokens), the MoE row of their Table 1`;
+}
+const LAW_SRC = 'Krajewski et al. 2024, "Scaling Laws for Fine-Grained Mixture of Experts", arXiv 2402.07871, Table 1 (checked against the paper\'s text)';
+const LAW_CHECK = 'not checked here: the sweep uses it only to compare shapes of nearly equal size, far outside its fitted range (docs/planner.md, "Shape sweep")';
+
+export const FITTED = {
+  // --- plan op: PyTorch eager on one H200; fitted on lease A, checked on the held-out shapes ------------------------
+  gemm_eff: {
+    value: 0.73, kind: 'fit',
+    fitted_on: `${OP_FIT}; the fit gives 0.731 of the 989 TFLOP/s BF16 peak, with op.ts' roofline (weight bytes additive, activation bytes overlapped). Used as the GEMM efficiency of every NVIDIA preset (Hopper measured; A100/A800/Blackwell carried over)`,
+    source: OP_SOURCE, checked_on: OP_CHECK, tuned_on_calibration: false,
+  },
+  scatter_eff: {
+    value: 0.044, kind: 'fit',
+    fitted_on: `${OP_FIT}; the fit gives 0.0439 of HBM bandwidth for bf16 atomic scatter-add (index_add_, the gather's backward)`,
+    source: OP_SOURCE, checked_on: OP_CHECK, tuned_on_calibration: false,
+  },
+  launch_s: {
+    value: 38e-6, kind: 'fit',
+    fitted_on: `${OP_FIT}; the fit gives 37.8 us per kernel: eager PyTorch's per-op cost on lease A's host (sort, top-k, indexing, allocation), not bare launch latency (7.9 us per op in a chain of 400 tiny ops on lease C)`,
+    source: OP_SOURCE, checked_on: `${OP_CHECK}; a property of the lease's host as much as of the GPU (lease B's faster host ran the overhead-bound shapes up to 24% faster than predicted)`, tuned_on_calibration: false,
+  },
+  flash_fwd_eff: {
+    value: 0.36, kind: 'fit',
+    fitted_on: `${OP_FIT}; the fit gives 0.358 of the BF16 peak for F.scaled_dot_product_attention (flash backend, causal) forward`,
+    source: OP_SOURCE, checked_on: OP_CHECK, tuned_on_calibration: false,
+  },
+  flash_bwd_eff: {
+    value: 0.30, kind: 'fit',
+    fitted_on: `${OP_FIT}; the fit gives 0.302 of the BF16 peak for the flash backward (2.5x the forward FLOPs)`,
+    source: OP_SOURCE, checked_on: OP_CHECK, tuned_on_calibration: false,
+  },
+  bw_eff: {
+    value: 0.87, kind: 'measured',
+    fitted_on: 'device-to-device copy on one H200 against the 4.8 TB/s datasheet bandwidth: 4.1-4.2 TB/s in lease A\'s session (the committed lease A run: 4.09 TB/s = 0.85; leases B and C: 4.16 and 4.14 TB/s); 0.87 = 4.18 TB/s, set before leases B and C. Not fitted: the op fit takes it as given. Used for every NVIDIA preset',
+    source: 'calibration.copy of docs/plan-op-measurements.json, docs/plan-op-holdout.json, docs/plan-op-measurements-lease3.json (bench/plan/measure_ops.py)',
+    checked_on: 'indirectly by the op check set (every memory-bound kernel runs at it)', tuned_on_calibration: false,
+  },
+
+  // --- the simulator: chosen against the calibration rows (the rows are then no independent check) -----------------
+  fp8_gemm_eff: {
+    value: 0.55, kind: 'chosen',
+    fitted_on: 'the low end of the DeepGEMM README range (FP8 GEMMs with 128-element block scaling on H800: ~1,100-1,550 TFLOP/s for DeepSeek-V3 shapes = 0.55-0.78 of 1,979), chosen together with expert_load_cv against the whole calibration table (it moved from 0.65 to 0.55 when the load model was added, commit 3e7184f); training also runs the transposed wgrad GEMMs and re-quantises',
+    source: 'deepseek-ai/DeepGEMM README; calibration rows with FP8 GEMMs: DeepSeek-V3, Qwen3-235B-A22B',
+    checked_on: 'nothing independent: the FP8 calibration rows (DeepSeek-V3, Qwen3-235B-A22B) were used to choose it; no FP8 GEMM was measured on the device machine', tuned_on_calibration: true,
+  },
+  expert_load_cv: {
+    value: 0.12, kind: 'chosen',
+    fitted_on: 'coefficient of variation of one expert\'s token count per micro-batch (balance.ts), chosen together with fp8_gemm_eff against the whole calibration table (commit 3e7184f, replacing per-row load imbalances of 1.1-1.3)',
+    source: 'calibration rows with routed experts and a derived load: DeepSeek-V3, Pangu Ultra MoE (both), Mixtral 8x22B, Skywork-MoE (Qwen3-235B-A22B fixes max/mean = 1.0: token drop)',
+    checked_on: 'nothing independent: the calibration rows were used to choose it; no router trace of a real training run was measured (docs/planner.md: expert_load_cv 0.3 moves the Pangu ranking)', tuned_on_calibration: true,
+  },
+  ep_overlap_adaptive: {
+    value: 0.8, kind: 'chosen',
+    fitted_on: 'fraction of the EP all-to-all hidden behind compute by Pangu Ultra MoE\'s adaptive pipe overlap; no data: set in the commit that added the calibration rows (5c3dfed) and unchanged since; whether it was chosen while looking at the rows is not recorded, so it is counted as tuned on them',
+    source: 'simulate.ts EP_OVERLAP; calibration row: Pangu Ultra MoE (final)',
+    checked_on: 'nothing independent: only the Pangu (final) calibration row exercises it', tuned_on_calibration: true,
+  },
+  ep_overlap_dualpipe: {
+    value: 0.95, kind: 'chosen',
+    fitted_on: 'fraction of the EP all-to-all hidden behind compute by DeepSeek-V3\'s DualPipe (the report describes the all-to-all as fully hidden, sec. 3.2, without a number); set with the calibration rows (5c3dfed) and unchanged since, counted as tuned on them',
+    source: 'simulate.ts EP_OVERLAP; DeepSeek-V3 technical report sec. 3.2.2; calibration row: DeepSeek-V3',
+    checked_on: 'nothing independent: only the DeepSeek-V3 calibration row exercises it', tuned_on_calibration: true,
+  },
+  tp_exposed_overlap: {
+    value: 0.3, kind: 'chosen',
+    fitted_on: 'fraction of the TP collectives left exposed with Megatron\'s --tp-comm-overlap; no data: set with the calibration rows (5c3dfed) and unchanged since, counted as tuned on them',
+    source: 'simulate.ts TP_EXPOSED; calibration rows with tp > 1 and TP overlap: Pangu Ultra MoE (both), Mixtral 8x22B, Qwen3-235B-A22B, Skywork-MoE',
+    checked_on: 'nothing independent', tuned_on_calibration: true,
+  },
+  pangu_implied_peak_tflops: {
+    value: 220, kind: 'derived',
+    fitted_on: 'the 910B dense BF16 peak the Pangu Ultra MoE paper\'s own figures imply under our FLOP count (277.9 GFLOP per token): 1.46M tokens/s x 277.9G / (0.300 MFU x 6,144 NPUs) = 220 TFLOPS; the baseline pair (0.61M tokens/s at 18.9% on 4,096) gives 219. The paper states neither its peak nor its FLOP convention; the widely reported 313 TFLOPS (the 910B preset) puts the row at +35%',
+    source: 'arXiv 2505.04519 (the published throughput and MFU of both Pangu calibration rows); calibration.ts',
+    checked_on: 'nothing independent: derived from the same published pairs the two Pangu rows are compared on, so those rows check the rest of the model only given the paper\'s MFU (a throughput check at this peak is an MFU check)', tuned_on_calibration: true,
+  },
+  goodput_hours_lost: {
+    value: 1, kind: 'chosen',
+    fitted_on: 'hours lost per job interruption (restart, checkpoint reload, work since the last checkpoint) in goodputFromInterruptions: an assumption, no data; with Llama 3\'s interruption rate (LLAMA3_INTERRUPTIONS, published) it gives DeepSeek-V3\'s goodput 0.955 over 2,048 GPUs x 54.2 days (58 interruptions). Introduced when the DeepSeek-V3 row, compared on the report\'s cost-accounting figure, was +10% at steady state',
+    source: 'arXiv 2407.21783 sec. 3.3.4 (the rate); calibration.ts (the DeepSeek-V3 row\'s accounting)',
+    checked_on: 'nothing independent: only the DeepSeek-V3 row uses it; that row stays within 10% for any goodput up to 0.985 (test/plan/simulate.test.ts), so the pass does not hinge on the hour', tuned_on_calibration: true,
+  },
+
+  // --- the sweep's scaling law: a paper's fit, used as published --------------------------------------------------
+  krajewski_a: { value: 18.1, kind: 'published-fit', fitted_on: LAW('a'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+  krajewski_alpha: { value: 0.115, kind: 'published-fit', fitted_on: LAW('alpha'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+  krajewski_b: { value: 30.8, kind: 'published-fit', fitted_on: LAW('b'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+  krajewski_beta: { value: 0.147, kind: 'published-fit', fitted_on: LAW('beta'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+  krajewski_g: { value: 2.1, kind: 'published-fit', fitted_on: LAW('g'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+  krajewski_gamma: { value: 0.58, kind: 'published-fit', fitted_on: LAW('gamma'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+  krajewski_c: { value: 0.47, kind: 'published-fit', fitted_on: LAW('c'), source: LAW_SRC, checked_on: LAW_CHECK, tuned_on_calibration: false },
+} satisfies Record<string, Fitted>;
+
+export type FittedName = keyof typeof FITTED;
