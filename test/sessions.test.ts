@@ -216,10 +216,14 @@ describe('sessions through the worker: slots, cancelling, sub-models, text, load
     await expect(h.stats()).rejects.toThrow(/no such model directory/);
   });
 
-  it('after close, sessions get an error event', async () => {
+  it('close cancels the sessions in flight; after it, sessions get an error event', async () => {
     const h = open(dir);
     await h.ready;
-    await h.close();
+    let closing: Promise<void> | null = null;
+    const inFlight = await collect(h.generate([1, 2], { maxNewTokens: 200, greedy: true, stopAtEos: false }), (n) => { if (n === 2) closing = h.close(); });
+    await closing;
+    expect(inFlight.done!.finish_reason).toBe('cancelled');
+    expect(inFlight.ids.length).toBeLessThan(200);
     const r = await collect(h.generate([1, 2], { maxNewTokens: 2 }));
     expect(r.error).toMatch(/the model was closed/);
   });
