@@ -12,6 +12,8 @@ console.log('\n## GEMV with bf16 weights (bench/gemv-bf16.mjs)\n');
 sh('bench/gemv-bf16.mjs', ['--header']);
 console.log('\n## Engine prefill/decode (bench/engine.mjs)\n');
 sh('bench/engine.mjs');
+console.log('\n## Continuous batching (bench/sessions.mjs)\n');
+sh('bench/sessions.mjs');
 for (const f of ['bench/plan/search_speed.mjs']) {
   if (fs.existsSync(f)) {
     console.log(`\n## Planner (${f})\n`);

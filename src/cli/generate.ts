@@ -5,7 +5,9 @@
 import * as path from 'node:path';
 import { loadTokenizer } from '../io/tokenizer.js';
 import { MoeModel } from '../models/model.js';
-import { generate } from '../runtime/generate.js';
+import type { DoneMsg } from '../runtime/events.js';
+import { legacyTimings } from '../runtime/generate.js';
+import { Scheduler } from '../runtime/scheduler.js';
 import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
 import { dtypeFlag, numFlag, onePositional, parse } from './args.js';
@@ -50,23 +52,29 @@ export async function runGenerate(argv: string[]): Promise<number> {
     process.stderr.write(`moekit: warning: ${prompt.length} prompt + ${maxNew} new tokens exceed the model's max_position_embeddings (${model.desc.maxPositions}); quality may degrade\n`);
   }
   const stream = !values.json && tokenizer !== null && process.stdout.isTTY === true;
-  // stream text as TextStreamer does: decode everything generated so far and print what is new,
-  // holding back an incomplete UTF-8 sequence (U+FFFD at the end)
-  const generated: number[] = [];
-  let printed = 0;
-  const onToken = (id: number) => {
-    generated.push(id);
-    const text = tokenizer!.decode(generated);
-    if (text.endsWith('\uFFFD') || text.length <= printed) return;
-    process.stdout.write(text.slice(printed));
-    printed = text.length;
-  };
-  const res = generate(model, prompt, {
+  // in-process: a one-shot command has nothing else for its main thread to do, and a worker would only add
+  // its start-up; the events are those a worker (src/runtime/remote.ts) streams
+  const scheduler = new Scheduler(model, { maxBatch: 1, tokenizer });
+  const events = scheduler.submit(prompt, {
     maxNewTokens: maxNew, greedy: values.greedy || !sampled, temperature, topK, topP, seed,
     stopAtEos: !values['no-stop'],
-    onToken: stream ? onToken : undefined,
   });
-  const text = tokenizer ? tokenizer.decode(res.ids.slice(res.promptTokens)) : undefined;
+  const generated: number[] = [];
+  let done: DoneMsg | null = null;
+  for await (const ev of events) {
+    if (ev.type === 'error') throw new MoekitError(ev.message);
+    if (ev.type === 'token') {
+      generated.push(ev.id);
+      if (stream && ev.text) process.stdout.write(ev.text);
+    } else done = ev;
+  }
+  const t = done!.timings;
+  const res = {
+    ids: [...prompt, ...generated], promptTokens: prompt.length, newTokens: generated.length,
+    finishReason: done!.finish_reason === 'stop' ? 'eos' : 'length',
+    timings: legacyTimings(t.prompt_n, t.predicted_n, t.prompt_ms, t.predicted_ms),
+  };
+  const text = done!.text;
   if (values.json) {
     process.stdout.write(JSON.stringify({
       ids: res.ids, prompt_tokens: res.promptTokens, new_tokens: res.newTokens, finish_reason: res.finishReason,

@@ -1,19 +1,15 @@
 /**
- * Autoregressive generation with a KV cache: one prefill over the prompt, then one token at a
- * time. Greedy or sampled; stops at max_new_tokens or an end-of-sequence id.
+ * Synchronous autoregressive generation of one sequence with a KV cache: one prefill over the prompt,
+ * then one token at a time (greedy or sampled; stops at max_new_tokens or an end-of-sequence id). The
+ * steps are those of the scheduler (src/runtime/sequence.ts) run for a batch of one; tests, the trainer
+ * and the benchmarks call this, streaming sessions go through src/runtime/scheduler.ts.
  */
-import type { MoeModel, SubModel, Tracer } from '../models/model.js';
-import { MoekitError } from '../util/errors.js';
-import { rng, sample, type SamplingOptions } from './sampling.js';
+import type { MoeModel, Tracer } from '../models/model.js';
+import type { SessionOptions } from './events.js';
+import { decode, prefill, Sequence } from './sequence.js';
 
-export interface GenerateOptions extends SamplingOptions {
-  maxNewTokens: number;
-  /** stop at the model's eos ids (default true) */
-  stopAtEos?: boolean;
-  eosTokenIds?: number[];
+export interface GenerateOptions extends SessionOptions {
   trace?: Tracer;
-  /** run a sub-model (layers, experts, top-k) */
-  sub?: SubModel;
   /** called with each new token id */
   onToken?: (id: number, index: number) => void;
 }
@@ -28,31 +24,24 @@ export interface GenerateResult {
 }
 
 export function generate(model: MoeModel, prompt: number[], o: GenerateOptions): GenerateResult {
-  if (prompt.length === 0) throw new MoekitError('the prompt is empty: give at least one token id');
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new MoekitError(`max new tokens must be a non-negative integer, got ${o.maxNewTokens}`);
-  const eos = new Set(o.stopAtEos === false ? [] : (o.eosTokenIds ?? model.desc.eosTokenIds));
-  const rand = rng(o.seed ?? 0);
-  const cache = model.newCache(1, prompt.length + o.maxNewTokens);
-  const ids = prompt.slice();
-  let finishReason: GenerateResult['finishReason'] = 'length';
-  const t0 = performance.now();
-  let logits = model.forward(Int32Array.from(prompt), 1, prompt.length, { cache, lastOnly: true, trace: o.trace, sub: o.sub });
-  const t1 = performance.now();
-  for (let i = 0; i < o.maxNewTokens; i++) {
-    const next = sample(logits, o, rand);
-    ids.push(next);
-    o.onToken?.(next, i);
-    if (eos.has(next)) { finishReason = 'eos'; break; }
-    if (i + 1 < o.maxNewTokens) logits = model.forward(Int32Array.of(next), 1, 1, { cache, lastOnly: true, trace: o.trace, sub: o.sub });
+  const s = new Sequence(model, prompt, o);
+  prefill(model, s, o.trace);
+  if (s.out.length > 0) o.onToken?.(s.last, 0);
+  while (!s.done) {
+    decode(model, [s], o.trace);
+    o.onToken?.(s.last, s.out.length - 1);
   }
-  const t2 = performance.now();
-  const newTokens = ids.length - prompt.length;
   return {
-    ids, promptTokens: prompt.length, newTokens, finishReason,
-    timings: {
-      prefillMs: t1 - t0, decodeMs: t2 - t1,
-      prefillTokensPerS: prompt.length / ((t1 - t0) / 1000),
-      decodeTokensPerS: newTokens > 1 ? (newTokens - 1) / ((t2 - t1) / 1000) : 0,
-    },
+    ids: [...prompt, ...s.out], promptTokens: prompt.length, newTokens: s.out.length, finishReason: s.finish!,
+    timings: legacyTimings(prompt.length, s.out.length, s.t.prefillEnd - s.t.prefillStart, s.t.end - s.t.prefillEnd),
+  };
+}
+
+/** the timings `generate` and `moekit generate --json` report: decode counts the tokens after the first */
+export function legacyTimings(promptTokens: number, newTokens: number, prefillMs: number, decodeMs: number): GenerateResult['timings'] {
+  return {
+    prefillMs, decodeMs,
+    prefillTokensPerS: promptTokens / (prefillMs / 1000),
+    decodeTokensPerS: newTokens > 1 ? (newTokens - 1) / (decodeMs / 1000) : 0,
   };
 }

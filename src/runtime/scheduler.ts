@@ -1,0 +1,218 @@
+/**
+ * Continuous batching over one model: requests come in at any time, each gets a slot (maxBatch of them),
+ * and every step decodes all running sequences together.
+ *
+ *   step:  admit queued requests into free slots, prefilling each alone (its first token comes out)
+ *          → one decode forward [B, 1] per sub-model over the running sequences (each at its own length)
+ *          → sample per sequence (its own options and seeded generator) → token events; a sequence at
+ *            eos / max tokens ends with `done`, and its slot is free for the next step
+ *
+ * Prefills run one prompt per forward: prompts rarely share a length, a prefill of T tokens is already a
+ * GEMM of T rows, and alone it computes exactly what a sequence on its own computes. The loop yields to
+ * the event loop (setImmediate) after every forward, so events flow and aborts land between forwards;
+ * an aborted (or abandoned) session ends with `done` 'cancelled' and its slot is free at once.
+ */
+import type { TextTokenizer } from '../io/tokenizer.js';
+import type { MoeModel } from '../models/model.js';
+import { MoekitError } from '../util/errors.js';
+import { Channel } from './channel.js';
+import { timingsOf, usageOf, type DoneMsg, type ErrorMsg, type FinishReason, type GenEvent, type SessionOptions } from './events.js';
+import { decode, prefill, Sequence } from './sequence.js';
+import { TextStream } from './text-stream.js';
+
+export interface SchedulerOptions {
+  /** sequences decoded together (slots); default 8 */
+  maxBatch?: number;
+  /** with a tokenizer, token events carry their text and done the whole completion */
+  tokenizer?: TextTokenizer | null;
+}
+
+export interface SchedulerStats {
+  slots: number;
+  running: number;
+  queued: number;
+  /** prefill forwards, decode forwards, and the largest decode batch so far */
+  prefills: number;
+  steps: number;
+  maxBatch: number;
+  /** tokens generated */
+  tokens: number;
+}
+
+interface Session {
+  seq: Sequence;
+  ch: Channel<GenEvent>;
+  text: TextStream | null;
+  state: 'queued' | 'running' | 'ended';
+  unlisten: () => void;
+}
+
+export class Scheduler {
+  readonly maxBatch: number;
+  private readonly tokenizer: TextTokenizer | null;
+  private queue: Session[] = [];
+  private running: Session[] = [];
+  private loop: Generator<void, void> | null = null;
+  private readonly counts = { prefills: 0, steps: 0, maxBatch: 0, tokens: 0 };
+
+  constructor(readonly model: MoeModel, o: SchedulerOptions = {}) {
+    this.maxBatch = o.maxBatch ?? 8;
+    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new MoekitError(`max batch must be a positive integer, got ${o.maxBatch}`);
+    this.tokenizer = o.tokenizer ?? null;
+  }
+
+  /**
+   * Queue a request; its events stream from the returned iterable (one consumer). A bad request gives
+   * one error event. Aborting `signal`, or leaving the iteration early, cancels it.
+   */
+  submit(prompt: number[], opts: SessionOptions, signal?: AbortSignal): AsyncIterable<GenEvent> {
+    const ch = new Channel<GenEvent>();
+    let seq: Sequence;
+    try {
+      seq = new Sequence(this.model, prompt, opts);
+    } catch (e) {
+      ch.push(errorMsg(e));
+      ch.close();
+      return ch;
+    }
+    const s: Session = { seq, ch, text: this.tokenizer && new TextStream(this.tokenizer), state: 'queued', unlisten: () => {} };
+    if (signal?.aborted) {
+      this.cancel(s);
+      return ch;
+    }
+    const onAbort = () => this.cancel(s);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    s.unlisten = () => signal?.removeEventListener('abort', onAbort);
+    ch.onReturn = onAbort;
+    this.queue.push(s);
+    this.kick();
+    return ch;
+  }
+
+  stats(): SchedulerStats {
+    return { slots: this.maxBatch, running: this.running.length, queued: this.queue.length, ...this.counts };
+  }
+
+  /** cancel every session (their done events say 'cancelled') */
+  cancelAll(): void {
+    for (const s of [...this.running, ...this.queue]) this.cancel(s);
+  }
+
+  private cancel(s: Session): void {
+    if (s.state === 'ended') return;
+    const t = s.seq.t, now = performance.now();
+    if (s.state === 'queued') t.prefillStart = t.prefillEnd = now;
+    t.end = now;
+    this.end(s, this.doneMsg(s, 'cancelled'));
+  }
+
+  /** the session's last event; its slot is free from here */
+  private end(s: Session, last: DoneMsg | ErrorMsg): void {
+    if (s.state === 'ended') return;
+    if (s.state === 'running') this.running.splice(this.running.indexOf(s), 1);
+    else this.queue.splice(this.queue.indexOf(s), 1);
+    s.state = 'ended';
+    s.unlisten();
+    s.ch.push(last);
+    s.ch.close();
+  }
+
+  private doneMsg(s: Session, reason: FinishReason): DoneMsg {
+    const q = s.seq, n = q.out.length;
+    return {
+      type: 'done', finish_reason: reason, usage: usageOf(q.prompt.length, n), timings: timingsOf(q.t, q.prompt.length, n),
+      batch: { decode_steps: q.decodeSteps, max_batch: q.maxBatch },
+      ...(this.tokenizer ? { text: this.tokenizer.decode(q.out) } : {}),
+    };
+  }
+
+  /** the token a step just took, and the end when it was the last */
+  private emit(s: Session): void {
+    const q = s.seq, id = q.last;
+    this.counts.tokens++;
+    s.ch.push({ type: 'token', id, index: q.out.length - 1, ...(s.text ? { text: s.text.push(id) } : {}) });
+    if (q.done) this.end(s, this.doneMsg(s, q.finish === 'eos' ? 'stop' : 'length'));
+  }
+
+  private kick(): void {
+    if (this.loop) return;
+    this.loop = this.steps();
+    setImmediate(this.tick);
+  }
+
+  private tick = (): void => {
+    let r: IteratorResult<void, void>;
+    try {
+      r = this.loop!.next();
+    } catch (e) { // a bug in the loop itself: end everything rather than hang
+      this.loop = null;
+      for (const s of [...this.running, ...this.queue]) this.end(s, errorMsg(e));
+      return;
+    }
+    if (r.done) this.loop = null;
+    else setImmediate(this.tick);
+  };
+
+  /** the scheduling loop; yields after every forward, returns when there is nothing to do */
+  private *steps(): Generator<void, void> {
+    while (this.queue.length > 0 || this.running.length > 0) {
+      // admit: prefill each new sequence alone
+      while (this.running.length < this.maxBatch && this.queue.length > 0) {
+        const s = this.queue.shift()!;
+        s.state = 'running';
+        this.running.push(s);
+        try {
+          prefill(this.model, s.seq);
+          this.counts.prefills++;
+          if (s.seq.out.length > 0) this.emit(s);
+          else this.end(s, this.doneMsg(s, 'length')); // max new tokens 0
+        } catch (e) {
+          this.end(s, errorMsg(e));
+        }
+        yield;
+      }
+      // decode: one forward per sub-model over its running sequences
+      const groups = new Map<string, Session[]>();
+      for (const s of this.running) {
+        const g = groups.get(s.seq.subKey);
+        if (g) g.push(s); else groups.set(s.seq.subKey, [s]);
+      }
+      for (const g of groups.values()) {
+        const live = g.filter((s) => s.state === 'running'); // aborts land between forwards
+        if (live.length === 0) continue;
+        this.decodeGroup(live);
+        yield;
+      }
+    }
+  }
+
+  /** one batched decode; when it throws, each sequence alone, so an error ends only its own session */
+  private decodeGroup(g: Session[]): void {
+    try {
+      decode(this.model, g.map((s) => s.seq));
+      this.counted(g.length);
+      for (const s of g) this.emit(s);
+    } catch (e) {
+      if (g.length === 1) { this.end(g[0], errorMsg(e)); return; }
+      for (const s of g) {
+        try {
+          decode(this.model, [s.seq]);
+          this.counted(1);
+          this.emit(s);
+        } catch (e1) {
+          this.end(s, errorMsg(e1));
+        }
+      }
+    }
+  }
+
+  private counted(B: number): void {
+    this.counts.steps++;
+    this.counts.maxBatch = Math.max(this.counts.maxBatch, B);
+  }
+}
+
+/** a session's error event: a MoekitError's one line (file: message), or the message of anything else */
+export function errorMsg(e: unknown): ErrorMsg {
+  return { type: 'error', message: e instanceof MoekitError ? e.oneLine() : e instanceof Error ? e.message : String(e) };
+}

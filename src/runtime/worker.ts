@@ -1,0 +1,103 @@
+/**
+ * The model's thread: loads a model directory (its progress events go to the port), then runs a
+ * Scheduler over it, one session per `generate` message, their events back over the port. Started by
+ * openModel (src/runtime/remote.ts), which holds the other end; a failed load is a `load-error`
+ * message carrying the error's one line, never an uncaught crash.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadTokenizer } from '../io/tokenizer.js';
+import { MoeModel } from '../models/model.js';
+import type { ProgressEvent } from '../util/progress.js';
+import type { GenEvent, SessionOptions } from './events.js';
+import { errorMsg, Scheduler, type SchedulerStats } from './scheduler.js';
+
+export interface WorkerInit {
+  dir: string;
+  dtype?: 'auto' | 'f32';
+  /** slots of the scheduler (default 8) */
+  maxBatch?: number;
+  /** load the directory's tokenizer.json, when it has one, for the events' text (default true) */
+  tokenizer?: boolean;
+}
+
+/** what the loaded model is, for a server's /v1/models and /health */
+export interface ModelInfo {
+  dir: string;
+  arch: string;
+  hfClass: string;
+  vocab: number;
+  maxPositions: number;
+  eosTokenIds: number[];
+  maxBatch: number;
+  /** events carry text */
+  tokenizer: boolean;
+  loadSeconds: number;
+}
+
+/** main thread → worker */
+export type ToWorker =
+  | { type: 'generate'; id: number; prompt: number[]; opts: SessionOptions }
+  | { type: 'cancel'; id: number }
+  | { type: 'stats'; id: number }
+  | { type: 'close' };
+
+/** worker → main thread */
+export type FromWorker =
+  | { type: 'progress'; event: ProgressEvent }
+  | { type: 'ready'; info: ModelInfo }
+  | { type: 'load-error'; message: string }
+  | { type: 'event'; id: number; event: GenEvent }
+  | { type: 'stats'; id: number; stats: SchedulerStats | null }
+  | { type: 'closed' };
+
+const port = parentPort;
+if (port) {
+  const init = workerData as WorkerInit;
+  const post = (m: FromWorker) => port.postMessage(m);
+  let scheduler: Scheduler | null = null;
+  const sessions = new Map<number, AbortController>();
+
+  async function run(id: number, prompt: number[], opts: SessionOptions): Promise<void> {
+    const ac = new AbortController();
+    sessions.set(id, ac);
+    try {
+      if (!scheduler) throw new Error('the model is not loaded');
+      for await (const event of scheduler.submit(prompt, opts, ac.signal)) post({ type: 'event', id, event });
+    } catch (e) {
+      post({ type: 'event', id, event: errorMsg(e) });
+    } finally {
+      sessions.delete(id);
+    }
+  }
+
+  // messages queue until the (synchronous) load below is over
+  port.on('message', (m: ToWorker) => {
+    switch (m.type) {
+      case 'generate': void run(m.id, m.prompt, m.opts); break;
+      case 'cancel': sessions.get(m.id)?.abort(); break;
+      case 'stats': post({ type: 'stats', id: m.id, stats: scheduler?.stats() ?? null }); break;
+      case 'close':
+        scheduler?.cancelAll();
+        // the cancelled sessions' done events are posted from their loops: let those run, then go
+        setImmediate(() => { post({ type: 'closed' }); port.close(); });
+        break;
+    }
+  });
+
+  try {
+    const t0 = performance.now();
+    const model = MoeModel.load(init.dir, { dtype: init.dtype, onProgress: (event) => post({ type: 'progress', event }) });
+    const tokenizer = init.tokenizer === false ? null : loadTokenizer(model.dir || init.dir);
+    scheduler = new Scheduler(model, { maxBatch: init.maxBatch, tokenizer });
+    const d = model.desc;
+    post({
+      type: 'ready',
+      info: {
+        dir: init.dir, arch: d.arch, hfClass: d.hfClass, vocab: d.vocab, maxPositions: d.maxPositions, eosTokenIds: d.eosTokenIds,
+        maxBatch: scheduler.maxBatch, tokenizer: tokenizer !== null, loadSeconds: (performance.now() - t0) / 1000,
+      },
+    });
+  } catch (e) {
+    post({ type: 'load-error', message: errorMsg(e).message });
+  }
+}
