@@ -2,13 +2,17 @@
  * The built-in corpus: every task's generator against an independent solver, its checker, prompts that
  * name their task, determinism by seed, a held-out split that training never reaches, the corpus's answer
  * spans and modalities, the tokenizer (through @huggingface/tokenizers, one token per pixel, the chat
- * template).
+ * template), and `moekit eval` on a random model and on an oracle.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../src/io/tokenizer.js';
+import { writeRandomCheckpoint } from '../src/models/synth.js';
+import { MoeModel } from '../src/models/model.js';
+import { answer, evaluateWith, scoreTask, summarize } from '../src/runtime/eval.js';
+import { generate } from '../src/runtime/generate.js';
 import { IMAGE, TEXT, corpus, exampleAt, tokenizeExample } from '../src/tasks/corpus.js';
 import { DIGITS, ICONS, IMAGE_TOKENS, PIXEL_OFF, PIXEL_ON, SHAPES, SHAPE_SIZES, SIZE, parseImage, shapePattern,
          type Grid, type Pattern } from '../src/tasks/glyphs.js';
@@ -18,7 +22,7 @@ import * as vocab from '../src/tasks/tokenizer.js';
 import type { Pair, Task } from '../src/tasks/types.js';
 import { MoekitError } from '../src/util/errors.js';
 import { rng } from '../src/util/rng.js';
-import { scratchDir } from './helpers.js';
+import { runCli, scratchDir } from './helpers.js';
 
 const scratch = scratchDir('moekit-tasks-');
 
@@ -340,5 +344,85 @@ describe('the tokenizer', () => {
       messages: [{ role: 'user', content: 'add 1+2=' }, { role: 'assistant', content: '3' }], bos_token: '<bos>', eos_token: '<eos>', add_generation_prompt: false,
     });
     expect(text).toBe('<bos>add 1+2=3<eos>');
+  });
+});
+
+describe('moekit eval', () => {
+  const model = () => {
+    const dir = path.join(scratch(), 'random');
+    if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return dir;
+    writeRandomCheckpoint(dir, {
+      architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe', vocab_size: vocab.VOCAB_SIZE, hidden_size: 32,
+      intermediate_size: 64, moe_intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+      head_dim: 8, num_experts: 4, num_experts_per_tok: 2, max_position_embeddings: 256, rms_norm_eps: 1e-6,
+      bos_token_id: vocab.BOS_ID, eos_token_id: vocab.EOS_ID, pad_token_id: vocab.PAD_ID, tie_word_embeddings: false,
+      rope_parameters: { rope_theta: 10000, rope_type: 'default' }, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [],
+    }, 5);
+    vocab.writeTokenizer(dir);
+    return dir;
+  };
+
+  it('runs on a random-weight model and reports about 0 exact match, per task and as means', async () => {
+    const r = await runCli(['eval', model(), '--tasks', 'add,count,dots,draw', '--n', '4', '--json']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(Object.keys(j)).toEqual(['tasks', 'text', 'image', 'mean']);
+    expect(Object.keys(j.tasks)).toEqual(['add', 'count', 'dots', 'draw']);
+    for (const name of ['add', 'count', 'dots']) expect(j.tasks[name].n).toBe(4);
+    for (const s of Object.values(j.tasks) as { exact_match: number }[]) expect(s.exact_match).toBeLessThanOrEqual(0.25);
+    expect(j.mean).toBeLessThanOrEqual(0.25);
+    const t = await runCli(['eval', model(), '--tasks', 'text', '--n', '2', '--greedy']);
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/^task +kind +n +exact match\nadd +text +2 +\d+\.\d%/);
+    expect(t.out).toMatch(/\ntext +mean of 8 +\d+\.\d%\nall +mean of 8 +\d+\.\d%\n$/);
+  });
+
+  it('answer() is the decoded greedy continuation up to <eos>', () => {
+    const dir = model();
+    const m = MoeModel.load(dir), tok = loadTokenizer(dir)!;
+    for (const task of [taskByName('add'), taskByName('icons')]) {
+      const ex = heldOut(task, 1)[0];
+      const g = generate(m, tok.encode(ex.prompt), { maxNewTokens: task.maxAnswerTokens + 1, greedy: true });
+      const out = g.ids.slice(g.promptTokens).filter((i) => i !== vocab.EOS_ID);
+      expect(answer(m, tok, task, ex.prompt)).toBe(out.length ? vocab.decode(out) : '');
+    }
+  });
+
+  it('the scoring on an oracle: true answers score 100%, wrong ones 0%, the means are over tasks', () => {
+    const tasks = selectTasks('all');
+    const truth = new Map(tasks.flatMap((t) => heldOut(t, 30).map((e) => [e.prompt, e.answer] as const)));
+    const right = evaluateWith((_, p) => truth.get(p)!, { tasks, n: 30 });
+    expect(Object.values(right.tasks).every((s) => s.exact_match === 1)).toBe(true);
+    expect([right.text, right.image, right.mean]).toEqual([1, 1, 1]);
+    expect(evaluateWith((_, p) => truth.get(p)! + ' ', { tasks, n: 30 }).mean).toBe(0);
+    // text right, images wrong: text 1, image 0, mean 8/13
+    const half = evaluateWith((t, p) => (t.modality === 'text' ? truth.get(p)! : ''), { tasks, n: 30 });
+    expect([half.text, half.image]).toEqual([1, 0]);
+    expect(half.mean).toBeCloseTo(8 / 13, 12);
+    const add = taskByName('add');
+    expect(scoreTask(add, [{ prompt: 'add 1+1=', answer: '2' }, { prompt: 'add 2+2=', answer: '4' }], ['2', '5'])).toEqual({ n: 2, exact_match: 0.5 });
+    expect(summarize([add], [{ n: 3, exact_match: 1 / 3 }])).toEqual({ tasks: { add: { n: 3, exact_match: 1 / 3 } }, text: 1 / 3, image: null, mean: 1 / 3 });
+  });
+
+  it('one-line errors: unknown tasks, bad --n, no tokenizer, no directory', async () => {
+    const dir = model();
+    const bare = path.join(scratch(), 'bare');
+    fs.mkdirSync(bare, { recursive: true });
+    for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(dir, f), path.join(bare, f));
+    for (const [args, re] of [
+      [['--tasks', 'add,mul'], /^moekit: unknown task 'mul' \(tasks: add, .*\)\n$/],
+      [['--n', '0'], /^moekit: --n must be an integer ≥ 1, got '0'\n$/],
+      [['--n', 'x'], /^moekit: --n must be an integer/],
+    ] as const) {
+      const r = await runCli(['eval', dir, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(re);
+    }
+    const nt = await runCli(['eval', bare]);
+    expect(nt.code).toBe(1);
+    expect(nt.err).toBe(`moekit: ${path.join(bare, 'tokenizer.json')}: eval needs the tokenizer the model was trained with (tokenizer.json); none here\n`);
+    const nd = await runCli(['eval', path.join(scratch(), 'nothing')]);
+    expect(nd.err).toMatch(/no such directory\n$/);
   });
 });

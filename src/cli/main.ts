@@ -8,6 +8,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  logits and router logits of a batch
   moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N]
                  [--greedy | --temperature T --top-k K --top-p P --seed S] [--json]
+  moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
+                                                 exact match on the built-in tasks' held-out prompts
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
 
   --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
@@ -22,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect': return await (await import('./inspect.js')).runInspect(rest);
       case 'forward': return await (await import('./forward.js')).runForward(rest);
       case 'generate': return await (await import('./generate.js')).runGenerate(rest);
+      case 'eval': return await (await import('./eval.js')).runEval(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
@@ -33,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, plan; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, eval, plan; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof MoekitError && !debug) {
