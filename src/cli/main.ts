@@ -14,6 +14,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  a sub-model as a standalone checkpoint
   moekit grad MODEL_DIR --input IDS.safetensors --out GRADS.safetensors
                                                  loss and every parameter's gradient
+  moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
+                                                 exact match on the built-in tasks' held-out prompts
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
 
   --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
@@ -31,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'train': return await (await import('./train.js')).runTrain(rest);
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
+      case 'eval': return await (await import('./eval.js')).runEval(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
@@ -42,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, extract, grad, plan; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, plan; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof MoekitError && !debug) {
