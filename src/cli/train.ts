@@ -9,11 +9,12 @@ import * as path from 'node:path';
 import cliProgress from 'cli-progress';
 import { parse as parseYaml } from 'yaml';
 import { resolveConfig, readConfigFile } from '../train/config.js';
+import { recipe } from '../train/recipes.js';
 import { Trainer, type TrainEvent } from '../train/loop.js';
 import { MoekitError } from '../util/errors.js';
 import { parse } from './args.js';
 
-const USAGE = 'moekit train [CONFIG.yaml] [--resume] [--out DIR] [--steps N] [--set key.sub=value ...] [--json]';
+const USAGE = 'moekit train [CONFIG.yaml | --recipe demo] [--resume] [--out DIR] [--steps N] [--set key.sub=value ...] [--json]';
 
 /** `--set a.b=v`: v parsed as YAML (numbers, lists, booleans), into raw */
 function setField(raw: Record<string, unknown>, kv: string): void {
@@ -38,7 +39,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   } as const, USAGE);
   if (positionals.length > 1) throw new MoekitError(`expected at most one config file\nusage: ${USAGE}`);
   const file = positionals[0];
-  const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  if (file && values.recipe) throw new MoekitError('give a config file or --recipe, not both');
+  const raw: Record<string, unknown> = file ? readConfigFile(file) : values.recipe ? recipe(values.recipe) : {};
   if (values.out) raw.out = values.out;
   if (values.steps) setField(raw, `train.steps=${values.steps}`);
   for (const kv of (values.set as unknown as string[] | undefined) ?? []) setField(raw, kv);

@@ -13,6 +13,8 @@ export interface Example {
   text?: string;
   prompt?: string;
   answer?: string;
+  /** already tokenized (the built-in corpus): used as they are */
+  tokens?: Tokens;
 }
 
 /** an endless, seekable stream of examples: example i is always the same for the same source */
@@ -87,6 +89,7 @@ export interface SpecialIds { bos: number | null; eos: number; pad: number }
 
 /** one example's ids and loss mask: [bos] text [eos] (all counted), or [bos] prompt (not counted) answer [eos] */
 export function tokenizeExample(tok: TextTokenizer, ex: Example, sp: SpecialIds): Tokens {
+  if (ex.tokens) return ex.tokens;
   const ids: number[] = [], mask: number[] = [];
   const add = (xs: number[], m: number) => { for (const x of xs) { ids.push(x); mask.push(m); } };
   if (sp.bos !== null) add([sp.bos], 0);

@@ -21,7 +21,9 @@ import { rng } from '../util/rng.js';
 import { AdamW } from './adamw.js';
 import { decoderBackward } from './backward.js';
 import type { TrainConfig } from './config.js';
-import { jsonlSource, Packer, textFileSource, type Batch, type ExampleSource, type PackerState } from './data.js';
+import { writeTokenizer } from '../tasks/tokenizer.js';
+import { builtinSource } from './corpus.js';
+import { jsonlSource, Packer, textFileSource, type Batch, type PackerState } from './data.js';
 import { checkElastic, sampleSub, type SampledSub } from './elastic.js';
 import { crossEntropyBackward, crossEntropyForward, klDivergence } from './loss.js';
 import { TrainableModel } from './model.js';
@@ -39,11 +41,6 @@ export type TrainEvent =
   | { type: 'checkpoint'; step: number; dir: string }
   | { type: 'done'; step: number; dir: string; seconds: number };
 
-/** the built-in corpus (registered by src/train/corpus.ts; absent until it is) */
-export let builtinCorpus: ((seed: number, tasks: string[]) => { source: ExampleSource; tokenizerDir: (dir: string) => void }) | null = null;
-export function registerBuiltinCorpus(f: NonNullable<typeof builtinCorpus>): void {
-  builtinCorpus = f;
-}
 
 interface State { step: number; packer: PackerState; tokens: number; elapsed_s: number }
 
@@ -74,11 +71,7 @@ export class Trainer {
     const out = cfg.out;
     fs.mkdirSync(out, { recursive: true });
     // the source checkpoint: the one to start from, or a random initialisation written once into out/init
-    let corpus: ReturnType<NonNullable<typeof builtinCorpus>> | null = null;
-    if (cfg.data.source === 'builtin') {
-      if (!builtinCorpus) throw new MoekitError('data.source builtin: the built-in corpus is not available in this build');
-      corpus = builtinCorpus(cfg.train.seed, cfg.data.tasks);
-    }
+    const corpus = cfg.data.source === 'builtin' ? builtinSource(cfg.train.seed, cfg.data.tasks) : null;
     if (cfg.model.from) this.source = cfg.model.from;
     else {
       this.source = path.join(out, 'init');
@@ -91,7 +84,7 @@ export class Trainer {
             if (/^(tokenizer.*|special_tokens_map)\.json$/.test(f)) fs.copyFileSync(path.join(cfg.data.tokenizer, f), path.join(tmp, f));
           }
         } else if (corpus) {
-          corpus.tokenizerDir(tmp);
+          writeTokenizer(tmp);
         }
         fs.rmSync(this.source, { recursive: true, force: true });
         fs.renameSync(tmp, this.source);
@@ -109,7 +102,7 @@ export class Trainer {
     this.tok = tok;
     const eos = d.eosTokenIds[0];
     if (eos === undefined) throw new MoekitError('the model config has no eos_token_id (the data needs an end-of-sequence id)');
-    const src = corpus ? corpus.source : cfg.data.source === 'text' ? textFileSource(cfg.data.files, cfg.train.seed) : jsonlSource(cfg.data.files, cfg.train.seed);
+    const src = corpus ?? (cfg.data.source === 'text' ? textFileSource(cfg.data.files, cfg.train.seed) : jsonlSource(cfg.data.files, cfg.train.seed));
     this.packer = new Packer(src, tok, cfg.data.seq_len, { bos: d.bosTokenId, eos, pad: d.padTokenId ?? eos });
     const { betas, eps, weight_decay } = cfg.train;
     this.opt = new AdamW(this.tm.params, { betas, eps, weightDecay: weight_decay }, decays);
