@@ -84,6 +84,20 @@ describe('moekit train', () => {
     expect(fs.readdirSync(b.out).filter((f) => f.includes('.tmp'))).toEqual([]);
   }, 120_000);
 
+  it('two data-parallel threads give the curve of one (to float rounding of the gradient sum)', () => {
+    const a = setup('w1', 6), b = setup('w2', 6);
+    for (const [x, w] of [[a, '1'], [b, '2']] as const) {
+      const r = spawnSync(process.execPath, [BIN, 'train', x.cfg, '--set', `train.workers=${w}`], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
+    const ca = curve(a.out), cb = curve(b.out);
+    for (let i = 0; i < ca.length; i++) {
+      expect(Math.abs((ca[i][1] as number) - (cb[i][1] as number)), `step ${i + 1}`).toBeLessThanOrEqual(1e-5);
+      expect(Math.abs((ca[i][3] as number) - (cb[i][3] as number)) / (ca[i][3] as number)).toBeLessThanOrEqual(1e-4);
+    }
+  }, 60_000);
+
   it('training lowers the loss', () => {
     const a = setup('c', 40, '');
     const r = spawnSync(process.execPath, [BIN, 'train', a.cfg, '--set', 'elastic.samples=0', '--set', 'train.lr=0.02'], { encoding: 'utf8' });
@@ -103,6 +117,7 @@ describe('moekit train', () => {
     ['elastic: { depth: [0] }', /elastic.depth.choices: 0 must be an integer in \[1, 3\]/],
     [`data: { source: jsonl, files: [data.jsonl], seq_len: 1, tokenizer: ${TOK} }`, /data.seq_len must be ≥ 2/],
     ['data: { source: csv }', /data.source must be builtin, text or jsonl/],
+    ['train: { workers: 2, grad_accum: 1 }', /train.workers 2 needs train.grad_accum ≥ 2/],
   ])('%s → one-line error', async (extra, re) => {
     const a = setup(`bad-${Math.random().toString(36).slice(2)}`, 2, extra);
     const r = await runCli(['train', a.cfg]);

@@ -73,6 +73,6 @@ export async function runTrain(argv: string[]): Promise<number> {
       if (!values.json) process.stdout.write(`trained ${ev.step} steps in ${ev.seconds.toFixed(1)} s: ${ev.dir}\n`);
     }
   };
-  trainer.run(onEvent);
+  await trainer.run(onEvent);
   return 0;
 }

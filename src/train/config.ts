@@ -17,6 +17,8 @@ export interface TrainConfig {
   train: {
     steps: number; batch_size: number; grad_accum: number; lr: number; min_lr: number; schedule: ScheduleKind;
     warmup: number; decay_fraction: number; weight_decay: number; betas: [number, number]; eps: number; clip: number; seed: number;
+    /** data-parallel threads (micro-batches are spread over them; 1: this thread only) */
+    workers: number;
   };
   balance: Required<BalanceWeights> & { aux_free: number };
   elastic: ElasticConfig | null;
@@ -30,7 +32,7 @@ export const DEFAULTS = {
   data: { source: 'builtin', files: [], tasks: [], seq_len: 128 },
   train: {
     steps: 1000, batch_size: 8, grad_accum: 1, lr: 3e-3, min_lr: 3e-4, schedule: 'cosine', warmup: 50,
-    decay_fraction: 0.2, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8, clip: 1.0, seed: 0,
+    decay_fraction: 0.2, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8, clip: 1.0, seed: 0, workers: 1,
   },
   balance: { switch: 0.01, seq: 0, global: 0, zloss: 0, aux_free: 0 },
   checkpoint: { every: 100, keep: 2 },
@@ -43,7 +45,7 @@ const SCHEMA: Record<string, Record<string, Kind> | Kind> = {
   data: { source: 'str', files: 'strs', tasks: 'strs', seq_len: 'int', tokenizer: 'str' },
   train: {
     steps: 'int', batch_size: 'int', grad_accum: 'int', lr: 'num', min_lr: 'num', schedule: 'str', warmup: 'int',
-    decay_fraction: 'num', weight_decay: 'num', betas: 'nums', eps: 'num', clip: 'num', seed: 'int',
+    decay_fraction: 'num', weight_decay: 'num', betas: 'nums', eps: 'num', clip: 'num', seed: 'int', workers: 'int',
   },
   balance: { switch: 'num', seq: 'num', global: 'num', zloss: 'num', aux_free: 'num' },
   elastic: { depth: 'axis', experts: 'axis', top_k: 'axis', samples: 'int', distill: 'num' },
@@ -130,6 +132,8 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   if (!(train.eps > 0)) throw new MoekitError(`train.eps must be > 0`);
   if (!(train.clip >= 0)) throw new MoekitError(`train.clip must be ≥ 0 (0: no clipping)`);
   if (!(train.weight_decay >= 0)) throw new MoekitError(`train.weight_decay must be ≥ 0`);
+  if (train.workers < 1) throw new MoekitError(`train.workers must be ≥ 1, got ${train.workers}`);
+  if (train.workers > 1 && train.grad_accum < train.workers) throw new MoekitError(`train.workers ${train.workers} needs train.grad_accum ≥ ${train.workers} (each thread takes whole micro-batches)`);
   for (const [k, v] of Object.entries(balance)) if (!(v >= 0)) throw new MoekitError(`balance.${k} must be ≥ 0, got ${v}`);
   if (checkpoint.keep < 1) throw new MoekitError(`checkpoint.keep must be ≥ 1`);
   const e = raw.elastic as Record<string, unknown> | undefined;

@@ -10,22 +10,20 @@ import * as path from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
-import { Tape } from '../models/pass.js';
 import { writeRandomCheckpoint } from '../models/synth.js';
-import { balanceLoss, loadStats, updateSelectionBias } from '../moe/balance.js';
-import type { MoeSaved } from '../moe/layer.js';
+import { loadStats, updateSelectionBias } from '../moe/balance.js';
 import { Grads } from '../tensor/grads.js';
-import { getKernels } from '../tensor/index.js';
+import { nativeAddon } from '../tensor/native.js';
 import { MoekitError } from '../util/errors.js';
 import { rng } from '../util/rng.js';
 import { AdamW } from './adamw.js';
-import { decoderBackward } from './backward.js';
 import type { TrainConfig } from './config.js';
 import { writeTokenizer } from '../tasks/tokenizer.js';
 import { builtinSource } from './corpus.js';
-import { jsonlSource, Packer, textFileSource, type Batch, type PackerState } from './data.js';
+import { jsonlSource, Packer, textFileSource, type PackerState } from './data.js';
 import { checkElastic, sampleSub, type SampledSub } from './elastic.js';
-import { crossEntropyBackward, crossEntropyForward, klDivergence } from './loss.js';
+import { microStep, type MicroResult, type MicroSpec } from './micro.js';
+import { WorkerPool } from './workers.js';
 import { TrainableModel } from './model.js';
 import { lrAt } from './schedule.js';
 
@@ -66,6 +64,8 @@ export class Trainer {
   private state: State;
   /** the checkpoint the model's tensor names, shapes and untrained tensors come from */
   private readonly source: string;
+  /** data-parallel workers (null: this thread alone) */
+  workers: WorkerPool | null = null;
 
   constructor(readonly cfg: TrainConfig, opts: { resume?: boolean } = {}) {
     const out = cfg.out;
@@ -145,28 +145,15 @@ export class Trainer {
     return dir;
   }
 
-  /** the routing-side gradient of the balance losses for one MoE layer of one forward */
-  private balanceGrad(batch: Batch, scale: number, globalCounts: Map<number, Float64Array> | null, tokens: number, aux: { v: number }) {
-    const b = this.cfg.balance, m = this.tm.model.desc.moe;
-    const w = { switch: b.switch * scale, seq: b.seq * scale, global: b.global * scale, zloss: b.zloss * scale };
-    if (!w.switch && !w.seq && !w.global && !w.zloss) return undefined;
-    return (layer: number, s: MoeSaved) => {
-      const gc = globalCounts?.get(layer);
-      const r = balanceLoss(m, s.r, batch.B * batch.T, batch.T, w, gc ? { counts: gc, tokens } : undefined);
-      aux.v += r.loss;
-      return r.dlogits;
-    };
-  }
-
-  /** one optimizer step over grad_accum micro-batches; the metrics of the step */
-  trainStep(): Extract<TrainEvent, { type: 'step' }> {
-    const c = this.cfg, k = getKernels(), d = this.tm.model.desc, V = d.vocab;
+  /** one optimizer step over grad_accum micro-batches (shared with the data-parallel workers); the metrics of the step */
+  async trainStep(): Promise<Extract<TrainEvent, { type: 'step' }>> {
+    const c = this.cfg, d = this.tm.model.desc;
     const t0 = performance.now();
     const step = this.state.step;
     const lr = lrAt({ kind: c.train.schedule, lr: c.train.lr, minLr: c.train.min_lr, warmup: c.train.warmup, steps: c.train.steps, decayFraction: c.train.decay_fraction }, step);
     const r = rng((c.train.seed * 2654435761 + step * 40503 + 17) >>> 0);
     const g = new Grads(this.tm.params.values());
-    const A = c.train.grad_accum, scale = 1 / A;
+    const A = c.train.grad_accum;
     const batches = Array.from({ length: A }, () => this.packer.batch(c.train.batch_size));
     // global-batch balance: every micro-batch's counts first (one forward without a tape each)
     let globalCounts: Map<number, Float64Array> | null = null;
@@ -181,49 +168,27 @@ export class Trainer {
         } } });
       }
     }
-    let loss = 0, subLoss = 0, nSub = 0;
-    const aux = { v: 0 };
-    const counts = new Map<number, Float64Array>();
     const subs: SampledSub[] = [];
     const samples = c.elastic?.samples ?? 0;
     for (let s = 0; s < samples; s++) subs.push(sampleSub(d, c.elastic!, r));
-    for (const b of batches) {
-      if (b.count === 0) continue;
-      const N = b.B * b.T;
-      // the full model
-      const tape = new Tape();
-      const logits = this.tm.model.forward(b.ids, b.B, b.T, { tape });
-      const ce = crossEntropyForward(logits, b.targets, N, V);
-      loss += ce.loss * scale;
-      const dl = new Float32Array(N * V);
-      crossEntropyBackward(dl, ce.s);
-      if (scale !== 1) for (let i = 0; i < dl.length; i++) dl[i] *= scale;
-      tape.layers.forEach((lt, l) => {
-        if (!lt?.moe) return;
-        const acc = counts.get(l) ?? new Float64Array(d.moe.experts);
-        for (const e of lt.moe.r.experts) acc[e]++;
+    const spec: MicroSpec = { scale: 1 / A, balance: c.balance, subs: subs.map((s) => s.sub), distill: c.elastic?.distill ?? 0, globalCounts, globalTokens: tokens };
+    // micro-batch i goes to worker i mod W (worker 0: this thread); gradients are summed in a fixed order
+    const W = this.workers ? this.workers.size + 1 : 1;
+    const mine = batches.filter((_, i) => i % W === 0);
+    const remote = this.workers ? this.workers.run(batches, spec, W, this.tm) : null;
+    const results: MicroResult[] = mine.map((b) => microStep(this.tm.model, b, spec, g));
+    if (remote) results.push(...(await remote.results(g)));
+    let loss = 0, subLoss = 0, aux = 0;
+    const counts = new Map<number, Float64Array>();
+    for (const res of results) {
+      loss += res.loss; subLoss += res.subLoss; aux += res.aux;
+      for (const [l, cnt] of res.counts) {
+        const acc = counts.get(l) ?? new Float64Array(cnt.length);
+        for (let e = 0; e < cnt.length; e++) acc[e] += cnt[e];
         counts.set(l, acc);
-      });
-      decoderBackward(k, this.tm.model, tape, dl, g, this.balanceGrad(b, scale, globalCounts, tokens, aux));
-      // the sampled sub-models, each weighted 1/samples
-      for (const sub of subs) {
-        const st = new Tape();
-        const sl = this.tm.model.forward(b.ids, b.B, b.T, { tape: st, sub: sub.sub });
-        const sce = crossEntropyForward(sl, b.targets, N, V);
-        const w = scale / subs.length;
-        subLoss += sce.loss * scale / subs.length;
-        const sdl = new Float32Array(N * V);
-        crossEntropyBackward(sdl, sce.s);
-        for (let i = 0; i < sdl.length; i++) sdl[i] *= w;
-        if (c.elastic!.distill > 0) {
-          const kl = klDivergence(sl, logits, b.targets, N, V);
-          subLoss += c.elastic!.distill * kl.loss * w;
-          for (let i = 0; i < sdl.length; i++) sdl[i] += c.elastic!.distill * w * kl.dlogits[i];
-        }
-        decoderBackward(k, this.tm.model, st, sdl, g, this.balanceGrad(b, w, globalCounts, tokens, aux));
-        nSub++;
       }
     }
+    const nSub = subs.length;
     // clip the global gradient norm, step
     const grads = new Map<string, Float32Array>();
     let sq = 0;
@@ -253,7 +218,7 @@ export class Trainer {
     this.state.packer = structuredClone(this.packer.state);
     const rate = this.state.tokens / Math.max(1e-9, this.state.elapsed_s);
     return {
-      type: 'step', step: this.state.step, steps: c.train.steps, loss, sub_loss: nSub ? subLoss : null, aux_loss: aux.v, lr,
+      type: 'step', step: this.state.step, steps: c.train.steps, loss, sub_loss: nSub ? subLoss : null, aux_loss: aux, lr,
       grad_norm: norm, tokens: this.state.tokens, tokens_per_s: tokens / dt, elapsed_s: this.state.elapsed_s,
       eta_s: ((c.train.steps - this.state.step) * tokens) / rate,
       balance: [...counts].map(([layer, cnt]) => { const s = loadStats(cnt); return { layer, max_over_mean: s.maxOverMean, entropy: s.entropy }; }),
@@ -262,14 +227,18 @@ export class Trainer {
   }
 
   /** train to the configured step count, checkpointing on the way; the final model is written to out/model */
-  run(onEvent: (ev: TrainEvent) => void = () => {}): string {
+  async run(onEvent: (ev: TrainEvent) => void = () => {}): Promise<string> {
     const c = this.cfg;
     const t0 = performance.now();
-    onEvent({ type: 'start', step: this.state.step, steps: c.train.steps, parameters: [...this.tm.params.values()].reduce((s, p) => s + p.length, 0), resumed: this.state.step > 0, out: c.out });
-    while (this.state.step < c.train.steps) {
-      const ev = this.trainStep();
-      if (this.state.step % c.log_every === 0 || this.state.step === c.train.steps) onEvent(ev);
-      if (this.state.step % c.checkpoint.every === 0 && this.state.step < c.train.steps) onEvent({ type: 'checkpoint', step: this.state.step, dir: this.checkpoint() });
+    if (c.train.workers > 1 && !this.workers) {
+      nativeAddon?.setThreads(1); // one BLAS thread per training thread
+      this.workers = await WorkerPool.open(c.train.workers - 1, this.source, this.tm);
+    }
+    try {
+      await this.loop(onEvent);
+    } finally {
+      await this.workers?.close();
+      this.workers = null;
     }
     const dir = path.join(c.out, 'model'), tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -279,5 +248,15 @@ export class Trainer {
     fs.renameSync(tmp, dir);
     onEvent({ type: 'done', step: this.state.step, dir, seconds: (performance.now() - t0) / 1000 });
     return dir;
+  }
+
+  private async loop(onEvent: (ev: TrainEvent) => void): Promise<void> {
+    const c = this.cfg;
+    onEvent({ type: 'start', step: this.state.step, steps: c.train.steps, parameters: [...this.tm.params.values()].reduce((s, p) => s + p.length, 0), resumed: this.state.step > 0, out: c.out });
+    while (this.state.step < c.train.steps) {
+      const ev = await this.trainStep();
+      if (this.state.step % c.log_every === 0 || this.state.step === c.train.steps) onEvent(ev);
+      if (this.state.step % c.checkpoint.every === 0 && this.state.step < c.train.steps) onEvent({ type: 'checkpoint', step: this.state.step, dir: this.checkpoint() });
+    }
   }
 }
