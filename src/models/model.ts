@@ -16,6 +16,7 @@ import type { ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import type { ModelDesc } from './desc.js';
+import { eagerExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache } from './kv-cache.js';
 import { rmsnormForward } from './norm.js';
 import { resolveSub, type LayerTape, type Pass } from './pass.js';
@@ -58,7 +59,8 @@ export class MoeModel {
       opts.onProgress?.({ status: 'progress', task, loaded: 1, total, item: 'embeddings' });
       const layers = [];
       for (let l = 0; l < desc.nLayers; l++) {
-        layers.push(arch.loadLayer(src, desc, l));
+        const t = arch.loadLayer(src, desc, l);
+        layers.push(withExperts(t, () => eagerExperts(arch, src, desc, l)));
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
       const norm = src.get('model.norm.weight', [H]);
