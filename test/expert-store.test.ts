@@ -1,15 +1,17 @@
 /**
  * The expert store: every architecture reads one routed expert by itself (its own tensors, or its rows of
- * fused ones, dequantised alone), and the eager store is built from those reads.
+ * fused ones, dequantised alone); the eager store is built from those reads, and the lazy store, reading
+ * experts on first use under a byte budget, gives the same logits and greedy ids on every fixture.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { readConfig } from '../src/io/config.js';
 import { dequantMxfp4 } from '../src/io/quant.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import type { ModelDesc } from '../src/models/desc.js';
-import { EagerExperts } from '../src/models/expert-store.js';
+import { EagerExperts, ffnBytes } from '../src/models/expert-store.js';
 import { deinterleaveExpert } from '../src/models/gpt_oss.js';
 import { MoeModel } from '../src/models/model.js';
 import { archFor } from '../src/models/registry.js';
@@ -17,13 +19,22 @@ import { checkpointSource, fp8BlockSize } from '../src/models/source.js';
 import type { Ffn, Rows, TensorSource } from '../src/models/weights.js';
 import { weightF32 } from '../src/tensor/weight.js';
 import { getKernels } from '../src/tensor/index.js';
-import { scratchDir } from './helpers.js';
-import { writeDeepseekFp8, writeGptOssMxfp4 } from './quant-checkpoints.js';
+import { writeSafetensors } from '../src/io/safetensors-write.js';
+import { terminalProgress } from '../src/cli/bar.js';
+import { generate } from '../src/runtime/generate.js';
+import { MoekitError } from '../src/util/errors.js';
+import type { ProgressEvent } from '../src/util/progress.js';
+import { expectError, maxAbsDiff, scratchDir } from './helpers.js';
+import { writeBf16, writeDeepseekFp8, writeGptOssMxfp4 } from './quant-checkpoints.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
 const FUSED = new Set(['gpt_oss', 'granitemoe']);
 const tmp = scratchDir('moekit-experts-');
+/** the quantised checkpoints, written once when first needed */
+let mx: ReturnType<typeof writeGptOssMxfp4> | undefined, f8: ReturnType<typeof writeDeepseekFp8> | undefined;
+const mxfp4Dirs = () => (mx ??= writeGptOssMxfp4(path.join(ROOT, 'gpt_oss'), path.join(tmp(), 'mxfp4')));
+const fp8Dirs = () => (f8 ??= writeDeepseekFp8(path.join(ROOT, 'deepseek_v3'), path.join(tmp(), 'fp8'), 16, 16));
 
 /** a checkpoint's description, arch and (checked, bf16-keeping) source; close() when done */
 function open(dir: string) {
@@ -124,7 +135,7 @@ describe('fused experts sliced by themselves equal the slices of the whole tenso
 
 describe('quantised experts dequantised one at a time equal the whole-tensor dequantisation', () => {
   it('MXFP4 (gpt-oss): expert e\'s blocks and scales rows, dequantised alone', () => {
-    const dirs = writeGptOssMxfp4(path.join(ROOT, 'gpt_oss'), path.join(tmp(), 'mxfp4'));
+    const dirs = mxfp4Dirs();
     const q = open(dirs.mxfp4), f = open(dirs.f32);
     const { experts: E, expertFfn: I } = q.d.moe, H = q.d.hidden;
     for (const l of moeLayers(q.d)) {
@@ -151,7 +162,7 @@ describe('quantised experts dequantised one at a time equal the whole-tensor deq
   });
 
   it('FP8 block-scaled: rows of a weight (any range, block-aligned or not) equal those of the whole dequantised', () => {
-    const dirs = writeDeepseekFp8(path.join(ROOT, 'deepseek_v3'), path.join(tmp(), 'fp8'), 16, 16);
+    const dirs = fp8Dirs();
     const q = open(dirs.fp8), f = open(dirs.f32);
     const name = 'model.layers.1.mlp.experts.3.down_proj.weight', shape = [64, 48]; // [H, I]
     expect(q.ck.info(name).dtype).toBe('F8_E4M3');
@@ -179,5 +190,215 @@ describe('the eager store', () => {
     expect(x.has(7)).toBe(true);
     const { expertFfn: I } = model.desc.moe, H = model.desc.hidden;
     expect(x.residentBytes()).toBe(8 * 3 * I * H * 4);
+  });
+});
+
+/** the bytes of one routed expert of a model (all experts of a model have the same size) */
+function expertBytes(model: MoeModel): number {
+  const l = moeLayers(model.desc)[0];
+  return ffnBytes(model.weights.layers[l].moe!.experts.get(0));
+}
+
+/** reference input ids [B, T] of a fixture */
+function inputIds(arch: string): { ids: Int32Array; B: number; T: number } {
+  const ref = SafetensorsFile.open(path.join(ROOT, arch, 'reference.safetensors'));
+  const ids = ref.readI32('input_ids'), [B, T] = ref.info('input_ids').shape;
+  ref.close();
+  return { ids, B, T };
+}
+
+type ExpertEvent = Extract<ProgressEvent, { status: 'expert' }>;
+
+/**
+ * eager vs lazy under a budget of 1.5 experts: logits of a batch and greedy ids, exactly equal (the lazy store
+ * reads each expert with the same code and the same dequantisation order as the eager load)
+ */
+function compareLazy(dir: string, ids: Int32Array, B: number, T: number, dtype: 'auto' | 'f32' = 'auto') {
+  const eager = MoeModel.load(dir, { dtype });
+  const budget = Math.floor(1.5 * expertBytes(eager));
+  const events: ExpertEvent[] = [];
+  const lazy = MoeModel.load(dir, { dtype, experts: 'lazy', expertBudgetBytes: budget, onProgress: (ev) => { if (ev.status === 'expert') events.push(ev); } });
+  const store = lazy.expertStore!;
+  expect(store.residentBytes()).toBe(0); // nothing read at load
+  const all = moeLayers(eager.desc).reduce((s, l) => s + eager.weights.layers[l].moe!.experts.residentBytes(), 0);
+  expect(budget).toBeLessThan(all);
+  const la = lazy.forward(ids, B, T), le = eager.forward(ids, B, T);
+  expect(maxAbsDiff(la, le)).toBe(0);
+  const prompt = Array.from(ids.subarray(0, T));
+  const ga = generate(lazy, prompt, { maxNewTokens: 8, greedy: true, stopAtEos: false });
+  const ge = generate(eager, prompt, { maxNewTokens: 8, greedy: true, stopAtEos: false });
+  expect(ga.ids).toEqual(ge.ids);
+  expect(store.counters.loads).toBeGreaterThan(0);
+  expect(store.counters.evictions).toBeGreaterThan(0);
+  expect(Math.max(...events.map((e) => e.resident))).toBeLessThanOrEqual(budget);
+  expect(store.residentBytes()).toBeLessThanOrEqual(budget);
+  lazy.close();
+  lazy.close(); // twice is fine
+  return { lazy, store, events, budget };
+}
+
+describe.each(ARCHS)('%s: the lazy store under a budget of 1.5 experts', (arch) => {
+  it('gives the eager store\'s logits and greedy ids exactly, holding at most the budget', () => {
+    const { ids, B, T } = inputIds(arch);
+    compareLazy(path.join(ROOT, arch), ids, B, T);
+  });
+});
+
+describe('the lazy store on quantised and bf16 checkpoints', () => {
+  const { ids, B, T } = inputIds('gpt_oss');
+  it('MXFP4 experts (gpt-oss), dequantised per expert', () => {
+    compareLazy(mxfp4Dirs().mxfp4, ids, B, T);
+  });
+  it('FP8 block-scaled experts (DeepSeek-V3)', () => {
+    const r = inputIds('deepseek_v3');
+    compareLazy(fp8Dirs().fp8, r.ids, r.B, r.T);
+  });
+  it.each(['granitemoe', 'qwen2_moe'])('%s in BF16: experts stay bf16 (and f32 with dtype f32)', (arch) => {
+    const dir = writeBf16(path.join(ROOT, arch), path.join(tmp(), `lazy-bf16-${arch}`));
+    const { lazy } = compareLazy(dir, ids, B, T);
+    expect(lazy.expertStore!.residentBytes()).toBe(0); // closed
+    const open = MoeModel.load(dir, { experts: 'lazy' });
+    expect(open.weights.layers[0].moe!.experts.get(1).gate.w.dtype).toBe('bf16');
+    open.close();
+    compareLazy(dir, ids, B, T, 'f32');
+  });
+});
+
+describe('eviction and re-reading', () => {
+  const dir = path.join(ROOT, 'qwen3_moe');
+  const bytes = expertBytes(MoeModel.load(dir));
+
+  it('evicts the least recently used expert over the budget and reads it again when asked', () => {
+    const events: ExpertEvent[] = [];
+    const model = MoeModel.load(dir, { experts: 'lazy', expertBudgetBytes: 2 * bytes, onProgress: (ev) => { if (ev.status === 'expert') events.push(ev); } });
+    const store = model.expertStore!, L0 = model.weights.layers[0].moe!.experts, L1 = model.weights.layers[1].moe!.experts;
+    L0.get(1);
+    const first0 = f32(L0.get(0).down.w);
+    L0.get(1); // a hit: expert 1 is now the most recently used, 0 the least
+    expect(store.counters).toEqual({ loads: 2, evictions: 0, hits: 1 });
+    expect(store.residentBytes()).toBe(2 * bytes);
+    L1.get(4); // no room: evicts layer 0's expert 0 (least recently used, not first read), across layers
+    expect(store.counters).toEqual({ loads: 3, evictions: 1, hits: 1 });
+    expect(L0.residentBytes()).toBe(bytes);
+    expect(L1.residentBytes()).toBe(bytes);
+    const again = L0.get(0); // read again, evicting expert 1
+    expect(store.counters).toEqual({ loads: 4, evictions: 2, hits: 1 });
+    expect(f32(again.down.w)).toEqual(first0);
+    expect(events.map((e) => `${e.action} ${e.layer}.${e.expert}`)).toEqual(['load 0.1', 'load 0.0', 'evict 0.0', 'load 1.4', 'evict 0.1', 'load 0.0']);
+    for (const e of events) {
+      expect(e.bytes).toBe(bytes);
+      expect(e.budget).toBe(2 * bytes);
+      expect(e.resident).toBeLessThanOrEqual(2 * bytes); // evicted before reading: never over the budget
+    }
+    model.close();
+  });
+
+  it('a budget smaller than one expert holds just the expert in use', () => {
+    const model = MoeModel.load(dir, { experts: 'lazy', expertBudgetBytes: bytes / 3 });
+    const store = model.expertStore!, L0 = model.weights.layers[0].moe!.experts;
+    const a = L0.get(2);
+    expect(store.residentBytes()).toBe(bytes);
+    const b = L0.get(3);
+    expect(store.residentBytes()).toBe(bytes);
+    expect(store.counters).toEqual({ loads: 2, evictions: 1, hits: 0 });
+    expect(a.gate.w.data.length).toBe(b.gate.w.data.length); // the evicted one's arrays stay valid for who holds them
+    const { ids, B, T } = inputIds('qwen3_moe');
+    expect(maxAbsDiff(model.forward(ids, B, T), MoeModel.load(dir).forward(ids, B, T))).toBe(0);
+    expect(store.residentBytes()).toBe(bytes);
+    model.close();
+  });
+
+  it('without a budget keeps every expert it read; close() releases them', () => {
+    const model = MoeModel.load(dir, { experts: 'lazy' });
+    const { ids, B, T } = inputIds('qwen3_moe');
+    model.forward(ids, B, T);
+    const store = model.expertStore!;
+    expect(store.counters.evictions).toBe(0);
+    expect(store.residentBytes()).toBe(store.counters.loads * bytes);
+    model.close();
+    expect(store.residentBytes()).toBe(0);
+    expectError(() => model.weights.layers[0].moe!.experts.get(0), /expert 0 of layer 0: the model is closed/, dir);
+  });
+});
+
+describe('pruned and broken checkpoints', () => {
+  /** a copy of a fixture without the tensors `drop` matches (same dtypes) */
+  function copyWithout(arch: string, name: string, drop: RegExp): string {
+    const src = path.join(ROOT, arch), dir = path.join(tmp(), name);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(src, 'config.json'), path.join(dir, 'config.json'));
+    const ck = Checkpoint.open(src);
+    writeSafetensors(path.join(dir, 'model.safetensors'), ck.names().filter((n) => !drop.test(n)).map((n) => ({
+      name: n, dtype: ck.info(n).dtype, shape: ck.info(n).shape, data: ck.readRaw(n),
+    })));
+    ck.close();
+    return dir;
+  }
+
+  it('an expert pruned from the checkpoint: has() false from the names alone, get() a MoekitError naming layer and expert', () => {
+    const dir = copyWithout('mixtral', 'pruned', /^model\.layers\.1\.block_sparse_moe\.experts\.3\./);
+    for (const experts of ['eager', 'lazy'] as const) {
+      const model = MoeModel.load(dir, { experts });
+      const L1 = model.weights.layers[1].moe!.experts, L0 = model.weights.layers[0].moe!.experts;
+      expect(L1.has(3)).toBe(false);
+      expect(L1.has(2)).toBe(true);
+      expect(L0.has(3)).toBe(true);
+      if (experts === 'lazy') expect(model.expertStore!.counters.loads).toBe(0); // has() read nothing
+      expect(() => L1.get(3)).toThrow(MoekitError);
+      expect(() => L1.get(3)).toThrow(/expert 3 of layer 1 was routed to but is not in the checkpoint/);
+      // the pruned model runs when its router is kept off the expert, as the full model with the same mask
+      const mask = Uint8Array.from({ length: 8 }, (_, e) => (e === 3 ? 0 : 1));
+      const { ids, B, T } = inputIds('mixtral');
+      const sub = { experts: [null, mask, null] };
+      expect(maxAbsDiff(model.forward(ids, B, T, { sub }), MoeModel.load(path.join(ROOT, 'mixtral')).forward(ids, B, T, { sub }))).toBe(0);
+      model.close();
+    }
+  });
+
+  it('an expert partly in the checkpoint: reading it names the missing tensor', () => {
+    const dir = copyWithout('qwen3_moe', 'partial', /^model\.layers\.2\.mlp\.experts\.5\.down_proj\.weight$/);
+    const model = MoeModel.load(dir, { experts: 'lazy' });
+    const L2 = model.weights.layers[2].moe!.experts;
+    expect(L2.has(5)).toBe(false);
+    expectError(() => L2.get(5), /missing tensor 'model\.layers\.2\.mlp\.experts\.5\.down_proj\.weight'/, dir);
+    model.close();
+    expectError(() => MoeModel.load(dir), /missing tensor 'model\.layers\.2\.mlp\.experts\.5\.down_proj\.weight'/, dir);
+  });
+
+  it('a checkpoint truncated under a lazy model: a MoekitError naming the file, not a crash', () => {
+    const dir = copyWithout('olmoe', 'truncated', /^$/);
+    const file = path.join(dir, 'model.safetensors');
+    const model = MoeModel.load(dir, { experts: 'lazy' });
+    const L0 = model.weights.layers[0].moe!.experts, L2 = model.weights.layers[2].moe!.experts;
+    L0.get(0);
+    const ck = Checkpoint.open(dir);
+    const cut = ck.info('model.layers.2.mlp.experts.7.down_proj.weight').byteOffset + 10;
+    ck.close();
+    fs.truncateSync(file, cut); // the file shrinks under the open model
+    expectError(() => L2.get(7), /file truncated reading tensor 'model\.layers\.2\.mlp\.experts\.7\.\w+\.weight': unexpected end of file/, file);
+    expect(L0.get(0)).toBeDefined(); // what was read stays usable
+    expect(model.expertStore!.counters.loads).toBe(1);
+    model.close();
+    expectError(() => MoeModel.load(dir, { experts: 'lazy' }), /file truncated/, file);
+  });
+});
+
+describe('options and events', () => {
+  const dir = path.join(ROOT, 'olmoe');
+  it('bad options are MoekitErrors', () => {
+    expect(() => MoeModel.load(dir, { experts: 'sometimes' as 'lazy' })).toThrow(/experts must be 'eager' or 'lazy', got 'sometimes'/);
+    expect(() => MoeModel.load(dir, { experts: 'lazy', expertBudgetBytes: -1 })).toThrow(/expertBudgetBytes must be a number of bytes ≥ 0, got -1/);
+    expect(() => MoeModel.load(dir, { experts: 'lazy', expertBudgetBytes: NaN })).toThrow(MoekitError);
+    expect(() => MoeModel.load(dir, { expertBudgetBytes: 1000 })).toThrow(/expertBudgetBytes needs experts: 'lazy'/);
+  });
+
+  it('the terminal bar ignores expert events', () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const bar = terminalProgress(true)!;
+    bar({ status: 'expert', action: 'load', layer: 0, expert: 1, bytes: 10, resident: 10, budget: 15 });
+    bar({ status: 'initiate', task: 't', total: 2 });
+    bar({ status: 'expert', action: 'evict', layer: 0, expert: 1, bytes: 10, resident: 0, budget: 15 });
+    bar({ status: 'done', task: 't', total: 2 });
+    write.mockRestore();
   });
 });

@@ -1,12 +1,12 @@
 /**
  * Quantised copies of the tiny fixtures, as the published checkpoints lay them out, each beside an f32
  * checkpoint holding the same values dequantised by the naive code here: gpt-oss experts in MXFP4
- * (`*_blocks` / `*_scales`) and DeepSeek-V3 with FP8 block-scaled weights (`weight_scale_inv`).
+ * (`*_blocks` / `*_scales`) and DeepSeek-V3 with FP8 block-scaled weights (`weight_scale_inv`); and BF16 copies.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Checkpoint } from '../src/io/checkpoint.js';
-import { f8e4m3BitsToF32 } from '../src/io/dtypes.js';
+import { f32ToBf16Array, f8e4m3BitsToF32 } from '../src/io/dtypes.js';
 import { writeSafetensors, type SafetensorsEntry } from '../src/io/safetensors-write.js';
 
 const FP4 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
@@ -115,4 +115,12 @@ export function writeDeepseekFp8(src: string, out: string, b0: number, b1: numbe
   const cfg = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
   const qcfg = { ...cfg, quantization_config: { quant_method: 'fp8', fmt: 'e4m3', weight_block_size: [b0, b1], activation_scheme: 'dynamic' } };
   return { fp8: writeDir(path.join(out, 'fp8'), qcfg, q), f32: writeDir(path.join(out, 'f32'), cfg, f) };
+}
+
+/** the fixture `src` with every tensor in BF16, in `dir` */
+export function writeBf16(src: string, dir: string): string {
+  const ck = Checkpoint.open(src);
+  const entries: SafetensorsEntry[] = ck.names().map((n) => ({ name: n, dtype: 'BF16', shape: ck.info(n).shape, data: f32ToBf16Array(ck.readF32(n)) }));
+  ck.close();
+  return writeDir(dir, JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')), entries);
 }
