@@ -24,7 +24,8 @@ import { terminalProgress } from '../src/cli/bar.js';
 import { generate } from '../src/runtime/generate.js';
 import { MoekitError } from '../src/util/errors.js';
 import type { ProgressEvent } from '../src/util/progress.js';
-import { expectError, maxAbsDiff, scratchDir } from './helpers.js';
+import { expertFlags, sizeFlag } from '../src/cli/args.js';
+import { expectError, maxAbsDiff, runCli, scratchDir } from './helpers.js';
 import { writeBf16, writeDeepseekFp8, writeGptOssMxfp4 } from './quant-checkpoints.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -400,5 +401,54 @@ describe('options and events', () => {
     bar({ status: 'expert', action: 'evict', layer: 0, expert: 1, bytes: 10, resident: 0, budget: 15 });
     bar({ status: 'done', task: 't', total: 2 });
     write.mockRestore();
+  });
+});
+
+describe('moekit forward --experts lazy --expert-budget SIZE', () => {
+  it('sizes: bytes, or K, M, G, T (KiB, MiB, GiB, TiB) as powers of 1024', () => {
+    const cases: [string, number][] = [['0', 0], ['1048576', 1048576], ['512K', 524288], ['512KiB', 524288], ['1.5M', 1572864],
+      ['2g', 2 * 2 ** 30], ['1GiB', 2 ** 30], ['1T', 2 ** 40], ['100B', 100], ['0.5k', 512]];
+    for (const [v, n] of cases) expect(sizeFlag(v, 'expert-budget'), v).toBe(n);
+    for (const v of ['-1', 'lots', '', '1KB', '1.2.3', '5 M B', '1e6']) {
+      expect(() => sizeFlag(v, 'expert-budget'), v).toThrow(/^--expert-budget must be a size in bytes ≥ 0/);
+    }
+    expect(expertFlags({})).toEqual({ experts: 'eager' });
+    expect(expertFlags({ 'expert-budget': '64K' })).toEqual({ experts: 'lazy', expertBudgetBytes: 65536 });
+    expect(() => expertFlags({ experts: 'sometimes' })).toThrow(/^--experts must be 'eager' or 'lazy', got 'sometimes'$/);
+    expect(() => expertFlags({ experts: 'eager', 'expert-budget': '1M' })).toThrow(/^--expert-budget needs --experts lazy$/);
+  });
+
+  it('writes the eager logits and reports what the store did', async () => {
+    const dir = path.join(ROOT, 'granitemoe'), input = path.join(dir, 'reference.safetensors');
+    const a = path.join(tmp(), 'cli-eager.safetensors'), b = path.join(tmp(), 'cli-lazy.safetensors');
+    expect((await runCli(['forward', dir, '--input', input, '--out', a])).code).toBe(0);
+    const r = await runCli(['forward', dir, '--input', input, '--out', b, '--experts', 'lazy', '--expert-budget', '108K', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.experts).toMatchObject({ mode: 'lazy', budget_bytes: 108 * 1024 });
+    expect(s.experts.loads).toBeGreaterThan(s.experts.evictions);
+    expect(s.experts.evictions).toBeGreaterThan(0);
+    expect(s.experts.resident_bytes).toBeLessThanOrEqual(108 * 1024);
+    const fa = SafetensorsFile.open(a), fb = SafetensorsFile.open(b);
+    for (const n of fa.names()) expect(maxAbsDiff(fa.readF32(n), fb.readF32(n)), n).toBe(0);
+    fa.close(); fb.close();
+    const t = await runCli(['forward', dir, '--input', input, '--out', b, '--experts', 'lazy']);
+    expect(t.out).toMatch(/lazy experts: \d+ loads, 0 evictions, \d+ hits; \d+ bytes held\n$/);
+  });
+
+  it('bad flags: one line naming the flag, exit 1', async () => {
+    const dir = path.join(ROOT, 'olmoe'), input = path.join(dir, 'reference.safetensors'), out = path.join(tmp(), 'never.safetensors');
+    for (const [flags, msg] of [
+      [['--expert-budget=-5M'], /^moekit: --expert-budget must be a size in bytes ≥ 0.*got '-5M'\n$/],
+      [['--expert-budget', '-5M'], /^moekit: Option '--expert-budget' argument is ambiguous/], // node's parseArgs, before ours
+      [['--expert-budget', 'plenty'], /^moekit: --expert-budget must be a size in bytes ≥ 0.*got 'plenty'\n$/],
+      [['--experts', 'maybe'], /^moekit: --experts must be 'eager' or 'lazy', got 'maybe'\n$/],
+      [['--experts', 'eager', '--expert-budget', '1G'], /^moekit: --expert-budget needs --experts lazy\n$/],
+    ] as const) {
+      const r = await runCli(['forward', dir, '--input', input, '--out', out, ...flags]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(msg);
+    }
+    expect(fs.existsSync(out)).toBe(false);
   });
 });
