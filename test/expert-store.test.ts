@@ -344,6 +344,7 @@ describe('pruned and broken checkpoints', () => {
       expect(L1.has(3)).toBe(false);
       expect(L1.has(2)).toBe(true);
       expect(L0.has(3)).toBe(true);
+      expect(L0.has(8)).toBe(false); // outside [0, E)
       if (experts === 'lazy') expect(model.expertStore!.counters.loads).toBe(0); // has() read nothing
       expect(() => L1.get(3)).toThrow(MoekitError);
       expect(() => L1.get(3)).toThrow(/expert 3 of layer 1 was routed to but is not in the checkpoint/);

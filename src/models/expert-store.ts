@@ -134,6 +134,7 @@ export class LazyExperts {
 
   /** expert e of layer l is in the checkpoint (from tensor names; nothing is read) */
   has(l: number, e: number): boolean {
+    if (!(Number.isInteger(e) && e >= 0 && e < this.d.moe.experts)) return false; // as the eager store
     return this.state(l, e) === 'present';
   }
 
