@@ -1,142 +1,43 @@
 /**
  * Quantised checkpoints as they are published: gpt-oss experts in MXFP4 (`*_blocks`/`*_scales`)
  * and DeepSeek-style FP8 with 2-D block scales (`weight_scale_inv`). Each is checked against an
- * f32 checkpoint holding the same values dequantised by the naive code below.
+ * f32 checkpoint holding the same values dequantised by the naive code in quant-checkpoints.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Checkpoint } from '../src/io/checkpoint.js';
-import { f8e4m3BitsToF32 } from '../src/io/dtypes.js';
-import { writeSafetensors, type SafetensorsEntry } from '../src/io/safetensors-write.js';
 import { inspectModel } from '../src/models/inspect.js';
 import { MoeModel } from '../src/models/model.js';
 import { maxAbsDiff } from './helpers.js';
+import { writeDeepseekFp8, writeGptOssMxfp4 } from './quant-checkpoints.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-quant-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-const FP4 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
-
-/** rows [R, C] (C multiple of 32) → MXFP4 blocks [R, C/32, 16], scales [R, C/32], dequantised [R, C] */
-function mxfp4(x: Float32Array, R: number, C: number) {
-  const G = C / 32;
-  const blocks = new Uint8Array(R * G * 16), scales = new Uint8Array(R * G), deq = new Float32Array(R * C);
-  for (let r = 0; r < R; r++) {
-    for (let g = 0; g < G; g++) {
-      let amax = 0;
-      for (let k = 0; k < 32; k++) amax = Math.max(amax, Math.abs(x[r * C + g * 32 + k]));
-      const e = amax > 0 ? Math.ceil(Math.log2(amax / 6)) : -127;
-      scales[r * G + g] = e + 127;
-      for (let k = 0; k < 32; k++) {
-        const v = x[r * C + g * 32 + k] / 2 ** e;
-        let best = 0;
-        for (let q = 0; q < 16; q++) if (Math.abs(FP4[q] - v) < Math.abs(FP4[best] - v)) best = q;
-        blocks[(r * G + g) * 16 + (k >> 1)] |= k & 1 ? best << 4 : best;
-        deq[r * C + g * 32 + k] = FP4[best] * 2 ** e;
-      }
-    }
-  }
-  return { blocks, scales, deq };
-}
-
-/** [E, A, B] → [E, B, A] */
-function t3(x: Float32Array, E: number, A: number, B: number): Float32Array {
-  const y = new Float32Array(x.length);
-  for (let e = 0; e < E; e++) for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) y[e * A * B + b * A + a] = x[e * A * B + a * B + b];
-  return y;
-}
-
-function copyAll(src: string, skip: (n: string) => boolean): SafetensorsEntry[] {
-  const ck = Checkpoint.open(src);
-  const out: SafetensorsEntry[] = ck.names().filter((n) => !skip(n)).map((n) => ({ name: n, dtype: 'F32', shape: ck.info(n).shape, data: ck.readF32(n) }));
-  ck.close();
-  return out;
-}
-
 
 const IDS = Int32Array.from([5, 17, 300, 2, 99, 411, 8, 64, 128, 7]);
 
 describe('gpt-oss experts in MXFP4', () => {
   it('load, inspect and run as the same weights dequantised into an f32 checkpoint', () => {
     const src = path.join(ROOT, 'gpt_oss');
-    const ck = Checkpoint.open(src);
-    const q: SafetensorsEntry[] = copyAll(src, (n) => /experts\.(gate_up|down)_proj$/.test(n));
-    const f: SafetensorsEntry[] = copyAll(src, (n) => /experts\.(gate_up|down)_proj$/.test(n));
-    const E = 8, H = 64, I = 96;
-    for (let l = 0; l < 3; l++) {
-      const x = `model.layers.${l}.mlp.experts`;
-      // published layout: the transposed weight W [E, out, in] is what gets quantised
-      const gu = mxfp4(t3(ck.readF32(`${x}.gate_up_proj`), E, H, 2 * I), E * 2 * I, H); // rows of [E, 2I, H]
-      const dn = mxfp4(t3(ck.readF32(`${x}.down_proj`), E, I, H), E * H, I); // rows of [E, H, I]
-      q.push({ name: `${x}.gate_up_proj_blocks`, dtype: 'U8', shape: [E, 2 * I, H / 32, 16], data: gu.blocks });
-      q.push({ name: `${x}.gate_up_proj_scales`, dtype: 'U8', shape: [E, 2 * I, H / 32], data: gu.scales });
-      q.push({ name: `${x}.down_proj_blocks`, dtype: 'U8', shape: [E, H, I / 32, 16], data: dn.blocks });
-      q.push({ name: `${x}.down_proj_scales`, dtype: 'U8', shape: [E, H, I / 32], data: dn.scales });
-      f.push({ name: `${x}.gate_up_proj`, dtype: 'F32', shape: [E, H, 2 * I], data: t3(gu.deq, E, 2 * I, H) });
-      f.push({ name: `${x}.down_proj`, dtype: 'F32', shape: [E, I, H], data: t3(dn.deq, E, H, I) });
-    }
-    ck.close();
-    for (const [name, entries] of [['mxfp4', q], ['f32', f]] as const) {
-      fs.mkdirSync(path.join(tmp, name));
-      fs.copyFileSync(path.join(src, 'config.json'), path.join(tmp, name, 'config.json'));
-      writeSafetensors(path.join(tmp, name, 'model.safetensors'), entries);
-    }
-    const a = MoeModel.load(path.join(tmp, 'mxfp4')).forward(IDS, 1, IDS.length);
-    const b = MoeModel.load(path.join(tmp, 'f32')).forward(IDS, 1, IDS.length);
+    const dirs = writeGptOssMxfp4(src, path.join(tmp, 'gpt_oss'));
+    const a = MoeModel.load(dirs.mxfp4).forward(IDS, 1, IDS.length);
+    const b = MoeModel.load(dirs.f32).forward(IDS, 1, IDS.length);
     expect(maxAbsDiff(a, b)).toBeLessThan(1e-6);
     const orig = MoeModel.load(src).forward(IDS, 1, IDS.length);
     expect(maxAbsDiff(a, orig)).toBeGreaterThan(0); // it really is quantised
-    expect(inspectModel(path.join(tmp, 'mxfp4')).parameters.total).toBe(inspectModel(src).parameters.total);
+    expect(inspectModel(dirs.mxfp4).parameters.total).toBe(inspectModel(src).parameters.total);
   });
 });
 
 describe('FP8 with block scales (DeepSeek-V3 layout)', () => {
   it('loads as the same weights dequantised into an f32 checkpoint', () => {
     const src = path.join(ROOT, 'deepseek_v3');
-    const b0 = 16, b1 = 16;
-    const codes = Array.from({ length: 256 }, (_, v) => f8e4m3BitsToF32(v));
-    const encode = (v: number): number => {
-      let best = 0;
-      for (let c = 0; c < 256; c++) if (Number.isFinite(codes[c]) && Math.abs(codes[c] - v) < Math.abs(codes[best] - v)) best = c;
-      return best;
-    };
-    const ck = Checkpoint.open(src);
-    const q: SafetensorsEntry[] = [], f: SafetensorsEntry[] = [];
-    for (const n of ck.names()) {
-      const shape = ck.info(n).shape, w = ck.readF32(n);
-      if (!(n.endsWith('.weight') && shape.length === 2 && n.includes('layers.'))) {
-        q.push({ name: n, dtype: 'F32', shape, data: w });
-        f.push({ name: n, dtype: 'F32', shape, data: w });
-        continue;
-      }
-      const [R, C] = shape, sr = Math.ceil(R / b0), sc = Math.ceil(C / b1);
-      const s = new Float32Array(sr * sc), bytes = new Uint8Array(R * C), deq = new Float32Array(R * C);
-      for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) {
-        const k = Math.floor(i / b0) * sc + Math.floor(j / b1);
-        s[k] = Math.max(s[k], Math.abs(w[i * C + j]) / 448);
-      }
-      for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) {
-        const scale = s[Math.floor(i / b0) * sc + Math.floor(j / b1)] || 1;
-        bytes[i * C + j] = encode(w[i * C + j] / scale);
-        deq[i * C + j] = codes[bytes[i * C + j]] * scale;
-      }
-      q.push({ name: n, dtype: 'F8_E4M3', shape, data: bytes }, { name: `${n}_scale_inv`, dtype: 'F32', shape: [sr, sc], data: s.map((x) => x || 1) });
-      f.push({ name: n, dtype: 'F32', shape, data: deq });
-    }
-    ck.close();
-    const cfg = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
-    for (const [name, entries] of [['fp8', q], ['fp8-f32', f]] as const) {
-      fs.mkdirSync(path.join(tmp, name));
-      const c = name === 'fp8' ? { ...cfg, quantization_config: { quant_method: 'fp8', fmt: 'e4m3', weight_block_size: [b0, b1], activation_scheme: 'dynamic' } } : cfg;
-      fs.writeFileSync(path.join(tmp, name, 'config.json'), JSON.stringify(c));
-      writeSafetensors(path.join(tmp, name, 'model.safetensors'), entries);
-    }
-    const a = MoeModel.load(path.join(tmp, 'fp8')).forward(IDS, 1, IDS.length);
-    const b = MoeModel.load(path.join(tmp, 'fp8-f32')).forward(IDS, 1, IDS.length);
+    const dirs = writeDeepseekFp8(src, path.join(tmp, 'deepseek_v3'), 16, 16);
+    const a = MoeModel.load(dirs.fp8).forward(IDS, 1, IDS.length);
+    const b = MoeModel.load(dirs.f32).forward(IDS, 1, IDS.length);
     expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
-    expect(inspectModel(path.join(tmp, 'fp8')).parameters.total).toBe(inspectModel(src).parameters.total);
+    expect(inspectModel(dirs.fp8).parameters.total).toBe(inspectModel(src).parameters.total);
   });
 });

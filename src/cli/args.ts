@@ -38,3 +38,28 @@ export function dtypeFlag(v: string | undefined): 'auto' | 'f32' {
   if (v === 'f32') return 'f32';
   throw new MoekitError(`--dtype must be 'auto' or 'f32', got '${v}'`);
 }
+
+/** a byte count: an integer or decimal, optionally with K, M, G or T (powers of 1024, also written KiB, MiB, GiB, TiB) */
+export function sizeFlag(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([KMGT])(?:iB)?|B)?\s*$/i.exec(v);
+  if (!m) throw new MoekitError(`--${flag} must be a size in bytes ≥ 0, e.g. 1048576, 512K, 1.5G (K, M, G, T: powers of 1024), got '${v}'`);
+  const unit = m[2] ? 1024 ** ('KMGT'.indexOf(m[2].toUpperCase()) + 1) : 1;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** the flags saying how routed experts are held, for parse() (forward, generate) */
+export const EXPERT_OPTIONS = { experts: { type: 'string' }, 'expert-budget': { type: 'string' } } as const;
+export const EXPERT_USAGE = '[--experts eager|lazy] [--expert-budget SIZE]';
+
+/**
+ * --experts eager|lazy (default eager: every expert read at load) and --expert-budget SIZE (lazy: the most
+ * bytes of experts held at once; alone it implies --experts lazy) → MoeModel.load options
+ */
+export function expertFlags(v: { experts?: string; 'expert-budget'?: string }): { experts: 'eager' | 'lazy'; expertBudgetBytes?: number } {
+  const budget = sizeFlag(v['expert-budget'], 'expert-budget');
+  const mode = v.experts ?? (budget !== undefined ? 'lazy' : 'eager');
+  if (mode !== 'eager' && mode !== 'lazy') throw new MoekitError(`--experts must be 'eager' or 'lazy', got '${mode}'`);
+  if (budget !== undefined && mode !== 'lazy') throw new MoekitError(`--expert-budget needs --experts lazy`);
+  return budget === undefined ? { experts: mode } : { experts: mode, expertBudgetBytes: budget };
+}

@@ -11,5 +11,6 @@ export function terminalProgress(enabled = process.stderr.isTTY === true): Progr
       bar.start(ev.total, 0, { item: '' });
     } else if (ev.status === 'progress') bar?.update(ev.loaded, { item: ev.item ?? '' });
     else if (ev.status === 'done') { bar?.stop(); bar = null; }
+    // 'ready', and a lazy expert store's 'expert' events while the model runs, leave the terminal alone
   };
 }

@@ -5,6 +5,7 @@ const HELP = `moekit: Mixture-of-Experts toolkit
 
   moekit inspect MODEL_DIR [--json]              architecture, experts, parameters, memory
   moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--json]
+                 [--experts eager|lazy] [--expert-budget SIZE]
                                                  logits and router logits of a batch
   moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N]
                  [--greedy | --temperature T --top-k K --top-p P --seed S] [--json]

@@ -169,6 +169,15 @@ export class Checkpoint {
     return this.fileOf(name).readF32(name);
   }
 
+  /** rows [r0, r1) along dim 0 of a tensor: just those rows' bytes (see SafetensorsFile.readRawRows) */
+  readRawRows(name: string, r0: number, r1: number): Buffer {
+    return this.fileOf(name).readRawRows(name, r0, r1);
+  }
+
+  readF32Rows(name: string, r0: number, r1: number): Float32Array {
+    return this.fileOf(name).readF32Rows(name, r0, r1);
+  }
+
   readI32(name: string): Int32Array {
     return this.fileOf(name).readI32(name);
   }

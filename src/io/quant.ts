@@ -10,15 +10,18 @@ import { f8e4m3BitsToF32, f8e5m2BitsToF32 } from './dtypes.js';
 
 const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
 
-/** FP8 bytes [out, in] with block scales [⌈out/b0⌉, ⌈in/b1⌉] → f32 [out, in] */
+/**
+ * FP8 bytes [out, in] with block scales [⌈out/b0⌉, ⌈in/b1⌉] → f32 [out, in]. For rows of a larger
+ * tensor, `row0` is the first row's index there and `scales` start at block row ⌊row0/b0⌋.
+ */
 export function dequantFp8Blocks(bytes: Uint8Array, e5m2: boolean, out: number, inp: number,
-                                 scales: Float32Array, b0: number, b1: number): Float32Array {
+                                 scales: Float32Array, b0: number, b1: number, row0 = 0): Float32Array {
   const lut = new Float32Array(256);
   for (let v = 0; v < 256; v++) lut[v] = e5m2 ? f8e5m2BitsToF32(v) : f8e4m3BitsToF32(v);
   const sCols = Math.ceil(inp / b1);
   const y = new Float32Array(out * inp); // [out, in]
   for (let i = 0; i < out; i++) {
-    const srow = Math.floor(i / b0) * sCols;
+    const srow = (Math.floor((row0 + i) / b0) - Math.floor(row0 / b0)) * sCols;
     for (let j = 0; j < inp; j++) y[i * inp + j] = lut[bytes[i * inp + j]] * scales[srow + Math.floor(j / b1)];
   }
   return y;

@@ -127,6 +127,21 @@ export class SafetensorsFile {
     return bytesToF32(t.dtype, this.readBytes(t), `tensor '${name}'`, this.path);
   }
 
+  /**
+   * Rows [r0, r1) along dim 0 of a tensor: the bytes of just those rows (one positional read of
+   * that range, into a fresh, aligned buffer). A row is the tensor's bytes / shape[0].
+   */
+  readRawRows(name: string, r0: number, r1: number): Buffer {
+    const bytes = this.readBytes(rowRange(this.info(name), r0, r1));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** rows [r0, r1) along dim 0 of a float tensor, as float32 */
+  readF32Rows(name: string, r0: number, r1: number): Float32Array {
+    const t = this.info(name);
+    return bytesToF32(t.dtype, this.readBytes(rowRange(t, r0, r1)), `tensor '${name}'`, this.path);
+  }
+
   /** An integer or BOOL tensor as int32; values outside int32 and float tensors are refused. */
   readI32(name: string): Int32Array {
     const t = this.info(name);
@@ -151,12 +166,22 @@ export class SafetensorsFile {
     return this.fd === null;
   }
 
-  private readBytes(t: TensorInfo): Uint8Array {
+  private readBytes(t: Pick<TensorInfo, 'name' | 'byteOffset' | 'byteLength'>): Uint8Array {
     if (this.fd === null) throw new Error(`SafetensorsFile ${this.path} is closed`);
     const out = new Uint8Array(t.byteLength); // own ArrayBuffer: aligned for any typed view
     readFully(this.fd, out, t.byteOffset, this.path, t.name);
     return out;
   }
+}
+
+/** where rows [r0, r1) along dim 0 of tensor t are; a range outside the tensor is a programming error */
+function rowRange(t: TensorInfo, r0: number, r1: number): Pick<TensorInfo, 'name' | 'byteOffset' | 'byteLength'> {
+  const rows = t.shape[0];
+  if (t.shape.length === 0 || !Number.isInteger(r0) || !Number.isInteger(r1) || r0 < 0 || r1 < r0 || r1 > rows) {
+    throw new RangeError(`rows [${r0}, ${r1}) of tensor '${t.name}' [${t.shape.join(', ')}]`);
+  }
+  const rowBytes = rows === 0 ? 0 : t.byteLength / rows;
+  return { name: t.name, byteOffset: t.byteOffset + r0 * rowBytes, byteLength: (r1 - r0) * rowBytes };
 }
 
 /** Fill `buf` from absolute file position `pos`; a short read means the file shrank. */

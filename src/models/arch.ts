@@ -5,13 +5,23 @@
  */
 import type { ConfigReader } from '../io/config.js';
 import type { ArchName, ModelDesc } from './desc.js';
-import type { LayerWeights, TensorSource } from './weights.js';
+import type { Ffn, LayerTensors, TensorSource } from './weights.js';
 
 export interface ArchSpec {
   name: ArchName;
   /** config.json `model_type` values this file handles */
   modelTypes: string[];
   describe(c: ConfigReader): ModelDesc;
-  /** the weights of decoder layer l, read by Hugging Face name */
-  loadLayer(src: TensorSource, d: ModelDesc, l: number): LayerWeights;
+  /** the weights of decoder layer l, read by Hugging Face name, all but its routed experts (see `expert`) */
+  loadLayer(src: TensorSource, d: ModelDesc, l: number): LayerTensors;
+  /**
+   * routed expert e of MoE layer l, read by itself: its own tensors, or its rows [e, e + 1) of fused ones
+   * (quantised ones dequantised alone). The eager and the lazy expert store both read experts with it.
+   */
+  expert(src: TensorSource, d: ModelDesc, l: number, e: number): Ffn;
+  /**
+   * the tensors that hold expert e of MoE layer l alone: a checkpoint with none of them has pruned it.
+   * [] for fused layouts (one tensor for all experts: never pruned by name).
+   */
+  expertTensors(d: ModelDesc, l: number, e: number): string[];
 }

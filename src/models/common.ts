@@ -3,8 +3,9 @@
  * the defaults of the MoE description, and the Llama-style attention tensors.
  */
 import type { ConfigReader } from '../io/config.js';
+import type { ArchSpec } from './arch.js';
 import type { ArchName, AttentionDesc, ModelDesc, MoeDesc, RopeDesc } from './desc.js';
-import { EagerExperts, ffn, linear, type AttnWeights, type MoeWeights, type TensorSource } from './weights.js';
+import { ffn, linear, type AttnWeights, type LayerTensors, type TensorSource } from './weights.js';
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
@@ -119,15 +120,34 @@ export interface PerExpertNames {
   ffnBias?: boolean;
 }
 
-/** the MoE weights of checkpoints that store one tensor per expert and projection */
-export function loadPerExpertMoe(src: TensorSource, d: ModelDesc, n: PerExpertNames): MoeWeights {
-  const { experts: E, expertFfn: I, sharedFfn } = d.moe;
+/** the MoE block of checkpoints that store one tensor per expert and projection, all but the routed experts */
+export function loadPerExpertMoe(src: TensorSource, d: ModelDesc, n: PerExpertNames): NonNullable<LayerTensors['moe']> {
+  const { experts: E, sharedFfn } = d.moe;
   const H = d.hidden, b = n.ffnBias ?? false;
   return {
     router: linear(src, `${n.block}.${n.router ?? 'gate'}`, E, H, false),
     selectionBias: n.selectionBias ? src.get(`${n.block}.${n.selectionBias.name}`, n.selectionBias.shape) : null,
-    experts: new EagerExperts(Array.from({ length: E }, (_, e) => ffn(src, `${n.block}.experts.${e}`, H, I, b, n.proj))),
     shared: sharedFfn > 0 && n.shared ? ffn(src, `${n.block}.${n.shared}`, H, sharedFfn, b) : null,
     sharedGate: sharedFfn > 0 && n.sharedGate ? linear(src, `${n.block}.${n.sharedGate}`, 1, H, false) : null,
+  };
+}
+
+const PROJ: [string, string, string] = ['gate_proj', 'up_proj', 'down_proj'];
+
+/**
+ * The routed experts of per-expert checkpoints: expert e of layer l is `<block>.experts.<e>.{gate,up,down}_proj`
+ * (or n.proj), with `.weight` (and `.bias` when n.ffnBias); `names(d, l)` is the layer's PerExpertNames.
+ */
+export function perExpert(names: (d: ModelDesc, l: number) => PerExpertNames): Pick<ArchSpec, 'expert' | 'expertTensors'> {
+  return {
+    expert(src, d, l, e) {
+      const n = names(d, l);
+      return ffn(src, `${n.block}.experts.${e}`, d.hidden, d.moe.expertFfn, n.ffnBias ?? false, n.proj);
+    },
+    expertTensors(d, l, e) {
+      const n = names(d, l);
+      const kinds = n.ffnBias ? ['weight', 'bias'] : ['weight'];
+      return (n.proj ?? PROJ).flatMap((p) => kinds.map((k) => `${n.block}.experts.${e}.${p}.${k}`));
+    },
   };
 }

@@ -7,7 +7,7 @@
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { AttentionDesc, ModelDesc } from './desc.js';
-import { baseDesc, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import { baseDesc, loadPerExpertMoe, moeDefaults, norms, perExpert, type PerExpertNames } from './common.js';
 import { ffn, linear, type AttnWeights, type TensorSource } from './weights.js';
 
 function yarnMscale(scale: number, m: number): number {
@@ -80,26 +80,25 @@ function loadMla(src: TensorSource, d: ModelDesc, p: string): AttnWeights {
   return w;
 }
 
+const moeNames = (d: ModelDesc, l: number): PerExpertNames => ({
+  block: `model.layers.${l}.mlp`, shared: 'shared_experts',
+  selectionBias: d.moe.selectionBias ? { name: 'gate.e_score_correction_bias', shape: [d.moe.experts] } : undefined,
+});
+
 function loadLayer(src: TensorSource, d: ModelDesc, l: number) {
   const p = `model.layers.${l}`;
   const H = d.hidden;
   const base = { ...norms(src, d, p), attn: loadMla(src, d, p) };
   if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn) };
-  return {
-    ...base,
-    moe: loadPerExpertMoe(src, d, {
-      block: `${p}.mlp`, shared: 'shared_experts',
-      selectionBias: d.moe.selectionBias ? { name: 'gate.e_score_correction_bias', shape: [d.moe.experts] } : undefined,
-    }),
-  };
+  return { ...base, moe: loadPerExpertMoe(src, d, moeNames(d, l)) };
 }
 
 export const deepseekV3: ArchSpec = {
   name: 'deepseek_v3', modelTypes: ['deepseek_v3', 'kimi_k2'],
-  describe: (c) => describeDeepseek(c, true), loadLayer,
+  describe: (c) => describeDeepseek(c, true), loadLayer, ...perExpert(moeNames),
 };
 
 export const deepseekV2: ArchSpec = {
   name: 'deepseek_v2', modelTypes: ['deepseek_v2'],
-  describe: (c) => describeDeepseek(c, false), loadLayer,
+  describe: (c) => describeDeepseek(c, false), loadLayer, ...perExpert(moeNames),
 };

@@ -5,8 +5,14 @@
  */
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
-import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import type { ModelDesc } from './desc.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms, perExpert, type PerExpertNames } from './common.js';
 import { ffn } from './weights.js';
+
+const moeNames = (d: ModelDesc, l: number): PerExpertNames => ({
+  block: `model.layers.${l}.mlp`, shared: 'shared_experts', ffnBias: d.denseBias,
+  selectionBias: { name: 'moe_statics.e_score_correction_bias', shape: [1, d.moe.experts] },
+});
 
 export const ernie45Moe: ArchSpec = {
   name: 'ernie4_5_moe',
@@ -42,12 +48,7 @@ export const ernie45Moe: ArchSpec = {
     const H = d.hidden, b = d.denseBias;
     const base = { ...norms(src, d, p), attn: loadGqa(src, d, p) };
     if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn, b) };
-    return {
-      ...base,
-      moe: loadPerExpertMoe(src, d, {
-        block: `${p}.mlp`, shared: 'shared_experts', ffnBias: b,
-        selectionBias: { name: 'moe_statics.e_score_correction_bias', shape: [1, d.moe.experts] },
-      }),
-    };
+    return { ...base, moe: loadPerExpertMoe(src, d, moeNames(d, l)) };
   },
+  ...perExpert(moeNames),
 };

@@ -7,34 +7,7 @@
 import type { ArchSpec } from './arch.js';
 import { baseDesc, gqa, loadGqa, moeDefaults, norms, windows } from './common.js';
 import { dequantMxfp4 } from '../io/quant.js';
-import { EagerExperts, f32Linear, linear, type Ffn, type TensorSource } from './weights.js';
-
-/**
- * Experts stored as MXFP4 (the published gpt-oss checkpoints): `gate_up_proj_blocks`
- * [E, 2I, H/32, 16] + `_scales` [E, 2I, H/32] dequantise to [E, 2I, H], i.e. W [out, in] per
- * expert with gate and up rows interleaved; `down_proj_blocks` [E, H, I/32, 16] to [E, H, I].
- */
-function mxfp4Experts(src: TensorSource, x: string, E: number, H: number, I: number,
-                      guB: Float32Array, dnB: Float32Array): Ffn[] {
-  const gu = dequantMxfp4(src.getU8(`${x}.gate_up_proj_blocks`, [E, 2 * I, H / 32, 16]),
-    src.getU8(`${x}.gate_up_proj_scales`, [E, 2 * I, H / 32]), E * 2 * I, H / 32); // [E, 2I, H]
-  const dn = dequantMxfp4(src.getU8(`${x}.down_proj_blocks`, [E, H, I / 32, 16]),
-    src.getU8(`${x}.down_proj_scales`, [E, H, I / 32]), E * H, I / 32); // [E, H, I]
-  return Array.from({ length: E }, (_, e) => {
-    const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]
-    for (let i = 0; i < I; i++) {
-      gate.set(gu.subarray((e * 2 * I + 2 * i) * H, (e * 2 * I + 2 * i + 1) * H), i * H);
-      up.set(gu.subarray((e * 2 * I + 2 * i + 1) * H, (e * 2 * I + 2 * i + 2) * H), i * H);
-    }
-    const gb = new Float32Array(I), ub = new Float32Array(I);
-    for (let i = 0; i < I; i++) { gb[i] = guB[e * 2 * I + 2 * i]; ub[i] = guB[e * 2 * I + 2 * i + 1]; }
-    return {
-      gate: f32Linear(gate, gb, I, H),
-      up: f32Linear(up, ub, I, H),
-      down: f32Linear(dn.slice(e * H * I, (e + 1) * H * I), dnB.slice(e * H, (e + 1) * H), H, I),
-    };
-  });
-}
+import { f32Linear, linear, type Ffn } from './weights.js';
 
 export const gptOss: ArchSpec = {
   name: 'gpt_oss',
@@ -57,29 +30,49 @@ export const gptOss: ArchSpec = {
   },
   loadLayer(src, d, l) {
     const p = `model.layers.${l}`;
-    const H = d.hidden;
-    const { experts: E, expertFfn: I } = d.moe;
-    const x = `${p}.mlp.experts`;
-    const guB = src.get(`${x}.gate_up_proj_bias`, [E, 2 * I]); // [E, 2I]
-    const dnB = src.get(`${x}.down_proj_bias`, [E, H]); // [E, H]
-    if (src.has(`${x}.gate_up_proj_blocks`)) return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts: new EagerExperts(mxfp4Experts(src, x, E, H, I, guB, dnB)), shared: null, sharedGate: null } };
-    const gu = src.get(`${x}.gate_up_proj`, [E, H, 2 * I]); // [E, H, 2I]
-    const dn = src.get(`${x}.down_proj`, [E, I, H]); // [E, I, H]
-    const experts: Ffn[] = [];
-    for (let e = 0; e < E; e++) {
-      const t = deinterleaveExpert(gu, guB, dn, dnB, e, H, I);
-      experts.push({
-        gate: f32Linear(t.gate, t.gateBias, I, H),
-        up: f32Linear(t.up, t.upBias, I, H),
-        down: f32Linear(t.down, t.downBias, H, I),
-      });
-    }
     return {
       ...norms(src, d, p),
       attn: loadGqa(src, d, p),
-      moe: { router: linear(src, `${p}.mlp.router`, E, H, true), selectionBias: null, experts: new EagerExperts(experts), shared: null, sharedGate: null },
+      moe: { router: linear(src, `${p}.mlp.router`, d.moe.experts, d.hidden, true), selectionBias: null, shared: null, sharedGate: null },
     };
   },
+  /**
+   * expert e's rows [e, e + 1) of the fused tensors: gate_up_proj [E, H, 2I] + gate_up_proj_bias [E, 2I],
+   * down_proj [E, I, H] + down_proj_bias [E, H]; or, as published, MXFP4: `gate_up_proj_blocks`
+   * [E, 2I, H/32, 16] + `_scales` [E, 2I, H/32] dequantise to W [2I, H] (out, in) with gate and up rows
+   * interleaved, `down_proj_blocks` [E, H, I/32, 16] + `_scales` to [H, I]
+   */
+  expert(src, d, l, e) {
+    const H = d.hidden;
+    const { experts: E, expertFfn: I } = d.moe;
+    const x = `model.layers.${l}.mlp.experts`;
+    const one = [e, e + 1] as const;
+    const guB = src.get(`${x}.gate_up_proj_bias`, [E, 2 * I], one); // [2I]
+    const dnB = src.get(`${x}.down_proj_bias`, [E, H], one); // [H]
+    if (src.has(`${x}.gate_up_proj_blocks`)) {
+      const gu = dequantMxfp4(src.getU8(`${x}.gate_up_proj_blocks`, [E, 2 * I, H / 32, 16], one),
+        src.getU8(`${x}.gate_up_proj_scales`, [E, 2 * I, H / 32], one), 2 * I, H / 32); // [2I, H]
+      const dn = dequantMxfp4(src.getU8(`${x}.down_proj_blocks`, [E, H, I / 32, 16], one),
+        src.getU8(`${x}.down_proj_scales`, [E, H, I / 32], one), H, I / 32); // [H, I]
+      const gate = new Float32Array(I * H), up = new Float32Array(I * H); // [I, H]
+      const gb = new Float32Array(I), ub = new Float32Array(I);
+      for (let i = 0; i < I; i++) {
+        gate.set(gu.subarray(2 * i * H, (2 * i + 1) * H), i * H);
+        up.set(gu.subarray((2 * i + 1) * H, (2 * i + 2) * H), i * H);
+        gb[i] = guB[2 * i]; ub[i] = guB[2 * i + 1];
+      }
+      return { gate: f32Linear(gate, gb, I, H), up: f32Linear(up, ub, I, H), down: f32Linear(dn, dnB, H, I) };
+    }
+    const gu = src.get(`${x}.gate_up_proj`, [E, H, 2 * I], one); // [H, 2I]
+    const dn = src.get(`${x}.down_proj`, [E, I, H], one); // [I, H]
+    const t = deinterleaveExpert(gu, guB, dn, dnB, 0, H, I);
+    return {
+      gate: f32Linear(t.gate, t.gateBias, I, H),
+      up: f32Linear(t.up, t.upBias, I, H),
+      down: f32Linear(t.down, t.downBias, H, I),
+    } satisfies Ffn;
+  },
+  expertTensors: () => [], // fused: every expert is in the same tensors
 };
 
 /**

@@ -6,7 +6,7 @@
 import type { ArchSpec } from './arch.js';
 import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
 import { sliceWeight } from '../tensor/weight.js';
-import { EagerExperts, linear, type Ffn } from './weights.js';
+import { linear } from './weights.js';
 
 export const graniteMoe: ArchSpec = {
   name: 'granitemoe',
@@ -30,20 +30,23 @@ export const graniteMoe: ArchSpec = {
   },
   loadLayer(src, d, l) {
     const p = `model.layers.${l}`;
-    const m = `${p}.block_sparse_moe`;
-    const H = d.hidden;
-    const { experts: E, expertFfn: I } = d.moe;
-    const inp = src.getMatrix(`${m}.input_linear.weight`, [E, 2 * I, H]); // [E, 2I, H]
-    const out = src.getMatrix(`${m}.output_linear.weight`, [E, H, I]); // [E, H, I]
-    const experts: Ffn[] = Array.from({ length: E }, (_, e) => ({
-      gate: { w: sliceWeight(inp, e * 2 * I * H, e * 2 * I * H + I * H), b: null, out: I, in: H },
-      up: { w: sliceWeight(inp, e * 2 * I * H + I * H, (e + 1) * 2 * I * H), b: null, out: I, in: H },
-      down: { w: sliceWeight(out, e * H * I, (e + 1) * H * I), b: null, out: H, in: I },
-    }));
     return {
       ...norms(src, d, p),
       attn: loadGqa(src, d, p),
-      moe: { router: linear(src, `${m}.router.layer`, E, H, false), selectionBias: null, experts: new EagerExperts(experts), shared: null, sharedGate: null },
+      moe: { router: linear(src, `${p}.block_sparse_moe.router.layer`, d.moe.experts, d.hidden, false), selectionBias: null, shared: null, sharedGate: null },
     };
   },
+  /** expert e's rows [e, e + 1) of input_linear [E, 2I, H] (gate rows, then up rows) and output_linear [E, H, I] */
+  expert(src, d, l, e) {
+    const m = `model.layers.${l}.block_sparse_moe`;
+    const H = d.hidden;
+    const { experts: E, expertFfn: I } = d.moe;
+    const inp = src.getMatrix(`${m}.input_linear.weight`, [E, 2 * I, H], [e, e + 1]); // [2I, H]
+    return {
+      gate: { w: sliceWeight(inp, 0, I * H), b: null, out: I, in: H },
+      up: { w: sliceWeight(inp, I * H, 2 * I * H), b: null, out: I, in: H },
+      down: { w: src.getMatrix(`${m}.output_linear.weight`, [E, H, I], [e, e + 1]), b: null, out: H, in: I }, // [H, I]
+    };
+  },
+  expertTensors: () => [], // fused: every expert is in the same tensors
 };

@@ -1,6 +1,8 @@
 /** Mixtral (MixtralForCausalLM): GQA, softmax → top-k → renormalise, per-expert w1/w3/w2. */
 import type { ArchSpec } from './arch.js';
-import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms, perExpert, type PerExpertNames } from './common.js';
+
+const moeNames = (_d: unknown, l: number): PerExpertNames => ({ block: `model.layers.${l}.block_sparse_moe`, proj: ['w1', 'w3', 'w2'] });
 
 export const mixtral: ArchSpec = {
   name: 'mixtral',
@@ -23,7 +25,8 @@ export const mixtral: ArchSpec = {
     return {
       ...norms(src, d, p),
       attn: loadGqa(src, d, p),
-      moe: loadPerExpertMoe(src, d, { block: `${p}.block_sparse_moe`, proj: ['w1', 'w3', 'w2'] }),
+      moe: loadPerExpertMoe(src, d, moeNames(d, l)),
     };
   },
+  ...perExpert(moeNames),
 };

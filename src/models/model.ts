@@ -16,6 +16,7 @@ import type { ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import type { ModelDesc } from './desc.js';
+import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache } from './kv-cache.js';
 import { rmsnormForward } from './norm.js';
 import { resolveSub, type LayerTape, type Pass } from './pass.js';
@@ -26,13 +27,27 @@ import type { Linear, ModelWeights } from './weights.js';
 
 export type { MoeEvent, Pass, SubModel, Tracer } from './pass.js';
 
+export interface LoadOptions {
+  onProgress?: ProgressCallback;
+  dtype?: 'auto' | 'f32';
+  /** how the routed experts are held: all read at load (default), or read on first use under a byte budget */
+  experts?: 'eager' | 'lazy';
+  /** lazy only: the most bytes of routed experts held at once (default: no limit) */
+  expertBudgetBytes?: number;
+}
+
 export class MoeModel {
   readonly rope: RopeTable;
   readonly moeLayerIndex: number[]; // decoder layer → MoE layer index (−1 for dense)
   /** how MLA caches keys and values (see latentMla) */
   mlaCache: 'latent' | 'expanded' = 'latent';
 
-  constructor(readonly desc: ModelDesc, readonly weights: ModelWeights, readonly arch: ArchSpec, readonly dir = '') {
+  /**
+   * `expertStore`: the lazy store the routed experts are read through (null: every expert in memory,
+   * `weights.layers[l].moe.experts` are EagerExperts)
+   */
+  constructor(readonly desc: ModelDesc, readonly weights: ModelWeights, readonly arch: ArchSpec, readonly dir = '',
+              readonly expertStore: LazyExperts | null = null) {
     this.rope = new RopeTable(desc.rope);
     let m = 0;
     this.moeLayerIndex = desc.layers.map((l) => (l.mlp === 'moe' ? m++ : -1));
@@ -41,15 +56,27 @@ export class MoeModel {
   /**
    * Load a model directory. dtype 'auto' keeps BF16 weight matrices as bf16 (computing in f32:
    * the same results as upcasting at load, with half the memory); 'f32' upcasts everything.
+   * experts 'eager' (the default) reads every routed expert now; 'lazy' keeps the checkpoint open
+   * and reads an expert on first use, holding at most expertBudgetBytes of experts (default: no
+   * limit) and evicting the least recently used (see LazyExperts); close() the model when done.
    */
-  static load(dir: string, opts: { onProgress?: ProgressCallback; dtype?: 'auto' | 'f32' } = {}): MoeModel {
+  static load(dir: string, opts: LoadOptions = {}): MoeModel {
     const t0 = Date.now();
+    const mode = opts.experts ?? 'eager';
+    if (mode !== 'eager' && mode !== 'lazy') throw new MoekitError(`experts must be 'eager' or 'lazy', got '${String(mode)}'`);
+    const budget = opts.expertBudgetBytes;
+    if (budget !== undefined) {
+      if (!(typeof budget === 'number' && budget >= 0)) throw new MoekitError(`expertBudgetBytes must be a number of bytes ≥ 0, got ${String(budget)}`);
+      if (mode !== 'lazy') throw new MoekitError(`expertBudgetBytes needs experts: 'lazy'`);
+    }
     const cfg = readConfig(dir);
     const arch = archFor(cfg);
     const desc = arch.describe(cfg);
     const ck = Checkpoint.open(path.dirname(cfg.file));
+    let keepOpen = false;
     try {
       const src = checkpointSource(ck, fp8BlockSize(cfg), (opts.dtype ?? 'auto') === 'auto');
+      const store = mode === 'lazy' ? new LazyExperts(ck, src, arch, desc, budget ?? Infinity, opts.onProgress) : null;
       const H = desc.hidden, V = desc.vocab;
       const total = desc.nLayers + 2;
       const task = `load ${path.basename(path.resolve(dir))}`;
@@ -58,7 +85,8 @@ export class MoeModel {
       opts.onProgress?.({ status: 'progress', task, loaded: 1, total, item: 'embeddings' });
       const layers = [];
       for (let l = 0; l < desc.nLayers; l++) {
-        layers.push(arch.loadLayer(src, desc, l));
+        const t = arch.loadLayer(src, desc, l);
+        layers.push(withExperts(t, () => (store ? store.layer(l) : eagerExperts(arch, src, desc, l))));
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
       const norm = src.get('model.norm.weight', [H]);
@@ -68,10 +96,16 @@ export class MoeModel {
       const lmHead: Linear = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });
-      return new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
+      keepOpen = store !== null;
+      return new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file), store);
     } finally {
-      ck.close();
+      if (!keepOpen) ck.close();
     }
+  }
+
+  /** release what the model holds open (a lazy expert store's checkpoint); idempotent. Eager models hold nothing. */
+  close(): void {
+    this.expertStore?.close();
   }
 
   /**

@@ -1,6 +1,8 @@
 /** OLMoE: RMSNorm over the whole q and k projections, optional clip_qkv, softmax → top-k. */
 import type { ArchSpec } from './arch.js';
-import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms } from './common.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms, perExpert, type PerExpertNames } from './common.js';
+
+const moeNames = (_d: unknown, l: number): PerExpertNames => ({ block: `model.layers.${l}.mlp` });
 
 export const olmoe: ArchSpec = {
   name: 'olmoe',
@@ -19,6 +21,7 @@ export const olmoe: ArchSpec = {
   },
   loadLayer(src, d, l) {
     const p = `model.layers.${l}`;
-    return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: loadPerExpertMoe(src, d, { block: `${p}.mlp` }) };
+    return { ...norms(src, d, p), attn: loadGqa(src, d, p), moe: loadPerExpertMoe(src, d, moeNames(d, l)) };
   },
+  ...perExpert(moeNames),
 };

@@ -6,8 +6,8 @@
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { ArchName, ModelDesc } from './desc.js';
-import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms, windows } from './common.js';
-import { ffn, type LayerWeights, type TensorSource } from './weights.js';
+import { baseDesc, gqa, loadGqa, loadPerExpertMoe, moeDefaults, norms, perExpert, windows, type PerExpertNames } from './common.js';
+import { ffn, type LayerTensors, type TensorSource } from './weights.js';
 
 function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
   const v2 = arch === 'qwen2_moe';
@@ -36,20 +36,22 @@ function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
   });
 }
 
-function loadQwen(src: TensorSource, d: ModelDesc, l: number): LayerWeights {
+const moeNames = (_d: ModelDesc, l: number): PerExpertNames => ({ block: `model.layers.${l}.mlp`, shared: 'shared_expert', sharedGate: 'shared_expert_gate' });
+
+function loadQwen(src: TensorSource, d: ModelDesc, l: number): LayerTensors {
   const p = `model.layers.${l}`;
   const H = d.hidden;
   const base = { ...norms(src, d, p), attn: loadGqa(src, d, p) };
   if (d.layers[l].mlp === 'dense') return { ...base, dense: ffn(src, `${p}.mlp`, H, d.denseFfn) };
-  return { ...base, moe: loadPerExpertMoe(src, d, { block: `${p}.mlp`, shared: 'shared_expert', sharedGate: 'shared_expert_gate' }) };
+  return { ...base, moe: loadPerExpertMoe(src, d, moeNames(d, l)) };
 }
 
 export const qwen2Moe: ArchSpec = {
   name: 'qwen2_moe', modelTypes: ['qwen2_moe'],
-  describe: (c) => describeQwen(c, 'qwen2_moe'), loadLayer: loadQwen,
+  describe: (c) => describeQwen(c, 'qwen2_moe'), loadLayer: loadQwen, ...perExpert(moeNames),
 };
 
 export const qwen3Moe: ArchSpec = {
   name: 'qwen3_moe', modelTypes: ['qwen3_moe'],
-  describe: (c) => describeQwen(c, 'qwen3_moe'), loadLayer: loadQwen,
+  describe: (c) => describeQwen(c, 'qwen3_moe'), loadLayer: loadQwen, ...perExpert(moeNames),
 };

@@ -8,12 +8,13 @@ import type { ConfigReader } from '../io/config.js';
 import { dequantFp8Blocks } from '../io/quant.js';
 import { MoekitError } from '../util/errors.js';
 import { bf16Weight, f32Weight } from '../tensor/weight.js';
-import type { TensorSource } from './weights.js';
+import type { Rows, TensorSource } from './weights.js';
 
 /**
  * A TensorSource over a checkpoint that checks every name and shape. FP8 weights with a
  * `<name>_scale_inv` tensor are dequantised with `fp8Block` ([b0, b1], from the config's
- * quantization_config.weight_block_size).
+ * quantization_config.weight_block_size). With `rows`, only rows [r0, r1) along dim 0 are read
+ * (one positional read of that range), after the same check of the whole tensor's shape.
  */
 export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [128, 128], keepBf16 = false): TensorSource {
   const info = (name: string, shape: number[]) => {
@@ -25,35 +26,43 @@ export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [1
     }
     return i;
   };
+  const raw = (name: string, rows?: Rows) => (rows ? ck.readRawRows(name, rows[0], rows[1]) : ck.readRaw(name));
   const src: TensorSource = {
     has: (name) => ck.has(name),
-    getMatrix(name, shape) {
-      if (!keepBf16 || info(name, shape).dtype !== 'BF16') return f32Weight(src.get(name, shape));
-      const raw = ck.readRaw(name);
-      if (raw.byteOffset % 2 === 0) return bf16Weight(new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2));
-      return bf16Weight(new Uint16Array(new Uint8Array(raw).buffer)); // copy to an aligned buffer
+    getMatrix(name, shape, rows) {
+      if (!keepBf16 || info(name, shape).dtype !== 'BF16') return f32Weight(src.get(name, shape, rows));
+      const r = raw(name, rows);
+      if (r.byteOffset % 2 === 0) return bf16Weight(new Uint16Array(r.buffer, r.byteOffset, r.byteLength / 2));
+      return bf16Weight(new Uint16Array(new Uint8Array(r).buffer)); // copy to an aligned buffer
     },
-    get(name, shape) {
+    get(name, shape, rows) {
       const i = info(name, shape);
       const scaleName = name.replace(/\.weight$/, '.weight_scale_inv');
       if ((i.dtype === 'F8_E4M3' || i.dtype === 'F8_E5M2') && scaleName !== name && ck.has(scaleName) && shape.length === 2) {
-        const [b0, b1] = fp8Block;
-        const scales = ck.readF32(scaleName);
-        const want = Math.ceil(shape[0] / b0) * Math.ceil(shape[1] / b1);
-        if (scales.length !== want) {
-          throw new MoekitError(`tensor '${scaleName}' has ${scales.length} block scales, expected ${want} for blocks of [${b0}, ${b1}]`, ck.info(scaleName).file);
-        }
-        const raw = ck.readRaw(name);
-        return dequantFp8Blocks(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), i.dtype === 'F8_E5M2', shape[0], shape[1], scales, b0, b1);
+        return fp8(name, scaleName, i.dtype === 'F8_E5M2', shape, rows);
       }
-      return ck.readF32(name);
+      return rows ? ck.readF32Rows(name, rows[0], rows[1]) : ck.readF32(name);
     },
-    getU8(name, shape) {
+    getU8(name, shape, rows) {
       const i = info(name, shape);
       if (i.dtype !== 'U8' && i.dtype !== 'I8') throw new MoekitError(`tensor '${name}' is ${i.dtype}, expected U8`, i.file);
-      const raw = ck.readRaw(name);
-      return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+      const r = raw(name, rows);
+      return new Uint8Array(r.buffer, r.byteOffset, r.byteLength);
     },
+  };
+  /** FP8 W [R, C] (or its rows [r0, r1)) with block scales [⌈R/b0⌉, ⌈C/b1⌉] → f32 */
+  const fp8 = (name: string, scaleName: string, e5m2: boolean, shape: number[], rows?: Rows): Float32Array => {
+    const [b0, b1] = fp8Block;
+    const [R, C] = shape, sr = Math.ceil(R / b0), sc = Math.ceil(C / b1);
+    const si = ck.info(scaleName);
+    const n = si.shape.reduce((a, b) => a * b, 1);
+    if (n !== sr * sc || (rows && (si.shape.length !== 2 || si.shape[0] !== sr))) {
+      throw new MoekitError(`tensor '${scaleName}' has ${rows ? `shape [${si.shape.join(', ')}]` : `${n} block scales`}, expected ${rows ? `[${sr}, ${sc}]` : sr * sc} for blocks of [${b0}, ${b1}]`, si.file);
+    }
+    const [r0, r1] = rows ?? [0, R];
+    const scales = rows ? ck.readF32Rows(scaleName, Math.floor(r0 / b0), Math.ceil(r1 / b0)) : ck.readF32(scaleName);
+    const r = raw(name, rows);
+    return dequantFp8Blocks(new Uint8Array(r.buffer, r.byteOffset, r.byteLength), e5m2, r1 - r0, C, scales, b0, b1, r0);
   };
   return src;
 }

@@ -19,17 +19,24 @@ export interface TensorSpec { name: string; shape: number[] }
 /** every tensor the architecture file reads for this description, with its shape */
 export function tensorTable(d: ModelDesc): TensorSpec[] {
   const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
+  const seen = new Set<string>();
   const rec: TensorSource = {
     has: () => false, // the plain (unquantised) layout
-    getMatrix: (name, shape) => f32Weight(rec.get(name, shape)),
+    getMatrix: (name, shape, rows) => f32Weight(rec.get(name, shape, rows)),
     getU8: (name, shape) => { throw new Error(`tensorTable: unexpected quantised tensor ${name} [${shape}]`); },
-    get(name, shape) {
-      out.push({ name, shape: shape.slice() });
-      return new Float32Array(shape.reduce((a, b) => a * b, 1));
+    get(name, shape, rows) {
+      // a fused tensor is read once per expert (its rows): listed once
+      if (!seen.has(name)) out.push({ name, shape: shape.slice() });
+      seen.add(name);
+      const row = shape.slice(1).reduce((a, b) => a * b, 1);
+      return new Float32Array(rows ? (rows[1] - rows[0]) * row : shape.reduce((a, b) => a * b, 1));
     },
   };
   const arch = archFor(new ConfigReader({ model_type: d.arch }, '<desc>'));
-  for (let l = 0; l < d.nLayers; l++) arch.loadLayer(rec, d, l);
+  for (let l = 0; l < d.nLayers; l++) {
+    arch.loadLayer(rec, d, l);
+    if (d.layers[l].mlp === 'moe') for (let e = 0; e < d.moe.experts; e++) arch.expert(rec, d, l, e);
+  }
   out.push({ name: 'model.norm.weight', shape: [d.hidden] });
   if (!d.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [d.vocab, d.hidden] });
   return out;

@@ -38,6 +38,11 @@ export interface LayerWeights {
   moe?: MoeWeights;
 }
 
+/** a decoder layer as its architecture file reads it: all but the routed experts, which an expert store holds */
+export interface LayerTensors extends Omit<LayerWeights, 'moe'> {
+  moe?: Omit<MoeWeights, 'experts'>;
+}
+
 export interface ModelWeights {
   embed: Weight; // [V, H]
   norm: Float32Array; // [H]
@@ -45,16 +50,21 @@ export interface ModelWeights {
   layers: LayerWeights[];
 }
 
+/** rows [r0, r1) along dim 0 of a tensor (for fused experts [E, …]: expert e is rows [e, e + 1)) */
+export type Rows = readonly [number, number];
+
 /**
  * Where an architecture file gets tensors from, by Hugging Face name with the shape it
- * expects. The loader checks every shape; a recording source lists the table without reading.
+ * expects (the whole tensor's). The loader checks every shape; a recording source lists the table
+ * without reading. With `rows`, only those rows along dim 0 are read and returned
+ * ([r1 − r0, …shape[1:]]): how one expert of a fused tensor is read by itself.
  */
 export interface TensorSource {
-  get(name: string, shape: number[]): Float32Array;
+  get(name: string, shape: number[], rows?: Rows): Float32Array;
   /** a weight matrix: bf16 when the checkpoint holds bf16 and the load keeps it, else f32 */
-  getMatrix(name: string, shape: number[]): Weight;
+  getMatrix(name: string, shape: number[], rows?: Rows): Weight;
   /** the raw bytes of an 8-bit tensor (quantised blocks and scales) */
-  getU8(name: string, shape: number[]): Uint8Array;
+  getU8(name: string, shape: number[], rows?: Rows): Uint8Array;
   has(name: string): boolean;
 }
 

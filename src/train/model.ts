@@ -11,7 +11,7 @@ import { Checkpoint } from '../io/checkpoint.js';
 import { f32ToBf16Array } from '../io/dtypes.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { readConfig } from '../io/config.js';
-import { EagerExperts } from '../models/expert-store.js';
+import { EagerExperts, eagerExperts, withExperts } from '../models/expert-store.js';
 import { MoeModel } from '../models/model.js';
 import { Tape, type SubModel } from '../models/pass.js';
 import { archFor } from '../models/registry.js';
@@ -77,17 +77,24 @@ export class TrainableModel {
       const src: TensorSource = {
         has: (n) => inner.has(n),
         getU8: () => { throw new MoekitError('the trainer does not load quantised weights'); },
-        getMatrix: (n, s) => f32Weight(src.get(n, s)),
-        get(n, s) {
-          const t = inner.get(n, s).slice(); // own copy: the optimizer updates it in place
-          named.set(n, t);
-          return t;
+        getMatrix: (n, s, rows) => f32Weight(src.get(n, s, rows)),
+        get(n, s, rows) {
+          // own copy of the whole tensor, read once: the optimizer updates it in place, and rows of a fused
+          // tensor (one expert's) are views of it, so the parameter stays the checkpoint's tensor
+          let t = named.get(n);
+          if (!t) {
+            t = inner.get(n, s).slice();
+            named.set(n, t);
+          }
+          if (!rows) return t;
+          const row = s.slice(1).reduce((a, b) => a * b, 1);
+          return t.subarray(rows[0] * row, rows[1] * row);
         },
       };
       const H = desc.hidden, V = desc.vocab;
       const embed = f32Weight(src.get('model.embed_tokens.weight', [V, H]));
       const layers: LayerWeights[] = [];
-      for (let l = 0; l < desc.nLayers; l++) layers.push(arch.loadLayer(src, desc, l));
+      for (let l = 0; l < desc.nLayers; l++) layers.push(withExperts(arch.loadLayer(src, desc, l), () => eagerExperts(arch, src, desc, l)));
       const norm = src.get('model.norm.weight', [H]);
       const tied = !src.has('lm_head.weight'); // as the engine: the checkpoint's lm_head when it has one
       const lmHead: Linear = { w: tied ? embed : f32Weight(src.get('lm_head.weight', [V, H])), b: null, out: V, in: H };
