@@ -10,15 +10,15 @@ import { legacyTimings } from '../runtime/generate.js';
 import { Scheduler } from '../runtime/scheduler.js';
 import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
-import { dtypeFlag, numFlag, onePositional, parse } from './args.js';
+import { dtypeFlag, numFlag, onePositional, parse, EXPERT_OPTIONS, EXPERT_USAGE, expertFlags } from './args.js';
 
-const USAGE = 'moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--chat [--system TEXT]] [--no-stop] [--dtype auto|f32] [--json]';
+const USAGE = `moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--chat [--system TEXT]] [--no-stop] [--dtype auto|f32] ${EXPERT_USAGE} [--json]`;
 
 export async function runGenerate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ids: { type: 'string' }, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' },
     greedy: { type: 'boolean' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, chat: { type: 'boolean' }, system: { type: 'string' }, json: { type: 'boolean' }, dtype: { type: 'string' },
+    'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, chat: { type: 'boolean' }, system: { type: 'string' }, json: { type: 'boolean' }, dtype: { type: 'string' }, ...EXPERT_OPTIONS,
   }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
   if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt\nusage: ${USAGE}`);
@@ -47,7 +47,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       prompt = tokenizer.encode(values.prompt!);
     }
   }
-  const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype) });
+  const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype), ...expertFlags(values) });
   if (prompt.length + maxNew > model.desc.maxPositions) {
     process.stderr.write(`moekit: warning: ${prompt.length} prompt + ${maxNew} new tokens exceed the model's max_position_embeddings (${model.desc.maxPositions}); quality may degrade\n`);
   }
