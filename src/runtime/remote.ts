@@ -8,10 +8,9 @@
  * The handle keeps the process alive only while it has work (loading, sessions, a stats call): a
  * script that forgets close() still exits. A server keeps itself alive by its listening socket.
  */
-import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MoekitError } from '../util/errors.js';
+import { compiledWorker } from '../util/worker-file.js';
 import { Channel } from './channel.js';
 import type { GenEvent, LoadEvent, SessionOptions } from './events.js';
 import type { SchedulerStats } from './scheduler.js';
@@ -33,20 +32,9 @@ export interface ModelHandle {
   close(): Promise<void>;
 }
 
-/**
- * The compiled worker: beside this file in dist/; from the TypeScript sources (vitest runs them), the
- * one in dist/ too, since a worker thread runs JavaScript (`npm test` builds dist/ first).
- */
-function workerFile(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./worker.js', here);
-  const url = new URL('../../dist/runtime/worker.js', here);
-  if (!fs.existsSync(fileURLToPath(url))) throw new MoekitError('the compiled worker is missing: run npm run build:ts', fileURLToPath(url));
-  return url;
-}
 
 export function openModel(dir: string, opts: OpenOptions = {}): ModelHandle {
-  const worker = new Worker(workerFile(), { workerData: { dir, ...opts } satisfies WorkerInit });
+  const worker = new Worker(compiledWorker(import.meta.url, 'runtime/worker.js'), { workerData: { dir, ...opts } satisfies WorkerInit });
   const send = (m: ToWorker) => worker.postMessage(m);
 
   // loading: ready, and the progress log every `events` iteration replays

@@ -5,11 +5,10 @@
  * in a fixed order (so a run repeats exactly). Micro-batch i of a step goes to thread i mod W (0: the main thread);
  * micro-batches are never split, so the balance losses see the same tokens as on one thread.
  */
-import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Grads } from '../tensor/grads.js';
 import { MoekitError } from '../util/errors.js';
+import { compiledWorker } from '../util/worker-file.js';
 import type { Batch } from './data.js';
 import type { MicroResult, MicroSpec } from './micro.js';
 import type { TrainableModel } from './model.js';
@@ -21,13 +20,6 @@ export interface WorkerInit {
   grads: SharedArrayBuffer; // this worker's gradient, parameters only
 }
 
-function workerFile(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new URL('./worker.js', here);
-  const url = new URL('../../dist/train/worker.js', here);
-  if (!fs.existsSync(fileURLToPath(url))) throw new MoekitError('the compiled training worker is missing: run npm run build:ts', fileURLToPath(url));
-  return url;
-}
 
 interface Slot { worker: Worker; grads: Float32Array }
 
@@ -50,7 +42,7 @@ export class WorkerPool {
     const slots: Slot[] = [];
     for (let i = 0; i < n; i++) {
       const grads = new SharedArrayBuffer(nGrad * 4);
-      const worker = new Worker(workerFile(), { workerData: { dir, names, params, grads } satisfies WorkerInit, env: { ...process.env, MOEKIT_THREADS: '1' } });
+      const worker = new Worker(compiledWorker(import.meta.url, 'train/worker.js'), { workerData: { dir, names, params, grads } satisfies WorkerInit, env: { ...process.env, MOEKIT_THREADS: '1' } });
       await new Promise<void>((resolve, reject) => {
         worker.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new MoekitError(`training worker: ${m.error}`))));
         worker.once('error', (e) => reject(new MoekitError(`training worker: ${e.message}`)));
