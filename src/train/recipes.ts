@@ -20,7 +20,7 @@ export const RECIPES: Record<string, () => Record<string, unknown>> = {
   demo: () => ({
     model: { config: DEMO_MODEL, init_seed: 0, init_std: 0.02 },
     data: { source: 'builtin', seq_len: 128 },
-    train: { steps: 1500, batch_size: 16, grad_accum: 1, lr: 3e-3, min_lr: 3e-4, schedule: 'wsd', warmup: 100, decay_fraction: 0.25, weight_decay: 0.1, clip: 1.0, seed: 0 },
+    train: { steps: 2000, batch_size: 8, grad_accum: 2, workers: 2, lr: 3e-3, min_lr: 3e-4, schedule: 'wsd', warmup: 100, decay_fraction: 0.25, weight_decay: 0.1, clip: 1.0, seed: 0 },
     balance: { switch: 0.01, zloss: 0.001 },
     elastic: { depth: [2, 3, 4], experts: [4, 8, 16], top_k: [1, 2], samples: 1, distill: 1.0 },
     checkpoint: { every: 100, keep: 2 },
