@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: builds, then runs every benchmark in turn; results go in docs/benchmarks.md.
+// MOEKIT_BENCH_BEFORE=DIR (a built checkout of an earlier commit) adds the before/after comparison.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
@@ -19,4 +20,11 @@ for (const f of ['bench/plan/search_speed.mjs']) {
     console.log(`\n## Planner (${f})\n`);
     sh(f);
   }
+}
+console.log('\n## Training throughput (bench/train.mjs)\n');
+sh('bench/train.mjs', ['--hidden=128', '--experts=16', '--layers=4', '--batch=16']);
+// this build against an earlier one, side by side (MOEKIT_BENCH_BEFORE: a built checkout of the earlier commit)
+if (process.env.MOEKIT_BENCH_BEFORE) {
+  console.log(`\n## Before / after (bench/before-after.mjs, before = ${process.env.MOEKIT_BENCH_BEFORE})\n`);
+  sh('bench/before-after.mjs', [`--before=${process.env.MOEKIT_BENCH_BEFORE}`, '--runs=9']);
 }
