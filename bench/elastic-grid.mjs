@@ -47,7 +47,7 @@ for (const depth of depths) for (const experts of widths) for (const k of ks) {
   const speeds = [];
   for (let r = 0; r < 3; r++) speeds.push(generate(m, [1, 40, 41, 42], { maxNewTokens: 64, greedy: true, stopAtEos: false }).timings.decodeTokensPerS);
   rows.push({ depth, experts, k, tasks: rep.tasks, text: rep.text, image: rep.image, mean: rep.mean, total: pc.total, active: pc.activePerToken, bytes, tps: speeds.sort((a, b) => a - b)[1] });
-  process.stderr.write(`d${depth} e${experts} k${k}: mean ${(100 * rep.mean).toFixed(1)} % (text ${(100 * rep.text).toFixed(1)}, image ${(100 * rep.image).toFixed(1)}), active ${pc.active}, ${speeds[1].toFixed(0)} tok/s\n`);
+  process.stderr.write(`d${depth} e${experts} k${k}: mean ${(100 * rep.mean).toFixed(1)} % (text ${(100 * rep.text).toFixed(1)}, image ${(100 * rep.image).toFixed(1)}), active ${pc.activePerToken}, ${speeds[1].toFixed(0)} tok/s\n`);
 }
 fs.rmSync(tmp, { recursive: true, force: true });
 const fullRow = rows.find((r) => r.depth === d.nLayers && r.experts === E && r.k === d.moe.topK);
