@@ -149,7 +149,7 @@ describe('bad arguments', () => {
     const dir = modelDir('vocab');
     const r = await run(['generate', dir, '--ids', '1,99999', '--max-new-tokens', '1']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^moekit: token id 99999 is outside the vocabulary \[0, 512\)\n$/);
+    expect(r.err).toMatch(/^moekit: --ids: token id 99999 is outside the model's vocabulary \[0, 512\)\n$/);
   });
 
   it('--prompt without a tokenizer, and a bad flag value', async () => {

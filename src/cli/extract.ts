@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { readConfig } from '../io/config.js';
 import { extractSubModel, firstExperts, type ExtractSpec } from '../models/extract.js';
-import { archFor } from '../models/registry.js';
+import { describeModel } from '../models/registry.js';
 import { MoekitError } from '../util/errors.js';
 import { numFlag, onePositional, parse } from './args.js';
 
@@ -57,7 +57,7 @@ export async function runExtract(argv: string[]): Promise<number> {
   if (values.keep !== undefined) spec.experts = readKeep(values.keep);
   if (values.experts !== undefined) {
     const c = readConfig(dir);
-    const d = archFor(c).describe(c);
+    const d = describeModel(c).desc;
     const all = firstExperts(d, numFlag(values.experts, 'experts', { int: true, min: 1 })!);
     const kept = spec.layers ?? [...Array(d.nLayers).keys()];
     spec.experts = Object.fromEntries(Object.entries(all).filter(([l]) => kept.includes(Number(l))));

@@ -12,6 +12,9 @@ import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
 import { dtypeFlag, numFlag, onePositional, parse, EXPERT_OPTIONS, EXPERT_USAGE, expertFlags } from './args.js';
 
+/** the most positions one generation may reach (the KV cache grows to it as tokens come, never up front) */
+const MAX_NEW_TOKENS = 2 ** 24;
+
 const USAGE = `moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--chat [--system TEXT]] [--no-stop] [--dtype auto|f32] ${EXPERT_USAGE} [--json]`;
 
 export async function runGenerate(argv: string[]): Promise<number> {
@@ -23,7 +26,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const dir = onePositional(positionals, 'model directory', USAGE);
   if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt\nusage: ${USAGE}`);
   if ((values.chat || values.system !== undefined) && values.prompt === undefined) throw new MoekitError('--chat and --system need --prompt');
-  const maxNew = numFlag(values['max-new-tokens'], 'max-new-tokens', { int: true, min: 0 }) ?? 16;
+  const maxNew = numFlag(values['max-new-tokens'], 'max-new-tokens', { int: true, min: 0, max: MAX_NEW_TOKENS }) ?? 16;
   const temperature = numFlag(values.temperature, 'temperature', { min: 0 });
   const topK = numFlag(values['top-k'], 'top-k', { int: true, min: 0 });
   const topP = numFlag(values['top-p'], 'top-p', { min: 0, max: 1 });
@@ -34,8 +37,9 @@ export async function runGenerate(argv: string[]): Promise<number> {
   let prompt: number[];
   if (values.ids !== undefined) {
     prompt = values.ids.split(',').map((s) => {
+      // digits only: no exponents, fractions, signs or hex; and exact (2^53 + 1 would round)
       const x = Number(s.trim());
-      if (s.trim() === '' || !Number.isInteger(x) || x < 0) throw new MoekitError(`--ids must be comma-separated non-negative integers, got '${s}'`);
+      if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(x)) throw new MoekitError(`--ids must be comma-separated non-negative integers, got '${s}'`);
       return x;
     });
   } else {
@@ -48,6 +52,13 @@ export async function runGenerate(argv: string[]): Promise<number> {
     }
   }
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype), ...expertFlags(values) });
+  if (values.ids !== undefined) {
+    const bad = prompt.find((id) => id >= model.desc.vocab);
+    if (bad !== undefined) throw new MoekitError(`--ids: token id ${bad} is outside the model's vocabulary [0, ${model.desc.vocab})`);
+  }
+  if (prompt.length + maxNew > MAX_NEW_TOKENS) {
+    throw new MoekitError(`${prompt.length} prompt tokens + --max-new-tokens ${maxNew} exceed the ${MAX_NEW_TOKENS} positions moekit generates`);
+  }
   if (prompt.length + maxNew > model.desc.maxPositions) {
     process.stderr.write(`moekit: warning: ${prompt.length} prompt + ${maxNew} new tokens exceed the model's max_position_embeddings (${model.desc.maxPositions}); quality may degrade\n`);
   }

@@ -31,6 +31,41 @@ export interface RopeDesc {
 }
 
 
+/** the allowed range of a number read from a config */
+export interface NumRange {
+  min?: number;
+  max?: number;
+  /** min itself excluded: v > min */
+  exclusiveMin?: boolean;
+  /** 0 refused */
+  nonZero?: boolean;
+}
+
+/**
+ * Upper limits of the size keys, whoever reads them: they keep every allocation a description leads to possible
+ * (and `inspect` of a config alone fast). Far above any published model.
+ */
+export const SIZE_LIMITS: Record<string, number> = {
+  num_hidden_layers: 4096, hidden_size: 65536, vocab_size: 2 ** 24, max_position_embeddings: 2 ** 24,
+  num_local_experts: 4096, num_experts: 4096, n_routed_experts: 4096, moe_num_experts: 4096,
+  num_experts_per_tok: 4096, moe_k: 4096, n_shared_experts: 4096, moe_num_shared_experts: 4096,
+  n_group: 4096, topk_group: 4096,
+  intermediate_size: 2 ** 20, moe_intermediate_size: 2 ** 20, shared_expert_intermediate_size: 2 ** 20,
+  num_attention_heads: 65536, num_key_value_heads: 65536, head_dim: 65536,
+  q_lora_rank: 65536, kv_lora_rank: 65536, qk_nope_head_dim: 65536, qk_rope_head_dim: 65536, v_head_dim: 65536,
+  original_max_position_embeddings: 2 ** 24,
+};
+
+/** "an integer in [0, 4096]", "a number > 0" */
+export function rangeText(r: NumRange, max: number | undefined, int: boolean): string {
+  const what = int ? 'an integer' : 'a number';
+  const lo = r.min, nz = r.nonZero ? ' other than 0' : '';
+  if (lo !== undefined && max !== undefined) return `${what} in ${r.exclusiveMin ? '(' : '['}${lo}, ${max}]${nz}`;
+  if (lo !== undefined) return `${what} ${r.exclusiveMin ? '>' : '≥'} ${lo}${nz}`;
+  if (max !== undefined) return `${what} ≤ ${max}${nz}`;
+  return `${what}${nz || ''}`;
+}
+
 export class ConfigReader {
   constructor(readonly raw: Json, readonly file: string) {}
 
@@ -40,24 +75,34 @@ export class ConfigReader {
   private fail(msg: string): never {
     throw new MoekitError(msg, this.file);
   }
-  /** a required number */
-  num(key: string): number;
-  /** a number, or `dflt` when the key is absent or null */
-  num(key: string, dflt: number): number;
-  num(key: string, dflt?: number): number {
+  /**
+   * a number (required when `dflt` is undefined; `dflt` when the key is absent or null), checked against `r`
+   * and, for the size keys of SIZE_LIMITS, against their limit
+   */
+  num(key: string, dflt?: number, r: NumRange = {}): number {
+    return this.ranged(key, dflt, r, false);
+  }
+  /** a non-negative integer (required when `dflt` is undefined), checked against `r` and SIZE_LIMITS */
+  int(key: string, dflt?: number, r: NumRange = {}): number {
+    return this.ranged(key, dflt, { min: 0, ...r }, true);
+  }
+  private ranged(key: string, dflt: number | undefined, r: NumRange, int: boolean): number {
     const v = this.raw[key];
     if (v === undefined || v === null) {
       if (dflt === undefined) this.fail(`missing key '${key}'`);
       return dflt;
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`key '${key}' must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`key '${key}' must be a finite number, got ${JSON.stringify(v)}`);
+    this.checkRange(key, v, r, int);
     return v;
   }
-  /** a required positive integer (or `dflt`) */
-  int(key: string, dflt?: number): number {
-    const v = dflt === undefined ? this.num(key) : this.num(key, dflt);
-    if (!Number.isInteger(v) || v < 0) this.fail(`key '${key}' must be a non-negative integer, got ${v}`);
-    return v;
+  private checkRange(key: string, v: number, r: NumRange, int: boolean): void {
+    const lim = SIZE_LIMITS[key];
+    const max = r.max ?? lim;
+    const bad = (int && !Number.isInteger(v)) ||
+      (r.min !== undefined && (r.exclusiveMin ? !(v > r.min) : !(v >= r.min))) ||
+      (max !== undefined && !(v <= max)) || (r.nonZero && v === 0);
+    if (bad) this.fail(`key '${key}' must be ${rangeText(r, max, int)}, got ${v}`);
   }
   bool(key: string, dflt: boolean): boolean {
     const v = this.raw[key];
@@ -90,9 +135,9 @@ export class ConfigReader {
   ids(key: string): number[] {
     const v = this.raw[key];
     if (v === undefined || v === null) return [];
-    if (typeof v === 'number') return [v];
-    if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v as number[];
-    this.fail(`key '${key}' must be a token id or a list of them`);
+    if (Number.isSafeInteger(v)) return [v as number];
+    if (Array.isArray(v) && v.every((x) => Number.isSafeInteger(x))) return v as number[];
+    this.fail(`key '${key}' must be an integer token id or a list of them, got ${JSON.stringify(v)}`);
   }
 
   /**
@@ -118,7 +163,7 @@ export class ConfigReader {
       if (typeof v !== 'number') this.fail(`rope parameter '${k}' must be a number`);
       return v;
     };
-    const maxPos = this.num('max_position_embeddings', 4096);
+    const maxPos = this.int('max_position_embeddings', 4096);
     const orig = optNum('original_max_position_embeddings');
     let factor = optNum('factor');
     if (factor === undefined) {

@@ -52,7 +52,8 @@ export function baseDesc(c: ConfigReader, arch: ArchName, attention: AttentionDe
     hidden: c.int('hidden_size'),
     nLayers: c.int('num_hidden_layers'),
     rmsEps: c.num('rms_norm_eps', 1e-6),
-    tieEmbeddings: c.bool('tie_word_embeddings', false),
+    // transformers' default when the config omits the key: false but for ERNIE 4.5
+    tieEmbeddings: c.bool('tie_word_embeddings', arch === 'ernie4_5_moe'),
     attention, rope,
     denseBias: false,
     embeddingMultiplier: 1, residualMultiplier: 1, logitsScale: 1,

@@ -14,6 +14,9 @@ function yarnMscale(scale: number, m: number): number {
   return scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1;
 }
 
+/** the routing methods DeepSeek configs name (V3 routes group-limited whatever it says but 'greedy') */
+const TOPK_METHODS = ['greedy', 'group_limited_greedy', 'noaux_tc'];
+
 function describeDeepseek(c: ConfigReader, v3: boolean): ModelDesc {
   const nH = c.int('num_attention_heads');
   const qLora = c.has('q_lora_rank') ? c.int('q_lora_rank') : null;
@@ -39,6 +42,7 @@ function describeDeepseek(c: ConfigReader, v3: boolean): ModelDesc {
   const freq = c.int('moe_layer_freq', 1) || 1;
   const E = c.int('n_routed_experts');
   const topkMethod = c.str('topk_method', v3 ? 'noaux_tc' : 'greedy');
+  c.ensure(TOPK_METHODS.includes(topkMethod), `key 'topk_method' must be one of ${TOPK_METHODS.join(', ')}, got '${topkMethod}'`);
   const grouped = topkMethod !== 'greedy';
   return baseDesc(c, v3 ? 'deepseek_v3' : 'deepseek_v2', attention, rope, {
     layers: Array.from({ length: L }, (_, l) => ({
@@ -51,8 +55,8 @@ function describeDeepseek(c: ConfigReader, v3: boolean): ModelDesc {
       router: v3 ? 'sigmoid_group' : 'softmax_group',
       normTopK: c.bool('norm_topk_prob', v3),
       routedScaling: c.num('routed_scaling_factor', 1),
-      nGroup: grouped ? c.int('n_group', 1) || 1 : 1,
-      topkGroup: grouped ? c.int('topk_group', 1) || 1 : 1,
+      nGroup: grouped ? c.int('n_group', 1, { min: 1 }) : 1,
+      topkGroup: grouped ? c.int('topk_group', 1, { min: 1 }) : 1,
       selectionBias: v3,
       sharedFfn: c.int('n_shared_experts', 0) * c.int('moe_intermediate_size'),
     }),

@@ -16,7 +16,7 @@ import { readConfig } from '../io/config.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { MoekitError } from '../util/errors.js';
 import type { ArchName, LayerDesc, ModelDesc } from './desc.js';
-import { archFor } from './registry.js';
+import { describeModel } from './registry.js';
 
 type Json = Record<string, unknown>;
 
@@ -157,8 +157,7 @@ export function firstExperts(d: ModelDesc, n: number): Record<number, number[]> 
 /** extract `spec` of the model in `src` into `out`; returns the files written */
 export function extractSubModel(src: string, out: string, spec: ExtractSpec): { files: string[]; config: Json } {
   const cfgR = readConfig(src);
-  const arch = archFor(cfgR);
-  const d = arch.describe(cfgR);
+  const { arch, desc: d } = describeModel(cfgR);
   const keys = KEYS[d.arch];
   const kept = spec.layers ?? [...Array(d.nLayers).keys()];
   if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');

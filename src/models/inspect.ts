@@ -9,7 +9,7 @@ import { readConfig } from '../io/config.js';
 import { numElements, type Dtype } from '../io/dtypes.js';
 import type { ModelDesc } from './desc.js';
 import { paramCounts } from './params.js';
-import { archFor } from './registry.js';
+import { describeModel } from './registry.js';
 
 export interface InspectReport {
   dir: string;
@@ -58,7 +58,7 @@ function countWeights(dir: string, d: ModelDesc): { total: number; routed: numbe
 
 export function inspectModel(dir: string): InspectReport {
   const cfg = readConfig(dir);
-  const d = archFor(cfg).describe(cfg);
+  const d = describeModel(cfg).desc;
   const { total, routed, unused, bytes, dtypes, weights } = countWeights(path.dirname(cfg.file), d);
   {
     const E = d.moe.experts, K = d.moe.topK;

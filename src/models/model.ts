@@ -20,7 +20,8 @@ import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache } from './kv-cache.js';
 import { rmsnormForward } from './norm.js';
 import { resolveSub, type LayerTape, type Pass } from './pass.js';
-import { archFor } from './registry.js';
+import { describeModel } from './registry.js';
+import { lmHeadIsEmbedding } from './validate.js';
 import { RopeTable } from './rope.js';
 import { checkpointSource, fp8BlockSize } from './source.js';
 import type { Linear, ModelWeights } from './weights.js';
@@ -70,8 +71,7 @@ export class MoeModel {
       if (mode !== 'lazy') throw new MoekitError(`expertBudgetBytes needs experts: 'lazy'`);
     }
     const cfg = readConfig(dir);
-    const arch = archFor(cfg);
-    const desc = arch.describe(cfg);
+    const { arch, desc } = describeModel(cfg);
     const ck = Checkpoint.open(path.dirname(cfg.file));
     let keepOpen = false;
     try {
@@ -91,8 +91,8 @@ export class MoeModel {
       }
       const norm = src.get('model.norm.weight', [H]);
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
-      // the embedding otherwise
-      const tied = !src.has('lm_head.weight');
+      // the embedding when tied; an error when the config says it is not
+      const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir);
       const lmHead: Linear = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });

@@ -9,6 +9,8 @@ import { graniteMoe } from './granite.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
 import { qwen2Moe, qwen3Moe } from './qwen_moe.js';
+import type { ModelDesc } from './desc.js';
+import { validateDesc } from './validate.js';
 
 export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe];
 
@@ -23,4 +25,10 @@ export function archFor(c: ConfigReader): ArchSpec {
          : `missing key 'model_type'; supported: ${supported}`, c.file);
   }
   return spec;
+}
+
+/** the one way a description is built: the config's architecture, its describe(), then validateDesc (ranges, cross-field rules) */
+export function describeModel(c: ConfigReader): { arch: ArchSpec; desc: ModelDesc } {
+  const arch = archFor(c);
+  return { arch, desc: validateDesc(arch.describe(c), c.file) };
 }

@@ -10,7 +10,7 @@ import { f32ToBf16Array } from '../io/dtypes.js';
 import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { rng } from '../util/rng.js';
 import type { ModelDesc } from './desc.js';
-import { archFor } from './registry.js';
+import { archFor, describeModel } from './registry.js';
 import { f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
 
@@ -59,7 +59,7 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
   fs.mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, 'config.json');
   const c = new ConfigReader(config, cfgPath);
-  const d = archFor(c).describe(c);
+  const d = describeModel(c).desc;
   const rand = rng(seed);
   const normal = (): number => {
     const u = Math.max(rand(), 1e-12), v = rand();

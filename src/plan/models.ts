@@ -4,7 +4,7 @@
  */
 import { readConfig } from '../io/config.js';
 import type { ModelDesc } from '../models/desc.js';
-import { archFor } from '../models/registry.js';
+import { describeModel } from '../models/registry.js';
 import { MoekitError } from '../util/errors.js';
 
 export interface ModelShape {
@@ -154,6 +154,6 @@ export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?:
  */
 export function modelFromConfig(path: string): ModelShape {
   const c = readConfig(path);
-  const d = archFor(c).describe(c);
+  const d = describeModel(c).desc;
   return shapeFromDesc(d, { name: c.str('model_type'), mtp_layers: c.int('num_nextn_predict_layers', 0) }, c.file);
 }

@@ -14,7 +14,8 @@ import { readConfig } from '../io/config.js';
 import { EagerExperts, eagerExperts, withExperts } from '../models/expert-store.js';
 import { MoeModel } from '../models/model.js';
 import { Tape, type SubModel } from '../models/pass.js';
-import { archFor } from '../models/registry.js';
+import { describeModel } from '../models/registry.js';
+import { lmHeadIsEmbedding } from '../models/validate.js';
 import { checkpointSource, fp8BlockSize } from '../models/source.js';
 import type { LayerWeights, Linear, TensorSource } from '../models/weights.js';
 import { loadBalancingLoss } from '../moe/layer.js';
@@ -68,8 +69,7 @@ export class TrainableModel {
   /** load a model directory with every weight as f32, recording each tensor's name */
   static load(dir: string): TrainableModel {
     const cfg = readConfig(dir);
-    const arch = archFor(cfg);
-    const desc = arch.describe(cfg);
+    const { arch, desc } = describeModel(cfg);
     const ck = Checkpoint.open(path.dirname(cfg.file));
     const named = new Map<string, Float32Array>();
     try {
@@ -96,7 +96,7 @@ export class TrainableModel {
       const layers: LayerWeights[] = [];
       for (let l = 0; l < desc.nLayers; l++) layers.push(withExperts(arch.loadLayer(src, desc, l), () => eagerExperts(arch, src, desc, l)));
       const norm = src.get('model.norm.weight', [H]);
-      const tied = !src.has('lm_head.weight'); // as the engine: the checkpoint's lm_head when it has one
+      const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir); // as the engine
       const lmHead: Linear = { w: tied ? embed : f32Weight(src.get('lm_head.weight', [V, H])), b: null, out: V, in: H };
       const biases = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
       const buffers = new Map<string, Float32Array>();

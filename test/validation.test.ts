@@ -1,0 +1,210 @@
+/**
+ * Issue 11's examples of bad values, each through the CLI in-process: one line `moekit: <file or flag>: <problem>`,
+ * exit code 1, no stack, and fast (no huge allocation, no long loop). And the configs that stay valid.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../src/io/config.js';
+import { MoeModel } from '../src/models/model.js';
+import { writeRandomCheckpoint } from '../src/models/synth.js';
+import { describeModel } from '../src/models/registry.js';
+import { configVariantDir, runCli, scratchDir } from './helpers.js';
+
+const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
+const ARCHS = fs.readdirSync(FIX).filter((a) => fs.existsSync(path.join(FIX, a, 'config.json')));
+const tmp = scratchDir('moekit-validation-');
+
+/** the CLI must fail with one line that names `where` and matches `problem`, within `ms` */
+async function expectOneLine(argv: string[], where: string, problem: RegExp, ms = 5000): Promise<string> {
+  const t0 = Date.now();
+  const r = await runCli(argv);
+  expect(Date.now() - t0).toBeLessThan(ms);
+  expect(r.code, r.err).toBe(1);
+  const lines = r.err.trimEnd().split('\n');
+  expect(lines.length, r.err).toBe(1);
+  expect(lines[0], r.err).toContain(where);
+  expect(lines[0]).toMatch(problem);
+  expect(r.err).not.toMatch(/\n\s+at /);
+  return lines[0];
+}
+
+/** `moekit inspect` of the fixture `arch` with some config keys overridden must fail naming its config.json and `problem` */
+async function badConfig(arch: string, over: Record<string, unknown>, problem: RegExp): Promise<string> {
+  const dir = configVariantDir(path.join(FIX, arch), over);
+  try {
+    return await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), problem);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** a config.json alone (no weights) in a fresh directory */
+function configOnly(name: string, cfg: Record<string, unknown>): string {
+  const dir = path.join(tmp(), name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  return dir;
+}
+
+const mixtralCfg = (): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(FIX, 'mixtral/config.json'), 'utf8'));
+
+describe('every fixture config stays valid', () => {
+  it.each(ARCHS)('%s', (arch) => {
+    expect(() => describeModel(readConfig(path.join(FIX, arch)))).not.toThrow();
+  });
+  it('the real configs of fixtures/configs', () => {
+    const dir = path.resolve(__dirname, '../fixtures/configs');
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+      expect(() => describeModel(readConfig(path.join(dir, f))), f).not.toThrow();
+    }
+  });
+});
+
+describe('top-k and groups', () => {
+  it('num_experts_per_tok larger than the experts', async () => {
+    const line = await badConfig('mixtral', { num_experts_per_tok: 9 }, /'num_experts_per_tok' must be an integer in \[1, 8\], got 9/);
+    expect(line).not.toMatch(/RangeError|topk:/);
+  });
+  it('top-k 0', async () => {
+    await badConfig('qwen3_moe', { num_experts_per_tok: 0 }, /'num_experts_per_tok' must be an integer in \[1, \d+\], got 0/);
+    await badConfig('ernie4_5_moe', { moe_k: 0 }, /'moe_k' must be an integer in \[1, \d+\], got 0/);
+  });
+  it('top-k ≥ 2^31', async () => {
+    await badConfig('mixtral', { num_experts_per_tok: 2 ** 31 }, /'num_experts_per_tok' must be an integer in \[0, 4096\]/);
+  });
+  it('n_group 0 and topk_group 0 are refused, not read as 1', async () => {
+    await badConfig('deepseek_v3', { n_group: 0 }, /'n_group' must be an integer in \[1, 4096\], got 0/);
+    await badConfig('deepseek_v3', { topk_group: 0 }, /'topk_group' must be an integer in \[1, 4096\], got 0/);
+    await badConfig('deepseek_v2', { n_group: 0 }, /'n_group' must be an integer in \[1, 4096\], got 0/);
+  });
+  it('n_group must divide the experts; topk_group ≤ n_group; top-k within the chosen groups', async () => {
+    await badConfig('deepseek_v3', { n_group: 3 }, /'n_group' \(3\) must divide n_routed_experts \(8\)/);
+    await badConfig('deepseek_v3', { n_group: 2, topk_group: 3 }, /'topk_group' must be an integer in \[1, 2\], got 3/);
+    await badConfig('deepseek_v2', { n_group: 4, topk_group: 1, num_experts_per_tok: 3 }, /'num_experts_per_tok' \(3\) must be ≤ the 2 experts of topk_group \(1\) groups/);
+  });
+  it('an unknown topk_method', async () => {
+    await badConfig('deepseek_v3', { topk_method: 'noaux_tc2' }, /'topk_method' must be one of greedy, group_limited_greedy, noaux_tc, got 'noaux_tc2'/);
+    await badConfig('deepseek_v2', { topk_method: 'random' }, /'topk_method' must be one of/);
+  });
+});
+
+describe('sizes', () => {
+  it('num_hidden_layers 1e9 on inspect of a config alone fails fast', async () => {
+    const dir = configOnly('layers-1e9', { ...mixtralCfg(), num_hidden_layers: 1e9 });
+    await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), /'num_hidden_layers' must be an integer in \[0, 4096\], got 1000000000/, 2000);
+  });
+  it('layers ≥ 2^31, a huge vocabulary, hidden size or expert count', async () => {
+    await badConfig('mixtral', { num_hidden_layers: 2 ** 31 }, /'num_hidden_layers' must be an integer in \[0, 4096\]/);
+    await badConfig('mixtral', { vocab_size: 2 ** 30 }, /'vocab_size' must be an integer in \[0, 16777216\]/);
+    await badConfig('mixtral', { hidden_size: 1e6 }, /'hidden_size' must be an integer in \[0, 65536\]/);
+    await badConfig('mixtral', { num_local_experts: 1e5 }, /'num_local_experts' must be an integer in \[0, 4096\]/);
+    await badConfig('mixtral', { max_position_embeddings: 2 ** 40 }, /'max_position_embeddings' must be an integer in \[0, 16777216\]/);
+  });
+  it('zero sizes and heads that do not divide', async () => {
+    await badConfig('mixtral', { num_hidden_layers: 0 }, /'num_hidden_layers' must be an integer in \[1, 4096\], got 0/);
+    await badConfig('mixtral', { num_key_value_heads: 3 }, /num_key_value_heads/);
+    await badConfig('mixtral', { head_dim: 0 }, /head_dim/);
+  });
+  const big = { ...mixtralCfg(), num_hidden_layers: 4096, hidden_size: 65536, num_attention_heads: 512, num_key_value_heads: 8, head_dim: 128, vocab_size: 2 ** 24, num_local_experts: 4096 };
+  it('a config alone with the sizes at their limits is counted, not allocated', async () => {
+    const dir = configOnly('big', big);
+    const t0 = Date.now();
+    const r = await runCli(['inspect', dir, '--json']);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).layers).toBe(4096);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+  it('a description with more parameters than can be counted exactly', async () => {
+    const dir = configOnly('too-big', { ...big, intermediate_size: 2 ** 20 });
+    await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), /parameters: too many to hold/);
+  });
+});
+
+describe('values that led to NaN logits', () => {
+  it('rms_norm_eps < 0 or 0', async () => {
+    await badConfig('mixtral', { rms_norm_eps: -1e-6 }, /'rms_norm_eps' must be a number in \(0, 1\], got -0.000001/);
+    await badConfig('olmoe', { rms_norm_eps: 0 }, /'rms_norm_eps' must be a number in \(0, 1\]/);
+  });
+  it('rope_theta ≤ 0', async () => {
+    await badConfig('mixtral', { rope_parameters: { rope_type: 'default', rope_theta: 0 } }, /'rope_theta' must be a number > 0, got 0/);
+    await badConfig('qwen3_moe', { rope_parameters: { rope_type: 'default', rope_theta: -10000 } }, /'rope_theta' must be a number > 0/);
+  });
+  it('a zero rope factor', async () => {
+    await badConfig('mixtral', { rope_parameters: { rope_type: 'linear', rope_theta: 10000, factor: 0 } }, /'rope_scaling.factor' must be a number in \(0, 1000000\], got 0/);
+  });
+  it('a zero logits scale', async () => {
+    await badConfig('granitemoe', { logits_scaling: 0 }, /'logits_scaling' must be a number with magnitude in/);
+  });
+  it('multipliers ≥ 1e39', async () => {
+    await badConfig('granitemoe', { embedding_multiplier: 1e39 }, /'embedding_multiplier' must be a number with magnitude in \[0.000001, 1000000\], got 1e\+39/);
+    await badConfig('granitemoe', { residual_multiplier: 1e39 }, /'residual_multiplier'/);
+    await badConfig('granitemoe', { attention_multiplier: 1e39 }, /'attention_multiplier'/);
+    await badConfig('deepseek_v3', { routed_scaling_factor: 1e39 }, /'routed_scaling_factor'/);
+  });
+  it('numbers that JSON reads as Infinity', async () => {
+    const dir = configOnly('inf', mixtralCfg());
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(mixtralCfg()).replace(/"rms_norm_eps":[^,}]+/, '"rms_norm_eps":1e999'));
+    await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), /'rms_norm_eps' must be a finite number/);
+  });
+  it('token ids in the config must be integers', async () => {
+    await badConfig('mixtral', { eos_token_id: 2.5 }, /'eos_token_id' must be an integer token id/);
+  });
+});
+
+describe('lm_head', () => {
+  const noHead = (name: string, tie: boolean | undefined): string => {
+    const dir = path.join(tmp(), name);
+    const cfg = { ...mixtralCfg(), tie_word_embeddings: true };
+    writeRandomCheckpoint(dir, cfg); // tied: no lm_head.weight written
+    const c2: Record<string, unknown> = { ...cfg };
+    if (tie === undefined) delete c2.tie_word_embeddings; else c2.tie_word_embeddings = tie;
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(c2));
+    return dir;
+  };
+  it('missing with tie_word_embeddings false is an error naming the tensor', async () => {
+    const dir = noHead('nohead-false', false);
+    await expectOneLine(['generate', dir, '--ids', '1,2', '--max-new-tokens', '1'], dir, /missing tensor 'lm_head.weight' \(tie_word_embeddings is false/);
+  });
+  it('missing with tie_word_embeddings absent (Mixtral defaults to false) is an error too', () => {
+    const dir = noHead('nohead-absent', undefined);
+    expect(() => MoeModel.load(dir)).toThrow(/missing tensor 'lm_head.weight'/);
+  });
+  it('missing with tie_word_embeddings true uses the embedding', () => {
+    const m = MoeModel.load(noHead('nohead-true', true));
+    expect(m.weights.lmHead.w).toBe(m.weights.embed);
+  });
+  it("a checkpoint's own lm_head is used even when tie_word_embeddings is true", () => {
+    const dir = configVariantDir(path.join(FIX, 'mixtral'), { tie_word_embeddings: true });
+    try {
+      const m = MoeModel.load(dir);
+      expect(m.weights.lmHead.w).not.toBe(m.weights.embed);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('generate flags', () => {
+  const dir = path.join(FIX, 'mixtral');
+  it('--ids 4294967297 does not wrap to token 1', async () => {
+    await expectOneLine(['generate', dir, '--ids', '4294967297', '--max-new-tokens', '1'], '--ids', /token id 4294967297 is outside the model's vocabulary \[0, 512\)/);
+  });
+  it('--ids past the vocabulary names --ids', async () => {
+    await expectOneLine(['generate', dir, '--ids', '1,512', '--max-new-tokens', '1'], '--ids', /token id 512 is outside/);
+  });
+  it('--ids must be exact integers', async () => {
+    for (const v of ['1e3', '1.5', '-1', '0x10', '9007199254740993', '1,,2']) {
+      await expectOneLine(['generate', dir, `--ids=${v}`, '--max-new-tokens', '1'], '--ids', /--ids must be comma-separated non-negative integers/);
+    }
+  });
+  it('--max-new-tokens 1e9 fails fast', async () => {
+    await expectOneLine(['generate', dir, '--ids', '1,2', '--max-new-tokens', '1e9'], '--max-new-tokens', /--max-new-tokens must be an integer ≥ 0 and ≤ 16777216, got '1e9'/, 2000);
+  });
+  it('a large --max-new-tokens within the limit allocates no cache for it up front', async () => {
+    const m = MoeModel.load(dir);
+    const { Sequence } = await import('../src/runtime/sequence.js');
+    const s = new Sequence(m, [1, 2, 3], { maxNewTokens: 2 ** 24 - 3 });
+    expect(s.cache.layers[0].cap).toBeLessThanOrEqual(3 + 256);
+  });
+});
