@@ -52,9 +52,11 @@ export async function runGenerate(argv: string[]): Promise<number> {
     }
   }
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype: dtypeFlag(values.dtype), ...expertFlags(values) });
-  if (values.ids !== undefined) {
-    const bad = prompt.find((id) => id >= model.desc.vocab);
-    if (bad !== undefined) throw new MoekitError(`--ids: token id ${bad} is outside the model's vocabulary [0, ${model.desc.vocab})`);
+  const bad = prompt.find((id) => !(Number.isInteger(id) && id >= 0 && id < model.desc.vocab));
+  if (bad !== undefined) {
+    const what = `token id ${bad} is outside the model's vocabulary [0, ${model.desc.vocab})`;
+    if (values.ids !== undefined) throw new MoekitError(`--ids: ${what}`);
+    throw new MoekitError(`the tokenizer gave ${what}`, path.join(dir, 'tokenizer.json'));
   }
   if (prompt.length + maxNew > MAX_NEW_TOKENS) {
     throw new MoekitError(`${prompt.length} prompt tokens + --max-new-tokens ${maxNew} exceed the ${MAX_NEW_TOKENS} positions moekit generates`);
