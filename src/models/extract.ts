@@ -157,7 +157,7 @@ export function firstExperts(d: ModelDesc, n: number): Record<number, number[]> 
 /** extract `spec` of the model in `src` into `out`; returns the files written */
 export function extractSubModel(src: string, out: string, spec: ExtractSpec): { files: string[]; config: Json } {
   const cfgR = readConfig(src);
-  const { arch, desc: d } = describeModel(cfgR);
+  const { desc: d } = describeModel(cfgR);
   const keys = KEYS[d.arch];
   const kept = spec.layers ?? [...Array(d.nLayers).keys()];
   if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');
