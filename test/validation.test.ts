@@ -208,3 +208,22 @@ describe('generate flags', () => {
     expect(s.cache.layers[0].cap).toBeLessThanOrEqual(3 + 256);
   });
 });
+
+describe('flag errors are one line; the usage goes behind --help', () => {
+  it.each([
+    [['generate'], /expected one model directory, got 0 \(--help for usage\)/],
+    [['forward', '--bogus'], /Unknown option '--bogus'.*\(--help for usage\)/],
+    [['extract', 'x'], /--out DIR is required \(--help for usage\)/],
+    [['grad', 'x'], /--input and --out are required \(--help for usage\)/],
+  ])('%j', async (argv, re) => {
+    const r = await runCli(argv as string[]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(re);
+    expect(r.err.trim().split('\n').length).toBe(1);
+  });
+  it.each(['generate', 'forward', 'extract', 'grad', 'train', 'eval', 'inspect'])('%s --help prints its usage and exits 0', async (cmd) => {
+    const r = await runCli([cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^usage: moekit ${cmd}`));
+  });
+});

@@ -6,12 +6,18 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 type Values<O extends Options> = { [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : string };
 
+/** thrown by parse() for --help / -h: main prints the usage and exits 0 */
+export class HelpRequested extends Error {
+  constructor(readonly usage: string) { super('help'); }
+}
+
 export function parse<O extends Options>(argv: string[], options: O, usage: string): { values: Values<O>; positionals: string[] } {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested(usage);
   try {
     const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: r.values as Values<O>, positionals: r.positionals };
   } catch (e) {
-    throw new MoekitError(`${(e as Error).message.split('\n')[0]}\nusage: ${usage}`);
+    throw new MoekitError(`${(e as Error).message.split('\n')[0]} (--help for usage)`);
   }
 }
 
@@ -28,7 +34,7 @@ export function numFlag(v: string | undefined, flag: string, o: { int?: boolean;
 }
 
 export function onePositional(positionals: string[], what: string, usage: string): string {
-  if (positionals.length !== 1) throw new MoekitError(`expected one ${what}, got ${positionals.length}\nusage: ${usage}`);
+  if (positionals.length !== 1) throw new MoekitError(`expected one ${what}, got ${positionals.length} (--help for usage)`);
   return positionals[0];
 }
 

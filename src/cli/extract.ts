@@ -50,7 +50,7 @@ export async function runExtract(argv: string[]): Promise<number> {
     out: { type: 'string' }, json: { type: 'boolean' },
   }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
-  if (!values.out) throw new MoekitError(`--out DIR is required\nusage: ${USAGE}`);
+  if (!values.out) throw new MoekitError(`--out DIR is required (--help for usage)`);
   if (values.keep !== undefined && values.experts !== undefined) throw new MoekitError('give at most one of --keep and --experts');
   const spec: ExtractSpec = {};
   if (values.layers !== undefined) spec.layers = intList(values.layers, 'layers');

@@ -19,8 +19,8 @@ export async function runForward(argv: string[]): Promise<number> {
   const dir = onePositional(positionals, 'model directory', USAGE);
   const experts = expertFlags(values);
   const dtype = dtypeFlag(values.dtype);
-  if (!values.input) throw new MoekitError(`missing --input\nusage: ${USAGE}`);
-  if (!values.out) throw new MoekitError(`missing --out\nusage: ${USAGE}`);
+  if (!values.input) throw new MoekitError(`missing --input (--help for usage)`);
+  if (!values.out) throw new MoekitError(`missing --out (--help for usage)`);
   const inp = SafetensorsFile.open(values.input);
   let ids: Int32Array, shape: readonly number[];
   try {

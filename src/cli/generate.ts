@@ -24,7 +24,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
     'top-p': { type: 'string' }, seed: { type: 'string' }, 'no-stop': { type: 'boolean' }, chat: { type: 'boolean' }, system: { type: 'string' }, json: { type: 'boolean' }, dtype: { type: 'string' }, ...EXPERT_OPTIONS,
   }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
-  if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt\nusage: ${USAGE}`);
+  if ((values.ids === undefined) === (values.prompt === undefined)) throw new MoekitError(`give exactly one of --ids or --prompt (--help for usage)`);
   if ((values.chat || values.system !== undefined) && values.prompt === undefined) throw new MoekitError('--chat and --system need --prompt');
   const maxNew = numFlag(values['max-new-tokens'], 'max-new-tokens', { int: true, min: 0, max: MAX_NEW_TOKENS }) ?? 16;
   const temperature = numFlag(values.temperature, 'temperature', { min: 0 });

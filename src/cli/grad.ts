@@ -37,7 +37,7 @@ function t5Shapes(tm: TrainableModel): Map<string, number[]> {
 export async function runGrad(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { input: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
   const dir = onePositional(positionals, 'model directory', USAGE);
-  if (!values.input || !values.out) throw new MoekitError(`--input and --out are required\nusage: ${USAGE}`);
+  if (!values.input || !values.out) throw new MoekitError(`--input and --out are required (--help for usage)`);
   const inp = SafetensorsFile.open(values.input);
   let ids: Int32Array, shape: number[];
   try {

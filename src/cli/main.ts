@@ -1,5 +1,6 @@
 /** Entry point of the `moekit` command; returns the exit code. */
 import { MoekitError } from '../util/errors.js';
+import { HelpRequested } from './args.js';
 
 const HELP = `moekit: Mixture-of-Experts toolkit
 
@@ -49,6 +50,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, plan; moekit --help)`);
     }
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(`usage: ${e.usage}\n`);
+      return 0;
+    }
     if (e instanceof MoekitError && !debug) {
       process.stderr.write(`moekit: ${e.oneLine()}\n`);
       return 1;

@@ -37,7 +37,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     resume: { type: 'boolean' }, out: { type: 'string' }, steps: { type: 'string' }, set: { type: 'string', multiple: true },
     json: { type: 'boolean' }, recipe: { type: 'string' },
   } as const, USAGE);
-  if (positionals.length > 1) throw new MoekitError(`expected at most one config file\nusage: ${USAGE}`);
+  if (positionals.length > 1) throw new MoekitError(`expected at most one config file (--help for usage)`);
   const file = positionals[0];
   if (file && values.recipe) throw new MoekitError('give a config file or --recipe, not both');
   const raw: Record<string, unknown> = file ? readConfigFile(file) : values.recipe ? recipe(values.recipe) : {};
