@@ -14,7 +14,7 @@
  *   moves b_e ← b_e + γ · sign(mean load − load_e) (updateSelectionBias).
  * Per-layer statistics (max/mean load, normalised entropy of the load) come from the counts.
  */
-import type { Routing } from './router.js';
+import { scoresBackward, type Routing } from './router.js';
 import type { MoeDesc } from './types.js';
 
 export interface BalanceWeights {
@@ -87,16 +87,7 @@ export function balanceLoss(m: MoeDesc, r: Routing, N: number, T: number, w: Bal
     loss += w.seq * parts.seq;
   }
   // through the router's normalisation to the logits
-  for (let n = 0; n < N; n++) {
-    const p = r.scores.subarray(n * E, (n + 1) * E), g = dp.subarray(n * E, (n + 1) * E);
-    if (m.router === 'sigmoid_group') {
-      for (let e = 0; e < E; e++) dl[n * E + e] = g[e] * p[e] * (1 - p[e]);
-    } else {
-      let pd = 0;
-      for (let e = 0; e < E; e++) pd += p[e] * g[e];
-      for (let e = 0; e < E; e++) dl[n * E + e] = p[e] * (g[e] - pd);
-    }
-  }
+  for (let n = 0; n < N; n++) scoresBackward(m, r.scores.subarray(n * E, (n + 1) * E), dp.subarray(n * E, (n + 1) * E), dl.subarray(n * E, (n + 1) * E));
   if (w.zloss) {
     let z = 0;
     for (let n = 0; n < N; n++) {

@@ -169,13 +169,23 @@ export function routeBackward(m: MoeDesc, r: Routing, dw: Float32Array, N: numbe
       const e = r.experts[n * K + j];
       dp[e] = renorm ? (c * dw[n * K + j] - dot) / den : c * dw[n * K + j];
     }
-    if (m.router === 'sigmoid_group') {
-      for (let e = 0; e < E; e++) dl[n * E + e] = dp[e] * p[e] * (1 - p[e]);
-    } else {
-      let pd = 0;
-      for (let e = 0; e < E; e++) pd += p[e] * dp[e];
-      for (let e = 0; e < E; e++) dl[n * E + e] = p[e] * (dp[e] - pd);
-    }
+    scoresBackward(m, p, dp, dl.subarray(n * E, (n + 1) * E));
   }
   return dl;
+}
+
+/**
+ * One token's gradient through the router's normalisation: d scores [E] → d logits [E] (written), for the
+ * router's own probabilities p [E]: sigmoid dp · p · (1 − p), or softmax p ⊙ (dp − p·dp). Masked experts (p = 0)
+ * get none. Shared by the routing backward and the balance losses.
+ */
+export function scoresBackward(m: MoeDesc, p: ArrayLike<number>, dp: ArrayLike<number>, dl: Float32Array): void {
+  const E = dl.length;
+  if (m.router === 'sigmoid_group') {
+    for (let e = 0; e < E; e++) dl[e] = dp[e] * p[e] * (1 - p[e]);
+  } else {
+    let pd = 0;
+    for (let e = 0; e < E; e++) pd += p[e] * dp[e];
+    for (let e = 0; e < E; e++) dl[e] = p[e] * (dp[e] - pd);
+  }
 }
