@@ -243,3 +243,19 @@ export class Checkpoint {
     return f;
   }
 }
+
+/** the files of a model directory besides its weights and config: tokenizer, special tokens, generation config, chat template */
+export const MODEL_SIDE_FILES = /^(tokenizer.*|special_tokens_map|generation_config|chat_template.*)\.(json|jinja|model|txt)$/;
+
+/** copy `src`'s side files (and config.json with `withConfig`) into `dst`, each atomically; the paths written */
+export function copySideFiles(src: string, dst: string, withConfig = false): string[] {
+  const out: string[] = [];
+  for (const f of fs.readdirSync(src)) {
+    if (!(MODEL_SIDE_FILES.test(f) || (withConfig && f === 'config.json'))) continue;
+    const tmp = nodePath.join(dst, `.${f}.tmp-${process.pid}`);
+    fs.copyFileSync(nodePath.join(src, f), tmp);
+    fs.renameSync(tmp, nodePath.join(dst, f));
+    out.push(nodePath.join(dst, f));
+  }
+  return out;
+}

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Checkpoint } from '../io/checkpoint.js';
+import { Checkpoint, copySideFiles } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { MoekitError } from '../util/errors.js';
@@ -222,17 +222,10 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
     }
     fs.mkdirSync(out, { recursive: true });
     const { files } = writeShardedSafetensors(out, entries, { maxShardBytes: 5 * 2 ** 30 });
-    const write = (f: string, data: string | Buffer) => {
-      const tmp = path.join(out, `.${f}.tmp-${process.pid}`);
-      fs.writeFileSync(tmp, data);
-      fs.renameSync(tmp, path.join(out, f));
-      files.push(path.join(out, f));
-    };
-    write('config.json', JSON.stringify(config, null, 2) + '\n');
-    const srcDir = path.dirname(cfgR.file);
-    for (const f of fs.readdirSync(srcDir)) {
-      if (/^(tokenizer.*|special_tokens_map|generation_config|chat_template.*)\.(json|jinja|model|txt)$/.test(f)) write(f, fs.readFileSync(path.join(srcDir, f)));
-    }
+    const tmp = path.join(out, `.config.json.tmp-${process.pid}`);
+    fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+    fs.renameSync(tmp, path.join(out, 'config.json'));
+    files.push(path.join(out, 'config.json'), ...copySideFiles(path.dirname(cfgR.file), out));
     return { files, config };
   } finally {
     ck.close();

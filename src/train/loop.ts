@@ -126,21 +126,29 @@ export class Trainer {
     this.packer.state = structuredClone(st.packer);
   }
 
-  /** write checkpoint-<step> atomically (model, optimizer state, trainer state), keep the last `keep` */
-  checkpoint(): string {
-    const out = this.cfg.out, step = this.state.step;
-    const dir = path.join(out, `checkpoint-${step}`), tmp = `${dir}.tmp-${process.pid}`;
+  /** the model (and whatever `extra` adds) written into a temporary directory, then renamed to `dir` */
+  private saveModelDir(dir: string, extra?: (tmp: string) => void): void {
+    const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
     this.tm.save(tmp, { source: this.source });
-    const { t, m, v } = this.opt.state();
-    const entries: SafetensorsEntry[] = [];
-    for (const [n, a] of m) entries.push({ name: `m.${n}`, dtype: 'F32', shape: [a.length], data: a });
-    for (const [n, a] of v) entries.push({ name: `v.${n}`, dtype: 'F32', shape: [a.length], data: a });
-    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), entries);
-    fs.writeFileSync(path.join(tmp, STATE), JSON.stringify({ ...this.state, adam_t: t }, null, 1));
+    extra?.(tmp);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.renameSync(tmp, dir);
+  }
+
+  /** write checkpoint-<step> atomically (model, optimizer state, trainer state), keep the last `keep` */
+  checkpoint(): string {
+    const out = this.cfg.out, step = this.state.step;
+    const dir = path.join(out, `checkpoint-${step}`);
+    this.saveModelDir(dir, (tmp) => {
+      const { t, m, v } = this.opt.state();
+      const entries: SafetensorsEntry[] = [];
+      for (const [n, a] of m) entries.push({ name: `m.${n}`, dtype: 'F32', shape: [a.length], data: a });
+      for (const [n, a] of v) entries.push({ name: `v.${n}`, dtype: 'F32', shape: [a.length], data: a });
+      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), entries);
+      fs.writeFileSync(path.join(tmp, STATE), JSON.stringify({ ...this.state, adam_t: t }, null, 1));
+    });
     for (const old of checkpoints(out).slice(0, -this.cfg.checkpoint.keep)) fs.rmSync(old.dir, { recursive: true, force: true });
     return dir;
   }
@@ -240,12 +248,8 @@ export class Trainer {
       await this.workers?.close();
       this.workers = null;
     }
-    const dir = path.join(c.out, 'model'), tmp = `${dir}.tmp-${process.pid}`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
-    this.tm.save(tmp, { source: this.source });
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(tmp, dir);
+    const dir = path.join(c.out, 'model');
+    this.saveModelDir(dir);
     onEvent({ type: 'done', step: this.state.step, dir, seconds: (performance.now() - t0) / 1000 });
     return dir;
   }

@@ -5,9 +5,8 @@
  * The parameters are the very arrays of `model.weights` (an engine MoeModel), so an optimizer
  * step on `params` changes what `model.forward` computes.
  */
-import fs from 'node:fs';
 import * as path from 'node:path';
-import { Checkpoint } from '../io/checkpoint.js';
+import { Checkpoint, copySideFiles } from '../io/checkpoint.js';
 import { f32ToBf16Array } from '../io/dtypes.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { readConfig } from '../io/config.js';
@@ -141,14 +140,7 @@ export class TrainableModel {
       });
       for (const n of trained.keys()) if (!ck.has(n)) throw new MoekitError(`${n}: a trained tensor the checkpoint does not have`, src);
       const { files } = writeShardedSafetensors(dir, entries, { maxShardBytes: opts.maxShardBytes ?? 5 * 2 ** 30 });
-      for (const f of fs.readdirSync(src)) {
-        if (f === 'config.json' || /^(tokenizer.*|special_tokens_map|generation_config|chat_template.*)\.(json|jinja|model|txt)$/.test(f)) {
-          const tmp = path.join(dir, `.${f}.tmp-${process.pid}`);
-          fs.copyFileSync(path.join(src, f), tmp);
-          fs.renameSync(tmp, path.join(dir, f));
-          files.push(path.join(dir, f));
-        }
-      }
+      files.push(...copySideFiles(src, dir, true));
       return files;
     } finally {
       ck.close();
