@@ -58,6 +58,8 @@ export function baseDesc(c: ConfigReader, arch: ArchName, attention: AttentionDe
     denseBias: false,
     embeddingMultiplier: 1, residualMultiplier: 1, logitsScale: 1,
     maxPositions: c.int('max_position_embeddings', 4096),
+    nextnLayers: c.int('num_nextn_predict_layers', 0),
+    groupHeads: c.int('next_group_heads', 0),
     bosTokenId: c.has('bos_token_id') ? c.ids('bos_token_id')[0] ?? null : null,
     eosTokenIds: c.ids('eos_token_id'),
     padTokenId: c.has('pad_token_id') ? c.ids('pad_token_id')[0] ?? null : null,

@@ -72,6 +72,14 @@ export interface ModelDesc {
   residualMultiplier: number;
   logitsScale: number;
   maxPositions: number;
+  /**
+   * multi-token prediction modules the config declares (DeepSeek-V3's `num_nextn_predict_layers`; 0: none). Module k
+   * (1-based) is stored as decoder layer nLayers + k − 1; checkpoints converted by transformers often declare it
+   * without holding its tensors, so what a loader finds decides (src/models/mtp.ts)
+   */
+  nextnLayers: number;
+  /** next-group-of-tokens heads (moekit's config key `next_group_heads`; 0: none), src/models/mtp.ts */
+  groupHeads: number;
   bosTokenId: number | null;
   eosTokenIds: number[];
   padTokenId: number | null;

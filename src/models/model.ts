@@ -15,16 +15,16 @@ import { ffnForward, SWIGLU } from '../moe/experts.js';
 import type { ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
-import type { ModelDesc } from './desc.js';
+import type { LayerDesc, ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
-import { KvCache, SeqCache } from './kv-cache.js';
+import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
 import { rmsnormForward } from './norm.js';
-import { resolveSub, type LayerTape, type Pass } from './pass.js';
+import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
 import { lmHeadIsEmbedding } from './validate.js';
 import { RopeTable } from './rope.js';
 import { checkpointSource, fp8BlockSize } from './source.js';
-import type { Linear, ModelWeights } from './weights.js';
+import type { LayerWeights, Linear, ModelWeights } from './weights.js';
 
 export type { MoeEvent, Pass, SubModel, Tracer } from './pass.js';
 
@@ -158,38 +158,16 @@ export class MoeModel {
       if (d.embeddingMultiplier !== 1) for (let j = 0; j < H; j++) dst[j] *= d.embeddingMultiplier;
     }
     trace?.hidden?.(0, x, N);
-    const rm = d.residualMultiplier;
     for (let l = 0; l < d.nLayers; l++) {
       if (!sub.run[l]) {
         tape?.layers.push(null);
         if (l < d.nLayers - 1) trace?.hidden?.(l + 1, x, N);
         continue;
       }
-      const lw = w.layers[l];
-      // attention block: x + m_r · attn(norm(x))
-      const h1 = new Float32Array(N * H);
-      const n1 = rmsnormForward(k, h1, save ? x.slice() : x, lw.attnNorm, N, H, d.rmsEps, save);
-      const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv: cache.seqs.map((q) => q.layers[l]), window: d.layers[l].slidingWindow, save };
-      const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call);
-      for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
-      // FFN block: x + m_r · mlp(norm(x)), dense or MoE
-      const h2 = new Float32Array(N * H);
-      const n2 = rmsnormForward(k, h2, save ? x.slice() : x, lw.ffnNorm, N, H, d.rmsEps, save);
-      let m: Float32Array;
-      const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
-      if (lw.moe) {
-        const moeLayer = this.moeLayerIndex[l];
-        const r = moeForward({
-          k, m: d.moe, w: lw.moe, x: h2, N, H, save, allowed: sub.allowed[moeLayer], topK: sub.topK[moeLayer],
-          expertOutputs: trace?.expertOutputs, onRoute: trace?.moe && ((ev) => trace.moe!({ ...ev, moeLayer, layer: l })),
-        });
-        m = r.y; lt.moe = r.s;
-      } else {
-        const r = ffnForward(k, lw.dense!, h2, N, SWIGLU, save);
-        m = r.y; lt.dense = r.s;
-      }
-      for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
-      tape?.layers.push(lt as LayerTape);
+      const moeLayer = this.moeLayerIndex[l];
+      const lt = this.decoderLayer(w.layers[l], d.layers[l], x, B, T, pos0, cache.seqs.map((q) => q.layers[l]), save, latent,
+        { allowed: sub.allowed[moeLayer] ?? null, topK: sub.topK[moeLayer] ?? d.moe.topK, moeLayer, layer: l }, trace);
+      tape?.layers.push(lt);
       if (l < d.nLayers - 1) trace?.hidden?.(l + 1, x, N);
     }
     for (const q of cache.seqs) q.length += T;
@@ -209,8 +187,45 @@ export class MoeModel {
     return logits;
   }
 
+  /**
+   * One decoder layer in place on the residual stream x [N, H] (B sequences of T tokens at positions pos0[b] + t):
+   * x += m_r · attn(norm(x)), then x += m_r · mlp(norm(x)), the MLP dense or MoE (routed among `route.allowed` with
+   * `route.topK`). Returns what its backward needs (train/backward.ts layerBackward) when `save`. The main loop runs
+   * it for layers 0 .. L − 1; multi-token prediction modules (models/mtp.ts) run their own layer through it.
+   */
+  decoderLayer(lw: LayerWeights, ld: LayerDesc, x: Float32Array, B: number, T: number, pos0: number[], kv: LayerKv[],
+               save: boolean, latent: boolean, route: { allowed: Uint8Array | null; topK: number; moeLayer: number; layer: number },
+               trace?: Tracer): LayerTape {
+    const k: Kernels = getKernels();
+    const d = this.desc, H = d.hidden, N = B * T, rm = d.residualMultiplier;
+    // attention block: x + m_r · attn(norm(x))
+    const h1 = new Float32Array(N * H); // [N, H]
+    const n1 = rmsnormForward(k, h1, save ? x.slice() : x, lw.attnNorm, N, H, d.rmsEps, save);
+    const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save };
+    const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call);
+    for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
+    // FFN block: x + m_r · mlp(norm(x)), dense or MoE
+    const h2 = new Float32Array(N * H); // [N, H]
+    const n2 = rmsnormForward(k, h2, save ? x.slice() : x, lw.ffnNorm, N, H, d.rmsEps, save);
+    let m: Float32Array;
+    const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
+    if (lw.moe) {
+      const { moeLayer, layer } = route;
+      const r = moeForward({
+        k, m: d.moe, w: lw.moe, x: h2, N, H, save, allowed: route.allowed, topK: route.topK,
+        expertOutputs: trace?.expertOutputs, onRoute: trace?.moe && ((ev) => trace.moe!({ ...ev, moeLayer, layer })),
+      });
+      m = r.y; lt.moe = r.s;
+    } else {
+      const r = ffnForward(k, lw.dense!, h2, N, SWIGLU, save);
+      m = r.y; lt.dense = r.s;
+    }
+    for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
+    return lt as LayerTape;
+  }
+
   /** fresh caches in the expanded layout (training and the MLA reference path) */
-  private expandedCache(B: number, capacity: number): KvCache {
+  expandedCache(B: number, capacity: number): KvCache {
     const saved = this.mlaCache;
     this.mlaCache = 'expanded';
     try { return this.newCache(B, capacity); } finally { this.mlaCache = saved; }
