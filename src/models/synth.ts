@@ -13,11 +13,16 @@ import type { ModelDesc } from './desc.js';
 import { archFor, describeModel } from './registry.js';
 import { f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
+import { groupPrefix, mtpCopies, mtpPrefix, withMtpLayers, type MtpKind } from './mtp.js';
 
 export interface TensorSpec { name: string; shape: number[] }
 
-/** every tensor the architecture file reads for this description, with its shape */
-export function tensorTable(d: ModelDesc): TensorSpec[] {
+/**
+ * every tensor the architecture file reads for this description, with its shape; with `mtp`, then the multi-token
+ * prediction modules (heads) of that kind the description declares (models/mtp.ts), the copies of the shared head and
+ * embedding included
+ */
+export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
   const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
   const seen = new Set<string>();
   const rec: TensorSource = {
@@ -39,6 +44,27 @@ export function tensorTable(d: ModelDesc): TensorSpec[] {
   }
   out.push({ name: 'model.norm.weight', shape: [d.hidden] });
   if (!d.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [d.vocab, d.hidden] });
+  const H = d.hidden;
+  if (mtp === 'group') {
+    for (let g = 1; g <= d.groupHeads; g++) {
+      rec.get(`${groupPrefix(g)}.proj.weight`, [H, H]);
+      rec.get(`${groupPrefix(g)}.norm.weight`, [H]);
+    }
+  }
+  if (mtp === 'deepseek') {
+    const dx = withMtpLayers(d);
+    for (let k = 1; k <= d.nextnLayers; k++) {
+      const p = mtpPrefix(d, k), l = d.nLayers + k - 1;
+      rec.get(`${p}.enorm.weight`, [H]);
+      rec.get(`${p}.hnorm.weight`, [H]);
+      rec.get(`${p}.eh_proj.weight`, [H, 2 * H]);
+      arch.loadLayer(rec, dx, l);
+      if (dx.layers[l].mlp === 'moe') for (let e = 0; e < d.moe.experts; e++) arch.expert(rec, dx, l, e);
+      rec.get(`${p}.shared_head.norm.weight`, [H]);
+      const c = mtpCopies(d, k);
+      out.push({ name: c.head, shape: [d.vocab, H] }, { name: c.embed, shape: [d.vocab, H] });
+    }
+  }
   return out;
 }
 
@@ -55,7 +81,7 @@ export interface TrainInit { std: number }
  * description.
  */
 export function writeRandomCheckpoint(dir: string, config: Record<string, unknown>, seed = 0,
-                                      dtype: 'F32' | 'BF16' = 'F32', init?: TrainInit): ModelDesc {
+                                      dtype: 'F32' | 'BF16' = 'F32', init?: TrainInit, mtp?: MtpKind): ModelDesc {
   fs.mkdirSync(dir, { recursive: true });
   const cfgPath = path.join(dir, 'config.json');
   const c = new ConfigReader(config, cfgPath);
@@ -65,10 +91,16 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
     const u = Math.max(rand(), 1e-12), v = rand();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   };
-  const entries: SafetensorsEntry[] = tensorTable(d).map(({ name, shape }) => ({
+  // MTP modules' copies of the shared LM head and embedding: the values drawn for those (drawn first: they come later)
+  const drawn = new Map<string, Float32Array>();
+  const copyOf = (name: string) => (/^model\.layers\.\d+\.embed_tokens\.weight$/.test(name) ? 'model.embed_tokens.weight'
+    : /^model\.layers\.\d+\.shared_head\.head\.weight$/.test(name) ? (d.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight') : null);
+  const entries: SafetensorsEntry[] = tensorTable(d, mtp).map(({ name, shape }) => ({
     name, dtype, shape,
     data: () => {
       const n = shape.reduce((a, b) => a * b, 1);
+      const copy = copyOf(name);
+      if (copy) return dtype === 'BF16' ? f32ToBf16Array(drawn.get(copy)!) : drawn.get(copy)!;
       const x = new Float32Array(n);
       if (/norm\.weight$|layernorm\.weight$/.test(name)) x.fill(1);
       else if (/bias$|sinks$/.test(name)) x.fill(0);
@@ -78,6 +110,7 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
         const std = init ? (output ? init.std / Math.sqrt(2 * d.nLayers) : init.std) : router ? 0.3 : 0.02;
         for (let i = 0; i < n; i++) x[i] = normal() * std;
       }
+      if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') drawn.set(name, x);
       return dtype === 'BF16' ? f32ToBf16Array(x) : x;
     },
   }));

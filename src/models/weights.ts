@@ -11,6 +11,7 @@ export type { Ffn, MoeWeights } from '../moe/types.js';
 import type { Linear } from '../tensor/linear.js';
 import type { Ffn, MoeWeights } from '../moe/types.js';
 import { f32Weight, type Weight } from '../tensor/weight.js';
+import type { MtpWeights } from './mtp.js';
 
 export interface AttnWeights {
   // GQA
@@ -48,6 +49,8 @@ export interface ModelWeights {
   norm: Float32Array; // [H]
   lmHead: Linear; // [V, H]
   layers: LayerWeights[];
+  /** multi-token prediction modules or heads (models/mtp.ts): loaded by the trainer when it trains them */
+  mtp?: MtpWeights;
 }
 
 /** rows [r0, r1) along dim 0 of a tensor (for fused experts [E, …]: expert e is rows [e, e + 1)) */

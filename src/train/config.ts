@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { MoekitError } from '../util/errors.js';
 import type { BalanceWeights } from '../moe/balance.js';
 import type { ElasticConfig } from './elastic.js';
+import type { MtpKind } from '../models/mtp.js';
 import type { ScheduleKind } from './schedule.js';
 
 export interface TrainConfig {
@@ -22,6 +23,12 @@ export interface TrainConfig {
   };
   balance: Required<BalanceWeights> & { aux_free: number };
   elastic: ElasticConfig | null;
+  /**
+   * multi-token prediction (docs/mtp.md): none (plain next-token loss), deepseek (DeepSeek-V3's MTP modules) or group
+   * (next-group-of-tokens heads); depth modules (heads), null: the model config's count (else 1); loss = CE + weight ·
+   * mean over depths of the MTP CE
+   */
+  mtp: { kind: 'none' | MtpKind; depth: number | null; weight: number };
   checkpoint: { every: number; keep: number };
   log_every: number;
   out: string;
@@ -35,6 +42,7 @@ export const DEFAULTS = {
     decay_fraction: 0.2, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8, clip: 1.0, seed: 0, workers: 1,
   },
   balance: { switch: 0.01, seq: 0, global: 0, zloss: 0, aux_free: 0 },
+  mtp: { kind: 'none', depth: null, weight: 0.3 },
   checkpoint: { every: 100, keep: 2 },
   log_every: 1,
 };
@@ -49,6 +57,7 @@ const SCHEMA: Record<string, Record<string, Kind> | Kind> = {
   },
   balance: { switch: 'num', seq: 'num', global: 'num', zloss: 'num', aux_free: 'num' },
   elastic: { depth: 'axis', experts: 'axis', top_k: 'axis', samples: 'int', distill: 'num' },
+  mtp: { kind: 'str', depth: 'int', weight: 'num' },
   checkpoint: { every: 'int', keep: 'int' },
   log_every: 'int',
   out: 'str',
@@ -108,6 +117,7 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   const train = g('train', DEFAULTS.train) as TrainConfig['train'];
   const balance = g('balance', DEFAULTS.balance) as TrainConfig['balance'];
   const checkpoint = g('checkpoint', DEFAULTS.checkpoint) as TrainConfig['checkpoint'];
+  const mtp = g('mtp', DEFAULTS.mtp) as TrainConfig['mtp'];
   const rel = (p: string) => path.resolve(base, p);
   if ((model.config === undefined) === (model.from === undefined)) throw new MoekitError('model: give exactly one of model.config (a config.json to initialise at random) or model.from (a checkpoint directory)');
   if (typeof (raw.model as Record<string, unknown>)?.config === 'string') {
@@ -135,6 +145,9 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   if (train.workers < 1) throw new MoekitError(`train.workers must be ≥ 1, got ${train.workers}`);
   if (train.workers > 1 && train.grad_accum < train.workers) throw new MoekitError(`train.workers ${train.workers} needs train.grad_accum ≥ ${train.workers} (each thread takes whole micro-batches)`);
   for (const [k, v] of Object.entries(balance)) if (!(v >= 0)) throw new MoekitError(`balance.${k} must be ≥ 0, got ${v}`);
+  if (!['none', 'deepseek', 'group'].includes(mtp.kind)) throw new MoekitError(`mtp.kind must be none, deepseek or group, got '${mtp.kind}'`);
+  if (mtp.depth !== null && mtp.depth < 1) throw new MoekitError(`mtp.depth must be ≥ 1, got ${mtp.depth}`);
+  if (!(mtp.weight >= 0)) throw new MoekitError(`mtp.weight must be ≥ 0, got ${mtp.weight}`);
   if (checkpoint.keep < 1) throw new MoekitError(`checkpoint.keep must be ≥ 1`);
   const e = raw.elastic as Record<string, unknown> | undefined;
   const elastic: ElasticConfig | null = e ? {
@@ -143,7 +156,7 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   } : null;
   if (typeof raw.out !== 'string' || raw.out === '') throw new MoekitError('out: the output directory is required');
   return {
-    model, data, train, balance, elastic, checkpoint,
+    model, data, train, balance, elastic, mtp, checkpoint,
     log_every: (raw.log_every as number | undefined) ?? DEFAULTS.log_every, out: rel(raw.out as string),
   };
 }

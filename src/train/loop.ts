@@ -25,12 +25,17 @@ import { checkElastic, sampleSub, type SampledSub } from './elastic.js';
 import { microStep, type MicroResult, type MicroSpec } from './micro.js';
 import { WorkerPool } from './workers.js';
 import { TrainableModel } from './model.js';
+import { mtpDepth, type MtpKind } from '../models/mtp.js';
+import { readConfig } from '../io/config.js';
+import { describeModel } from '../models/registry.js';
 import { lrAt } from './schedule.js';
 
 export type TrainEvent =
   | { type: 'start'; step: number; steps: number; parameters: number; resumed: boolean; out: string }
   | {
-      type: 'step'; step: number; steps: number; loss: number; sub_loss: number | null; aux_loss: number; lr: number;
+      type: 'step'; step: number; steps: number; loss: number; sub_loss: number | null; aux_loss: number;
+      /** the full model's mean multi-token prediction CE over depths (the objective adds mtp.weight times it); null: off */
+      mtp_loss: number | null; lr: number;
       grad_norm: number; tokens: number; tokens_per_s: number; elapsed_s: number; eta_s: number;
       /** per MoE layer of the full model: max / mean expert load and normalised entropy (1 = even) */
       balance: { layer: number; max_over_mean: number; entropy: number }[];
@@ -51,6 +56,21 @@ export function checkpoints(out: string): { step: number; dir: string }[] {
     const m = /^checkpoint-(\d+)$/.exec(f);
     return m && fs.existsSync(path.join(out, f, STATE)) ? [{ step: Number(m[1]), dir: path.join(out, f) }] : [];
   }).sort((a, b) => a.step - b.step);
+}
+
+/** the MTP kind a config trains (undefined: none) */
+const mtpKind = (cfg: TrainConfig): MtpKind | undefined => (cfg.mtp.kind === 'none' ? undefined : cfg.mtp.kind);
+
+/**
+ * the model config a random initialisation writes: with multi-token prediction, the count of modules (heads) set to
+ * mtp.depth (num_nextn_predict_layers for deepseek, next_group_heads for group; default: the config's own, else 1)
+ */
+function withMtpConfig(cfg: TrainConfig): Record<string, unknown> {
+  const c = cfg.model.config!, kind = mtpKind(cfg);
+  if (!kind) return c;
+  const key = kind === 'deepseek' ? 'num_nextn_predict_layers' : 'next_group_heads';
+  const own = typeof c[key] === 'number' && (c[key] as number) > 0 ? (c[key] as number) : 1;
+  return { ...c, [key]: cfg.mtp.depth ?? own };
 }
 
 /** weight decay on matrices only (not on norms, biases, sinks), as common practice (GPT-2, Llama) */
@@ -78,7 +98,7 @@ export class Trainer {
       if (!fs.existsSync(path.join(this.source, 'model.safetensors'))) {
         const tmp = `${this.source}.tmp-${process.pid}`;
         fs.rmSync(tmp, { recursive: true, force: true });
-        writeRandomCheckpoint(tmp, cfg.model.config!, cfg.model.init_seed, 'F32', { std: cfg.model.init_std });
+        writeRandomCheckpoint(tmp, withMtpConfig(cfg), cfg.model.init_seed, 'F32', { std: cfg.model.init_std }, mtpKind(cfg));
         if (cfg.data.tokenizer) {
           for (const f of fs.readdirSync(cfg.data.tokenizer)) {
             if (/^(tokenizer.*|special_tokens_map)\.json$/.test(f)) fs.copyFileSync(path.join(cfg.data.tokenizer, f), path.join(tmp, f));
@@ -92,7 +112,12 @@ export class Trainer {
     }
     const resumeFrom = opts.resume ? checkpoints(out).at(-1) : undefined;
     if (opts.resume && !resumeFrom) throw new MoekitError('--resume: no complete checkpoint to resume from', out);
-    this.tm = TrainableModel.load(resumeFrom?.dir ?? this.source);
+    const mtp = mtpKind(cfg);
+    if (mtp && cfg.mtp.depth !== null) {
+      const n = mtpDepth(describeModel(readConfig(this.source)).desc, mtp);
+      if (n !== cfg.mtp.depth) throw new MoekitError(`mtp.depth ${cfg.mtp.depth}: the checkpoint's config declares ${n} (${mtp === 'deepseek' ? 'num_nextn_predict_layers' : 'next_group_heads'})`, this.source);
+    }
+    this.tm = TrainableModel.load(resumeFrom?.dir ?? this.source, { mtp });
     const d = this.tm.model.desc;
     if (cfg.elastic) checkElastic(d, cfg.elastic);
     if (cfg.balance.aux_free > 0 && this.tm.buffers.size === 0) throw new MoekitError(`balance.aux_free: the ${d.arch} router has no selection bias to update (deepseek_v3 and ernie4_5_moe have one)`);
@@ -179,17 +204,20 @@ export class Trainer {
     const subs: SampledSub[] = [];
     const samples = c.elastic?.samples ?? 0;
     for (let s = 0; s < samples; s++) subs.push(sampleSub(d, c.elastic!, r));
-    const spec: MicroSpec = { scale: 1 / A, balance: c.balance, subs: subs.map((s) => s.sub), distill: c.elastic?.distill ?? 0, globalCounts, globalTokens: tokens };
+    const spec: MicroSpec = {
+      scale: 1 / A, balance: c.balance, subs: subs.map((s) => s.sub), distill: c.elastic?.distill ?? 0, globalCounts, globalTokens: tokens,
+      mtp: c.mtp.kind === 'none' ? null : { weight: c.mtp.weight },
+    };
     // micro-batch i goes to worker i mod W (worker 0: this thread); gradients are summed in a fixed order
     const W = this.workers ? this.workers.size + 1 : 1;
     const mine = batches.filter((_, i) => i % W === 0);
     const remote = this.workers ? this.workers.run(batches, spec, W, this.tm) : null;
     const results: MicroResult[] = mine.map((b) => microStep(this.tm.model, b, spec, g));
     if (remote) results.push(...(await remote.results(g)));
-    let loss = 0, subLoss = 0, aux = 0;
+    let loss = 0, subLoss = 0, aux = 0, mtpLoss = 0;
     const counts = new Map<number, Float64Array>();
     for (const res of results) {
-      loss += res.loss; subLoss += res.subLoss; aux += res.aux;
+      loss += res.loss; subLoss += res.subLoss; aux += res.aux; mtpLoss += res.mtpLoss;
       for (const [l, cnt] of res.counts) {
         const acc = counts.get(l) ?? new Float64Array(cnt.length);
         for (let e = 0; e < cnt.length; e++) acc[e] += cnt[e];
@@ -226,7 +254,8 @@ export class Trainer {
     this.state.packer = structuredClone(this.packer.state);
     const rate = this.state.tokens / Math.max(1e-9, this.state.elapsed_s);
     return {
-      type: 'step', step: this.state.step, steps: c.train.steps, loss, sub_loss: nSub ? subLoss : null, aux_loss: aux, lr,
+      type: 'step', step: this.state.step, steps: c.train.steps, loss, sub_loss: nSub ? subLoss : null, aux_loss: aux,
+      mtp_loss: spec.mtp ? mtpLoss : null, lr,
       grad_norm: norm, tokens: this.state.tokens, tokens_per_s: tokens / dt, elapsed_s: this.state.elapsed_s,
       eta_s: ((c.train.steps - this.state.step) * tokens) / rate,
       balance: [...counts].map(([layer, cnt]) => { const s = loadStats(cnt); return { layer, max_over_mean: s.maxOverMean, entropy: s.entropy }; }),

@@ -1,7 +1,7 @@
 /**
  * One micro-batch of a training step: the full model and each sampled sub-model through the one decoder forward
  * with a tape, the next-token loss (and the distillation KL of a sub-model toward the full model), the balance
- * losses on the routers, and the backward, accumulating into `g`. The training loop runs it on the main thread
+ * losses on the routers, multi-token prediction on the full model, and the backward, accumulating into `g`. The training loop runs it on the main thread
  * and on data-parallel workers alike (src/train/workers.ts), so both compute the same thing.
  */
 import type { MoeModel } from '../models/model.js';
@@ -11,7 +11,8 @@ import { balanceLoss, type BalanceWeights } from '../moe/balance.js';
 import type { MoeSaved } from '../moe/layer.js';
 import type { Grads } from '../tensor/grads.js';
 import { getKernels } from '../tensor/index.js';
-import { decoderBackward } from './backward.js';
+import { decoderBackward, type TrunkGrad } from './backward.js';
+import { mtpBackward, mtpLosses } from './mtp.js';
 import type { Batch } from './data.js';
 import { crossEntropyBackward, crossEntropyForward, klDivergence } from './loss.js';
 
@@ -24,12 +25,16 @@ export interface MicroSpec {
   /** global-batch balance: assignments per expert over the whole step, by decoder layer, and its token count */
   globalCounts: Map<number, Float64Array> | null;
   globalTokens: number;
+  /** multi-token prediction on the full model (not the sub-models): loss + weight · mean over depths of its CE */
+  mtp: { weight: number } | null;
 }
 
 export interface MicroResult {
   loss: number;
   subLoss: number;
   aux: number;
+  /** the mean multi-token prediction CE over depths (unweighted by mtp.weight; 0 without) */
+  mtpLoss: number;
   /** the full model's assignments per expert, by decoder layer */
   counts: Map<number, Float64Array>;
 }
@@ -47,7 +52,7 @@ function balanceGrad(model: MoeModel, b: Batch, scale: number, s: MicroSpec, aux
 
 export function microStep(model: MoeModel, b: Batch, s: MicroSpec, g: Grads): MicroResult {
   const k = getKernels(), d = model.desc, V = d.vocab, N = b.B * b.T;
-  const out: MicroResult = { loss: 0, subLoss: 0, aux: 0, counts: new Map() };
+  const out: MicroResult = { loss: 0, subLoss: 0, aux: 0, mtpLoss: 0, counts: new Map() };
   if (b.count === 0) return out;
   const aux = { v: 0 };
   // the full model
@@ -64,7 +69,15 @@ export function microStep(model: MoeModel, b: Batch, s: MicroSpec, g: Grads): Mi
     for (const e of lt.moe.r.experts) acc[e]++;
     out.counts.set(l, acc);
   });
-  decoderBackward(k, model, tape, dl, g, balanceGrad(model, b, s.scale, s, aux));
+  // multi-token prediction: its heads' backward first, the trunk's extra gradient into the trunk's backward
+  let extra: TrunkGrad | undefined;
+  if (s.mtp) {
+    const D = model.weights.mtp ? model.weights.mtp.modules.length + model.weights.mtp.group.length : 1;
+    const r = mtpLosses(model, tape, b.targets, (s.scale * s.mtp.weight) / D);
+    out.mtpLoss = (r.losses.reduce((a, x) => a + x, 0) / D) * s.scale;
+    extra = mtpBackward(model, model.weights.mtp!, r.s, r.dlogits, g);
+  }
+  decoderBackward(k, model, tape, dl, g, balanceGrad(model, b, s.scale, s, aux), extra);
   // the sampled sub-models, each weighted 1 / samples
   for (const sub of s.subs) {
     const st = new Tape();

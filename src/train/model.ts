@@ -13,6 +13,7 @@ import { readConfig } from '../io/config.js';
 import { EagerExperts, eagerExperts, withExperts } from '../models/expert-store.js';
 import { MoeModel } from '../models/model.js';
 import { Tape, type SubModel } from '../models/pass.js';
+import { hasMtp, loadMtp, mtpCopies, type MtpKind, type MtpWeights } from '../models/mtp.js';
 import { describeModel } from '../models/registry.js';
 import { lmHeadIsEmbedding } from '../models/validate.js';
 import { checkpointSource, fp8BlockSize } from '../models/source.js';
@@ -23,6 +24,7 @@ import { getKernels } from '../tensor/index.js';
 import { f32Weight } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
 import { decoderBackward } from './backward.js';
+import { microStep } from './micro.js';
 import { crossEntropyBackward, crossEntropyForward, nextTokenTargets, type CeSaved } from './loss.js';
 import { toCheckpoint } from './names.js';
 
@@ -60,13 +62,22 @@ export class TrainableModel {
   /** buffers by checkpoint name: the selection-only biases (auxiliary-loss-free balancing updates them; save writes them) */
   readonly buffers: Map<string, Float32Array>;
 
-  constructor(readonly model: MoeModel, params: Map<string, Float32Array>, buffers = new Map<string, Float32Array>()) {
+  /** checkpoint tensors that are copies of a parameter (MTP modules' shared head and embedding): saved with its values */
+  readonly copies: Map<string, Float32Array>;
+
+  constructor(readonly model: MoeModel, params: Map<string, Float32Array>, buffers = new Map<string, Float32Array>(),
+              copies = new Map<string, Float32Array>()) {
     this.params = params;
     this.buffers = buffers;
+    this.copies = copies;
   }
 
-  /** load a model directory with every weight as f32, recording each tensor's name */
-  static load(dir: string): TrainableModel {
+  /**
+   * load a model directory with every weight as f32, recording each tensor's name; with `mtp`, also the multi-token
+   * prediction modules (heads) of that kind (models/mtp.ts), which the checkpoint must hold; without, they are not
+   * read (saved as loaded)
+   */
+  static load(dir: string, opts: { mtp?: MtpKind } = {}): TrainableModel {
     const cfg = readConfig(dir);
     const { arch, desc } = describeModel(cfg);
     const ck = Checkpoint.open(path.dirname(cfg.file));
@@ -97,12 +108,25 @@ export class TrainableModel {
       const norm = src.get('model.norm.weight', [H]);
       const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir); // as the engine
       const lmHead: Linear = { w: tied ? embed : f32Weight(src.get('lm_head.weight', [V, H])), b: null, out: V, in: H };
-      const biases = new Set(layers.map((l) => l.moe?.selectionBias).filter((b) => b));
+      let mtp: MtpWeights | undefined;
+      const copies = new Map<string, Float32Array>();
+      if (opts.mtp) {
+        const what = opts.mtp === 'deepseek' ? `${desc.nextnLayers} MTP module(s) (num_nextn_predict_layers; eh_proj, enorm, hnorm, shared_head.norm under model.layers.${desc.nLayers}…)` : `${desc.groupHeads} next-group head(s) (next_group_heads; model.next_group.*)`;
+        if (!hasMtp(inner, desc, opts.mtp)) throw new MoekitError(`mtp.kind ${opts.mtp}: the checkpoint does not hold the ${what} its config declares`, ck.dir);
+        mtp = loadMtp(arch, src, desc, opts.mtp);
+        mtp.modules.forEach((m, i) => {
+          const c = mtpCopies(desc, i + 1);
+          copies.set(c.head, lmHead.w.data as Float32Array);
+          copies.set(c.embed, embed.data as Float32Array);
+        });
+      }
+      const all = [...layers, ...(mtp?.modules.map((m) => m.layer) ?? [])]; // decoder layer index = position (MTP: L + k − 1)
+      const biases = new Set(all.map((l) => l.moe?.selectionBias).filter((b) => b));
       const buffers = new Map<string, Float32Array>();
       for (const [n, t] of named) if (biases.has(t)) { named.delete(n); buffers.set(n, t); }
-      nameCopiedExperts(named, layers);
-      const model = new MoeModel(desc, { embed, norm, lmHead, layers }, arch, path.dirname(cfg.file));
-      return new TrainableModel(model, named, buffers);
+      nameCopiedExperts(named, all);
+      const model = new MoeModel(desc, { embed, norm, lmHead, layers, mtp }, arch, path.dirname(cfg.file));
+      return new TrainableModel(model, named, buffers, copies);
     } finally {
       ck.close();
     }
@@ -123,7 +147,7 @@ export class TrainableModel {
       const trained = toCheckpoint(this.params);
       const entries: SafetensorsEntry[] = ck.names().map((name) => {
         const info = ck.info(name);
-        const t = trained.get(name);
+        const t = trained.get(name) ?? this.copies.get(name);
         const buf = this.buffers.get(name);
         if (buf) {
           // a buffer: its current values, in its own dtype where that is a float type
@@ -182,6 +206,21 @@ export class TrainableModel {
     const out = new Map<string, Float32Array>();
     for (const [name, p] of this.params) out.set(name, g.get(p) ?? new Float32Array(p.length));
     return out;
+  }
+
+  /**
+   * the objective with multi-token prediction (the model loaded with its MTP weights): next-token CE + weight · mean
+   * over depths of the MTP CE, through the training loop's own micro-step; the parts, and gradients by checkpoint name
+   */
+  forwardBackwardMtp(ids: Int32Array, B: number, T: number, weight: number): { loss: number; ce: number; mtp: number; grads: Map<string, Float32Array> } {
+    const targets = nextTokenTargets(ids, B, T);
+    const g = new Grads(this.params.values());
+    const r = microStep(this.model, { ids, targets, B, T, count: B * (T - 1) }, {
+      scale: 1, balance: { switch: 0, seq: 0, global: 0, zloss: 0 }, subs: [], distill: 0, globalCounts: null, globalTokens: B * T, mtp: { weight },
+    }, g);
+    const grads = new Map<string, Float32Array>();
+    for (const [name, p] of this.params) grads.set(name, g.get(p) ?? new Float32Array(p.length));
+    return { loss: r.loss + weight * r.mtpLoss, ce: r.loss, mtp: r.mtpLoss, grads };
   }
 
   /** loss and gradients for ids [B, T] */

@@ -11,7 +11,7 @@ import type { WorkerInit } from './workers.js';
 
 const init = workerData as WorkerInit;
 try {
-  const tm = TrainableModel.load(init.dir);
+  const tm = TrainableModel.load(init.dir, { mtp: init.mtp });
   const names = [...tm.params.keys(), ...tm.buffers.keys()];
   if (names.join('\n') !== init.names.join('\n')) throw new Error('the worker loaded other parameters than the main thread');
   const arrays = [...tm.params.values(), ...tm.buffers.values()];

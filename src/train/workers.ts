@@ -6,6 +6,7 @@
  * micro-batches are never split, so the balance losses see the same tokens as on one thread.
  */
 import { Worker } from 'node:worker_threads';
+import type { MtpKind } from '../models/mtp.js';
 import type { Grads } from '../tensor/grads.js';
 import { MoekitError } from '../util/errors.js';
 import { compiledWorker } from '../util/worker-file.js';
@@ -18,6 +19,8 @@ export interface WorkerInit {
   names: string[];
   params: SharedArrayBuffer; // all parameters then all buffers, flat, in `names` order
   grads: SharedArrayBuffer; // this worker's gradient, parameters only
+  /** the multi-token prediction weights the main thread loaded (TrainableModel.load's `mtp`) */
+  mtp?: MtpKind;
 }
 
 
@@ -42,7 +45,7 @@ export class WorkerPool {
     const slots: Slot[] = [];
     for (let i = 0; i < n; i++) {
       const grads = new SharedArrayBuffer(nGrad * 4);
-      const worker = new Worker(compiledWorker(import.meta.url, 'train/worker.js'), { workerData: { dir, names, params, grads } satisfies WorkerInit, env: { ...process.env, MOEKIT_THREADS: '1' } });
+      const worker = new Worker(compiledWorker(import.meta.url, 'train/worker.js'), { workerData: { dir, names, params, grads, mtp: tm.model.weights.mtp?.kind } satisfies WorkerInit, env: { ...process.env, MOEKIT_THREADS: '1' } });
       await new Promise<void>((resolve, reject) => {
         worker.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new MoekitError(`training worker: ${m.error}`))));
         worker.once('error', (e) => reject(new MoekitError(`training worker: ${e.message}`)));
