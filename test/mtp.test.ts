@@ -1,0 +1,239 @@
+/**
+ * Multi-token prediction (src/models/mtp.ts, src/train/mtp.ts): finite-difference gradients of the MTP weights and of
+ * the trunk's extra gradient, for DeepSeek-V3's modules (MLA + MoE and GQA + MoE blocks) and the next-group heads; the
+ * checkpoint keeps the modules under their Hugging Face names and reloads, and a resumed run continues bit for bit;
+ * with mtp off the trainer repeats main's recorded curve bit for bit (test/data/mtp-off-baseline.json).
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Checkpoint } from '../src/io/checkpoint.js';
+import { MoeModel } from '../src/models/model.js';
+import { writeRandomCheckpoint } from '../src/models/synth.js';
+import { resolveConfig } from '../src/train/config.js';
+import { Trainer, type TrainEvent } from '../src/train/loop.js';
+import { TrainableModel } from '../src/train/model.js';
+import { maxAbsDiff, rng, runCli, scratchDir } from './helpers.js';
+
+const ROOT = path.resolve(__dirname, '..');
+const tmp = scratchDir('moekit-mtp-');
+const DEEPSEEK = { ...JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures/hf-tiny-moe/deepseek_v3/config.json'), 'utf8')), bos_token_id: 1, eos_token_id: 2 };
+const QWEN = {
+  architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe', vocab_size: 512, hidden_size: 32, intermediate_size: 64,
+  moe_intermediate_size: 32, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, num_experts: 8,
+  num_experts_per_tok: 2, norm_topk_prob: true, max_position_embeddings: 256, rms_norm_eps: 1e-6, rope_theta: 10000,
+  bos_token_id: 1, eos_token_id: 2, tie_word_embeddings: false,
+};
+
+/** a random checkpoint with MTP weights of `kind` (depth D) */
+function mtpModel(name: string, config: Record<string, unknown>, kind: 'deepseek' | 'group', D: number): TrainableModel {
+  const dir = path.join(tmp(), name);
+  const key = kind === 'deepseek' ? 'num_nextn_predict_layers' : 'next_group_heads';
+  writeRandomCheckpoint(dir, { ...config, [key]: D }, 5, 'F32', { std: 0.1 }, kind);
+  return TrainableModel.load(dir, { mtp: kind });
+}
+
+function ids(B: number, T: number, V: number, seed: number): Int32Array {
+  const r = rng(seed);
+  return Int32Array.from({ length: B * T }, () => 3 + Math.floor(r() * (V - 3)));
+}
+
+/**
+ * For each named parameter, the entries with the largest gradient: the central difference of f against `grad`.
+ * Returns the worst |fd − grad| relative to the tensor's largest |grad|. The embedding's step is smaller: its rows feed
+ * every router directly, and a step of 1e-2 there flips top-k choices.
+ */
+function worstFd(tm: TrainableModel, names: string[], f: () => number, grad: (n: string) => Float32Array, h = 1e-2): { name: string; rel: number }[] {
+  return names.map((name) => {
+    const p = tm.params.get(name);
+    if (!p) throw new Error(`no parameter ${name}`);
+    const g = grad(name);
+    const order = [...g.keys()].sort((a, b) => Math.abs(g[b]) - Math.abs(g[a])).slice(0, 3);
+    const top = Math.abs(g[order[0]]);
+    let rel = 0;
+    if (/embed_tokens/.test(name)) h = 1e-3;
+    for (const i of order) {
+      const x0 = p[i];
+      p[i] = x0 + h; const a = f();
+      p[i] = x0 - h; const b = f();
+      p[i] = x0;
+      rel = Math.max(rel, Math.abs((a - b) / (2 * h) - g[i]) / top);
+    }
+    expect(top, `${name}: a gradient`).toBeGreaterThan(0);
+    return { name, rel };
+  });
+}
+
+describe('multi-token prediction gradients (finite differences)', () => {
+  const B = 2, T = 8, W = 1;
+  const cases: [string, Record<string, unknown>, 'deepseek' | 'group', number, string[], string[]][] = [
+    ['deepseek_v3 (MLA, MoE block)', DEEPSEEK, 'deepseek', 2, [
+      'model.layers.3.eh_proj.weight', 'model.layers.3.enorm.weight', 'model.layers.3.hnorm.weight', 'model.layers.3.shared_head.norm.weight',
+      'model.layers.3.self_attn.q_a_proj.weight', 'model.layers.3.self_attn.kv_b_proj.weight', 'model.layers.3.mlp.gate.weight',
+      'model.layers.3.mlp.shared_experts.down_proj.weight', 'model.layers.4.eh_proj.weight', 'model.layers.4.hnorm.weight',
+      'model.layers.4.input_layernorm.weight', 'model.layers.4.self_attn.o_proj.weight',
+    ], ['model.layers.2.self_attn.o_proj.weight', 'model.layers.0.mlp.down_proj.weight', 'model.embed_tokens.weight', 'lm_head.weight']],
+    ['qwen3_moe (GQA, MoE block)', QWEN, 'deepseek', 1, [
+      'model.layers.3.eh_proj.weight', 'model.layers.3.enorm.weight', 'model.layers.3.self_attn.k_proj.weight', 'model.layers.3.self_attn.q_norm.weight',
+      'model.layers.3.post_attention_layernorm.weight',
+    ], ['model.layers.1.self_attn.v_proj.weight', 'model.embed_tokens.weight', 'lm_head.weight']],
+    ['qwen3_moe next-group heads', QWEN, 'group', 2, [
+      'model.next_group.0.proj.weight', 'model.next_group.0.norm.weight', 'model.next_group.1.proj.weight', 'model.next_group.1.norm.weight',
+    ], ['model.norm.weight', 'model.layers.2.self_attn.o_proj.weight', 'model.embed_tokens.weight', 'lm_head.weight']],
+  ];
+  it.each(cases)('%s: the MTP weights, and the trunk\'s extra gradient', (label, config, kind, D, own, trunk) => {
+    const tm = mtpModel(label.replace(/\W+/g, '-'), config, kind, D);
+    const x = ids(B, T, tm.model.desc.vocab, 11);
+    const full = tm.forwardBackwardMtp(x, B, T, W);
+    expect(full.mtp).toBeGreaterThan(0);
+    // the objective: CE + W · mean_k CE_k, held to finite differences on the MTP weights and the trunk
+    const lossOf = () => tm.forwardBackwardMtp(x, B, T, W).loss;
+    for (const r of worstFd(tm, [...own, ...trunk], lossOf, (n) => full.grads.get(n)!)) expect(r.rel, r.name).toBeLessThan(2e-2);
+    // the trunk's extra gradient alone: (gradient at W) − (gradient at 0) = W · d mtp / dθ
+    const plain = tm.forwardBackwardMtp(x, B, T, 0);
+    const extra = (n: string) => full.grads.get(n)!.map((v, i) => (v - plain.grads.get(n)![i]) / W);
+    // (a smaller step: a trunk weight moves every token's routing in the MTP block's MoE)
+    for (const r of worstFd(tm, trunk, () => tm.forwardBackwardMtp(x, B, T, 0).mtp, extra, 1e-3)) expect(r.rel, `${r.name} (MTP part)`).toBeLessThan(2e-2);
+    // at weight 0 the MTP weights get no gradient and the trunk the plain next-token one
+    for (const n of own) expect(plain.grads.get(n)!.every((v) => v === 0), n).toBe(true);
+    const ref = tm.forwardBackward(x, B, T);
+    for (const n of trunk) expect(maxAbsDiff(plain.grads.get(n)!, ref.grads.get(n)!), n).toBe(0);
+    expect(plain.ce).toBe(ref.loss);
+    // DeepSeek's modules start from the residual stream before the final norm: that norm gets no MTP gradient
+    if (kind === 'deepseek') expect(extra('model.norm.weight').every((v) => v === 0)).toBe(true);
+  }, 60_000);
+});
+
+// ---- the training loop ----------------------------------------------------------------------------------------------
+
+const BASELINE = path.join(ROOT, 'test/data/mtp-off-baseline.json');
+
+function baseConfig(out: string, model: Record<string, unknown>, extra: Record<string, unknown> = {}, steps = 6) {
+  return resolveConfig({
+    model: { config: model, init_seed: 3 }, data: { source: 'builtin', seq_len: 48 },
+    train: { steps, batch_size: 2, grad_accum: 2, lr: 0.01, warmup: 2, schedule: 'wsd' },
+    elastic: { depth: [2, 3], top_k: [1, 2], samples: 1, distill: 0.5 }, balance: { switch: 0.01, zloss: 0.001 },
+    checkpoint: { every: 100 }, out, ...extra,
+  });
+}
+
+type Step = Extract<TrainEvent, { type: 'step' }>;
+async function train(cfg: ReturnType<typeof resolveConfig>, resume = false): Promise<Step[]> {
+  const steps: Step[] = [];
+  await new Trainer(cfg, { resume }).run((ev) => { if (ev.type === 'step') steps.push(ev); });
+  return steps;
+}
+const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+describe('multi-token prediction in the trainer', () => {
+  it('mtp off (absent or kind none): main\'s recorded curve and final model, bit for bit', async () => {
+    const models: Record<string, Record<string, unknown>> = { qwen3_moe: QWEN, deepseek_v3: DEEPSEEK };
+    const rec: Record<string, unknown> = {};
+    const want = JSON.parse(fs.readFileSync(BASELINE, 'utf8')) as Record<string, { curve: number[][]; model_sha256: string }>;
+    for (const [name, model] of Object.entries(models)) {
+      for (const extra of [{}, { mtp: { kind: 'none', depth: 2 } }]) {
+        const out = path.join(tmp(), `off-${name}-${Object.keys(extra).length}`);
+        const steps = await train(baseConfig(out, model, extra));
+        const curve = steps.map((e) => [e.step, e.loss, e.sub_loss, e.grad_norm, e.aux_loss]);
+        const hash = sha(path.join(out, 'model', 'model.safetensors'));
+        rec[name] = { curve, model_sha256: hash };
+        if (process.env.MOEKIT_RECORD_MTP_BASELINE) continue;
+        expect(curve, name).toEqual(want[name].curve);
+        expect(hash, name).toBe(want[name].model_sha256);
+        expect(steps.every((e) => e.mtp_loss === null)).toBe(true);
+      }
+    }
+    if (process.env.MOEKIT_RECORD_MTP_BASELINE) fs.writeFileSync(BASELINE, JSON.stringify({ _comment: want._comment, ...rec }, null, 1));
+  }, 60_000);
+
+  it('mtp on with weight 0: the trunk\'s curve is the plain one (the MTP weights add exact zeros)', async () => {
+    const want = JSON.parse(fs.readFileSync(BASELINE, 'utf8')).qwen3_moe.curve;
+    const steps = await train(baseConfig(path.join(tmp(), 'w0'), QWEN, { mtp: { kind: 'deepseek', weight: 0 } }));
+    expect(steps.map((e) => [e.step, e.loss, e.sub_loss, e.grad_norm, e.aux_loss])).toEqual(want);
+    expect(steps.every((e) => typeof e.mtp_loss === 'number' && e.mtp_loss > 0)).toBe(true);
+  }, 60_000);
+
+  it.each([['deepseek', 2], ['group', 2]] as const)('%s: the checkpoint keeps the MTP tensors under their names, reloads, and a resumed run continues bit for bit', async (kind, D) => {
+    const out = path.join(tmp(), `save-${kind}`);
+    const cfg = () => baseConfig(out, QWEN, { mtp: { kind, depth: D, weight: 0.5 }, checkpoint: { every: 4, keep: 1 } }, 8);
+    const a = await train(cfg());
+    expect(a.every((e) => typeof e.mtp_loss === 'number' && Number.isFinite(e.mtp_loss))).toBe(true);
+    const model = path.join(out, 'model'), ck4 = path.join(out, 'checkpoint-4');
+    const ck = Checkpoint.open(model);
+    const names = ck.names();
+    const want = kind === 'deepseek'
+      ? [3, 4].flatMap((l) => ['enorm', 'hnorm', 'eh_proj', 'shared_head.norm', 'shared_head.head', 'embed_tokens', 'input_layernorm',
+          'post_attention_layernorm', 'self_attn.q_proj', 'self_attn.o_proj', 'mlp.gate', 'mlp.experts.7.down_proj'].map((n) => `model.layers.${l}.${n}.weight`))
+      : [0, 1].flatMap((g) => [`model.next_group.${g}.proj.weight`, `model.next_group.${g}.norm.weight`]);
+    for (const n of want) expect(names, n).toContain(n);
+    if (kind === 'deepseek') {
+      expect(ck.info('model.layers.3.eh_proj.weight').shape).toEqual([32, 64]);
+      // the per-module head and embedding are copies of the shared ones, as trained
+      for (const l of [3, 4]) {
+        expect(ck.readF32(`model.layers.${l}.shared_head.head.weight`)).toEqual(ck.readF32('lm_head.weight'));
+        expect(ck.readF32(`model.layers.${l}.embed_tokens.weight`)).toEqual(ck.readF32('model.embed_tokens.weight'));
+      }
+      const cfgJson = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8'));
+      expect(cfgJson.num_nextn_predict_layers).toBe(2);
+    }
+    ck.close();
+    // reloads: the trainer with the MTP weights as saved; the engine ignores them (its logits are the trainer's)
+    const tm = TrainableModel.load(model, { mtp: kind });
+    const src = Checkpoint.open(model);
+    for (const [n, p] of tm.params) if (/layers\.[34]\.|next_group/.test(n)) expect(p, n).toEqual(src.readF32(n));
+    src.close();
+    const x = ids(1, 6, 512, 3);
+    expect(maxAbsDiff(MoeModel.load(model).forward(x, 1, 6), tm.model.forward(x, 1, 6))).toBe(0);
+    // resume from checkpoint-4: the same steps 5-8 and the same final model, bit for bit
+    const first = sha(path.join(model, 'model.safetensors'));
+    fs.rmSync(model, { recursive: true });
+    expect(fs.existsSync(ck4)).toBe(true);
+    const b = await train(cfg(), true);
+    expect(b.map((e) => [e.step, e.loss, e.mtp_loss, e.grad_norm])).toEqual(a.slice(4).map((e) => [e.step, e.loss, e.mtp_loss, e.grad_norm]));
+    expect(sha(path.join(model, 'model.safetensors'))).toBe(first);
+  }, 60_000);
+
+  it('two data-parallel threads train MTP as one (to float rounding of the gradient sum)', async () => {
+    const [a, b] = await Promise.all([1, 2].map(async (w) => train(baseConfig(path.join(tmp(), `dp${w}`), QWEN, {
+      mtp: { kind: 'deepseek', depth: 1 }, train: { steps: 3, batch_size: 2, grad_accum: 2, lr: 0.01, warmup: 1, workers: w },
+    }, 3))));
+    for (let i = 0; i < a.length; i++) {
+      expect(Math.abs(a[i].loss - b[i].loss)).toBeLessThanOrEqual(1e-5);
+      expect(Math.abs(a[i].mtp_loss! - b[i].mtp_loss!)).toBeLessThanOrEqual(1e-5);
+    }
+  }, 60_000);
+
+  it('--set mtp.kind=deepseek works from the command line; the metrics log reports mtp_loss', async () => {
+    const dir = path.join(tmp(), 'cli');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(QWEN));
+    fs.writeFileSync(path.join(dir, 'cfg.yaml'), 'model: { config: model.json }\ndata: { source: builtin, seq_len: 32 }\ntrain: { steps: 2, batch_size: 2 }\nout: out\n');
+    const r = await runCli(['train', path.join(dir, 'cfg.yaml'), '--set', 'mtp.kind=deepseek', '--set', 'mtp.weight=0.1']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const log = fs.readFileSync(path.join(dir, 'out', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.length).toBe(2);
+    for (const e of log) expect(e.mtp_loss).toBeGreaterThan(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'out', 'model', 'config.json'), 'utf8')).num_nextn_predict_layers).toBe(1);
+  }, 60_000);
+
+  it.each([
+    [{ mtp: { kind: 'medusa' } }, /mtp.kind must be none, deepseek or group, got 'medusa'/],
+    [{ mtp: { kind: 'deepseek', depth: 0 } }, /mtp.depth must be ≥ 1, got 0/],
+    [{ mtp: { kind: 'group', weight: -1 } }, /mtp.weight must be ≥ 0, got -1/],
+    [{ mtp: { heads: 2 } }, /unknown key 'mtp.heads'/],
+    [{ mtp: { depth: 1.5 } }, /mtp.depth must be a non-negative integer/],
+  ])('%j → a one-line error naming the field', (extra, re) => {
+    expect(() => baseConfig(path.join(tmp(), 'bad'), QWEN, extra)).toThrow(re);
+  });
+
+  it('a checkpoint that declares MTP modules without their tensors: a one-line error naming mtp.kind', () => {
+    // the transformers-made fixture says num_nextn_predict_layers 1 and holds no module (transformers drops them)
+    const cfg = resolveConfig({
+      model: { from: path.join(ROOT, 'fixtures/hf-tiny-moe/deepseek_v3') }, data: { source: 'builtin', seq_len: 32, tokenizer: path.join(ROOT, 'examples/tiny-moe') },
+      train: { steps: 1 }, mtp: { kind: 'deepseek' }, out: path.join(tmp(), 'from'),
+    });
+    expect(() => new Trainer(cfg)).toThrow(/^mtp.kind deepseek: the checkpoint does not hold the 1 MTP module/);
+  });
+});
