@@ -228,12 +228,23 @@ describe('multi-token prediction in the trainer', () => {
     expect(() => baseConfig(path.join(tmp(), 'bad'), QWEN, extra)).toThrow(re);
   });
 
-  it('a checkpoint that declares MTP modules without their tensors: a one-line error naming mtp.kind', () => {
+  it('a checkpoint that declares MTP modules without their tensors: out/init adds fresh ones, the rest as stored', async () => {
     // the transformers-made fixture says num_nextn_predict_layers 1 and holds no module (transformers drops them)
+    const from = path.join(ROOT, 'fixtures/hf-tiny-moe/deepseek_v3'), out = path.join(tmp(), 'from');
     const cfg = resolveConfig({
-      model: { from: path.join(ROOT, 'fixtures/hf-tiny-moe/deepseek_v3') }, data: { source: 'builtin', seq_len: 32, tokenizer: path.join(ROOT, 'examples/tiny-moe') },
-      train: { steps: 1 }, mtp: { kind: 'deepseek' }, out: path.join(tmp(), 'from'),
+      model: { from }, data: { source: 'jsonl', files: [path.join(out, '..', 'from.jsonl')], seq_len: 32, tokenizer: path.join(ROOT, 'examples/tiny-moe') },
+      train: { steps: 2, batch_size: 2, warmup: 1 }, mtp: { kind: 'deepseek' }, out,
     });
-    expect(() => new Trainer(cfg)).toThrow(/^mtp.kind deepseek: the checkpoint does not hold the 1 MTP module/);
-  });
+    fs.writeFileSync(path.join(out, '..', 'from.jsonl'), Array.from({ length: 20 }, (_, i) => JSON.stringify({ text: `the ${i} cats sat on ${i + 1} mats` })).join('\n'));
+    const steps = await train(cfg);
+    expect(steps.every((e) => typeof e.mtp_loss === 'number' && e.mtp_loss > 0)).toBe(true);
+    const a = Checkpoint.open(from), init = Checkpoint.open(path.join(out, 'init')), saved = Checkpoint.open(path.join(out, 'model'));
+    for (const n of a.names()) expect(init.readRaw(n).equals(a.readRaw(n)), n).toBe(true);
+    for (const n of ['enorm', 'hnorm', 'eh_proj', 'shared_head.norm', 'mlp.gate', 'self_attn.kv_b_proj']) expect(saved.has(`model.layers.3.${n}.weight`), n).toBe(true);
+    expect(init.readF32('model.layers.3.shared_head.head.weight')).toEqual(a.readF32('lm_head.weight'));
+    a.close(); init.close(); saved.close();
+    // a depth the checkpoint's modules do not have: refused, naming the field
+    expect(() => new Trainer({ ...cfg, mtp: { ...cfg.mtp, depth: 2 }, model: { ...cfg.model, from: path.join(out, 'model') }, out: path.join(tmp(), 'from2') }))
+      .toThrow(/^mtp.depth 2: the checkpoint's config declares 1 \(num_nextn_predict_layers\)/);
+  }, 60_000);
 });

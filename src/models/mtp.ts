@@ -64,7 +64,7 @@ export function withMtpLayers(d: ModelDesc): ModelDesc {
 }
 
 /** whether a checkpoint holds every module (head) of the kind its description declares (and at least one) */
-export function hasMtp(src: TensorSource, d: ModelDesc, kind: MtpKind): boolean {
+export function hasMtp(src: Pick<TensorSource, 'has'>, d: ModelDesc, kind: MtpKind): boolean {
   const D = mtpDepth(d, kind);
   if (D === 0) return false;
   for (let k = 1; k <= D; k++) if (!src.has(kind === 'deepseek' ? `${mtpPrefix(d, k)}.eh_proj.weight` : `${groupPrefix(k)}.proj.weight`)) return false;

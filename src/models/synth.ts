@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigReader } from '../io/config.js';
 import { f32ToBf16Array } from '../io/dtypes.js';
-import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
+import { Checkpoint, copySideFiles } from '../io/checkpoint.js';
+import { writeSafetensors, writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { rng } from '../util/rng.js';
 import type { ModelDesc } from './desc.js';
 import { archFor, describeModel } from './registry.js';
@@ -75,6 +76,35 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
  */
 export interface TrainInit { std: number }
 
+/** the name of the shared tensor an MTP module's copy holds (its shared_head.head or embed_tokens), else null */
+function copyOf(d: ModelDesc, name: string): string | null {
+  if (/^model\.layers\.\d+\.embed_tokens\.weight$/.test(name)) return 'model.embed_tokens.weight';
+  if (/^model\.layers\.\d+\.shared_head\.head\.weight$/.test(name)) return d.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  return null;
+}
+
+/** the random values of a tensor, drawn in call order from one seeded stream (the scheme of writeRandomCheckpoint) */
+function initializer(d: ModelDesc, seed: number, init?: TrainInit): (name: string, shape: number[]) => Float32Array {
+  const rand = rng(seed);
+  const normal = (): number => {
+    const u = Math.max(rand(), 1e-12), v = rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+  return (name, shape) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = new Float32Array(n);
+    if (/norm\.weight$|layernorm\.weight$/.test(name)) x.fill(1);
+    else if (/bias$|sinks$/.test(name)) x.fill(0);
+    else {
+      const router = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name);
+      const output = /(o_proj|down_proj|w2|output_linear)(\.weight)?$/.test(name);
+      const std = init ? (output ? init.std / Math.sqrt(2 * d.nLayers) : init.std) : router ? 0.3 : 0.02;
+      for (let i = 0; i < n; i++) x[i] = normal() * std;
+    }
+    return x;
+  };
+}
+
 /**
  * Write `config` and a model.safetensors of random weights (normal, std 0.02; norms 1; routers
  * std 0.3 so routing is decisive; biases 0) into dir, or with `init` the training initialisation. Returns the
@@ -86,30 +116,14 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
   const cfgPath = path.join(dir, 'config.json');
   const c = new ConfigReader(config, cfgPath);
   const d = describeModel(c).desc;
-  const rand = rng(seed);
-  const normal = (): number => {
-    const u = Math.max(rand(), 1e-12), v = rand();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
+  const draw = initializer(d, seed, init);
   // MTP modules' copies of the shared LM head and embedding: the values drawn for those (drawn first: they come later)
   const drawn = new Map<string, Float32Array>();
-  const copyOf = (name: string) => (/^model\.layers\.\d+\.embed_tokens\.weight$/.test(name) ? 'model.embed_tokens.weight'
-    : /^model\.layers\.\d+\.shared_head\.head\.weight$/.test(name) ? (d.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight') : null);
   const entries: SafetensorsEntry[] = tensorTable(d, mtp).map(({ name, shape }) => ({
     name, dtype, shape,
     data: () => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const copy = copyOf(name);
-      if (copy) return dtype === 'BF16' ? f32ToBf16Array(drawn.get(copy)!) : drawn.get(copy)!;
-      const x = new Float32Array(n);
-      if (/norm\.weight$|layernorm\.weight$/.test(name)) x.fill(1);
-      else if (/bias$|sinks$/.test(name)) x.fill(0);
-      else {
-        const router = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name);
-        const output = /(o_proj|down_proj|w2|output_linear)(\.weight)?$/.test(name);
-        const std = init ? (output ? init.std / Math.sqrt(2 * d.nLayers) : init.std) : router ? 0.3 : 0.02;
-        for (let i = 0; i < n; i++) x[i] = normal() * std;
-      }
+      const copy = copyOf(d, name);
+      const x = copy ? drawn.get(copy)! : draw(name, shape);
       if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') drawn.set(name, x);
       return dtype === 'BF16' ? f32ToBf16Array(x) : x;
     },
@@ -117,4 +131,31 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
   writeSafetensors(path.join(dir, 'model.safetensors'), entries, { format: 'pt' });
   fs.writeFileSync(cfgPath, JSON.stringify(config, null, 2));
   return d;
+}
+
+/**
+ * Checkpoint `from` copied into `dir` (tensors as stored, side files) with freshly initialised multi-token prediction
+ * weights of `kind` added, D modules (heads), by the training initialisation (the modules' head and embedding copies:
+ * the checkpoint's shared tensors), and its config.json declaring D. For training MTP on a checkpoint without them.
+ */
+export function withRandomMtp(from: string, dir: string, kind: MtpKind, D: number, seed: number, init: TrainInit): void {
+  const cfgPath = path.join(from, 'config.json');
+  const config = { ...(JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>), [kind === 'deepseek' ? 'num_nextn_predict_layers' : 'next_group_heads']: D };
+  const d = describeModel(new ConfigReader(config, cfgPath)).desc;
+  const ck = Checkpoint.open(from);
+  try {
+    const draw = initializer(d, seed, init);
+    const entries: SafetensorsEntry[] = ck.names().map((name) => ({ name, dtype: ck.info(name).dtype, shape: ck.info(name).shape, data: () => ck.readRaw(name) }));
+    for (const { name, shape } of tensorTable(d, kind)) {
+      if (ck.has(name)) continue;
+      const copy = copyOf(d, name);
+      entries.push({ name, dtype: 'F32', shape, data: () => (copy ? ck.readF32(copy) : draw(name, shape)) });
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    writeShardedSafetensors(dir, entries, { maxShardBytes: 5 * 2 ** 30 });
+    copySideFiles(from, dir);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  } finally {
+    ck.close();
+  }
 }

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { writeSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
-import { writeRandomCheckpoint } from '../models/synth.js';
+import { withRandomMtp, writeRandomCheckpoint } from '../models/synth.js';
 import { loadStats, updateSelectionBias } from '../moe/balance.js';
 import { Grads } from '../tensor/grads.js';
 import { nativeAddon } from '../tensor/native.js';
@@ -25,7 +25,8 @@ import { checkElastic, sampleSub, type SampledSub } from './elastic.js';
 import { microStep, type MicroResult, type MicroSpec } from './micro.js';
 import { WorkerPool } from './workers.js';
 import { TrainableModel } from './model.js';
-import { mtpDepth, type MtpKind } from '../models/mtp.js';
+import { hasMtp, mtpDepth, type MtpKind } from '../models/mtp.js';
+import { Checkpoint } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { describeModel } from '../models/registry.js';
 import { lrAt } from './schedule.js';
@@ -56,6 +57,12 @@ export function checkpoints(out: string): { step: number; dir: string }[] {
     const m = /^checkpoint-(\d+)$/.exec(f);
     return m && fs.existsSync(path.join(out, f, STATE)) ? [{ step: Number(m[1]), dir: path.join(out, f) }] : [];
   }).sort((a, b) => a.step - b.step);
+}
+
+/** whether checkpoint `dir` holds every MTP module (head) of `kind` its config declares */
+function checkpointHasMtp(dir: string, kind: MtpKind): boolean {
+  const ck = Checkpoint.open(dir);
+  try { return hasMtp(ck, describeModel(readConfig(dir)).desc, kind); } finally { ck.close(); }
 }
 
 /** the MTP kind a config trains (undefined: none) */
@@ -92,7 +99,19 @@ export class Trainer {
     fs.mkdirSync(out, { recursive: true });
     // the source checkpoint: the one to start from, or a random initialisation written once into out/init
     const corpus = cfg.data.source === 'builtin' ? builtinSource(cfg.train.seed, cfg.data.tasks) : null;
-    if (cfg.model.from) this.source = cfg.model.from;
+    const mtp = mtpKind(cfg);
+    if (cfg.model.from && mtp && !checkpointHasMtp(cfg.model.from, mtp)) {
+      // training MTP on a checkpoint without its modules: out/init is the checkpoint plus fresh ones, written once
+      this.source = path.join(out, 'init');
+      if (!fs.existsSync(path.join(this.source, 'config.json'))) {
+        const tmp = `${this.source}.tmp-${process.pid}`;
+        fs.rmSync(tmp, { recursive: true, force: true });
+        const declared = mtpDepth(describeModel(readConfig(cfg.model.from)).desc, mtp);
+        withRandomMtp(cfg.model.from, tmp, mtp, cfg.mtp.depth ?? (declared || 1), cfg.model.init_seed, { std: cfg.model.init_std });
+        fs.rmSync(this.source, { recursive: true, force: true });
+        fs.renameSync(tmp, this.source);
+      }
+    } else if (cfg.model.from) this.source = cfg.model.from;
     else {
       this.source = path.join(out, 'init');
       if (!fs.existsSync(path.join(this.source, 'model.safetensors'))) {
@@ -112,7 +131,6 @@ export class Trainer {
     }
     const resumeFrom = opts.resume ? checkpoints(out).at(-1) : undefined;
     if (opts.resume && !resumeFrom) throw new MoekitError('--resume: no complete checkpoint to resume from', out);
-    const mtp = mtpKind(cfg);
     if (mtp && cfg.mtp.depth !== null) {
       const n = mtpDepth(describeModel(readConfig(this.source)).desc, mtp);
       if (n !== cfg.mtp.depth) throw new MoekitError(`mtp.depth ${cfg.mtp.depth}: the checkpoint's config declares ${n} (${mtp === 'deepseek' ? 'num_nextn_predict_layers' : 'next_group_heads'})`, this.source);
