@@ -14,7 +14,11 @@ import type { ScheduleKind } from './schedule.js';
 export interface TrainConfig {
   /** a config.json (object or path) to initialise at random, or a checkpoint directory to start from */
   model: { config?: Record<string, unknown>; from?: string; init_seed: number; init_std: number };
-  data: { source: 'builtin' | 'text' | 'jsonl'; files: string[]; tasks: string[]; seq_len: number; tokenizer?: string };
+  data: {
+    source: 'builtin' | 'text' | 'jsonl'; files: string[]; tasks: string[]; seq_len: number; tokenizer?: string;
+    /** built-in corpus: relative weight per task name (default 1 each) */
+    mix: Record<string, number>;
+  };
   train: {
     steps: number; batch_size: number; grad_accum: number; lr: number; min_lr: number; schedule: ScheduleKind;
     warmup: number; decay_fraction: number; weight_decay: number; betas: [number, number]; eps: number; clip: number; seed: number;
@@ -36,7 +40,7 @@ export interface TrainConfig {
 
 export const DEFAULTS = {
   model: { init_seed: 0, init_std: 0.02 },
-  data: { source: 'builtin', files: [], tasks: [], seq_len: 128 },
+  data: { source: 'builtin', files: [], tasks: [], seq_len: 128, mix: {} },
   train: {
     steps: 1000, batch_size: 8, grad_accum: 1, lr: 3e-3, min_lr: 3e-4, schedule: 'cosine', warmup: 50,
     decay_fraction: 0.2, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8, clip: 1.0, seed: 0, workers: 1,
@@ -50,7 +54,7 @@ export const DEFAULTS = {
 type Kind = 'num' | 'int' | 'str' | 'bool' | 'strs' | 'nums' | 'obj' | 'objstr' | 'axis';
 const SCHEMA: Record<string, Record<string, Kind> | Kind> = {
   model: { config: 'objstr', from: 'str', init_seed: 'int', init_std: 'num' },
-  data: { source: 'str', files: 'strs', tasks: 'strs', seq_len: 'int', tokenizer: 'str' },
+  data: { source: 'str', files: 'strs', tasks: 'strs', seq_len: 'int', tokenizer: 'str', mix: 'obj' },
   train: {
     steps: 'int', batch_size: 'int', grad_accum: 'int', lr: 'num', min_lr: 'num', schedule: 'str', warmup: 'int',
     decay_fraction: 'num', weight_decay: 'num', betas: 'nums', eps: 'num', clip: 'num', seed: 'int', workers: 'int',
@@ -131,6 +135,8 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   data.files = data.files.map(rel);
   if (data.tokenizer) data.tokenizer = rel(data.tokenizer);
   if (data.seq_len < 2) throw new MoekitError(`data.seq_len must be ≥ 2, got ${data.seq_len}`);
+  if (Object.keys(data.mix).length && data.source !== 'builtin') throw new MoekitError(`data.mix weighs the built-in corpus's tasks; data.source is '${data.source}'`);
+  for (const [k, w] of Object.entries(data.mix)) if (typeof w !== 'number' || !(w >= 0)) throw new MoekitError(`data.mix.${k} must be a number ≥ 0, got ${JSON.stringify(w)}`);
   if (train.steps < 1) throw new MoekitError(`train.steps must be ≥ 1, got ${train.steps}`);
   if (train.batch_size < 1) throw new MoekitError(`train.batch_size must be ≥ 1, got ${train.batch_size}`);
   if (train.grad_accum < 1) throw new MoekitError(`train.grad_accum must be ≥ 1, got ${train.grad_accum}`);

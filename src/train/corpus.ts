@@ -5,9 +5,9 @@
 import { exampleAt } from '../tasks/corpus.js';
 import type { ExampleSource } from './data.js';
 
-export function builtinSource(seed: number, tasks: string[]): ExampleSource {
-  const o = tasks.length ? { tasks } : {};
-  exampleAt(seed, 0, o); // checks the task names now
+export function builtinSource(seed: number, tasks: string[], mix: Readonly<Record<string, number>> = {}): ExampleSource {
+  const o = { ...(tasks.length ? { tasks } : {}), ...(Object.keys(mix).length ? { mix } : {}) };
+  try { exampleAt(seed, 0, o); } catch (e) { throw Object.assign(e as Error, { message: `data: ${(e as Error).message}` }); } // checks the task names and the mix now
   return {
     at(i) {
       const ex = exampleAt(seed, i, o);

@@ -98,7 +98,7 @@ export class Trainer {
     const out = cfg.out;
     fs.mkdirSync(out, { recursive: true });
     // the source checkpoint: the one to start from, or a random initialisation written once into out/init
-    const corpus = cfg.data.source === 'builtin' ? builtinSource(cfg.train.seed, cfg.data.tasks) : null;
+    const corpus = cfg.data.source === 'builtin' ? builtinSource(cfg.train.seed, cfg.data.tasks, cfg.data.mix) : null;
     const mtp = mtpKind(cfg);
     if (cfg.model.from && mtp && !checkpointHasMtp(cfg.model.from, mtp)) {
       // training MTP on a checkpoint without its modules: out/init is the checkpoint plus fresh ones, written once
