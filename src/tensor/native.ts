@@ -9,10 +9,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.js';
 import { bf16ToF32, sgemmBf16, sgemvBf16 } from './ref/bf16.js';
+import * as train from './ref/train.js';
 
 /** What the addon exports (native/addon.cc). */
-export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel>,
-  Partial<Pick<Kernels, BF16Kernel>> {
+export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel | TrainKernel>,
+  Partial<Pick<Kernels, BF16Kernel | TrainKernel>> {
   info(): { simd: 'avx2' | 'scalar'; avx2: boolean; threads: number; blasConfig: string;
             blasCore: string };
   /** OpenBLAS thread count (>= 1); returns the count now in effect */
@@ -26,6 +27,8 @@ export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel>,
  * wrapper then uses the reference implementations (test/kernels.test.ts requires the addon's).
  */
 type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16';
+/** The training kernels (native/train.cc); an older addon lacks them and the wrapper uses ref/train.ts. */
+type TrainKernel = keyof typeof train;
 
 /** Absolute path of the addon: this file is src/tensor/native.ts or dist/tensor/native.js. */
 export const nativeAddonPath = fileURLToPath(
@@ -81,6 +84,16 @@ function wrap(a: NativeAddon): Kernels {
     bf16ToF32: a.bf16ToF32 ?? bf16ToF32,
     sgemvBf16: a.sgemvBf16 ?? sgemvBf16,
     sgemmBf16: a.sgemmBf16 ?? sgemmBf16,
+    rmsnormBackward: a.rmsnormBackward ?? train.rmsnormBackward,
+    swigluBackward: a.swigluBackward ?? train.swigluBackward,
+    softmaxBackward: a.softmaxBackward ?? train.softmaxBackward,
+    adamw: a.adamw ?? train.adamw,
+    addTo: a.addTo ?? train.addTo,
+    sumSquares: a.sumSquares ?? train.sumSquares,
+    gatherRows: a.gatherRows ?? train.gatherRows,
+    scatterRows: a.scatterRows ?? train.scatterRows,
+    combineRows: a.combineRows ?? train.combineRows,
+    combineRowsBackward: a.combineRowsBackward ?? train.combineRowsBackward,
   });
 }
 
