@@ -5,6 +5,7 @@
  * `nativeLoadError` then says why. The addon validates every argument itself (RangeError naming
  * the argument for too-small buffers), so the wrapper passes calls straight through.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.js';
@@ -34,8 +35,29 @@ type TrainKernel = keyof typeof train;
 export const nativeAddonPath = fileURLToPath(
   new URL('../../build/Release/moekit_native.node', import.meta.url));
 
+/**
+ * The OpenBLAS kernel set for this CPU when OpenBLAS would not recognise it. A DYNAMIC_ARCH OpenBLAS picks its
+ * kernels by CPU model when it loads, and falls back to the SSE3 'Prescott' set for a model it does not know (0.3.21
+ * on a virtualised Sapphire/Emerald Rapids Xeon, family 6 model 207: sgemm ~10× below what the core does). On Intel
+ * CPUs whose flags show AVX-512 (F, BW, VL, DQ) this names 'SkylakeX', with AVX2 + FMA 'Haswell'; elsewhere nothing
+ * (OpenBLAS's own choice). A set OPENBLAS_CORETYPE always wins.
+ */
+export function blasCoreFor(cpuinfo: string): string | null {
+  if (!/^vendor_id\s*:\s*GenuineIntel/m.test(cpuinfo)) return null;
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
+  if (['avx512f', 'avx512bw', 'avx512vl', 'avx512dq'].every((f) => flags.has(f))) return 'SkylakeX';
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  return null;
+}
+
 function load(): { addon: NativeAddon | null; error: string | null; threadsError: string | null } {
   let addon: NativeAddon;
+  if (!process.env.OPENBLAS_CORETYPE && process.platform === 'linux') {
+    let info = '';
+    try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* no cpuinfo: OpenBLAS decides */ }
+    const core = blasCoreFor(info);
+    if (core) process.env.OPENBLAS_CORETYPE = core; // read by OpenBLAS when the addon loads it, just below
+  }
   try {
     const require = createRequire(import.meta.url);
     addon = require(nativeAddonPath) as NativeAddon;
