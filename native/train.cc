@@ -2,12 +2,18 @@
 // exactly what their TypeScript references (src/tensor/ref/train.ts) compute: float64 arithmetic in the same order,
 // one rounding to float32 per stored value, and V8's exp (fdlibm) for the sigmoid, so the trainer's numbers do not
 // depend on which implementation runs. This file is compiled with the baseline x86-64 flags only (no FMA, so no
-// contraction of a·b + c) and never with -ffast-math: the reductions stay sequential.
+// contraction of a·b + c; the AVX2 lanes of the SwiGLU backward are compiled for avx2 without fma) and never with
+// -ffast-math: the reductions stay sequential.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MOEKIT_TRAIN_AVX2 1
+#endif
 
 namespace moekit {
 
@@ -99,8 +105,71 @@ void rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w
   }
 }
 
+#ifdef MOEKIT_TRAIN_AVX2
+// four lanes of swiglu_backward: fdlibm's exp on its general path (k != 0: 0.5 ln2 < |x| < 700) and its k = 0 path
+// (2^-28 <= |x| <= 0.5 ln2), the same IEEE operations in the same order as the scalar code, lane by lane (AVX2 without
+// FMA, so nothing is contracted). Returns false, writing nothing, when a lane needs another path (tiny, huge, NaN,
+// x = 1), which the caller then runs scalar.
+__attribute__((target("avx2"))) bool swiglu_backward4(float* dg, float* du, const float* da, const float* g,
+                                                      const float* u) {
+  const __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g));
+  const __m256d x = _mm256_sub_pd(_mm256_setzero_pd(), gd);  // exp(-g)
+  const __m256d ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+  // every lane inside [2^-28, 700], and no x = 1 (fdlibm returns E there)
+  const __m256d ok = _mm256_and_pd(_mm256_cmp_pd(ax, _mm256_set1_pd(3.7252902984619140625e-09), _CMP_GE_OQ),
+                                   _mm256_cmp_pd(ax, _mm256_set1_pd(700.0), _CMP_LT_OQ));
+  const __m256d one = _mm256_set1_pd(1.0);
+  if (_mm256_movemask_pd(ok) != 0xf || _mm256_movemask_pd(_mm256_cmp_pd(x, one, _CMP_EQ_OQ)) != 0) return false;
+  // k = 0 where the high word of |x| <= 0x3fd62e42, i.e. |x| < 0x3fd62e4300000000 as a double
+  const __m256d kzero = _mm256_cmp_pd(ax, _mm256_castsi256_pd(_mm256_set1_epi64x(0x3fd62e4300000000LL)), _CMP_LT_OQ);
+  const __m256d neg = _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_LT_OQ);
+  const __m256d half = _mm256_blendv_pd(_mm256_set1_pd(0.5), _mm256_set1_pd(-0.5), neg);
+  const __m128i k32 = _mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(kInvLn2), x), half));
+  const __m256d t = _mm256_cvtepi32_pd(k32);
+  const __m256d hi = _mm256_sub_pd(x, _mm256_mul_pd(t, _mm256_set1_pd(kLn2Hi[0])));
+  const __m256d lo = _mm256_mul_pd(t, _mm256_set1_pd(kLn2Lo[0]));
+  const __m256d r = _mm256_blendv_pd(_mm256_sub_pd(hi, lo), x, kzero);
+  const __m256d tt = _mm256_mul_pd(r, r);
+  __m256d c = _mm256_add_pd(_mm256_set1_pd(kP4), _mm256_mul_pd(tt, _mm256_set1_pd(kP5)));
+  c = _mm256_add_pd(_mm256_set1_pd(kP3), _mm256_mul_pd(tt, c));
+  c = _mm256_add_pd(_mm256_set1_pd(kP2), _mm256_mul_pd(tt, c));
+  c = _mm256_add_pd(_mm256_set1_pd(kP1), _mm256_mul_pd(tt, c));
+  c = _mm256_sub_pd(r, _mm256_mul_pd(tt, c));
+  const __m256d xc = _mm256_mul_pd(r, c);
+  const __m256d two = _mm256_set1_pd(2.0);
+  // k = 0: 1 - ((x c) / (c - 2) - x);  else (1 - ((lo - (x c) / (2 - c)) - hi)) · 2^k
+  const __m256d e0 = _mm256_sub_pd(one, _mm256_sub_pd(_mm256_div_pd(xc, _mm256_sub_pd(c, two)), r));
+  const __m256d y = _mm256_sub_pd(one, _mm256_sub_pd(_mm256_sub_pd(lo, _mm256_div_pd(xc, _mm256_sub_pd(two, c))), hi));
+  const __m256i k64 = _mm256_cvtepi32_epi64(k32);
+  const __m256d twopk = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(k64, _mm256_set1_epi64x(1023)), 52));
+  const __m256d e = _mm256_blendv_pd(_mm256_mul_pd(y, twopk), e0, kzero);
+  const __m256d sg = _mm256_div_pd(one, _mm256_add_pd(one, e));
+  const __m256d dad = _mm256_cvtps_pd(_mm_loadu_ps(da)), ud = _mm256_cvtps_pd(_mm_loadu_ps(u));
+  const __m256d duv = _mm256_mul_pd(_mm256_mul_pd(dad, gd), sg);
+  const __m256d dgv = _mm256_mul_pd(_mm256_mul_pd(_mm256_mul_pd(dad, ud), sg),
+                                    _mm256_add_pd(one, _mm256_mul_pd(gd, _mm256_sub_pd(one, sg))));
+  _mm_storeu_ps(du, _mm256_cvtpd_ps(duv));
+  _mm_storeu_ps(dg, _mm256_cvtpd_ps(dgv));
+  return true;
+}
+#endif
+
 void swiglu_backward(float* dg, float* du, const float* da, const float* g, const float* u, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
+  int64_t i0 = 0;
+#ifdef MOEKIT_TRAIN_AVX2
+  if (cpu_has_avx2_fma()) {
+    for (; i0 + 4 <= n; i0 += 4) {
+      if (swiglu_backward4(dg + i0, du + i0, da + i0, g + i0, u + i0)) continue;
+      for (int64_t i = i0; i < i0 + 4; i++) {
+        const double gi = g[i];
+        const double sg = 1 / (1 + fdlibm_exp(-gi));
+        du[i] = static_cast<float>(static_cast<double>(da[i]) * gi * sg);
+        dg[i] = static_cast<float>(static_cast<double>(da[i]) * u[i] * sg * (1 + gi * (1 - sg)));
+      }
+    }
+  }
+#endif
+  for (int64_t i = i0; i < n; i++) {
     const double gi = g[i];
     const double sg = 1 / (1 + fdlibm_exp(-gi));
     du[i] = static_cast<float>(static_cast<double>(da[i]) * gi * sg);
