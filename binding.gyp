@@ -12,6 +12,7 @@
         'native/kernels_scalar.cc',
         'native/kernels_avx2.cc',
         'native/topk.cc',
+        'native/train.cc',
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",

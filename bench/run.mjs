@@ -22,7 +22,7 @@ for (const f of ['bench/plan/search_speed.mjs']) {
   }
 }
 console.log('\n## Training throughput (bench/train.mjs)\n');
-sh('bench/train.mjs', ['--hidden=128', '--experts=16', '--layers=4', '--batch=16']);
+sh('bench/train.mjs'); // the demo model's shape; with MOEKIT_BENCH_BEFORE also that build side by side
 // this build against an earlier one, side by side (MOEKIT_BENCH_BEFORE: a built checkout of the earlier commit)
 if (process.env.MOEKIT_BENCH_BEFORE) {
   console.log(`\n## Before / after (bench/before-after.mjs, before = ${process.env.MOEKIT_BENCH_BEFORE})\n`);

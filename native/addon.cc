@@ -301,6 +301,139 @@ Napi::Value Topk(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- training kernels (train.cc) ------------------------------------------------------------
+
+// rmsnormBackward(dx, dy, x, w | null, dw | null, rows, dim, eps)
+Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
+  Args a{info, "rmsnormBackward"};
+  const int64_t rows = a.dim(5, "rows"), dim = a.dim(6, "dim");
+  const auto dx = a.f32(0, "dx"), dy = a.f32(1, "dy"), x = a.f32(2, "x");
+  const int64_t n = mul(rows, dim);
+  a.len("dx", dx.n, n); a.len("dy", dy.n, n); a.len("x", x.n, n);
+  const float* w = nullptr;
+  float* dw = nullptr;
+  if (!a.is_null(3)) { const auto wa = a.f32(3, "w"); if (rows > 0) a.len("w", wa.n, dim); w = wa.p; }
+  if (!a.is_null(4)) { const auto da = a.f32(4, "dw"); if (rows > 0) a.len("dw", da.n, dim); dw = da.p; }
+  moekit::rmsnorm_backward(dx.p, dy.p, x.p, w, dw, rows, dim, a.number(7, "eps"));
+  return info.Env().Undefined();
+}
+
+// swigluBackward(dg, du, da, g, u, n)
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  Args a{info, "swigluBackward"};
+  const int64_t n = a.dim(5, "n");
+  const auto dg = a.f32(0, "dg"), du = a.f32(1, "du"), da = a.f32(2, "da"), g = a.f32(3, "g"), u = a.f32(4, "u");
+  a.len("dg", dg.n, n); a.len("du", du.n, n); a.len("da", da.n, n); a.len("g", g.n, n); a.len("u", u.n, n);
+  moekit::swiglu_backward(dg.p, du.p, da.p, g.p, u.p, n);
+  return info.Env().Undefined();
+}
+
+// softmaxBackward(dp, p, rows, n, ld)
+Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
+  Args a{info, "softmaxBackward"};
+  const int64_t rows = a.dim(2, "rows"), n = a.dim(3, "n");
+  const int64_t ld = a.lead(4, "ld", n);
+  const auto dp = a.f32(0, "dp"), p = a.f32(1, "p");
+  a.len("dp", dp.n, span(rows, n, ld)); a.len("p", p.n, span(rows, n, ld));
+  moekit::softmax_backward(dp.p, p.p, rows, n, ld);
+  return info.Env().Undefined();
+}
+
+// adamw(p, g, m, v, n, b1, b2, stepSize, bc2, eps, wd)
+Napi::Value Adamw(const Napi::CallbackInfo& info) {
+  Args a{info, "adamw"};
+  const int64_t n = a.dim(4, "n");
+  const auto p = a.f32(0, "p"), g = a.f32(1, "g"), m = a.f32(2, "m"), v = a.f32(3, "v");
+  a.len("p", p.n, n); a.len("g", g.n, n); a.len("m", m.n, n); a.len("v", v.n, n);
+  moekit::adamw(p.p, g.p, m.p, v.p, n, a.number(5, "b1"), a.number(6, "b2"), a.number(7, "stepSize"),
+                a.number(8, "bc2"), a.number(9, "eps"), a.number(10, "wd"));
+  return info.Env().Undefined();
+}
+
+// addTo(dst, src, n)
+Napi::Value AddTo(const Napi::CallbackInfo& info) {
+  Args a{info, "addTo"};
+  const int64_t n = a.dim(2, "n");
+  const auto dst = a.f32(0, "dst"), src = a.f32(1, "src");
+  a.len("dst", dst.n, n); a.len("src", src.n, n);
+  moekit::add_to(dst.p, src.p, n);
+  return info.Env().Undefined();
+}
+
+// sumSquares(x, n, acc) -> acc + sum x^2
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  Args a{info, "sumSquares"};
+  const int64_t n = a.dim(1, "n");
+  const auto x = a.f32(0, "x");
+  a.len("x", x.n, n);
+  return Napi::Number::New(info.Env(), moekit::sum_squares(x.p, n, a.number(2, "acc")));
+}
+
+// the rows lo..hi of `order` (assignment ids): every token row a / K of a [rows, H] buffer `name` holding `have`
+// elements, and (with wn >= 0) every assignment a inside a weight buffer of wn elements
+void check_rows(const Args& a, const Args::I32& order, int64_t lo, int64_t hi, int64_t H, int64_t K,
+                const char* name, int64_t have, int64_t wn) {
+  if (lo > hi) range_error(a.env(), a.pre("lo") + "=" + std::to_string(lo) + " exceeds hi=" + std::to_string(hi));
+  a.len("order", order.n, hi);
+  if (K < 1) range_error(a.env(), a.pre("K") + " must be >= 1, got 0");
+  for (int64_t r = lo; r < hi; r++) {
+    const int64_t id = order.p[r];
+    if (id < 0 || (wn >= 0 && id >= wn) || mul(id / K + 1, H) > have) {
+      range_error(a.env(), a.pre("order") + "[" + std::to_string(r) + "]=" + std::to_string(id) +
+                               " is outside " + name + (wn >= 0 ? " or w" : ""));
+    }
+  }
+}
+
+// gatherRows(y, x, H, K, order, lo, hi): y[r - lo] = x[order[r] / K]
+Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+  Args a{info, "gatherRows"};
+  const int64_t H = a.dim(2, "H"), K = a.dim(3, "K"), lo = a.dim(5, "lo"), hi = a.dim(6, "hi");
+  const auto y = a.f32(0, "y"), x = a.f32(1, "x");
+  const auto order = a.i32(4, "order");
+  check_rows(a, order, lo, hi, H, K, "x", x.n, -1);
+  a.len("y", y.n, mul(hi - lo, H));
+  moekit::gather_rows(y.p, x.p, H, K, order.p, lo, hi);
+  return info.Env().Undefined();
+}
+
+// scatterRows(dx, dxe, H, K, order, lo, hi): dx[order[r] / K] += dxe[r - lo]
+Napi::Value ScatterRows(const Napi::CallbackInfo& info) {
+  Args a{info, "scatterRows"};
+  const int64_t H = a.dim(2, "H"), K = a.dim(3, "K"), lo = a.dim(5, "lo"), hi = a.dim(6, "hi");
+  const auto dx = a.f32(0, "dx"), dxe = a.f32(1, "dxe");
+  const auto order = a.i32(4, "order");
+  check_rows(a, order, lo, hi, H, K, "dx", dx.n, -1);
+  a.len("dxe", dxe.n, mul(hi - lo, H));
+  moekit::scatter_rows(dx.p, dxe.p, H, K, order.p, lo, hi);
+  return info.Env().Undefined();
+}
+
+// combineRows(out, y, H, K, w, order, lo, hi): out[a / K] += w[a] y[r - lo], a = order[r]
+Napi::Value CombineRows(const Napi::CallbackInfo& info) {
+  Args a{info, "combineRows"};
+  const int64_t H = a.dim(2, "H"), K = a.dim(3, "K"), lo = a.dim(6, "lo"), hi = a.dim(7, "hi");
+  const auto out = a.f32(0, "out"), y = a.f32(1, "y"), w = a.f32(4, "w");
+  const auto order = a.i32(5, "order");
+  check_rows(a, order, lo, hi, H, K, "out", out.n, w.n);
+  a.len("y", y.n, mul(hi - lo, H));
+  moekit::combine_rows(out.p, y.p, H, K, w.p, order.p, lo, hi);
+  return info.Env().Undefined();
+}
+
+// combineRowsBackward(dw, dye, dy, y, H, K, w, order, lo, hi): dw[a] = dy[a / K] . y[r - lo], dye[r - lo] = w[a] dy[a / K]
+Napi::Value CombineRowsBackward(const Napi::CallbackInfo& info) {
+  Args a{info, "combineRowsBackward"};
+  const int64_t H = a.dim(4, "H"), K = a.dim(5, "K"), lo = a.dim(8, "lo"), hi = a.dim(9, "hi");
+  const auto dw = a.f32(0, "dw"), dye = a.f32(1, "dye"), dy = a.f32(2, "dy"), y = a.f32(3, "y"), w = a.f32(6, "w");
+  const auto order = a.i32(7, "order");
+  check_rows(a, order, lo, hi, H, K, "dy", dy.n, w.n < dw.n ? w.n : dw.n);
+  a.len("y", y.n, mul(hi - lo, H));
+  a.len("dye", dye.n, mul(hi - lo, H));
+  moekit::combine_rows_backward(dw.p, dye.p, dy.p, y.p, H, K, w.p, order.p, lo, hi);
+  return info.Env().Undefined();
+}
+
 // info() -> { simd, avx2, threads, blasConfig, blasCore }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -343,6 +476,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16ToF32", Napi::Function::New(env, Bf16ToF32, "bf16ToF32"));
   exports.Set("sgemvBf16", Napi::Function::New(env, SgemvBf16, "sgemvBf16"));
   exports.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16, "sgemmBf16"));
+  exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward, "rmsnormBackward"));
+  exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward, "swigluBackward"));
+  exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));
+  exports.Set("adamw", Napi::Function::New(env, Adamw, "adamw"));
+  exports.Set("addTo", Napi::Function::New(env, AddTo, "addTo"));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
+  exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
+  exports.Set("scatterRows", Napi::Function::New(env, ScatterRows, "scatterRows"));
+  exports.Set("combineRows", Napi::Function::New(env, CombineRows, "combineRows"));
+  exports.Set("combineRowsBackward", Napi::Function::New(env, CombineRowsBackward, "combineRowsBackward"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd, "setSimd"));

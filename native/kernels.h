@@ -59,6 +59,28 @@ void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ld
 void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
 
+// ---- training (train.cc): float64 arithmetic in the order of src/tensor/ref/train.ts, bit for bit ----------
+double js_exp(double x);  // V8's Math.exp (fdlibm)
+// dx[rows, dim] += rstd (dy w) - x rstd^3 / dim sum(dy w x);  dw[dim] += sum_rows dy x rstd (w, dw may be null)
+void rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w, float* dw, int64_t rows,
+                      int64_t dim, double eps);
+// s = sigmoid(g): du = da silu(g), dg = da u s (1 + g (1 - s))
+void swiglu_backward(float* dg, float* du, const float* da, const float* g, const float* u, int64_t n);
+// per row t of dp, p [rows, ld], first n columns: dp = p (dp - sum_j p dp)
+void softmax_backward(float* dp, const float* p, int64_t rows, int64_t n, int64_t ld);
+// torch AdamW on n elements (wd = 1 - lr weight_decay, 1 for none)
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, double b1, double b2, double step_size,
+           double bc2, double eps, double wd);
+void add_to(float* dst, const float* src, int64_t n);  // dst += src
+double sum_squares(const float* x, int64_t n, double acc);  // acc + sum x^2, sequential
+// the MoE dispatch rows (order: assignment ids a = token K + slot; rows lo..hi of one expert)
+void gather_rows(float* y, const float* x, int64_t H, int64_t K, const int32_t* order, int64_t lo, int64_t hi);
+void scatter_rows(float* dx, const float* dxe, int64_t H, int64_t K, const int32_t* order, int64_t lo, int64_t hi);
+void combine_rows(float* out, const float* y, int64_t H, int64_t K, const float* w, const int32_t* order, int64_t lo,
+                  int64_t hi);
+void combine_rows_backward(float* dw, float* dye, const float* dy, const float* y, int64_t H, int64_t K,
+                           const float* w, const int32_t* order, int64_t lo, int64_t hi);
+
 void blas_set_threads(int n);
 int blas_get_threads();
 const char* blas_config();

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { referenceKernels as ref } from '../src/tensor/ref/index.js';
-import { nativeAddon, nativeKernels, nativeLoadError } from '../src/tensor/native.js';
+import * as fs from 'node:fs';
+import { blasCoreFor, nativeAddon, nativeKernels, nativeLoadError } from '../src/tensor/native.js';
 import { getKernels, kernelsInfo } from '../src/tensor/index.js';
 import { MoekitError } from '../src/util/errors.js';
 import { randomTools } from './helpers.js';
@@ -453,5 +454,22 @@ describe('getKernels / kernelsInfo', () => {
       vi.doUnmock('../src/tensor/native.js');
       vi.resetModules();
     }
+  });
+});
+
+describe('OpenBLAS kernel set (blasCoreFor)', () => {
+  const cpu = (vendor: string, flags: string) => `processor\t: 0\nvendor_id\t: ${vendor}\nflags\t\t: ${flags}\n`;
+  it('names SkylakeX for AVX-512 Intel, Haswell for AVX2 + FMA, nothing otherwise', () => {
+    expect(blasCoreFor(cpu('GenuineIntel', 'fpu sse2 avx2 fma avx512f avx512dq avx512bw avx512vl'))).toBe('SkylakeX');
+    expect(blasCoreFor(cpu('GenuineIntel', 'fpu sse2 avx2 fma avx512f'))).toBe('Haswell');
+    expect(blasCoreFor(cpu('GenuineIntel', 'fpu sse2 sse3'))).toBeNull();
+    expect(blasCoreFor(cpu('AuthenticAMD', 'avx2 fma avx512f avx512dq avx512bw avx512vl'))).toBeNull();
+    expect(blasCoreFor('')).toBeNull();
+  });
+  it('the addon runs the set named for this CPU, or the one OPENBLAS_CORETYPE asked for', () => {
+    let info = '';
+    try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { return; }
+    const want = blasCoreFor(info);
+    if (want && process.env.OPENBLAS_CORETYPE === want) expect(nativeAddon!.info().blasCore).toBe(want);
   });
 });

@@ -292,14 +292,18 @@ export function attentionBackward(c: AttnCall, s: AttnSaved, dy: Float32Array, d
       k.sgemm(true, false, T, Dv, T, 1, P, cols, dout.subarray(oo), nH * Dv, 1, dv.subarray(vo), kvH * Dv);
       // softmax backward: dS = P ⊙ (dP − Σ_j P ⊙ dP); a sink (gpt-oss) is one more logit that carries no value:
       // its probability 1 − Σ_j P_j gets dP = 0, so d sink = −(1 − Σ_j P_j) · Σ_j P_j dP_j
-      let dSink = 0;
-      for (let t = 0; t < T; t++) {
-        let dot = 0, mass = 0;
-        for (let j = 0; j < T; j++) { dot += P[t * cols + j] * dP[t * cols + j]; mass += P[t * cols + j]; }
-        for (let j = 0; j < T; j++) dP[t * cols + j] = P[t * cols + j] * (dP[t * cols + j] - dot);
-        if (a.sinks) dSink -= (1 - mass) * dot;
+      if (a.sinks) {
+        let dSink = 0;
+        for (let t = 0; t < T; t++) {
+          let dot = 0, mass = 0;
+          for (let j = 0; j < T; j++) { dot += P[t * cols + j] * dP[t * cols + j]; mass += P[t * cols + j]; }
+          for (let j = 0; j < T; j++) dP[t * cols + j] = P[t * cols + j] * (dP[t * cols + j] - dot);
+          dSink -= (1 - mass) * dot;
+        }
+        g.of(w.sinks!)[h] += dSink;
+      } else {
+        k.softmaxBackward(dP, P, T, T, cols);
       }
-      if (a.sinks) g.of(w.sinks!)[h] += dSink;
       // dq_h[T, Dk] += scale · dS · K_h;  dk_h[T, Dk] += scale · dSᵀ · q_h
       k.sgemm(false, false, T, Dk, T, a.scale, dP, cols, K, Dk, 1, dq.subarray(qo), nH * Dk);
       k.sgemm(true, false, T, Dk, T, a.scale, dP, cols, s.q.subarray(qo), nH * Dk, 1, dk.subarray(ko), kvH * Dk);

@@ -2,9 +2,8 @@
  * RMSNorm, y[rows, dim] = x · rstd · w with rstd = 1 / sqrt(mean(x²) + eps), forward on the kernels and
  * its backward beside it. A saving forward keeps its input (it must not be overwritten: out ≠ x).
  */
+import { getKernels } from '../tensor/index.js';
 import type { Kernels } from '../tensor/kernels.js';
-
-const f = Math.fround;
 
 export interface NormSaved {
   x: Float32Array; // [rows, dim] the input
@@ -26,18 +25,5 @@ export function rmsnormForward(k: Kernels, out: Float32Array, x: Float32Array, w
  */
 export function rmsnormBackward(dx: Float32Array, dy: Float32Array, s: NormSaved, w: Float32Array | null,
                                 dw: Float32Array | null): void {
-  const { x, rows, dim, eps } = s;
-  for (let r = 0; r < rows; r++) {
-    const o = r * dim;
-    let ss = 0;
-    for (let j = 0; j < dim; j++) ss += x[o + j] * x[o + j];
-    const rs = f(1 / Math.sqrt(f(f(ss / dim) + eps)));
-    let dot = 0;
-    for (let j = 0; j < dim; j++) dot += dy[o + j] * (w ? w[j] : 1) * x[o + j];
-    const c = (dot * rs * rs * rs) / dim;
-    for (let j = 0; j < dim; j++) {
-      dx[o + j] += rs * dy[o + j] * (w ? w[j] : 1) - x[o + j] * c;
-      if (dw) dw[j] += dy[o + j] * x[o + j] * rs;
-    }
-  }
+  getKernels().rmsnormBackward(dx, dy, s.x, w, dw, s.rows, s.dim, s.eps); // reference: tensor/ref/train.ts
 }

@@ -1,7 +1,10 @@
 /**
  * Phase 2, dispatch: group the N·K (token, slot) assignments by expert with a counting sort,
- * stable in token order. Phase 4, combine, is its inverse: out[token] += w · y.
+ * stable in token order. Phase 4, combine, is its inverse: out[token] += w · y. Each row move's backward is its
+ * inverse move (gather ↔ scatter-add); the row kernels are the Kernels' (native/train.cc, reference ref/train.ts).
  */
+import type { Kernels } from '../tensor/kernels.js';
+
 export interface Dispatch {
   /** tokens (assignments) per expert */
   counts: Int32Array; // [E]
@@ -23,23 +26,29 @@ export function dispatch(idx: Int32Array, N: number, K: number, E: number): Disp
   return { counts, offsets, order };
 }
 
-/** rows x[token] of the assignments order[lo..hi) gathered into [hi − lo, H] */
-export function gatherRows(x: Float32Array, H: number, K: number, order: Int32Array, lo: number, hi: number): Float32Array {
+/** rows x[token] of the assignments order[lo..hi) gathered into [hi − lo, H] (reference: tensor/ref/train.ts) */
+export function gatherRows(k: Kernels, x: Float32Array, H: number, K: number, order: Int32Array, lo: number, hi: number): Float32Array {
   const y = new Float32Array((hi - lo) * H);
-  for (let r = lo; r < hi; r++) {
-    const t = Math.floor(order[r] / K);
-    y.set(x.subarray(t * H, (t + 1) * H), (r - lo) * H);
-  }
+  k.gatherRows(y, x, H, K, order, lo, hi);
   return y;
 }
 
 /** out[token] += w[a] · y[r] for the assignments order[lo..hi) */
-export function combineRows(out: Float32Array, y: Float32Array, H: number, K: number, w: Float32Array,
+export function combineRows(k: Kernels, out: Float32Array, y: Float32Array, H: number, K: number, w: Float32Array,
                             order: Int32Array, lo: number, hi: number): void {
-  for (let r = lo; r < hi; r++) {
-    const a = order[r];
-    const t = Math.floor(a / K), s = w[a];
-    const o = t * H, yo = (r - lo) * H;
-    for (let j = 0; j < H; j++) out[o + j] += s * y[yo + j];
-  }
+  k.combineRows(out, y, H, K, w, order, lo, hi);
+}
+
+/** combine backward for the assignments order[lo..hi): dw[a] = dy[token] · y[r];  returns dy_e[r] = w[a] · dy[token] */
+export function combineRowsBackward(k: Kernels, dw: Float32Array, dy: Float32Array, y: Float32Array, H: number, K: number,
+                                    w: Float32Array, order: Int32Array, lo: number, hi: number): Float32Array {
+  const dye = new Float32Array((hi - lo) * H); // [n_e, H]
+  k.combineRowsBackward(dw, dye, dy, y, H, K, w, order, lo, hi);
+  return dye;
+}
+
+/** gather backward (dispatch backward): dx[token] += dx_e[r] for the assignments order[lo..hi) */
+export function scatterRows(k: Kernels, dx: Float32Array, dxe: Float32Array, H: number, K: number, order: Int32Array,
+                            lo: number, hi: number): void {
+  k.scatterRows(dx, dxe, H, K, order, lo, hi);
 }

@@ -53,11 +53,7 @@ export function ffnBackward(k: Kernels, f: Ffn, s: FfnSaved, dy: Float32Array, d
       dg[i] = g[i] <= L ? da[i] * (uc + 1) * sg * (1 + alpha * gc * (1 - sg)) : 0;
     }
   } else {
-    for (let i = 0; i < g.length; i++) {
-      const sg = 1 / (1 + Math.exp(-g[i]));
-      du[i] = da[i] * g[i] * sg; // ∂/∂u = silu(g)
-      dg[i] = da[i] * u[i] * sg * (1 + g[i] * (1 - sg)); // silu'(g) = σ(g)(1 + g(1 − σ(g)))
-    }
+    k.swigluBackward(dg, du, da, g, u, g.length); // du = da · silu(g), dg = da · u · silu'(g)
   }
   linearBackward(k, f.gate, s.x, dg, n, dx, gr);
   linearBackward(k, f.up, s.x, du, n, dx, gr);

@@ -9,7 +9,7 @@
 import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
 import { linearBackward, linearFwd } from '../tensor/linear.js';
-import { combineRows, dispatch, gatherRows } from './dispatch.js';
+import { combineRows, combineRowsBackward, dispatch, gatherRows, scatterRows } from './dispatch.js';
 import { actOf, ffnBackward, ffnForward, type FfnSaved } from './experts.js';
 import { route, routeBackward, type RouteOptions, type Routing } from './router.js';
 import type { MoeDesc, MoeWeights } from './types.js';
@@ -70,11 +70,11 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
     experts.push(null); ys.push(null);
     if (hi === lo) continue;
     const f = w.experts.get(e);
-    const xe = gatherRows(x, H, K, order, lo, hi); // [n_e, H]
+    const xe = gatherRows(k, x, H, K, order, lo, hi); // [n_e, H]
     const { y, s } = ffnForward(k, f, xe, hi - lo, act, save); // [n_e, H]
     if (save) { experts[e] = s!; ys[e] = y; }
     if (outs) for (let q = lo; q < hi; q++) outs.set(y.subarray((q - lo) * H, (q - lo + 1) * H), order[q] * H);
-    combineRows(out, y, H, K, r.weights, order, lo, hi);
+    combineRows(k, out, y, H, K, r.weights, order, lo, hi);
   }
   c.onRoute?.({ ...r, N, E: m.experts, counts, expertOutputs: outs });
   let shared: FfnSaved | null = null, sharedY: Float32Array | null = null, sharedGate: Float32Array | null = null;
@@ -107,23 +107,11 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
     if (!es || !ye) continue;
     const lo = s.offsets[e], hi = s.offsets[e + 1], n = hi - lo;
     // combine backward: dw[a] = dy[t] · y[r];  dy_e[r] = w[a] · dy[t]
-    const dye = new Float32Array(n * H);
-    for (let r = lo; r < hi; r++) {
-      const a = s.order[r], t = Math.floor(a / K), wa = s.r.weights[a];
-      let dot = 0;
-      for (let j = 0; j < H; j++) {
-        dot += dy[t * H + j] * ye[(r - lo) * H + j];
-        dye[(r - lo) * H + j] = wa * dy[t * H + j];
-      }
-      dw[a] = dot;
-    }
+    const dye = combineRowsBackward(k, dw, dy, ye, H, K, s.r.weights, s.order, lo, hi); // [n_e, H]
     // experts backward, then dispatch backward: scatter-add rows to their tokens
     const dxe = new Float32Array(n * H);
     ffnBackward(k, w.experts.get(e), es, dye, dxe, g, actOf(m));
-    for (let r = lo; r < hi; r++) {
-      const t = Math.floor(s.order[r] / K);
-      for (let j = 0; j < H; j++) dx[t * H + j] += dxe[(r - lo) * H + j];
-    }
+    scatterRows(k, dx, dxe, H, K, s.order, lo, hi);
   }
   // route backward
   const dl = routeBackward(m, s.r, dw, N); // [N, E]

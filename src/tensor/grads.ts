@@ -13,9 +13,11 @@ export class Grads {
   private readonly byBuffer = new Map<ArrayBufferLike, Data[]>();
   /**
    * `params`: the trainable tensors. A weight that is a view into one of them (a fused checkpoint tensor sliced per
-   * expert, as Granite's input_linear [E, 2I, H]) gets the matching view of that tensor's gradient.
+   * expert, as Granite's input_linear [E, 2I, H]) gets the matching view of that tensor's gradient. `storage`: preset
+   * gradient buffers, [parameter, zeroed buffer of its length] (e.g. views of a shared buffer the gradient goes to).
    */
-  constructor(params: Iterable<Data> = []) {
+  constructor(params: Iterable<Data> = [], storage?: Iterable<[Data, Float32Array]>) {
+    for (const [p, g] of storage ?? []) this.m.set(p, g);
     for (const p of params) {
       const list = this.byBuffer.get(p.buffer) ?? [];
       list.push(p);

@@ -66,4 +66,28 @@ export interface Kernels {
    */
   sgemmBf16(M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
             W: Uint16Array, ldw: number, beta: number, C: Float32Array, ldc: number): void;
+  // ---- training (native/train.cc; references: ref/train.ts, bit for bit) ----
+  /** dx[rows, dim] += RMSNorm backward of dy (rstd recomputed from x, in f32); dw[dim] += Σ_rows dy ⊙ x · rstd */
+  rmsnormBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, w: Float32Array | null, dw: Float32Array | null,
+                  rows: number, dim: number, eps: number): void;
+  /** a = silu(g) · u: du[n] = da · silu(g), dg[n] = da · u · silu'(g) */
+  swigluBackward(dg: Float32Array, du: Float32Array, da: Float32Array, g: Float32Array, u: Float32Array, n: number): void;
+  /** in place per row of dp, p [rows, ld], first n columns: dp = p ⊙ (dp − Σ p ⊙ dp) */
+  softmaxBackward(dp: Float32Array, p: Float32Array, rows: number, n: number, ld: number): void;
+  /** one AdamW update of n elements (train/adamw.ts gives the constants) */
+  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, b1: number, b2: number,
+        stepSize: number, bc2: number, eps: number, wd: number): void;
+  /** dst[n] += src[n] */
+  addTo(dst: Float32Array, src: Float32Array, n: number): void;
+  /** acc + Σ x[i]² (float64, in order) */
+  sumSquares(x: Float32Array, n: number, acc: number): number;
+  /** MoE dispatch: y[r − lo] = x[order[r] / K] (rows of [·, H]) */
+  gatherRows(y: Float32Array, x: Float32Array, H: number, K: number, order: Int32Array, lo: number, hi: number): void;
+  /** its backward: dx[order[r] / K] += dxe[r − lo] */
+  scatterRows(dx: Float32Array, dxe: Float32Array, H: number, K: number, order: Int32Array, lo: number, hi: number): void;
+  /** MoE combine: out[a / K] += w[a] · y[r − lo], a = order[r] */
+  combineRows(out: Float32Array, y: Float32Array, H: number, K: number, w: Float32Array, order: Int32Array, lo: number, hi: number): void;
+  /** its backward: dw[a] = dy[a / K] · y[r − lo], dye[r − lo] = w[a] · dy[a / K] */
+  combineRowsBackward(dw: Float32Array, dye: Float32Array, dy: Float32Array, y: Float32Array, H: number, K: number,
+                      w: Float32Array, order: Int32Array, lo: number, hi: number): void;
 }

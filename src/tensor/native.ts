@@ -5,14 +5,16 @@
  * `nativeLoadError` then says why. The addon validates every argument itself (RangeError naming
  * the argument for too-small buffers), so the wrapper passes calls straight through.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.js';
 import { bf16ToF32, sgemmBf16, sgemvBf16 } from './ref/bf16.js';
+import * as train from './ref/train.js';
 
 /** What the addon exports (native/addon.cc). */
-export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel>,
-  Partial<Pick<Kernels, BF16Kernel>> {
+export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel | TrainKernel>,
+  Partial<Pick<Kernels, BF16Kernel | TrainKernel>> {
   info(): { simd: 'avx2' | 'scalar'; avx2: boolean; threads: number; blasConfig: string;
             blasCore: string };
   /** OpenBLAS thread count (>= 1); returns the count now in effect */
@@ -26,13 +28,36 @@ export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel>,
  * wrapper then uses the reference implementations (test/kernels.test.ts requires the addon's).
  */
 type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16';
+/** The training kernels (native/train.cc); an older addon lacks them and the wrapper uses ref/train.ts. */
+type TrainKernel = keyof typeof train;
 
 /** Absolute path of the addon: this file is src/tensor/native.ts or dist/tensor/native.js. */
 export const nativeAddonPath = fileURLToPath(
   new URL('../../build/Release/moekit_native.node', import.meta.url));
 
+/**
+ * The OpenBLAS kernel set for this CPU when OpenBLAS would not recognise it. A DYNAMIC_ARCH OpenBLAS picks its
+ * kernels by CPU model when it loads, and falls back to the SSE3 'Prescott' set for a model it does not know (0.3.21
+ * on a virtualised Sapphire/Emerald Rapids Xeon, family 6 model 207: sgemm ~10× below what the core does). On Intel
+ * CPUs whose flags show AVX-512 (F, BW, VL, DQ) this names 'SkylakeX', with AVX2 + FMA 'Haswell'; elsewhere nothing
+ * (OpenBLAS's own choice). A set OPENBLAS_CORETYPE always wins.
+ */
+export function blasCoreFor(cpuinfo: string): string | null {
+  if (!/^vendor_id\s*:\s*GenuineIntel/m.test(cpuinfo)) return null;
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
+  if (['avx512f', 'avx512bw', 'avx512vl', 'avx512dq'].every((f) => flags.has(f))) return 'SkylakeX';
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  return null;
+}
+
 function load(): { addon: NativeAddon | null; error: string | null; threadsError: string | null } {
   let addon: NativeAddon;
+  if (!process.env.OPENBLAS_CORETYPE && process.platform === 'linux') {
+    let info = '';
+    try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* no cpuinfo: OpenBLAS decides */ }
+    const core = blasCoreFor(info);
+    if (core) process.env.OPENBLAS_CORETYPE = core; // read by OpenBLAS when the addon loads it, just below
+  }
   try {
     const require = createRequire(import.meta.url);
     addon = require(nativeAddonPath) as NativeAddon;
@@ -81,6 +106,16 @@ function wrap(a: NativeAddon): Kernels {
     bf16ToF32: a.bf16ToF32 ?? bf16ToF32,
     sgemvBf16: a.sgemvBf16 ?? sgemvBf16,
     sgemmBf16: a.sgemmBf16 ?? sgemmBf16,
+    rmsnormBackward: a.rmsnormBackward ?? train.rmsnormBackward,
+    swigluBackward: a.swigluBackward ?? train.swigluBackward,
+    softmaxBackward: a.softmaxBackward ?? train.softmaxBackward,
+    adamw: a.adamw ?? train.adamw,
+    addTo: a.addTo ?? train.addTo,
+    sumSquares: a.sumSquares ?? train.sumSquares,
+    gatherRows: a.gatherRows ?? train.gatherRows,
+    scatterRows: a.scatterRows ?? train.scatterRows,
+    combineRows: a.combineRows ?? train.combineRows,
+    combineRowsBackward: a.combineRowsBackward ?? train.combineRowsBackward,
   });
 }
 

@@ -3,6 +3,7 @@
  * m ← β1·m + (1 − β1)·g, v ← β2·v + (1 − β2)·g², p ← p − lr / (1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + eps):
  * bias correction on both moments, eps outside the square root.
  */
+import { getKernels } from '../tensor/index.js';
 
 export interface AdamWOptions {
   lr: number;
@@ -39,17 +40,13 @@ export class AdamW {
     this.t++;
     const bc1 = 1 - Math.pow(b1, this.t), bc2 = Math.sqrt(1 - Math.pow(b2, this.t));
     const stepSize = lr / bc1;
+    const k = getKernels();
     for (const [n, p] of this.params) {
       const g = grads.get(n);
       if (!g) continue;
       const m = this.m.get(n)!, v = this.v.get(n)!;
       const wd = weightDecay !== 0 && this.decays(n) ? 1 - lr * weightDecay : 1;
-      for (let i = 0; i < p.length; i++) {
-        if (wd !== 1) p[i] *= wd;
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
-      }
+      k.adamw(p, g, m, v, p.length, b1, b2, stepSize, bc2, eps, wd); // reference: tensor/ref/train.ts
     }
   }
 

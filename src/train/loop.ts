@@ -13,6 +13,7 @@ import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
 import { withRandomMtp, writeRandomCheckpoint } from '../models/synth.js';
 import { loadStats, updateSelectionBias } from '../moe/balance.js';
 import { Grads } from '../tensor/grads.js';
+import { getKernels } from '../tensor/index.js';
 import { nativeAddon } from '../tensor/native.js';
 import { MoekitError } from '../util/errors.js';
 import { rng } from '../util/rng.js';
@@ -246,10 +247,11 @@ export class Trainer {
     // clip the global gradient norm, step
     const grads = new Map<string, Float32Array>();
     let sq = 0;
+    const k = getKernels();
     for (const [n, p] of this.tm.params) {
       const gr = g.get(p) ?? new Float32Array(p.length);
       grads.set(n, gr);
-      for (let i = 0; i < gr.length; i++) sq += gr[i] * gr[i];
+      sq = k.sumSquares(gr, gr.length, sq); // sq += Σ gr², in order
     }
     const norm = Math.sqrt(sq);
     if (c.train.clip > 0 && norm > c.train.clip) {

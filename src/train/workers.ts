@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { MtpKind } from '../models/mtp.js';
 import type { Grads } from '../tensor/grads.js';
+import { getKernels } from '../tensor/index.js';
 import { MoekitError } from '../util/errors.js';
 import { compiledWorker } from '../util/worker-file.js';
 import type { Batch } from './data.js';
@@ -68,14 +69,14 @@ export class WorkerPool {
     });
     return {
       results: async (g) => {
+        const k = getKernels();
         const all: MicroResult[] = [];
         for (let w = 0; w < this.slots.length; w++) {
           all.push(...(await pending[w]));
           let off = 0;
           const src = this.slots[w].grads;
           for (const p of this.tm.params.values()) {
-            const dst = g.of(p);
-            for (let j = 0; j < p.length; j++) dst[j] += src[off + j];
+            k.addTo(g.of(p), src.subarray(off, off + p.length), p.length);
             off += p.length;
           }
         }

@@ -10,11 +10,12 @@ import { rmsnorm } from './norm.js';
 import { rope } from './rope.js';
 import { softmax } from './softmax.js';
 import { topk } from './topk.js';
+import * as train from './train.js';
 
 export const referenceKernels: Kernels = Object.freeze({
   name: 'reference' as const,
   sgemm, sgemv, softmax, rmsnorm, rope, swiglu, swigluClamped, topk,
-  bf16ToF32, sgemvBf16, sgemmBf16,
+  bf16ToF32, sgemvBf16, sgemmBf16, ...train,
 });
 
 export { sgemm, sgemv, softmax, rmsnorm, rope, swiglu, swigluClamped, topk };
