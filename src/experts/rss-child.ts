@@ -1,0 +1,52 @@
+/**
+ * One peak-RSS measurement in a fresh process (peak RSS cannot be reset inside one): `node rss-child.js SPEC_JSON`
+ * loads the model (eager, or lazy with a pattern's mask), answers a task's held-out prompts, and prints one JSON
+ * line: peak RSS, the RSS before loading (the runtime), the weight bytes held and the KV cache's largest size.
+ */
+import { loadTokenizer } from '../io/tokenizer.js';
+import { inspectModel } from '../models/inspect.js';
+import { MoeModel } from '../models/model.js';
+import { answer } from '../runtime/eval.js';
+import { heldOut } from '../tasks/split.js';
+import { taskByName } from '../tasks/registry.js';
+import { keepSub } from './select.js';
+import { modelIdentity } from './store.js';
+
+export interface RssSpec { dir: string; lazy: boolean; keep: Record<number, number[]> | null; topK: number; task: string; n: number }
+
+export interface RssResult {
+  peakRss: number;
+  baseRss: number;
+  nonExpertBytes: number;
+  expertBytes: number;
+  kvBytes: number;
+  /** baseRss + nonExpertBytes + expertBytes + kvBytes */
+  predicted: number;
+}
+
+function main(): void {
+  const spec = JSON.parse(process.argv[2]) as RssSpec;
+  const task = taskByName(spec.task);
+  const examples = heldOut(task, spec.n);
+  const info = inspectModel(spec.dir);
+  const { bytes } = modelIdentity(spec.dir);
+  global.gc?.();
+  const baseRss = process.memoryUsage().rss;
+  const model = MoeModel.load(spec.dir, { experts: spec.lazy ? 'lazy' : 'eager' });
+  const tok = loadTokenizer(spec.dir)!;
+  const sub = spec.keep ? keepSub(model.desc, spec.keep, spec.topK) : undefined;
+  let maxTokens = 0;
+  for (const ex of examples) {
+    const out = answer(model, tok, task, ex.prompt, sub);
+    maxTokens = Math.max(maxTokens, tok.encode(ex.prompt, true).length + tok.encode(out, false).length + 1);
+  }
+  const expertBytes = model.expertStore ? model.expertStore.residentBytes()
+    : model.weights.layers.reduce((a, l) => a + (l.moe ? l.moe.experts.residentBytes() : 0), 0);
+  const kvBytes = info.memory.kvCacheBytesPerToken * maxTokens;
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  const r: RssResult = { peakRss, baseRss, nonExpertBytes: bytes.nonExpert, expertBytes, kvBytes, predicted: baseRss + bytes.nonExpert + expertBytes + kvBytes };
+  model.close();
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+main();
