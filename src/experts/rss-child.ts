@@ -1,7 +1,8 @@
 /**
  * One peak-RSS measurement in a fresh process (peak RSS cannot be reset inside one): `node rss-child.js SPEC_JSON`
  * loads the model (eager, or lazy with a pattern's mask), answers a task's held-out prompts, and prints one JSON
- * line: peak RSS, the RSS before loading (the runtime), the weight bytes held and the KV cache's largest size.
+ * line: peak RSS (sampled at every decoder layer), the RSS before loading (the runtime: the process after the same
+ * workload run by a copy of the model that holds no experts), the weight bytes held and the KV cache's largest size.
  */
 import { loadTokenizer } from '../io/tokenizer.js';
 import { inspectModel } from '../models/inspect.js';
@@ -15,7 +16,10 @@ import { modelIdentity } from './store.js';
 export interface RssSpec { dir: string; lazy: boolean; keep: Record<number, number[]> | null; topK: number; task: string; n: number }
 
 export interface RssResult {
+  /** the largest RSS sampled after loading began (at every decoder layer of every forward) */
   peakRss: number;
+  /** the process's own peak (getrusage), start-up included */
+  processMaxRss: number;
   baseRss: number;
   nonExpertBytes: number;
   expertBytes: number;
@@ -30,21 +34,28 @@ function main(): void {
   const examples = heldOut(task, spec.n);
   const info = inspectModel(spec.dir);
   const { bytes } = modelIdentity(spec.dir);
-  global.gc?.();
-  const baseRss = process.memoryUsage().rss;
-  const model = MoeModel.load(spec.dir, { experts: spec.lazy ? 'lazy' : 'eager' });
   const tok = loadTokenizer(spec.dir)!;
+  // the runtime: the same workload first run by a copy that holds no experts (budget 0: one at a time), so the
+  // process's own working set (JIT code, the heap the forward passes churn) is in baseRss
+  const warm = MoeModel.load(spec.dir, { experts: 'lazy', expertBudgetBytes: 0 });
+  for (const ex of examples) answer(warm, tok, task, ex.prompt);
+  warm.close();
+  const baseRss = process.memoryUsage().rss;
+  let peakRss = baseRss;
+  const sample = () => { peakRss = Math.max(peakRss, process.memoryUsage().rss); };
+  const model = MoeModel.load(spec.dir, { experts: spec.lazy ? 'lazy' : 'eager' });
+  sample();
   const sub = spec.keep ? keepSub(model.desc, spec.keep, spec.topK) : undefined;
   let maxTokens = 0;
   for (const ex of examples) {
-    const out = answer(model, tok, task, ex.prompt, sub);
+    const out = answer(model, tok, task, ex.prompt, sub, { hidden: sample });
     maxTokens = Math.max(maxTokens, tok.encode(ex.prompt, true).length + tok.encode(out, false).length + 1);
+    sample();
   }
   const expertBytes = model.expertStore ? model.expertStore.residentBytes()
     : model.weights.layers.reduce((a, l) => a + (l.moe ? l.moe.experts.residentBytes() : 0), 0);
   const kvBytes = info.memory.kvCacheBytesPerToken * maxTokens;
-  const peakRss = process.resourceUsage().maxRSS * 1024;
-  const r: RssResult = { peakRss, baseRss, nonExpertBytes: bytes.nonExpert, expertBytes, kvBytes, predicted: baseRss + bytes.nonExpert + expertBytes + kvBytes };
+  const r: RssResult = { peakRss, processMaxRss: process.resourceUsage().maxRSS * 1024, baseRss, nonExpertBytes: bytes.nonExpert, expertBytes, kvBytes, predicted: baseRss + bytes.nonExpert + expertBytes + kvBytes };
   model.close();
   process.stdout.write(JSON.stringify(r) + '\n');
 }
