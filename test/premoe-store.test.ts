@@ -153,3 +153,38 @@ describe('bad stores and flags give one line', () => {
     one(await runCli(['generate', DEMO, '--prompt', 'x', '--experts', 'draw', '--store', store, '--keep-experts', '17']), /--keep-experts must be an integer in \[1, 16\]/);
   });
 });
+
+describe('experts eval and file calibration', () => {
+  it('the grid: the full row is moekit eval\'s exact match; pattern rows read fewer bytes; retrieval and end to end', async () => {
+    const { evaluatePatterns } = await import('../src/experts/evaluate.js');
+    const { loadTokenizer } = await import('../src/io/tokenizer.js');
+    const { MoeModel } = await import('../src/models/model.js');
+    const { evaluate } = await import('../src/runtime/eval.js');
+    const { selectTasks } = await import('../src/tasks/registry.js');
+    const tok = loadTokenizer(DEMO)!;
+    const model = MoeModel.load(DEMO);
+    const s = readStore(store, DEMO);
+    const r = evaluatePatterns(DEMO, s, model.desc, tok, model, { n: 4, scores: ['tcess', 'reap'], ratios: [1, 0.5, 0.25] });
+    expect(r.tasks).toEqual(TASKS);
+    expect(r.grid.map((g) => `${g.score} ${g.keep}`)).toEqual(['full 16', 'tcess 8', 'tcess 4', 'reap 8', 'reap 4']);
+    const plain = evaluate(model, tok, { tasks: selectTasks(TASKS), n: 4 });
+    for (const t of TASKS) expect(r.grid[0].tasks[t]).toBe(plain.tasks[t].exact_match);
+    const perExpert = s.bytes.perExpertAllLayers;
+    for (const g of r.grid.slice(1)) expect(g.bytesLoaded).toBeLessThanOrEqual(s.bytes.nonExpert + g.keep * perExpert + 1);
+    expect(r.retrieval.accuracy).toBeGreaterThan(0.9);
+    expect(r.endToEnd.map((e) => e.keep)).toEqual([8, 4]);
+  });
+  it('--data NAME=FILE: JSONL prompts with answers (their tokens count) and plain lines', async () => {
+    const f = path.join(tmp(), 'cal.jsonl');
+    fs.writeFileSync(f, '{"prompt": "sort 31=", "answer": "13"}\nsort 42=\n{"text": "sort 9="}\n');
+    const st = path.join(tmp(), 'file.store.json');
+    const r = await runCli(['experts', 'profile', DEMO, '--store', st, '--data', `mine=${f}`, '--n', '10', '--json']);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out);
+    // <bos> + prompt (+ answer): 1 + 8 + 2, 1 + 8, 1 + 6
+    expect(j.tasks.mine).toEqual({ examples: 3, target: 3, complete: true, tokens: 11 + 9 + 7 });
+    one(await runCli(['experts', 'profile', DEMO, '--store', st, '--data', 'mine']), /--data must be NAME=FILE/);
+    fs.writeFileSync(f, '{"prompt": 3}\n');
+    one(await runCli(['experts', 'profile', DEMO, '--store', path.join(tmp(), 'x.json'), '--data', `m=${f}`]), /line 1: a JSONL line needs "text" or "prompt"/);
+  });
+});
