@@ -10,7 +10,7 @@
  *
  * s is the router's own probability (Routing.scores: softmax, or the sigmoid score of DeepSeek-V3-style
  * routers, before any selection-only correction bias), TopK the experts the router actually chose (bias
- * and group limits included), r a confidence threshold (default 0), g the combine weight (renormalised,
+ * and group limits included), r a confidence threshold (the store's default: DEFAULT_R), g the combine weight (renormalised,
  * routed scaling included) and f_i(x) the expert's output before its weight.
  */
 import type { MoeEvent } from '../models/pass.js';
