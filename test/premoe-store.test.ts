@@ -181,8 +181,8 @@ describe('experts eval and file calibration', () => {
     const r = await runCli(['experts', 'profile', DEMO, '--store', st, '--data', `mine=${f}`, '--n', '10', '--json']);
     expect(r.err).toBe('');
     const j = JSON.parse(r.out);
-    // <bos> + prompt (+ answer): 1 + 8 + 2, 1 + 8, 1 + 6
-    expect(j.tasks.mine).toEqual({ examples: 3, target: 3, complete: true, tokens: 11 + 9 + 7 });
+    // <bos> + prompt (+ answer): 1 + 8 + 2, 1 + 8, 1 + 7
+    expect(j.tasks.mine).toEqual({ examples: 3, target: 3, complete: true, tokens: 11 + 9 + 8 });
     one(await runCli(['experts', 'profile', DEMO, '--store', st, '--data', 'mine']), /--data must be NAME=FILE/);
     fs.writeFileSync(f, '{"prompt": 3}\n');
     one(await runCli(['experts', 'profile', DEMO, '--store', path.join(tmp(), 'x.json'), '--data', `m=${f}`]), /line 1: a JSONL line needs "text" or "prompt"/);
