@@ -13,8 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const work = path.resolve(process.argv[2] ?? 'premoe-rss-large');
 const dir = path.join(work, 'model'), store = path.join(work, 'store.json');
 const { writeRandomCheckpoint } = await import('../dist/models/synth.js');
-const { readStore, keepOf } = await import('../dist/experts/store.js');
-const { ratioBudget } = await import('../dist/experts/select.js');
+const { readStore } = await import('../dist/experts/store.js');
 const demo = path.join(root, 'examples/demo-moe');
 const cfg = { ...JSON.parse(fs.readFileSync(path.join(demo, 'config.json'), 'utf8')), hidden_size: 256, intermediate_size: 512, moe_intermediate_size: 512, num_experts: 32, head_dim: 64, torch_dtype: 'bfloat16' };
 if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
@@ -28,16 +27,9 @@ execFileSync(process.execPath, [path.join(root, 'bin/moekit.js'), 'experts', 'pr
 const s = readStore(store, dir);
 const { MoeModel } = await import('../dist/models/model.js');
 const d = MoeModel.load(dir, { experts: 'lazy' }).desc;
-const child = path.join(root, 'dist/experts/rss-child.js');
-const rows = [];
-for (const [label, ratio] of [['full model, eager', 1], ['add tcess 50%, lazy', 0.5], ['add tcess 25%, lazy', 0.25]]) {
-  const b = ratioBudget(d, ratio);
-  const spec = ratio === 1 ? { dir, lazy: false, keep: null, topK: d.moe.topK, task, n } : { dir, lazy: true, keep: keepOf(s, d, s.tasks[task], 'tcess', b.keep), topK: b.topK, task, n };
-  const m = JSON.parse(execFileSync(process.execPath, [child, JSON.stringify(spec)], { encoding: 'utf8' }).trim().split('\n').pop());
-  rows.push({ label, ratio, keep: b.keep, ...m, withinPct: (100 * (m.peakRss - m.predicted)) / m.predicted });
-}
-const mib = (x) => `${(x / 2 ** 20).toFixed(1)} MiB`;
-console.log('| run | experts kept | peak RSS | runtime | non-expert weights | experts held | KV cache | predicted | peak vs predicted |');
-console.log('|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.label} | ${r.keep}/${d.moe.experts} | ${mib(r.peakRss)} | ${mib(r.baseRss)} | ${mib(r.nonExpertBytes)} | ${mib(r.expertBytes)} | ${(r.kvBytes / 1024).toFixed(0)} KiB | ${mib(r.predicted)} | ${r.withinPct >= 0 ? '+' : ''}${r.withinPct.toFixed(1)}% |`);
+const { rssRuns } = await import('../dist/experts/evaluate.js');
+const { reportMarkdown } = await import('../dist/cli/experts.js');
+const rows = rssRuns(path.join(root, 'dist/experts/rss-child.js'), dir, s, d, task, n);
+const md = reportMarkdown({ model: dir, n, tasks: [], grid: [], retrieval: { layers: [], threshold: 0, accuracy: 0, tasks: {}, fallbacks: 0 }, endToEnd: [], rss: rows }, d.moe.experts);
+console.log(md.slice(md.indexOf('| run |')));
 console.log(JSON.stringify(rows));

@@ -188,8 +188,10 @@ export function reportMarkdown(r: PatternEvalReport, experts: number): string {
     for (const e of r.endToEnd) L.push(`| ${e.score} | ${e.keep}/${experts} | ${r.tasks.map((t) => pct(e.tasks[t])).join(' | ')} | ${pct(e.mean)} | ${pct(e.relative)} |`);
   }
   if (r.rss.length) {
-    L.push('', '| run | peak RSS | runtime (RSS before load) | non-expert weights | experts held | KV cache | predicted | peak vs predicted |', '|---|---|---|---|---|---|---|---|');
-    for (const m of r.rss) L.push(`| ${m.label} | ${mib(m.peakRss)} | ${mib(m.baseRss)} | ${mib(m.nonExpertBytes)} | ${mib(m.expertBytes)} | ${(m.kvBytes / 1024).toFixed(1)} KiB | ${mib(m.predicted)} | ${m.withinPct >= 0 ? '+' : ''}${m.withinPct.toFixed(1)}% |`);
+    L.push('', '| run | peak RSS | runtime (smallest pattern\'s peak − its experts) | of which non-expert weights, KV cache | experts held | runtime + experts | peak vs that |', '|---|---|---|---|---|---|---|');
+    for (const m of r.rss) {
+      L.push(`| ${m.label} | ${mib(m.peakRss)} | ${mib(m.runtimeRss)} | ${mib(m.nonExpertBytes)}, ${(m.kvBytes / 1024).toFixed(1)} KiB | ${mib(m.expertBytes)} | ${mib(m.predicted)} | ${m.withinPct >= 0 ? '+' : ''}${m.withinPct.toFixed(1)}% |`);
+    }
   }
   return L.join('\n') + '\n';
 }

@@ -22,7 +22,7 @@ import type { ProgressCallback } from '../util/progress.js';
 import { loadLazy, retrievePattern, taskPattern } from './pattern.js';
 import type { RssResult, RssSpec } from './rss-child.js';
 import { SCORES, type ScoreName } from './scores.js';
-import { ratioBudget } from './select.js';
+import { checkBudget, ratioBudget } from './select.js';
 import { RATIOS, type StoreFile } from './store.js';
 
 export interface GridRow {
@@ -48,7 +48,8 @@ export interface PatternEvalReport {
   grid: GridRow[];
   retrieval: { layers: number[]; threshold: number; accuracy: number; tasks: Record<string, number>; fallbacks: number };
   endToEnd: { score: ScoreName; ratio: number; keep: number; tasks: Record<string, number>; mean: number; relative: number }[];
-  rss: (RssResult & { label: string; ratio: number; withinPct: number })[];
+  /** peak RSS against runtimeRss (the same workload holding no experts: process, non-expert weights, KV cache) + experts held */
+  rss: (RssResult & { label: string; ratio: number; keep: number; runtimeRss: number; predicted: number; withinPct: number })[];
 }
 
 export interface PatternEvalOptions {
@@ -170,22 +171,40 @@ export function evaluatePatterns(dir: string, s: StoreFile, d: ModelDesc, tok: T
   };
 }
 
-/** peak RSS of the full model (eager) and of the 50% and 25% TCESS patterns (lazy), each in a fresh process, on the first task */
+/**
+ * Peak RSS of the full model (eager) and of the 50% and 25% TCESS patterns (lazy) of the first task, each in a
+ * fresh process, against runtime + the experts they hold. The runtime (the process, the non-expert weights, the KV
+ * cache, the forward's working memory) is measured on the same workload run by the smallest pattern (k experts
+ * per layer, lazy): its peak minus the experts it held. (A run holding no expert at all, budget 0, re-reads
+ * experts all the time and its peak counts their garbage, not the runtime.)
+ */
 function measureRss(dir: string, s: StoreFile, d: ModelDesc, tasks: Task[], n: number): PatternEvalReport['rss'] {
   const child = fileURLToPath(new URL('./rss-child.js', import.meta.url));
   if (!fs.existsSync(child)) throw new MoekitError(`peak RSS needs the built ${child} (npm run build)`);
-  const task = tasks[0];
-  const runs: { label: string; ratio: number; spec: RssSpec }[] = [
-    { label: 'full model, eager', ratio: 1, spec: { dir, lazy: false, keep: null, topK: d.moe.topK, task: task.name, n } },
+  return rssRuns(child, dir, s, d, tasks[0].name, n);
+}
+
+export function rssRuns(child: string, dir: string, s: StoreFile, d: ModelDesc, task: string, n: number): PatternEvalReport['rss'] {
+  const run = (spec: RssSpec): RssResult => {
+    const out = execFileSync(process.execPath, ['--expose-gc', child, JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    return JSON.parse(out.trim().split('\n').pop()!) as RssResult;
+  };
+  let M0 = d.moe.topK;
+  for (; M0 < d.moe.experts; M0++) { try { checkBudget(d, M0); break; } catch { /* not expressible: try the next */ } }
+  const b0 = checkBudget(d, M0);
+  const small = run({ dir, mode: 'lazy', keep: taskPattern(s, d, task, 'tcess', b0).keep, topK: b0.topK, task, n });
+  const runtime = { peakRss: small.peakRss - small.expertBytes };
+  const runs: { label: string; ratio: number; keep: number; spec: RssSpec }[] = [
+    { label: 'full model, eager', ratio: 1, keep: d.moe.experts, spec: { dir, mode: 'eager', keep: null, topK: d.moe.topK, task, n } },
   ];
   for (const q of [0.5, 0.25]) {
     const b = ratioBudget(d, q);
-    const p = taskPattern(s, d, task.name, 'tcess', b);
-    runs.push({ label: `${task.name} tcess ${b.keep}/${d.moe.experts}, lazy`, ratio: q, spec: { dir, lazy: true, keep: p.keep, topK: b.topK, task: task.name, n } });
+    const p = taskPattern(s, d, task, 'tcess', b);
+    runs.push({ label: `${task} tcess ${b.keep}/${d.moe.experts}, lazy`, ratio: q, keep: b.keep, spec: { dir, mode: 'lazy', keep: p.keep, topK: b.topK, task, n } });
   }
   return runs.map((r) => {
-    const out = execFileSync(process.execPath, ['--expose-gc', child, JSON.stringify(r.spec)], { encoding: 'utf8', maxBuffer: 1 << 20 });
-    const m = JSON.parse(out.trim().split('\n').pop()!) as RssResult;
-    return { ...m, label: r.label, ratio: r.ratio, withinPct: (100 * (m.peakRss - m.predicted)) / m.predicted };
+    const m = run(r.spec);
+    const predicted = runtime.peakRss + m.expertBytes;
+    return { ...m, label: r.label, ratio: r.ratio, keep: r.keep, runtimeRss: runtime.peakRss, predicted, withinPct: (100 * (m.peakRss - predicted)) / predicted };
   });
 }

@@ -1,8 +1,7 @@
 /**
  * One peak-RSS measurement in a fresh process (peak RSS cannot be reset inside one): `node rss-child.js SPEC_JSON`
- * loads the model (eager, or lazy with a pattern's mask), answers a task's held-out prompts, and prints one JSON
- * line: peak RSS (sampled at every decoder layer), the RSS before loading (the runtime: the process after the same
- * workload run by a copy of the model that holds no experts), the weight bytes held and the KV cache's largest size.
+ * loads the model (eager, or lazy with a pattern's mask), answers a task's held-out prompts, and prints one JSON line: the peak RSS
+ * sampled at every decoder layer of every forward, the weight bytes held at the end and the KV cache's largest size.
  */
 import { loadTokenizer } from '../io/tokenizer.js';
 import { inspectModel } from '../models/inspect.js';
@@ -13,19 +12,26 @@ import { taskByName } from '../tasks/registry.js';
 import { keepSub } from './select.js';
 import { modelIdentity } from './store.js';
 
-export interface RssSpec { dir: string; lazy: boolean; keep: Record<number, number[]> | null; topK: number; task: string; n: number }
+export interface RssSpec {
+  dir: string;
+  mode: 'eager' | 'lazy';
+  keep: Record<number, number[]> | null;
+  topK: number;
+  task: string;
+  n: number;
+}
 
 export interface RssResult {
-  /** the largest RSS sampled after loading began (at every decoder layer of every forward) */
+  /** the largest RSS sampled from loading on (at every decoder layer of every forward) */
   peakRss: number;
   /** the process's own peak (getrusage), start-up included */
   processMaxRss: number;
-  baseRss: number;
+  /** RSS after start-up, before loading */
+  startRss: number;
   nonExpertBytes: number;
+  /** routed expert bytes held at the end */
   expertBytes: number;
   kvBytes: number;
-  /** baseRss + nonExpertBytes + expertBytes + kvBytes */
-  predicted: number;
 }
 
 function main(): void {
@@ -35,15 +41,11 @@ function main(): void {
   const info = inspectModel(spec.dir);
   const { bytes } = modelIdentity(spec.dir);
   const tok = loadTokenizer(spec.dir)!;
-  // the runtime: the same workload first run by a copy that holds no experts (budget 0: one at a time), so the
-  // process's own working set (JIT code, the heap the forward passes churn) is in baseRss
-  const warm = MoeModel.load(spec.dir, { experts: 'lazy', expertBudgetBytes: 0 });
-  for (const ex of examples) answer(warm, tok, task, ex.prompt);
-  warm.close();
-  const baseRss = process.memoryUsage().rss;
-  let peakRss = baseRss;
+  global.gc?.();
+  const startRss = process.memoryUsage().rss;
+  let peakRss = startRss;
   const sample = () => { peakRss = Math.max(peakRss, process.memoryUsage().rss); };
-  const model = MoeModel.load(spec.dir, { experts: spec.lazy ? 'lazy' : 'eager' });
+  const model = MoeModel.load(spec.dir, { experts: spec.mode });
   sample();
   const sub = spec.keep ? keepSub(model.desc, spec.keep, spec.topK) : undefined;
   let maxTokens = 0;
@@ -54,8 +56,7 @@ function main(): void {
   }
   const expertBytes = model.expertStore ? model.expertStore.residentBytes()
     : model.weights.layers.reduce((a, l) => a + (l.moe ? l.moe.experts.residentBytes() : 0), 0);
-  const kvBytes = info.memory.kvCacheBytesPerToken * maxTokens;
-  const r: RssResult = { peakRss, processMaxRss: process.resourceUsage().maxRSS * 1024, baseRss, nonExpertBytes: bytes.nonExpert, expertBytes, kvBytes, predicted: baseRss + bytes.nonExpert + expertBytes + kvBytes };
+  const r: RssResult = { peakRss, processMaxRss: process.resourceUsage().maxRSS * 1024, startRss, nonExpertBytes: bytes.nonExpert, expertBytes, kvBytes: info.memory.kvCacheBytesPerToken * maxTokens };
   model.close();
   process.stdout.write(JSON.stringify(r) + '\n');
 }
