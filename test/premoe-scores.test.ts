@@ -20,7 +20,7 @@ import { referenceKernels } from '../src/tensor/ref/index.js';
 import { accumulate, emptyLayerSums, layerScores } from '../src/experts/scores.js';
 import { checkBudget, ratioBudget, topExperts } from '../src/experts/select.js';
 import { builtinSource, profileTasks } from '../src/experts/profile.js';
-import { newStore, readStore } from '../src/experts/store.js';
+import { DEFAULT_R, newStore, readStore } from '../src/experts/store.js';
 import { taskByName } from '../src/tasks/registry.js';
 import { randomTools, scratchDir } from './helpers.js';
 
@@ -119,12 +119,13 @@ describe.each(['mixtral', 'deepseek_v3'])('%s: the profiler = naive sums over th
         for (let n = 0; n < ev.N; n++) {
           const p = probs(d.moe, ev.logits.subarray(n * E, (n + 1) * E));
           p.forEach((v, e) => (w.soft[e] += v));
-          for (let j = 0; j < ev.K; j++) { const e = ev.experts[n * ev.K + j]; w.count[e]++; w.tcess[e] += p[e]; }
+          for (let j = 0; j < ev.K; j++) { const e = ev.experts[n * ev.K + j]; w.count[e]++; if (p[e] >= DEFAULT_R) w.tcess[e] += p[e]; }
         }
       } } });
     }
     const file = path.join(tmp(), `${arch}.store.json`);
     const s = newStore(dir);
+    expect(s.settings.r).toBe(DEFAULT_R);
     const r = await profileTasks(model, d, file, s, [src], { n: 5 });
     expect(r).toMatchObject({ interrupted: false, examples: 5, tokens });
     const got = readStore(file, dir).tasks.sort;
