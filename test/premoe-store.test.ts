@@ -188,3 +188,34 @@ describe('experts eval and file calibration', () => {
     one(await runCli(['experts', 'profile', DEMO, '--store', path.join(tmp(), 'x.json'), '--data', `m=${f}`]), /line 1: a JSONL line needs "text" or "prompt"/);
   });
 });
+
+describe('an interrupted profile (SIGINT to the CLI)', () => {
+  it('exits 130, leaves the store readable, and the same command resumes it', async () => {
+    const { spawn } = await import('node:child_process');
+    const bin = path.resolve(__dirname, '../bin/moekit.js');
+    const st = path.join(tmp(), 'sigint.store.json');
+    const child = spawn(process.execPath, [bin, 'experts', 'profile', DEMO, '--store', st, '--tasks', 'draw', '--n', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => { err += String(b); });
+    const code = await new Promise<number | null>((resolve) => {
+      const poll = setInterval(() => { if (fs.existsSync(st)) { clearInterval(poll); child.kill('SIGINT'); } }, 50);
+      child.on('exit', (c) => { clearInterval(poll); resolve(c); });
+    });
+    expect(code).toBe(130);
+    expect(err).toMatch(/interrupted; the store keeps what was profiled/);
+    const s = readStore(st, DEMO);
+    const done = s.tasks.draw.examples;
+    expect(s.tasks.draw).toMatchObject({ complete: false, target: 100000 });
+    expect(done).toBeGreaterThan(0);
+    const r = await runCli(['experts', 'profile', DEMO, '--store', st, '--tasks', 'draw', '--n', String(done + 2), '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ examples: 2, tasks: { draw: { examples: done + 2, complete: true } } });
+  }, 60_000);
+  it('--help answers every experts command with exit 0', async () => {
+    for (const c of [[], ['profile'], ['prune'], ['retrieve'], ['eval']]) {
+      const r = await runCli(['experts', ...c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/usage/);
+    }
+  });
+});
