@@ -174,3 +174,24 @@ describe('PEP selection', () => {
     expect(ratioBudget(mix.desc, 0.25)).toEqual({ keep: 2, topK: 2 });
   });
 });
+
+describe('retrieval vectors', () => {
+  it('the profile\'s vector of a prompt (read from the teacher-forced forward) = the partial forward of the prompt alone', async () => {
+    const { queryVector } = await import('../src/experts/retrieval.js');
+    for (const arch of ['qwen3_moe', 'deepseek_v3']) {
+      const dir = path.join(FIX, arch);
+      const model = MoeModel.load(dir);
+      const s = newStore(dir);
+      const src = builtinSource(taskByName('caesar'));
+      await profileTasks(model, model.desc, path.join(tmp(), `${arch}.q.json`), s, [src], { n: 1 });
+      const ex = src.examples(0)[Symbol.iterator]().next().value!;
+      const v = queryVector(model, ex.ids.slice(0, ex.prompt), s.settings.retrievalLayers);
+      expect(s.settings.retrievalLayers).toEqual(model.desc.layers.flatMap((l, i) => (l.mlp === 'moe' ? [i] : [])).slice(0, 2));
+      const got = s.tasks.caesar.query.sum;
+      expect(got.length).toBe(v.length);
+      for (let i = 0; i < v.length; i++) expect(got[i]).toBeCloseTo(v[i], 12);
+      // each layer's block: selection frequencies summing to k
+      for (let b = 0; b < 2; b++) expect(v.slice(b * model.desc.moe.experts, (b + 1) * model.desc.moe.experts).reduce((a, x) => a + x, 0)).toBeCloseTo(model.desc.moe.topK, 9);
+    }
+  });
+});
