@@ -1,8 +1,10 @@
-/** `moekit inspect MODEL_DIR [--json]` */
+/** `moekit inspect MODEL_DIR [--store STORE] [--json]` (with a PreMoe store: the bytes each of its patterns needs) */
+import { readStore } from '../experts/store.js';
 import { inspectModel } from '../models/inspect.js';
 import { onePositional, parse } from './args.js';
+import { budgetLines } from './experts.js';
 
-const USAGE = 'moekit inspect MODEL_DIR [--json]';
+const USAGE = 'moekit inspect MODEL_DIR [--store STORE] [--json]';
 
 function human(n: number): string {
   const u = ['', 'K', 'M', 'B', 'T'];
@@ -18,11 +20,14 @@ function bytes(n: number): string {
 }
 
 export async function runInspect(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, USAGE);
-  const r = inspectModel(onePositional(positionals, 'model directory', USAGE));
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, store: { type: 'string' } }, USAGE);
+  const dir = onePositional(positionals, 'model directory', USAGE);
+  const r = inspectModel(dir);
+  const store = values.store !== undefined ? readStore(values.store, dir) : null;
   if (values.json) {
     const { desc, ...rest } = r;
-    process.stdout.write(JSON.stringify({ ...rest, description: desc }) + '\n');
+    const patterns = store ? { patterns: { tasks: Object.keys(store.tasks).filter((k) => store.tasks[k].complete), nonExpertBytes: store.bytes.nonExpert, budgets: store.bytes.budgets } } : {};
+    process.stdout.write(JSON.stringify({ ...rest, description: desc, ...patterns }) + '\n');
     return 0;
   }
   const a = r.attention, e = r.experts, p = r.parameters, m = r.memory;
@@ -38,6 +43,9 @@ export async function runInspect(argv: string[]): Promise<number> {
     `dtypes        ${r.weights ? Object.entries(r.dtypes).map(([k, v]) => `${k} ${bytes(v!)}`).join(', ') : 'no weights (config.json only; counts from the config)'}`,
     `memory        ${r.weights ? `checkpoint ${bytes(m.checkpointBytes)}; ` : ''}bf16 weights ${bytes(m.f32WeightsBytes / 2)}; f32 weights ${bytes(m.f32WeightsBytes)}; KV cache ${bytes(m.kvCacheBytesPerToken)}/token, ${bytes(m.kvCacheBytesMaxContext)} at ${m.maxPositions} tokens`,
   ];
+  if (store) {
+    lines.push(`patterns      ${Object.keys(store.tasks).filter((k) => store.tasks[k].complete).join(', ')} (${values.store}); each needs:`, ...budgetLines(store));
+  }
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -18,6 +18,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  loss and every parameter's gradient
   moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
                                                  exact match on the built-in tasks' held-out prompts
+  moekit experts profile|prune|retrieve|eval ...  PreMoe: per-task expert scores, a pattern store,
+                                                 pruned checkpoints, retrieval (moekit experts --help)
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
 
   --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
@@ -35,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'train': return await (await import('./train.js')).runTrain(rest);
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
+      case 'experts': return await (await import('./experts.js')).runExperts(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
@@ -47,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, plan; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, experts, plan; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof HelpRequested) {

@@ -4,7 +4,7 @@
  * checked by the task. Means are over tasks (each task counts once, whatever its n).
  */
 import type { TextTokenizer } from '../io/tokenizer.js';
-import type { MoeModel, SubModel } from '../models/model.js';
+import type { MoeModel, SubModel, Tracer } from '../models/model.js';
 import { heldOut } from '../tasks/split.js';
 import type { Pair, Task } from '../tasks/types.js';
 import { MoekitError } from '../util/errors.js';
@@ -51,9 +51,9 @@ export interface EvalOptions {
 }
 
 /** the model's greedy answer to prompt: the decoded new tokens, <eos> removed */
-export function answer(model: MoeModel, tok: TextTokenizer, task: Task, prompt: string, sub?: SubModel): string {
+export function answer(model: MoeModel, tok: TextTokenizer, task: Task, prompt: string, sub?: SubModel, trace?: Tracer): string {
   const eos = model.desc.eosTokenIds;
-  const res = generate(model, tok.encode(prompt, true), { maxNewTokens: task.maxAnswerTokens + 1, greedy: true, eosTokenIds: eos, sub });
+  const res = generate(model, tok.encode(prompt, true), { maxNewTokens: task.maxAnswerTokens + 1, greedy: true, eosTokenIds: eos, sub, trace });
   const out = res.ids.slice(res.promptTokens);
   if (res.finishReason === 'eos') out.pop();
   return out.length ? tok.decode(out, false) : '';
