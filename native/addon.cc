@@ -360,6 +360,16 @@ Napi::Value AddTo(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// scale(x, n, s): x *= s
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  Args a{info, "scale"};
+  const int64_t n = a.dim(1, "n");
+  const auto x = a.f32(0, "x");
+  a.len("x", x.n, n);
+  moekit::scale(x.p, n, a.number(2, "s"));
+  return info.Env().Undefined();
+}
+
 // sumSquares(x, n, acc) -> acc + sum x^2
 Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   Args a{info, "sumSquares"};
@@ -481,6 +491,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));
   exports.Set("adamw", Napi::Function::New(env, Adamw, "adamw"));
   exports.Set("addTo", Napi::Function::New(env, AddTo, "addTo"));
+  exports.Set("scale", Napi::Function::New(env, Scale, "scale"));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
   exports.Set("scatterRows", Napi::Function::New(env, ScatterRows, "scatterRows"));

@@ -72,7 +72,8 @@ void softmax_backward(float* dp, const float* p, int64_t rows, int64_t n, int64_
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, double b1, double b2, double step_size,
            double bc2, double eps, double wd);
 void add_to(float* dst, const float* src, int64_t n);  // dst += src
-double sum_squares(const float* x, int64_t n, double acc);  // acc + sum x^2, sequential
+double sum_squares(const float* x, int64_t n, double acc);
+void scale(float* x, int64_t n, double s);  // x = (float)(x s), the product in float64  // acc + sum x^2, sequential
 // the MoE dispatch rows (order: assignment ids a = token K + slot; rows lo..hi of one expert)
 void gather_rows(float* y, const float* x, int64_t H, int64_t K, const int32_t* order, int64_t lo, int64_t hi);
 void scatter_rows(float* dx, const float* dxe, int64_t H, int64_t K, const int32_t* order, int64_t lo, int64_t hi);

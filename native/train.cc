@@ -271,6 +271,10 @@ void add_to(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
+void scale(float* x, int64_t n, double s) {
+  for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(x[i] * s);
+}
+
 double sum_squares(const float* x, int64_t n, double acc) {
   double s = acc;
   for (int64_t i = 0; i < n; i++) s += static_cast<double>(x[i]) * x[i];

@@ -75,9 +75,10 @@ describe('training kernels: native = reference, bit for bit', () => {
         impl.adamw(p, g, m, v, n, 0.9, 0.95, 3e-3 / (1 - 0.9 ** t), Math.sqrt(1 - 0.95 ** t), 1e-8, wd));
     }
   });
-  it('addTo and sumSquares', () => {
+  it('addTo, scale and sumSquares', () => {
     const n = int(1, 1000), src = randn(n, 1e3);
     same([randn(n)], (impl, [dst]) => impl.addTo(dst, src, n));
+    same([randn(n, 50)], (impl, [x]) => impl.scale(x, n, 0.123456789));
     const x = randn(n, 7);
     expect(Object.is(k.sumSquares(x, n, 0.125), ref.sumSquares(x, n, 0.125))).toBe(true);
   });

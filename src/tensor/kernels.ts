@@ -79,6 +79,8 @@ export interface Kernels {
         stepSize: number, bc2: number, eps: number, wd: number): void;
   /** dst[n] += src[n] */
   addTo(dst: Float32Array, src: Float32Array, n: number): void;
+  /** x[n] *= s (float64 product, one rounding) */
+  scale(x: Float32Array, n: number, s: number): void;
   /** acc + Σ x[i]² (float64, in order) */
   sumSquares(x: Float32Array, n: number, acc: number): number;
   /** MoE dispatch: y[r − lo] = x[order[r] / K] (rows of [·, H]) */

@@ -112,6 +112,7 @@ function wrap(a: NativeAddon): Kernels {
     adamw: a.adamw ?? train.adamw,
     addTo: a.addTo ?? train.addTo,
     sumSquares: a.sumSquares ?? train.sumSquares,
+    scale: a.scale ?? train.scale,
     gatherRows: a.gatherRows ?? train.gatherRows,
     scatterRows: a.scatterRows ?? train.scatterRows,
     combineRows: a.combineRows ?? train.combineRows,

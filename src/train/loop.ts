@@ -256,7 +256,7 @@ export class Trainer {
     const norm = Math.sqrt(sq);
     if (c.train.clip > 0 && norm > c.train.clip) {
       const f = c.train.clip / norm;
-      for (const gr of grads.values()) for (let i = 0; i < gr.length; i++) gr[i] *= f;
+      for (const gr of grads.values()) k.scale(gr, gr.length, f);
     }
     if (!Number.isFinite(norm)) throw new MoekitError(`step ${step}: the gradient is not finite (loss ${loss}); lower train.lr`);
     this.opt.step(grads, lr);

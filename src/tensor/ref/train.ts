@@ -66,6 +66,11 @@ export function addTo(dst: Float32Array, src: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) dst[i] += src[i];
 }
 
+/** x[n] *= s (the product in float64, rounded once) */
+export function scale(x: Float32Array, n: number, s: number): void {
+  for (let i = 0; i < n; i++) x[i] *= s;
+}
+
 /** acc + Σ x[i]², summed in order in float64 */
 export function sumSquares(x: Float32Array, n: number, acc: number): number {
   let s = acc;
