@@ -127,30 +127,43 @@ async function train(cfg: ReturnType<typeof resolveConfig>, resume = false): Pro
 const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 describe('multi-token prediction in the trainer', () => {
-  it('mtp off (absent or kind none): main\'s recorded curve and final model, bit for bit', async () => {
+  // The recorded curve is main's before MTP existed (49325b8). The sgemm kernel set OpenBLAS runs (it depends on the
+  // CPU: src/tensor/native.ts) rounds differently (1e-9 in the loss, 1e-6 in the gradient norm over these steps), so the recorded curve is held to 1e-4
+  // relative; bit-for-bit equality is asserted within this process (absent = kind none; weight 0 = plain).
+  it('mtp off (absent or kind none): main\'s recorded curve (to rounding), and absent = none bit for bit', async () => {
     const models: Record<string, Record<string, unknown>> = { qwen3_moe: QWEN, deepseek_v3: DEEPSEEK };
     const rec: Record<string, unknown> = {};
-    const want = JSON.parse(fs.readFileSync(BASELINE, 'utf8')) as Record<string, { curve: number[][]; model_sha256: string }>;
+    const want = JSON.parse(fs.readFileSync(BASELINE, 'utf8')) as Record<string, { curve: (number | null)[][]; model_sha256: string }>;
     for (const [name, model] of Object.entries(models)) {
+      const runs: { curve: (number | null)[][]; hash: string }[] = [];
       for (const extra of [{}, { mtp: { kind: 'none', depth: 2 } }]) {
         const out = path.join(tmp(), `off-${name}-${Object.keys(extra).length}`);
         const steps = await train(baseConfig(out, model, extra));
         const curve = steps.map((e) => [e.step, e.loss, e.sub_loss, e.grad_norm, e.aux_loss]);
         const hash = sha(path.join(out, 'model', 'model.safetensors'));
+        runs.push({ curve, hash });
         rec[name] = { curve, model_sha256: hash };
         if (process.env.MOEKIT_RECORD_MTP_BASELINE) continue;
-        expect(curve, name).toEqual(want[name].curve);
-        expect(hash, name).toBe(want[name].model_sha256);
+        const w = want[name].curve;
+        expect(curve.length, name).toBe(w.length);
+        curve.forEach((row, i) => row.forEach((v, j) => {
+          const r = w[i][j];
+          if (r === null || v === null) expect(v, `${name} step ${i} col ${j}`).toBe(r);
+          else expect(Math.abs((v as number) - (r as number)), `${name} step ${i} col ${j}: ${v} vs ${r}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(r as number)));
+        }));
         expect(steps.every((e) => e.mtp_loss === null)).toBe(true);
       }
+      expect(runs[1].curve, name).toEqual(runs[0].curve);
+      expect(runs[1].hash, name).toBe(runs[0].hash);
     }
     if (process.env.MOEKIT_RECORD_MTP_BASELINE) fs.writeFileSync(BASELINE, JSON.stringify({ _comment: want._comment, ...rec }, null, 1));
-  }, 60_000);
+  }, 90_000);
 
-  it('mtp on with weight 0: the trunk\'s curve is the plain one (the MTP weights add exact zeros)', async () => {
-    const want = JSON.parse(fs.readFileSync(BASELINE, 'utf8')).qwen3_moe.curve;
+  it('mtp on with weight 0: the trunk\'s curve is the plain one bit for bit (the MTP weights add exact zeros)', async () => {
+    const plain = await train(baseConfig(path.join(tmp(), 'w0-plain'), QWEN));
     const steps = await train(baseConfig(path.join(tmp(), 'w0'), QWEN, { mtp: { kind: 'deepseek', weight: 0 } }));
-    expect(steps.map((e) => [e.step, e.loss, e.sub_loss, e.grad_norm, e.aux_loss])).toEqual(want);
+    const row = (e: (typeof steps)[number]) => [e.step, e.loss, e.sub_loss, e.grad_norm, e.aux_loss];
+    expect(steps.map(row)).toEqual(plain.map(row));
     expect(steps.every((e) => typeof e.mtp_loss === 'number' && e.mtp_loss > 0)).toBe(true);
   }, 60_000);
 
