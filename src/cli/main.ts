@@ -19,6 +19,9 @@ const HELP = `moekit: Mixture-of-Experts toolkit
   moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
                                                  exact match on the built-in tasks' held-out prompts
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
+  moekit native [--build]                        which native kernel core loaded; --build builds it from source
+
+  MODEL_DIR may be 'demo': the demo model moekit ships (examples/demo-moe).
 
   --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
 `;
@@ -36,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
+      case 'native': return await (await import('./native.js')).runNative(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
