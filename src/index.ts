@@ -20,6 +20,7 @@ import { simulate, type SimOptions, type SimResult } from './plan/simulate.js';
 import { readSpecFile, resolveSpec, type Spec } from './plan/spec.js';
 import type { DoneMsg, FinishReason, Timings, TokenMsg, Usage } from './runtime/events.js';
 import type { SamplingOptions } from './runtime/sampling.js';
+import { openModel as openOnWorker, type ModelHandle, type OpenOptions } from './runtime/remote.js';
 import { Scheduler } from './runtime/scheduler.js';
 import { kernelsInfo as kernels, type KernelsInfo } from './tensor/index.js';
 import { MoekitError } from './util/errors.js';
@@ -27,7 +28,7 @@ import type { ProgressCallback } from './util/progress.js';
 
 export { MoekitError } from './util/errors.js';
 export { demoModelDir } from './io/model-dir.js';
-export { openModel, type ModelHandle, type ModelInfo, type OpenOptions } from './runtime/remote.js';
+export type { ModelHandle, ModelInfo, OpenOptions } from './runtime/remote.js';
 export { exportPlan, type Engine, type ExportResult } from './plan/export.js';
 export { hardwarePreset, presetNames as hardwarePresetNames, type Hardware } from './plan/hardware.js';
 export { modelPresetNames } from './plan/models.js';
@@ -75,6 +76,11 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const tokenizer = loadTokenizer(resolved);
   const model = MoeModel.load(resolved, { ...load, onProgress: onProgress ?? progress_callback });
   return new Model(model, tokenizer);
+}
+
+/** a model on a worker thread serving concurrent sessions (continuous batching); `dir` may be 'demo' */
+export function openModel(dir: string, opts: OpenOptions = {}): ModelHandle {
+  return openOnWorker(resolveModelDir(dir), opts);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
