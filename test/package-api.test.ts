@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { demoModelDir, inspect, loadModel, MoekitError, searchPlans, simulatePlan, type ProgressEvent } from '../src/index.js';
 import { MoeModel } from '../src/models/model.js';
+import { loadFailureHint, nativeAddonCandidates } from '../src/tensor/native.js';
 import { checkExampleOutput, readmeExample, ROOT } from './package-example.js';
 
 const tmp = fs.mkdtempSync(path.join(ROOT, '.moekit-tmp-api-'));
@@ -90,5 +91,17 @@ describe('the library API', () => {
     expect(spec.parallel).toEqual({ pp: 16, ep: 64 }); // the caller's object is not changed
     expect(searchPlans({ ...spec, parallel: {} }, { top: 3, fixed: { pp: 16, ep: 64, tp: 1 } }).simulations).toBeGreaterThan(0);
     expect(() => inspect('examples/demo-moe-not-here')).toThrow();
+  });
+});
+
+describe('the native core', () => {
+  it('is looked for in the prebuilds first, then the build from source', () => {
+    expect(nativeAddonCandidates.map((f) => path.relative(ROOT, f))).toEqual([
+      `prebuilds/${process.platform}-${process.arch}/moekit.node`, 'build/Release/moekit_native.node']);
+  });
+  it('names what to install when it will not load', () => {
+    expect(loadFailureHint('libopenblas.so.0: cannot open shared object file: No such file or directory')).toMatch(/apt install libopenblas0/);
+    expect(loadFailureHint("/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found")).toMatch(/npx moekit native --build/);
+    expect(loadFailureHint('invalid ELF header')).toMatch(/npx moekit native --build/);
   });
 });

@@ -31,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = argv.filter((a) => a !== '--debug');
   try {
     const [cmd, ...rest] = args;
+    if (COMPUTES.has(cmd)) await warnWithoutNative();
     switch (cmd) {
       case 'inspect': return await (await import('./inspect.js')).runInspect(rest);
       case 'forward': return await (await import('./forward.js')).runForward(rest);
@@ -69,6 +70,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`moekit: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   }
+}
+
+/** the commands that run a model: without the native core they run on the (much slower) reference kernels */
+const COMPUTES = new Set(['forward', 'generate', 'train', 'extract', 'grad', 'eval']);
+
+async function warnWithoutNative(): Promise<void> {
+  const { kernelsInfo } = await import('../tensor/index.js');
+  if ((process.env.MOEKIT_KERNELS ?? '').trim().toLowerCase() === 'reference') return;
+  const k = kernelsInfo();
+  if (k.nativeError) process.stderr.write(`moekit: warning: running on the TypeScript reference kernels (exact, much slower): ${k.nativeError}\n`);
 }
 
 interface FsError extends Error { code: string; path?: string }

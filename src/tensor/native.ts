@@ -2,7 +2,7 @@
  * The native kernels (binding.gyp, native/*.cc): OpenBLAS sgemm/sgemv plus hand-written C++ row
  * kernels with a run-time AVX2/FMA dispatch. Loaded once, at import, from the first of
  * nativeAddonCandidates that loads: the prebuilt addon the package ships for this platform
- * (prebuilds/linux-x64/moekit.node, `npm pack` puts it there), then a build from source
+ * (prebuilds/linux-x64/moekit.node, put there by `npm run pack`), then a build from source
  * (build/Release, `npm run build:native`). `nativeKernels` is null when none loads, and
  * `nativeLoadError` then says why, naming what to install. The addon validates every argument itself (RangeError naming
  * the argument for too-small buffers), so the wrapper passes calls straight through.
@@ -48,10 +48,10 @@ export let nativeAddonPath = nativeAddonCandidates[1];
  */
 export function loadFailureHint(message: string): string {
   if (/libopenblas/.test(message)) {
-    return 'the OpenBLAS runtime library is missing: install it (Debian/Ubuntu: apt install libopenblas0; Fedora: dnf install openblas; Arch: pacman -S openblas)';
+    return 'the OpenBLAS runtime library is missing or unreadable: install it (Debian/Ubuntu: apt install libopenblas0; Fedora: dnf install openblas; Arch: pacman -S openblas)';
   }
-  if (/GLIBC|GLIBCXX/.test(message)) return 'this system\'s C/C++ runtime is older than the prebuilt addon\'s: build from source with `npx moekit native --build`';
-  return 'build it from source with `npx moekit native --build` (`npm run build:native` in a clone)';
+  if (/GLIBC|GLIBCXX/.test(message)) return 'this system\'s C/C++ runtime is older than the prebuilt addon\'s: build it from source with `npx moekit native --build`';
+  return 'build it from source with `npx moekit native --build` (in a clone: npm run build:native)';
 }
 
 /**
@@ -87,14 +87,14 @@ function load(): { addon: NativeAddon | null; error: string | null; threadsError
       break;
     } catch (e) {
       const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      failures.push(`cannot load ${file}: ${msg} (${loadFailureHint(msg)})`);
+      failures.push(`cannot load ${file}: ${msg}. ${loadFailureHint(msg)}`);
     }
   }
   if (!found) {
     return {
       addon: null, threadsError: null,
-      error: failures.join('; ') || `no native addon for ${process.platform}-${process.arch} (looked for ${nativeAddonCandidates.join(', ')}): ` +
-        'build it from source with `npx moekit native --build` (`npm run build:native` in a clone)',
+      error: failures.join('; ') || `no native addon for ${process.platform}-${process.arch} at ${nativeAddonCandidates.join(' or ')}: ` +
+        'build it from source with `npx moekit native --build` (in a clone: npm run build:native)',
     };
   }
   const addon = found;
