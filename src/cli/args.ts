@@ -1,5 +1,6 @@
 /** Flag parsing shared by the commands: node:util parseArgs, with errors as MoekitErrors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveModelDir } from '../io/model-dir.js';
 import { MoekitError } from '../util/errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -33,9 +34,10 @@ export function numFlag(v: string | undefined, flag: string, o: { int?: boolean;
   return x;
 }
 
+/** the one positional argument; a 'model directory' may be `demo`, the bundled demo model (io/model-dir.ts) */
 export function onePositional(positionals: string[], what: string, usage: string): string {
   if (positionals.length !== 1) throw new MoekitError(`expected one ${what}, got ${positionals.length} (--help for usage)`);
-  return positionals[0];
+  return what === 'model directory' ? resolveModelDir(positionals[0]) : positionals[0];
 }
 
 /** --dtype: 'auto' keeps bf16 weights as bf16 (half the memory), 'f32' upcasts at load */

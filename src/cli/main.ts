@@ -21,6 +21,9 @@ const HELP = `moekit: Mixture-of-Experts toolkit
   moekit experts profile|prune|retrieve|eval ...  PreMoe: per-task expert scores, a pattern store,
                                                  pruned checkpoints, retrieval (moekit experts --help)
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
+  moekit native [--build]                        which native kernel core loaded; --build builds it from source
+
+  MODEL_DIR may be 'demo': the demo model moekit ships (examples/demo-moe).
 
   --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
 `;
@@ -30,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = argv.filter((a) => a !== '--debug');
   try {
     const [cmd, ...rest] = args;
+    if (COMPUTES.has(cmd)) await warnWithoutNative();
     switch (cmd) {
       case 'inspect': return await (await import('./inspect.js')).runInspect(rest);
       case 'forward': return await (await import('./forward.js')).runForward(rest);
@@ -39,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
       case 'experts': return await (await import('./experts.js')).runExperts(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
+      case 'native': return await (await import('./native.js')).runNative(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
@@ -68,6 +73,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`moekit: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   }
+}
+
+/** the commands that run a model: without the native core they run on the (much slower) reference kernels */
+const COMPUTES = new Set(['forward', 'generate', 'train', 'extract', 'grad', 'eval']);
+
+async function warnWithoutNative(): Promise<void> {
+  const { kernelsInfo } = await import('../tensor/index.js');
+  if ((process.env.MOEKIT_KERNELS ?? '').trim().toLowerCase() === 'reference') return;
+  const k = kernelsInfo();
+  if (k.nativeError) process.stderr.write(`moekit: warning: running on the TypeScript reference kernels (exact, much slower): ${k.nativeError}\n`);
 }
 
 interface FsError extends Error { code: string; path?: string }

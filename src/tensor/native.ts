@@ -1,8 +1,10 @@
 /**
- * The native kernels: build/Release/moekit_native.node (binding.gyp, native/*.cc), OpenBLAS
- * sgemm/sgemv plus hand-written C++ row kernels with a run-time AVX2/FMA dispatch. Loaded once,
- * at import; `nativeKernels` is null when the binary is absent or will not load, and
- * `nativeLoadError` then says why. The addon validates every argument itself (RangeError naming
+ * The native kernels (binding.gyp, native/*.cc): OpenBLAS sgemm/sgemv plus hand-written C++ row
+ * kernels with a run-time AVX2/FMA dispatch. Loaded once, at import, from the first of
+ * nativeAddonCandidates that loads: the prebuilt addon the package ships for this platform
+ * (prebuilds/linux-x64/moekit.node, put there by `npm run pack`), then a build from source
+ * (build/Release, `npm run build:native`). `nativeKernels` is null when none loads, and
+ * `nativeLoadError` then says why, naming what to install. The addon validates every argument itself (RangeError naming
  * the argument for too-small buffers), so the wrapper passes calls straight through.
  */
 import * as fs from 'node:fs';
@@ -31,9 +33,26 @@ type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16';
 /** The training kernels (native/train.cc); an older addon lacks them and the wrapper uses ref/train.ts. */
 type TrainKernel = keyof typeof train;
 
-/** Absolute path of the addon: this file is src/tensor/native.ts or dist/tensor/native.js. */
-export const nativeAddonPath = fileURLToPath(
-  new URL('../../build/Release/moekit_native.node', import.meta.url));
+/** Where the addon is looked for, in order (this file is src/tensor/native.ts or dist/tensor/native.js). */
+export const nativeAddonCandidates: readonly string[] = [
+  fileURLToPath(new URL(`../../prebuilds/${process.platform}-${process.arch}/moekit.node`, import.meta.url)),
+  fileURLToPath(new URL('../../build/Release/moekit_native.node', import.meta.url)),
+];
+
+/** The addon that loaded, or (none loaded) the from-source build's path. */
+export let nativeAddonPath = nativeAddonCandidates[1];
+
+/**
+ * Why an addon that exists did not load, and what to do: the shared OpenBLAS library is the usual
+ * missing piece (the addon links it dynamically).
+ */
+export function loadFailureHint(message: string): string {
+  if (/libopenblas/.test(message)) {
+    return 'the OpenBLAS runtime library is missing or unreadable: install it (Debian/Ubuntu: apt install libopenblas0; Fedora: dnf install openblas; Arch: pacman -S openblas)';
+  }
+  if (/GLIBC|GLIBCXX/.test(message)) return 'this system\'s C/C++ runtime is older than the prebuilt addon\'s: build it from source with `npx moekit native --build`';
+  return 'build it from source with `npx moekit native --build` (in a clone: npm run build:native)';
+}
 
 /**
  * The OpenBLAS kernel set for this CPU when OpenBLAS would not recognise it. A DYNAMIC_ARCH OpenBLAS picks its
@@ -51,23 +70,34 @@ export function blasCoreFor(cpuinfo: string): string | null {
 }
 
 function load(): { addon: NativeAddon | null; error: string | null; threadsError: string | null } {
-  let addon: NativeAddon;
   if (!process.env.OPENBLAS_CORETYPE && process.platform === 'linux') {
     let info = '';
     try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* no cpuinfo: OpenBLAS decides */ }
     const core = blasCoreFor(info);
     if (core) process.env.OPENBLAS_CORETYPE = core; // read by OpenBLAS when the addon loads it, just below
   }
-  try {
-    const require = createRequire(import.meta.url);
-    addon = require(nativeAddonPath) as NativeAddon;
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  let found: NativeAddon | null = null;
+  for (const file of nativeAddonCandidates) {
+    if (!fs.existsSync(file)) continue;
+    try {
+      found = require(file) as NativeAddon;
+      nativeAddonPath = file;
+      break;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      failures.push(`cannot load ${file}: ${msg}. ${loadFailureHint(msg)}`);
+    }
+  }
+  if (!found) {
     return {
       addon: null, threadsError: null,
-      error: `cannot load ${nativeAddonPath}: ${msg} (run \`npm run build:native\`)`,
+      error: failures.join('; ') || `no native addon for ${process.platform}-${process.arch} at ${nativeAddonCandidates.join(' or ')}: ` +
+        'build it from source with `npx moekit native --build` (in a clone: npm run build:native)',
     };
   }
+  const addon = found;
   // OpenBLAS itself reads OPENBLAS_NUM_THREADS when it loads; MOEKIT_THREADS overrides it.
   const threads = process.env.MOEKIT_THREADS;
   if (threads !== undefined && threads.trim() !== '') {
