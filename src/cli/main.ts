@@ -19,6 +19,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
   moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
                                                  exact match on the built-in tasks' held-out prompts
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
+  moekit serve [MODEL_DIR] [--host H] [--port 8080] [--api-key KEY] [--slots N] [--queue N]
+                                                 OpenAI-compatible server and dashboard (default: the demo model)
 
   --debug (or MOEKIT_DEBUG=1) shows stack traces; MOEKIT_KERNELS=reference|native picks kernels.
 `;
@@ -36,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
+      case 'serve': return await (await import('./serve.js')).runServe(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
@@ -47,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, plan; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, plan, serve; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof HelpRequested) {

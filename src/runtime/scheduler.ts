@@ -11,12 +11,15 @@
  * GEMM of T rows, and alone it computes exactly what a sequence on its own computes. The loop yields to
  * the event loop (setImmediate) after every forward, so events flow and aborts land between forwards;
  * an aborted (or abandoned) session ends with `done` 'cancelled' and its slot is free at once.
+ *
+ * Every forward goes through one tracer: it counts the assignments per expert of every MoE layer (the
+ * expert loads of stats()) and, for the sessions that asked for `traceRoutes`, hands each its own rows' routing.
  */
 import type { TextTokenizer } from '../io/tokenizer.js';
-import type { MoeModel } from '../models/model.js';
+import type { MoeEvent, MoeModel, Tracer } from '../models/model.js';
 import { MoekitError } from '../util/errors.js';
 import { Channel } from './channel.js';
-import { timingsOf, usageOf, type DoneMsg, type ErrorMsg, type FinishReason, type GenEvent, type SessionOptions } from './events.js';
+import { timingsOf, usageOf, type DoneMsg, type ErrorMsg, type FinishReason, type GenEvent, type SessionOptions, type TokenRoute } from './events.js';
 import { decode, prefill, Sequence } from './sequence.js';
 import { TextStream } from './text-stream.js';
 
@@ -37,6 +40,8 @@ export interface SchedulerStats {
   maxBatch: number;
   /** tokens generated */
   tokens: number;
+  /** assignments per expert so far, prompts and decode steps: [nMoE][E] */
+  expertLoad: number[][];
 }
 
 interface Session {
@@ -45,6 +50,8 @@ interface Session {
   text: TextStream | null;
   state: 'queued' | 'running' | 'ended';
   unlisten: () => void;
+  /** with trace: the routing of the positions the last forward fed, until the token event takes them */
+  routes: TokenRoute[] | null;
 }
 
 export class Scheduler {
@@ -54,11 +61,15 @@ export class Scheduler {
   private running: Session[] = [];
   private loop: Generator<void, void> | null = null;
   private readonly counts = { prefills: 0, steps: 0, maxBatch: 0, tokens: 0 };
+  private readonly load: Float64Array[]; // [nMoE][E]
+  private readonly nMoe: number;
 
   constructor(readonly model: MoeModel, o: SchedulerOptions = {}) {
     this.maxBatch = o.maxBatch ?? 8;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new MoekitError(`max batch must be a positive integer, got ${o.maxBatch}`);
     this.tokenizer = o.tokenizer ?? null;
+    this.nMoe = model.moeLayerIndex.filter((m) => m >= 0).length;
+    this.load = Array.from({ length: this.nMoe }, () => new Float64Array(model.desc.moe.experts));
   }
 
   /**
@@ -75,7 +86,7 @@ export class Scheduler {
       ch.close();
       return ch;
     }
-    const s: Session = { seq, ch, text: this.tokenizer && new TextStream(this.tokenizer), state: 'queued', unlisten: () => {} };
+    const s: Session = { seq, ch, text: this.tokenizer && new TextStream(this.tokenizer), state: 'queued', unlisten: () => {}, routes: null };
     if (signal?.aborted) {
       this.cancel(s);
       return ch;
@@ -90,7 +101,7 @@ export class Scheduler {
   }
 
   stats(): SchedulerStats {
-    return { slots: this.maxBatch, running: this.running.length, queued: this.queue.length, ...this.counts };
+    return { slots: this.maxBatch, running: this.running.length, queued: this.queue.length, ...this.counts, expertLoad: this.load.map((l) => Array.from(l)) };
   }
 
   /** cancel every session (their done events say 'cancelled') */
@@ -130,7 +141,9 @@ export class Scheduler {
   private emit(s: Session): void {
     const q = s.seq, id = q.last;
     this.counts.tokens++;
-    s.ch.push({ type: 'token', id, index: q.out.length - 1, ...(s.text ? { text: s.text.push(id) } : {}) });
+    const routes = s.routes;
+    s.routes = null;
+    s.ch.push({ type: 'token', id, index: q.out.length - 1, ...(s.text ? { text: s.text.push(id) } : {}), ...(routes ? { routes } : {}) });
     if (q.done) this.end(s, this.doneMsg(s, q.finish === 'eos' ? 'stop' : 'length'));
   }
 
@@ -162,7 +175,7 @@ export class Scheduler {
         s.state = 'running';
         this.running.push(s);
         try {
-          prefill(this.model, s.seq);
+          prefill(this.model, s.seq, this.tracer([s], s.seq.prompt.length));
           this.counts.prefills++;
           if (s.seq.out.length > 0) this.emit(s);
           else this.end(s, this.doneMsg(s, 'length')); // max new tokens 0
@@ -189,14 +202,14 @@ export class Scheduler {
   /** one batched decode; when it throws, each sequence alone, so an error ends only its own session */
   private decodeGroup(g: Session[]): void {
     try {
-      decode(this.model, g.map((s) => s.seq));
+      decode(this.model, g.map((s) => s.seq), this.tracer(g, 1));
       this.counted(g.length);
       for (const s of g) this.emit(s);
     } catch (e) {
       if (g.length === 1) { this.end(g[0], errorMsg(e)); return; }
       for (const s of g) {
         try {
-          decode(this.model, [s.seq]);
+          decode(this.model, [s.seq], this.tracer([s], 1));
           this.counted(1);
           this.emit(s);
         } catch (e1) {
@@ -204,6 +217,33 @@ export class Scheduler {
         }
       }
     }
+  }
+
+  /**
+   * the tracer of one forward over `g` (T rows each, in order): counts every MoE layer's assignments and
+   * collects the rows of the sessions that asked for their routing
+   */
+  private tracer(g: Session[], T: number): Tracer {
+    const traced = g.some((s) => s.seq.o.traceRoutes);
+    for (const s of g) {
+      s.routes = s.seq.o.traceRoutes ? Array.from({ length: T }, () => ({ experts: new Array(this.nMoe).fill(null), weights: new Array(this.nMoe).fill(null) })) : null;
+    }
+    return {
+      moe: (ev: MoeEvent) => {
+        const load = this.load[ev.moeLayer];
+        for (let e = 0; e < ev.E; e++) load[e] += ev.counts[e];
+        if (!traced) return;
+        const K = ev.K;
+        g.forEach((s, b) => {
+          if (!s.routes) return;
+          for (let t = 0; t < T; t++) {
+            const n = b * T + t;
+            s.routes[t].experts[ev.moeLayer] = Array.from(ev.experts.subarray(n * K, (n + 1) * K));
+            s.routes[t].weights[ev.moeLayer] = Array.from(ev.weights.subarray(n * K, (n + 1) * K), (w) => Math.round(w * 1e4) / 1e4);
+          }
+        });
+      },
+    };
   }
 
   private counted(B: number): void {

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTokenizer } from '../io/tokenizer.js';
 import { MoeModel } from '../models/model.js';
+import type { ModelDesc } from '../models/desc.js';
 import type { ProgressEvent } from '../util/progress.js';
 import type { GenEvent, SessionOptions } from './events.js';
 import { errorMsg, Scheduler, type SchedulerStats } from './scheduler.js';
@@ -32,6 +33,8 @@ export interface ModelInfo {
   /** events carry text */
   tokenizer: boolean;
   loadSeconds: number;
+  /** the whole description (plain data): what a server checks sub-models against */
+  desc: ModelDesc;
 }
 
 /** main thread → worker */
@@ -95,6 +98,7 @@ if (port) {
       info: {
         dir: init.dir, arch: d.arch, hfClass: d.hfClass, vocab: d.vocab, maxPositions: d.maxPositions, eosTokenIds: d.eosTokenIds,
         maxBatch: scheduler.maxBatch, tokenizer: tokenizer !== null, loadSeconds: (performance.now() - t0) / 1000,
+        desc: d,
       },
     });
   } catch (e) {
