@@ -185,15 +185,14 @@ export function createServer(o: ServeOptions): MoeServer {
     const moe = await moeRequest(inf.desc, b, prompt, resolver);
     const opts: SessionOptions = {
       maxNewTokens: maxNew, temperature: s.temperature, topP: s.topP, topK: s.topK,
-      seed: s.seed ?? randomBytes(4).readUInt32LE(0) >>> 1, sub: moe.sub, traceRoutes: moe.trace,
+      seed: s.seed ?? randomBytes(4).readUInt32LE(0) >>> 1, sub: moe.sub, traceRoutes: moe.trace, stopAtEos: !s.ignoreEos,
     };
     return { prompt, opts, s, moe };
   }
 
   /** the moekit block of a response: what ran, and the routing when traced */
-  const moeBlock = (moe: MoeRequest, end: Extract<Piece, { type: 'end' }> | null) => ({
-    pattern: moe.report.pattern, submodel: moe.report.submodel,
-    ...(end ? { batch: end.batch } : {}), ...(end && moe.trace ? { routes: end.routes } : {}),
+  const moeBlock = (moe: MoeRequest, end: Extract<Piece, { type: 'end' }>, routes: boolean) => ({
+    pattern: moe.report.pattern, submodel: moe.report.submodel, batch: end.batch, ...(routes && moe.trace ? { routes: end.routes } : {}),
   });
 
   async function completion(kind: 'chat' | 'text', req: FastifyRequest, reply: FastifyReply) {
@@ -227,7 +226,7 @@ export function createServer(o: ServeOptions): MoeServer {
         const choice = kind === 'chat'
           ? { index: 0, message: { role: 'assistant', content: end!.text }, logprobs: null, finish_reason: end!.finish }
           : { index: 0, text: end!.text, logprobs: null, finish_reason: end!.finish };
-        return { id, object, created: now, model: modelId, choices: [choice], usage: end!.usage, timings: end!.timings, moekit: moeBlock(moe, end) };
+        return { id, object, created: now, model: modelId, choices: [choice], usage: end!.usage, timings: end!.timings, moekit: moeBlock(moe, end!, true) };
       }
       // streaming: the status and headers go out with the first piece, so a request the model refuses still gets its 4xx
       const it = pieces[Symbol.asyncIterator]();
@@ -252,7 +251,7 @@ export function createServer(o: ServeOptions): MoeServer {
             if (p.text || p.routes) await send(chunk({ content: p.text }, null, p.routes ? { moekit: { routes: p.routes } } : {}));
           } else {
             finish(p);
-            await send(chunk({}, p.finish, { timings: p.timings, moekit: moeBlock(moe, p) }));
+            await send(chunk({}, p.finish, { timings: p.timings, moekit: moeBlock(moe, p, false) })); // the routes went out with the pieces
             if (s.includeUsage) await send({ id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: now, model: modelId, choices: [], usage: p.usage });
           }
         }

@@ -19,6 +19,8 @@ export interface Sampling {
   stop: string[];
   stream: boolean;
   includeUsage: boolean;
+  /** llama-server's ignore_eos: generate past the end-of-sequence ids, up to max_tokens */
+  ignoreEos: boolean;
 }
 
 export const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}` : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`);
@@ -77,6 +79,7 @@ export function sampling(b: Json, maxPositions: number): Sampling {
     stop,
     stream: optBool(b, 'stream') ?? false,
     includeUsage,
+    ignoreEos: optBool(b, 'ignore_eos') ?? false,
   };
 }
 
