@@ -7,6 +7,7 @@
       'target_name': 'moekit_native',
       'sources': [
         'native/addon.cc',
+        'native/attn.cc',
         'native/bf16.cc',
         'native/gemm.cc',
         'native/kernels_scalar.cc',

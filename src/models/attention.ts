@@ -249,6 +249,10 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const scratch = save ? null : new Float32Array(T * colsMax);
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   const group = nH / kvH;
+  if (T === 1 && !save) {
+    decodeFused(c, q, out);
+    return { y: linearFwd(k, out, N, w.o) };
+  }
   for (let b = 0; b < B; b++) {
     const S = c.pos0[b] + T, cols = a.sinks ? S + 1 : S, kv = c.kv[b];
     for (let h = 0; h < nH; h++) {
@@ -269,6 +273,21 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const y = linearFwd(k, out, N, w.o);
   if (!save) return { y };
   return { y, s: { ...p, x: c.x, q, kv: c.kv.slice(), probs: probs!, out } as AttnSaved };
+}
+
+/**
+ * The decode fast path (one new token per sequence): every head of a sequence in one fused kernel call
+ * (scores, mask, softmax, P · V as the loop above computes them) instead of two GEMMs and a softmax per head.
+ */
+function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
+  const { k, d, w, B, window } = c;
+  const a = d.attention, { nH, kvH, Dk, Dv } = dims(d);
+  for (let b = 0; b < B; b++) {
+    const p = c.pos0[b], S = p + 1, kv = c.kv[b];
+    const lo = window === null ? 0 : Math.max(0, p - window + 1);
+    k.attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), kv.k, kv.v, out.subarray(b * nH * Dv, (b + 1) * nH * Dv),
+      nH, kvH, kv.cap, Dk, Dv, lo, S, a.scale, a.sinks ? w.sinks! : null);
+  }
 }
 
 /** dy [N, H] → dx [N, H] (+=), weight gradients into g */

@@ -44,9 +44,15 @@ export interface SchedulerStats {
   expertLoad: number[][];
 }
 
+/** where a session's events go: its channel, or a listener */
+interface Sink {
+  push(ev: GenEvent): void;
+  close(): void;
+}
+
 interface Session {
   seq: Sequence;
-  ch: Channel<GenEvent>;
+  ch: Sink;
   text: TextStream | null;
   state: 'queued' | 'running' | 'ended';
   unlisten: () => void;
@@ -78,26 +84,39 @@ export class Scheduler {
    */
   submit(prompt: number[], opts: SessionOptions, signal?: AbortSignal): AsyncIterable<GenEvent> {
     const ch = new Channel<GenEvent>();
+    const s = this.enqueue(prompt, opts, signal, ch);
+    if (s) ch.onReturn = () => this.cancel(s);
+    return ch;
+  }
+
+  /**
+   * Queue a request whose events go to `onEvent` as they happen, synchronously, inside the step that made
+   * them (the worker collects a whole step's events into one message this way). Aborting `signal` cancels it.
+   */
+  listen(prompt: number[], opts: SessionOptions, signal: AbortSignal | undefined, onEvent: (ev: GenEvent) => void): void {
+    this.enqueue(prompt, opts, signal, { push: onEvent, close: () => {} });
+  }
+
+  private enqueue(prompt: number[], opts: SessionOptions, signal: AbortSignal | undefined, ch: Sink): Session | null {
     let seq: Sequence;
     try {
       seq = new Sequence(this.model, prompt, opts);
     } catch (e) {
       ch.push(errorMsg(e));
       ch.close();
-      return ch;
+      return null;
     }
     const s: Session = { seq, ch, text: this.tokenizer && new TextStream(this.tokenizer), state: 'queued', unlisten: () => {}, routes: null };
     if (signal?.aborted) {
       this.cancel(s);
-      return ch;
+      return null;
     }
     const onAbort = () => this.cancel(s);
     signal?.addEventListener('abort', onAbort, { once: true });
     s.unlisten = () => signal?.removeEventListener('abort', onAbort);
-    ch.onReturn = onAbort;
     this.queue.push(s);
     this.kick();
-    return ch;
+    return s;
   }
 
   stats(): SchedulerStats {

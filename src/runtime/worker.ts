@@ -1,6 +1,6 @@
 /**
  * The model's thread: loads a model directory (its progress events go to the port), then runs a
- * Scheduler over it, one session per `generate` message, their events back over the port. Started by
+ * Scheduler over it, one session per `generate` message, their events back over the port (one message per step). Started by
  * openModel (src/runtime/remote.ts), which holds the other end; a failed load is a `load-error`
  * message carrying the error's one line, never an uncaught crash.
  */
@@ -19,6 +19,8 @@ export interface WorkerInit {
   maxBatch?: number;
   /** load the directory's tokenizer.json, when it has one, for the events' text (default true) */
   tokenizer?: boolean;
+  /** the kernels' threads on the model's thread (MOEKIT_THREADS there; default: as the process has it) */
+  threads?: number;
 }
 
 /** what the loaded model is, for a server's /v1/models and /health */
@@ -49,7 +51,7 @@ export type FromWorker =
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'ready'; info: ModelInfo }
   | { type: 'load-error'; message: string }
-  | { type: 'event'; id: number; event: GenEvent }
+  | { type: 'events'; list: { id: number; event: GenEvent }[] }
   | { type: 'stats'; id: number; stats: SchedulerStats | null }
   | { type: 'closed' };
 
@@ -60,23 +62,34 @@ if (port) {
   let scheduler: Scheduler | null = null;
   const sessions = new Map<number, AbortController>();
 
-  async function run(id: number, prompt: number[], opts: SessionOptions): Promise<void> {
+  // a step's events, one message: the scheduler hands them over synchronously inside the step, and the
+  // flush runs right after it (a microtask), so nothing waits for the next step
+  let outbox: { id: number; event: GenEvent }[] = [];
+  const flush = () => {
+    const list = outbox;
+    outbox = [];
+    if (list.length) post({ type: 'events', list });
+  };
+  function run(id: number, prompt: number[], opts: SessionOptions): void {
     const ac = new AbortController();
     sessions.set(id, ac);
+    const onEvent = (event: GenEvent) => {
+      if (outbox.length === 0) queueMicrotask(flush);
+      outbox.push({ id, event });
+      if (event.type === 'done' || event.type === 'error') sessions.delete(id);
+    };
     try {
       if (!scheduler) throw new Error('the model is not loaded');
-      for await (const event of scheduler.submit(prompt, opts, ac.signal)) post({ type: 'event', id, event });
+      scheduler.listen(prompt, opts, ac.signal, onEvent);
     } catch (e) {
-      post({ type: 'event', id, event: errorMsg(e) });
-    } finally {
-      sessions.delete(id);
+      onEvent(errorMsg(e));
     }
   }
 
   // messages queue until the (synchronous) load below is over
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
-      case 'generate': void run(m.id, m.prompt, m.opts); break;
+      case 'generate': run(m.id, m.prompt, m.opts); break;
       case 'cancel': sessions.get(m.id)?.abort(); break;
       case 'stats': post({ type: 'stats', id: m.id, stats: scheduler?.stats() ?? null }); break;
       case 'close':

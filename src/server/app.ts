@@ -17,6 +17,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
@@ -49,6 +50,8 @@ export interface ServeOptions {
   /** the built dashboard (default: dist/web beside this file's dist/server) */
   webRoot?: string | null;
   dtype?: 'auto' | 'f32';
+  /** the kernels' threads on the model's thread (default: MOEKIT_THREADS, else all cores but one for HTTP) */
+  threads?: number;
 }
 
 export interface MoeServer {
@@ -68,7 +71,8 @@ export function createServer(o: ServeOptions): MoeServer {
   const modelId = o.modelId ?? path.basename(path.resolve(o.dir));
   const slots = o.slots ?? 64, maxQueue = o.maxQueue ?? 256;
   const resolver = o.patterns ?? noPatternStore;
-  const handle = openModel(o.dir, { maxBatch: slots, dtype: o.dtype });
+  const threads = o.threads ?? (process.env.MOEKIT_THREADS ? undefined : Math.max(1, os.availableParallelism() - 1));
+  const handle = openModel(o.dir, { maxBatch: slots, dtype: o.dtype, threads });
   const tokenizer: TextTokenizer | null = loadTokenizer(o.dir);
   const metrics = new Metrics();
   const created = Math.floor(Date.now() / 1000);

@@ -4,6 +4,7 @@
  */
 import type { Kernels } from '../kernels.js';
 import { swiglu, swigluClamped } from './activation.js';
+import { attnDecode } from './attn.js';
 import { bf16ToF32, sgemmBf16, sgemvBf16 } from './bf16.js';
 import { sgemm, sgemv } from './gemm.js';
 import { rmsnorm } from './norm.js';
@@ -13,10 +14,10 @@ import { topk } from './topk.js';
 
 export const referenceKernels: Kernels = Object.freeze({
   name: 'reference' as const,
-  sgemm, sgemv, softmax, rmsnorm, rope, swiglu, swigluClamped, topk,
+  sgemm, sgemv, softmax, attnDecode, rmsnorm, rope, swiglu, swigluClamped, topk,
   bf16ToF32, sgemvBf16, sgemmBf16,
 });
 
-export { sgemm, sgemv, softmax, rmsnorm, rope, swiglu, swigluClamped, topk };
+export { sgemm, sgemv, softmax, attnDecode, rmsnorm, rope, swiglu, swigluClamped, topk };
 export { bf16ToF32, sgemvBf16, sgemmBf16 };
 export { ranksBefore } from './topk.js';
