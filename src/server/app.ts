@@ -19,6 +19,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
@@ -30,6 +31,7 @@ import { ApiError, badField, toApiError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { moeRequest, noPatternStore, type MoeRequest, type PatternResolver } from './moe.js';
 import { bodyObject, completionPrompt, describe, messages, optBool, optString, sampling } from './request.js';
+import { dashboardRoutes } from './dashboard.js';
 import { planRoute } from './plan.js';
 
 export interface ServeOptions {
@@ -47,7 +49,7 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** how `moekit.experts` names ("auto", a task) become keep sets: the PreMoe store's seam */
   patterns?: PatternResolver;
-  /** the built dashboard (default: dist/web beside this file's dist/server) */
+  /** the built dashboard (default: the package's dist/web; null: none) */
   webRoot?: string | null;
   dtype?: 'auto' | 'f32';
   /** the kernels' threads on the model's thread (default: MOEKIT_THREADS, else all cores but one for HTTP) */
@@ -65,7 +67,8 @@ export interface MoeServer {
   close(): Promise<void>;
 }
 
-const DEFAULT_WEB = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../web');
+/** the built page: dist/web of this package (from dist/server or, under the tests, src/server) */
+const DEFAULT_WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/web');
 
 export function createServer(o: ServeOptions): MoeServer {
   const modelId = o.modelId ?? path.basename(path.resolve(o.dir));
@@ -195,8 +198,11 @@ export function createServer(o: ServeOptions): MoeServer {
   }
 
   /** the moekit block of a response: what ran, and the routing when traced */
-  const moeBlock = (moe: MoeRequest, end: Extract<Piece, { type: 'end' }>, routes: boolean) => ({
-    pattern: moe.report.pattern, submodel: moe.report.submodel, batch: end.batch, ...(routes && moe.trace ? { routes: end.routes } : {}),
+  const moeBlock = (moe: MoeRequest, end: Extract<Piece, { type: 'end' }>, routes: boolean, prompt: number[]) => ({
+    pattern: moe.report.pattern, submodel: moe.report.submodel, batch: end.batch,
+    ...(routes && moe.trace ? { routes: end.routes } : {}),
+    // with trace: the text of each routed position (the prompt's tokens, then the answer's but the last)
+    ...(moe.trace && tokenizer ? { tokens: [...prompt, ...end.ids].slice(0, end.routes.length).map((id) => tokenizer.decode([id], false)) } : {}),
   });
 
   async function completion(kind: 'chat' | 'text', req: FastifyRequest, reply: FastifyReply) {
@@ -230,7 +236,7 @@ export function createServer(o: ServeOptions): MoeServer {
         const choice = kind === 'chat'
           ? { index: 0, message: { role: 'assistant', content: end!.text }, logprobs: null, finish_reason: end!.finish }
           : { index: 0, text: end!.text, logprobs: null, finish_reason: end!.finish };
-        return { id, object, created: now, model: modelId, choices: [choice], usage: end!.usage, timings: end!.timings, moekit: moeBlock(moe, end!, true) };
+        return { id, object, created: now, model: modelId, choices: [choice], usage: end!.usage, timings: end!.timings, moekit: moeBlock(moe, end!, true, prompt) };
       }
       // streaming: the status and headers go out with the first piece, so a request the model refuses still gets its 4xx
       const it = pieces[Symbol.asyncIterator]();
@@ -255,7 +261,7 @@ export function createServer(o: ServeOptions): MoeServer {
             if (p.text || p.routes) await send(chunk({ content: p.text }, null, p.routes ? { moekit: { routes: p.routes } } : {}));
           } else {
             finish(p);
-            await send(chunk({}, p.finish, { timings: p.timings, moekit: moeBlock(moe, p, false) })); // the routes went out with the pieces
+            await send(chunk({}, p.finish, { timings: p.timings, moekit: moeBlock(moe, p, false, prompt) })); // the routes went out with the pieces
             if (s.includeUsage) await send({ id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: now, model: modelId, choices: [], usage: p.usage });
           }
         }
@@ -299,6 +305,7 @@ export function createServer(o: ServeOptions): MoeServer {
     res.end(`data: ${JSON.stringify(i ? { type: 'ready', loadSeconds: i.loadSeconds } : { type: 'error', message: loadError })}\n\n`);
   });
   planRoute(app);
+  dashboardRoutes(app, o.dir, () => loaded().desc, o.patterns !== undefined);
 
   // ---- the page --------------------------------------------------------------------------------
   const web = o.webRoot === undefined ? DEFAULT_WEB : o.webRoot;
