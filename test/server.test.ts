@@ -342,6 +342,9 @@ describe('bad input, capacity and disconnects: the right status, and the server 
       return e;
     };
     expect((await bad('{"messages": [', 400, null)).code).toBe('invalid_json');
+    const plain = await fetch(url + '/v1/chat/completions', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'hello' });
+    expect(plain.status).toBe(415);
+    expect((await plain.json()).error.code).toBe('unsupported_media_type');
     await bad('[1, 2]', 400, 'body');
     const msg = (extra: object) => ({ messages: [{ role: 'user', content: 'add 1+1=' }], ...extra });
     expect((await bad(msg({ temperature: 'hot' }), 400, 'temperature')).message).toMatch(/'temperature' must be a number/);
@@ -439,5 +442,48 @@ describe('loading', () => {
       await b.close();
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the moekit serve command', () => {
+  const bin = path.resolve(__dirname, '../bin/moekit.js');
+  const run = async (args: string[]) => {
+    const { spawnSync } = await import('node:child_process');
+    return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 20_000 });
+  };
+
+  it('--help exits 0; bad flags and directories fail on one line', async () => {
+    const h = await run(['serve', '--help']);
+    expect(h.status).toBe(0);
+    expect(h.stdout).toMatch(/^usage: moekit serve \[MODEL_DIR\]/);
+    for (const [args, msg] of [
+      [['serve', '--port', 'http'], /--port must be an integer ≥ 0 and ≤ 65535, got 'http'/],
+      [['serve', '--slots', '0'], /--slots must be an integer ≥ 1/],
+      [['serve', '--bogus'], /Unknown option '--bogus'/],
+      [['serve', '/no/such/dir'], /\/no\/such\/dir: no config.json: not a model directory/],
+    ] as const) {
+      const r = await run([...args]);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+
+  it('serves the demo model by default and stops on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d) => { err += d; const m = /moekit serve: (http:\/\/\S+) \(/.exec(err); if (m) resolve(m[1]); });
+      child.on('exit', (c) => reject(new Error(`exited ${c}: ${err}`)));
+    });
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) { ok = (await fetch(url + '/health')).status === 200; if (!ok) await new Promise((w) => setTimeout(w, 50)); }
+    expect(ok).toBe(true);
+    expect((await (await fetch(url + '/v1/models')).json()).data[0].id).toBe('demo-moe');
+    expect((await fetch(url + '/')).headers.get('content-type')).toMatch(/text\/html/);
+    const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
+    expect(code).toBe(0);
+    expect(err).toMatch(/moekit serve: stopping/);
   });
 });
