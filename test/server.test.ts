@@ -342,9 +342,12 @@ describe('bad input, capacity and disconnects: the right status, and the server 
       return e;
     };
     expect((await bad('{"messages": [', 400, null)).code).toBe('invalid_json');
+    const xml = await fetch(url + '/v1/chat/completions', { method: 'POST', headers: { ...auth, 'content-type': 'application/xml' }, body: '<a/>' });
+    expect(xml.status).toBe(415);
+    expect((await xml.json()).error.code).toBe('unsupported_media_type');
     const plain = await fetch(url + '/v1/chat/completions', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'hello' });
-    expect(plain.status).toBe(415);
-    expect((await plain.json()).error.code).toBe('unsupported_media_type');
+    expect(plain.status).toBe(400);
+    expect((await plain.json()).error.param).toBe('body');
     await bad('[1, 2]', 400, 'body');
     const msg = (extra: object) => ({ messages: [{ role: 'user', content: 'add 1+1=' }], ...extra });
     expect((await bad(msg({ temperature: 'hot' }), 400, 'temperature')).message).toMatch(/'temperature' must be a number/);
