@@ -10,6 +10,7 @@
         'native/attn.cc',
         'native/bf16.cc',
         'native/gemm.cc',
+        'native/gemm_small.cc',
         'native/kernels_scalar.cc',
         'native/kernels_avx2.cc',
         'native/topk.cc',

@@ -50,6 +50,10 @@ void sgemv(int64_t N, int64_t K, float alpha, const float* W, const float* x, fl
 // dst[n] = widened src[n] (exact, integer shifts only)
 void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
 
+// gemm_small.cc: the small-M linear layer (A · Wᵀ, AVX2); false when it does not apply (OpenBLAS then)
+bool sgemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* W, int64_t ldw, float beta, float* C, int64_t ldc);
+
 // attn.cc: decode attention of one sequence and layer, every head (see src/tensor/kernels.ts attnDecode)
 void attn_decode(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
                  int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,

@@ -218,6 +218,7 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
   it('sgemm: larger blocked/threaded shapes and degenerate dims', () => {
     const shapes: [number, number, number][] = [
       [129, 257, 300], [300, 7, 513], [1, 1000, 333], [517, 1, 64], [64, 64, 64], [33, 65, 1],
+      [64, 130, 100], [50, 37, 129], [8, 128, 128], [2, 3, 4096], [65, 16, 64], [64, 9, 129], // the small-M direct kernel (M ≤ 64, M·K ≤ 8192) and just past it
     ];
     for (const [M, N, K] of shapes) {
       for (const tA of [false, true]) for (const tB of [false, true]) gemmCase(tA, tB, M, N, K);
