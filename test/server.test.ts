@@ -175,6 +175,11 @@ describe('the openai client against moekit serve', () => {
     expect(m).toMatch(/^# TYPE moekit_request_duration_seconds histogram$/m);
     expect(Number(/^moekit_generated_tokens_total (\d+)$/m.exec(m)![1])).toBeGreaterThan(100);
     expect(m).toMatch(/^moekit_time_to_first_token_seconds_count \d+$/m);
+    // a streamed request counts once
+    const count = (t: string) => Number(/^moekit_requests_total\{route="\/v1\/completions",status="200"\} (\d+)$/m.exec(t)?.[1] ?? 0);
+    const before = count(m);
+    await sse(await post(url, '/v1/completions', { prompt: 'add 1+1=', max_tokens: 3, stream: true }));
+    expect(count(await (await fetch(url + '/metrics')).text())).toBe(before + 1);
     const loads = [...m.matchAll(/^moekit_expert_load_total\{moe_layer="(\d+)",expert="(\d+)"\} (\d+)$/gm)];
     expect(loads.length).toBe(4 * 16);
     // every token is routed to top-2 experts in each layer: each layer's loads sum to 2 × the positions run

@@ -252,7 +252,6 @@ export function createServer(o: ServeOptions): MoeServer {
       const chunk = (delta: object, finishReason: string | null, extra: object = {}) => (kind === 'chat'
         ? { id, object: 'chat.completion.chunk', created: now, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra }
         : { id, object: 'text_completion', created: now, model: modelId, choices: [{ index: 0, text: (delta as { content?: string }).content ?? '', logprobs: null, finish_reason: finishReason }], ...extra });
-      let status = 200;
       try {
         if (kind === 'chat') await send(chunk({ role: 'assistant', content: '' }, null));
         for (; !r.done; r = await it.next()) {
@@ -266,13 +265,10 @@ export function createServer(o: ServeOptions): MoeServer {
           }
         }
       } catch (e) {
-        const err = toApiError(e);
-        status = err.status;
-        await send(err.body());
+        await send(toApiError(e).body()); // the status went out with the first piece: the error is an event
       }
       await send('[DONE]');
-      res.end();
-      observe(req, status);
+      res.end(); // fastify's onResponse counts it
     } finally {
       inFlight--;
       reply.raw.off('close', onClose);
