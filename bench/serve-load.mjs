@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Load on `moekit serve`: the real CLI serves the bundled demo model in a child process; C concurrent
-// streaming chat clients (fetch + SSE, as a browser or the openai client reads them), each asking for D new
+// streaming chat clients (node:http + SSE), each asking for D new
 // tokens (ignore_eos, so every stream is the same length), against one stream alone. Reports per stream the
 // time to first token, the mean inter-token gap and the whole request, as p50 / p99, and the aggregate decode
 // throughput (completion tokens of all streams / wall time from the first request to the last [DONE]).
@@ -8,6 +8,7 @@
 // Run after `npm run build`:  node bench/serve-load.mjs [--clients=64] [--tokens=128] [--slots=64] [--markdown]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 
 const arg = (name, dflt) => {
   const a = process.argv.find((s) => s.startsWith(`--${name}=`));
@@ -26,45 +27,55 @@ const url = await new Promise((resolve, reject) => {
   });
   child.on('exit', (code) => reject(new Error(`moekit serve exited (${code}): ${err}`)));
 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 for (;;) { // until the model is loaded
   if ((await fetch(url + '/health')).status === 200) break;
   await new Promise((w) => setTimeout(w, 50));
 }
 
-/** one streaming chat request: its clock readings */
-async function stream(i) {
-  const t0 = performance.now();
-  const res = await fetch(url + '/v1/chat/completions', {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'demo-moe', messages: [{ role: 'user', content: PROMPTS[i % PROMPTS.length] }], max_tokens: D, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+/**
+ * one streaming chat request: its clock readings. node:http with 'data' events (the load generator shares the
+ * machine, and fetch's web streams cost it several times more CPU per chunk); content chunks are counted, only
+ * the usage / finish / error chunks parsed
+ */
+function stream(i) {
+  const body = JSON.stringify({ model: 'demo-moe', messages: [{ role: 'user', content: PROMPTS[i % PROMPTS.length] }], max_tokens: D, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } });
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.request(url + '/v1/chat/completions', { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      if (res.statusCode !== 200) { reject(new Error(`stream ${i}: status ${res.statusCode}`)); res.resume(); return; }
+      res.setEncoding('utf8');
+      let buf = '', first = 0, last = 0, done = false, usage = null, deltas = 0, failed = null;
+      res.on('data', (part) => {
+        buf += part;
+        let k;
+        while ((k = buf.indexOf('\n\n')) >= 0) {
+          const ev = buf.slice(0, k); buf = buf.slice(k + 2);
+          if (ev === 'data: [DONE]') { done = true; continue; }
+          if (ev.includes('"error"') || ev.includes('"usage"') || ev.includes('"finish_reason":"')) {
+            const j = JSON.parse(ev.slice(6));
+            if (j.error) failed = j.error.message;
+            if (j.usage) usage = j.usage;
+            continue;
+          }
+          if (ev.includes('"delta":{"content"')) {
+            const now = performance.now();
+            if (!first) first = now;
+            last = now;
+            deltas++;
+          }
+        }
+      });
+      res.on('end', () => {
+        const end = performance.now();
+        if (failed) return reject(new Error(`stream ${i}: ${failed}`));
+        if (!done || !usage || usage.completion_tokens !== D) return reject(new Error(`stream ${i}: ended without [DONE] or with ${usage?.completion_tokens} tokens`));
+        resolve({ ttft: first - t0, itl: deltas > 1 ? (last - first) / (deltas - 1) : 0, total: end - t0, tokens: usage.completion_tokens, t0, end, first, last });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  if (res.status !== 200) throw new Error(`stream ${i}: status ${res.status}: ${await res.text()}`);
-  // a light reader (the load generator shares the machine): count the content chunks, parse only the last ones
-  const dec = new TextDecoder();
-  let buf = '', first = 0, last = 0, done = false, usage = null, deltas = 0;
-  for await (const part of res.body) {
-    buf += dec.decode(part, { stream: true });
-    let k;
-    while ((k = buf.indexOf('\n\n')) >= 0) {
-      const ev = buf.slice(0, k); buf = buf.slice(k + 2);
-      if (ev === 'data: [DONE]') { done = true; continue; }
-      if (ev.includes('"error"') || ev.includes('"usage"') || ev.includes('"finish_reason":"')) {
-        const j = JSON.parse(ev.slice(6));
-        if (j.error) throw new Error(`stream ${i}: ${j.error.message}`);
-        if (j.usage) usage = j.usage;
-        continue;
-      }
-      if (ev.includes('"delta":{"content"')) {
-        const now = performance.now();
-        if (!first) first = now;
-        last = now;
-        deltas++;
-      }
-    }
-  }
-  const end = performance.now();
-  if (!done || !usage || usage.completion_tokens !== D) throw new Error(`stream ${i}: ended without [DONE] or with ${usage?.completion_tokens} tokens`);
-  return { ttft: first - t0, itl: deltas > 1 ? (last - first) / (deltas - 1) : 0, total: end - t0, tokens: usage.completion_tokens, t0, end, first, last };
 }
 
 /** CPU seconds the server process (its HTTP thread and the model's thread) has used: /proc's utime + stime */

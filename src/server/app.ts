@@ -75,7 +75,8 @@ export function createServer(o: ServeOptions): MoeServer {
   const slots = o.slots ?? 64, maxQueue = o.maxQueue ?? 256;
   const resolver = o.patterns ?? noPatternStore;
   const threads = o.threads ?? (process.env.MOEKIT_THREADS ? undefined : Math.max(1, os.availableParallelism() - 1));
-  const handle = openModel(o.dir, { maxBatch: slots, dtype: o.dtype, threads });
+  // the text is decoded on this thread (complete.ts): the model's thread only computes
+  const handle = openModel(o.dir, { maxBatch: slots, dtype: o.dtype, threads, tokenizer: false });
   const tokenizer: TextTokenizer | null = loadTokenizer(o.dir);
   const metrics = new Metrics();
   const created = Math.floor(Date.now() / 1000);
@@ -227,7 +228,7 @@ export function createServer(o: ServeOptions): MoeServer {
       metrics.generatedTokens += end.usage.completion_tokens;
       if (end.finish === 'cancelled') metrics.cancelled++;
     };
-    const pieces = complete(handle, prompt, opts, s.stop, ac.signal);
+    const pieces = complete(handle, prompt, opts, s.stop, ac.signal, tokenizer);
     try {
       if (!s.stream) {
         let end: Extract<Piece, { type: 'end' }> | null = null;

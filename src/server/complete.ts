@@ -3,10 +3,14 @@
  * routing when traced), then one end carrying the finish reason, usage and timings. Stop strings are
  * matched here, on the text: a piece that could be the start of a stop string is held back until it is
  * not; when one appears, the text ends before it, the session is cancelled (its slot freed at once) and
- * the finish reason is 'stop'. Aborting `signal` (the client went away) cancels the session.
+ * the finish reason is 'stop'. Aborting `signal` (the client went away) cancels the session. The text is
+ * decoded here, on the server's thread, with `tok` (the model's thread then only computes), or taken from
+ * the events when the model's thread decodes it.
  */
 import { usageOf, type BatchStats, type FinishReason, type SessionOptions, type Timings, type TokenRoute, type Usage } from '../runtime/events.js';
+import type { TextTokenizer } from '../io/tokenizer.js';
 import type { ModelHandle } from '../runtime/remote.js';
+import { TextStream } from '../runtime/text-stream.js';
 import { ApiError } from './errors.js';
 
 export type Piece =
@@ -20,7 +24,9 @@ function heldBack(text: string, stop: string[]): number {
   return n;
 }
 
-export async function* complete(h: ModelHandle, prompt: number[], opts: SessionOptions, stop: string[], signal: AbortSignal): AsyncGenerator<Piece> {
+export async function* complete(h: ModelHandle, prompt: number[], opts: SessionOptions, stop: string[], signal: AbortSignal,
+                                tok: Pick<TextTokenizer, 'decode'> | null = null): AsyncGenerator<Piece> {
+  const ts = tok ? new TextStream(tok) : null;
   const own = new AbortController();
   const onAbort = () => own.abort();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -39,7 +45,7 @@ export async function* complete(h: ModelHandle, prompt: number[], opts: SessionO
         ids.push(ev.id);
         pendingIds.push(ev.id);
         if (ev.routes) { routes.push(...ev.routes); pendingRoutes.push(...ev.routes); }
-        text += ev.text ?? '';
+        text += ev.text ?? ts?.push(ev.id) ?? '';
         let end = text.length;
         const at = stop.length ? Math.min(...stop.map((s) => { const i = text.indexOf(s, Math.max(0, sent - s.length + 1)); return i < 0 ? Infinity : i; })) : Infinity;
         if (at !== Infinity) { end = at; stopped = true; } else end -= heldBack(text.slice(sent), stop);
@@ -54,7 +60,8 @@ export async function* complete(h: ModelHandle, prompt: number[], opts: SessionO
       }
       // done: the finish reason (ours when a stop string ended it), and the text held back at the end
       if (!stopped) {
-        const full = ev.text !== undefined && ev.text.startsWith(text) ? ev.text : text;
+        const whole = ev.text ?? (tok ? tok.decode(ids) : undefined);
+        const full = whole !== undefined && whole.startsWith(text) ? whole : text;
         if (full.length > sent || pendingIds.length) yield { type: 'text', text: full.slice(sent), ids: pendingIds, ...(opts.traceRoutes ? { routes: pendingRoutes } : {}) };
         text = full;
       }
