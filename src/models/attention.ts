@@ -62,6 +62,17 @@ export function rotate(c: Pick<AttnCall, 'k' | 'd' | 'rope' | 'B' | 'T' | 'pos0'
                        stride: number, off: number, inverse = false): void {
   const { k, B, T, rope } = c;
   const per = T * nHeads * stride;
+  if (T === 1 && B > 1) {
+    // decode: each sequence's one position gathered into [B, dim/2] tables, one kernel call for all rows
+    const half = c.d.rope.dim / 2, cos = new Float32Array(B * half), sin = new Float32Array(B * half);
+    for (let b = 0; b < B; b++) {
+      const t = rope.at(c.pos0[b], 1, inverse);
+      cos.set(t.cos.subarray(0, half), b * half);
+      sin.set(t.sin.subarray(0, half), b * half);
+    }
+    k.rope(x.subarray(0, B * per), B * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
+    return;
+  }
   for (let b = 0; b < B; b++) {
     const { cos, sin } = rope.at(c.pos0[b], T, inverse);
     k.rope(x.subarray(b * per, (b + 1) * per), T * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
@@ -81,6 +92,17 @@ function clamp(x: Float32Array, lim: number, save: boolean): Uint8Array | undefi
 /** keys [N, heads·Dk] and values [N, heads·Dv] (batch-major) into each sequence's cache at its positions */
 function writeCache(c: AttnCall, kk: Float32Array, v: Float32Array, heads: number, Dk: number, Dv: number): void {
   const { B, T } = c;
+  if (T === 1) { // decode: copy element-wise, no views
+    for (let b = 0; b < B; b++) {
+      const kv = c.kv[b], p = c.pos0[b], K = kv.k, V = kv.v, cap = kv.cap;
+      for (let h = 0; h < heads; h++) {
+        const ks = (b * heads + h) * Dk, kd = (h * cap + p) * Dk, vs = (b * heads + h) * Dv, vd = (h * cap + p) * Dv;
+        for (let i = 0; i < Dk; i++) K[kd + i] = kk[ks + i];
+        for (let i = 0; i < Dv; i++) V[vd + i] = v[vs + i];
+      }
+    }
+    return;
+  }
   for (let b = 0; b < B; b++) {
     const kv = c.kv[b], p0 = c.pos0[b];
     for (let h = 0; h < heads; h++) {
