@@ -192,10 +192,20 @@ async function drawElastic(): Promise<void> {
   grid.forEach(rowOf);
   const pts = grid.filter((g) => g.accuracy);
   elasticChart?.destroy();
+  const fastest = Math.max(1, ...pts.map((g) => g.decode_tok_s ?? 0));
   elasticChart = new Chart($<HTMLCanvasElement>('elastic-chart'), {
-    type: 'scatter',
-    data: { datasets: [{ label: 'sub-models: mean held-out exact match (%) vs active parameters (M)', data: pts.map((g) => ({ x: g.active_params / 1e6, y: g.accuracy.mean })) }] },
-    options: { animation: false, scales: { x: { title: { display: true, text: 'active params (M)' } }, y: { title: { display: true, text: 'accuracy %' } } } },
+    type: 'bubble',
+    data: {
+      datasets: [{
+        label: 'sub-models: mean held-out exact match (%) vs active parameters (M); bubble size: decode tok/s',
+        data: pts.map((g) => ({ x: g.active_params / 1e6, y: g.accuracy.mean, r: 3 + 9 * ((g.decode_tok_s ?? 0) / fastest) })),
+      }],
+    },
+    options: {
+      animation: false,
+      scales: { x: { title: { display: true, text: 'active params (M)' } }, y: { title: { display: true, text: 'accuracy %' } } },
+      plugins: { tooltip: { callbacks: { label: (c) => { const g = pts[c.dataIndex]; return `depth ${g.depth}, ${g.experts} experts, top-${g.top_k}: ${g.accuracy.mean} %, ${g.decode_tok_s ?? '?'} tok/s`; } } } },
+    },
   });
   $('tab-elastic').dataset.loaded = String(grid.length);
 }
