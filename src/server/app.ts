@@ -248,7 +248,13 @@ export function createServer(o: ServeOptions): MoeServer {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       const send = async (data: unknown) => {
         if (res.destroyed) return;
-        if (!res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)) await new Promise<void>((w) => { res.once('drain', w); res.once('close', w); });
+        if (res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)) return;
+        // a slow client: wait for its socket to drain (or close) before the next piece
+        await new Promise<void>((w) => {
+          const done = () => { res.off('drain', done); res.off('close', done); w(); };
+          res.on('drain', done);
+          res.on('close', done);
+        });
       };
       const chunk = (delta: object, finishReason: string | null, extra: object = {}) => (kind === 'chat'
         ? { id, object: 'chat.completion.chunk', created: now, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra }
