@@ -2,13 +2,15 @@
  * Continuous batching over one model: requests come in at any time, each gets a slot (maxBatch of them),
  * and every step decodes all running sequences together.
  *
- *   step:  admit queued requests into free slots, prefilling each alone (its first token comes out)
+ *   step:  admit queued requests into free slots and prefill them (their first tokens come out), those of
+ *          one prompt length and sub-model in one forward [B, T]
  *          → one decode forward [B, 1] per sub-model over the running sequences (each at its own length)
  *          → sample per sequence (its own options and seeded generator) → token events; a sequence at
  *            eos / max tokens ends with `done`, and its slot is free for the next step
  *
- * Prefills run one prompt per forward: prompts rarely share a length, a prefill of T tokens is already a
- * GEMM of T rows, and alone it computes exactly what a sequence on its own computes. The loop yields to
+ * Prompts of one length (a server's clients often send the same template) prefill in one forward: each row
+ * computes what it computes alone (rounding aside, as in a batched decode), and a burst of requests costs a few
+ * forwards instead of one each; prompts of other lengths prefill alone. The loop yields to
  * the event loop (setImmediate) after every forward, so events flow and aborts land between forwards;
  * an aborted (or abandoned) session ends with `done` 'cancelled' and its slot is free at once.
  *
@@ -20,7 +22,7 @@ import type { MoeEvent, MoeModel, Tracer } from '../models/model.js';
 import { MoekitError } from '../util/errors.js';
 import { Channel } from './channel.js';
 import { timingsOf, usageOf, type DoneMsg, type ErrorMsg, type FinishReason, type GenEvent, type SessionOptions, type TokenRoute } from './events.js';
-import { decode, prefill, Sequence } from './sequence.js';
+import { decode, prefillBatch, Sequence } from './sequence.js';
 import { TextStream } from './text-stream.js';
 
 export interface SchedulerOptions {
@@ -188,19 +190,24 @@ export class Scheduler {
   /** the scheduling loop; yields after every forward, returns when there is nothing to do */
   private *steps(): Generator<void, void> {
     while (this.queue.length > 0 || this.running.length > 0) {
-      // admit: prefill each new sequence alone
+      // admit: as many queued requests as there are free slots; prompts of one length and sub-model prefill together
+      const admitted: Session[] = [];
       while (this.running.length < this.maxBatch && this.queue.length > 0) {
         const s = this.queue.shift()!;
         s.state = 'running';
         this.running.push(s);
-        try {
-          prefill(this.model, s.seq, this.tracer([s], s.seq.prompt.length));
-          this.counts.prefills++;
-          if (s.seq.out.length > 0) this.emit(s);
-          else this.end(s, this.doneMsg(s, 'length')); // max new tokens 0
-        } catch (e) {
-          this.end(s, errorMsg(e));
-        }
+        admitted.push(s);
+      }
+      const prefills = new Map<string, Session[]>();
+      for (const s of admitted) {
+        const k = `${s.seq.prompt.length} ${s.seq.subKey}`;
+        const g = prefills.get(k);
+        if (g) g.push(s); else prefills.set(k, [s]);
+      }
+      for (const g of prefills.values()) {
+        const live = g.filter((s) => s.state === 'running'); // aborts land between forwards
+        if (live.length === 0) continue;
+        this.prefillGroup(live);
         yield;
       }
       // decode: one forward per sub-model over its running sequences
@@ -214,6 +221,30 @@ export class Scheduler {
         if (live.length === 0) continue;
         this.decodeGroup(live);
         yield;
+      }
+    }
+  }
+
+  /** one batched prefill; when it throws, each prompt alone, so an error ends only its own session */
+  private prefillGroup(g: Session[]): void {
+    const first = (s: Session) => {
+      if (s.seq.out.length > 0) this.emit(s);
+      else this.end(s, this.doneMsg(s, 'length')); // max new tokens 0
+    };
+    try {
+      prefillBatch(this.model, g.map((s) => s.seq), this.tracer(g, g[0].seq.prompt.length));
+      this.counts.prefills++;
+      for (const s of g) first(s);
+    } catch (e) {
+      if (g.length === 1) { this.end(g[0], errorMsg(e)); return; }
+      for (const s of g) {
+        try {
+          prefillBatch(this.model, [s.seq], this.tracer([s], s.seq.prompt.length));
+          this.counts.prefills++;
+          first(s);
+        } catch (e1) {
+          this.end(s, errorMsg(e1));
+        }
       }
     }
   }
