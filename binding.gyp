@@ -7,8 +7,10 @@
       'target_name': 'moekit_native',
       'sources': [
         'native/addon.cc',
+        'native/attn.cc',
         'native/bf16.cc',
         'native/gemm.cc',
+        'native/gemm_small.cc',
         'native/kernels_scalar.cc',
         'native/kernels_avx2.cc',
         'native/topk.cc',

@@ -215,6 +215,33 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// attnDecode(q, K, V, out, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks | null)
+Napi::Value AttnDecode(const Napi::CallbackInfo& info) {
+  Args a{info, "attnDecode"};
+  const auto q = a.f32(0, "q"), K = a.f32(1, "K"), V = a.f32(2, "V"), out = a.f32(3, "out");
+  const int64_t nH = a.dim(4, "nH"), nKv = a.dim(5, "nKv"), cap = a.dim(6, "cap"), Dk = a.dim(7, "Dk"),
+                Dv = a.dim(8, "Dv"), lo = a.dim(9, "lo"), S = a.dim(10, "S");
+  const double scale = a.number(11, "scale");
+  if (nKv == 0 || nH % nKv != 0) {
+    range_error(a.env(), "attnDecode: nH=" + std::to_string(nH) + " must be a multiple of nKv=" + std::to_string(nKv));
+  }
+  if (S > cap || lo > S) {
+    range_error(a.env(), "attnDecode: need lo <= S <= cap, got lo=" + std::to_string(lo) + ", S=" + std::to_string(S) + ", cap=" + std::to_string(cap));
+  }
+  a.len("q", q.n, mul(nH, Dk));
+  a.len("K", K.n, mul(mul(nKv, cap), Dk));
+  a.len("V", V.n, mul(mul(nKv, cap), Dv));
+  a.len("out", out.n, mul(nH, Dv));
+  const float* sinks = nullptr;
+  if (!a.is_null(12)) {
+    const auto sa = a.f32(12, "sinks");
+    a.len("sinks", sa.n, nH);
+    sinks = sa.p;
+  }
+  moekit::attn_decode(q.p, K.p, V.p, out.p, nH, nKv, cap, Dk, Dv, lo, S, static_cast<float>(scale), sinks);
+  return info.Env().Undefined();
+}
+
 // rmsnorm(out, x, w | null, rows, dim, eps)
 Napi::Value Rmsnorm(const Napi::CallbackInfo& info) {
   Args a{info, "rmsnorm"};
@@ -478,6 +505,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, Sgemm, "sgemm"));
   exports.Set("sgemv", Napi::Function::New(env, Sgemv, "sgemv"));
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
+  exports.Set("attnDecode", Napi::Function::New(env, AttnDecode, "attnDecode"));
   exports.Set("rmsnorm", Napi::Function::New(env, Rmsnorm, "rmsnorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));

@@ -41,7 +41,7 @@ constexpr int64_t kThreadMinWork = int64_t(1) << 17;  // N*K above this: use the
 constexpr int64_t kWorkPerThread = int64_t(1) << 16;  // ... with one thread per 64K weights
 constexpr int64_t kPanelBytes = int64_t(4) << 20;     // f32 panel of W for sgemm_bf16 (L2/L3)
 constexpr int64_t kPanelMinRows = 128, kPanelMaxRows = 512;
-constexpr int64_t kSmallMaxM = 48;  // sgemm_bf16: 2 <= M <= this reads W directly (AVX2)
+constexpr int64_t kSmallMaxM = 64;  // sgemm_bf16: 2 <= M <= this reads W directly (AVX2)
 constexpr int64_t kScratchMaxBytes = int64_t(64) << 20;  // cap for very long rows (huge K)
 
 // ---- scalar variants ------------------------------------------------------------------------

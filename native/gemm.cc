@@ -28,6 +28,8 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
     scale_rows(M, N, beta, C, ldc);
     return;
   }
+  // a linear layer of a few rows: the direct kernel (gemm_small.cc), when it applies
+  if (!transA && transB && sgemm_nt_small(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   // OpenBLAS's beta = 0 path already overwrites C, but zeroing first keeps the NaN-safety
   // independent of the library version (costs M*N stores against M*N*K FMAs).
   if (beta == 0.0f) scale_rows(M, N, 0.0f, C, ldc);

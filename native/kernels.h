@@ -49,6 +49,15 @@ void sgemv(int64_t N, int64_t K, float alpha, const float* W, const float* x, fl
 // ---- bfloat16 weights (bf16.cc): W holds raw bf16 bits, f32 value = bits << 16 ------------
 // dst[n] = widened src[n] (exact, integer shifts only)
 void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
+
+// gemm_small.cc: the small-M linear layer (A · Wᵀ, AVX2); false when it does not apply (OpenBLAS then)
+bool sgemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* W, int64_t ldw, float beta, float* C, int64_t ldc);
+
+// attn.cc: decode attention of one sequence and layer, every head (see src/tensor/kernels.ts attnDecode)
+void attn_decode(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
+                 int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
+                 const float* sinks);
 // y[N] = alpha W[N,K] x[K] + beta y[N]; W rows at stride ldw; beta = 0 never reads y,
 // alpha = 0 or K = 0 never reads W or x. Threaded above 1M weights (blas_get_threads()).
 void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ldw,

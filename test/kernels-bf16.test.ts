@@ -336,17 +336,17 @@ describe.each(simdSets)('native bf16 kernels vs reference (%s)', (simd) => {
 
   it('sgemmBf16: random shapes, M = 1 (the GEMV) and M > 1, strides, alpha/beta, offsets', () => {
     for (let t = 0; t < 80; t++) gemmCase(t % 4 === 0 ? 1 : int(1, 20), int(1, 60), int(1, 70));
-    // the native small-M kernel (2 <= M <= 48: 4 x 3 tiles) and the panel path (M > 48)
-    for (let t = 0; t < 30; t++) gemmCase(int(2, 48), int(1, 40), int(1, 90));
-    for (const M of [2, 3, 4, 5, 7, 8, 31, 47, 48, 49, 50, 63]) gemmCase(M, int(1, 50), int(1, 50));
+    // the native small-M kernel (2 <= M <= 64: 4 x 3 tiles) and the panel path (M > 64)
+    for (let t = 0; t < 30; t++) gemmCase(int(2, 64), int(1, 40), int(1, 90));
+    for (const M of [2, 3, 4, 5, 7, 8, 31, 47, 48, 49, 50, 63, 64, 65, 66]) gemmCase(M, int(1, 50), int(1, 50));
   });
 
   it('sgemmBf16: threaded small-M kernel; several panels, threaded panel conversion', () => {
-    // native: M = 1 is the GEMV; 2 <= M <= 48 the small-M kernel under avx2; else panels of
+    // native: M = 1 is the GEMV; 2 <= M <= 64 the small-M kernel under avx2; else panels of
     // 512 rows for K <= 2048, ~4 MiB of f32 for larger K (208 rows for K = 5000)
     const shapes: [number, number, number][] = [
       [3, 1100, 37], [2, 1030, 300], [5, 433, 5000], [1, 300, 4096], [17, 520, 1025],
-      [49, 1100, 37], [56, 433, 5000], [48, 301, 1500],
+      [49, 1100, 37], [56, 433, 5000], [48, 301, 1500], [64, 700, 129], [65, 300, 200],
     ];
     withThreads([1, 2], () => { for (const [M, N, K] of shapes) gemmCase(M, N, K); });
   });

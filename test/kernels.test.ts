@@ -219,6 +219,7 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
   it('sgemm: larger blocked/threaded shapes and degenerate dims', () => {
     const shapes: [number, number, number][] = [
       [129, 257, 300], [300, 7, 513], [1, 1000, 333], [517, 1, 64], [64, 64, 64], [33, 65, 1],
+      [64, 130, 100], [50, 37, 129], [8, 128, 128], [2, 3, 4096], [65, 16, 64], [64, 9, 129], // the small-M direct kernel (M ≤ 64, M·K ≤ 8192) and just past it
     ];
     for (const [M, N, K] of shapes) {
       for (const tA of [false, true]) for (const tB of [false, true]) gemmCase(tA, tB, M, N, K);
@@ -248,6 +249,24 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
       expectClose(yn.v, yr, 1e-5, 1e-6, `sgemv(N=${N}, K=${K})`, scale);
       expect(guardsIntact(yn)).toBe(true);
     }
+  });
+
+  it('attnDecode: GQA groups, sliding windows (lo > 0), sinks, empty key ranges, cache capacity > S', () => {
+    for (let t = 0; t < 60; t++) {
+      const nKv = pick([1, 2, 4]), nH = nKv * pick([1, 2, 4]), Dk = pick([8, 16, 32, 13]), Dv = pick([8, 16, 7]);
+      const S = int(0, 70), cap = S + pick([0, 0, 5, 33]), lo = t % 3 === 0 ? int(0, S) : 0;
+      const sinks = t % 4 === 0 ? randn(nH, 2) : null;
+      const q = view(randn(nH * Dk)), K = view(randn(nKv * cap * Dk)), V = view(randn(nKv * cap * Dv));
+      const outN = view(new Float32Array(nH * Dv).fill(NaN)), outR = new Float32Array(nH * Dv);
+      const scale = 1 / Math.sqrt(Dk);
+      nat.attnDecode(q.v, K.v, V.v, outN.v, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks);
+      ref.attnDecode(q.v, K.v, V.v, outR, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks);
+      expectClose(outN.v, outR, 1e-4, 1e-5, `attnDecode(nH=${nH}, nKv=${nKv}, S=${S}, lo=${lo}, sinks=${sinks !== null})`);
+      expect(guardsIntact(outN)).toBe(true);
+    }
+    expect(() => nat.attnDecode(new Float32Array(4), new Float32Array(8), new Float32Array(8), new Float32Array(4), 3, 2, 4, 1, 1, 0, 4, 1, null)).toThrow(/multiple of nKv/);
+    expect(() => nat.attnDecode(new Float32Array(4), new Float32Array(8), new Float32Array(8), new Float32Array(4), 2, 2, 4, 1, 1, 0, 5, 1, null)).toThrow(/S <= cap/);
+    expect(() => nat.attnDecode(new Float32Array(4), new Float32Array(7), new Float32Array(8), new Float32Array(4), 2, 2, 4, 1, 1, 0, 4, 1, null)).toThrow(/K has 7 elements, needs 8/);
   });
 
   it('softmax: random rows/cols, large logits, masks, NaN rows', () => {

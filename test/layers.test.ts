@@ -1,8 +1,8 @@
 /**
  * The house's layering, checked on every import in src/: layers import downward only (tensor and util at
  * the bottom; io, and beside it tasks (the built-in corpus, needing only util and io); moe, with its own types;
- * models; runtime and train; experts; server and cli on top; plan beside, needing only io, util and the model
- * description); index.ts, the library's entry point, above them all).
+ * models; runtime and train; experts; server and cli on top (cli above server: `moekit serve` starts it); plan beside,
+ * needing only io, util and the model description); index.ts, the library's entry point, above them all).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,6 +18,7 @@ function allowed(from: string, to: string): boolean {
   if (from === 'tensor') return to === 'util';
   if (from === 'tasks') return ['util', 'io'].includes(to);
   if (from === 'util') return false;
+  if (from === 'cli' && to === 'server') return true;
   if (from === 'runtime' && to === 'train') return false;
   if (from === 'train' && to === 'runtime') return false;
   return RANK[to] !== undefined && RANK[to] < RANK[from];

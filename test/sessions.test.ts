@@ -107,6 +107,24 @@ describe.each(['gpt_oss', 'deepseek_v3', 'qwen3_moe'])('%s: eight concurrent ses
     expect(stats).toMatchObject({ slots: 8, running: 0, queued: 0 });
   });
 
+  it('prompts of one length prefill in one forward, each giving the ids it gives alone', async () => {
+    // six prompts of 9 tokens and two of 4: three prefill forwards (the two lengths, and one arriving later)
+    const reqs = Array.from({ length: 8 }, (_, i) => ({
+      prompt: Array.from({ length: i < 6 ? 9 : 4 }, (_, j) => (j * 31 + i * 17 + 3) % V),
+      o: (i % 2 ? { maxNewTokens: 9, temperature: 1.1, topK: 40, seed: 7 + i } : { maxNewTokens: 8 + i, greedy: true, stopAtEos: false }) as SessionOptions,
+    }));
+    const alone = reqs.map((r) => generate(model, r.prompt, r.o));
+    const before = await h.stats();
+    const got = await Promise.all(reqs.map((r) => collect(h.generate(r.prompt, r.o))));
+    got.forEach((g, i) => {
+      expect(g.error, `request ${i}`).toBeNull();
+      expect([...reqs[i].prompt, ...g.ids], `request ${i}`).toEqual(alone[i].ids);
+      expect(g.done!.timings.prompt_n).toBe(reqs[i].prompt.length);
+    });
+    const after = await h.stats();
+    expect(after.prefills - before.prefills).toBeLessThan(8);
+  });
+
   it('a bad request gives an error event; the other sessions go on', async () => {
     const good = { prompt: [3, 1, 4, 1, 5], o: { maxNewTokens: 20, greedy: true, stopAtEos: false } };
     const want = generate(model, good.prompt, good.o).ids;

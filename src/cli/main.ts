@@ -22,6 +22,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  pruned checkpoints, retrieval (moekit experts --help)
   moekit plan simulate|search|sweep|export|op ...  MoE training planner (moekit plan --help)
   moekit native [--build]                        which native kernel core loaded; --build builds it from source
+  moekit serve [MODEL_DIR] [--host H] [--port 8080] [--api-key KEY] [--slots N] [--queue N]
+                                                 OpenAI-compatible server and dashboard (default: the demo model)
 
   MODEL_DIR may be 'demo': the demo model moekit ships (examples/demo-moe).
 
@@ -44,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'experts': return await (await import('./experts.js')).runExperts(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
       case 'native': return await (await import('./native.js')).runNative(rest);
+      case 'serve': return await (await import('./serve.js')).runServe(rest);
       case 'plan': {
         const { runPlanCommand } = await import('./plan.js');
         return await runPlanCommand(rest);
@@ -55,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, experts, plan; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, experts, plan, serve, native; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof HelpRequested) {

@@ -62,6 +62,17 @@ export function rotate(c: Pick<AttnCall, 'k' | 'd' | 'rope' | 'B' | 'T' | 'pos0'
                        stride: number, off: number, inverse = false): void {
   const { k, B, T, rope } = c;
   const per = T * nHeads * stride;
+  if (T === 1 && B > 1) {
+    // decode: each sequence's one position gathered into [B, dim/2] tables, one kernel call for all rows
+    const half = c.d.rope.dim / 2, cos = new Float32Array(B * half), sin = new Float32Array(B * half);
+    for (let b = 0; b < B; b++) {
+      const t = rope.at(c.pos0[b], 1, inverse);
+      cos.set(t.cos.subarray(0, half), b * half);
+      sin.set(t.sin.subarray(0, half), b * half);
+    }
+    k.rope(x.subarray(0, B * per), B * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
+    return;
+  }
   for (let b = 0; b < B; b++) {
     const { cos, sin } = rope.at(c.pos0[b], T, inverse);
     k.rope(x.subarray(b * per, (b + 1) * per), T * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
@@ -81,6 +92,17 @@ function clamp(x: Float32Array, lim: number, save: boolean): Uint8Array | undefi
 /** keys [N, heads·Dk] and values [N, heads·Dv] (batch-major) into each sequence's cache at its positions */
 function writeCache(c: AttnCall, kk: Float32Array, v: Float32Array, heads: number, Dk: number, Dv: number): void {
   const { B, T } = c;
+  if (T === 1) { // decode: copy element-wise, no views
+    for (let b = 0; b < B; b++) {
+      const kv = c.kv[b], p = c.pos0[b], K = kv.k, V = kv.v, cap = kv.cap;
+      for (let h = 0; h < heads; h++) {
+        const ks = (b * heads + h) * Dk, kd = (h * cap + p) * Dk, vs = (b * heads + h) * Dv, vd = (h * cap + p) * Dv;
+        for (let i = 0; i < Dk; i++) K[kd + i] = kk[ks + i];
+        for (let i = 0; i < Dv; i++) V[vd + i] = v[vs + i];
+      }
+    }
+    return;
+  }
   for (let b = 0; b < B; b++) {
     const kv = c.kv[b], p0 = c.pos0[b];
     for (let h = 0; h < heads; h++) {
@@ -249,6 +271,10 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const scratch = save ? null : new Float32Array(T * colsMax);
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   const group = nH / kvH;
+  if (T === 1 && !save) {
+    decodeFused(c, q, out);
+    return { y: linearFwd(k, out, N, w.o) };
+  }
   for (let b = 0; b < B; b++) {
     const S = c.pos0[b] + T, cols = a.sinks ? S + 1 : S, kv = c.kv[b];
     for (let h = 0; h < nH; h++) {
@@ -269,6 +295,21 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const y = linearFwd(k, out, N, w.o);
   if (!save) return { y };
   return { y, s: { ...p, x: c.x, q, kv: c.kv.slice(), probs: probs!, out } as AttnSaved };
+}
+
+/**
+ * The decode fast path (one new token per sequence): every head of a sequence in one fused kernel call
+ * (scores, mask, softmax, P · V as the loop above computes them) instead of two GEMMs and a softmax per head.
+ */
+function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
+  const { k, d, w, B, window } = c;
+  const a = d.attention, { nH, kvH, Dk, Dv } = dims(d);
+  for (let b = 0; b < B; b++) {
+    const p = c.pos0[b], S = p + 1, kv = c.kv[b];
+    const lo = window === null ? 0 : Math.max(0, p - window + 1);
+    k.attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), kv.k, kv.v, out.subarray(b * nH * Dv, (b + 1) * nH * Dv),
+      nH, kvH, kv.cap, Dk, Dv, lo, S, a.scale, a.sinks ? w.sinks! : null);
+  }
 }
 
 /** dy [N, H] → dx [N, H] (+=), weight gradients into g */

@@ -45,8 +45,22 @@ export interface BatchStats {
 }
 
 export interface ProgressMsg { type: 'progress'; event: ProgressEvent }
-/** one generated token; `text` is the printable text it adds (with a tokenizer; '' while a UTF-8 sequence is incomplete) */
-export interface TokenMsg { type: 'token'; id: number; index: number; text?: string }
+/**
+ * One position's routing, per MoE layer (indexed by MoE layer): the experts chosen and their combine
+ * weights, [K] each; null for a layer the sub-model skips.
+ */
+export interface TokenRoute {
+  experts: (number[] | null)[];
+  weights: (number[] | null)[];
+}
+
+/**
+ * one generated token; `text` is the printable text it adds (with a tokenizer; '' while a UTF-8 sequence is
+ * incomplete). With `traceRoutes`, `routes` is the routing of the positions the forward that produced it fed: every
+ * prompt position for the first token, the previous token after that (so the routes of all token events, in
+ * order, are those of positions 0 … prompt + n − 2).
+ */
+export interface TokenMsg { type: 'token'; id: number; index: number; text?: string; routes?: TokenRoute[] }
 /** the end of a generation; `text` is the whole completion, decoded once (with a tokenizer) */
 export interface DoneMsg { type: 'done'; finish_reason: FinishReason; usage: Usage; timings: Timings; batch: BatchStats; text?: string }
 /** a request that failed (bad prompt, bad options, a forward that threw); its session ends here */
@@ -68,6 +82,8 @@ export interface SessionOptions extends SamplingOptions {
   eosTokenIds?: number[];
   /** run a sub-model (layers, experts, top-k); only sequences with the same sub-model share a forward */
   sub?: SubModel;
+  /** token events carry the routing of every position (TokenMsg.routes) */
+  traceRoutes?: boolean;
 }
 
 export function usageOf(promptTokens: number, completionTokens: number): Usage {

@@ -34,7 +34,8 @@ export interface ModelHandle {
 
 
 export function openModel(dir: string, opts: OpenOptions = {}): ModelHandle {
-  const worker = new Worker(compiledWorker(import.meta.url, 'runtime/worker.js'), { workerData: { dir, ...opts } satisfies WorkerInit });
+  const env = opts.threads !== undefined ? { env: { ...process.env, MOEKIT_THREADS: String(opts.threads) } } : {};
+  const worker = new Worker(compiledWorker(import.meta.url, 'runtime/worker.js'), { workerData: { dir, ...opts } satisfies WorkerInit, ...env });
   const send = (m: ToWorker) => worker.postMessage(m);
 
   // loading: ready, and the progress log every `events` iteration replays
@@ -91,9 +92,11 @@ export function openModel(dir: string, opts: OpenOptions = {}): ModelHandle {
       case 'progress': logLoad({ type: 'progress', event: m.event }); break;
       case 'ready': logLoad(null); loaded(m.info); holdIfBusy(); break;
       case 'load-error': die(m.message); void worker.terminate(); break;
-      case 'event':
-        if (m.event.type === 'done' || m.event.type === 'error') endSession(m.id, m.event);
-        else sessions.get(m.id)?.ch.push(m.event);
+      case 'events':
+        for (const { id, event } of m.list) {
+          if (event.type === 'done' || event.type === 'error') endSession(id, event);
+          else sessions.get(id)?.ch.push(event);
+        }
         break;
       case 'stats': {
         const c = statsCalls.get(m.id);

@@ -1,7 +1,7 @@
 /**
- * One sequence being generated, and the two forward steps every generation is made of: the prefill of one
- * prompt (a forward of its T tokens, alone), and the decode of B sequences by one token each (one forward
- * [B, 1] over their own caches, each at its own length). The synchronous generate() runs them for one
+ * One sequence being generated, and the two forward steps every generation is made of: the prefill of
+ * prompts (a forward of their T tokens: one prompt, or several of one length), and the decode of B sequences
+ * by one token each (one forward [B, 1] over their own caches, each at its own length). The synchronous generate() runs them for one
  * sequence; the scheduler interleaves them for many.
  */
 import type { MoeModel, SubModel, Tracer } from '../models/model.js';
@@ -63,15 +63,30 @@ export class Sequence {
 
 /** forward the prompt of `s` alone and take its first token (none for max new tokens 0) */
 export function prefill(model: MoeModel, s: Sequence, trace?: Tracer): void {
-  s.t.prefillStart = performance.now();
-  const logits = model.forward(Int32Array.from(s.prompt), 1, s.prompt.length, { cache: new KvCache([s.cache]), lastOnly: true, trace, sub: s.o.sub });
-  s.t.prefillEnd = performance.now();
-  if (s.o.maxNewTokens === 0) {
-    s.finish = 'length';
-    s.t.end = s.t.prefillEnd;
-  } else {
-    s.take(logits);
-  }
+  prefillBatch(model, [s], trace);
+}
+
+/**
+ * the prompts of B sequences of one length and one sub-model in one forward [B, T] (each into its own cache),
+ * and each one's first token (none for max new tokens 0)
+ */
+export function prefillBatch(model: MoeModel, seqs: Sequence[], trace?: Tracer): void {
+  const B = seqs.length, T = seqs[0].prompt.length, V = model.desc.vocab;
+  if (seqs.some((s) => s.prompt.length !== T || s.subKey !== seqs[0].subKey)) throw new Error('prefillBatch: prompts of different lengths or sub-models in one batch');
+  const t0 = performance.now();
+  const ids = new Int32Array(B * T); // [B, T]
+  seqs.forEach((s, b) => { s.t.prefillStart = t0; ids.set(s.prompt, b * T); });
+  const logits = model.forward(ids, B, T, { cache: new KvCache(seqs.map((s) => s.cache)), lastOnly: true, trace, sub: seqs[0].o.sub }); // [B, V]
+  const t1 = performance.now();
+  seqs.forEach((s, b) => {
+    s.t.prefillEnd = t1;
+    if (s.o.maxNewTokens === 0) {
+      s.finish = 'length';
+      s.t.end = t1;
+    } else {
+      s.take(logits.subarray(b * V, (b + 1) * V));
+    }
+  });
 }
 
 /** one batched decode step: feed each sequence's last token (one forward [B, 1]) and take the next */

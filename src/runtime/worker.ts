@@ -1,12 +1,13 @@
 /**
  * The model's thread: loads a model directory (its progress events go to the port), then runs a
- * Scheduler over it, one session per `generate` message, their events back over the port. Started by
+ * Scheduler over it, one session per `generate` message, their events back over the port (one message per step). Started by
  * openModel (src/runtime/remote.ts), which holds the other end; a failed load is a `load-error`
  * message carrying the error's one line, never an uncaught crash.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTokenizer } from '../io/tokenizer.js';
 import { MoeModel } from '../models/model.js';
+import type { ModelDesc } from '../models/desc.js';
 import type { ProgressEvent } from '../util/progress.js';
 import type { GenEvent, SessionOptions } from './events.js';
 import { errorMsg, Scheduler, type SchedulerStats } from './scheduler.js';
@@ -18,6 +19,8 @@ export interface WorkerInit {
   maxBatch?: number;
   /** load the directory's tokenizer.json, when it has one, for the events' text (default true) */
   tokenizer?: boolean;
+  /** the kernels' threads on the model's thread (MOEKIT_THREADS there; default: as the process has it) */
+  threads?: number;
 }
 
 /** what the loaded model is, for a server's /v1/models and /health */
@@ -32,6 +35,8 @@ export interface ModelInfo {
   /** events carry text */
   tokenizer: boolean;
   loadSeconds: number;
+  /** the whole description (plain data): what a server checks sub-models against */
+  desc: ModelDesc;
 }
 
 /** main thread → worker */
@@ -46,7 +51,7 @@ export type FromWorker =
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'ready'; info: ModelInfo }
   | { type: 'load-error'; message: string }
-  | { type: 'event'; id: number; event: GenEvent }
+  | { type: 'events'; list: { id: number; event: GenEvent }[] }
   | { type: 'stats'; id: number; stats: SchedulerStats | null }
   | { type: 'closed' };
 
@@ -57,23 +62,34 @@ if (port) {
   let scheduler: Scheduler | null = null;
   const sessions = new Map<number, AbortController>();
 
-  async function run(id: number, prompt: number[], opts: SessionOptions): Promise<void> {
+  // a step's events, one message: the scheduler hands them over synchronously inside the step, and the
+  // flush runs right after it (a microtask), so nothing waits for the next step
+  let outbox: { id: number; event: GenEvent }[] = [];
+  const flush = () => {
+    const list = outbox;
+    outbox = [];
+    if (list.length) post({ type: 'events', list });
+  };
+  function run(id: number, prompt: number[], opts: SessionOptions): void {
     const ac = new AbortController();
     sessions.set(id, ac);
+    const onEvent = (event: GenEvent) => {
+      if (outbox.length === 0) queueMicrotask(flush);
+      outbox.push({ id, event });
+      if (event.type === 'done' || event.type === 'error') sessions.delete(id);
+    };
     try {
       if (!scheduler) throw new Error('the model is not loaded');
-      for await (const event of scheduler.submit(prompt, opts, ac.signal)) post({ type: 'event', id, event });
+      scheduler.listen(prompt, opts, ac.signal, onEvent);
     } catch (e) {
-      post({ type: 'event', id, event: errorMsg(e) });
-    } finally {
-      sessions.delete(id);
+      onEvent(errorMsg(e));
     }
   }
 
   // messages queue until the (synchronous) load below is over
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
-      case 'generate': void run(m.id, m.prompt, m.opts); break;
+      case 'generate': run(m.id, m.prompt, m.opts); break;
       case 'cancel': sessions.get(m.id)?.abort(); break;
       case 'stats': post({ type: 'stats', id: m.id, stats: scheduler?.stats() ?? null }); break;
       case 'close':
@@ -95,6 +111,7 @@ if (port) {
       info: {
         dir: init.dir, arch: d.arch, hfClass: d.hfClass, vocab: d.vocab, maxPositions: d.maxPositions, eosTokenIds: d.eosTokenIds,
         maxBatch: scheduler.maxBatch, tokenizer: tokenizer !== null, loadSeconds: (performance.now() - t0) / 1000,
+        desc: d,
       },
     });
   } catch (e) {

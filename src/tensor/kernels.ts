@@ -20,6 +20,13 @@ export interface Kernels {
         y: Float32Array): void;
   /** in place, row-wise softmax of x[rows, cols] (max-subtracted, exact exp) */
   softmax(x: Float32Array, rows: number, cols: number): void;
+  /**
+   * Decode attention of one sequence: out[nH, Dv], head h (kv head h / (nH / nKv)) attending keys
+   * [lo, S) of its cache: softmax(scale · q_h · K[kvh, lo:S]ᵀ, and with sinks one extra logit sinks[h]
+   * that carries no value) · V[kvh, lo:S]. q [nH, Dk]; K [nKv, cap, Dk], V [nKv, cap, Dv].
+   */
+  attnDecode(q: Float32Array, K: Float32Array, V: Float32Array, out: Float32Array, nH: number, nKv: number, cap: number,
+             Dk: number, Dv: number, lo: number, S: number, scale: number, sinks: Float32Array | null): void;
   /** out[rows, dim] = x / sqrt(mean(x²) + eps) · w   (w null → 1). out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array | null, rows: number, dim: number,
           eps: number): void;

@@ -128,6 +128,7 @@ function wrap(a: NativeAddon): Kernels {
     sgemm: a.sgemm,
     sgemv: a.sgemv,
     softmax: a.softmax,
+    attnDecode: a.attnDecode,
     rmsnorm: a.rmsnorm,
     rope: a.rope,
     swiglu: a.swiglu,

@@ -1,0 +1,126 @@
+/**
+ * The dashboard in a real browser: Playwright (playwright-core, no browser download) drives Debian's
+ * Chromium (/usr/bin/chromium, installed by setup.sh) against `moekit serve` on the demo model. It sends a
+ * chat message and sees the streamed answer (the engine's greedy text for that prompt), switches to a
+ * sub-model and sees that sub-model's answer, opens the routing view (one row per routed position, one
+ * column per MoE layer), the expert loads, the PreMoe view, and runs a plan (simulate, search, export).
+ * Screenshots go to test-artifacts/. Without Chromium the test fails, saying how to install it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTokenizer } from '../src/io/tokenizer.js';
+import { MoeModel } from '../src/models/model.js';
+import { generate } from '../src/runtime/generate.js';
+import { createServer, type MoeServer } from '../src/server/app.js';
+
+const DEMO = path.resolve(__dirname, '../examples/demo-moe');
+const CHROMIUM = process.env.MOEKIT_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = path.resolve(__dirname, '../test-artifacts');
+const WEB = path.resolve(__dirname, '../dist/web/index.html');
+
+describe('the dashboard in Chromium', () => {
+  let s: MoeServer, url: string, browser: Browser, page: Page;
+  const model = MoeModel.load(DEMO), tok = loadTokenizer(DEMO)!;
+  const greedy = (text: string, max: number, sub?: Parameters<typeof generate>[2]['sub']) => {
+    const ids = tok.applyChatTemplate([{ role: 'user', content: text }], true);
+    return tok.decode(generate(model, ids, { maxNewTokens: max, greedy: true, sub }).ids.slice(ids.length));
+  };
+  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+  beforeAll(async () => {
+    expect(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run ./setup.sh (it apt-installs chromium), or set MOEKIT_CHROMIUM`).toBe(true);
+    expect(fs.existsSync(WEB), 'dist/web is not built: npm run build:web (npm ci and npm test run it)').toBe(true);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    s = createServer({ dir: DEMO });
+    url = await s.listen('127.0.0.1', 0);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="1"]');
+    expect(errors).toEqual([]);
+  });
+  afterAll(async () => { await browser?.close(); await s?.close(); });
+
+  async function chat(text: string): Promise<string> {
+    const n = await page.locator('.msg.assistant').count();
+    await page.fill('#prompt', text);
+    await page.click('#send');
+    const a = page.locator('.msg.assistant').nth(n);
+    await a.and(page.locator('[data-done="1"]')).waitFor();
+    return (await a.textContent()) ?? '';
+  }
+
+  it('chat streams the model\'s answer into the page', async () => {
+    await page.fill('#max-tokens', '40');
+    const got = await chat('add 62+0=');
+    expect(got).toBe(greedy('add 62+0=', 40));
+    expect(await page.textContent('#timings')).toMatch(/tokens \((stop|length)\); prompt \d+ tokens .* ran the full model/);
+    expect(await page.textContent('#model')).toMatch(/demo-moe \(qwen3_moe, 4 layers, 16 experts, top-2/);
+    await shot('chat');
+  });
+
+  it('the routing view shows the last answer: positions × MoE layers, coloured by expert', async () => {
+    await page.click('nav button[data-tab="routing"]');
+    const rows = page.locator('#routing tr');
+    const ids = tok.applyChatTemplate([{ role: 'user', content: 'add 62+0=' }], true);
+    const answer = tok.encode(greedy('add 62+0=', 40), false).length;
+    expect(await rows.count()).toBe(1 + ids.length + answer); // header + prompt + answer's tokens (eos included) − the last one fed, + 1 for eos
+    const cell = page.locator('#routing td[data-expert]').first();
+    expect(await cell.getAttribute('title')).toMatch(/^expert \d+: 0\.\d+\nexpert \d+: 0\.\d+$/);
+    expect(await page.locator('#routing td[data-expert]').count()).toBe((ids.length + answer) * 4);
+    await shot('routing');
+  });
+
+  it('the elastic view picks a sub-model; chat then runs it', async () => {
+    await page.click('nav button[data-tab="elastic"]');
+    await page.waitForSelector('#tab-elastic[data-loaded="18"]');
+    await page.click('#grid tr[data-sub="2-8-1"]');
+    expect(await page.textContent('#running')).toBe('depth 2, 8 experts, top-1');
+    await shot('elastic');
+    await page.click('nav button[data-tab="chat"]');
+    const got = await chat('sort 05992=');
+    const mask = Uint8Array.from({ length: 16 }, (_, e) => (e < 8 ? 1 : 0));
+    expect(got).toBe(greedy('sort 05992=', 40, { layers: [0, 3], experts: [mask, mask, mask, mask], topK: 1 }));
+    expect(await page.textContent('#timings')).toMatch(/ran layers 0,3, top-k 1/);
+    await page.click('nav button[data-tab="elastic"]');
+    await page.click('#grid tr[data-sub="full"]');
+    expect(await page.textContent('#running')).toBe('the full model');
+  });
+
+  it('expert loads and the PreMoe view', async () => {
+    await page.click('nav button[data-tab="experts"]');
+    await page.waitForSelector('#heatmap td');
+    expect(await page.locator('#heatmap td').count()).toBe(4 * 16);
+    await shot('experts');
+    await page.click('nav button[data-tab="premoe"]');
+    await page.waitForSelector('#premoe-table td');
+    expect(await page.textContent('#premoe-store')).toMatch(/no pattern store loaded/);
+    await shot('premoe');
+  });
+
+  it('the planner simulates, searches and exports a spec', async () => {
+    await page.click('nav button[data-tab="planner"]');
+    await page.waitForSelector('#plan-model option', { state: 'attached' });
+    await page.selectOption('#plan-model', 'mixtral-8x7b');
+    await page.selectOption('#plan-hw', 'h100');
+    await page.click('button[data-plan="simulate"]');
+    await page.waitForSelector('#plan-summary b');
+    expect(await page.textContent('#plan-summary')).toMatch(/step \d+\.\d+ s, [\d,]+ tokens\/s, MFU \d+\.\d %/);
+    await page.click('button[data-plan="search"]');
+    await page.waitForSelector('#plan-layouts tr:nth-child(2)');
+    expect(await page.locator('#plan-layouts tr').count()).toBeGreaterThan(2);
+    await page.click('button[data-plan="export"]');
+    await page.waitForFunction(() => (document.getElementById('plan-command')?.textContent ?? '').length > 0);
+    expect(await page.textContent('#plan-command')).toMatch(/torchrun .*pretrain_gpt\.py/);
+    // a bad spec shows the planner's message
+    await page.fill('#plan-tp', '5');
+    await page.click('button[data-plan="simulate"]');
+    await page.waitForFunction(() => (document.getElementById('plan-error')?.textContent ?? '').length > 0);
+    expect(await page.textContent('#plan-error')).toMatch(/tp/);
+    await shot('planner');
+  });
+});
