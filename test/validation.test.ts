@@ -89,6 +89,21 @@ describe('top-k and groups', () => {
   });
 });
 
+describe('dense-layer patterns', () => {
+  // transformers takes these modulo the layer index, so 0 raises ZeroDivisionError there: an error naming the key here
+  it('decoder_sparse_step, moe_layer_freq and moe_layer_interval of 0 are refused, not read as 1', async () => {
+    await badConfig('qwen2_moe', { decoder_sparse_step: 0 }, /'decoder_sparse_step' must be an integer ≥ 1, got 0/);
+    await badConfig('qwen3_moe', { decoder_sparse_step: 0 }, /'decoder_sparse_step' must be an integer ≥ 1, got 0/);
+    await badConfig('deepseek_v2', { moe_layer_freq: 0 }, /'moe_layer_freq' must be an integer ≥ 1, got 0/);
+    await badConfig('deepseek_v3', { moe_layer_freq: 0 }, /'moe_layer_freq' must be an integer ≥ 1, got 0/);
+    await badConfig('ernie4_5_moe', { moe_layer_interval: 0 }, /'moe_layer_interval' must be an integer ≥ 1, got 0/);
+  });
+  it('mlp_only_layers must be layer indices', async () => {
+    await badConfig('qwen2_moe', { mlp_only_layers: [99] }, /'mlp_only_layers' must list layer indices/);
+    await badConfig('qwen2_moe', { mlp_only_layers: ['a'] }, /'mlp_only_layers' must list layer indices/);
+  });
+});
+
 describe('sizes', () => {
   it('num_hidden_layers 1e9 on inspect of a config alone fails fast', async () => {
     const dir = configOnly('layers-1e9', { ...mixtralCfg(), num_hidden_layers: 1e9 });
