@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { MoekitError } from '../util/errors.js';
 import { type Dtype } from './dtypes.js';
+import { CONFIG_MAX_BYTES, oneLineMessage, readTextCapped } from './read.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 /** The index file transformers writes for sharded checkpoints. */
@@ -104,9 +105,10 @@ export class Checkpoint {
   private static fromIndex(dir: string, indexPath: string): Checkpoint {
     let json: unknown;
     try {
-      json = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+      json = JSON.parse(readTextCapped(indexPath, CONFIG_MAX_BYTES, 'shard index'));
     } catch (e) {
-      throw new MoekitError(`malformed index: ${(e as Error).message}`, indexPath);
+      if (e instanceof MoekitError) throw e;
+      throw new MoekitError(`malformed index: ${oneLineMessage(e)}`, indexPath);
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new MoekitError('malformed index: not a JSON object', indexPath);

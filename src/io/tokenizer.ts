@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { MoekitError } from '../util/errors.js';
+import { CONFIG_MAX_BYTES, readJsonCapped, TOKENIZER_MAX_BYTES } from './read.js';
 
 export interface ChatMessage { role: string; content: string }
 
@@ -26,12 +27,10 @@ function tokenText(v: unknown): string {
   return '';
 }
 
-function readJson(file: string): object {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as object;
-  } catch (e) {
-    throw new MoekitError(`malformed JSON: ${(e as Error).message}`, file);
-  }
+function readJson(file: string, maxBytes: number, what: string): Record<string, unknown> {
+  const v = readJsonCapped(file, maxBytes, what);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MoekitError('must be a JSON object', file);
+  return v as Record<string, unknown>;
 }
 
 /** the tokenizer of a model directory, or null when it has no tokenizer.json */
@@ -39,10 +38,10 @@ export function loadTokenizer(dir: string): TextTokenizer | null {
   const tj = path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tj)) return null;
   const tc = path.join(dir, 'tokenizer_config.json');
-  const config = (fs.existsSync(tc) ? readJson(tc) : {}) as Record<string, unknown>;
+  const config = (fs.existsSync(tc) ? readJson(tc, CONFIG_MAX_BYTES, 'tokenizer config') : {});
   let tok: Tokenizer;
   try {
-    tok = new Tokenizer(readJson(tj), config);
+    tok = new Tokenizer(readJson(tj, TOKENIZER_MAX_BYTES, 'tokenizer'), config);
   } catch (e) {
     if (e instanceof MoekitError) throw e;
     throw new MoekitError(`cannot build the tokenizer: ${(e as Error).message}`, tj);

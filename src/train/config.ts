@@ -2,9 +2,9 @@
  * The training configuration (`moekit train CONFIG.yaml`, or the same fields from flags), checked field by field:
  * unknown keys, wrong types and impossible values are errors that name the field. Defaults are written here once.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_MAX_BYTES, readJsonCapped, readTextCapped, SPEC_MAX_BYTES } from '../io/read.js';
 import { MoekitError } from '../util/errors.js';
 import type { BalanceWeights } from '../moe/balance.js';
 import type { ElasticConfig } from './elastic.js';
@@ -126,7 +126,7 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   if ((model.config === undefined) === (model.from === undefined)) throw new MoekitError('model: give exactly one of model.config (a config.json to initialise at random) or model.from (a checkpoint directory)');
   if (typeof (raw.model as Record<string, unknown>)?.config === 'string') {
     const f = rel((raw.model as Record<string, string>).config);
-    try { model.config = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) { throw new MoekitError(`model.config: ${(e as Error).message}`, f); }
+    model.config = readJsonCapped(f, CONFIG_MAX_BYTES, 'model.config') as typeof model.config;
   }
   if (model.from) model.from = rel(model.from);
   if (!(model.init_std > 0)) throw new MoekitError(`model.init_std must be > 0, got ${model.init_std}`);
@@ -169,8 +169,7 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
 
 /** read a YAML (or JSON) training config */
 export function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch { throw new MoekitError('cannot read the training config', file); }
+  const text = readTextCapped(file, SPEC_MAX_BYTES, 'training config');
   let raw: unknown;
   try { raw = parseYaml(text); } catch (e) { throw new MoekitError(`malformed YAML: ${(e as Error).message.split('\n')[0]}`, file); }
   return checkRaw(raw, file);
