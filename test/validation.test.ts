@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../src/io/config.js';
 import { MoeModel } from '../src/models/model.js';
@@ -240,5 +241,94 @@ describe('flag errors are one line; the usage goes behind --help', () => {
     const r = await runCli([cmd, '--help']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^usage: moekit ${cmd}`));
+  });
+});
+
+/** a spec file in the scratch directory */
+function specFile(name: string, text: string): string {
+  const f = path.join(tmp(), name);
+  fs.writeFileSync(f, text);
+  return f;
+}
+const SPEC = 'model: mixtral-8x7b\nhardware: { preset: h100, devices: 16 }\nparallel: { tp: 2, pp: 2, ep: 4 }\ntraining: { seq_len: 4096, global_batch: 64 }\n';
+
+describe("the planner's inputs", () => {
+  it('plan integers must be exact and bounded: 1e308, 2^53 + 1, 1.5 and 2^40 devices are refused', async () => {
+    await expectOneLine(['plan', 'simulate', specFile('big-seq.yaml', SPEC.replace('seq_len: 4096', 'seq_len: 1e308'))], 'training.seq_len', /must be an integer in \[1, 16777216\] \(got 1e\+308\)/);
+    await expectOneLine(['plan', 'simulate', specFile('inexact.json', JSON.stringify({ model: 'mixtral-8x7b', hardware: { preset: 'h100', devices: 16 }, training: { seq_len: 4096, global_batch: 2 ** 53 + 1 } }))],
+      'training.global_batch', /must be an integer in \[1, 1073741824\]/);
+    await expectOneLine(['plan', 'simulate', specFile('frac.yaml', SPEC.replace('tp: 2', 'tp: 1.5'))], 'parallel.tp', /must be an integer in \[1, \d+\] \(got 1.5\)/);
+    await expectOneLine(['plan', 'search', specFile('devs.yaml', SPEC.replace('devices: 16', `devices: ${2 ** 40}`))], 'hardware.devices', /must be an integer in \[1, 1048576\]/);
+    await expectOneLine(['plan', 'search', specFile('experts.yaml', 'model: { preset: mixtral-8x7b, experts: 9007199254740992 }\nhardware: { preset: h100, devices: 16 }\ntraining: { seq_len: 4096, global_batch: 64 }\n')],
+      'model.experts', /must be an integer in \[0, 65536\]/);
+  });
+  it('--zero "" and other non-digit flags are refused, not read as 0', async () => {
+    const f = specFile('z.yaml', SPEC);
+    await expectOneLine(['plan', 'simulate', f, '--zero', ''], '--zero', /must be a non-negative integer \(got ''\)/);
+    await expectOneLine(['plan', 'simulate', f, '--tp', '0x2'], '--tp', /must be a non-negative integer/);
+    await expectOneLine(['plan', 'simulate', f, '--seq-len', '1e9'], '--seq-len', /must be a non-negative integer/);
+    await expectOneLine(['plan', 'op', 'moe-layer', '--tokens', '99999999999', '--hidden', '8', '--experts', '8', '--top-k', '2', '--expert-ffn', '8'], '--tokens', /at most/);
+  });
+  it('efficiencies are fractions: gemm_eff 5 is refused (it gave MFU 1.26)', async () => {
+    await expectOneLine(['plan', 'simulate', specFile('eff.yaml', SPEC.replace('devices: 16', 'devices: 16, gemm_eff: 5'))], 'hardware.gemm_eff', /must be a number in \[0, 1\] \(got 5\)/);
+    await expectOneLine(['plan', 'simulate', specFile('bw.yaml', SPEC.replace('devices: 16', 'devices: 16, intra_gbps: 1e300'))], 'hardware.intra_gbps', /must be a number in \[0, 1000000\]/);
+    await expectOneLine(['plan', 'simulate', specFile('dpn.yaml', SPEC.replace('devices: 16', 'devices: 16, devices_per_node: 2.5'))], 'hardware.devices_per_node', /must be an integer/);
+  });
+  it('a search over the largest allowed cluster and expert count finishes quickly, divisors factorised', async () => {
+    const f = specFile('huge.yaml', `model: { preset: mixtral-8x7b, experts: 65536 }\nhardware: { preset: h100, devices: ${2 ** 20} }\ntraining: { seq_len: 4096, global_batch: ${2 ** 20} }\n`);
+    const t0 = Date.now();
+    // the layout pinned, so the time is the enumeration's (it counted divisors to 2^40 before), not 10^4 simulations
+    const r = await runCli(['plan', 'search', f, '--json', '--tp', '8', '--pp', '4', '--cp', '1', '--vpp', '1', '--etp', '1']);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.err).toBe('');
+    expect(r.out).not.toMatch(/NaN|Infinity/);
+  }, 30000);
+  it('divisors() matches the count-to-n loop', async () => {
+    const { divisors } = await import('../src/plan/search.js');
+    for (const n of [1, 2, 12, 97, 360, 1024, 9973 * 2, 2 ** 20, 65536 * 3]) {
+      const slow: number[] = [];
+      for (let i = 1; i <= n; i++) if (n % i === 0) slow.push(i);
+      expect(divisors(n), String(n)).toEqual(slow);
+    }
+  });
+});
+
+describe('input files: special files and size caps', () => {
+  const fifo = (name: string): string | null => {
+    const f = path.join(tmp(), name);
+    try {
+      execFileSync('mkfifo', [f]);
+      return f;
+    } catch {
+      return null; // no mkfifo here
+    }
+  };
+  it('a FIFO as a plan spec, a config.json, a training config or --input is refused, not waited on', async () => {
+    const f = fifo('spec.yaml');
+    if (!f) return;
+    await expectOneLine(['plan', 'simulate', f], f, /is a FIFO, not a regular file/);
+    await expectOneLine(['inspect', f], f, /is a FIFO, not a regular file/);
+    await expectOneLine(['train', f], f, /is a FIFO, not a regular file/);
+    const m = configOnly('fifo-input', mixtralCfg());
+    await expectOneLine(['forward', path.join(FIX, 'mixtral'), '--input', f, '--out', path.join(m, 'o.safetensors')], f, /not a regular file/);
+  });
+  it('/dev/zero as a spec is refused before any read', async () => {
+    await expectOneLine(['plan', 'simulate', '/dev/zero'], '/dev/zero', /is a device, not a regular file/);
+  });
+  it('a spec over the size cap is refused by its size', async () => {
+    const f = path.join(tmp(), 'big.yaml');
+    const fd = fs.openSync(f, 'w');
+    fs.ftruncateSync(fd, 100 * 2 ** 20); // sparse: 100 MiB of zeros on disk for free
+    fs.closeSync(fd);
+    await expectOneLine(['plan', 'simulate', f], f, /is 100 MiB, over the 4 MiB limit/);
+    await expectOneLine(['train', f], f, /over the 4 MiB limit/);
+    const dir = configOnly('big-config', {});
+    fs.truncateSync(path.join(dir, 'config.json'), 17 * 2 ** 20);
+    await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), /over the 16 MiB limit/);
+  });
+  it('a JSON error quotes no config text over several lines', async () => {
+    const dir = configOnly('bad-json', {});
+    fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "a": 1,\n  "b": \n}\n');
+    await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), /malformed JSON/);
   });
 });
