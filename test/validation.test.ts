@@ -10,7 +10,8 @@ import { readConfig } from '../src/io/config.js';
 import { MoeModel } from '../src/models/model.js';
 import { writeRandomCheckpoint } from '../src/models/synth.js';
 import { describeModel } from '../src/models/registry.js';
-import { configVariantDir, runCli, scratchDir } from './helpers.js';
+import { ATTENTION_LIMITS, scoreRows } from '../src/models/attention.js';
+import { configVariantDir, maxAbsDiff, runCli, scratchDir } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const ARCHS = fs.readdirSync(FIX).filter((a) => fs.existsSync(path.join(FIX, a, 'config.json')));
@@ -330,5 +331,35 @@ describe('input files: special files and size caps', () => {
     const dir = configOnly('bad-json', {});
     fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "a": 1,\n  "b": \n}\n');
     await expectOneLine(['inspect', dir], path.join(dir, 'config.json'), /malformed JSON/);
+  });
+});
+
+describe('attention scores of long prompts are computed in row blocks', () => {
+  const logits = (arch: string, ids: Int32Array, B: number, T: number, mla?: 'latent' | 'expanded') => {
+    const m = MoeModel.load(path.join(FIX, arch));
+    if (mla) m.mlaCache = mla;
+    const cache = m.newCache(B, 2);
+    const a = m.forward(ids.subarray(0, B * (T - 3)), B, T - 3, { cache }); // a prefill, then a continuation at pos0 > 0
+    const b = m.forward(ids.subarray(B * (T - 3)), B, 3, { cache });
+    return [a, b];
+  };
+  it.each([['mixtral'], ['gpt_oss'], ['deepseek_v3', 'latent'], ['deepseek_v3', 'expanded']] as [string, ('latent' | 'expanded')?][])(
+    '%s %s: blocks of a few rows give the logits of one block', (arch, mla) => {
+      const B = 2, T = 11;
+      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 53 + 7) % 256);
+      const whole = logits(arch, ids, B, T, mla);
+      const saved = ATTENTION_LIMITS.scoreBlockFloats;
+      ATTENTION_LIMITS.scoreBlockFloats = 20; // 1 or 2 query rows per block
+      try {
+        const blocked = logits(arch, ids, B, T, mla);
+        for (let i = 0; i < 2; i++) expect(maxAbsDiff(blocked[i], whole[i])).toBeLessThan(1e-5);
+      } finally {
+        ATTENTION_LIMITS.scoreBlockFloats = saved;
+      }
+    });
+  it('a block holds at most 2^22 scores: a 60k-token prompt needs 16 MiB of them, not 14 GB', () => {
+    expect(scoreRows(60000, 60000) * 60000).toBeLessThanOrEqual(2 ** 22);
+    expect(scoreRows(5, 5)).toBe(5);
+    expect(scoreRows(10, 2 ** 23)).toBe(1);
   });
 });
