@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../src/io/config.js';
+import { loadTokenizer } from '../src/io/tokenizer.js';
+import { MoekitError } from '../src/util/errors.js';
 import { MoeModel } from '../src/models/model.js';
 import { writeRandomCheckpoint } from '../src/models/synth.js';
 import { describeModel } from '../src/models/registry.js';
@@ -361,5 +363,77 @@ describe('attention scores of long prompts are computed in row blocks', () => {
     expect(scoreRows(60000, 60000) * 60000).toBeLessThanOrEqual(2 ** 22);
     expect(scoreRows(5, 5)).toBe(5);
     expect(scoreRows(10, 2 ** 23)).toBe(1);
+  });
+});
+
+describe('tokenizer ids and chat templates', () => {
+  const TINY = path.resolve(__dirname, '../examples/tiny-moe');
+  /** a directory with tiny-moe's tokenizer, its tokenizer.json / tokenizer_config.json / config.json edited */
+  const tokDir = (name: string, edit: { tok?: (t: any) => void; cfg?: Record<string, unknown>; template?: string }): string => {
+    const dir = path.join(tmp(), name);
+    fs.mkdirSync(dir, { recursive: true });
+    const t = JSON.parse(fs.readFileSync(path.join(TINY, 'tokenizer.json'), 'utf8'));
+    edit.tok?.(t);
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(t));
+    const tc = JSON.parse(fs.readFileSync(path.join(TINY, 'tokenizer_config.json'), 'utf8'));
+    if (edit.template !== undefined) tc.chat_template = edit.template;
+    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tc));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(TINY, 'config.json'), 'utf8')), ...edit.cfg }));
+    return dir;
+  };
+  const loadErr = (dir: string): string => {
+    try {
+      loadTokenizer(dir);
+    } catch (e) {
+      expect(e).toBeInstanceOf(MoekitError);
+      return (e as MoekitError).oneLine();
+    }
+    throw new Error('loaded');
+  };
+  it('ids that are strings, null, fractional or 2^40 are refused at load, naming tokenizer.json and the key', () => {
+    for (const [name, id] of [['str', '511'], ['null', null], ['frac', 510.5], ['huge', 2 ** 40]] as [string, unknown][]) {
+      const dir = tokDir(`added-${name}`, { tok: (t) => { t.added_tokens[0].id = id; } });
+      const line = loadErr(dir);
+      expect(line).toContain(path.join(dir, 'tokenizer.json'));
+      expect(line).toMatch(/added_tokens\[0\]\.id must be an integer token id in \[0, 16777215\]/);
+    }
+    const dir = tokDir('vocab-str', { tok: (t) => { t.model.vocab[Object.keys(t.model.vocab)[3]] = '3'; } });
+    expect(loadErr(dir)).toMatch(/model\.vocab\[.*\] must be an integer token id/);
+  });
+  it('a tokenizer.json with ids past config.json vocab_size: encoding to such an id names both files', () => {
+    const dir = tokDir('small-vocab', { cfg: { vocab_size: 300 } });
+    const tok = loadTokenizer(dir)!;
+    let line = '';
+    try {
+      tok.encode('The licenses of the software are the terms under which it may be used');
+    } catch (e) {
+      line = (e as MoekitError).oneLine();
+    }
+    expect(line).toMatch(/tokenizer\.json: the text encodes to token id \d+, outside the model's vocabulary \[0, 300\) \(vocab_size of .*config\.json\)/);
+    expect(tok.encode('a')).toEqual(expect.any(Array)); // ids inside the vocabulary still encode
+  });
+  it('a chat template with range(1e8), doubling strings or nested loops stops at its budget, fast', () => {
+    const templates = [
+      '{% for i in range(100000000) %}x{% endfor %}',
+      "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+      '{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}',
+    ];
+    templates.forEach((tpl, i) => {
+      const dir = tokDir(`tpl-${i}`, { template: tpl });
+      const tok = loadTokenizer(dir)!;
+      const t0 = Date.now();
+      let line = '';
+      try {
+        tok.applyChatTemplate([{ role: 'user', content: 'hi' }]);
+      } catch (e) {
+        expect(e).toBeInstanceOf(MoekitError);
+        line = (e as MoekitError).oneLine();
+      }
+      expect(Date.now() - t0, tpl).toBeLessThan(10000);
+      expect(line, tpl).toMatch(/tokenizer_config\.json: chat_template failed: .*(range\(\) of|more than)/);
+    });
+    // a normal template still renders
+    const ok = loadTokenizer(tokDir('tpl-ok', { template: '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}' }))!;
+    expect(ok.applyChatTemplate([{ role: 'user', content: 'hi' }]).length).toBeGreaterThan(0);
   });
 });
