@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../src/io/config.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
@@ -435,5 +436,32 @@ describe('tokenizer ids and chat templates', () => {
     // a normal template still renders
     const ok = loadTokenizer(tokDir('tpl-ok', { template: '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}' }))!;
     expect(ok.applyChatTemplate([{ role: 'user', content: 'hi' }]).length).toBeGreaterThan(0);
+  });
+});
+
+describe('temporary files on SIGINT / SIGTERM', () => {
+  const DIST_TEMP = path.resolve(__dirname, '../dist/util/temp.js');
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s removes a live temp file and still ends the process by the signal', async (sig) => {
+    const tmpFile = path.join(tmp(), `out.safetensors.tmp-${sig}`);
+    const script = `import * as fs from 'node:fs'; import { trackTemp } from ${JSON.stringify(pathToFileURL(DIST_TEMP).href)};
+      fs.writeFileSync(${JSON.stringify(tmpFile)}, Buffer.alloc(1 << 20)); trackTemp(${JSON.stringify(tmpFile)});
+      process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res) => child.stdout!.on('data', (d) => { if (String(d).includes('ready')) res(); }));
+    expect(fs.existsSync(tmpFile)).toBe(true);
+    const ended = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, s) => res(s)));
+    child.kill(sig);
+    expect(await ended).toBe(sig);
+    expect(fs.existsSync(tmpFile)).toBe(false);
+  }, 20000);
+  it('the handlers are installed only while a temp is live', async () => {
+    const { trackTemp, liveTemps } = await import('../src/util/temp.js');
+    const before = process.listenerCount('SIGTERM');
+    const done = trackTemp(path.join(tmp(), 'x.tmp'));
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    done();
+    await new Promise((r) => setImmediate(r));
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    expect(liveTemps()).toEqual([]);
   });
 });

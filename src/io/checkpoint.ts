@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import { MoekitError } from '../util/errors.js';
+import { withTemp } from '../util/temp.js';
 import { type Dtype } from './dtypes.js';
 import { CONFIG_MAX_BYTES, oneLineMessage, readTextCapped } from './read.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
@@ -255,8 +256,10 @@ export function copySideFiles(src: string, dst: string, withConfig = false): str
   for (const f of fs.readdirSync(src)) {
     if (!(MODEL_SIDE_FILES.test(f) || (withConfig && f === 'config.json'))) continue;
     const tmp = nodePath.join(dst, `.${f}.tmp-${process.pid}`);
-    fs.copyFileSync(nodePath.join(src, f), tmp);
-    fs.renameSync(tmp, nodePath.join(dst, f));
+    withTemp(tmp, () => {
+      fs.copyFileSync(nodePath.join(src, f), tmp);
+      fs.renameSync(tmp, nodePath.join(dst, f));
+    });
     out.push(nodePath.join(dst, f));
   }
   return out;

@@ -14,7 +14,7 @@
  *
  * Atomicity: the bytes go to `<path>.tmp-<pid>-<random>` in the same directory, which is
  * fsynced, closed and renamed over `path`; on any error the temp file is removed and an
- * existing `path` is left untouched.
+ * existing `path` is left untouched; on SIGINT / SIGTERM it is removed too (util/temp.ts).
  *
  * Sharded layout (what transformers' `save_pretrained` writes): `model-00001-of-0000N.safetensors`
  * ... plus `model.safetensors.index.json` =
@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MoekitError } from '../util/errors.js';
+import { trackTemp } from '../util/temp.js';
 import { type Dtype, DTYPES, isDtype, byteLengthOf } from './dtypes.js';
 import { INDEX_FILE, SINGLE_FILE } from './checkpoint.js';
 import { MAX_HEADER_BYTES } from './safetensors.js';
@@ -139,6 +140,7 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
   const dir = nodePath.dirname(path);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number | null = null;
+  const untrack = trackTemp(tmp);
   try {
     try {
       fd = fs.openSync(tmp, 'wx', 0o644);
@@ -160,6 +162,8 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
     }
     try { fs.unlinkSync(tmp); } catch { /* never created, or already renamed */ }
     throw e;
+  } finally {
+    untrack();
   }
   fsyncDir(dir);
 }
