@@ -44,7 +44,14 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (values.out) raw.out = values.out;
   if (values.steps) setField(raw, `train.steps=${values.steps}`);
   for (const kv of (values.set as unknown as string[] | undefined) ?? []) setField(raw, kv);
-  const cfg = resolveConfig(raw, file ? path.dirname(path.resolve(file)) : process.cwd());
+  let cfg;
+  try {
+    cfg = resolveConfig(raw, file ? path.dirname(path.resolve(file)) : process.cwd());
+  } catch (e) {
+    // a value's error names its key; name the config it came from too (or the flags / recipe)
+    if (e instanceof MoekitError && !e.file) throw new MoekitError(e.message, file ?? (values.recipe ? `--recipe ${values.recipe}` : 'train flags'));
+    throw e;
+  }
   const trainer = new Trainer(cfg, { resume: values.resume });
   // the metrics log: on resume, lines past the resumed step are dropped (they are about to be recomputed)
   const log = path.join(cfg.out, 'metrics.jsonl');

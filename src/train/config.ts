@@ -68,10 +68,27 @@ const SCHEMA: Record<string, Record<string, Kind> | Kind> = {
   recipe: 'str',
 };
 
+/**
+ * Upper limits of the numbers (by key): sizes that become allocations (batch × sequence), counts that become loops
+ * (workers, samples), and rates far past any that trains (an lr of 1e300 computed NaN losses). The rest: integers up
+ * to 2^31, numbers up to 1e9.
+ */
+const LIMITS: Record<string, number> = {
+  'data.seq_len': 2 ** 20, 'train.batch_size': 2 ** 16, 'train.grad_accum': 2 ** 16, 'train.workers': 256,
+  'mtp.depth': 64, 'elastic.samples': 1024,
+  'model.init_std': 10, 'train.lr': 10, 'train.min_lr': 10, 'train.eps': 1, 'train.clip': 1e6, 'train.weight_decay': 10,
+  'balance.switch': 1e3, 'balance.seq': 1e3, 'balance.global': 1e3, 'balance.zloss': 1e3, 'balance.aux_free': 1e3,
+  'mtp.weight': 1e3, 'elastic.distill': 1e3,
+};
+
 function checkKind(v: unknown, k: Kind, where: string): void {
+  const max = LIMITS[where] ?? (k === 'int' ? 2 ** 31 : 1e9);
+  if ((k === 'num' || k === 'int') && typeof v === 'number' && Number.isFinite(v) && Math.abs(v) > max) {
+    throw new MoekitError(`${where} must be at most ${max}${k === 'num' ? ' in magnitude' : ''}, got ${v}`);
+  }
   const ok = {
     num: () => typeof v === 'number' && Number.isFinite(v),
-    int: () => Number.isInteger(v) && (v as number) >= 0,
+    int: () => Number.isSafeInteger(v) && (v as number) >= 0,
     str: () => typeof v === 'string',
     bool: () => typeof v === 'boolean',
     strs: () => Array.isArray(v) && v.every((x) => typeof x === 'string'),
@@ -115,7 +132,9 @@ function axis(v: unknown, where: string): ElasticConfig['depth'] {
 /** a raw config (from YAML / flags) with defaults filled and values checked; `base` resolves relative paths */
 export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()): TrainConfig {
   checkRaw(raw);
-  const g = <T extends object>(k: string, d: T): T => ({ ...d, ...((raw[k] as object) ?? {}) }) as T;
+  // a null value (an empty YAML key) means the default, as checkRaw reads it
+  const given = (k: string) => Object.fromEntries(Object.entries((raw[k] as object) ?? {}).filter(([, v]) => v !== null));
+  const g = <T extends object>(k: string, d: T): T => ({ ...d, ...given(k) }) as T;
   const model = g('model', DEFAULTS.model) as TrainConfig['model'];
   const data = g('data', DEFAULTS.data) as TrainConfig['data'];
   const train = g('train', DEFAULTS.train) as TrainConfig['train'];
