@@ -3,10 +3,11 @@
  * exit code 1, no stack, and fast (no huge allocation, no long loop). And the configs that stay valid.
  */
 import * as fs from 'node:fs';
+import fsDefault from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readConfig } from '../src/io/config.js';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import { MoekitError } from '../src/util/errors.js';
@@ -463,5 +464,28 @@ describe('temporary files on SIGINT / SIGTERM', () => {
     await new Promise((r) => setImmediate(r));
     expect(process.listenerCount('SIGTERM')).toBe(before);
     expect(liveTemps()).toEqual([]);
+  });
+});
+
+describe('write errors name the file', () => {
+  it('a full disk in the middle of a write: one line naming the output, no temp file left', async () => {
+    const { writeSafetensors } = await import('../src/io/safetensors-write.js');
+    const dir = path.join(tmp(), 'full-disk');
+    fs.mkdirSync(dir, { recursive: true });
+    const out = path.join(dir, 'o.safetensors');
+    const spy = vi.spyOn(fsDefault, 'writeSync').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    let err: unknown;
+    try {
+      writeSafetensors(out, [{ name: 'a', dtype: 'F32', shape: [2], data: new Uint8Array(8) }]);
+    } catch (e) {
+      err = e;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(err).toBeInstanceOf(MoekitError);
+    expect((err as MoekitError).oneLine()).toBe(`${out}: cannot write: no space left on the device`);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

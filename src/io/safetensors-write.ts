@@ -132,6 +132,18 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   }
 }
 
+/** a system error of a write (a full disk mid-file, a read-only disk) as one line naming the file; others as they are */
+function writeError(e: unknown, path: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (e instanceof MoekitError || typeof code !== 'string') return e;
+  const why = code === 'ENOENT' ? 'its directory does not exist'
+    : code === 'EACCES' || code === 'EPERM' ? 'no permission to write in its directory'
+    : code === 'ENOSPC' ? 'no space left on the device'
+    : code === 'EDQUOT' ? 'disk quota exceeded'
+    : code === 'EROFS' ? 'the file system is read-only' : `${code}: ${(e as Error).message.split('\n')[0]}`;
+  return new MoekitError(`cannot write: ${why}`, path);
+}
+
 /**
  * Write `path` atomically with `fill(fd)`: to a temp file in the same directory, fsync,
  * rename. On any error the temp file is removed and the error rethrown.
@@ -145,11 +157,7 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
     try {
       fd = fs.openSync(tmp, 'wx', 0o644);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'its directory does not exist'
-        : code === 'EACCES' || code === 'EPERM' ? 'no permission to write in its directory'
-        : code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message;
-      throw new MoekitError(`cannot write: ${why}`, path);
+      throw writeError(e, path);
     }
     fill(fd);
     fs.fsyncSync(fd);
@@ -161,7 +169,7 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
       try { fs.closeSync(fd); } catch { /* already failing */ }
     }
     try { fs.unlinkSync(tmp); } catch { /* never created, or already renamed */ }
-    throw e;
+    throw writeError(e, path);
   } finally {
     untrack();
   }
