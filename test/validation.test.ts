@@ -489,3 +489,18 @@ describe('write errors name the file', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
+
+describe('YAML inputs', () => {
+  it('an unknown tag prints no multi-line warning; alias bombs are refused in one line', async () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    const tagged = specFile('tagged.yaml', '!(x\nmodel: mixtral-8x7b\n');
+    const r = await runCli(['plan', 'simulate', tagged]);
+    expect(r.code).toBe(1);
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
+    const lol = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 10; i++) lol.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill('*' + String.fromCharCode(96 + i)).join(',')}]`);
+    const bomb = specFile('bomb.yaml', lol.join('\n') + '\n');
+    await expectOneLine(['plan', 'simulate', bomb], bomb, /not valid YAML: .*alias/i);
+  });
+});

@@ -7,6 +7,12 @@ import * as fs from 'node:fs';
 import { MoekitError } from '../util/errors.js';
 
 const MiB = 2 ** 20;
+
+/**
+ * How every YAML input is parsed: warnings (an unknown tag) not printed over several lines to stderr, and alias
+ * expansion capped (a "billion laughs" document) at the yaml library's default, written out
+ */
+export const YAML_OPTIONS = { logLevel: 'error', maxAliasCount: 100 } as const;
 /** config.json, tokenizer_config.json, a shard index, KEEP.json: real ones are kilobytes */
 export const CONFIG_MAX_BYTES = 16 * MiB;
 /** a planner spec or a training config (YAML or JSON) */

@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { readTextCapped, SPEC_MAX_BYTES } from '../io/read.js';
+import { readTextCapped, SPEC_MAX_BYTES, YAML_OPTIONS } from '../io/read.js';
 import { MoekitError } from '../util/errors.js';
 import { FITTED } from './fitted.js';
 import { resolveHardware, type Hardware } from './hardware.js';
@@ -126,7 +126,7 @@ export function readSpecFile(path: string): Obj {
   const text = readTextCapped(path, SPEC_MAX_BYTES, 'spec');
   let raw: unknown;
   try {
-    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text, YAML_OPTIONS);
   } catch (e) {
     throw new MoekitError(`not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, path);
   }

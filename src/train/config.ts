@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_MAX_BYTES, readJsonCapped, readTextCapped, SPEC_MAX_BYTES } from '../io/read.js';
+import { CONFIG_MAX_BYTES, readJsonCapped, readTextCapped, SPEC_MAX_BYTES, YAML_OPTIONS } from '../io/read.js';
 import { MoekitError } from '../util/errors.js';
 import type { BalanceWeights } from '../moe/balance.js';
 import type { ElasticConfig } from './elastic.js';
@@ -190,6 +190,6 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
 export function readConfigFile(file: string): Record<string, unknown> {
   const text = readTextCapped(file, SPEC_MAX_BYTES, 'training config');
   let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) { throw new MoekitError(`malformed YAML: ${(e as Error).message.split('\n')[0]}`, file); }
+  try { raw = parseYaml(text, YAML_OPTIONS); } catch (e) { throw new MoekitError(`malformed YAML: ${(e as Error).message.split('\n')[0]}`, file); }
   return checkRaw(raw, file);
 }
