@@ -504,3 +504,27 @@ describe('YAML inputs', () => {
     await expectOneLine(['plan', 'simulate', bomb], bomb, /not valid YAML: .*alias/i);
   });
 });
+
+describe('a token id outside the vocabulary names the config', () => {
+  it('at the model', () => {
+    const m = MoeModel.load(path.join(FIX, 'mixtral'));
+    let line = '';
+    try {
+      m.forward(Int32Array.from([1, 9999999]), 1, 2);
+    } catch (e) {
+      line = (e as MoekitError).oneLine();
+    }
+    expect(line).toMatch(new RegExp(`^${path.join(FIX, 'mixtral', 'config.json').replace(/[/.]/g, '\\$&')}: token id 9999999 is outside the vocabulary \\[0, \\d+\\) \\(vocab_size\\)$`));
+  });
+});
+
+describe('training config values', () => {
+  it('sizes that become allocations are bounded, errors name the config file', async () => {
+    const f = specFile('train-big.yaml', `model: { config: ${path.resolve(__dirname, '../examples/tiny-moe/config.json')} }\nout: ${path.join(tmp(), 'run-big')}\ntrain: { batch_size: 1000000000 }\n`);
+    await expectOneLine(['train', f], f, /train\.batch_size must be at most 65536, got 1000000000/);
+    const g = specFile('train-lr.yaml', `model: { config: ${path.resolve(__dirname, '../examples/tiny-moe/config.json')} }\nout: ${path.join(tmp(), 'run-lr')}\ntrain: { lr: 1e300 }\n`);
+    await expectOneLine(['train', g], g, /train\.lr must be at most 10 in magnitude/);
+    const h = specFile('train-steps.yaml', `model: { config: ${path.resolve(__dirname, '../examples/tiny-moe/config.json')} }\nout: ${path.join(tmp(), 'run-steps')}\ntrain: { steps: 0 }\n`);
+    await expectOneLine(['train', h], h, /train\.steps must be ≥ 1/);
+  });
+});

@@ -81,10 +81,10 @@ const LIMITS: Record<string, number> = {
   'mtp.weight': 1e3, 'elastic.distill': 1e3,
 };
 
-function checkKind(v: unknown, k: Kind, where: string): void {
+function checkKind(v: unknown, k: Kind, where: string, file?: string): void {
   const max = LIMITS[where] ?? (k === 'int' ? 2 ** 31 : 1e9);
   if ((k === 'num' || k === 'int') && typeof v === 'number' && Number.isFinite(v) && Math.abs(v) > max) {
-    throw new MoekitError(`${where} must be at most ${max}${k === 'num' ? ' in magnitude' : ''}, got ${v}`);
+    throw new MoekitError(`${where} must be at most ${max}${k === 'num' ? ' in magnitude' : ''}, got ${v}`, file);
   }
   const ok = {
     num: () => typeof v === 'number' && Number.isFinite(v),
@@ -98,22 +98,22 @@ function checkKind(v: unknown, k: Kind, where: string): void {
     objstr: () => typeof v === 'string' || (v !== null && typeof v === 'object' && !Array.isArray(v)),
   }[k]();
   const what = { num: 'a number', int: 'a non-negative integer', str: 'a string', bool: 'true or false', strs: 'a list of strings', nums: 'a list of numbers', obj: 'a mapping', objstr: 'a mapping or a file path', axis: 'a list of choices or {choices, probs}' }[k];
-  if (!ok) throw new MoekitError(`${where} must be ${what}, got ${JSON.stringify(v)}`);
+  if (!ok) throw new MoekitError(`${where} must be ${what}, got ${JSON.stringify(v)}`, file);
 }
 
 /** check the shape of a raw config object (keys and types), before defaults */
-export function checkRaw(raw: unknown, file = 'config'): Record<string, unknown> {
+export function checkRaw(raw: unknown, file?: string): Record<string, unknown> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new MoekitError('the training config must be a mapping', file);
   const o = raw as Record<string, unknown>;
   for (const [k, v] of Object.entries(o)) {
     const s = SCHEMA[k];
     if (s === undefined) throw new MoekitError(`unknown key '${k}' (known: ${Object.keys(SCHEMA).join(', ')})`, file);
-    if (typeof s === 'string') { checkKind(v, s, k); continue; }
+    if (typeof s === 'string') { checkKind(v, s, k, file); continue; }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MoekitError(`${k} must be a mapping`, file);
     for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) {
       const s2 = s[k2];
       if (s2 === undefined) throw new MoekitError(`unknown key '${k}.${k2}' (known: ${Object.keys(s).join(', ')})`, file);
-      if (v2 !== null) checkKind(v2, s2, `${k}.${k2}`);
+      if (v2 !== null) checkKind(v2, s2, `${k}.${k2}`, file);
     }
   }
   return o;
