@@ -3,8 +3,8 @@
  * a sub-model as a standalone checkpoint (src/models/extract.ts). KEEP.json is
  * `{"layers": {"<decoder layer index>": [expert ids to keep]}}`, one list per kept MoE layer, all the same length.
  */
-import * as fs from 'node:fs';
 import { readConfig } from '../io/config.js';
+import { CONFIG_MAX_BYTES, oneLineMessage, readJsonCapped } from '../io/read.js';
 import { extractSubModel, firstExperts, type ExtractSpec } from '../models/extract.js';
 import { describeModel } from '../models/registry.js';
 import { MoekitError } from '../util/errors.js';
@@ -25,9 +25,9 @@ export function intList(v: string, flag: string): number[] {
 export function readKeep(file: string): Record<number, number[]> {
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = readJsonCapped(file, CONFIG_MAX_BYTES, 'KEEP');
   } catch (e) {
-    throw new MoekitError((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `malformed JSON: ${(e as Error).message}`, file);
+    throw e instanceof MoekitError ? e : new MoekitError(`malformed JSON: ${oneLineMessage(e)}`, file);
   }
   const layers = (raw as { layers?: unknown } | null)?.layers;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || layers === null || typeof layers !== 'object' || Array.isArray(layers)) {

@@ -47,8 +47,9 @@ function parseArgs<T extends ParseArgsConfig>(config: T, where: string): ReturnT
 
 function intFlag(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new MoekitError(`must be a non-negative integer (got '${v}')`, `--${flag}`);
+  // digits only: Number('') is 0, Number('1e308') an integer, Number('0x10') 16; 2^53 + 1 is not exact
+  const n = /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw new MoekitError(`must be a non-negative integer (got '${v}')`, `--${flag}`);
   return n;
 }
 
@@ -270,6 +271,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       const need = (k: string): number => {
         const n = intFlag(values[k as keyof typeof values] as string | undefined, k);
         if (n === undefined || n < 1) throw new MoekitError('required, a positive integer', `--${k}`);
+        if (n > 2 ** 30) throw new MoekitError(`must be at most ${2 ** 30} (got ${n})`, `--${k}`);
         return n;
       };
       let pred;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import cliProgress from 'cli-progress';
 import { parse as parseYaml } from 'yaml';
+import { YAML_OPTIONS } from '../io/read.js';
 import { resolveConfig, readConfigFile } from '../train/config.js';
 import { recipe } from '../train/recipes.js';
 import { Trainer, type TrainEvent } from '../train/loop.js';
@@ -22,7 +23,7 @@ function setField(raw: Record<string, unknown>, kv: string): void {
   if (i <= 0) throw new MoekitError(`--set needs key=value, got '${kv}'`);
   const keys = kv.slice(0, i).split('.');
   let v: unknown;
-  try { v = parseYaml(kv.slice(i + 1)); } catch { v = kv.slice(i + 1); }
+  try { v = parseYaml(kv.slice(i + 1), YAML_OPTIONS); } catch { v = kv.slice(i + 1); }
   let o = raw;
   for (const k of keys.slice(0, -1)) {
     if (o[k] === undefined) o[k] = {};
@@ -44,7 +45,14 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (values.out) raw.out = values.out;
   if (values.steps) setField(raw, `train.steps=${values.steps}`);
   for (const kv of (values.set as unknown as string[] | undefined) ?? []) setField(raw, kv);
-  const cfg = resolveConfig(raw, file ? path.dirname(path.resolve(file)) : process.cwd());
+  let cfg;
+  try {
+    cfg = resolveConfig(raw, file ? path.dirname(path.resolve(file)) : process.cwd());
+  } catch (e) {
+    // a value's error names its key; name the config it came from too (or the flags / recipe)
+    if (e instanceof MoekitError && !e.file) throw new MoekitError(e.message, file ?? (values.recipe ? `--recipe ${values.recipe}` : 'train flags'));
+    throw e;
+  }
   const trainer = new Trainer(cfg, { resume: values.resume });
   // the metrics log: on resume, lines past the resumed step are dropped (they are about to be recomputed)
   const log = path.join(cfg.out, 'metrics.jsonl');

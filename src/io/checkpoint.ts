@@ -15,7 +15,9 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import { MoekitError } from '../util/errors.js';
+import { withTemp } from '../util/temp.js';
 import { type Dtype } from './dtypes.js';
+import { CONFIG_MAX_BYTES, oneLineMessage, readTextCapped } from './read.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 /** The index file transformers writes for sharded checkpoints. */
@@ -104,9 +106,10 @@ export class Checkpoint {
   private static fromIndex(dir: string, indexPath: string): Checkpoint {
     let json: unknown;
     try {
-      json = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+      json = JSON.parse(readTextCapped(indexPath, CONFIG_MAX_BYTES, 'shard index'));
     } catch (e) {
-      throw new MoekitError(`malformed index: ${(e as Error).message}`, indexPath);
+      if (e instanceof MoekitError) throw e;
+      throw new MoekitError(`malformed index: ${oneLineMessage(e)}`, indexPath);
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new MoekitError('malformed index: not a JSON object', indexPath);
@@ -253,8 +256,10 @@ export function copySideFiles(src: string, dst: string, withConfig = false): str
   for (const f of fs.readdirSync(src)) {
     if (!(MODEL_SIDE_FILES.test(f) || (withConfig && f === 'config.json'))) continue;
     const tmp = nodePath.join(dst, `.${f}.tmp-${process.pid}`);
-    fs.copyFileSync(nodePath.join(src, f), tmp);
-    fs.renameSync(tmp, nodePath.join(dst, f));
+    withTemp(tmp, () => {
+      fs.copyFileSync(nodePath.join(src, f), tmp);
+      fs.renameSync(tmp, nodePath.join(dst, f));
+    });
     out.push(nodePath.join(dst, f));
   }
   return out;

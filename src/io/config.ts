@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MoekitError } from '../util/errors.js';
+import { CONFIG_MAX_BYTES, readJsonCapped } from './read.js';
 
 type Json = Record<string, unknown>;
 
@@ -188,12 +189,7 @@ export function readConfig(dirOrFile: string): ConfigReader {
   if (!fs.existsSync(dirOrFile)) throw new MoekitError('no such model directory or config file', dirOrFile);
   const file = fs.statSync(dirOrFile).isDirectory() ? path.join(dirOrFile, 'config.json') : dirOrFile;
   if (!fs.existsSync(file)) throw new MoekitError('no config.json in the model directory', file);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new MoekitError(`malformed JSON: ${(e as Error).message}`, file);
-  }
+  const raw = readJsonCapped(file, CONFIG_MAX_BYTES, 'config');
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new MoekitError('config must be a JSON object', file);
   return new ConfigReader(raw as Json, file);
 }

@@ -14,7 +14,7 @@
  *
  * Atomicity: the bytes go to `<path>.tmp-<pid>-<random>` in the same directory, which is
  * fsynced, closed and renamed over `path`; on any error the temp file is removed and an
- * existing `path` is left untouched.
+ * existing `path` is left untouched; on SIGINT / SIGTERM it is removed too (util/temp.ts).
  *
  * Sharded layout (what transformers' `save_pretrained` writes): `model-00001-of-0000N.safetensors`
  * ... plus `model.safetensors.index.json` =
@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MoekitError } from '../util/errors.js';
+import { trackTemp } from '../util/temp.js';
 import { type Dtype, DTYPES, isDtype, byteLengthOf } from './dtypes.js';
 import { INDEX_FILE, SINGLE_FILE } from './checkpoint.js';
 import { MAX_HEADER_BYTES } from './safetensors.js';
@@ -131,6 +132,18 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   }
 }
 
+/** a system error of a write (a full disk mid-file, a read-only disk) as one line naming the file; others as they are */
+function writeError(e: unknown, path: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (e instanceof MoekitError || typeof code !== 'string') return e;
+  const why = code === 'ENOENT' ? 'its directory does not exist'
+    : code === 'EACCES' || code === 'EPERM' ? 'no permission to write in its directory'
+    : code === 'ENOSPC' ? 'no space left on the device'
+    : code === 'EDQUOT' ? 'disk quota exceeded'
+    : code === 'EROFS' ? 'the file system is read-only' : `${code}: ${(e as Error).message.split('\n')[0]}`;
+  return new MoekitError(`cannot write: ${why}`, path);
+}
+
 /**
  * Write `path` atomically with `fill(fd)`: to a temp file in the same directory, fsync,
  * rename. On any error the temp file is removed and the error rethrown.
@@ -139,15 +152,12 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
   const dir = nodePath.dirname(path);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number | null = null;
+  const untrack = trackTemp(tmp);
   try {
     try {
       fd = fs.openSync(tmp, 'wx', 0o644);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'its directory does not exist'
-        : code === 'EACCES' || code === 'EPERM' ? 'no permission to write in its directory'
-        : code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message;
-      throw new MoekitError(`cannot write: ${why}`, path);
+      throw writeError(e, path);
     }
     fill(fd);
     fs.fsyncSync(fd);
@@ -159,7 +169,9 @@ function atomicWrite(path: string, fill: (fd: number) => void): void {
       try { fs.closeSync(fd); } catch { /* already failing */ }
     }
     try { fs.unlinkSync(tmp); } catch { /* never created, or already renamed */ }
-    throw e;
+    throw writeError(e, path);
+  } finally {
+    untrack();
   }
   fsyncDir(dir);
 }

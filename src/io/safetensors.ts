@@ -63,7 +63,7 @@ export class SafetensorsFile {
   static open(path: string): SafetensorsFile {
     let fd: number;
     try {
-      fd = fs.openSync(path, 'r');
+      fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0)); // a FIFO must not block open()
     } catch (e) {
       throw new MoekitError(`cannot open safetensors file: ${(e as Error).message}`, path);
     }

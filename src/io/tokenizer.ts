@@ -7,6 +7,9 @@ import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { MoekitError } from '../util/errors.js';
+import { readConfig, SIZE_LIMITS } from './config.js';
+import { renderBudgeted } from './template.js';
+import { CONFIG_MAX_BYTES, oneLineMessage, readJsonCapped, TOKENIZER_MAX_BYTES } from './read.js';
 
 export interface ChatMessage { role: string; content: string }
 
@@ -26,23 +29,90 @@ function tokenText(v: unknown): string {
   return '';
 }
 
-function readJson(file: string): object {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as object;
-  } catch (e) {
-    throw new MoekitError(`malformed JSON: ${(e as Error).message}`, file);
-  }
+function readJson(file: string, maxBytes: number, what: string): Record<string, unknown> {
+  const v = readJsonCapped(file, maxBytes, what);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MoekitError('must be a JSON object', file);
+  return v as Record<string, unknown>;
 }
 
-/** the tokenizer of a model directory, or null when it has no tokenizer.json */
+/** the largest token id a tokenizer.json may hold (config.ts SIZE_LIMITS.vocab_size) */
+const MAX_TOKEN_ID = SIZE_LIMITS.vocab_size - 1;
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TOKEN_ID;
+
+/**
+ * Check the ids of a tokenizer.json (model.vocab and added_tokens): exact integers in [0, 2^24), so a string, null,
+ * fractional or 2^40 id is refused at load rather than run. Returns the largest id.
+ */
+export function checkTokenizerIds(json: Record<string, unknown>, file: string): number {
+  const bad = (where: string, v: unknown): never => {
+    throw new MoekitError(`${where} must be an integer token id in [0, ${MAX_TOKEN_ID}], got ${JSON.stringify(v)?.slice(0, 40)}`, file);
+  };
+  let max = -1;
+  const model = json['model'];
+  if (model !== null && typeof model === 'object' && !Array.isArray(model)) {
+    const vocab = (model as Record<string, unknown>)['vocab'];
+    if (vocab !== null && typeof vocab === 'object' && !Array.isArray(vocab)) {
+      for (const [piece, id] of Object.entries(vocab)) {
+        if (!isId(id)) bad(`model.vocab[${JSON.stringify(piece).slice(0, 40)}]`, id);
+        if (id > max) max = id;
+      }
+    } else if (Array.isArray(vocab)) {
+      // Unigram: [piece, score] pairs, the id is the index
+      if (vocab.length > MAX_TOKEN_ID + 1) throw new MoekitError(`model.vocab has ${vocab.length} pieces, over ${MAX_TOKEN_ID + 1}`, file);
+      vocab.forEach((e, i) => {
+        if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1])) {
+          throw new MoekitError(`model.vocab[${i}] must be a [piece, finite score] pair`, file);
+        }
+      });
+      max = Math.max(max, vocab.length - 1);
+    }
+  }
+  const added = json['added_tokens'];
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new MoekitError(`added_tokens must be a list, got ${JSON.stringify(added).slice(0, 40)}`, file);
+    added.forEach((t, i) => {
+      const id = (t as { id?: unknown } | null)?.id;
+      if (!isId(id)) return bad(`added_tokens[${i}].id`, id);
+      if (typeof (t as { content?: unknown }).content !== 'string') throw new MoekitError(`added_tokens[${i}].content must be a string`, file);
+      if (id > max) max = id;
+    });
+  }
+  return max;
+}
+
+/** config.json's vocab_size next to a tokenizer, or null (no config, no key) */
+function configVocab(dir: string): { v: number; file: string } | null {
+  const f = path.join(dir, 'config.json');
+  if (!fs.existsSync(f)) return null;
+  const c = readConfig(f);
+  return c.has('vocab_size') ? { v: c.int('vocab_size'), file: f } : null;
+}
+
+/**
+ * the tokenizer of a model directory, or null when it has no tokenizer.json. Its ids are checked (checkTokenizerIds);
+ * when config.json's vocab_size is smaller than the tokenizer's largest id, encoding text to such an id is an error
+ * naming both files (the model has no embedding row for it).
+ */
 export function loadTokenizer(dir: string): TextTokenizer | null {
   const tj = path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tj)) return null;
   const tc = path.join(dir, 'tokenizer_config.json');
-  const config = (fs.existsSync(tc) ? readJson(tc) : {}) as Record<string, unknown>;
+  const config = (fs.existsSync(tc) ? readJson(tc, CONFIG_MAX_BYTES, 'tokenizer config') : {});
+  const json = readJson(tj, TOKENIZER_MAX_BYTES, 'tokenizer');
+  const maxId = checkTokenizerIds(json, tj);
+  const cv = configVocab(dir);
+  const checked = (ids: number[]): number[] => {
+    if (cv && maxId >= cv.v) {
+      for (const id of ids) {
+        if (!(id < cv.v)) throw new MoekitError(`the text encodes to token id ${id}, outside the model's vocabulary [0, ${cv.v}) (vocab_size of ${cv.file}): the tokenizer and the config disagree`, tj);
+      }
+    }
+    return ids;
+  };
   let tok: Tokenizer;
   try {
-    tok = new Tokenizer(readJson(tj), config);
+    tok = new Tokenizer(json, config);
   } catch (e) {
     if (e instanceof MoekitError) throw e;
     throw new MoekitError(`cannot build the tokenizer: ${(e as Error).message}`, tj);
@@ -58,19 +128,20 @@ export function loadTokenizer(dir: string): TextTokenizer | null {
   let compiled: Template | null = null;
   return {
     chatTemplate,
-    encode: (text, add = true) => tok.encode(text, { add_special_tokens: add }).ids,
+    encode: (text, add = true) => checked(tok.encode(text, { add_special_tokens: add }).ids),
     decode: (ids, skip = true) => tok.decode(ids, { skip_special_tokens: skip }),
     applyChatTemplate(messages, addGenerationPrompt = true) {
       if (!chatTemplate) throw new MoekitError('the tokenizer has no chat_template', tc);
       try {
         compiled ??= new Template(chatTemplate);
-        const text = compiled.render({
+        const text = renderBudgeted(compiled, {
           messages, add_generation_prompt: addGenerationPrompt,
           bos_token: tokenText(config['bos_token']), eos_token: tokenText(config['eos_token']),
         });
-        return tok.encode(text, { add_special_tokens: false }).ids;
+        return checked(tok.encode(text, { add_special_tokens: false }).ids);
       } catch (e) {
-        throw new MoekitError(`chat_template failed: ${(e as Error).message}`, tc);
+        if (e instanceof MoekitError) throw e;
+        throw new MoekitError(`chat_template failed: ${oneLineMessage(e)}`, tc);
       }
     },
   };

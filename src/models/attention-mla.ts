@@ -12,7 +12,7 @@
 import { linearFwd } from '../tensor/linear.js';
 import { weightF32 } from '../tensor/weight.js';
 import type { AttnCall } from './attention.js';
-import { maskRow, rotate } from './attention.js';
+import { maskRow, rotate, scoreRows } from './attention.js';
 import { sliceCols } from './ops.js';
 import type { AttnWeights } from './weights.js';
 
@@ -59,26 +59,30 @@ export function mlaLatentForward(c: AttnCall): Float32Array {
     }
   }
   const wkvb = kvB(c); // [nH·(nope+Dv), L]
-  const qc = new Float32Array(T * W); // [T, L + R]: [q_lat | q_pe]
-  const scores = new Float32Array(T * (Math.max(...c.pos0) + T)); // [T, S]
-  const olat = new Float32Array(T * L); // [T, L]
+  const rows = scoreRows(T, Math.max(...c.pos0) + T); // query rows per score block (attention.ts)
+  const qc = new Float32Array(rows * W); // [rows, L + R]: [q_lat | q_pe]
+  const scores = new Float32Array(rows * (Math.max(...c.pos0) + T)); // [rows, S]
+  const olat = new Float32Array(rows * L); // [rows, L]
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   for (let b = 0; b < B; b++) {
     const C = c.kv[b].kOf(0), pos0 = c.pos0[b], S = pos0 + T;
     for (let h = 0; h < nH; h++) {
-      const qh = q.subarray(b * T * nH * Dk + h * Dk); // [T, Dk], row stride nH·Dk
       const wUK = wkvb.subarray(h * (nope + Dv) * L); // [nope, L]
       const wUV = wkvb.subarray((h * (nope + Dv) + nope) * L); // [Dv, L]
-      // q_lat [T, L] = q_nope [T, nope] · W_UK [nope, L]; q_pe copied beside it
-      k.sgemm(false, false, T, L, nope, 1, qh, nH * Dk, wUK, L, 0, qc, W);
-      for (let t = 0; t < T; t++) qc.set(qh.subarray(t * nH * Dk + nope, t * nH * Dk + Dk), t * W + L);
-      // scores [T, S] = scale · qc · Cᵀ
-      k.sgemm(false, true, T, S, W, a.scale, qc, W, C, W, 0, scores, S);
-      for (let t = 0; t < T; t++) maskRow(scores, t * S, S, pos0 + t, null);
-      k.softmax(scores, T, S);
-      // o_lat [T, L] = P [T, S] · c [S, L]; out_h [T, Dv] = o_lat · W_UVᵀ
-      k.sgemm(false, false, T, L, S, 1, scores, S, C, W, 0, olat, L);
-      k.sgemm(false, true, T, Dv, L, 1, olat, L, wUV, L, 0, out.subarray(b * T * nH * Dv + h * Dv), nH * Dv);
+      for (let t0 = 0; t0 < T; t0 += rows) {
+        const n = Math.min(rows, T - t0); // query rows t0 .. t0 + n − 1
+        const qh = q.subarray((b * T + t0) * nH * Dk + h * Dk); // [n, Dk], row stride nH·Dk
+        // q_lat [n, L] = q_nope [n, nope] · W_UK [nope, L]; q_pe copied beside it
+        k.sgemm(false, false, n, L, nope, 1, qh, nH * Dk, wUK, L, 0, qc, W);
+        for (let t = 0; t < n; t++) qc.set(qh.subarray(t * nH * Dk + nope, t * nH * Dk + Dk), t * W + L);
+        // scores [n, S] = scale · qc · Cᵀ
+        k.sgemm(false, true, n, S, W, a.scale, qc, W, C, W, 0, scores, S);
+        for (let t = 0; t < n; t++) maskRow(scores, t * S, S, pos0 + t0 + t, null);
+        k.softmax(scores, n, S);
+        // o_lat [n, L] = P [n, S] · c [S, L]; out_h [n, Dv] = o_lat · W_UVᵀ
+        k.sgemm(false, false, n, L, S, 1, scores, S, C, W, 0, olat, L);
+        k.sgemm(false, true, n, Dv, L, 1, olat, L, wUV, L, 0, out.subarray((b * T + t0) * nH * Dv + h * Dv), nH * Dv);
+      }
     }
   }
   return linearFwd(k, out, N, w.o);

@@ -257,6 +257,21 @@ export function maskRow(scores: Float32Array, off: number, S: number, p: number,
   for (let j = p + 1; j < S; j++) scores[off + j] = -Infinity;
 }
 
+/**
+ * Floats in one block of attention scores at inference (16 MiB): a prompt's [T, S] scores are computed a block of
+ * query rows at a time, so a 60k-token prompt needs 16 MiB of scores, not 14 GB. Row blocks give the same numbers
+ * (every score row is its own dot products and its own softmax).
+ */
+export const ATTENTION_LIMITS = { scoreBlockFloats: 1 << 22 };
+/** query rows per score block for rows of `cols` scores */
+export const scoreRows = (T: number, cols: number): number =>
+  Math.max(1, Math.min(T, Math.floor(ATTENTION_LIMITS.scoreBlockFloats / cols)));
+/**
+ * The most floats a training forward may keep as attention probabilities ([B, nH, T, T], kept whole for the
+ * backward): 2^30 floats, 4 GiB
+ */
+export const SAVED_PROBS_MAX_FLOATS = 2 ** 30;
+
 /** attention output projected back: y [N, H]; s when c.save */
 export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved } {
   const { k, d, w, B, T, window, save } = c;
@@ -267,8 +282,13 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const q = a.kind === 'mla' ? projectMla(c, p) : projectGqa(c, p);
   const maxS = Math.max(...c.pos0) + T;
   const colsMax = a.sinks ? maxS + 1 : maxS; // one extra column holds the sink logit
+  if (save && B * nH * T * colsMax > SAVED_PROBS_MAX_FLOATS) {
+    throw new MoekitError(`a training forward of ${B} × ${T} tokens keeps ${B} × ${nH} heads × ${T} × ${colsMax} attention probabilities ` +
+      `(${((B * nH * T * colsMax * 4) / 2 ** 30).toFixed(1)} GiB, over the 4 GiB limit): use a shorter sequence or a smaller micro-batch`);
+  }
   const probs = save ? new Float32Array(B * nH * T * colsMax) : null; // [B, nH, T, cols]
-  const scratch = save ? null : new Float32Array(T * colsMax);
+  const rows = save ? T : scoreRows(T, colsMax); // query rows per score block
+  const scratch = save ? null : new Float32Array(rows * colsMax); // [rows, cols]
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   const group = nH / kvH;
   if (T === 1 && !save) {
@@ -279,17 +299,20 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
     const S = c.pos0[b] + T, cols = a.sinks ? S + 1 : S, kv = c.kv[b];
     for (let h = 0; h < nH; h++) {
       const kvh = Math.floor(h / group);
-      const scores = probs ? probs.subarray((b * nH + h) * T * cols, (b * nH + h + 1) * T * cols) : scratch!; // [T, cols]
-      const qh = q.subarray(b * T * nH * Dk + h * Dk); // [T, Dk], row stride nH·Dk
-      // scores[T, S] = scale · q_h · K_hᵀ
-      k.sgemm(false, true, T, S, Dk, a.scale, qh, nH * Dk, kv.kOf(kvh), Dk, 0, scores, cols);
-      for (let t = 0; t < T; t++) {
-        maskRow(scores, t * cols, S, c.pos0[b] + t, window);
-        if (a.sinks) scores[t * cols + S] = w.sinks![h];
+      for (let t0 = 0; t0 < T; t0 += rows) {
+        const n = Math.min(rows, T - t0); // query rows t0 .. t0 + n − 1
+        const scores = probs ? probs.subarray((b * nH + h) * T * cols, (b * nH + h + 1) * T * cols) : scratch!; // [n, cols]
+        const qh = q.subarray((b * T + t0) * nH * Dk + h * Dk); // [n, Dk], row stride nH·Dk
+        // scores[n, S] = scale · q_h · K_hᵀ
+        k.sgemm(false, true, n, S, Dk, a.scale, qh, nH * Dk, kv.kOf(kvh), Dk, 0, scores, cols);
+        for (let t = 0; t < n; t++) {
+          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window);
+          if (a.sinks) scores[t * cols + S] = w.sinks![h];
+        }
+        k.softmax(scores, n, cols);
+        // out_h[n, Dv] = P[n, S] · V_h[S, Dv]
+        k.sgemm(false, false, n, Dv, S, 1, scores, cols, kv.vOf(kvh), Dv, 0, out.subarray((b * T + t0) * nH * Dv + h * Dv), nH * Dv);
       }
-      k.softmax(scores, T, cols);
-      // out_h[T, Dv] = P[T, S] · V_h[S, Dv]
-      k.sgemm(false, false, T, Dv, S, 1, scores, cols, kv.vOf(kvh), Dv, 0, out.subarray(b * T * nH * Dv + h * Dv), nH * Dv);
     }
   }
   const y = linearFwd(k, out, N, w.o);

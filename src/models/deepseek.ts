@@ -39,7 +39,8 @@ function describeDeepseek(c: ConfigReader, v3: boolean): ModelDesc {
   };
   const L = c.int('num_hidden_layers');
   const firstDense = c.int('first_k_dense_replace', 0);
-  const freq = c.int('moe_layer_freq', 1) || 1;
+  // transformers computes layer_idx % moe_layer_freq: 0 is a ZeroDivisionError there, an error here
+  const freq = c.int('moe_layer_freq', 1, { min: 1 });
   const E = c.int('n_routed_experts');
   const topkMethod = c.str('topk_method', v3 ? 'noaux_tc' : 'greedy');
   c.ensure(TOPK_METHODS.includes(topkMethod), `key 'topk_method' must be one of ${TOPK_METHODS.join(', ')}, got '${topkMethod}'`);

@@ -24,7 +24,8 @@ export const ernie45Moe: ArchSpec = {
     const start = c.int('moe_layer_start_index', 0);
     const endRaw = c.num('moe_layer_end_index', -1);
     const end = endRaw < 0 ? L - 1 : endRaw;
-    const interval = c.int('moe_layer_interval', 1) || 1;
+    // transformers computes (layer_idx + 1) % moe_layer_interval: 0 is a ZeroDivisionError there, an error here
+    const interval = c.int('moe_layer_interval', 1, { min: 1 });
     const I = c.num('moe_intermediate_size');
     const E = c.num('moe_num_experts');
     c.ensure(Number.isInteger(I) && Number.isInteger(E), 'moe_intermediate_size and moe_num_experts must be integers (multimodal ERNIE lists are not supported)');

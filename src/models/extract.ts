@@ -15,6 +15,7 @@ import { Checkpoint, copySideFiles } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import { MoekitError } from '../util/errors.js';
+import { withTemp } from '../util/temp.js';
 import type { ArchName, LayerDesc, ModelDesc } from './desc.js';
 import { describeModel } from './registry.js';
 
@@ -223,8 +224,10 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
     fs.mkdirSync(out, { recursive: true });
     const { files } = writeShardedSafetensors(out, entries, { maxShardBytes: 5 * 2 ** 30 });
     const tmp = path.join(out, `.config.json.tmp-${process.pid}`);
-    fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
-    fs.renameSync(tmp, path.join(out, 'config.json'));
+    withTemp(tmp, () => {
+      fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+      fs.renameSync(tmp, path.join(out, 'config.json'));
+    });
     files.push(path.join(out, 'config.json'), ...copySideFiles(path.dirname(cfgR.file), out));
     return { files, config };
   } finally {

@@ -152,7 +152,7 @@ export class MoeModel {
     const x = new Float32Array(N * H);
     for (let n = 0; n < N; n++) {
       const id = ids[n];
-      if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
+      if (!(id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V}) (vocab_size)`, this.dir ? path.join(this.dir, 'config.json') : undefined);
       const dst = x.subarray(n * H, (n + 1) * H);
       weightRows(k, w.embed, H, id, id + 1, dst);
       if (d.embeddingMultiplier !== 1) for (let j = 0; j < H; j++) dst[j] *= d.embeddingMultiplier;

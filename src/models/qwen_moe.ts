@@ -14,8 +14,10 @@ function describeQwen(c: ConfigReader, arch: ArchName): ModelDesc {
   const attention = gqa(c, v2 ? { qkvBias: c.bool('qkv_bias', true) } : { qkvBias: c.bool('attention_bias', false), qkNorm: 'head' });
   const L = c.int('num_hidden_layers');
   const E = c.has('num_experts') ? c.int('num_experts') : c.int('num_local_experts');
-  const step = c.int('decoder_sparse_step', 1) || 1;
+  // transformers computes (layer_idx + 1) % decoder_sparse_step: 0 is a ZeroDivisionError there, an error here
+  const step = c.int('decoder_sparse_step', 1, { min: 1 });
   const mlpOnly = new Set((c.arr('mlp_only_layers') ?? []) as number[]);
+  c.ensure([...mlpOnly].every((l) => Number.isInteger(l) && l >= 0 && l < L), `key 'mlp_only_layers' must list layer indices in [0, ${L - 1}], got ${JSON.stringify(c.arr('mlp_only_layers'))}`);
   // sliding windows as transformers 5.17 reads them (held to it by test/variants.test.ts): an explicit `layer_types`
   // wins; otherwise Qwen2-MoE slides on its first max_window_layers layers, Qwen3-MoE (no layer_types) on every layer
   const useWin = c.bool('use_sliding_window', false);

@@ -235,6 +235,21 @@ const NUMERIC_OVERRIDES = [
 ] as const;
 
 /**
+ * The range of each override, in the units the spec gives it (GB/s, GB, TB/s, TFLOP/s where the key says so):
+ * efficiencies are fractions of a peak, so in [0, 1] (a gemm_eff of 5 gave an MFU of 1.26); rates and sizes stay
+ * far above any device (1e6 GB/s, 1e6 GB, 1e6 TFLOP/s) and finite through every product the simulator forms.
+ */
+const OVERRIDE_RANGE: Record<string, [number, number, boolean]> = {
+  devices_per_node: [1, 65536, true], scaleup_domain: [1, 2 ** 20, true],
+  gemm_eff: [0, 1, false], fp8_gemm_eff: [0, 1, false], bw_eff: [0, 1, false], coll_eff: [0, 1, false],
+  coll_latency: [0, 1, false],
+  intra_bw: [0, 1e15, false], inter_bw: [0, 1e15, false], host_bw: [0, 1e15, false], hbm_bytes: [0, 1e15, false],
+  hbm_bw: [0, 1e15, false], peak_bf16: [0, 1e18, false], peak_fp8: [0, 1e18, false],
+  intra_gbps: [0, 1e6, false], inter_gbps: [0, 1e6, false], host_gbps: [0, 1e6, false], hbm_gb: [0, 1e6, false],
+  hbm_tbps: [0, 1e3, false], peak_bf16_tflops: [0, 1e6, false], peak_fp8_tflops: [0, 1e6, false],
+};
+
+/**
  * Resolve a spec's `hardware` section: a preset plus overrides. Overrides may use convenient units:
  * `*_gbps` fields are GB/s, `hbm_gb` is GB, `peak_bf16_tflops` / `peak_fp8_tflops` are TFLOP/s.
  */
@@ -255,7 +270,11 @@ export function resolveHardware(raw: Record<string, unknown>): Hardware {
     }
     const field = (NUMERIC_OVERRIDES as readonly string[]).includes(k) ? (k as keyof Hardware) : unit[k]?.[0];
     if (!field) throw new MoekitError(`unknown hardware field '${k}'`, `hardware.${k}`);
-    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new MoekitError('must be a non-negative number', `hardware.${k}`);
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new MoekitError(`must be a non-negative number (got ${JSON.stringify(v)})`, `hardware.${k}`);
+    const [lo, hi, int] = OVERRIDE_RANGE[k] ?? [0, 1e6, false];
+    if (v < lo || v > hi || (int && !Number.isInteger(v))) {
+      throw new MoekitError(`must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}] (got ${v})`, `hardware.${k}`);
+    }
     (hw as unknown as Record<string, number>)[field] = unit[k] ? v * unit[k][1] : v;
     hw.source[field] = 'spec override';
   }

@@ -41,11 +41,22 @@ export interface SearchOptions {
   fixed?: Partial<Pick<Parallel, 'tp' | 'pp' | 'vpp' | 'ep' | 'etp' | 'cp' | 'dp'>>;
 }
 
-const divisors = (n: number): number[] => {
-  const d: number[] = [];
-  for (let i = 1; i <= n; i++) if (n % i === 0) d.push(i);
-  return d;
-};
+/** the divisors of n, ascending, from its prime factorisation (trial division to √n, not a count to n) */
+export function divisors(n: number): number[] {
+  let d = [1];
+  let rest = n;
+  for (let p = 2; p * p <= rest; p++) {
+    if (rest % p !== 0) continue;
+    let e = 0;
+    while (rest % p === 0) { rest /= p; e++; }
+    const next: number[] = [];
+    for (const x of d) for (let i = 0, q = 1; i <= e; i++, q *= p) next.push(x * q);
+    d = next;
+  }
+  if (rest > 1) d = [...d, ...d.map((x) => x * rest)];
+  return d.sort((a, b) => a - b);
+}
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const pow2Upto = (n: number): number[] => {
   const r: number[] = [];
   for (let i = 1; i <= n; i *= 2) r.push(i);
@@ -71,7 +82,8 @@ export function enumerateLayouts(spec: Spec, fixed: SearchOptions['fixed'] = {})
         if (pp > m.layers) break;
         const dp = devices / (tp * cp * pp);
         const vpps = fixedSchedule ? [1] : [1, 2, 4, 8].filter((v) => v === 1 || (pp > 1 && m.layers >= pp * v));
-        const eps = m.experts > 0 ? divisors(m.experts) : [1];
+        // ep divides the experts and (with etp) tp*cp*dp: only the common divisors can pass layoutProblem
+        const eps = m.experts > 0 ? divisors(gcd(m.experts, tp * cp * dp)) : [1];
         const etps = m.experts > 0 ? pow2Upto(tp) : [tp];
         for (const vpp of vpps) {
           for (const ep of eps) {

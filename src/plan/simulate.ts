@@ -38,6 +38,7 @@ import type { ModelShape } from './models.js';
 import { kernelsTime, linearFwdBwd, MOE_PHASES, type Kernel, type MoePhase, type OpConstants, OP_CONSTANTS } from './op.js';
 import { bubbleTime, dpExposed, stageSplit, type StageSplit } from './schedule.js';
 import { loadImbalance } from './balance.js';
+import { MoekitError } from '../util/errors.js';
 import type { Parallel, Spec, Training } from './spec.js';
 
 /** Kernel constants inside a training framework: fused permute/unpermute (no atomic scatter), launch overhead hidden by async queues. */
@@ -370,6 +371,12 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     offload,
     optimizer,
   };
+  // every input is bounded (spec.ts PLAN_LIMITS, hardware.ts OVERRIDE_RANGE), so this is a guard, not a path
+  const outputs: Record<string, number> = { step_time_s: step, tokens_per_s: tokensPerS, model_flops_per_token: mfpt, memory_bytes: memB.total, ...breakdown };
+  for (const [k, v] of Object.entries(outputs)) {
+    if (!Number.isFinite(v)) throw new MoekitError(`the simulation of this layout gives a non-finite ${k} (${v}); a spec value is out of any modelled range`, 'spec');
+  }
+  if (!(step > 0)) throw new MoekitError(`the simulation of this layout gives a step time of ${step} s`, 'spec');
   return {
     step_time_s: step,
     tokens_per_s: tokensPerS,

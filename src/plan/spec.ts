@@ -3,9 +3,9 @@
  * `training`. Any section can come from a preset (`model.preset`, `hardware.preset`) and any field
  * can be overridden. Every problem is a one-line MoekitError naming the field (`parallel.tp`).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { readTextCapped, SPEC_MAX_BYTES, YAML_OPTIONS } from '../io/read.js';
 import { MoekitError } from '../util/errors.js';
 import { FITTED } from './fitted.js';
 import { resolveHardware, type Hardware } from './hardware.js';
@@ -87,8 +87,29 @@ export const DEFAULT_EXPERT_LOAD_CV = FITTED.expert_load_cv.value;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function int(v: unknown, where: string, min = 1): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new MoekitError(`must be an integer >= ${min} (got ${JSON.stringify(v)})`, where);
+/**
+ * Upper limits of the planner's integers: far above any published model or cluster, low enough that every product
+ * the simulator forms stays an exact, finite number and the search's enumerations stay short.
+ */
+export const PLAN_LIMITS: Record<string, number> = {
+  'model.layers': 4096, 'model.hidden': 2 ** 20, 'model.heads': 65536, 'model.kv_heads': 65536, 'model.head_dim': 65536,
+  'model.vocab': 2 ** 24, 'model.dense_layers': 4096, 'model.dense_ffn': 2 ** 22, 'model.experts': 65536,
+  'model.shared_experts': 4096, 'model.shared_ffn': 2 ** 22, 'model.top_k': 65536, 'model.expert_ffn': 2 ** 22,
+  'model.mtp_layers': 64, 'model.q_lora_rank': 65536, 'model.kv_lora_rank': 65536, 'model.qk_nope_head_dim': 65536,
+  'model.qk_rope_head_dim': 65536, 'model.v_head_dim': 65536,
+  'hardware.devices': 2 ** 20,
+  'parallel.tp': 2 ** 20, 'parallel.pp': 2 ** 20, 'parallel.vpp': 4096, 'parallel.ep': 2 ** 20, 'parallel.etp': 2 ** 20,
+  'parallel.cp': 2 ** 20, 'parallel.dp': 2 ** 20, 'parallel.zero': 3,
+  'training.seq_len': 2 ** 24, 'training.micro_batch': 2 ** 20, 'training.global_batch': 2 ** 30, 'training.node_limit': 2 ** 20,
+};
+const DEFAULT_INT_LIMIT = 2 ** 30;
+
+/** an exact integer in [min, PLAN_LIMITS[where]]: 1e308, 2^53 + 1 and 1.5 are refused */
+export function int(v: unknown, where: string, min = 1): number {
+  const max = PLAN_LIMITS[where] ?? DEFAULT_INT_LIMIT;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new MoekitError(`must be an integer in [${min}, ${max}] (got ${JSON.stringify(v)})`, where);
+  }
   return v;
 }
 function num(v: unknown, where: string, min = 0, max = Infinity): number {
@@ -102,15 +123,10 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[], where: strin
 
 /** Read a spec file (JSON or YAML) into a plain object. */
 export function readSpecFile(path: string): Obj {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new MoekitError(`cannot read spec: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, path);
-  }
+  const text = readTextCapped(path, SPEC_MAX_BYTES, 'spec');
   let raw: unknown;
   try {
-    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    raw = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text, YAML_OPTIONS);
   } catch (e) {
     throw new MoekitError(`not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, path);
   }

@@ -30,7 +30,7 @@ export class Sequence {
   constructor(model: MoeModel, readonly prompt: number[], readonly o: SessionOptions) {
     const V = model.desc.vocab;
     if (!Array.isArray(prompt) || prompt.length === 0) throw new MoekitError('the prompt is empty: give at least one token id');
-    for (const id of prompt) if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V})`);
+    for (const id of prompt) if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new MoekitError(`token id ${id} is outside the vocabulary [0, ${V}) (vocab_size)`, model.dir ? `${model.dir}/config.json` : undefined);
     if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new MoekitError(`max new tokens must be a non-negative integer, got ${o.maxNewTokens}`);
     checkSampling(o);
     resolveSub(model.desc, o.sub);

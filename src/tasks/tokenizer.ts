@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { IMG_END, IMG_START, PIXEL_OFF, PIXEL_ON, ROW_SEP } from './glyphs.js';
+import { withTemp } from '../util/temp.js';
 
 export const PAD = '<pad>', BOS = '<bos>', EOS = '<eos>', UNK = '<unk>';
 const SPECIAL = [PAD, BOS, EOS, UNK];
@@ -98,7 +99,9 @@ export function writeTokenizer(dir: string): void {
   };
   for (const [name, body] of Object.entries(files)) {
     const file = path.join(dir, name), tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(body, null, 1) + '\n');
-    fs.renameSync(tmp, file);
+    withTemp(tmp, () => {
+      fs.writeFileSync(tmp, JSON.stringify(body, null, 1) + '\n');
+      fs.renameSync(tmp, file);
+    });
   }
 }

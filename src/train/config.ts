@@ -2,9 +2,9 @@
  * The training configuration (`moekit train CONFIG.yaml`, or the same fields from flags), checked field by field:
  * unknown keys, wrong types and impossible values are errors that name the field. Defaults are written here once.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_MAX_BYTES, readJsonCapped, readTextCapped, SPEC_MAX_BYTES, YAML_OPTIONS } from '../io/read.js';
 import { MoekitError } from '../util/errors.js';
 import type { BalanceWeights } from '../moe/balance.js';
 import type { ElasticConfig } from './elastic.js';
@@ -68,10 +68,27 @@ const SCHEMA: Record<string, Record<string, Kind> | Kind> = {
   recipe: 'str',
 };
 
-function checkKind(v: unknown, k: Kind, where: string): void {
+/**
+ * Upper limits of the numbers (by key): sizes that become allocations (batch × sequence), counts that become loops
+ * (workers, samples), and rates far past any that trains (an lr of 1e300 computed NaN losses). The rest: integers up
+ * to 2^31, numbers up to 1e9.
+ */
+const LIMITS: Record<string, number> = {
+  'data.seq_len': 2 ** 20, 'train.batch_size': 2 ** 16, 'train.grad_accum': 2 ** 16, 'train.workers': 256,
+  'mtp.depth': 64, 'elastic.samples': 1024,
+  'model.init_std': 10, 'train.lr': 10, 'train.min_lr': 10, 'train.eps': 1, 'train.clip': 1e6, 'train.weight_decay': 10,
+  'balance.switch': 1e3, 'balance.seq': 1e3, 'balance.global': 1e3, 'balance.zloss': 1e3, 'balance.aux_free': 1e3,
+  'mtp.weight': 1e3, 'elastic.distill': 1e3,
+};
+
+function checkKind(v: unknown, k: Kind, where: string, file?: string): void {
+  const max = LIMITS[where] ?? (k === 'int' ? 2 ** 31 : 1e9);
+  if ((k === 'num' || k === 'int') && typeof v === 'number' && Number.isFinite(v) && Math.abs(v) > max) {
+    throw new MoekitError(`${where} must be at most ${max}${k === 'num' ? ' in magnitude' : ''}, got ${v}`, file);
+  }
   const ok = {
     num: () => typeof v === 'number' && Number.isFinite(v),
-    int: () => Number.isInteger(v) && (v as number) >= 0,
+    int: () => Number.isSafeInteger(v) && (v as number) >= 0,
     str: () => typeof v === 'string',
     bool: () => typeof v === 'boolean',
     strs: () => Array.isArray(v) && v.every((x) => typeof x === 'string'),
@@ -81,22 +98,22 @@ function checkKind(v: unknown, k: Kind, where: string): void {
     objstr: () => typeof v === 'string' || (v !== null && typeof v === 'object' && !Array.isArray(v)),
   }[k]();
   const what = { num: 'a number', int: 'a non-negative integer', str: 'a string', bool: 'true or false', strs: 'a list of strings', nums: 'a list of numbers', obj: 'a mapping', objstr: 'a mapping or a file path', axis: 'a list of choices or {choices, probs}' }[k];
-  if (!ok) throw new MoekitError(`${where} must be ${what}, got ${JSON.stringify(v)}`);
+  if (!ok) throw new MoekitError(`${where} must be ${what}, got ${JSON.stringify(v)}`, file);
 }
 
 /** check the shape of a raw config object (keys and types), before defaults */
-export function checkRaw(raw: unknown, file = 'config'): Record<string, unknown> {
+export function checkRaw(raw: unknown, file?: string): Record<string, unknown> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new MoekitError('the training config must be a mapping', file);
   const o = raw as Record<string, unknown>;
   for (const [k, v] of Object.entries(o)) {
     const s = SCHEMA[k];
     if (s === undefined) throw new MoekitError(`unknown key '${k}' (known: ${Object.keys(SCHEMA).join(', ')})`, file);
-    if (typeof s === 'string') { checkKind(v, s, k); continue; }
+    if (typeof s === 'string') { checkKind(v, s, k, file); continue; }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MoekitError(`${k} must be a mapping`, file);
     for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) {
       const s2 = s[k2];
       if (s2 === undefined) throw new MoekitError(`unknown key '${k}.${k2}' (known: ${Object.keys(s).join(', ')})`, file);
-      if (v2 !== null) checkKind(v2, s2, `${k}.${k2}`);
+      if (v2 !== null) checkKind(v2, s2, `${k}.${k2}`, file);
     }
   }
   return o;
@@ -115,7 +132,9 @@ function axis(v: unknown, where: string): ElasticConfig['depth'] {
 /** a raw config (from YAML / flags) with defaults filled and values checked; `base` resolves relative paths */
 export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()): TrainConfig {
   checkRaw(raw);
-  const g = <T extends object>(k: string, d: T): T => ({ ...d, ...((raw[k] as object) ?? {}) }) as T;
+  // a null value (an empty YAML key) means the default, as checkRaw reads it
+  const given = (k: string) => Object.fromEntries(Object.entries((raw[k] as object) ?? {}).filter(([, v]) => v !== null));
+  const g = <T extends object>(k: string, d: T): T => ({ ...d, ...given(k) }) as T;
   const model = g('model', DEFAULTS.model) as TrainConfig['model'];
   const data = g('data', DEFAULTS.data) as TrainConfig['data'];
   const train = g('train', DEFAULTS.train) as TrainConfig['train'];
@@ -126,7 +145,7 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
   if ((model.config === undefined) === (model.from === undefined)) throw new MoekitError('model: give exactly one of model.config (a config.json to initialise at random) or model.from (a checkpoint directory)');
   if (typeof (raw.model as Record<string, unknown>)?.config === 'string') {
     const f = rel((raw.model as Record<string, string>).config);
-    try { model.config = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) { throw new MoekitError(`model.config: ${(e as Error).message}`, f); }
+    model.config = readJsonCapped(f, CONFIG_MAX_BYTES, 'model.config') as typeof model.config;
   }
   if (model.from) model.from = rel(model.from);
   if (!(model.init_std > 0)) throw new MoekitError(`model.init_std must be > 0, got ${model.init_std}`);
@@ -169,9 +188,8 @@ export function resolveConfig(raw: Record<string, unknown>, base = process.cwd()
 
 /** read a YAML (or JSON) training config */
 export function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch { throw new MoekitError('cannot read the training config', file); }
+  const text = readTextCapped(file, SPEC_MAX_BYTES, 'training config');
   let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) { throw new MoekitError(`malformed YAML: ${(e as Error).message.split('\n')[0]}`, file); }
+  try { raw = parseYaml(text, YAML_OPTIONS); } catch (e) { throw new MoekitError(`malformed YAML: ${(e as Error).message.split('\n')[0]}`, file); }
   return checkRaw(raw, file);
 }

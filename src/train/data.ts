@@ -4,7 +4,7 @@
  * and the end-of-sequence token only), and packed into batches ids [B, T] with next-token targets. Everything is
  * a deterministic function of the seed and a cursor, so a run resumes exactly from a saved PackerState.
  */
-import * as fs from 'node:fs';
+import { DATA_MAX_BYTES, readTextCapped } from '../io/read.js';
 import type { TextTokenizer } from '../io/tokenizer.js';
 import { MoekitError } from '../util/errors.js';
 import { rng } from '../util/rng.js';
@@ -52,8 +52,7 @@ export function listSource(examples: Example[], seed: number, what = 'data'): Ex
 export function textFileSource(files: string[], seed: number): ExampleSource {
   const ex: Example[] = [];
   for (const f of files) {
-    let text: string;
-    try { text = fs.readFileSync(f, 'utf8'); } catch { throw new MoekitError('cannot read the data file', f); }
+    const text = readTextCapped(f, DATA_MAX_BYTES, 'data file');
     for (const para of text.split(/\n\s*\n/)) if (para.trim()) ex.push({ text: para.trim() });
   }
   return listSource(ex, seed, files.join(', '));
@@ -63,8 +62,7 @@ export function textFileSource(files: string[], seed: number): ExampleSource {
 export function jsonlSource(files: string[], seed: number): ExampleSource {
   const ex: Example[] = [];
   for (const f of files) {
-    let text: string;
-    try { text = fs.readFileSync(f, 'utf8'); } catch { throw new MoekitError('cannot read the data file', f); }
+    const text = readTextCapped(f, DATA_MAX_BYTES, 'data file');
     text.split('\n').forEach((line, i) => {
       if (!line.trim()) return;
       let o: unknown;

@@ -16,6 +16,7 @@ import { Grads } from '../tensor/grads.js';
 import { getKernels } from '../tensor/index.js';
 import { nativeAddon } from '../tensor/native.js';
 import { MoekitError } from '../util/errors.js';
+import { withTemp } from '../util/temp.js';
 import { rng } from '../util/rng.js';
 import { AdamW } from './adamw.js';
 import type { TrainConfig } from './config.js';
@@ -108,9 +109,11 @@ export class Trainer {
         const tmp = `${this.source}.tmp-${process.pid}`;
         fs.rmSync(tmp, { recursive: true, force: true });
         const declared = mtpDepth(describeModel(readConfig(cfg.model.from)).desc, mtp);
-        withRandomMtp(cfg.model.from, tmp, mtp, cfg.mtp.depth ?? (declared || 1), cfg.model.init_seed, { std: cfg.model.init_std });
-        fs.rmSync(this.source, { recursive: true, force: true });
-        fs.renameSync(tmp, this.source);
+        withTemp(tmp, () => {
+          withRandomMtp(cfg.model.from!, tmp, mtp, cfg.mtp.depth ?? (declared || 1), cfg.model.init_seed, { std: cfg.model.init_std });
+          fs.rmSync(this.source, { recursive: true, force: true });
+          fs.renameSync(tmp, this.source);
+        });
       }
     } else if (cfg.model.from) this.source = cfg.model.from;
     else {
@@ -118,16 +121,18 @@ export class Trainer {
       if (!fs.existsSync(path.join(this.source, 'model.safetensors'))) {
         const tmp = `${this.source}.tmp-${process.pid}`;
         fs.rmSync(tmp, { recursive: true, force: true });
-        writeRandomCheckpoint(tmp, withMtpConfig(cfg), cfg.model.init_seed, 'F32', { std: cfg.model.init_std }, mtpKind(cfg));
-        if (cfg.data.tokenizer) {
-          for (const f of fs.readdirSync(cfg.data.tokenizer)) {
-            if (/^(tokenizer.*|special_tokens_map)\.json$/.test(f)) fs.copyFileSync(path.join(cfg.data.tokenizer, f), path.join(tmp, f));
+        withTemp(tmp, () => {
+          writeRandomCheckpoint(tmp, withMtpConfig(cfg), cfg.model.init_seed, 'F32', { std: cfg.model.init_std }, mtpKind(cfg));
+          if (cfg.data.tokenizer) {
+            for (const f of fs.readdirSync(cfg.data.tokenizer)) {
+              if (/^(tokenizer.*|special_tokens_map)\.json$/.test(f)) fs.copyFileSync(path.join(cfg.data.tokenizer, f), path.join(tmp, f));
+            }
+          } else if (corpus) {
+            writeTokenizer(tmp);
           }
-        } else if (corpus) {
-          writeTokenizer(tmp);
-        }
-        fs.rmSync(this.source, { recursive: true, force: true });
-        fs.renameSync(tmp, this.source);
+          fs.rmSync(this.source, { recursive: true, force: true });
+          fs.renameSync(tmp, this.source);
+        });
       }
     }
     const resumeFrom = opts.resume ? checkpoints(out).at(-1) : undefined;
@@ -174,11 +179,13 @@ export class Trainer {
   private saveModelDir(dir: string, extra?: (tmp: string) => void): void {
     const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
-    this.tm.save(tmp, { source: this.source });
-    extra?.(tmp);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(tmp, dir);
+    withTemp(tmp, () => {
+      fs.mkdirSync(tmp, { recursive: true });
+      this.tm.save(tmp, { source: this.source });
+      extra?.(tmp);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.renameSync(tmp, dir);
+    });
   }
 
   /** write checkpoint-<step> atomically (model, optimizer state, trainer state), keep the last `keep` */

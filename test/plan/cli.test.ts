@@ -102,7 +102,7 @@ describe('moekit plan CLI', () => {
   it('user errors: one line, exit 1, naming the field', async () => {
     const bad = specFile('model: mixtral-8x22b\nhardware: { preset: h100, devices: 0 }\ntraining: { seq_len: 4096, global_batch: 8 }\n');
     expect(await main(['plan', 'simulate', bad])).toBe(1);
-    expect(io.stderr).toBe('moekit: hardware.devices: must be an integer >= 1 (got 0)\n');
+    expect(io.stderr).toBe('moekit: hardware.devices: must be an integer in [1, 1048576] (got 0)\n');
     io.stderr = '';
     expect(await main(['plan', 'simulate', specFile(MIXTRAL.replace('tp: 2', 'tp: 5'))])).toBe(1);
     expect(io.stderr).toMatch(/^moekit: parallel\.tp: tp 5 does not divide heads 48\n$/);
