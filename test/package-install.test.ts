@@ -55,7 +55,7 @@ describe('the package', () => {
     const files = packed.files.map((f) => f.path);
     for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/moekit.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js',
       'dist/runtime/worker.js', 'prebuilds/linux-x64/moekit.node', 'binding.gyp', 'native/addon.cc', 'scripts/build-native.mjs',
-      'examples/demo-moe/model.safetensors']) {
+      'examples/demo-moe/model.safetensors', 'dist/web/index.html', 'dist/server/app.js']) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => /^(test|fixtures|docs|bench|src|build|tmp)\//.test(f) || f.endsWith('.map'))).toEqual([]);
