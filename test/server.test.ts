@@ -208,17 +208,17 @@ describe('the MoE extensions', () => {
     client.chat.completions.create({ model: 'demo-moe', messages: [{ role: 'user', content }], max_tokens: max, temperature: 0, moekit } as never) as unknown as Promise<OpenAI.ChatCompletion & { moekit: any }>;
 
   it('moekit.submodel runs the sub-model: its text is the extracted checkpoint\'s', async () => {
-    const layers = [0, 1, 3];
-    const experts = Object.fromEntries(Object.entries(firstExperts(model.desc, 8)).filter(([l]) => layers.includes(Number(l))));
+    const layers = [0, 3];
+    const experts = Object.fromEntries(Object.entries(firstExperts(model.desc, 4)).filter(([l]) => layers.includes(Number(l))));
     const out = path.join(tmp, 'sub');
     extractSubModel(DEMO, out, { layers, experts, topK: 1 });
     const sub = MoeModel.load(out);
     let differs = false;
-    for (const p of PROMPTS.slice(0, 4)) {
+    for (const p of PROMPTS) {
       const want = greedy(chatIds(p), 30, sub);
-      const r = await chat(p, { submodel: { layers, experts: 8, top_k: 1 } });
+      const r = await chat(p, { submodel: { layers, experts: 4, top_k: 1 } });
       expect(r.choices[0].message.content).toBe(want.text);
-      expect(r.moekit.submodel).toEqual({ layers, experts: [[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7], null, [0, 1, 2, 3, 4, 5, 6, 7]], top_k: [1, 1, 1, 1] });
+      expect(r.moekit.submodel).toEqual({ layers, experts: [[0, 1, 2, 3], null, null, [0, 1, 2, 3]], top_k: [1, 1, 1, 1] });
       if (want.text !== greedy(chatIds(p), 30).text) differs = true;
     }
     expect(differs).toBe(true); // a different model from the full one
