@@ -44,20 +44,28 @@ async function watchLoad(): Promise<void> {
   const bar = $<HTMLProgressElement>('load'), item = $('load-item'), pill = $('health');
   const res = await fetch('/moekit/progress', { headers: headers() });
   if (!res.ok || !res.body) return;
-  const reader = res.body.getReader(), dec = new TextDecoder();
+  for await (const data of sseData(res.body)) {
+    const ev = JSON.parse(data);
+    if (ev.type === 'progress' && ev.event.status === 'progress') { bar.max = ev.event.total; bar.value = ev.event.loaded; item.textContent = ev.event.item ?? ''; }
+    if (ev.type === 'progress' && ev.event.status === 'done') { bar.value = bar.max; item.textContent = ''; }
+    if (ev.type === 'ready') { pill.textContent = `ready (${ev.loadSeconds.toFixed(1)} s)`; pill.className = 'pill ok'; bar.value = bar.max; }
+    if (ev.type === 'error') { pill.textContent = 'failed'; pill.className = 'pill bad'; item.textContent = ev.message; }
+  }
+}
+
+/** the data of each server-sent event of a streamed response body */
+async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = body.getReader(), dec = new TextDecoder();
   let buf = '';
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) break;
+    if (done) return;
     buf += dec.decode(value, { stream: true });
     let k: number;
     while ((k = buf.indexOf('\n\n')) >= 0) {
-      const ev = JSON.parse(buf.slice(6, k));
+      const data = buf.slice(6, k);
       buf = buf.slice(k + 2);
-      if (ev.type === 'progress' && ev.event.status === 'progress') { bar.max = ev.event.total; bar.value = ev.event.loaded; item.textContent = ev.event.item ?? ''; }
-      if (ev.type === 'progress' && ev.event.status === 'done') { bar.value = bar.max; item.textContent = ''; }
-      if (ev.type === 'ready') { pill.textContent = `ready (${ev.loadSeconds.toFixed(1)} s)`; pill.className = 'pill ok'; bar.value = bar.max; }
-      if (ev.type === 'error') { pill.textContent = 'failed'; pill.className = 'pill bad'; item.textContent = ev.message; }
+      yield data;
     }
   }
 }
@@ -90,29 +98,19 @@ async function send(): Promise<void> {
     return;
   }
   const routes: NonNullable<typeof lastTrace>['routes'] = [];
-  const reader = res.body.getReader(), dec = new TextDecoder();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += dec.decode(value, { stream: true });
-    let k: number;
-    while ((k = buf.indexOf('\n\n')) >= 0) {
-      const data = buf.slice(6, k);
-      buf = buf.slice(k + 2);
-      if (data === '[DONE]') continue;
-      const c = JSON.parse(data);
-      if (c.error) { a.className = 'msg error'; a.textContent += c.error.message; continue; }
-      const ch = c.choices?.[0];
-      if (ch?.delta?.content) a.textContent += ch.delta.content;
-      if (c.moekit?.routes) routes.push(...c.moekit.routes);
-      if (ch?.finish_reason) {
-        const t = c.timings;
-        $('timings').textContent = `${t.predicted_n} tokens (${ch.finish_reason}); prompt ${t.prompt_n} tokens in ${t.prompt_ms.toFixed(1)} ms; ` +
-          `decode ${t.predicted_per_second.toFixed(0)} tok/s; ran ${c.moekit.submodel ? `layers ${c.moekit.submodel.layers.join(',')}, top-k ${c.moekit.submodel.top_k[0]}` : 'the full model'}`;
-        lastTrace = { routes, tokens: c.moekit.tokens ?? [] };
-        a.dataset.done = '1';
-      }
+  for await (const data of sseData(res.body)) {
+    if (data === '[DONE]') continue;
+    const c = JSON.parse(data);
+    if (c.error) { a.className = 'msg error'; a.textContent += c.error.message; continue; }
+    const ch = c.choices?.[0];
+    if (ch?.delta?.content) a.textContent += ch.delta.content;
+    if (c.moekit?.routes) routes.push(...c.moekit.routes);
+    if (ch?.finish_reason) {
+      const t = c.timings;
+      $('timings').textContent = `${t.predicted_n} tokens (${ch.finish_reason}); prompt ${t.prompt_n} tokens in ${t.prompt_ms.toFixed(1)} ms; ` +
+        `decode ${t.predicted_per_second.toFixed(0)} tok/s; ran ${c.moekit.submodel ? `layers ${c.moekit.submodel.layers.join(',')}, top-k ${c.moekit.submodel.top_k[0]}` : 'the full model'}`;
+      lastTrace = { routes, tokens: c.moekit.tokens ?? [] };
+      a.dataset.done = '1';
     }
   }
   if (document.querySelector('#tab-routing.on')) drawRouting();
