@@ -7,6 +7,7 @@
  * Screenshots go to test-artifacts/. Without Chromium the test fails, saying how to install it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,10 @@ import { loadTokenizer } from '../src/io/tokenizer.js';
 import { MoeModel } from '../src/models/model.js';
 import { generate } from '../src/runtime/generate.js';
 import { createServer, type MoeServer } from '../src/server/app.js';
+import { storeResolver } from '../src/server/patterns.js';
+import { builtinSource, profileTasks } from '../src/experts/profile.js';
+import { newStore } from '../src/experts/store.js';
+import { taskByName } from '../src/tasks/index.js';
 
 const DEMO = path.resolve(__dirname, '../examples/demo-moe');
 const CHROMIUM = process.env.MOEKIT_CHROMIUM ?? '/usr/bin/chromium';
@@ -122,5 +127,42 @@ describe('the dashboard in Chromium', () => {
     await page.waitForFunction(() => (document.getElementById('plan-error')?.textContent ?? '').length > 0);
     expect(await page.textContent('#plan-error')).toMatch(/tp/);
     await shot('planner');
+  });
+});
+
+describe('the dashboard with a PreMoe pattern store (moekit serve --store)', () => {
+  let s: MoeServer, url: string, browser: Browser, page: Page;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-web-store-'));
+  beforeAll(async () => {
+    const file = path.join(tmp, 'store.json');
+    const model = MoeModel.load(DEMO);
+    await profileTasks(model, model.desc, file, newStore(DEMO), ['sort', 'draw'].map((t) => builtinSource(taskByName(t))), { n: 8 });
+    const r = storeResolver(DEMO, file, { keepExperts: 4 });
+    s = createServer({ dir: DEMO, patterns: r.resolve, patternInfo: r.info });
+    url = await s.listen('127.0.0.1', 0);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="1"]');
+  }, 120_000);
+  afterAll(async () => { await browser?.close(); await s?.close(); fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  it('the PreMoe view lists the stored tasks; chat runs the pattern retrieved for the prompt', async () => {
+    await page.click('nav button[data-tab="premoe"]');
+    await page.waitForFunction(() => (document.getElementById('premoe-tasks')?.textContent ?? '').length > 0);
+    expect(await page.textContent('#premoe-tasks')).toMatch(/sort, draw/);
+    expect(await page.textContent('#premoe-store')).toMatch(/keeps 4 experts per layer .* MiB of checkpoint/);
+    await page.click('nav button[data-tab="chat"]');
+    await page.check('#auto-pattern');
+    await page.fill('#max-tokens', '20');
+    await page.fill('#prompt', 'sort 3142=');
+    await page.click('#send');
+    await page.locator('.msg.assistant[data-done="1"]').waitFor();
+    expect(await page.textContent('#timings')).toMatch(/PreMoe pattern: sort/);
+    // the text is the server's own answer with that pattern
+    const res = await fetch(url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'sort 3142=' }], max_tokens: 20, temperature: 0, moekit: { experts: 'sort' } }) });
+    expect(await page.locator('.msg.assistant').last().textContent()).toBe((await res.json()).choices[0].message.content);
+    await page.screenshot({ path: path.join(SHOTS, 'premoe-store.png'), fullPage: true });
   });
 });

@@ -38,7 +38,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const patterns = values.store === undefined ? undefined
     : storeResolver(dir, values.store, { score: values.score, keepExperts: numFlag(values['keep-experts'], 'keep-experts', { int: true, min: 1 }) });
   const server = createServer({
-    dir, apiKey, patterns: patterns?.resolve,
+    dir, apiKey, patterns: patterns?.resolve, patternInfo: patterns?.info,
     slots: numFlag(values.slots, 'slots', { int: true, min: 1, max: 1024 }),
     maxQueue: numFlag(values.queue, 'queue', { int: true, min: 0 }),
     bodyLimit: sizeFlag(values['body-limit'], 'body-limit'),

@@ -31,7 +31,7 @@ import { ApiError, badField, toApiError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { moeRequest, noPatternStore, type MoeRequest, type PatternResolver } from './moe.js';
 import { bodyObject, completionPrompt, describe, messages, optBool, optString, sampling } from './request.js';
-import { dashboardRoutes } from './dashboard.js';
+import { dashboardRoutes, type PatternInfo } from './dashboard.js';
 import { planRoute } from './plan.js';
 
 export interface ServeOptions {
@@ -49,6 +49,8 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** how `moekit.experts` names ("auto", a task) become keep sets: the PreMoe store's seam */
   patterns?: PatternResolver;
+  /** what the dashboard's PreMoe view shows of the store behind `patterns` */
+  patternInfo?: PatternInfo;
   /** the built dashboard (default: the package's dist/web; null: none) */
   webRoot?: string | null;
   dtype?: 'auto' | 'f32';
@@ -308,7 +310,7 @@ export function createServer(o: ServeOptions): MoeServer {
     res.end(`data: ${JSON.stringify(i ? { type: 'ready', loadSeconds: i.loadSeconds } : { type: 'error', message: loadError })}\n\n`);
   });
   planRoute(app);
-  dashboardRoutes(app, o.dir, () => loaded().desc, o.patterns !== undefined);
+  dashboardRoutes(app, o.dir, () => loaded().desc, o.patternInfo ?? null);
 
   // ---- the page --------------------------------------------------------------------------------
   const web = o.webRoot === undefined ? DEFAULT_WEB : o.webRoot;

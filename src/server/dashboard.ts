@@ -5,7 +5,7 @@
  *                          elastic-grid.json (bench/elastic-grid.mjs's measurements), its held-out accuracy
  *                          and decode speed. A point is what `moekit.submodel` {depth, experts, top_k} runs.
  *   GET /moekit/premoe     memory per keep ratio (the routed experts kept, the rest of the model whole), and
- *                          the pattern store's state (none until the PreMoe store is loaded).
+ *                          the pattern store's state: its tasks and the checkpoint bytes of one pattern (moekit serve --store).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -39,7 +39,10 @@ export function gridPoints(d: ModelDesc) {
   return out;
 }
 
-export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => ModelDesc, patterns: boolean): void {
+/** what the PreMoe view shows of a loaded pattern store (src/server/patterns.ts's info) */
+export interface PatternInfo { store: string; tasks: string[]; score: string; keepExperts: number; topK: number; patternBytes: number; fullBytes: number }
+
+export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => ModelDesc, patterns: PatternInfo | null): void {
   app.get('/moekit/submodels', async () => {
     const d = desc();
     let measured: { source: string; grid: Measured[] } | null = null;
@@ -60,9 +63,10 @@ export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => M
     const E = d.moe.experts;
     const ratios = [...new Set([1, 2, 4, 8, 16, 32, 64, 128, 256].filter((n) => n <= E).map((n) => n / E).concat([1]))].sort((a, b) => a - b);
     return {
-      store: patterns ? 'loaded' : null,
+      store: patterns ? patterns.store : null,
       message: patterns ? null : 'no pattern store loaded: moekit.experts takes an explicit keep set {"layers": {"<layer>": [expert ids]}}',
-      tasks: [],
+      tasks: patterns?.tasks ?? [],
+      pattern: patterns ? { score: patterns.score, keep_experts: patterns.keepExperts, top_k: patterns.topK, mib: patterns.patternBytes / 2 ** 20, full_mib: patterns.fullBytes / 2 ** 20 } : null,
       memory: ratios.map((r) => ({ keep_ratio: r, experts_kept: Math.round(r * E), params: p.total - p.routedExperts * (1 - r), mib: ((p.total - p.routedExperts * (1 - r)) * bytes) / 2 ** 20 })),
     };
   });

@@ -89,7 +89,10 @@ async function send(): Promise<void> {
   const body = {
     messages: [{ role: 'user', content: text }], stream: true,
     max_tokens: Number($<HTMLInputElement>('max-tokens').value), temperature: Number($<HTMLInputElement>('temperature').value),
-    moekit: { trace: true, ...(current ? { submodel: { depth: current.depth, experts: current.experts, top_k: current.top_k } } : {}) },
+    moekit: {
+      trace: true, ...(current ? { submodel: { depth: current.depth, experts: current.experts, top_k: current.top_k } } : {}),
+      ...($<HTMLInputElement>('auto-pattern').checked ? { experts: 'auto' } : {}),
+    },
   };
   const res = await fetch('/v1/chat/completions', { method: 'POST', headers: headers(), body: JSON.stringify(body) });
   if (!res.ok || !res.body) {
@@ -108,7 +111,8 @@ async function send(): Promise<void> {
     if (ch?.finish_reason) {
       const t = c.timings;
       $('timings').textContent = `${t.predicted_n} tokens (${ch.finish_reason}); prompt ${t.prompt_n} tokens in ${t.prompt_ms.toFixed(1)} ms; ` +
-        `decode ${t.predicted_per_second.toFixed(0)} tok/s; ran ${c.moekit.submodel ? `layers ${c.moekit.submodel.layers.join(',')}, top-k ${c.moekit.submodel.top_k[0]}` : 'the full model'}`;
+        `decode ${t.predicted_per_second.toFixed(0)} tok/s; ran ${c.moekit.submodel ? `layers ${c.moekit.submodel.layers.join(',')}, top-k ${c.moekit.submodel.top_k[0]}` : 'the full model'}` +
+        (c.moekit.pattern ? `; PreMoe pattern: ${c.moekit.pattern}` : '');
       lastTrace = { routes, tokens: c.moekit.tokens ?? [] };
       a.dataset.done = '1';
     }
@@ -213,7 +217,9 @@ onTab.elastic = () => void drawElastic();
 let premoeChart: Chart | null = null;
 async function drawPremoe(): Promise<void> {
   const s = await api('/moekit/premoe');
-  $('premoe-store').textContent = s.message ?? `pattern store: ${s.store}`;
+  $('premoe-store').textContent = s.message ?? `pattern store: ${s.store}; a pattern keeps ${s.pattern.keep_experts} experts per layer ` +
+    `(top-${s.pattern.top_k}, by ${s.pattern.score}): ${s.pattern.mib.toFixed(2)} of ${s.pattern.full_mib.toFixed(2)} MiB of checkpoint`;
+  $('premoe-tasks').textContent = s.tasks.length ? `stored task patterns: ${s.tasks.join(', ')} (tick "PreMoe pattern" in the chat to run the one retrieved for a prompt)` : '';
   $('premoe-table').innerHTML = '<tr><th>keep ratio</th><th>experts kept per layer</th><th>params</th><th>MiB (f32)</th></tr>' +
     s.memory.map((m: Json) => `<tr><td>${m.keep_ratio.toFixed(3)}</td><td>${m.experts_kept}</td><td>${(m.params / 1e6).toFixed(2)}M</td><td>${m.mib.toFixed(2)}</td></tr>`).join('');
   premoeChart?.destroy();
