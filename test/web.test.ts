@@ -104,6 +104,13 @@ describe('the dashboard in Chromium', () => {
     await page.click('nav button[data-tab="premoe"]');
     await page.waitForSelector('#premoe-table td');
     expect(await page.textContent('#premoe-store')).toMatch(/no pattern store loaded/);
+    // the demo's evaluation (examples/demo-moe/premoe-eval.json): one accuracy curve per scoring method, and
+    // the note quotes the full model's mean held-out accuracy from that file
+    const ev = JSON.parse(fs.readFileSync(path.join(DEMO, 'premoe-eval.json'), 'utf8'));
+    const scores = new Set(ev.grid.map((r: { score: string }) => r.score).filter((x: string) => x !== 'full'));
+    await page.waitForSelector(`#tab-premoe[data-curves="${scores.size}"]`);
+    const full = ev.grid.find((r: { score: string }) => r.score === 'full').mean;
+    expect(await page.textContent('#premoe-eval')).toContain(`full model ${(100 * full).toFixed(1)} %`);
     await shot('premoe');
   });
 

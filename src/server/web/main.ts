@@ -228,6 +228,32 @@ async function drawPremoe(): Promise<void> {
     data: { labels: s.memory.map((m: Json) => m.keep_ratio.toFixed(3)), datasets: [{ label: 'memory (MiB) per keep ratio', data: s.memory.map((m: Json) => m.mib) }] },
     options: { animation: false },
   });
+  drawPremoeAccuracy(s.evaluation);
+}
+
+/** the evaluation's curves: mean held-out accuracy per keep ratio, one line per scoring method */
+let premoeAccChart: Chart | null = null;
+function drawPremoeAccuracy(e: Json): void {
+  premoeAccChart?.destroy();
+  premoeAccChart = null;
+  const note = $('premoe-eval');
+  if (!e) { note.textContent = 'no evaluation: write one with moekit experts eval MODEL --store STORE --json > MODEL/premoe-eval.json'; return; }
+  if (e.error) { note.textContent = `evaluation ${e.source}: ${e.error}`; return; }
+  const pct = (x: number) => (100 * x).toFixed(1);
+  note.textContent = `evaluation (${e.source}, ${e.n} held-out prompts per task, ${e.tasks.length} tasks): full model ${e.full ? pct(e.full.mean) : '?'} %` +
+    (e.retrieval ? `; retrieval picked the prompt's own task for ${pct(e.retrieval.accuracy)} %` : '') +
+    (e.end_to_end.length ? `; with the retrieved pattern: ${e.end_to_end.map((r: Json) => `${r.keep} experts ${pct(r.mean)} %`).join(', ')}` : '');
+  premoeAccChart = new Chart($<HTMLCanvasElement>('premoe-acc-chart'), {
+    type: 'line',
+    data: {
+      datasets: e.curves.map((c: Json) => ({ label: `${c.score}: mean accuracy %`, data: c.points.map((p: Json) => ({ x: p.ratio, y: 100 * p.mean })) })),
+    },
+    options: {
+      animation: false,
+      scales: { x: { type: 'linear', title: { display: true, text: 'routed experts kept (ratio)' } }, y: { title: { display: true, text: 'held-out accuracy %' } } },
+    },
+  });
+  $('tab-premoe').dataset.curves = String(e.curves.length);
 }
 onTab.premoe = () => void drawPremoe();
 
