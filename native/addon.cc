@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
@@ -239,6 +240,52 @@ Napi::Value AttnDecode(const Napi::CallbackInfo& info) {
     sinks = sa.p;
   }
   moekit::attn_decode(q.p, K.p, V.p, out.p, nH, nKv, cap, Dk, Dv, lo, S, static_cast<float>(scale), sinks);
+  return info.Env().Undefined();
+}
+
+// attnDecodeBatch(q, Ks, Vs, meta, out, nH, nKv, Dk, Dv, scale, sinks | null): attnDecode for B = Ks.length
+// sequences of one layer; q [B, nH, Dk], out [B, nH, Dv], meta Int32Array [B, 3] = (cap, lo, S) per sequence,
+// Ks[b] [nKv, cap_b, Dk] and Vs[b] [nKv, cap_b, Dv] their caches. Split over the thread pool.
+Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
+  Args a{info, "attnDecodeBatch"};
+  const auto q = a.f32(0, "q");
+  if (!info[1].IsArray() || !info[2].IsArray()) type_error(a.env(), "attnDecodeBatch: Ks and Vs must be arrays of Float32Array");
+  const Napi::Array Ka = info[1].As<Napi::Array>(), Va = info[2].As<Napi::Array>();
+  const auto meta = a.i32(3, "meta");
+  const auto out = a.f32(4, "out");
+  const int64_t nH = a.dim(5, "nH"), nKv = a.dim(6, "nKv"), Dk = a.dim(7, "Dk"), Dv = a.dim(8, "Dv");
+  const double scale = a.number(9, "scale");
+  const int64_t B = Ka.Length();
+  if (static_cast<int64_t>(Va.Length()) != B) range_error(a.env(), "attnDecodeBatch: Ks has " + std::to_string(B) + " caches, Vs " + std::to_string(Va.Length()));
+  if (nKv == 0 || nH % nKv != 0) range_error(a.env(), "attnDecodeBatch: nH=" + std::to_string(nH) + " must be a multiple of nKv=" + std::to_string(nKv));
+  a.len("meta", meta.n, mul(B, 3));
+  a.len("q", q.n, mul(mul(B, nH), Dk));
+  a.len("out", out.n, mul(mul(B, nH), Dv));
+  const float* sinks = nullptr;
+  if (!a.is_null(10)) {
+    const auto sa = a.f32(10, "sinks");
+    a.len("sinks", sa.n, nH);
+    sinks = sa.p;
+  }
+  std::vector<moekit::AttnSeq> seqs(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; b++) {
+    const Napi::Value kv = Ka.Get(static_cast<uint32_t>(b)), vv = Va.Get(static_cast<uint32_t>(b));
+    if (!kv.IsTypedArray() || kv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        !vv.IsTypedArray() || vv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      type_error(a.env(), "attnDecodeBatch: Ks[" + std::to_string(b) + "] and Vs[" + std::to_string(b) + "] must be Float32Arrays");
+    }
+    Napi::Float32Array K = kv.As<Napi::Float32Array>(), V = vv.As<Napi::Float32Array>();
+    const int64_t cap = meta.p[3 * b], lo = meta.p[3 * b + 1], S = meta.p[3 * b + 2];
+    if (cap < 0 || lo < 0 || S > cap || lo > S) {
+      range_error(a.env(), "attnDecodeBatch: sequence " + std::to_string(b) + " needs 0 <= lo <= S <= cap, got lo=" + std::to_string(lo) +
+                               ", S=" + std::to_string(S) + ", cap=" + std::to_string(cap));
+    }
+    if (static_cast<int64_t>(K.ElementLength()) < mul(mul(nKv, cap), Dk) || static_cast<int64_t>(V.ElementLength()) < mul(mul(nKv, cap), Dv)) {
+      range_error(a.env(), "attnDecodeBatch: the cache of sequence " + std::to_string(b) + " is shorter than nKv × cap × D");
+    }
+    seqs[static_cast<size_t>(b)] = {q.p + b * nH * Dk, K.Data(), V.Data(), out.p + b * nH * Dv, cap, lo, S};
+  }
+  moekit::attn_decode_batch(seqs.data(), B, nH, nKv, Dk, Dv, static_cast<float>(scale), sinks);
   return info.Env().Undefined();
 }
 
@@ -506,6 +553,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemv", Napi::Function::New(env, Sgemv, "sgemv"));
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
   exports.Set("attnDecode", Napi::Function::New(env, AttnDecode, "attnDecode"));
+  exports.Set("attnDecodeBatch", Napi::Function::New(env, AttnDecodeBatch, "attnDecodeBatch"));
   exports.Set("rmsnorm", Napi::Function::New(env, Rmsnorm, "rmsnorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));

@@ -534,4 +534,6 @@ void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, in
   }
 }
 
+void parallel_run(int parts, void (*fn)(void* ctx, int part), void* ctx) { pool().run(parts, fn, ctx); }
+
 }  // namespace moekit

@@ -58,6 +58,12 @@ bool sgemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float* A
 void attn_decode(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
                  int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
                  const float* sinks);
+// attn.cc: attn_decode for B sequences of one layer (each its own cache), split over the pool's threads
+struct AttnSeq { const float* q; const float* K; const float* V; float* out; int64_t cap, lo, S; };
+void attn_decode_batch(const AttnSeq* seqs, int64_t B, int64_t nH, int64_t nKv, int64_t Dk, int64_t Dv,
+                       float scale, const float* sinks);
+// bf16.cc: fn(ctx, i) for i in [0, parts) over the addon's persistent thread pool (part 0 on the caller)
+void parallel_run(int parts, void (*fn)(void* ctx, int part), void* ctx);
 // y[N] = alpha W[N,K] x[K] + beta y[N]; W rows at stride ldw; beta = 0 never reads y,
 // alpha = 0 or K = 0 never reads W or x. Threaded above 1M weights (blas_get_threads()).
 void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ldw,

@@ -27,6 +27,13 @@ export interface Kernels {
    */
   attnDecode(q: Float32Array, K: Float32Array, V: Float32Array, out: Float32Array, nH: number, nKv: number, cap: number,
              Dk: number, Dv: number, lo: number, S: number, scale: number, sinks: Float32Array | null): void;
+  /**
+   * attnDecode for B = Ks.length sequences of one layer, each over its own cache (a batched decode step):
+   * q [B, nH, Dk], out [B, nH, Dv]; Ks[b] [nKv, cap_b, Dk], Vs[b] [nKv, cap_b, Dv]; meta [B, 3] = (cap_b, lo_b, S_b).
+   * One call per layer instead of one per sequence; the native kernel splits the sequences over its threads.
+   */
+  attnDecodeBatch(q: Float32Array, Ks: Float32Array[], Vs: Float32Array[], meta: Int32Array, out: Float32Array, nH: number, nKv: number,
+                  Dk: number, Dv: number, scale: number, sinks: Float32Array | null): void;
   /** out[rows, dim] = x / sqrt(mean(x²) + eps) · w   (w null → 1). out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array | null, rows: number, dim: number,
           eps: number): void;

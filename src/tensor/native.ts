@@ -129,6 +129,7 @@ function wrap(a: NativeAddon): Kernels {
     sgemv: a.sgemv,
     softmax: a.softmax,
     attnDecode: a.attnDecode,
+    attnDecodeBatch: a.attnDecodeBatch,
     rmsnorm: a.rmsnorm,
     rope: a.rope,
     swiglu: a.swiglu,
