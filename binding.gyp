@@ -9,6 +9,7 @@
         'native/addon.cc',
         'native/attn.cc',
         'native/bf16.cc',
+        'native/experts.cc',
         'native/gemm.cc',
         'native/gemm_small.cc',
         'native/kernels_scalar.cc',

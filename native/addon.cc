@@ -289,6 +289,74 @@ Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// expertsForward(x, N, H, K, order, offsets, weights, out, clamped, limit, alpha, ws, bs, widths): the routed experts
+// of one MoE block and their combine (experts.cc). x [N, H]; order, weights [N·K]; offsets [E + 1]; out [N, H] (+=);
+// ws [3E]: per expert gate [I, H], up [I, H], down [H, I] (Float32Array or Uint16Array of bf16 bits; null for an
+// expert with no rows); bs [3E]: their biases (Float32Array or null); widths Int32Array [E]: I per expert.
+Napi::Value ExpertsForward(const Napi::CallbackInfo& info) {
+  Args a{info, "expertsForward"};
+  const auto x = a.f32(0, "x");
+  const int64_t N = a.dim(1, "N", true), H = a.dim(2, "H", true), K = a.dim(3, "K", true);
+  const auto order = a.i32(4, "order"), offsets = a.i32(5, "offsets");
+  const auto weights = a.f32(6, "weights"), out = a.f32(7, "out");
+  const bool clamped = a.flag(8);
+  const double limit = a.number(9, "limit"), alpha = a.number(10, "alpha");
+  if (!info[11].IsArray() || !info[12].IsArray()) type_error(a.env(), "expertsForward: ws and bs must be arrays");
+  const Napi::Array ws = info[11].As<Napi::Array>(), bs = info[12].As<Napi::Array>();
+  const auto widths = a.i32(13, "widths");
+  const int64_t E = widths.n, NK = mul(N, K);
+  a.len("x", x.n, mul(N, H));
+  a.len("out", out.n, mul(N, H));
+  a.len("order", order.n, NK);
+  a.len("weights", weights.n, NK);
+  a.len("offsets", offsets.n, E + 1);
+  if (static_cast<int64_t>(ws.Length()) != 3 * E || static_cast<int64_t>(bs.Length()) != 3 * E) {
+    range_error(a.env(), "expertsForward: ws and bs need 3 entries per expert (" + std::to_string(3 * E) + "), got " +
+                             std::to_string(ws.Length()) + " and " + std::to_string(bs.Length()));
+  }
+  if (offsets.p[0] != 0 || offsets.p[E] != NK) range_error(a.env(), "expertsForward: offsets must run from 0 to N·K");
+  for (int64_t e = 0; e < E; e++) {
+    if (offsets.p[e + 1] < offsets.p[e]) range_error(a.env(), "expertsForward: offsets must not decrease (expert " + std::to_string(e) + ")");
+  }
+  for (int64_t q = 0; q < NK; q++) {
+    if (order.p[q] < 0 || order.p[q] >= NK) range_error(a.env(), "expertsForward: order[" + std::to_string(q) + "] is out of [0, N·K)");
+  }
+  std::vector<moekit::ExpertFfn> experts(static_cast<size_t>(E));
+  for (int64_t e = 0; e < E; e++) {
+    if (offsets.p[e + 1] == offsets.p[e]) continue;  // no rows: not read
+    const int64_t I = widths.p[e];
+    if (I <= 0) range_error(a.env(), "expertsForward: widths[" + std::to_string(e) + "] must be positive");
+    moekit::ExpertLinear* Ls[3] = {&experts[e].gate, &experts[e].up, &experts[e].down};
+    const int64_t outs[3] = {I, I, H}, ins[3] = {H, H, I};
+    static const char* names[3] = {"gate", "up", "down"};
+    for (int i = 0; i < 3; i++) {
+      const Napi::Value w = ws.Get(static_cast<uint32_t>(3 * e + i)), b = bs.Get(static_cast<uint32_t>(3 * e + i));
+      const std::string what = "expertsForward: expert " + std::to_string(e) + " " + names[i];
+      const int64_t need = mul(outs[i], ins[i]);
+      if (w.IsTypedArray() && w.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+        Napi::Float32Array t = w.As<Napi::Float32Array>();
+        if (static_cast<int64_t>(t.ElementLength()) < need) range_error(a.env(), what + " weight has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(need));
+        *Ls[i] = {t.Data(), false, nullptr, outs[i], ins[i]};
+      } else if (w.IsTypedArray() && w.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array) {
+        Napi::Uint16Array t = w.As<Napi::Uint16Array>();
+        if (static_cast<int64_t>(t.ElementLength()) < need) range_error(a.env(), what + " weight has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(need));
+        *Ls[i] = {t.Data(), true, nullptr, outs[i], ins[i]};
+      } else {
+        type_error(a.env(), what + " weight must be a Float32Array or a Uint16Array (bf16)");
+      }
+      if (!(b.IsNull() || b.IsUndefined())) {
+        if (!b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) type_error(a.env(), what + " bias must be a Float32Array or null");
+        Napi::Float32Array t = b.As<Napi::Float32Array>();
+        if (static_cast<int64_t>(t.ElementLength()) < outs[i]) range_error(a.env(), what + " bias has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(outs[i]));
+        Ls[i]->b = t.Data();
+      }
+    }
+  }
+  moekit::ExpertsCall c{x.p, N, H, K, E, order.p, offsets.p, weights.p, experts.data(), clamped, static_cast<float>(limit), static_cast<float>(alpha), out.p};
+  moekit::experts_forward(c);
+  return info.Env().Undefined();
+}
+
 // rmsnorm(out, x, w | null, rows, dim, eps)
 Napi::Value Rmsnorm(const Napi::CallbackInfo& info) {
   Args a{info, "rmsnorm"};
@@ -554,6 +622,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
   exports.Set("attnDecode", Napi::Function::New(env, AttnDecode, "attnDecode"));
   exports.Set("attnDecodeBatch", Napi::Function::New(env, AttnDecodeBatch, "attnDecodeBatch"));
+  exports.Set("expertsForward", Napi::Function::New(env, ExpertsForward, "expertsForward"));
   exports.Set("rmsnorm", Napi::Function::New(env, Rmsnorm, "rmsnorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));

@@ -97,6 +97,22 @@ void combine_rows(float* out, const float* y, int64_t H, int64_t K, const float*
 void combine_rows_backward(float* dw, float* dye, const float* dy, const float* y, int64_t H, int64_t K,
                            const float* w, const int32_t* order, int64_t lo, int64_t hi);
 
+// ---- the routed experts of one MoE block (experts.cc) -------------------------------------------
+struct ExpertLinear { const void* w; bool bf16; const float* b; int64_t out, in; };  // W [out, in] f32 or bf16 bits; b [out] or null
+struct ExpertFfn { ExpertLinear gate, up, down; };
+struct ExpertsCall {
+  const float* x;  // [N, H] the block's normalised input
+  int64_t N, H, K, E;
+  const int32_t* order;    // [N·K] assignment ids grouped by expert
+  const int32_t* offsets;  // [E + 1]
+  const float* weights;    // [N·K] combine weights
+  const ExpertFfn* experts;  // [E] (entries of experts with no rows are not read)
+  bool clamped; float limit, alpha;  // gpt-oss's clamped SwiGLU, else SwiGLU
+  float* out;  // [N, H] += the combined expert outputs
+};
+// every expert's FFN over its rows, then the combine (as moe/layer.ts's loop, bit for bit); experts split over the pool
+void experts_forward(const ExpertsCall& c);
+
 void blas_set_threads(int n);
 int blas_get_threads();
 const char* blas_config();

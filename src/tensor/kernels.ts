@@ -34,6 +34,17 @@ export interface Kernels {
    */
   attnDecodeBatch(q: Float32Array, Ks: Float32Array[], Vs: Float32Array[], meta: Int32Array, out: Float32Array, nH: number, nKv: number,
                   Dk: number, Dv: number, scale: number, sinks: Float32Array | null): void;
+  /**
+   * Optional (native only): the routed experts of one MoE block and their combine in one call, for inference.
+   * For each expert e, rows order[offsets[e] .. offsets[e+1]): gather x [n_e, H], gate and up [I, H], the activation
+   * (SwiGLU, or gpt-oss's clamped form when `clamped`), down [H, I], then out[token] += weights[a] · y. ws [3E] holds
+   * each expert's gate, up and down weights (Float32Array, or Uint16Array of bf16 bits; null for an expert with no
+   * rows), bs [3E] their biases or null, widths [E] its I. Its reference is moe/layer.ts's per-expert loop, which
+   * makes the same kernel calls in the same order, so the two agree bit for bit.
+   */
+  expertsForward?(x: Float32Array, N: number, H: number, K: number, order: Int32Array, offsets: Int32Array, weights: Float32Array,
+                  out: Float32Array, clamped: boolean, limit: number, alpha: number, ws: (Float32Array | Uint16Array | null)[],
+                  bs: (Float32Array | null)[], widths: Int32Array): void;
   /** out[rows, dim] = x / sqrt(mean(x²) + eps) · w   (w null → 1). out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array | null, rows: number, dim: number,
           eps: number): void;

@@ -130,6 +130,7 @@ function wrap(a: NativeAddon): Kernels {
     softmax: a.softmax,
     attnDecode: a.attnDecode,
     attnDecodeBatch: a.attnDecodeBatch,
+    expertsForward: a.expertsForward,
     rmsnorm: a.rmsnorm,
     rope: a.rope,
     swiglu: a.swiglu,
