@@ -78,7 +78,7 @@ export function evaluationCurves(file: string): { source: string; n: number; tas
 /** what the PreMoe view shows of a loaded pattern store (src/server/patterns.ts's info) */
 export interface PatternInfo { store: string; tasks: string[]; score: string; keepExperts: number; topK: number; patternBytes: number; fullBytes: number }
 
-export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => ModelDesc, patterns: PatternInfo | null): void {
+export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => ModelDesc, patternInfo: () => PatternInfo | null): void {
   app.get('/moekit/submodels', async () => {
     const d = desc();
     let measured: { source: string; grid: Measured[] } | null = null;
@@ -94,6 +94,7 @@ export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => M
   });
   app.get('/moekit/premoe', async () => {
     const d = desc();
+    const patterns = patternInfo();
     const p = paramCounts(d);
     const bytes = 4; // f32 in memory (bf16 checkpoints are held as bf16: half)
     const E = d.moe.experts;
