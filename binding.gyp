@@ -14,6 +14,7 @@
         'native/gemm_small.cc',
         'native/kernels_scalar.cc',
         'native/kernels_avx2.cc',
+        'native/quant.cc',
         'native/topk.cc',
         'native/train.cc',
       ],

@@ -100,6 +100,26 @@ struct Args {
     Napi::Uint16Array a = v.As<Napi::Uint16Array>();
     return {a.Data(), static_cast<int64_t>(a.ElementLength())};
   }
+  struct U8 { uint8_t* p; int64_t n; };
+  U8 u8(size_t i, const char* name) const {
+    const Napi::Value v = info[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      type_error(env(), pre(name) + " must be a Uint8Array");
+    }
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    return {a.Data(), static_cast<int64_t>(a.ElementLength())};
+  }
+  // a block-quantised type: 'q8_0' -> 0, 'q4_0' -> 1
+  int qtype(size_t i) const {
+    const Napi::Value v = info[i];
+    const std::string t = v.IsString() ? v.As<Napi::String>().Utf8Value() : v.ToString().Utf8Value();
+    if (t == "q8_0") return 0;
+    if (t == "q4_0") return 1;
+    range_error(env(), std::string(k) + ": type must be 'q8_0' or 'q4_0', got " + t);
+  }
+  void blocks(const char* name, int64_t n) const {
+    if (n % 32 != 0) range_error(env(), pre(name) + "=" + std::to_string(n) + " must be a multiple of 32");
+  }
   void len(const char* name, int64_t have, int64_t need) const {
     if (have < need) {
       range_error(env(), pre(name) + " has " + std::to_string(have) + " elements, needs " +
@@ -202,6 +222,37 @@ Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
   a.len("C", C.n, span(M, N, ldc));
   moekit::sgemm_bf16(M, N, K, static_cast<float>(alpha), A.p, lda, W.p, ldw,
                      static_cast<float>(beta), C.p, ldc);
+  return info.Env().Undefined();
+}
+
+// dequantize(type, dst, src, n)
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  Args a{info, "dequantize"};
+  const int type = a.qtype(0);
+  const int64_t n = a.dim(3, "n");
+  a.blocks("n", n);
+  const auto dst = a.f32(1, "dst");
+  const auto src = a.u8(2, "src");
+  a.len("src", src.n, mul(n / 32, type == 0 ? 34 : 18));
+  a.len("dst", dst.n, n);
+  moekit::dequantize(type, dst.p, src.p, n);
+  return info.Env().Undefined();
+}
+
+// qgemm(type, M, N, K, A, lda, W, C, ldc)
+Napi::Value Qgemm(const Napi::CallbackInfo& info) {
+  Args a{info, "qgemm"};
+  const int type = a.qtype(0);
+  const int64_t M = a.dim(1, "M"), N = a.dim(2, "N"), K = a.dim(3, "K");
+  a.blocks("K", K);
+  const auto A = a.f32(4, "A");
+  const auto W = a.u8(6, "W");
+  const auto C = a.f32(7, "C");
+  const int64_t lda = a.lead(5, "lda", K), ldc = a.lead(8, "ldc", N);
+  if (M > 0 && K > 0) a.len("A", A.n, span(M, K, lda));
+  if (N > 0 && K > 0) a.len("W", W.n, mul(mul(N, K / 32), type == 0 ? 34 : 18));
+  a.len("C", C.n, span(M, N, ldc));
+  moekit::qgemm(type, M, N, K, A.p, lda, W.p, C.p, ldc);
   return info.Env().Undefined();
 }
 
@@ -631,6 +682,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16ToF32", Napi::Function::New(env, Bf16ToF32, "bf16ToF32"));
   exports.Set("sgemvBf16", Napi::Function::New(env, SgemvBf16, "sgemvBf16"));
   exports.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16, "sgemmBf16"));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("qgemm", Napi::Function::New(env, Qgemm, "qgemm"));
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward, "rmsnormBackward"));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward, "swigluBackward"));
   exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));

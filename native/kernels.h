@@ -74,6 +74,20 @@ void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ld
 void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
 
+// the persistent thread pool of bf16.cc: fn(ctx, i) for i in [0, parts), part 0 on the caller
+void pool_run(int parts, void (*fn)(void* ctx, int part), void* ctx);
+// threads for `work` weights: 1 for small jobs, else up to the addon's thread count and `items`
+int threads_for(int64_t work, int64_t items);
+
+// ---- block-quantised weights (quant.cc; formats in src/tensor/quant.ts) ---------------------
+// type 0 = q8_0 (34-byte blocks), 1 = q4_0 (18-byte blocks); 32 weights per block, K % 32 == 0.
+// dst[n] = values of the first n/32 blocks of src (exact)
+void dequantize(int type, float* dst, const uint8_t* src, int64_t n);
+// C[M,N] = A[M,K] W[N,K]^T with W rows of K/32 blocks and A quantised to 8 bits per 32-value
+// block (src/tensor/ref/quant.ts quantizeActs); AVX2 (+F16C) or scalar with the row-kernel set.
+void qgemm(int type, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint8_t* W,
+           float* C, int64_t ldc);
+
 // ---- training (train.cc): float64 arithmetic in the order of src/tensor/ref/train.ts, bit for bit ----------
 double js_exp(double x);  // V8's Math.exp (fdlibm)
 // dx[rows, dim] += rstd (dy w) - x rstd^3 / dim sum(dy w x);  dw[dim] += sum_rows dy x rstd (w, dw may be null)

@@ -1,6 +1,6 @@
 /**
  * `moekit serve [MODEL_DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N]
- *   [--body-limit SIZE] [--threads N] [--dtype auto|f32] [--store STORE [--keep-experts M] [--score S]]`: the OpenAI-compatible server and the dashboard
+ *   [--body-limit SIZE] [--threads N] [--dtype auto|f32|q8_0|q4_0] [--store STORE [--keep-experts M] [--score S]]`: the OpenAI-compatible server and the dashboard
  * (src/server/app.ts) on MODEL_DIR, or on the bundled demo model. It listens at once (/health answers 503
  * while the model loads, the page shows the load's progress) and stops cleanly on SIGINT / SIGTERM.
  */
@@ -13,7 +13,7 @@ import { MoekitError } from '../util/errors.js';
 import { dtypeFlag, numFlag, parse, sizeFlag } from './args.js';
 import { terminalProgress } from './bar.js';
 
-const USAGE = 'moekit serve [MODEL_DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--body-limit SIZE] [--threads N] [--dtype auto|f32] [--store STORE [--keep-experts M] [--score tcess|frequency|soft|reap]] [--jobs-dir DIR]';
+const USAGE = 'moekit serve [MODEL_DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--body-limit SIZE] [--threads N] [--dtype auto|f32|q8_0|q4_0] [--store STORE [--keep-experts M] [--score tcess|frequency|soft|reap]] [--jobs-dir DIR]';
 
 /** examples/demo-moe of this package */
 export const DEMO_MODEL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/demo-moe');

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
+import type { LoadDtype } from '../models/model.js';
 import { paramCounts } from '../models/params.js';
 import type { SessionOptions } from '../runtime/events.js';
 import { openModel, type ModelHandle, type ModelInfo } from '../runtime/remote.js';
@@ -55,7 +56,7 @@ export interface ServeOptions {
   patternInfo?: PatternInfo;
   /** the built dashboard (default: the package's dist/web; null: none) */
   webRoot?: string | null;
-  dtype?: 'auto' | 'f32';
+  dtype?: LoadDtype;
   /** the kernels' threads on the model's thread (default: MOEKIT_THREADS, else all cores but one for HTTP) */
   threads?: number;
   /** where the dashboard's jobs (profile, train) write (default: a fresh directory in the temp directory) */

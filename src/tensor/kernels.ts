@@ -1,3 +1,5 @@
+import type { QuantType } from './quant.js';
+
 /**
  * The kernel interface. Every tensor is a row-major Float32Array; offsets are expressed by
  * passing `subarray` views. Two implementations: `reference` (plain TypeScript, slow and
@@ -91,6 +93,16 @@ export interface Kernels {
    */
   sgemmBf16(M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
             W: Uint16Array, ldw: number, beta: number, C: Float32Array, ldc: number): void;
+  // ---- block-quantised weights (src/tensor/quant.ts; native/quant.cc; reference: ref/quant.ts) ----
+  /** dst[n] = the values of the first n / 32 blocks of src (exact); n a multiple of 32 */
+  dequantize(type: QuantType, dst: Float32Array, src: Uint8Array, n: number): void;
+  /**
+   * C[M,N] = A[M,K] · W[N,K]ᵀ with W rows of K/32 `type` blocks (row stride K/32 blocks) and each row of A
+   * quantised to 8 bits per 32-value block for the integer dot products (ref/quant.ts quantizeActs);
+   * A row stride lda, C row stride ldc; C is overwritten. K a multiple of 32.
+   */
+  qgemm(type: QuantType, M: number, N: number, K: number, A: Float32Array, lda: number, W: Uint8Array,
+        C: Float32Array, ldc: number): void;
   // ---- training (native/train.cc; references: ref/train.ts, bit for bit) ----
   /** dx[rows, dim] += RMSNorm backward of dy (rstd recomputed from x, in f32); dw[dim] += Σ_rows dy ⊙ x · rstd */
   rmsnormBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, w: Float32Array | null, dw: Float32Array | null,
