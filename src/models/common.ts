@@ -154,3 +154,35 @@ export function perExpert(names: (d: ModelDesc, l: number) => PerExpertNames): P
     },
   };
 }
+
+/**
+ * rotated dims per head: head_dim · partial_rotary_factor (transformers: int(D · f)), the factor read from
+ * `rope_parameters` (transformers 5) or the top level (older configs); 1 when absent
+ */
+export function rotaryDim(c: ConfigReader, D: number): number {
+  const rp = c.raw['rope_parameters'];
+  const inner = rp && typeof rp === 'object' ? (rp as Record<string, unknown>)['partial_rotary_factor'] : undefined;
+  const f = typeof inner === 'number' ? inner : c.num('partial_rotary_factor', 1, { min: 0, exclusiveMin: true, max: 1 });
+  c.ensure(Number.isFinite(f) && f > 0 && f <= 1, `key 'partial_rotary_factor' must be a number in (0, 1], got ${String(inner)}`);
+  const dim = Math.floor(D * f);
+  c.ensure(dim % 2 === 0 && dim > 0, `head_dim × partial_rotary_factor (${D} × ${f} = ${dim}) must be a positive even number of rotated dims`);
+  return dim;
+}
+
+/**
+ * DeepSeek-V3-style MoE keys (GLM-4.5, dots.llm1): n_routed_experts experts of moe_intermediate_size, sigmoid scores
+ * with a selection-only correction bias, group-limited top-k (n_group, topk_group), routed_scaling_factor,
+ * n_shared_experts ungated shared experts; the first `first_k_dense_replace` layers dense
+ */
+export function sigmoidGroupMoe(c: ConfigReader, normDefault: boolean): { moe: MoeDesc; firstDense: number } {
+  const I = c.int('moe_intermediate_size');
+  return {
+    firstDense: c.int('first_k_dense_replace', 0),
+    moe: moeDefaults({
+      experts: c.int('n_routed_experts'), topK: c.int('num_experts_per_tok'), expertFfn: I, router: 'sigmoid_group',
+      normTopK: c.bool('norm_topk_prob', normDefault), routedScaling: c.num('routed_scaling_factor', 1),
+      nGroup: c.int('n_group', 1, { min: 1 }), topkGroup: c.int('topk_group', 1, { min: 1 }),
+      selectionBias: true, sharedFfn: c.int('n_shared_experts', 0) * I,
+    }),
+  };
+}

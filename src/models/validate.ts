@@ -22,6 +22,8 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   deepseek_v2: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
   deepseek_v3: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
   ernie4_5_moe: { experts: 'moe_num_experts', topK: 'moe_k' },
+  glm4_moe: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
+  dots1: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
