@@ -11,7 +11,7 @@ import { paramCounts } from '../src/models/params.js';
 import { archFor } from '../src/models/registry.js';
 
 const FIX = path.resolve(__dirname, '../fixtures');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared'];
 
 describe('parameter counts equal the checkpoint headers', () => {
   it.each(ARCHS)('%s', (arch) => {

@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';

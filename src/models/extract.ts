@@ -116,6 +116,11 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  granitemoeshared: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
+    fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
 };
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */

@@ -7,14 +7,14 @@ import { dots1 } from './dots1.js';
 import { ernie45Moe } from './ernie.js';
 import { glm4Moe } from './glm4_moe.js';
 import { gptOss } from './gpt_oss.js';
-import { graniteMoe } from './granite.js';
+import { graniteMoe, graniteMoeShared } from './granite.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
 import { qwen2Moe, qwen3Moe } from './qwen_moe.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';
