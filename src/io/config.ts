@@ -154,9 +154,22 @@ export class ConfigReader {
     const theta = (p['rope_theta'] ?? this.raw['rope_theta']) as number | undefined;
     if (typeof theta !== 'number') this.fail(`missing key 'rope_theta' (or 'rope_parameters.rope_theta')`);
     const typeRaw = (p['rope_type'] ?? p['type'] ?? 'default') as string;
-    const type = typeRaw === 'deepseek_yarn' ? 'yarn' : typeRaw;
+    let type = typeRaw === 'deepseek_yarn' ? 'yarn' : typeRaw;
+    let base = theta;
+    if (type === 'dynamic') {
+      // dynamic NTK: within max_position_embeddings the frequencies are the default ones, of a base raised by
+      // HunYuan's NTK alpha when given (theta · alpha^(dim / (dim − 2)), transformers' HunYuanMoEV1RotaryEmbedding);
+      // transformers recomputes them past max_position_embeddings, which moekit refuses (validate: maxPositions)
+      const alpha = p['alpha'];
+      if (alpha !== undefined && alpha !== null) {
+        if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) this.fail(`rope parameter 'alpha' must be a positive number, got ${JSON.stringify(alpha)}`);
+        if (!(dim > 2)) this.fail(`rope parameter 'alpha' needs more than 2 rotated dims per head, got ${dim}`);
+        base = theta * Math.pow(alpha, dim / (dim - 2));
+      }
+      type = 'default';
+    }
     if (!['default', 'linear', 'yarn', 'llama3'].includes(type)) {
-      this.fail(`unsupported rope type '${typeRaw}' (supported: default, linear, yarn, llama3)`);
+      this.fail(`unsupported rope type '${typeRaw}' (supported: default, dynamic, linear, yarn, llama3)`);
     }
     const optNum = (k: string): number | undefined => {
       const v = p[k];
@@ -173,7 +186,7 @@ export class ConfigReader {
       else this.fail(`rope type '${type}' needs 'factor'`);
     }
     return {
-      type: type as RopeDesc['type'], theta, dim, interleaved, factor,
+      type: type as RopeDesc['type'], theta: base, dim, interleaved, factor,
       originalMaxPositions: orig ?? (type === 'yarn' ? maxPos : undefined),
       betaFast: optNum('beta_fast'), betaSlow: optNum('beta_slow'),
       truncate: p['truncate'] === undefined ? undefined : Boolean(p['truncate']),

@@ -19,6 +19,7 @@ export interface GqaOptions {
   qkvBias?: boolean;
   oBias?: boolean;
   qkNorm?: AttentionDesc['qkNorm'];
+  qkNormAfterRope?: boolean;
   sinks?: boolean;
   scale?: number;
   clipQkv?: number | null;
@@ -37,6 +38,7 @@ export function gqa(c: ConfigReader, o: GqaOptions = {}): AttentionDesc {
   return {
     kind: 'gqa', nHeads: nH, nKvHeads: nKV, headDim: D, vHeadDim: D,
     qkvBias: o.qkvBias ?? false, oBias: o.oBias ?? false, qkNorm: o.qkNorm ?? 'none',
+    ...(o.qkNormAfterRope ? { qkNormAfterRope: true } : {}),
     sinks: o.sinks ?? false, scale: o.scale ?? 1 / Math.sqrt(D), clipQkv: o.clipQkv ?? null,
   };
 }

@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -33,6 +33,8 @@ export interface AttentionDesc {
   oBias: boolean;
   /** RMSNorm on q and k: per head (Qwen3) or over the whole projection (OLMoE) */
   qkNorm: 'none' | 'head' | 'full';
+  /** the q/k norms act on the rotated q and k (HunYuan) instead of before RoPE */
+  qkNormAfterRope?: boolean;
   /** gpt-oss: one learned sink logit per head joins the softmax */
   sinks: boolean;
   /** softmax scale of q·k */
