@@ -11,7 +11,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { maxAbsDiff, runCli } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

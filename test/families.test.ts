@@ -13,7 +13,7 @@ import { TrainableModel } from '../src/train/model.js';
 import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe'];
+export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe'];
 
 describe.each(NEW_ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const))('%s KV cache (%s kernels)', (arch, kernels) => {
   const prev = process.env.MOEKIT_KERNELS;
@@ -104,5 +104,11 @@ describe('glm4_moe training gradients (blocks shared with trained architectures:
       }
     }
     expect(checked).toBeGreaterThanOrEqual(12);
+  });
+});
+
+describe('what the trainer refuses', () => {
+  it('PhiMoE (LayerNorm, sparsemixer routing: forward only) with an error naming why', () => {
+    expect(() => TrainableModel.load(path.join(ROOT, 'phimoe'))).toThrow(/cannot train this phimoe model: its LayerNorms have no backward/);
   });
 });

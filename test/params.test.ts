@@ -11,7 +11,7 @@ import { paramCounts } from '../src/models/params.js';
 import { archFor } from '../src/models/registry.js';
 
 const FIX = path.resolve(__dirname, '../fixtures');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe'];
 
 describe('parameter counts equal the checkpoint headers', () => {
   it.each(ARCHS)('%s', (arch) => {
@@ -38,6 +38,7 @@ const PUBLISHED: [string, number, number, string][] = [
   // embedding and the LM head: 32.08B
   ['glm-4.5', 355e9, 32e9, 'GLM-4.5 model card / transformers docs (glm4_moe.md): 355B total, 32B active'],
   ['dots.llm1', 142e9, 14e9, 'dots.llm1 technical report (arXiv 2506.05767): 142B total, 14B activated'],
+  ['phi-3.5-moe', 41.9e9, 6.6e9, 'Phi-3.5-MoE-instruct model card: 41.9B total, 6.6B active (longrope factors left out of the config: they set no parameters)'],
   ['hunyuan-a13b', 80e9, 13e9, 'Hunyuan-A13B model card (tencent/Hunyuan-A13B-Instruct): 80B total, 13B active (80.39B / 12.75B here)'],
 ];
 const ACTIVE_WITHOUT_EMBEDDING = new Set(['gpt-oss-20b', 'deepseek-v2-lite']);

@@ -11,7 +11,7 @@ type Json = Record<string, unknown>;
 
 /** RoPE as a config describes it (read by ConfigReader.rope; part of the model description) */
 export interface RopeDesc {
-  type: 'default' | 'linear' | 'yarn' | 'llama3';
+  type: 'default' | 'linear' | 'yarn' | 'llama3' | 'longrope';
   theta: number;
   /** rotated dims per head (≤ D; D·partial_rotary_factor, or qk_rope_head_dim for MLA) */
   dim: number;
@@ -29,6 +29,13 @@ export interface RopeDesc {
   attentionFactor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
+  /**
+   * longrope: per-frequency divisors [dim/2] of the positions within original_max_position_embeddings (the ones
+   * used: transformers 5.17's Phimoe and Phi-3 rotary embeddings compute their frequencies without a sequence
+   * length, hence from the short factors; longFactor is kept for the record)
+   */
+  shortFactor?: number[];
+  longFactor?: number[];
 }
 
 
@@ -168,8 +175,8 @@ export class ConfigReader {
       }
       type = 'default';
     }
-    if (!['default', 'linear', 'yarn', 'llama3'].includes(type)) {
-      this.fail(`unsupported rope type '${typeRaw}' (supported: default, dynamic, linear, yarn, llama3)`);
+    if (!['default', 'linear', 'yarn', 'llama3', 'longrope'].includes(type)) {
+      this.fail(`unsupported rope type '${typeRaw}' (supported: default, dynamic, linear, yarn, llama3, longrope)`);
     }
     const optNum = (k: string): number | undefined => {
       const v = p[k];
@@ -178,10 +185,26 @@ export class ConfigReader {
       return v;
     };
     const maxPos = this.int('max_position_embeddings', 4096);
-    const orig = optNum('original_max_position_embeddings');
+    const orig = optNum('original_max_position_embeddings') ?? (type === 'longrope' && this.has('original_max_position_embeddings') ? this.num('original_max_position_embeddings') : undefined);
+    let longrope: Pick<RopeDesc, 'shortFactor' | 'longFactor' | 'attentionFactor'> = {};
+    if (type === 'longrope') {
+      const list = (k: string): number[] => {
+        const v = p[k];
+        if (!Array.isArray(v) || v.length !== dim / 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+          this.fail(`rope parameter '${k}' must list ${dim / 2} positive numbers (one per rotated pair), got ${JSON.stringify(v)?.slice(0, 80)}`);
+        }
+        return v as number[];
+      };
+      if (orig === undefined) this.fail(`rope type 'longrope' needs 'original_max_position_embeddings'`);
+      // cos and sin scale: PhiMoE's short_mscale (its rotary embedding, within original_max_position_embeddings), else
+      // attention_factor, else √(1 + ln(factor) / ln(original)) with factor = max_position_embeddings / original
+      const fac = optNum('factor') ?? maxPos / orig;
+      const af = optNum('short_mscale') ?? optNum('attention_factor') ?? (fac <= 1 ? 1 : Math.sqrt(1 + Math.log(fac) / Math.log(orig)));
+      longrope = { shortFactor: list('short_factor'), longFactor: list('long_factor'), attentionFactor: af };
+    }
     let factor = optNum('factor');
     if (factor === undefined) {
-      if (type === 'default') factor = 1;
+      if (type === 'default' || type === 'longrope') factor = 1;
       else if (type === 'yarn' && orig !== undefined) factor = maxPos / orig;
       else this.fail(`rope type '${type}' needs 'factor'`);
     }
@@ -193,6 +216,7 @@ export class ConfigReader {
       mscale: optNum('mscale'), mscaleAllDim: optNum('mscale_all_dim'),
       attentionFactor: optNum('attention_factor'),
       lowFreqFactor: optNum('low_freq_factor'), highFreqFactor: optNum('high_freq_factor'),
+      ...longrope,
     };
   }
 }

@@ -9,7 +9,7 @@ import { ffn, linear, type AttnWeights, type LayerTensors, type TensorSource } f
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
-    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, routerBias: false,
+    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, jitterEps: 0, routerBias: false,
     selectionBias: false, sharedFfn: 0, sharedGated: false, act: 'swiglu', expertBias: false,
     swigluLimit: 7, swigluAlpha: 1.702, ...over,
   };
@@ -54,6 +54,7 @@ export function baseDesc(c: ConfigReader, arch: ArchName, attention: AttentionDe
     hidden: c.int('hidden_size'),
     nLayers: c.int('num_hidden_layers'),
     rmsEps: c.num('rms_norm_eps', 1e-6),
+    norm: 'rms', lmHeadBias: false,
     // transformers' default when the config omits the key: false but for ERNIE 4.5
     tieEmbeddings: c.bool('tie_word_embeddings', arch === 'ernie4_5_moe'),
     attention, rope,
@@ -102,11 +103,11 @@ export function loadGqa(src: TensorSource, d: ModelDesc, prefix: string): AttnWe
   return w;
 }
 
-export function norms(src: TensorSource, d: ModelDesc, prefix: string): { attnNorm: Float32Array; ffnNorm: Float32Array } {
-  return {
-    attnNorm: src.get(`${prefix}.input_layernorm.weight`, [d.hidden]),
-    ffnNorm: src.get(`${prefix}.post_attention_layernorm.weight`, [d.hidden]),
-  };
+export function norms(src: TensorSource, d: ModelDesc, prefix: string): Pick<LayerTensors, 'attnNorm' | 'ffnNorm' | 'attnNormBias' | 'ffnNormBias'> {
+  const H = d.hidden;
+  const w = { attnNorm: src.get(`${prefix}.input_layernorm.weight`, [H]), ffnNorm: src.get(`${prefix}.post_attention_layernorm.weight`, [H]) };
+  if (d.norm === 'rms') return w;
+  return { ...w, attnNormBias: src.get(`${prefix}.input_layernorm.bias`, [H]), ffnNormBias: src.get(`${prefix}.post_attention_layernorm.bias`, [H]) };
 }
 
 export interface PerExpertNames {

@@ -116,6 +116,10 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  phimoe: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.gate.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? sameWindow(kept) ?? {},
+  },
   hunyuan_v1_moe: {
     experts: 'num_experts', topK: 'moe_topk', router: ['mlp.gate.wg.weight'], fused: [],
     layers: (_c, kept) => allMoe(kept) ?? {},

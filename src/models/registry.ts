@@ -11,11 +11,12 @@ import { graniteMoe, graniteMoeShared } from './granite.js';
 import { hunyuanMoe } from './hunyuan.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
+import { phimoe } from './phimoe.js';
 import { qwen2Moe, qwen3Moe } from './qwen_moe.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';
