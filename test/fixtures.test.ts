@@ -11,7 +11,7 @@ import type { MoeEvent } from '../src/models/pass.js';
 import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe'];
 
 
 const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);
@@ -57,7 +57,7 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
   beforeAll(() => {
     logits = model.forward(ids, B, T, {
       trace: {
-        moe: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice() }),
+        moe: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice(), weights: ev.weights.slice() }),
         hidden: (i, x) => hidden.set(i, x.slice()),
       },
     });
@@ -114,6 +114,16 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
         const w = Array.from(want.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b);
         const g = Array.from(ev.experts.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b);
         expect(g, `MoE layer ${ev.moeLayer} token ${t}`).toEqual(w);
+      }
+      // the combine weights the block handed its experts (recorded by the newer fixtures), expert by expert
+      const wn = `router_weights.${ev.moeLayer}`;
+      if (!rr.names().includes(wn)) continue;
+      const rw = rr.readF32(wn); // [N, K]
+      for (let t = 0; t < ev.N; t++) {
+        const byExpert = (ids: ArrayLike<number>, ws: ArrayLike<number>, o: number) =>
+          Array.from({ length: ev.K }, (_, j) => [ids[o + j], ws[o + j]] as const).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+        const a = byExpert(want, rw, t * ev.K), b = byExpert(ev.experts, ev.weights, t * ev.K);
+        expect(maxAbsDiff(Float32Array.from(b), Float32Array.from(a)), `${wn} token ${t}`).toBeLessThanOrEqual(1e-5);
       }
     }
     rr.close();

@@ -24,6 +24,8 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['softmax_group scaled (DeepSeek-V2)', { router: 'softmax_group', routedScaling: 1.7, nGroup: 4, topkGroup: 2 }],
   ['softmax_group renormalised', { router: 'softmax_group', normTopK: true, nGroup: 2, topkGroup: 1 }],
   ['softmax_topk, gated shared expert (Qwen2-MoE)', { router: 'softmax_topk', sharedFfn: 7, sharedGated: true }],
+  ['sparsemixer, wide window (PhiMoE)', { router: 'sparsemixer', jitterEps: 0.5 }],
+  ['sparsemixer, narrow window', { router: 'sparsemixer', jitterEps: 0.01 }],
 ];
 const TABLE: [number, number, number, number][] = [[1, 8, 8, 2], [7, 16, 8, 3], [13, 12, 16, 4], [5, 8, 8, 1]];
 

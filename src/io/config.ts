@@ -11,7 +11,7 @@ type Json = Record<string, unknown>;
 
 /** RoPE as a config describes it (read by ConfigReader.rope; part of the model description) */
 export interface RopeDesc {
-  type: 'default' | 'linear' | 'yarn' | 'llama3';
+  type: 'default' | 'linear' | 'yarn' | 'llama3' | 'longrope';
   theta: number;
   /** rotated dims per head (≤ D; D·partial_rotary_factor, or qk_rope_head_dim for MLA) */
   dim: number;
@@ -29,6 +29,13 @@ export interface RopeDesc {
   attentionFactor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
+  /**
+   * longrope: per-frequency divisors [dim/2] of the positions within original_max_position_embeddings (the ones
+   * used: transformers 5.17's Phimoe and Phi-3 rotary embeddings compute their frequencies without a sequence
+   * length, hence from the short factors; longFactor is kept for the record)
+   */
+  shortFactor?: number[];
+  longFactor?: number[];
 }
 
 
@@ -154,9 +161,22 @@ export class ConfigReader {
     const theta = (p['rope_theta'] ?? this.raw['rope_theta']) as number | undefined;
     if (typeof theta !== 'number') this.fail(`missing key 'rope_theta' (or 'rope_parameters.rope_theta')`);
     const typeRaw = (p['rope_type'] ?? p['type'] ?? 'default') as string;
-    const type = typeRaw === 'deepseek_yarn' ? 'yarn' : typeRaw;
-    if (!['default', 'linear', 'yarn', 'llama3'].includes(type)) {
-      this.fail(`unsupported rope type '${typeRaw}' (supported: default, linear, yarn, llama3)`);
+    let type = typeRaw === 'deepseek_yarn' ? 'yarn' : typeRaw;
+    let base = theta;
+    if (type === 'dynamic') {
+      // dynamic NTK: within max_position_embeddings the frequencies are the default ones, of a base raised by
+      // HunYuan's NTK alpha when given (theta · alpha^(dim / (dim − 2)), transformers' HunYuanMoEV1RotaryEmbedding);
+      // transformers recomputes them past max_position_embeddings, which moekit refuses (validate: maxPositions)
+      const alpha = p['alpha'];
+      if (alpha !== undefined && alpha !== null) {
+        if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) this.fail(`rope parameter 'alpha' must be a positive number, got ${JSON.stringify(alpha)}`);
+        if (!(dim > 2)) this.fail(`rope parameter 'alpha' needs more than 2 rotated dims per head, got ${dim}`);
+        base = theta * Math.pow(alpha, dim / (dim - 2));
+      }
+      type = 'default';
+    }
+    if (!['default', 'linear', 'yarn', 'llama3', 'longrope'].includes(type)) {
+      this.fail(`unsupported rope type '${typeRaw}' (supported: default, dynamic, linear, yarn, llama3, longrope)`);
     }
     const optNum = (k: string): number | undefined => {
       const v = p[k];
@@ -165,21 +185,38 @@ export class ConfigReader {
       return v;
     };
     const maxPos = this.int('max_position_embeddings', 4096);
-    const orig = optNum('original_max_position_embeddings');
+    const orig = optNum('original_max_position_embeddings') ?? (type === 'longrope' && this.has('original_max_position_embeddings') ? this.num('original_max_position_embeddings') : undefined);
+    let longrope: Pick<RopeDesc, 'shortFactor' | 'longFactor' | 'attentionFactor'> = {};
+    if (type === 'longrope') {
+      const list = (k: string): number[] => {
+        const v = p[k];
+        if (!Array.isArray(v) || v.length !== dim / 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+          this.fail(`rope parameter '${k}' must list ${dim / 2} positive numbers (one per rotated pair), got ${JSON.stringify(v)?.slice(0, 80)}`);
+        }
+        return v as number[];
+      };
+      if (orig === undefined) this.fail(`rope type 'longrope' needs 'original_max_position_embeddings'`);
+      // cos and sin scale: PhiMoE's short_mscale (its rotary embedding, within original_max_position_embeddings), else
+      // attention_factor, else √(1 + ln(factor) / ln(original)) with factor = max_position_embeddings / original
+      const fac = optNum('factor') ?? maxPos / orig;
+      const af = optNum('short_mscale') ?? optNum('attention_factor') ?? (fac <= 1 ? 1 : Math.sqrt(1 + Math.log(fac) / Math.log(orig)));
+      longrope = { shortFactor: list('short_factor'), longFactor: list('long_factor'), attentionFactor: af };
+    }
     let factor = optNum('factor');
     if (factor === undefined) {
-      if (type === 'default') factor = 1;
+      if (type === 'default' || type === 'longrope') factor = 1;
       else if (type === 'yarn' && orig !== undefined) factor = maxPos / orig;
       else this.fail(`rope type '${type}' needs 'factor'`);
     }
     return {
-      type: type as RopeDesc['type'], theta, dim, interleaved, factor,
+      type: type as RopeDesc['type'], theta: base, dim, interleaved, factor,
       originalMaxPositions: orig ?? (type === 'yarn' ? maxPos : undefined),
       betaFast: optNum('beta_fast'), betaSlow: optNum('beta_slow'),
       truncate: p['truncate'] === undefined ? undefined : Boolean(p['truncate']),
       mscale: optNum('mscale'), mscaleAllDim: optNum('mscale_all_dim'),
       attentionFactor: optNum('attention_factor'),
       lowFreqFactor: optNum('low_freq_factor'), highFreqFactor: optNum('high_freq_factor'),
+      ...longrope,
     };
   }
 }

@@ -126,6 +126,8 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   let q = linearFwd(k, x, N, w.q!); // [N, nH·D]
   let kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
   const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
+  const after = a.qkNormAfterRope === true;
+  if (after) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
   if (a.qkNorm !== 'none') {
     const head = a.qkNorm === 'head';
     const qo = save ? new Float32Array(q.length) : q, ko = save ? new Float32Array(kk.length) : kk;
@@ -138,8 +140,7 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
     const m = [clamp(q, a.clipQkv, save), clamp(kk, a.clipQkv, save), clamp(v, a.clipQkv, save)];
     if (save) s.clipMask = m as [Uint8Array, Uint8Array, Uint8Array];
   }
-  rotate(c, q, nH, D, 0);
-  rotate(c, kk, nKV, D, 0);
+  if (!after) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
   writeCache(c, kk, v, nKV, D, D);
   return q;
 }
@@ -148,8 +149,8 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
 function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Float32Array, dv: Float32Array,
                             dx: Float32Array, g: Grads): void {
   const { k, d, w, B, T } = c, a = d.attention, N = B * T, D = a.headDim;
-  rotate(c, dq, a.nHeads, D, 0, true);
-  rotate(c, dk, a.nKvHeads, D, 0, true);
+  const after = a.qkNormAfterRope === true;
+  if (!after) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
   if (s.clipMask) {
     const [mq, mk, mv] = s.clipMask;
     for (let i = 0; i < dq.length; i++) if (!mq[i]) dq[i] = 0;
@@ -162,6 +163,7 @@ function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
     rmsnormBackward(dk0, dk, s.kNorm, w.kNorm!, g.of(w.kNorm!));
     dq = dq0; dk = dk0;
   }
+  if (after) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
   linearBackward(k, w.q!, s.x, dq, N, dx, g);
   linearBackward(k, w.k!, s.x, dk, N, dx, g);
   linearBackward(k, w.v!, s.x, dv, N, dx, g);

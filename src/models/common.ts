@@ -9,7 +9,7 @@ import { ffn, linear, type AttnWeights, type LayerTensors, type TensorSource } f
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
-    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, routerBias: false,
+    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, jitterEps: 0, routerBias: false,
     selectionBias: false, sharedFfn: 0, sharedGated: false, act: 'swiglu', expertBias: false,
     swigluLimit: 7, swigluAlpha: 1.702, ...over,
   };
@@ -19,6 +19,7 @@ export interface GqaOptions {
   qkvBias?: boolean;
   oBias?: boolean;
   qkNorm?: AttentionDesc['qkNorm'];
+  qkNormAfterRope?: boolean;
   sinks?: boolean;
   scale?: number;
   clipQkv?: number | null;
@@ -37,6 +38,7 @@ export function gqa(c: ConfigReader, o: GqaOptions = {}): AttentionDesc {
   return {
     kind: 'gqa', nHeads: nH, nKvHeads: nKV, headDim: D, vHeadDim: D,
     qkvBias: o.qkvBias ?? false, oBias: o.oBias ?? false, qkNorm: o.qkNorm ?? 'none',
+    ...(o.qkNormAfterRope ? { qkNormAfterRope: true } : {}),
     sinks: o.sinks ?? false, scale: o.scale ?? 1 / Math.sqrt(D), clipQkv: o.clipQkv ?? null,
   };
 }
@@ -52,6 +54,7 @@ export function baseDesc(c: ConfigReader, arch: ArchName, attention: AttentionDe
     hidden: c.int('hidden_size'),
     nLayers: c.int('num_hidden_layers'),
     rmsEps: c.num('rms_norm_eps', 1e-6),
+    norm: 'rms', lmHeadBias: false,
     // transformers' default when the config omits the key: false but for ERNIE 4.5
     tieEmbeddings: c.bool('tie_word_embeddings', arch === 'ernie4_5_moe'),
     attention, rope,
@@ -100,11 +103,11 @@ export function loadGqa(src: TensorSource, d: ModelDesc, prefix: string): AttnWe
   return w;
 }
 
-export function norms(src: TensorSource, d: ModelDesc, prefix: string): { attnNorm: Float32Array; ffnNorm: Float32Array } {
-  return {
-    attnNorm: src.get(`${prefix}.input_layernorm.weight`, [d.hidden]),
-    ffnNorm: src.get(`${prefix}.post_attention_layernorm.weight`, [d.hidden]),
-  };
+export function norms(src: TensorSource, d: ModelDesc, prefix: string): Pick<LayerTensors, 'attnNorm' | 'ffnNorm' | 'attnNormBias' | 'ffnNormBias'> {
+  const H = d.hidden;
+  const w = { attnNorm: src.get(`${prefix}.input_layernorm.weight`, [H]), ffnNorm: src.get(`${prefix}.post_attention_layernorm.weight`, [H]) };
+  if (d.norm === 'rms') return w;
+  return { ...w, attnNormBias: src.get(`${prefix}.input_layernorm.bias`, [H]), ffnNormBias: src.get(`${prefix}.post_attention_layernorm.bias`, [H]) };
 }
 
 export interface PerExpertNames {
@@ -152,5 +155,37 @@ export function perExpert(names: (d: ModelDesc, l: number) => PerExpertNames): P
       const kinds = n.ffnBias ? ['weight', 'bias'] : ['weight'];
       return (n.proj ?? PROJ).flatMap((p) => kinds.map((k) => `${n.block}.experts.${e}.${p}.${k}`));
     },
+  };
+}
+
+/**
+ * rotated dims per head: head_dim · partial_rotary_factor (transformers: int(D · f)), the factor read from
+ * `rope_parameters` (transformers 5) or the top level (older configs); 1 when absent
+ */
+export function rotaryDim(c: ConfigReader, D: number): number {
+  const rp = c.raw['rope_parameters'];
+  const inner = rp && typeof rp === 'object' ? (rp as Record<string, unknown>)['partial_rotary_factor'] : undefined;
+  const f = typeof inner === 'number' ? inner : c.num('partial_rotary_factor', 1, { min: 0, exclusiveMin: true, max: 1 });
+  c.ensure(Number.isFinite(f) && f > 0 && f <= 1, `key 'partial_rotary_factor' must be a number in (0, 1], got ${String(inner)}`);
+  const dim = Math.floor(D * f);
+  c.ensure(dim % 2 === 0 && dim > 0, `head_dim × partial_rotary_factor (${D} × ${f} = ${dim}) must be a positive even number of rotated dims`);
+  return dim;
+}
+
+/**
+ * DeepSeek-V3-style MoE keys (GLM-4.5, dots.llm1): n_routed_experts experts of moe_intermediate_size, sigmoid scores
+ * with a selection-only correction bias, group-limited top-k (n_group, topk_group), routed_scaling_factor,
+ * n_shared_experts ungated shared experts; the first `first_k_dense_replace` layers dense
+ */
+export function sigmoidGroupMoe(c: ConfigReader, normDefault: boolean): { moe: MoeDesc; firstDense: number } {
+  const I = c.int('moe_intermediate_size');
+  return {
+    firstDense: c.int('first_k_dense_replace', 0),
+    moe: moeDefaults({
+      experts: c.int('n_routed_experts'), topK: c.int('num_experts_per_tok'), expertFfn: I, router: 'sigmoid_group',
+      normTopK: c.bool('norm_topk_prob', normDefault), routedScaling: c.num('routed_scaling_factor', 1),
+      nGroup: c.int('n_group', 1, { min: 1 }), topkGroup: c.int('topk_group', 1, { min: 1 }),
+      selectionBias: true, sharedFfn: c.int('n_shared_experts', 0) * I,
+    }),
   };
 }

@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -33,6 +33,8 @@ export interface AttentionDesc {
   oBias: boolean;
   /** RMSNorm on q and k: per head (Qwen3) or over the whole projection (OLMoE) */
   qkNorm: 'none' | 'head' | 'full';
+  /** the q/k norms act on the rotated q and k (HunYuan) instead of before RoPE */
+  qkNormAfterRope?: boolean;
   /** gpt-oss: one learned sink logit per head joins the softmax */
   sinks: boolean;
   /** softmax scale of q·k */
@@ -59,7 +61,11 @@ export interface ModelDesc {
   hidden: number;
   nLayers: number;
   rmsEps: number;
+  /** every norm of the decoder (and the final one): RMSNorm [H], or LayerNorm with weight and bias [H] (PhiMoE) */
+  norm: 'rms' | 'layer';
   tieEmbeddings: boolean;
+  /** the LM head has a bias [V] (PhiMoE lm_head_bias) */
+  lmHeadBias: boolean;
   attention: AttentionDesc;
   rope: RopeDesc;
   layers: LayerDesc[];

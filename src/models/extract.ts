@@ -100,7 +100,31 @@ const KEYS: Record<ArchName, ArchKeys> = {
       'mlp.experts.gate_up_proj_blocks', 'mlp.experts.gate_up_proj_scales', 'mlp.experts.down_proj_blocks', 'mlp.experts.down_proj_scales'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  glm4_moe: {
+    experts: 'n_routed_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight', 'mlp.gate.e_score_correction_bias'], fused: [],
+    layers: (_c, kept) => denseFirst(kept),
+  },
+  dots1: {
+    experts: 'n_routed_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight', 'mlp.gate.e_score_correction_bias'], fused: [],
+    layers: (_c, kept) => {
+      const f = denseFirst(kept);
+      return typeof f === 'string' ? f : { ...f, layer_types: kept.map((l) => (l.slidingWindow !== null ? 'sliding_attention' : 'full_attention')) };
+    },
+  },
   granitemoe: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
+    fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
+  phimoe: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.gate.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? sameWindow(kept) ?? {},
+  },
+  hunyuan_v1_moe: {
+    experts: 'num_experts', topK: 'moe_topk', router: ['mlp.gate.wg.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
+  granitemoeshared: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},

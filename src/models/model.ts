@@ -18,7 +18,7 @@ import { mlaLatentForward } from './attention-mla.js';
 import type { LayerDesc, ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
-import { rmsnormForward } from './norm.js';
+import { layernormForward, rmsnormForward, type NormSaved } from './norm.js';
 import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
 import { lmHeadIsEmbedding } from './validate.js';
@@ -101,14 +101,15 @@ export class MoeModel {
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
       const norm = src.get('model.norm.weight', [H]);
+      const normBias = desc.norm === 'layer' ? src.get('model.norm.bias', [H]) : undefined;
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
       // the embedding when tied; an error when the config says it is not
       const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir);
-      const lmHead: Linear = { w: tied ? embed : quantizeWeight(k, src.getMatrix('lm_head.weight', [V, H]), V, H, plan?.lmHead ?? null), b: null, out: V, in: H };
+      const lmHead: Linear = { w: tied ? embed : quantizeWeight(k, src.getMatrix('lm_head.weight', [V, H]), V, H, plan?.lmHead ?? null), b: desc.lmHeadBias ? src.get('lm_head.bias', [V]) : null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });
       keepOpen = store !== null;
-      return new MoeModel(desc, { embed, norm, lmHead, layers }, archSpec, path.dirname(cfg.file), store);
+      return new MoeModel(desc, { embed, norm, normBias, lmHead, layers }, archSpec, path.dirname(cfg.file), store);
     } finally {
       if (!keepOpen) ck.close();
     }
@@ -184,7 +185,7 @@ export class MoeModel {
     for (const q of cache.seqs) q.length += T;
     // final norm, LM head
     const hf = save ? new Float32Array(N * H) : x;
-    const nf = rmsnormForward(k, hf, x, w.norm, N, H, d.rmsEps, save);
+    const nf = this.norm(hf, x, w.norm, w.normBias, N, save);
     if (tape) { tape.nf = nf!; tape.hf = hf; }
     trace?.hidden?.(d.nLayers, hf, N);
     let rows = hf, R = N;
@@ -211,13 +212,13 @@ export class MoeModel {
     const d = this.desc, H = d.hidden, N = B * T, rm = d.residualMultiplier;
     // attention block: x + m_r · attn(norm(x))
     const h1 = new Float32Array(N * H); // [N, H]
-    const n1 = rmsnormForward(k, h1, save ? x.slice() : x, lw.attnNorm, N, H, d.rmsEps, save);
+    const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
     const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save };
     const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call);
     for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
     // FFN block: x + m_r · mlp(norm(x)), dense or MoE
     const h2 = new Float32Array(N * H); // [N, H]
-    const n2 = rmsnormForward(k, h2, save ? x.slice() : x, lw.ffnNorm, N, H, d.rmsEps, save);
+    const n2 = this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
     let m: Float32Array;
     const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
     if (lw.moe) {
@@ -233,6 +234,15 @@ export class MoeModel {
     }
     for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
     return lt as LayerTape;
+  }
+
+  /** out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias); what the RMSNorm backward needs when `save` */
+  norm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, save: boolean): NormSaved | undefined {
+    const d = this.desc;
+    if (d.norm === 'rms') return rmsnormForward(getKernels(), out, x, w, N, d.hidden, d.rmsEps, save);
+    if (save) throw new MoekitError('LayerNorm (PhiMoE) has no backward in the trainer');
+    layernormForward(out, x, w, b!, N, d.hidden, d.rmsEps);
+    return undefined;
   }
 
   /** fresh caches in the expanded layout (training and the MLA reference path) */

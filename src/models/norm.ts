@@ -1,6 +1,7 @@
 /**
  * RMSNorm, y[rows, dim] = x · rstd · w with rstd = 1 / sqrt(mean(x²) + eps), forward on the kernels and
  * its backward beside it. A saving forward keeps its input (it must not be overwritten: out ≠ x).
+ * LayerNorm (PhiMoE), y = (x − mean) / sqrt(var + eps) · w + b, forward only (the trainer refuses it).
  */
 import { getKernels } from '../tensor/index.js';
 import type { Kernels } from '../tensor/kernels.js';
@@ -26,4 +27,22 @@ export function rmsnormForward(k: Kernels, out: Float32Array, x: Float32Array, w
 export function rmsnormBackward(dx: Float32Array, dy: Float32Array, s: NormSaved, w: Float32Array | null,
                                 dw: Float32Array | null): void {
   getKernels().rmsnormBackward(dx, dy, s.x, w, dw, s.rows, s.dim, s.eps); // reference: tensor/ref/train.ts
+}
+
+/**
+ * out[rows, dim] = (x − mean) / sqrt(var + eps) · w + b, the biased variance of each row, as torch's LayerNorm
+ * (f32 results; sums in f64). out may alias x. Inference only: no backward.
+ */
+export function layernormForward(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, rows: number,
+                                 dim: number, eps: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * dim;
+    let mean = 0;
+    for (let j = 0; j < dim; j++) mean += x[o + j];
+    mean /= dim;
+    let v = 0;
+    for (let j = 0; j < dim; j++) { const c = x[o + j] - mean; v += c * c; }
+    const rstd = 1 / Math.sqrt(v / dim + eps);
+    for (let j = 0; j < dim; j++) out[o + j] = (x[o + j] - mean) * rstd * w[j] + b[j];
+  }
 }

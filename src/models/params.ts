@@ -21,8 +21,9 @@ export interface ParamCounts {
 export function paramCounts(d: ModelDesc): ParamCounts {
   const H = d.hidden, a = d.attention, m = d.moe;
   let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0;
+  const normSize = d.norm === 'layer' ? 2 * H : H; // LayerNorm: weight and bias
   for (const layer of d.layers) {
-    norms += 2 * H;
+    norms += 2 * normSize;
     if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;
@@ -48,9 +49,9 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       if (m.sharedFfn > 0) shared += 3 * H * m.sharedFfn + (d.denseBias ? 2 * m.sharedFfn + H : 0) + (m.sharedGated ? H : 0);
     }
   }
-  norms += H; // final norm
+  norms += normSize; // final norm
   const embedding = d.vocab * H;
-  const lmHead = d.tieEmbeddings ? 0 : d.vocab * H;
+  const lmHead = (d.tieEmbeddings ? 0 : d.vocab * H) + (d.lmHeadBias ? d.vocab : 0);
   const total = embedding + lmHead + attn + norms + dense + router + routed + shared;
   const activePerToken = total - (m.experts > 0 ? (routed * (m.experts - m.topK)) / m.experts : 0);
   return { embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, sharedExperts: shared, total, activePerToken };

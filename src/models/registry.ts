@@ -3,16 +3,20 @@ import { MoekitError } from '../util/errors.js';
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import { deepseekV2, deepseekV3 } from './deepseek.js';
+import { dots1 } from './dots1.js';
 import { ernie45Moe } from './ernie.js';
+import { glm4Moe } from './glm4_moe.js';
 import { gptOss } from './gpt_oss.js';
-import { graniteMoe } from './granite.js';
+import { graniteMoe, graniteMoeShared } from './granite.js';
+import { hunyuanMoe } from './hunyuan.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
+import { phimoe } from './phimoe.js';
 import { qwen2Moe, qwen3Moe } from './qwen_moe.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';

@@ -15,7 +15,11 @@ export function ropeFrequencies(r: RopeDesc): { invFreq: Float32Array; attention
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) inv[i] = f(1 / pos[i]);
   let attentionFactor = 1;
-  if (r.type === 'linear') {
+  if (r.type === 'longrope') {
+    // 1 / (short_factor_i · base^(2i/dim)), f32 as transformers; cos and sin scaled by the attention factor
+    for (let i = 0; i < half; i++) inv[i] = f(1 / f(r.shortFactor![i] * pos[i]));
+    attentionFactor = r.attentionFactor ?? 1;
+  } else if (r.type === 'linear') {
     for (let i = 0; i < half; i++) inv[i] = f(inv[i] / r.factor);
   } else if (r.type === 'llama3') {
     const low = r.lowFreqFactor ?? 1, high = r.highFreqFactor ?? 4;

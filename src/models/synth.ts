@@ -44,7 +44,9 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
     if (d.layers[l].mlp === 'moe') for (let e = 0; e < d.moe.experts; e++) arch.expert(rec, d, l, e);
   }
   out.push({ name: 'model.norm.weight', shape: [d.hidden] });
+  if (d.norm === 'layer') out.push({ name: 'model.norm.bias', shape: [d.hidden] });
   if (!d.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [d.vocab, d.hidden] });
+  if (d.lmHeadBias) out.push({ name: 'lm_head.bias', shape: [d.vocab] });
   const H = d.hidden;
   if (mtp === 'group') {
     for (let g = 1; g <= d.groupHeads; g++) {

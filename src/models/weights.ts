@@ -34,6 +34,9 @@ export interface AttnWeights {
 export interface LayerWeights {
   attnNorm: Float32Array; // [H]
   ffnNorm: Float32Array; // [H]
+  /** LayerNorm biases [H] (desc.norm 'layer') */
+  attnNormBias?: Float32Array;
+  ffnNormBias?: Float32Array;
   attn: AttnWeights;
   dense?: Ffn;
   moe?: MoeWeights;
@@ -47,7 +50,8 @@ export interface LayerTensors extends Omit<LayerWeights, 'moe'> {
 export interface ModelWeights {
   embed: Weight; // [V, H]
   norm: Float32Array; // [H]
-  lmHead: Linear; // [V, H]
+  normBias?: Float32Array; // [H] LayerNorm (desc.norm 'layer')
+  lmHead: Linear; // [V, H], bias [V] when desc.lmHeadBias
   layers: LayerWeights[];
   /** multi-token prediction modules or heads (models/mtp.ts): loaded by the trainer when it trains them */
   mtp?: MtpWeights;

@@ -45,6 +45,20 @@ export function referenceRoute(m: MoeDesc, logits: Float64Array, bias: Float32Ar
   const ok = (e: number) => !o.allowed || o.allowed[e] === 1;
   const byDesc = (v: number[]) => (a: number, b: number) => v[b] - v[a] || a - b;
   const ids = [...Array(E).keys()].filter(ok);
+  if (m.router === 'sparsemixer') {
+    // K rounds: the best remaining expert, weighed by the softmax of the remaining logits within the round's window
+    const left = new Set(ids);
+    const experts: number[] = [], weights: number[] = [];
+    for (let r = 0; r < K; r++) {
+      const top = [...left].sort(byDesc(Array.from(logits)))[0];
+      const mx = logits[top];
+      const inWindow = [...left].filter((e) => !((mx - logits[e]) / Math.max(Math.abs(logits[e]), mx) > 2 * m.jitterEps));
+      const z = inWindow.reduce((s, e) => s + Math.exp(logits[e] - mx), 0);
+      experts.push(top); weights.push(1 / z);
+      left.delete(top);
+    }
+    return { experts, weights };
+  }
   if (m.router === 'topk_softmax') {
     const top = ids.slice().sort(byDesc(Array.from(logits))).slice(0, K);
     const mx = Math.max(...top.map((e) => logits[e]));

@@ -50,7 +50,7 @@ export function renormRule(m: MoeDesc, K: number, S: number): { renorm: boolean;
       return { renorm, den: f(S + 1e-20), c: renorm ? 1 : m.routedScaling, throughS: true };
     }
     case 'sigmoid_group': return { renorm: m.normTopK, den: f(S + 1e-20), c: m.routedScaling, throughS: true };
-    case 'topk_softmax': return { renorm: false, den: 1, c: 1, throughS: false };
+    case 'topk_softmax': case 'sparsemixer': return { renorm: false, den: 1, c: 1, throughS: false };
   }
 }
 
@@ -70,6 +70,34 @@ function maskGroups(choice: Float32Array, E: number, nGroup: number, topkGroup: 
   gs.sort((x, y) => y.s - x.s || x.g - y.g);
   const keep = new Set(gs.slice(0, topkGroup).map((x) => x.g));
   for (let g = 0; g < nGroup; g++) if (!keep.has(g)) choice.fill(0, g * per, (g + 1) * per);
+}
+
+/**
+ * PhiMoE's sparsemixer at inference (transformers' `sparsemixer`, training=False), logits [N, E] → experts, weights
+ * [N, K]: round 1 picks e1 = argmax s and weighs it by softmax(s masked)[e1], where s_j is masked (−∞) when
+ * (max − s_j) / max(|s_j|, max) > 2·eps; round 2 does the same over s with e1 removed (its max the second largest).
+ * PhiMoE configs route K = 2; a sub-model's other k runs k such rounds (k = 1: round 1 alone). Disallowed experts
+ * count as −∞ throughout.
+ */
+function sparsemixer(logits: Float32Array, N: number, E: number, K: number, eps: number, allowed: Uint8Array | null,
+                     experts: Int32Array, weights: Float32Array): void {
+  const s = new Float64Array(E);
+  for (let n = 0; n < N; n++) {
+    for (let e = 0; e < E; e++) s[e] = allowed && !allowed[e] ? -Infinity : logits[n * E + e];
+    for (let r = 0; r < K; r++) {
+      let top = 0;
+      for (let e = 1; e < E; e++) if (s[e] > s[top]) top = e;
+      const mx = s[top];
+      // softmax over the logits within the round's relative window of its maximum
+      let z = 0;
+      // (written as transformers compares, in f32: a 0 / 0 is not "> 2·eps", so it is kept)
+      const keep = (e: number) => s[e] !== -Infinity && !(f(f(mx - s[e]) / Math.max(Math.abs(logits[n * E + e]), mx)) > f(2 * eps));
+      for (let e = 0; e < E; e++) if (keep(e)) z += Math.exp(s[e] - mx);
+      experts[n * K + r] = top;
+      weights[n * K + r] = f(1 / z);
+      s[top] = -Infinity;
+    }
+  }
 }
 
 /** the k a route call uses, checked against the mask */
@@ -98,7 +126,9 @@ export function route(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
   if (m.router === 'sigmoid_group') for (let i = 0; i < scores.length; i++) scores[i] = f(sigmoid(scores[i]));
   else k.softmax(scores, N, E);
   const tmp = new Float32Array(K);
-  if (m.router === 'topk_softmax') {
+  if (m.router === 'sparsemixer') {
+    sparsemixer(logits, N, E, K, m.jitterEps, allowed, experts, weights);
+  } else if (m.router === 'topk_softmax') {
     // top-k of the logits, softmax over those k
     const masked = allowed ? logits.map((v, i) => (allowed[i % E] ? v : -Infinity)) : logits;
     k.topk(masked, N, E, K, experts, weights);
@@ -124,7 +154,7 @@ export function route(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
     }
   }
   // renormalisation and scaling, per family
-  if (m.router !== 'topk_softmax') {
+  if (m.router !== 'topk_softmax' && m.router !== 'sparsemixer') {
     for (let n = 0; n < N; n++) {
       const r = weights.subarray(n * K, (n + 1) * K);
       let s = 0;
@@ -144,6 +174,7 @@ export function route(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
  */
 export function routeBackward(m: MoeDesc, r: Routing, dw: Float32Array, N: number): Float32Array {
   const E = m.experts, K = r.K;
+  if (m.router === 'sparsemixer') throw new MoekitError('the sparsemixer router (PhiMoE) has no backward in the trainer');
   const dl = new Float32Array(N * E); // [N, E]
   if (m.router === 'topk_softmax') {
     // w = softmax over the k selected logits: dl_j = w_j (dw_j − Σ_i w_i dw_i) on the selected, 0 elsewhere

@@ -14,7 +14,12 @@ export type RouterKind =
   /** softmax; group-limited greedy selection (DeepSeek-V2) */
   | 'softmax_group'
   /** softmax; selection on prob + bias; weights renormalised with a floor (ERNIE 4.5) */
-  | 'softmax_bias';
+  | 'softmax_bias'
+  /**
+   * PhiMoE's sparsemixer (inference): top-2 by two rounds of argmax; round r's weight is the softmax, at its expert,
+   * of the logits left in the round with those far below its maximum masked ((max − s) / max(|s|, max) > 2·jitterEps)
+   */
+  | 'sparsemixer';
 
 export interface MoeDesc {
   experts: number;
@@ -31,6 +36,8 @@ export interface MoeDesc {
   topkGroup: number;
   /** ERNIE moe_norm_min: floor of the renormalisation denominator */
   normMin: number;
+  /** sparsemixer: router_jitter_noise, the relative width of the logits kept in each round */
+  jitterEps: number;
   /** the router linear has a bias (gpt-oss) */
   routerBias: boolean;
   /** selection-only correction bias (e_score_correction_bias) */

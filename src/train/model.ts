@@ -23,6 +23,7 @@ import { Grads } from '../tensor/grads.js';
 import { getKernels } from '../tensor/index.js';
 import { f32Weight } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
+import type { ModelDesc } from '../models/desc.js';
 import { decoderBackward } from './backward.js';
 import { microStep } from './micro.js';
 import { crossEntropyBackward, crossEntropyForward, nextTokenTargets, type CeSaved } from './loss.js';
@@ -56,6 +57,16 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
   });
 }
 
+/**
+ * What the trainer's backward does not cover in a description (null: it covers all): PhiMoE's LayerNorm and
+ * sparsemixer routing have forward passes only.
+ */
+export function untrainable(d: ModelDesc): string | null {
+  if (d.norm === 'layer') return 'its LayerNorms have no backward here (RMSNorm only)';
+  if (d.moe.router === 'sparsemixer') return 'the sparsemixer router has no backward here';
+  return null;
+}
+
 export class TrainableModel {
   /** trainable parameters by checkpoint name (selection-only biases are buffers, left out) */
   readonly params: Map<string, Float32Array>;
@@ -80,6 +91,8 @@ export class TrainableModel {
   static load(dir: string, opts: { mtp?: MtpKind } = {}): TrainableModel {
     const cfg = readConfig(dir);
     const { arch, desc } = describeModel(cfg);
+    const why = untrainable(desc);
+    if (why) throw new MoekitError(`the trainer cannot train this ${desc.arch} model: ${why}`, cfg.file);
     const ck = Checkpoint.open(path.dirname(cfg.file));
     const named = new Map<string, Float32Array>();
     try {
