@@ -22,7 +22,7 @@ import { moeBackward, moeForward } from '../src/moe/layer.js';
 import { TrainableModel } from '../src/train/model.js';
 import { loadTransformers5, toTransformers5 } from '../src/train/names.js';
 import { rmsnormBackward, rmsnormForward } from '../src/models/norm.js';
-import { configVariantDir, maxAbsDiff, rng } from './helpers.js';
+import { bf16Round, bf16Value, configVariantDir, maxAbsDiff, rng } from './helpers.js';
 import { MoeModel } from '../src/models/model.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -315,5 +315,17 @@ describe('saving a trained model', () => {
     const out16 = mkdtempSync(path.join(tmpdir(), `moekit-saved16-${arch}-`));
     tm.save(out16, { dtype: 'BF16' });
     expect(maxAbsDiff(MoeModel.load(out16).forward(ids, B, T), trained)).toBeLessThan(5e-2);
+    // every trained tensor is the f32 save's values rounded to nearest even, bit for bit
+    const f32 = SafetensorsFile.open(path.join(out, 'model.safetensors')), b16 = Checkpoint.open(out16);
+    let compared = 0;
+    for (const n of b16.names().filter((x) => b16.info(x).dtype === 'BF16')) {
+      const want = f32.readF32(n), got = new Uint16Array(new Uint8Array(b16.readRaw(n)).buffer);
+      expect(got.length, n).toBe(want.length);
+      for (let i = 0; i < want.length; i++) if (bf16Value(got[i]) !== bf16Round(want[i])) expect(bf16Value(got[i]), `${n}[${i}] from ${want[i]}`).toBe(bf16Round(want[i]));
+      compared++;
+    }
+    // every tensor of these f32 fixtures is trained except the selection-bias buffers
+    expect(compared).toBe(b16.names().filter((x) => !x.endsWith('e_score_correction_bias')).length);
+    f32.close(); b16.close();
   });
 });
