@@ -19,7 +19,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const MODULES = {
   moe: {
     mutate: ['src/moe/**/*.ts'],
-    tests: ['test/moe-reference.test.ts', 'test/balance.test.ts'],
+    tests: ['test/moe-reference.test.ts', 'test/moe-backward.test.ts', 'test/moe-route.test.ts', 'test/balance.test.ts'],
   },
   runtime: {
     mutate: ['src/runtime/**/*.ts', '!src/runtime/worker.ts'],
