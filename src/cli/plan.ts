@@ -4,7 +4,8 @@
  */
 import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 import { MoekitError } from '../util/errors.js';
-import { CALIBRATION, type CalibrationRow } from '../plan/calibration.js';
+import { accountedThroughput, CALIBRATION, type CalibrationRow } from '../plan/calibration.js';
+export { accountedThroughput } from '../plan/calibration.js';
 import { exportPlan, type Engine } from '../plan/export.js';
 import { hardwarePreset, presetNames } from '../plan/hardware.js';
 import { MODEL_PRESETS, modelPresetNames } from '../plan/models.js';
@@ -351,37 +352,6 @@ export interface CalibrationOutcome {
   accounting_factor: number;
 }
 
-/**
- * Whole-run throughput of a row whose published figure is cost accounting: tokens / (time at steady state over the
- * tokens after the ramp + time over the ramp, each batch size simulated) x goodput.
- */
-export function accountedThroughput(row: CalibrationRow, steady: number): number {
-  const a = row.accounting;
-  if (!a) return steady;
-  let time = 0;
-  let tokens = 0;
-  if (a.ramp) {
-    const n = 16;
-    const dp = resolveSpec(structuredClone(row.spec), row.id).parallel.dp;
-    const raw = row.spec as { training: Record<string, unknown> };
-    const mb = (raw.training.micro_batch as number | undefined) ?? 1;
-    for (let i = 0; i < n; i++) {
-      const b = a.ramp.from_batch + ((i + 0.5) / n) * (a.ramp.to_batch - a.ramp.from_batch);
-      const unit = dp * mb;
-      const batch = Math.max(unit, Math.round(b / unit) * unit);
-      const spec = structuredClone(row.spec) as { training: Record<string, unknown> };
-      spec.training = { ...spec.training, global_batch: batch };
-      const r = simulate(resolveSpec(spec as Record<string, unknown>, row.id));
-      time += a.ramp.ramp_tokens / n / r.tokens_per_s_per_device;
-    }
-    tokens = a.ramp.total_tokens;
-    time += (a.ramp.total_tokens - a.ramp.ramp_tokens) / steady;
-  } else {
-    tokens = 1;
-    time = 1 / steady;
-  }
-  return (tokens / time) * a.goodput;
-}
 
 /** Simulate every calibration row. MFU rows pass within 3 points, throughput rows within 10%. */
 export function calibrationTable(): CalibrationOutcome[] {
