@@ -142,7 +142,7 @@ export function kernelStats(ns: KernelNumber[]): KernelStats {
 
 /** a neutral start for the fit (not the committed values) */
 export const KERNEL_FIT_START: KernelConstants = {
-  alpha_bf16: 0.6, alpha_fp8: 0.6, host_s: 10e-6, host_fp8_s: 10e-6, scatter_eff: 0.1,
+  alpha_bf16: 0.5, alpha_fp8: 0.5, host_s: 10e-6, host_fp8_s: 10e-6, scatter_eff: 0.1,
   sdpa: { flash: { fwd: 0.3, bwd: 0.3 }, efficient: { fwd: 0.3, bwd: 0.3 }, cudnn: { fwd: 0.3, bwd: 0.3 } },
 };
 
