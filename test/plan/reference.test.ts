@@ -92,3 +92,19 @@ describe('reference set', () => {
     expect(withinBands(100, 300, b)).toBe(false);
   });
 });
+
+describe('Pangu Ultra MoE over its named assumptions', () => {
+  it('the published layout ranks among the fitting layouts at 6,144 NPUs; at 5,632 no batch of the range divides its 44 replicas x micro-batch 2', async () => {
+    const { panguOverAssumptions } = await import('../../src/plan/pangu.js');
+    const pts = panguOverAssumptions([
+      { name: 'seq_len', values: [4096], why: '' }, { name: 'global_batch', values: [3072], why: '' },
+      { name: 'devices', values: [6144, 5632], why: '' }, { name: 'peak_bf16_tflops', values: [220], why: '' },
+    ]);
+    const at6k = pts.find((p) => p.assumptions.devices === 6144)!;
+    expect(at6k.rank).toBeGreaterThan(0);
+    expect(at6k.rank / at6k.of).toBeLessThan(0.05);
+    expect(at6k.tokens_per_s).toBeLessThanOrEqual(at6k.best_tokens_per_s);
+    expect(pts.find((p) => p.assumptions.devices === 5632)!.rank).toBe(-1);
+    expect(3072 % (44 * 2)).not.toBe(0);
+  }, 120_000);
+});
