@@ -29,6 +29,7 @@ import { quantPlan, type QuantPlan, type WeightClass } from './quantize.js';
 import { describeModel } from './registry.js';
 import { checkpointSource, fp8BlockSize } from './source.js';
 import type { AttnWeights, TensorSource } from './weights.js';
+import { hfConfigJson } from '../io/config-json.js';
 
 export interface MatrixInfo { shape: number[]; cls: WeightClass }
 
@@ -109,7 +110,7 @@ export function quantizeCheckpoint(dir: string, out: string, type: QuantType): Q
     };
     const tmp = path.join(out, `config.json.tmp-${process.pid}`);
     withTemp(tmp, () => {
-      fs.writeFileSync(tmp, JSON.stringify(raw, null, 2) + '\n');
+      fs.writeFileSync(tmp, hfConfigJson(raw, fs.readFileSync(cfgR.file, 'utf8')));
       fs.renameSync(tmp, path.join(out, 'config.json'));
     });
     files.push(path.join(out, 'config.json'), ...copySideFiles(src0, out));
