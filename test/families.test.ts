@@ -13,7 +13,7 @@ import { TrainableModel } from '../src/train/model.js';
 import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe'];
+export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text'];
 
 describe.each(NEW_ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const))('%s KV cache (%s kernels)', (arch, kernels) => {
   const prev = process.env.MOEKIT_KERNELS;

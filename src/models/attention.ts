@@ -12,7 +12,7 @@ import { linearBackward, linearFwd } from '../tensor/linear.js';
 import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
 import { MoekitError } from '../util/errors.js';
-import type { ModelDesc } from './desc.js';
+import type { LayerDesc, ModelDesc } from './desc.js';
 import type { LayerKv } from './kv-cache.js';
 import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
 import { sliceCols } from './ops.js';
@@ -34,6 +34,8 @@ export interface AttnCall {
   window: number | null;
   /** keep what the backward needs (every pos0 must be 0) */
   save: boolean;
+  /** the decoder layer's own attention settings (chunked attention, NoPE, q/k norm off, temperature tuning) */
+  layer?: LayerDesc;
 }
 
 export interface AttnSaved {
@@ -126,13 +128,14 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   let q = linearFwd(k, x, N, w.q!); // [N, nH·D]
   let kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
   const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
-  const after = a.qkNormAfterRope === true;
-  if (after) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
-  if (a.qkNorm !== 'none') {
-    const head = a.qkNorm === 'head';
+  const after = a.qkNormAfterRope === true, useRope = !c.layer?.noRope;
+  if (after && useRope) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
+  if (a.qkNorm !== 'none' && !c.layer?.noQkNorm) {
+    const head = a.qkNorm !== 'full';
     const qo = save ? new Float32Array(q.length) : q, ko = save ? new Float32Array(kk.length) : kk;
-    s.qNorm = rmsnormForward(k, qo, q, w.qNorm!, head ? N * nH : N, head ? D : nH * D, d.rmsEps, save);
-    s.kNorm = rmsnormForward(k, ko, kk, w.kNorm!, head ? N * nKV : N, head ? D : nKV * D, d.rmsEps, save);
+    // 'l2' (Llama 4): per head without a weight
+    s.qNorm = rmsnormForward(k, qo, q, w.qNorm ?? null, head ? N * nH : N, head ? D : nH * D, d.rmsEps, save);
+    s.kNorm = rmsnormForward(k, ko, kk, w.kNorm ?? null, head ? N * nKV : N, head ? D : nKV * D, d.rmsEps, save);
     q = qo; kk = ko;
   }
   // OLMoE clamps after its q/k norms (transformers' OlmoeAttention: clamp_(q_norm(q_proj(x))))
@@ -140,17 +143,37 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
     const m = [clamp(q, a.clipQkv, save), clamp(kk, a.clipQkv, save), clamp(v, a.clipQkv, save)];
     if (save) s.clipMask = m as [Uint8Array, Uint8Array, Uint8Array];
   }
-  if (!after) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
+  if (!after && useRope) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
+  if (c.layer?.tempTuned) temperature(c, q, nH * D);
   writeCache(c, kk, v, nKV, D, D);
   return q;
+}
+
+/**
+ * Llama 4's attention temperature tuning, in place on q [B, T, width]: the row at position p times
+ * log(1 + floor((p + 1) / floorScale)) · attnScale + 1 (f32, as transformers). Its own backward (a per-row scale).
+ */
+function temperature(c: AttnCall, q: Float32Array, width: number): void {
+  const t = c.d.attention.tempTuning;
+  if (!t) throw new MoekitError('a layer with temperature tuning needs attention.tempTuning');
+  const f = Math.fround;
+  for (let b = 0; b < c.B; b++) {
+    for (let i = 0; i < c.T; i++) {
+      const p = c.pos0[b] + i;
+      const sc = f(f(f(Math.log1p(Math.floor(f(f(p + 1) / t.floorScale)))) * t.attnScale) + 1);
+      const row = q.subarray((b * c.T + i) * width, (b * c.T + i + 1) * width);
+      for (let j = 0; j < width; j++) row[j] = f(row[j] * sc);
+    }
+  }
 }
 
 /** dq [N, nH·D], dk [N, nKV·D], dv [N, nKV·D] (all consumed) → dx (+=) */
 function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Float32Array, dv: Float32Array,
                             dx: Float32Array, g: Grads): void {
   const { k, d, w, B, T } = c, a = d.attention, N = B * T, D = a.headDim;
-  const after = a.qkNormAfterRope === true;
-  if (!after) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
+  const after = a.qkNormAfterRope === true, useRope = !c.layer?.noRope;
+  if (c.layer?.tempTuned) temperature(c, dq, a.nHeads * D); // a per-row scale is its own backward
+  if (!after && useRope) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
   if (s.clipMask) {
     const [mq, mk, mv] = s.clipMask;
     for (let i = 0; i < dq.length; i++) if (!mq[i]) dq[i] = 0;
@@ -159,11 +182,11 @@ function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
   }
   if (s.qNorm && s.kNorm) {
     const dq0 = new Float32Array(dq.length), dk0 = new Float32Array(dk.length);
-    rmsnormBackward(dq0, dq, s.qNorm, w.qNorm!, g.of(w.qNorm!));
-    rmsnormBackward(dk0, dk, s.kNorm, w.kNorm!, g.of(w.kNorm!));
+    rmsnormBackward(dq0, dq, s.qNorm, w.qNorm ?? null, w.qNorm ? g.of(w.qNorm) : null);
+    rmsnormBackward(dk0, dk, s.kNorm, w.kNorm ?? null, w.kNorm ? g.of(w.kNorm) : null);
     dq = dq0; dk = dk0;
   }
-  if (after) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
+  if (after && useRope) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
   linearBackward(k, w.q!, s.x, dq, N, dx, g);
   linearBackward(k, w.k!, s.x, dk, N, dx, g);
   linearBackward(k, w.v!, s.x, dv, N, dx, g);
@@ -249,12 +272,18 @@ function projectMlaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
 // ---------------------------------------------------------------------------------------------
 // the block
 
+/** the first key position a query at p sees: its sliding window's, or its attention chunk's start (Llama 4) */
+export function firstKey(p: number, window: number | null, chunk?: number): number {
+  const w = window === null ? 0 : Math.max(0, p - window + 1);
+  return chunk ? Math.max(w, Math.floor(p / chunk) * chunk) : w;
+}
+
 /**
- * Causal (and sliding-window) mask of one score row: keys j > p, and j ≤ p − window, get −∞.
+ * Causal (and sliding-window or chunked) mask of one score row: keys j > p, and j < firstKey(p), get −∞.
  * row holds S key columns starting at `off`; p is the query's absolute position.
  */
-export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null): void {
-  const lo = window === null ? 0 : Math.max(0, p - window + 1);
+export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null, chunk?: number): void {
+  const lo = firstKey(p, window, chunk);
   for (let j = 0; j < lo; j++) scores[off + j] = -Infinity;
   for (let j = p + 1; j < S; j++) scores[off + j] = -Infinity;
 }
@@ -308,7 +337,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
         // scores[n, S] = scale · q_h · K_hᵀ
         k.sgemm(false, true, n, S, Dk, a.scale, qh, nH * Dk, kv.kOf(kvh), Dk, 0, scores, cols);
         for (let t = 0; t < n; t++) {
-          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window);
+          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window, c.layer?.chunk);
           if (a.sinks) scores[t * cols + S] = w.sinks![h];
         }
         k.softmax(scores, n, cols);
@@ -331,7 +360,7 @@ function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
   const a = d.attention, { nH, kvH, Dk, Dv } = dims(d);
   for (let b = 0; b < B; b++) {
     const p = c.pos0[b], S = p + 1, kv = c.kv[b];
-    const lo = window === null ? 0 : Math.max(0, p - window + 1);
+    const lo = firstKey(p, window, c.layer?.chunk);
     k.attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), kv.k, kv.v, out.subarray(b * nH * Dv, (b + 1) * nH * Dv),
       nH, kvH, kv.cap, Dk, Dv, lo, S, a.scale, a.sinks ? w.sinks! : null);
   }

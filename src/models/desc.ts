@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -31,8 +31,8 @@ export interface AttentionDesc {
   vHeadDim: number;
   qkvBias: boolean;
   oBias: boolean;
-  /** RMSNorm on q and k: per head (Qwen3) or over the whole projection (OLMoE) */
-  qkNorm: 'none' | 'head' | 'full';
+  /** RMSNorm on q and k: per head (Qwen3), over the whole projection (OLMoE), or per head without a weight (Llama 4's L2 norm) */
+  qkNorm: 'none' | 'head' | 'full' | 'l2';
   /** the q/k norms act on the rotated q and k (HunYuan) instead of before RoPE */
   qkNormAfterRope?: boolean;
   /** gpt-oss: one learned sink logit per head joins the softmax */
@@ -41,6 +41,11 @@ export interface AttentionDesc {
   scale: number;
   /** OLMoE clip_qkv: clamp q, k, v to ±clip */
   clipQkv: number | null;
+  /**
+   * Llama 4's attention temperature tuning on the layers that set `tempTuned`: q at position p scaled by
+   * log(1 + floor((p + 1) / floorScale)) · attnScale + 1
+   */
+  tempTuning?: { floorScale: number; attnScale: number };
   mla?: MlaDesc;
 }
 
@@ -51,6 +56,14 @@ export interface LayerDesc {
   mlp: 'dense' | 'moe';
   /** attention window in tokens (null: full causal) */
   slidingWindow: number | null;
+  /** chunked attention (Llama 4): a query sees only the keys of its own chunk of this many positions */
+  chunk?: number;
+  /** a layer without RoPE (Llama 4's NoPE layers) */
+  noRope?: boolean;
+  /** the description's q/k norm is not applied in this layer */
+  noQkNorm?: boolean;
+  /** the attention temperature tuning (AttentionDesc.tempTuning) applies in this layer */
+  tempTuned?: boolean;
 }
 
 export interface ModelDesc {

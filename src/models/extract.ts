@@ -116,6 +116,15 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  llama4_text: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['feed_forward.router.weight'],
+    fused: ['feed_forward.experts.gate_up_proj', 'feed_forward.experts.down_proj'],
+    layers: (_c, kept) => ({
+      moe_layers: kept.flatMap((l, i) => (l.mlp === 'moe' ? [i] : [])),
+      no_rope_layers: kept.map((l) => (l.noRope ? 0 : 1)),
+      layer_types: kept.map((l) => (l.chunk ? 'chunked_attention' : 'full_attention')),
+    }),
+  },
   phimoe: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.gate.weight'], fused: [],
     layers: (_c, kept) => allMoe(kept) ?? sameWindow(kept) ?? {},

@@ -202,7 +202,7 @@ export class MoeModel {
     // attention block: x + m_r · attn(norm(x))
     const h1 = new Float32Array(N * H); // [N, H]
     const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
-    const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save };
+    const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
     const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call);
     for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
     // FFN block: x + m_r · mlp(norm(x)), dense or MoE

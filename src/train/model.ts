@@ -64,6 +64,7 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
 export function untrainable(d: ModelDesc): string | null {
   if (d.norm === 'layer') return 'its LayerNorms have no backward here (RMSNorm only)';
   if (d.moe.router === 'sparsemixer') return 'the sparsemixer router has no backward here';
+  if (d.moe.weightInput || d.moe.router === 'topk_sigmoid') return 'its MoE blocks (sigmoid top-k weights on the experts\' inputs) have no backward here';
   return null;
 }
 
