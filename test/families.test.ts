@@ -9,8 +9,12 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoeModel } from '../src/models/model.js';
 import type { SubModel } from '../src/models/pass.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { inspectModel } from '../src/models/inspect.js';
 import { TrainableModel } from '../src/train/model.js';
 import { maxAbsDiff } from './helpers.js';
+import { writeBf16, writeDeepseekFp8 } from './quant-checkpoints.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text'];
@@ -110,5 +114,31 @@ describe('glm4_moe training gradients (blocks shared with trained architectures:
 describe('what the trainer refuses', () => {
   it('PhiMoE (LayerNorm, sparsemixer routing: forward only) with an error naming why', () => {
     expect(() => TrainableModel.load(path.join(ROOT, 'phimoe'))).toThrow(/cannot train this phimoe model: its LayerNorms have no backward/);
+  });
+});
+
+describe('published checkpoint forms', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-families-q-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('block-scaled FP8 (e4m3 weights + weight_scale_inv, quant_method fp8: the DeepSeek-V3 layout) of glm4_moe and dots1 loads as its dequantised f32 copy', () => {
+    for (const arch of ['glm4_moe', 'dots1']) {
+      const src = path.join(ROOT, arch);
+      const dirs = writeDeepseekFp8(src, path.join(tmp, arch), 8, 8);
+      const V = MoeModel.load(src).desc.vocab;
+      const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 13 + 5) % V);
+      expect(maxAbsDiff(MoeModel.load(dirs.fp8).forward(ids, 1, 10), MoeModel.load(dirs.f32).forward(ids, 1, 10)), arch).toBeLessThan(1e-5);
+      expect(inspectModel(dirs.fp8).parameters.total).toBe(inspectModel(src).parameters.total);
+    }
+  });
+
+  it.each(NEW_ARCHS)('%s in bf16 (as published) gives the logits of its f32 weights rounded to bf16 read in f32', (arch) => {
+    const src = path.join(ROOT, arch);
+    const dir = writeBf16(src, path.join(tmp, `${arch}-bf16`));
+    const m = MoeModel.load(dir), f = MoeModel.load(dir, { dtype: 'f32' });
+    const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 13 + 5) % m.desc.vocab);
+    expect(maxAbsDiff(m.forward(ids, 1, 10), f.forward(ids, 1, 10))).toBeLessThan(1e-4);
+    // and near the f32 model (bf16 rounding of the weights only)
+    expect(maxAbsDiff(m.forward(ids, 1, 10), MoeModel.load(src).forward(ids, 1, 10))).toBeLessThan(0.1);
   });
 });
