@@ -7,6 +7,7 @@
  */
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as cacheCtor from '../src/models/kv-cache.js';
 import { MoeModel } from '../src/models/model.js';
 import type { SubModel } from '../src/models/pass.js';
 import * as fs from 'node:fs';
@@ -17,7 +18,7 @@ import { maxAbsDiff } from './helpers.js';
 import { writeBf16, writeDeepseekFp8 } from './quant-checkpoints.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text'];
+export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'qwen3_next'];
 
 describe.each(NEW_ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const))('%s KV cache (%s kernels)', (arch, kernels) => {
   const prev = process.env.MOEKIT_KERNELS;
@@ -140,5 +141,32 @@ describe('published checkpoint forms', () => {
     expect(maxAbsDiff(m.forward(ids, 1, 10), f.forward(ids, 1, 10))).toBeLessThan(1e-4);
     // and near the f32 model (bf16 rounding of the weights only)
     expect(maxAbsDiff(m.forward(ids, 1, 10), MoeModel.load(src).forward(ids, 1, 10))).toBeLessThan(0.1);
+  });
+});
+
+describe('qwen3_next: the Gated DeltaNet state is the decode cache', () => {
+  it('sequences of different lengths decode together; each one\'s state gives its own full-forward logits', () => {
+    const m = MoeModel.load(path.join(ROOT, 'qwen3_next'));
+    const V = m.desc.vocab, T = 11;
+    const a = Int32Array.from({ length: T }, (_, i) => (i * 7 + 3) % V), b = Int32Array.from({ length: T }, (_, i) => (i * 11 + 5) % V);
+    const fa = m.forward(a, 1, T), fb = m.forward(b, 1, T); // [T, V] each
+    // a prefilled with 6 tokens, b with 3; then b catches up alone; then both step together
+    const ca = m.newSeqCache(4), cb = m.newSeqCache(4);
+    const { KvCache } = cacheCtor;
+    m.forward(a.subarray(0, 6), 1, 6, { cache: new KvCache([ca]) });
+    m.forward(b.subarray(0, 3), 1, 3, { cache: new KvCache([cb]) });
+    m.forward(b.subarray(3, 6), 1, 3, { cache: new KvCache([cb]) });
+    for (let t = 6; t < T; t++) {
+      const lg = m.forward(Int32Array.from([a[t], b[t]]), 2, 1, { cache: new KvCache([ca, cb]) });
+      expect(maxAbsDiff(lg.subarray(0, V), fa.subarray(t * V, (t + 1) * V)), `a t=${t}`).toBeLessThan(1e-5);
+      expect(maxAbsDiff(lg.subarray(V, 2 * V), fb.subarray(t * V, (t + 1) * V)), `b t=${t}`).toBeLessThan(1e-5);
+    }
+    // the state is of fixed size: only the full-attention layer's cache grew
+    expect(ca.layers[0].rec!.length).toBe(m.desc.deltanet!.nV * m.desc.deltanet!.Dk * m.desc.deltanet!.Dv);
+    expect(ca.layers[0].k.length).toBe(0);
+  });
+
+  it('the trainer refuses it, naming the DeltaNet layers', () => {
+    expect(() => TrainableModel.load(path.join(ROOT, 'qwen3_next'))).toThrow(/Gated DeltaNet layers have no backward/);
   });
 });

@@ -11,7 +11,7 @@ import type { MoeEvent } from '../src/models/pass.js';
 import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'qwen3_next'];
 
 
 const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);

@@ -51,6 +51,7 @@ export interface AttnSaved {
   qan?: Float32Array; // MLA: [N, qLora] normalised, input of q_b_proj
   lat?: NormSaved; // MLA: latent [N, kvLora] (input of kv_a_layernorm)
   latn?: Float32Array; // MLA: [N, kvLora] normalised, input of kv_b_proj
+  gate?: Float32Array; // gated attention (outputGate): [N, nH·D] the gate logits
 }
 
 function dims(d: ModelDesc) {
@@ -125,7 +126,16 @@ function writeCache(c: AttnCall, kk: Float32Array, v: Float32Array, heads: numbe
 function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   const { k, d, w, x, B, T, save } = c;
   const a = d.attention, N = B * T, D = a.headDim, nH = a.nHeads, nKV = a.nKvHeads;
-  let q = linearFwd(k, x, N, w.q!); // [N, nH·D]
+  let q = linearFwd(k, x, N, w.q!); // [N, nH·D]; gated attention: [N, nH, 2D] (per head the query, then its gate)
+  if (a.outputGate) {
+    const qg = q, g = new Float32Array(N * nH * D);
+    q = new Float32Array(N * nH * D);
+    for (let r = 0; r < N * nH; r++) {
+      q.set(qg.subarray(r * 2 * D, r * 2 * D + D), r * D);
+      g.set(qg.subarray(r * 2 * D + D, (r + 1) * 2 * D), r * D);
+    }
+    s.gate = g;
+  }
   let kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
   const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
   const after = a.qkNormAfterRope === true, useRope = !c.layer?.noRope;
@@ -324,6 +334,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const group = nH / kvH;
   if (T === 1 && !save) {
     decodeFused(c, q, out);
+    if (p.gate) outputGate(out, p.gate);
     return { y: linearFwd(k, out, N, w.o) };
   }
   for (let b = 0; b < B; b++) {
@@ -346,9 +357,18 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
       }
     }
   }
+  if (p.gate) {
+    if (save) throw new MoekitError('gated attention (Qwen3-Next) has no backward in the trainer');
+    outputGate(out, p.gate);
+  }
   const y = linearFwd(k, out, N, w.o);
   if (!save) return { y };
   return { y, s: { ...p, x: c.x, q, kv: c.kv.slice(), probs: probs!, out } as AttnSaved };
+}
+
+/** out [N, nH·D] ⊙= σ(gate) (gated attention, before o_proj), f32 as transformers */
+function outputGate(out: Float32Array, gate: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * Math.fround(1 / (1 + Math.exp(-gate[i]))));
 }
 
 /**

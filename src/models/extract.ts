@@ -116,6 +116,13 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  qwen3_next: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => ({
+      decoder_sparse_step: 1, mlp_only_layers: kept.flatMap((l, i) => (l.mlp === 'dense' ? [i] : [])),
+      layer_types: kept.map((l) => (l.mixer === 'deltanet' ? 'linear_attention' : 'full_attention')),
+    }),
+  },
   llama4_text: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['feed_forward.router.weight'],
     fused: ['feed_forward.experts.gate_up_proj', 'feed_forward.experts.down_proj'],

@@ -65,7 +65,9 @@ export function inspectModel(dir: string): InspectReport {
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
-    const kvPerTok = d.nLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
+    // (Gated DeltaNet layers keep a state of fixed size, no keys and values)
+    const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
+    const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: path.dirname(cfg.file), architecture: d.hfClass, arch: d.arch,
       layers: d.nLayers, denseLayers: d.layers.filter((l) => l.mlp === 'dense').length,

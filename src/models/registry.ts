@@ -14,10 +14,11 @@ import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
 import { phimoe } from './phimoe.js';
 import { qwen2Moe, qwen3Moe } from './qwen_moe.js';
+import { qwen3Next } from './qwen3_next.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, qwen3Next];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';

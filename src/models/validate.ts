@@ -28,6 +28,7 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   hunyuan_v1_moe: { experts: 'num_experts', topK: 'moe_topk' },
   phimoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
+  qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
