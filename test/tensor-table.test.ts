@@ -33,7 +33,7 @@ describe.each(ARCHS)('%s tensor table', (arch) => {
       const cfg = JSON.parse(fs.readFileSync(path.join(ROOT, arch, 'config.json'), 'utf8'));
       writeRandomCheckpoint(path.join(tmp, 'a'), cfg, 7);
       writeRandomCheckpoint(path.join(tmp, 'b'), cfg, 7);
-      const ids = Int32Array.from([1, 5, 9, 100]); // inside every fixture's vocabulary (the newer ones have 128 tokens)
+      const ids = Int32Array.from([1, 5, 9, 60]); // inside every fixture's vocabulary (the newer ones have 128 or 64 tokens)
       const la = MoeModel.load(path.join(tmp, 'a')).forward(ids, 1, 4);
       const lb = MoeModel.load(path.join(tmp, 'b')).forward(ids, 1, 4);
       expect(la.every(Number.isFinite)).toBe(true);

@@ -128,6 +128,8 @@ export function modelPreset(name: string, where = 'model.preset'): ModelShape {
  */
 export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?: number } = {}, where?: string): ModelShape {
   const L = d.layers.length;
+  const linear = d.layers.filter((l) => l.mixer === 'deltanet').length;
+  if (linear > 0) throw new MoekitError(`${linear} of the ${L} layers are Gated DeltaNet linear attention: the planner's cost model has attention layers only`, where);
   const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
   const moe = firstMoe >= 0 && d.moe.experts > 0;
   if (moe) {
