@@ -78,9 +78,22 @@ describe.each(NEW_ARCHS)('%s sub-model', (arch) => {
   });
 });
 
-describe('glm4_moe training gradients (blocks shared with trained architectures: GQA with biases, q/k norm, partial RoPE, sigmoid-group routing)', () => {
+// the blocks shared with trained architectures: GQA with biases, q/k norms before RoPE (GLM, dots) and after it
+// (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout)
+const PROBES: Record<string, string[]> = {
+  glm4_moe: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
+    'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'],
+  dots1: ['model.layers.2.self_attn.k_proj.weight', 'model.layers.1.self_attn.k_norm.weight', 'model.layers.2.mlp.gate.weight',
+    'model.layers.1.mlp.shared_experts.gate_proj.weight'],
+  hunyuan_v1_moe: ['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.query_layernorm.weight',
+    'model.layers.2.self_attn.key_layernorm.weight', 'model.layers.1.mlp.gate.wg.weight', 'model.layers.0.mlp.shared_mlp.down_proj.weight'],
+  granitemoeshared: ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.block_sparse_moe.router.layer.weight',
+    'model.layers.2.shared_mlp.input_linear.weight', 'model.layers.1.shared_mlp.output_linear.weight'],
+};
+
+describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
   it('equal central finite differences', () => {
-    const tm = TrainableModel.load(path.join(ROOT, 'glm4_moe'));
+    const tm = TrainableModel.load(path.join(ROOT, arch));
     const V = tm.model.desc.vocab, B = 2, T = 10;
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 41 + 7) % V);
     const { grads } = tm.forwardBackward(ids, B, T);
@@ -89,8 +102,7 @@ describe('glm4_moe training gradients (blocks shared with trained architectures:
       return { loss: fw.loss, sig: fw.tape.layers.map((l) => (l?.moe ? l.moe.r.experts.join() : '')).join('|') };
     };
     const base = routing();
-    const probes = ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
-      'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'];
+    const probes = PROBES[arch];
     let checked = 0;
     for (const name of probes) {
       const p = tm.params.get(name), g = grads.get(name);
@@ -108,7 +120,7 @@ describe('glm4_moe training gradients (blocks shared with trained architectures:
         checked++;
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(12);
+    expect(checked).toBeGreaterThanOrEqual(2 * probes.length);
   });
 });
 
