@@ -107,7 +107,13 @@ describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
     for (const name of probes) {
       const p = tm.params.get(name), g = grads.get(name);
       expect(p, name).toBeDefined();
-      const order = [...g!.keys()].sort((a, b) => Math.abs(g![b]) - Math.abs(g![a])).slice(0, 3);
+      const byG = (ix: number[]) => ix.sort((a, b) => Math.abs(g![b]) - Math.abs(g![a]));
+      // q/k projections: also the rows of each head's first rotated pair (the fastest-turning one; Hunyuan's NTK-alpha
+      // RoPE barely turns the others at these positions, so only those rows show a wrong rotation)
+      const D = tm.model.desc.attention.headDim, H = tm.model.desc.hidden;
+      const fast = /self_attn\.[qk]_proj\.weight$/.test(name)
+        ? byG([...g!.keys()].filter((i) => { const r = Math.floor(i / H) % D; return r === 0 || r === D / 2; })).slice(0, 3) : [];
+      const order = [...new Set([...byG([...g!.keys()]).slice(0, 3), ...fast])];
       for (const i of order) {
         const h = 1e-2 * Math.max(1, Math.abs(p![i]));
         const x0 = p![i];
