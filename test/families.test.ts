@@ -188,3 +188,35 @@ describe('qwen3_next: the Gated DeltaNet state is the decode cache', () => {
     expect(() => TrainableModel.load(path.join(ROOT, 'qwen3_next'))).toThrow(/Gated DeltaNet layers have no backward/);
   });
 });
+
+describe('Llama 4 as published: Llama4ForConditionalGeneration (model_type llama4)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-llama4-mm-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('its text model (text_config, tensors under language_model.) is the llama4_text model; the vision tower is left unread', async () => {
+    const { Checkpoint } = await import('../src/io/checkpoint.js');
+    const { writeSafetensors } = await import('../src/io/safetensors-write.js');
+    const src = path.join(ROOT, 'llama4_text');
+    const ck = Checkpoint.open(src);
+    const entries = ck.names().map((n) => ({ name: `language_model.${n}`, dtype: 'F32' as const, shape: ck.info(n).shape, data: ck.readF32(n) }));
+    ck.close();
+    const vision = { name: 'vision_model.patch_embedding.linear.weight', dtype: 'F32' as const, shape: [8, 12], data: new Float32Array(96).fill(0.5) };
+    writeSafetensors(path.join(tmp, 'model.safetensors'), [...entries, vision], { format: 'pt' });
+    const text = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({
+      architectures: ['Llama4ForConditionalGeneration'], model_type: 'llama4', text_config: text,
+      vision_config: { model_type: 'llama4_vision_model', hidden_size: 8 },
+    }));
+    const a = MoeModel.load(tmp), b = MoeModel.load(src);
+    const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 17 + 2) % b.desc.vocab);
+    expect(maxAbsDiff(a.forward(ids, 1, 12), b.forward(ids, 1, 12))).toBe(0);
+    const lazy = MoeModel.load(tmp, { experts: 'lazy' });
+    expect(maxAbsDiff(lazy.forward(ids, 1, 12), b.forward(ids, 1, 12))).toBe(0);
+    lazy.close();
+    const r = inspectModel(tmp), rt = inspectModel(src);
+    expect(r.parameters.total).toBe(rt.parameters.total);
+    expect(r.parameters.unused).toBe(96);
+    const { extractSubModel } = await import('../src/models/extract.js');
+    expect(() => extractSubModel(tmp, path.join(tmp, 'out'), {})).toThrow(/multimodal checkpoint .* not supported/);
+  });
+});

@@ -80,6 +80,19 @@ describe('parameter counts from real configs match the published sizes', () => {
   });
 });
 
+describe('Llama 4 as published (model_type llama4: the text model under text_config)', () => {
+  it('counts its language model: the llama4_text config\'s counts', () => {
+    const load = (n: string) => {
+      const file = path.join(FIX, 'configs', `${n}.json`);
+      return paramCounts(archFor(new ConfigReader(JSON.parse(fs.readFileSync(file, 'utf8')), file)).describe(new ConfigReader(JSON.parse(fs.readFileSync(file, 'utf8')), file)));
+    };
+    const mm = load('llama-4-scout-17b-16e-multimodal'), text = load('llama-4-scout-17b-16e');
+    expect(mm.total).toBe(text.total);
+    expect(mm.activePerToken).toBe(text.activePerToken);
+    expect(mm.total / 1e9).toBeGreaterThan(107); // and the vision tower is not counted: 107.77B of the published 109B
+  });
+});
+
 describe('inspect on a config.json without weights', () => {
   it('reports the counts from the description', async () => {
     const os = await import('node:os');

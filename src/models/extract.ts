@@ -198,7 +198,8 @@ export function firstExperts(d: ModelDesc, n: number): Record<number, number[]> 
 /** extract `spec` of the model in `src` into `out`; returns the files written */
 export function extractSubModel(src: string, out: string, spec: ExtractSpec): { files: string[]; config: Json } {
   const cfgR = readConfig(src);
-  const { desc: d } = describeModel(cfgR);
+  const { arch, desc: d } = describeModel(cfgR);
+  if (arch.tensorPrefix) throw new MoekitError(`extracting from a multimodal checkpoint (model_type '${cfgR.str('model_type')}', its language model under '${arch.tensorPrefix}') is not supported`, cfgR.file);
   const keys = KEYS[d.arch];
   const kept = spec.layers ?? [...Array(d.nLayers).keys()];
   if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');

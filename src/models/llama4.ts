@@ -8,7 +8,7 @@
  * Fused experts as transformers stores them: gate_up_proj [E, H, 2I] (x · W; gate columns, then up), down_proj
  * [E, I, H]. Inference only.
  */
-import type { ConfigReader } from '../io/config.js';
+import { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { LayerDesc, ModelDesc } from './desc.js';
 import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
@@ -59,6 +59,25 @@ function describeLlama4(c: ConfigReader): ModelDesc {
   if (tuning) d.attention.tempTuning = { floorScale: c.num('floor_scale', 8192, { min: 0, exclusiveMin: true }), attnScale: c.num('attn_scale', 0.1) };
   return d;
 }
+
+/**
+ * Llama 4 as published (Llama4ForConditionalGeneration, model_type `llama4`): the text model's config under
+ * `text_config`, its tensors under `language_model.`; the vision tower and projector are not read (moekit runs the
+ * text model: the images' tokens are not supported).
+ */
+export const llama4: ArchSpec = {
+  name: 'llama4_text',
+  modelTypes: ['llama4'],
+  describe(c: ConfigReader) {
+    const t = c.raw['text_config'];
+    c.ensure(t !== null && typeof t === 'object' && !Array.isArray(t), `key 'text_config' must be an object (Llama 4's language model config)`);
+    return describeLlama4(new ConfigReader(t as Record<string, unknown>, c.file));
+  },
+  loadLayer: (src, d, l) => llama4Text.loadLayer(src, d, l),
+  expert: (src, d, l, e) => llama4Text.expert(src, d, l, e),
+  expertTensors: () => [],
+  tensorPrefix: 'language_model.',
+};
 
 export const llama4Text: ArchSpec = {
   name: 'llama4_text',

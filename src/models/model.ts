@@ -24,7 +24,7 @@ import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
 import { lmHeadIsEmbedding } from './validate.js';
 import { RopeTable } from './rope.js';
-import { checkpointSource, fp8BlockSize } from './source.js';
+import { checkpointSource, fp8BlockSize, prefixedSource } from './source.js';
 import type { LayerWeights, Linear, ModelWeights } from './weights.js';
 
 export type { MoeEvent, Pass, SubModel, Tracer } from './pass.js';
@@ -76,7 +76,7 @@ export class MoeModel {
     const ck = Checkpoint.open(path.dirname(cfg.file));
     let keepOpen = false;
     try {
-      const src = checkpointSource(ck, fp8BlockSize(cfg), (opts.dtype ?? 'auto') === 'auto');
+      const src = prefixedSource(checkpointSource(ck, fp8BlockSize(cfg), (opts.dtype ?? 'auto') === 'auto'), arch.tensorPrefix);
       const store = mode === 'lazy' ? new LazyExperts(ck, src, arch, desc, budget ?? Infinity, opts.onProgress) : null;
       const H = desc.hidden, V = desc.vocab;
       const total = desc.nLayers + 2;
