@@ -220,3 +220,19 @@ describe('Llama 4 as published: Llama4ForConditionalGeneration (model_type llama
     expect(() => extractSubModel(tmp, path.join(tmp, 'out'), {})).toThrow(/multimodal checkpoint .* not supported/);
   });
 });
+
+describe.each(NEW_ARCHS)('%s lazy expert store', (arch) => {
+  it('reads each expert by itself (its tensors or its rows of fused ones) under a small budget: the eager logits', () => {
+    const eager = MoeModel.load(path.join(ROOT, arch));
+    const E = eager.desc.moe.experts;
+    const one = eager.weights.layers.find((l) => l.moe)!.moe!.experts.residentBytes() / E; // bytes of one expert
+    const lazy = MoeModel.load(path.join(ROOT, arch), { experts: 'lazy', expertBudgetBytes: Math.ceil(3 * one) });
+    try {
+      const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 23 + 1) % eager.desc.vocab);
+      expect(maxAbsDiff(lazy.forward(ids, 2, 8), eager.forward(ids, 2, 8))).toBe(0);
+      expect(lazy.expertStore!.counters.evictions).toBeGreaterThan(0);
+    } finally {
+      lazy.close();
+    }
+  });
+});
