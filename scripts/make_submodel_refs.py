@@ -34,10 +34,22 @@ SPEC = {
     "deepseek_v3":  {"layers": [0, 2], "allowed": {2: [0, 1, 3, 4, 6, 7]}, "top_k": 1},
     # n_group 4 (0-1 | 2-3 | 4-5 | 6-7), topk_group 2: one per group, top_k 2 <= 2*4/4
     "deepseek_v2":  {"layers": [0, 2], "allowed": {2: [1, 2, 5, 6]}, "top_k": 2},
+    # issue 16 (fixtures of make_fixtures_more.py). GLM-4.5 and dots.llm1 route as DeepSeek-V3 (0.0-filled groups):
+    # n_group 2, topk_group 1, 3 per group, top_k 1
+    "glm4_moe":     {"layers": [0, 2], "allowed": {2: [0, 1, 3, 4, 6, 7]}, "top_k": 1},
+    "dots1":        {"layers": [0, 2], "allowed": {2: [0, 1, 3, 4, 6, 7]}, "top_k": 1},
+    "hunyuan_v1_moe": {"layers": [0, 2], "allowed": {0: [0, 2, 3, 5, 7], 2: [1, 2, 4, 6, 7]}, "top_k": 3},
+    "granitemoeshared": {"layers": [0, 2], "allowed": {0: [0, 1, 2, 4, 5, 6], 2: [1, 2, 3, 5, 6, 7]}, "top_k": 3},
+    # sparsemixer always picks 2 in transformers (its top_k is unused): the same top-k
+    "phimoe":       {"layers": [0, 2], "allowed": {0: [0, 1, 3, 4, 6, 7], 2: [1, 2, 3, 5, 6, 7]}, "top_k": 2},
+    # MoE layers 1 and 3 (moe_layers); drop layer 1; layer 3 is the NoPE layer
+    "llama4_text":  {"layers": [0, 2, 3], "allowed": {3: [0, 2, 3]}, "top_k": 2},
 }
+SAME_TOP_K = {"phimoe"}
+SIGMOID_GROUP = ("deepseek_v3", "glm4_moe", "dots1")
 
 EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
-TOPK_KEYS = ("num_experts_per_tok", "moe_k")
+TOPK_KEYS = ("num_experts_per_tok", "moe_k", "moe_topk")
 # tensors of a MoE layer (name after "model.layers.N.") sliced along the expert dim
 SLICE_DIM0 = {
     "mlp.gate.weight", "block_sparse_moe.gate.weight",                      # router rows
@@ -46,6 +58,8 @@ SLICE_DIM0 = {
     "mlp.experts.gate_up_proj", "mlp.experts.gate_up_proj_bias",            # gpt_oss fused experts
     "mlp.experts.down_proj", "mlp.experts.down_proj_bias",
     "block_sparse_moe.input_linear.weight", "block_sparse_moe.output_linear.weight",  # granitemoe fused experts
+    "mlp.gate.wg.weight",                                                   # hunyuan router
+    "feed_forward.router.weight", "feed_forward.experts.gate_up_proj", "feed_forward.experts.down_proj",  # llama4
 }
 SLICE_DIM1 = {"mlp.moe_statics.e_score_correction_bias"}                    # ernie [1, E]
 PER_EXPERT = re.compile(r"^(mlp|block_sparse_moe)\.experts\.(\d+)\.(.+)$")
@@ -72,8 +86,10 @@ def is_moe(cfg, i):
     if mt in ("qwen2_moe", "qwen3_moe"):
         return i not in (cfg.get("mlp_only_layers") or []) and expert_count(cfg) > 0 \
             and (i + 1) % cfg.get("decoder_sparse_step", 1) == 0
-    if mt in ("deepseek_v2", "deepseek_v3"):
+    if mt in ("deepseek_v2", "deepseek_v3", "glm4_moe", "dots1"):
         return i >= cfg.get("first_k_dense_replace", 0)
+    if mt == "llama4_text":
+        return i in cfg["moe_layers"]
     if mt == "ernie4_5_moe":
         end = cfg.get("moe_layer_end_index", -1)
         end = L - 1 if end == -1 else end
@@ -99,6 +115,9 @@ def sub_config(cfg, layers, E2, K2):
         dense = [n for n, m in enumerate(moe_orig) if not m]
         assert dense == list(range(len(dense))), "dense layers must stay a prefix"
         c["first_k_dense_replace"] = len(dense)
+    if cfg["model_type"] == "llama4_text":
+        c["moe_layers"] = [n for n, i in enumerate(layers) if i in cfg["moe_layers"]]
+        c["no_rope_layers"] = [cfg["no_rope_layers"][i] for i in layers]
     if cfg["model_type"] == "ernie4_5_moe":
         moe_new = [n for n, m in enumerate(moe_orig) if m]
         assert moe_new and moe_new == list(range(moe_new[0], moe_new[-1] + 1)), "kept MoE layers must be contiguous"
@@ -178,15 +197,15 @@ def check_spec(arch, cfg, spec):
     E2 = sizes.pop()
     for a in spec["allowed"].values():
         assert a == sorted(set(a)) and all(0 <= e < E for e in a)
-    assert K2 != K and 1 <= K2 <= E2 < E, (K2, K, E2)
+    assert (K2 == K if arch in SAME_TOP_K else K2 != K) and 1 <= K2 <= E2 < E, (K2, K, E2)
     ng, tg = cfg.get("n_group") or 1, cfg.get("topk_group") or 1
-    if ng > 1 and (cfg.get("topk_method") == "group_limited_greedy" or cfg["model_type"] == "deepseek_v3"):
+    if ng > 1 and (cfg.get("topk_method") == "group_limited_greedy" or cfg["model_type"] in SIGMOID_GROUP):
         per = E // ng
         for a in spec["allowed"].values():
             counts = {g: sum(1 for e in a if e // per == g) for g in range(ng)}
             assert len(set(counts.values())) == 1, counts
         assert E2 % ng == 0 and K2 <= tg * E2 // ng
-        if cfg["model_type"] == "deepseek_v3":
+        if cfg["model_type"] in SIGMOID_GROUP:
             assert E2 // ng >= 2, "DeepSeek-V3's group score is the sum of the top-2 of a group"
     return E2
 
@@ -297,7 +316,7 @@ def main():
 
     def moe_blocks(m):
         for li, layer in enumerate(m.model.layers):
-            mlp = getattr(layer, "mlp", None) or getattr(layer, "block_sparse_moe", None)
+            mlp = getattr(layer, "mlp", None) or getattr(layer, "block_sparse_moe", None) or getattr(layer, "feed_forward", None)
             yield li, mlp
 
     def describe(m):
@@ -311,7 +330,7 @@ def main():
                     if isinstance(v, int) and not isinstance(v, bool):
                         attrs[f"{mn + '.' if mn else ''}{a}"] = v
             router = {n: tuple(p.shape) for n, p in mlp.named_parameters()
-                      if re.search(r"(^|\.)(gate|router)(\.layer)?\.(weight|bias)$|e_score_correction_bias", n)}
+                      if re.search(r"(^|\.)(gate|router)(\.layer|\.wg)?\.(weight|bias)$|e_score_correction_bias", n)}
             experts = {n: tuple(p.shape) for n, p in mlp.named_parameters() if ("experts." in n or "_linear." in n) and "shared" not in n
                        and not re.search(r"experts\.\d+\.", n)}
             n_pe = len({n.split("experts.")[1].split(".")[0] for n, _ in mlp.named_parameters()
@@ -336,7 +355,7 @@ def main():
                 x = inp[0].reshape(-1, inp[0].shape[-1]).float()
                 lg = x @ gate.weight.float().t()
                 E, ng, tg, K = lg.shape[1], cfg["n_group"], cfg["topk_group"], cfg["num_experts_per_tok"]
-                if cfg["model_type"] == "deepseek_v3":
+                if cfg["model_type"] in SIGMOID_GROUP:
                     s = lg.sigmoid() + gate.e_score_correction_bias.float()
                     gs = s.view(-1, ng, E // ng).topk(2, dim=-1)[0].sum(-1)
                 else:

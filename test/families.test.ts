@@ -7,13 +7,18 @@
  */
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as cacheCtor from '../src/models/kv-cache.js';
 import { MoeModel } from '../src/models/model.js';
 import type { SubModel } from '../src/models/pass.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { inspectModel } from '../src/models/inspect.js';
 import { TrainableModel } from '../src/train/model.js';
 import { maxAbsDiff } from './helpers.js';
+import { writeBf16, writeDeepseekFp8 } from './quant-checkpoints.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe'];
+export const NEW_ARCHS = ['glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'qwen3_next'];
 
 describe.each(NEW_ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const))('%s KV cache (%s kernels)', (arch, kernels) => {
   const prev = process.env.MOEKIT_KERNELS;
@@ -73,9 +78,22 @@ describe.each(NEW_ARCHS)('%s sub-model', (arch) => {
   });
 });
 
-describe('glm4_moe training gradients (blocks shared with trained architectures: GQA with biases, q/k norm, partial RoPE, sigmoid-group routing)', () => {
+// the blocks shared with trained architectures: GQA with biases, q/k norms before RoPE (GLM, dots) and after it
+// (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout)
+const PROBES: Record<string, string[]> = {
+  glm4_moe: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
+    'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'],
+  dots1: ['model.layers.2.self_attn.k_proj.weight', 'model.layers.1.self_attn.k_norm.weight', 'model.layers.2.mlp.gate.weight',
+    'model.layers.1.mlp.shared_experts.gate_proj.weight'],
+  hunyuan_v1_moe: ['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.query_layernorm.weight',
+    'model.layers.2.self_attn.key_layernorm.weight', 'model.layers.1.mlp.gate.wg.weight', 'model.layers.0.mlp.shared_mlp.down_proj.weight'],
+  granitemoeshared: ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.block_sparse_moe.router.layer.weight',
+    'model.layers.2.shared_mlp.input_linear.weight', 'model.layers.1.shared_mlp.output_linear.weight'],
+};
+
+describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
   it('equal central finite differences', () => {
-    const tm = TrainableModel.load(path.join(ROOT, 'glm4_moe'));
+    const tm = TrainableModel.load(path.join(ROOT, arch));
     const V = tm.model.desc.vocab, B = 2, T = 10;
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 41 + 7) % V);
     const { grads } = tm.forwardBackward(ids, B, T);
@@ -84,13 +102,18 @@ describe('glm4_moe training gradients (blocks shared with trained architectures:
       return { loss: fw.loss, sig: fw.tape.layers.map((l) => (l?.moe ? l.moe.r.experts.join() : '')).join('|') };
     };
     const base = routing();
-    const probes = ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
-      'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'];
+    const probes = PROBES[arch];
     let checked = 0;
     for (const name of probes) {
       const p = tm.params.get(name), g = grads.get(name);
       expect(p, name).toBeDefined();
-      const order = [...g!.keys()].sort((a, b) => Math.abs(g![b]) - Math.abs(g![a])).slice(0, 3);
+      const byG = (ix: number[]) => ix.sort((a, b) => Math.abs(g![b]) - Math.abs(g![a]));
+      // q/k projections: also the rows of each head's first rotated pair (the fastest-turning one; Hunyuan's NTK-alpha
+      // RoPE barely turns the others at these positions, so only those rows show a wrong rotation)
+      const D = tm.model.desc.attention.headDim, H = tm.model.desc.hidden;
+      const fast = /self_attn\.[qk]_proj\.weight$/.test(name)
+        ? byG([...g!.keys()].filter((i) => { const r = Math.floor(i / H) % D; return r === 0 || r === D / 2; })).slice(0, 3) : [];
+      const order = [...new Set([...byG([...g!.keys()]).slice(0, 3), ...fast])];
       for (const i of order) {
         const h = 1e-2 * Math.max(1, Math.abs(p![i]));
         const x0 = p![i];
@@ -103,12 +126,113 @@ describe('glm4_moe training gradients (blocks shared with trained architectures:
         checked++;
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(12);
+    expect(checked).toBeGreaterThanOrEqual(2 * probes.length);
   });
 });
 
 describe('what the trainer refuses', () => {
   it('PhiMoE (LayerNorm, sparsemixer routing: forward only) with an error naming why', () => {
     expect(() => TrainableModel.load(path.join(ROOT, 'phimoe'))).toThrow(/cannot train this phimoe model: its LayerNorms have no backward/);
+  });
+});
+
+describe('published checkpoint forms', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-families-q-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('block-scaled FP8 (e4m3 weights + weight_scale_inv, quant_method fp8: the DeepSeek-V3 layout) of glm4_moe and dots1 loads as its dequantised f32 copy', () => {
+    for (const arch of ['glm4_moe', 'dots1']) {
+      const src = path.join(ROOT, arch);
+      const dirs = writeDeepseekFp8(src, path.join(tmp, arch), 8, 8);
+      const V = MoeModel.load(src).desc.vocab;
+      const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 13 + 5) % V);
+      expect(maxAbsDiff(MoeModel.load(dirs.fp8).forward(ids, 1, 10), MoeModel.load(dirs.f32).forward(ids, 1, 10)), arch).toBeLessThan(1e-5);
+      expect(inspectModel(dirs.fp8).parameters.total).toBe(inspectModel(src).parameters.total);
+    }
+  });
+
+  it.each(NEW_ARCHS)('%s in bf16 (as published) gives the logits of its f32 weights rounded to bf16 read in f32', (arch) => {
+    const src = path.join(ROOT, arch);
+    const dir = writeBf16(src, path.join(tmp, `${arch}-bf16`));
+    const m = MoeModel.load(dir), f = MoeModel.load(dir, { dtype: 'f32' });
+    const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 13 + 5) % m.desc.vocab);
+    expect(maxAbsDiff(m.forward(ids, 1, 10), f.forward(ids, 1, 10))).toBeLessThan(1e-4);
+    // and near the f32 model (bf16 rounding of the weights only)
+    expect(maxAbsDiff(m.forward(ids, 1, 10), MoeModel.load(src).forward(ids, 1, 10))).toBeLessThan(0.1);
+  });
+});
+
+describe('qwen3_next: the Gated DeltaNet state is the decode cache', () => {
+  it('sequences of different lengths decode together; each one\'s state gives its own full-forward logits', () => {
+    const m = MoeModel.load(path.join(ROOT, 'qwen3_next'));
+    const V = m.desc.vocab, T = 11;
+    const a = Int32Array.from({ length: T }, (_, i) => (i * 7 + 3) % V), b = Int32Array.from({ length: T }, (_, i) => (i * 11 + 5) % V);
+    const fa = m.forward(a, 1, T), fb = m.forward(b, 1, T); // [T, V] each
+    // a prefilled with 6 tokens, b with 3; then b catches up alone; then both step together
+    const ca = m.newSeqCache(4), cb = m.newSeqCache(4);
+    const { KvCache } = cacheCtor;
+    m.forward(a.subarray(0, 6), 1, 6, { cache: new KvCache([ca]) });
+    m.forward(b.subarray(0, 3), 1, 3, { cache: new KvCache([cb]) });
+    m.forward(b.subarray(3, 6), 1, 3, { cache: new KvCache([cb]) });
+    for (let t = 6; t < T; t++) {
+      const lg = m.forward(Int32Array.from([a[t], b[t]]), 2, 1, { cache: new KvCache([ca, cb]) });
+      expect(maxAbsDiff(lg.subarray(0, V), fa.subarray(t * V, (t + 1) * V)), `a t=${t}`).toBeLessThan(1e-5);
+      expect(maxAbsDiff(lg.subarray(V, 2 * V), fb.subarray(t * V, (t + 1) * V)), `b t=${t}`).toBeLessThan(1e-5);
+    }
+    // the state is of fixed size: only the full-attention layer's cache grew
+    expect(ca.layers[0].rec!.length).toBe(m.desc.deltanet!.nV * m.desc.deltanet!.Dk * m.desc.deltanet!.Dv);
+    expect(ca.layers[0].k.length).toBe(0);
+  });
+
+  it('the trainer refuses it, naming the DeltaNet layers', () => {
+    expect(() => TrainableModel.load(path.join(ROOT, 'qwen3_next'))).toThrow(/Gated DeltaNet layers have no backward/);
+  });
+});
+
+describe('Llama 4 as published: Llama4ForConditionalGeneration (model_type llama4)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-llama4-mm-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('its text model (text_config, tensors under language_model.) is the llama4_text model; the vision tower is left unread', async () => {
+    const { Checkpoint } = await import('../src/io/checkpoint.js');
+    const { writeSafetensors } = await import('../src/io/safetensors-write.js');
+    const src = path.join(ROOT, 'llama4_text');
+    const ck = Checkpoint.open(src);
+    const entries = ck.names().map((n) => ({ name: `language_model.${n}`, dtype: 'F32' as const, shape: ck.info(n).shape, data: ck.readF32(n) }));
+    ck.close();
+    const vision = { name: 'vision_model.patch_embedding.linear.weight', dtype: 'F32' as const, shape: [8, 12], data: new Float32Array(96).fill(0.5) };
+    writeSafetensors(path.join(tmp, 'model.safetensors'), [...entries, vision], { format: 'pt' });
+    const text = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({
+      architectures: ['Llama4ForConditionalGeneration'], model_type: 'llama4', text_config: text,
+      vision_config: { model_type: 'llama4_vision_model', hidden_size: 8 },
+    }));
+    const a = MoeModel.load(tmp), b = MoeModel.load(src);
+    const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 17 + 2) % b.desc.vocab);
+    expect(maxAbsDiff(a.forward(ids, 1, 12), b.forward(ids, 1, 12))).toBe(0);
+    const lazy = MoeModel.load(tmp, { experts: 'lazy' });
+    expect(maxAbsDiff(lazy.forward(ids, 1, 12), b.forward(ids, 1, 12))).toBe(0);
+    lazy.close();
+    const r = inspectModel(tmp), rt = inspectModel(src);
+    expect(r.parameters.total).toBe(rt.parameters.total);
+    expect(r.parameters.unused).toBe(96);
+    const { extractSubModel } = await import('../src/models/extract.js');
+    expect(() => extractSubModel(tmp, path.join(tmp, 'out'), {})).toThrow(/multimodal checkpoint .* not supported/);
+  });
+});
+
+describe.each(NEW_ARCHS)('%s lazy expert store', (arch) => {
+  it('reads each expert by itself (its tensors or its rows of fused ones) under a small budget: the eager logits', () => {
+    const eager = MoeModel.load(path.join(ROOT, arch));
+    const E = eager.desc.moe.experts;
+    const one = eager.weights.layers.find((l) => l.moe)!.moe!.experts.residentBytes() / E; // bytes of one expert
+    const lazy = MoeModel.load(path.join(ROOT, arch), { experts: 'lazy', expertBudgetBytes: Math.ceil(3 * one) });
+    try {
+      const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 23 + 1) % eager.desc.vocab);
+      expect(maxAbsDiff(lazy.forward(ids, 2, 8), eager.forward(ids, 2, 8))).toBe(0);
+      expect(lazy.expertStore!.counters.evictions).toBeGreaterThan(0);
+    } finally {
+      lazy.close();
+    }
   });
 });

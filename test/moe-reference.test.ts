@@ -26,6 +26,7 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['softmax_topk, gated shared expert (Qwen2-MoE)', { router: 'softmax_topk', sharedFfn: 7, sharedGated: true }],
   ['sparsemixer, wide window (PhiMoE)', { router: 'sparsemixer', jitterEps: 0.5 }],
   ['sparsemixer, narrow window', { router: 'sparsemixer', jitterEps: 0.01 }],
+  ['topk_sigmoid, weighted inputs, shared expert (Llama 4)', { router: 'topk_sigmoid', weightInput: true, sharedFfn: 6 }],
 ];
 const TABLE: [number, number, number, number][] = [[1, 8, 8, 2], [7, 16, 8, 3], [13, 12, 16, 4], [5, 8, 8, 1]];
 
@@ -73,7 +74,7 @@ describe.each(KINDS)('MoE block, %s: fast = naive loop', (_, over) => {
           if (o.allowed) for (let j = 0; j < Kx; j++) expect(o.allowed[ev!.experts[n * Kx + j]]).toBe(1);
           // scores: the router's probabilities over the allowed experts (softmax sums to 1; 0 where masked)
           const sc = ev!.scores.subarray(n * E, (n + 1) * E);
-          if (m.router !== 'sigmoid_group') expect(sc.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+          if (m.router !== 'sigmoid_group' && m.router !== 'topk_sigmoid') expect(sc.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
           if (o.allowed) for (let e = 0; e < E; e++) if (!o.allowed[e]) expect(sc[e]).toBe(0);
         }
         // expert outputs: token n's j-th expert applied to x[n]
@@ -83,7 +84,8 @@ describe.each(KINDS)('MoE block, %s: fast = naive loop', (_, over) => {
           const one = moeForward({ k, m: { ...m, sharedFfn: 0 }, w: { ...w, shared: null }, x: x.subarray(n * H, (n + 1) * H), N: 1, H, save: false, topK: 1, allowed: Uint8Array.from({ length: E }, (_, q) => (q === e ? 1 : 0)) });
           // with a single allowed expert and k = 1, the combine weight is 1 for renormalising / topk-softmax routers
           const w1 = referenceRoute(m, Float64Array.from(ev!.logits.subarray(n * E, (n + 1) * E)), w.selectionBias, { topK: 1, allowed: Uint8Array.from({ length: E }, (_, q) => (q === e ? 1 : 0)) }).weights[0];
-          const got = outs.subarray((n * Kx) * H, (n * Kx + 1) * H).map((v) => v * w1);
+          // (weighted inputs, Llama 4: the expert's output on its weighted input is already its contribution)
+          const got = outs.subarray((n * Kx) * H, (n * Kx + 1) * H).map((v) => (m.weightInput ? v : v * w1));
           expect(maxAbsDiff(got, one.y)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w1)));
         }
       }

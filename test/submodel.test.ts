@@ -17,7 +17,8 @@ import { maxAbsDiff } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const SUB = path.resolve(__dirname, '../fixtures/hf-tiny-moe-submodels');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe',
+  'glm4_moe', 'dots1', 'hunyuan_v1_moe', 'granitemoeshared', 'phimoe', 'llama4_text'];
 
 /** the sub-model a reference file describes */
 function subOf(ref: SafetensorsFile): SubModel {

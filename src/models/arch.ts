@@ -24,4 +24,10 @@ export interface ArchSpec {
    * [] for fused layouts (one tensor for all experts: never pruned by name).
    */
   expertTensors(d: ModelDesc, l: number, e: number): string[];
+  /**
+   * what precedes every name of the language model's tensors in this architecture's checkpoints: Llama 4's
+   * multimodal checkpoints hold `language_model.model.layers…`, `language_model.lm_head.weight` beside the vision
+   * tower's tensors (unset: the names as written)
+   */
+  tensorPrefix?: string;
 }

@@ -12,7 +12,7 @@ import { linearBackward, linearFwd } from '../tensor/linear.js';
 import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
 import { MoekitError } from '../util/errors.js';
-import type { ModelDesc } from './desc.js';
+import type { LayerDesc, ModelDesc } from './desc.js';
 import type { LayerKv } from './kv-cache.js';
 import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
 import { sliceCols } from './ops.js';
@@ -34,6 +34,8 @@ export interface AttnCall {
   window: number | null;
   /** keep what the backward needs (every pos0 must be 0) */
   save: boolean;
+  /** the decoder layer's own attention settings (chunked attention, NoPE, q/k norm off, temperature tuning) */
+  layer?: LayerDesc;
 }
 
 export interface AttnSaved {
@@ -49,6 +51,7 @@ export interface AttnSaved {
   qan?: Float32Array; // MLA: [N, qLora] normalised, input of q_b_proj
   lat?: NormSaved; // MLA: latent [N, kvLora] (input of kv_a_layernorm)
   latn?: Float32Array; // MLA: [N, kvLora] normalised, input of kv_b_proj
+  gate?: Float32Array; // gated attention (outputGate): [N, nH·D] the gate logits
 }
 
 function dims(d: ModelDesc) {
@@ -123,16 +126,26 @@ function writeCache(c: AttnCall, kk: Float32Array, v: Float32Array, heads: numbe
 function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   const { k, d, w, x, B, T, save } = c;
   const a = d.attention, N = B * T, D = a.headDim, nH = a.nHeads, nKV = a.nKvHeads;
-  let q = linearFwd(k, x, N, w.q!); // [N, nH·D]
+  let q = linearFwd(k, x, N, w.q!); // [N, nH·D]; gated attention: [N, nH, 2D] (per head the query, then its gate)
+  if (a.outputGate) {
+    const qg = q, g = new Float32Array(N * nH * D);
+    q = new Float32Array(N * nH * D);
+    for (let r = 0; r < N * nH; r++) {
+      q.set(qg.subarray(r * 2 * D, r * 2 * D + D), r * D);
+      g.set(qg.subarray(r * 2 * D + D, (r + 1) * 2 * D), r * D);
+    }
+    s.gate = g;
+  }
   let kk = linearFwd(k, x, N, w.k!); // [N, nKV·D]
   const v = linearFwd(k, x, N, w.v!); // [N, nKV·D]
-  const after = a.qkNormAfterRope === true;
-  if (after) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
-  if (a.qkNorm !== 'none') {
-    const head = a.qkNorm === 'head';
+  const after = a.qkNormAfterRope === true, useRope = !c.layer?.noRope;
+  if (after && useRope) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
+  if (a.qkNorm !== 'none' && !c.layer?.noQkNorm) {
+    const head = a.qkNorm !== 'full';
     const qo = save ? new Float32Array(q.length) : q, ko = save ? new Float32Array(kk.length) : kk;
-    s.qNorm = rmsnormForward(k, qo, q, w.qNorm!, head ? N * nH : N, head ? D : nH * D, d.rmsEps, save);
-    s.kNorm = rmsnormForward(k, ko, kk, w.kNorm!, head ? N * nKV : N, head ? D : nKV * D, d.rmsEps, save);
+    // 'l2' (Llama 4): per head without a weight
+    s.qNorm = rmsnormForward(k, qo, q, w.qNorm ?? null, head ? N * nH : N, head ? D : nH * D, d.rmsEps, save);
+    s.kNorm = rmsnormForward(k, ko, kk, w.kNorm ?? null, head ? N * nKV : N, head ? D : nKV * D, d.rmsEps, save);
     q = qo; kk = ko;
   }
   // OLMoE clamps after its q/k norms (transformers' OlmoeAttention: clamp_(q_norm(q_proj(x))))
@@ -140,17 +153,37 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
     const m = [clamp(q, a.clipQkv, save), clamp(kk, a.clipQkv, save), clamp(v, a.clipQkv, save)];
     if (save) s.clipMask = m as [Uint8Array, Uint8Array, Uint8Array];
   }
-  if (!after) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
+  if (!after && useRope) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
+  if (c.layer?.tempTuned) temperature(c, q, nH * D);
   writeCache(c, kk, v, nKV, D, D);
   return q;
+}
+
+/**
+ * Llama 4's attention temperature tuning, in place on q [B, T, width]: the row at position p times
+ * log(1 + floor((p + 1) / floorScale)) · attnScale + 1 (f32, as transformers). Its own backward (a per-row scale).
+ */
+function temperature(c: AttnCall, q: Float32Array, width: number): void {
+  const t = c.d.attention.tempTuning;
+  if (!t) throw new MoekitError('a layer with temperature tuning needs attention.tempTuning');
+  const f = Math.fround;
+  for (let b = 0; b < c.B; b++) {
+    for (let i = 0; i < c.T; i++) {
+      const p = c.pos0[b] + i;
+      const sc = f(f(f(Math.log1p(Math.floor(f(f(p + 1) / t.floorScale)))) * t.attnScale) + 1);
+      const row = q.subarray((b * c.T + i) * width, (b * c.T + i + 1) * width);
+      for (let j = 0; j < width; j++) row[j] = f(row[j] * sc);
+    }
+  }
 }
 
 /** dq [N, nH·D], dk [N, nKV·D], dv [N, nKV·D] (all consumed) → dx (+=) */
 function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Float32Array, dv: Float32Array,
                             dx: Float32Array, g: Grads): void {
   const { k, d, w, B, T } = c, a = d.attention, N = B * T, D = a.headDim;
-  const after = a.qkNormAfterRope === true;
-  if (!after) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
+  const after = a.qkNormAfterRope === true, useRope = !c.layer?.noRope;
+  if (c.layer?.tempTuned) temperature(c, dq, a.nHeads * D); // a per-row scale is its own backward
+  if (!after && useRope) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
   if (s.clipMask) {
     const [mq, mk, mv] = s.clipMask;
     for (let i = 0; i < dq.length; i++) if (!mq[i]) dq[i] = 0;
@@ -159,11 +192,11 @@ function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
   }
   if (s.qNorm && s.kNorm) {
     const dq0 = new Float32Array(dq.length), dk0 = new Float32Array(dk.length);
-    rmsnormBackward(dq0, dq, s.qNorm, w.qNorm!, g.of(w.qNorm!));
-    rmsnormBackward(dk0, dk, s.kNorm, w.kNorm!, g.of(w.kNorm!));
+    rmsnormBackward(dq0, dq, s.qNorm, w.qNorm ?? null, w.qNorm ? g.of(w.qNorm) : null);
+    rmsnormBackward(dk0, dk, s.kNorm, w.kNorm ?? null, w.kNorm ? g.of(w.kNorm) : null);
     dq = dq0; dk = dk0;
   }
-  if (after) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
+  if (after && useRope) { rotate(c, dq, a.nHeads, D, 0, true); rotate(c, dk, a.nKvHeads, D, 0, true); }
   linearBackward(k, w.q!, s.x, dq, N, dx, g);
   linearBackward(k, w.k!, s.x, dk, N, dx, g);
   linearBackward(k, w.v!, s.x, dv, N, dx, g);
@@ -249,12 +282,18 @@ function projectMlaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
 // ---------------------------------------------------------------------------------------------
 // the block
 
+/** the first key position a query at p sees: its sliding window's, or its attention chunk's start (Llama 4) */
+export function firstKey(p: number, window: number | null, chunk?: number): number {
+  const w = window === null ? 0 : Math.max(0, p - window + 1);
+  return chunk ? Math.max(w, Math.floor(p / chunk) * chunk) : w;
+}
+
 /**
- * Causal (and sliding-window) mask of one score row: keys j > p, and j ≤ p − window, get −∞.
+ * Causal (and sliding-window or chunked) mask of one score row: keys j > p, and j < firstKey(p), get −∞.
  * row holds S key columns starting at `off`; p is the query's absolute position.
  */
-export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null): void {
-  const lo = window === null ? 0 : Math.max(0, p - window + 1);
+export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null, chunk?: number): void {
+  const lo = firstKey(p, window, chunk);
   for (let j = 0; j < lo; j++) scores[off + j] = -Infinity;
   for (let j = p + 1; j < S; j++) scores[off + j] = -Infinity;
 }
@@ -295,6 +334,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const group = nH / kvH;
   if (T === 1 && !save) {
     decodeFused(c, q, out);
+    if (p.gate) outputGate(out, p.gate);
     return { y: linearFwd(k, out, N, w.o) };
   }
   for (let b = 0; b < B; b++) {
@@ -308,7 +348,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
         // scores[n, S] = scale · q_h · K_hᵀ
         k.sgemm(false, true, n, S, Dk, a.scale, qh, nH * Dk, kv.kOf(kvh), Dk, 0, scores, cols);
         for (let t = 0; t < n; t++) {
-          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window);
+          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window, c.layer?.chunk);
           if (a.sinks) scores[t * cols + S] = w.sinks![h];
         }
         k.softmax(scores, n, cols);
@@ -317,9 +357,18 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
       }
     }
   }
+  if (p.gate) {
+    if (save) throw new MoekitError('gated attention (Qwen3-Next) has no backward in the trainer');
+    outputGate(out, p.gate);
+  }
   const y = linearFwd(k, out, N, w.o);
   if (!save) return { y };
   return { y, s: { ...p, x: c.x, q, kv: c.kv.slice(), probs: probs!, out } as AttnSaved };
+}
+
+/** out [N, nH·D] ⊙= σ(gate) (gated attention, before o_proj), f32 as transformers */
+function outputGate(out: Float32Array, gate: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * Math.fround(1 / (1 + Math.exp(-gate[i]))));
 }
 
 /**
@@ -332,7 +381,7 @@ function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
   const sinks = a.sinks ? w.sinks! : null;
   if (B === 1) {
     const p = c.pos0[0], kv = c.kv[0];
-    k.attnDecode(q, kv.k, kv.v, out, nH, kvH, kv.cap, Dk, Dv, window === null ? 0 : Math.max(0, p - window + 1), p + 1, a.scale, sinks);
+    k.attnDecode(q, kv.k, kv.v, out, nH, kvH, kv.cap, Dk, Dv, firstKey(p, window, c.layer?.chunk), p + 1, a.scale, sinks);
     return;
   }
   // one call for the batch: each sequence's cache and (cap, lo, S)
@@ -340,7 +389,7 @@ function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
   for (let b = 0; b < B; b++) {
     const p = c.pos0[b], kv = c.kv[b];
     Ks[b] = kv.k; Vs[b] = kv.v;
-    meta[3 * b] = kv.cap; meta[3 * b + 1] = window === null ? 0 : Math.max(0, p - window + 1); meta[3 * b + 2] = p + 1;
+    meta[3 * b] = kv.cap; meta[3 * b + 1] = firstKey(p, window, c.layer?.chunk); meta[3 * b + 2] = p + 1;
   }
   k.attnDecodeBatch(q, Ks, Vs, meta, out, nH, kvH, Dk, Dv, a.scale, sinks);
 }

@@ -9,7 +9,7 @@ import { ffn, linear, type AttnWeights, type LayerTensors, type TensorSource } f
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
-    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, jitterEps: 0, routerBias: false,
+    normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, jitterEps: 0, weightInput: false, routerBias: false,
     selectionBias: false, sharedFfn: 0, sharedGated: false, act: 'swiglu', expertBias: false,
     swigluLimit: 7, swigluAlpha: 1.702, ...over,
   };

@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -31,8 +31,8 @@ export interface AttentionDesc {
   vHeadDim: number;
   qkvBias: boolean;
   oBias: boolean;
-  /** RMSNorm on q and k: per head (Qwen3) or over the whole projection (OLMoE) */
-  qkNorm: 'none' | 'head' | 'full';
+  /** RMSNorm on q and k: per head (Qwen3), over the whole projection (OLMoE), or per head without a weight (Llama 4's L2 norm) */
+  qkNorm: 'none' | 'head' | 'full' | 'l2';
   /** the q/k norms act on the rotated q and k (HunYuan) instead of before RoPE */
   qkNormAfterRope?: boolean;
   /** gpt-oss: one learned sink logit per head joins the softmax */
@@ -41,6 +41,16 @@ export interface AttentionDesc {
   scale: number;
   /** OLMoE clip_qkv: clamp q, k, v to ±clip */
   clipQkv: number | null;
+  /**
+   * Llama 4's attention temperature tuning on the layers that set `tempTuned`: q at position p scaled by
+   * log(1 + floor((p + 1) / floorScale)) · attnScale + 1
+   */
+  tempTuning?: { floorScale: number; attnScale: number };
+  /**
+   * Qwen3-Next's gated attention: q_proj gives per head [q (D) | gate (D)]; the heads' output is scaled by
+   * σ(gate) before o_proj
+   */
+  outputGate?: boolean;
   mla?: MlaDesc;
 }
 
@@ -51,6 +61,27 @@ export interface LayerDesc {
   mlp: 'dense' | 'moe';
   /** attention window in tokens (null: full causal) */
   slidingWindow: number | null;
+  /** chunked attention (Llama 4): a query sees only the keys of its own chunk of this many positions */
+  chunk?: number;
+  /** a layer without RoPE (Llama 4's NoPE layers) */
+  noRope?: boolean;
+  /** the description's q/k norm is not applied in this layer */
+  noQkNorm?: boolean;
+  /** the attention temperature tuning (AttentionDesc.tempTuning) applies in this layer */
+  tempTuned?: boolean;
+  /** the token mixer: attention (default), or a Gated DeltaNet linear attention (ModelDesc.deltanet) */
+  mixer?: 'attention' | 'deltanet';
+}
+
+/** Gated DeltaNet linear attention (Qwen3-Next `linear_attention` layers): models/deltanet.ts */
+export interface DeltaNetDesc {
+  /** key heads nK of width Dk, value heads nV of width Dv (nV a multiple of nK) */
+  nK: number;
+  nV: number;
+  Dk: number;
+  Dv: number;
+  /** the causal depthwise conv1d's kernel width over the mixed q, k, v */
+  convKernel: number;
 }
 
 export interface ModelDesc {
@@ -66,6 +97,13 @@ export interface ModelDesc {
   tieEmbeddings: boolean;
   /** the LM head has a bias [V] (PhiMoE lm_head_bias) */
   lmHeadBias: boolean;
+  /** the Gated DeltaNet of the layers whose mixer is 'deltanet' */
+  deltanet?: DeltaNetDesc;
+  /**
+   * zero-centred RMSNorm weights (Qwen3-Next): the checkpoint stores w and the norm multiplies by 1 + w; the loader
+   * adds the 1 (the decoder, final and q/k norms)
+   */
+  normPlusOne?: boolean;
   attention: AttentionDesc;
   rope: RopeDesc;
   layers: LayerDesc[];

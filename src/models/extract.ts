@@ -117,6 +117,22 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  qwen3_next: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => ({
+      decoder_sparse_step: 1, mlp_only_layers: kept.flatMap((l, i) => (l.mlp === 'dense' ? [i] : [])),
+      layer_types: kept.map((l) => (l.mixer === 'deltanet' ? 'linear_attention' : 'full_attention')),
+    }),
+  },
+  llama4_text: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['feed_forward.router.weight'],
+    fused: ['feed_forward.experts.gate_up_proj', 'feed_forward.experts.down_proj'],
+    layers: (_c, kept) => ({
+      moe_layers: kept.flatMap((l, i) => (l.mlp === 'moe' ? [i] : [])),
+      no_rope_layers: kept.map((l) => (l.noRope ? 0 : 1)),
+      layer_types: kept.map((l) => (l.chunk ? 'chunked_attention' : 'full_attention')),
+    }),
+  },
   phimoe: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.gate.weight'], fused: [],
     layers: (_c, kept) => allMoe(kept) ?? sameWindow(kept) ?? {},
@@ -183,7 +199,8 @@ export function firstExperts(d: ModelDesc, n: number): Record<number, number[]> 
 /** extract `spec` of the model in `src` into `out`; returns the files written */
 export function extractSubModel(src: string, out: string, spec: ExtractSpec): { files: string[]; config: Json } {
   const cfgR = readConfig(src);
-  const { desc: d } = describeModel(cfgR);
+  const { arch, desc: d } = describeModel(cfgR);
+  if (arch.tensorPrefix) throw new MoekitError(`extracting from a multimodal checkpoint (model_type '${cfgR.str('model_type')}', its language model under '${arch.tensorPrefix}') is not supported`, cfgR.file);
   const keys = KEYS[d.arch];
   const kept = spec.layers ?? [...Array(d.nLayers).keys()];
   if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');

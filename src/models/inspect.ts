@@ -34,7 +34,7 @@ export interface InspectReport {
 const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
     return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
@@ -42,9 +42,11 @@ function countWeights(dir: string, d: ModelDesc): { total: number; routed: numbe
   const ck = Checkpoint.open(dir);
   try {
     let total = 0, routed = 0, unused = 0;
-    for (const name of ck.names()) {
-      if (/_scales$|_scale_inv$/.test(name)) continue; // quantisation scales, not parameters
-      const n = numElements(ck.info(name).shape) * (/_blocks$/.test(name) ? 2 : 1); // MXFP4: 2 per byte
+    for (const full of ck.names()) {
+      if (/_scales$|_scale_inv$/.test(full)) continue; // quantisation scales, not parameters
+      const n = numElements(ck.info(full).shape) * (/_blocks$/.test(full) ? 2 : 1); // MXFP4: 2 per byte
+      if (!full.startsWith(prefix)) { unused += n; continue; } // beside the language model (Llama 4's vision tower)
+      const name = full.slice(prefix.length);
       const layer = /^model\.layers\.(\d+)\./.exec(name);
       if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
       total += n;
@@ -58,14 +60,16 @@ function countWeights(dir: string, d: ModelDesc): { total: number; routed: numbe
 
 export function inspectModel(dir: string): InspectReport {
   const cfg = readConfig(dir);
-  const d = describeModel(cfg).desc;
-  const { total, routed, unused, bytes, dtypes, weights } = countWeights(path.dirname(cfg.file), d);
+  const { arch, desc: d } = describeModel(cfg);
+  const { total, routed, unused, bytes, dtypes, weights } = countWeights(path.dirname(cfg.file), d, arch.tensorPrefix);
   {
     const E = d.moe.experts, K = d.moe.topK;
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
-    const kvPerTok = d.nLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
+    // (Gated DeltaNet layers keep a state of fixed size, no keys and values)
+    const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
+    const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: path.dirname(cfg.file), architecture: d.hfClass, arch: d.arch,
       layers: d.nLayers, denseLayers: d.layers.filter((l) => l.mlp === 'dense').length,

@@ -8,6 +8,9 @@ export class LayerKv {
   k: Float32Array;
   v: Float32Array;
   cap: number;
+  /** a Gated DeltaNet layer's state instead of keys and values (models/deltanet.ts): conv window [K − 1, C], S [nV, Dk, Dv] */
+  conv?: Float32Array;
+  rec?: Float32Array;
   constructor(readonly nKv: number, readonly dk: number, readonly dv: number, cap = 64) {
     this.cap = Math.max(1, cap);
     this.k = new Float32Array(nKv * this.cap * dk);
@@ -50,7 +53,7 @@ export class SeqCache {
     this.layers = layout.map((l) => new LayerKv(l.nKv, l.dk, l.dv, cap));
   }
   bytes(): number {
-    return this.layers.reduce((s, l) => s + 4 * (l.k.length + l.v.length), 0);
+    return this.layers.reduce((s, l) => s + 4 * (l.k.length + l.v.length + (l.conv?.length ?? 0) + (l.rec?.length ?? 0)), 0);
   }
 }
 

@@ -15,6 +15,7 @@ import { ffnForward, SWIGLU } from '../moe/experts.js';
 import type { ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
+import { deltanetForward } from './deltanet.js';
 import type { LayerDesc, ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
@@ -23,7 +24,7 @@ import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
 import { lmHeadIsEmbedding } from './validate.js';
 import { RopeTable } from './rope.js';
-import { checkpointSource, fp8BlockSize } from './source.js';
+import { checkpointSource, fp8BlockSize, prefixedSource } from './source.js';
 import { quantizeWeight, quantizingArch, quantPlan } from './quantize.js';
 import { isQuantType, type QuantType } from '../tensor/quant.js';
 import type { LayerWeights, Linear, ModelWeights } from './weights.js';
@@ -86,7 +87,7 @@ export class MoeModel {
     const ck = Checkpoint.open(path.dirname(cfg.file));
     let keepOpen = false;
     try {
-      const src = checkpointSource(ck, fp8BlockSize(cfg), dtype !== 'f32');
+      const src = prefixedSource(checkpointSource(ck, fp8BlockSize(cfg), dtype !== 'f32'), archSpec.tensorPrefix);
       const store = mode === 'lazy' ? new LazyExperts(ck, src, arch, desc, budget ?? Infinity, opts.onProgress) : null;
       const H = desc.hidden, V = desc.vocab;
       const total = desc.nLayers + 2;
@@ -100,7 +101,9 @@ export class MoeModel {
         layers.push(withExperts(t, () => (store ? store.layer(l) : eagerExperts(arch, src, desc, l))));
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
-      const norm = src.get('model.norm.weight', [H]);
+      const normW = src.get('model.norm.weight', [H]);
+      // zero-centred (Qwen3-Next): the norm multiplies by 1 + w
+      const norm = desc.normPlusOne ? normW.map((v) => Math.fround(1 + v)) : normW;
       const normBias = desc.norm === 'layer' ? src.get('model.norm.bias', [H]) : undefined;
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
       // the embedding when tied; an error when the config says it is not
@@ -134,7 +137,8 @@ export class MoeModel {
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
       : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    return new SeqCache(this.desc.layers.map(() => per), capacity, this.latentMla);
+    // a Gated DeltaNet layer keeps a state of fixed size instead (models/deltanet.ts), made on first use
+    return new SeqCache(this.desc.layers.map((l) => (l.mixer === 'deltanet' ? { nKv: 0, dk: 0, dv: 0 } : per)), capacity, this.latentMla);
   }
 
   /** B fresh sequence caches */
@@ -213,8 +217,14 @@ export class MoeModel {
     // attention block: x + m_r · attn(norm(x))
     const h1 = new Float32Array(N * H); // [N, H]
     const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
-    const call: AttnCall = { k, d, w: lw.attn, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save };
-    const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call);
+    let a: Float32Array, attn: LayerTape['attn'] | undefined;
+    if (ld.mixer === 'deltanet') {
+      if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
+      a = deltanetForward(k, d, lw.deltanet!, h1, B, T, kv);
+    } else {
+      const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
+      ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
+    }
     for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
     // FFN block: x + m_r · mlp(norm(x)), dense or MoE
     const h2 = new Float32Array(N * H); // [N, H]

@@ -24,7 +24,11 @@ export function paramCounts(d: ModelDesc): ParamCounts {
   const normSize = d.norm === 'layer' ? 2 * H : H; // LayerNorm: weight and bias
   for (const layer of d.layers) {
     norms += 2 * normSize;
-    if (a.kind === 'mla') {
+    if (layer.mixer === 'deltanet') {
+      // Gated DeltaNet: in_proj_qkvz, in_proj_ba, conv1d, A_log, dt_bias, the gated norm, out_proj
+      const g = d.deltanet!, kd = g.nK * g.Dk, vd = g.nV * g.Dv;
+      attn += H * (2 * kd + 2 * vd) + H * 2 * g.nV + (2 * kd + vd) * g.convKernel + 2 * g.nV + g.Dv + vd * H;
+    } else if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;
       attn += x.qLoraRank !== null ? H * x.qLoraRank + x.qLoraRank + x.qLoraRank * qOut : H * qOut;
@@ -33,8 +37,8 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       if (a.qkvBias) attn += (x.qLoraRank ?? qOut) + x.kvLoraRank + x.qkRopeDim + H;
     } else {
       const q = a.nHeads * a.headDim, kv = a.nKvHeads * a.headDim;
-      attn += H * (q + 2 * kv) + q * H;
-      if (a.qkvBias) attn += q + 2 * kv;
+      attn += H * (q + 2 * kv) + q * H + (a.outputGate ? H * q : 0);
+      if (a.qkvBias) attn += q + 2 * kv + (a.outputGate ? q : 0);
       if (a.oBias) attn += H;
       if (a.qkNorm === 'head') attn += 2 * a.headDim;
       if (a.qkNorm === 'full') attn += q + kv;

@@ -100,3 +100,14 @@ export function fp8BlockSize(cfg: ConfigReader): [number, number] {
   return [b[0], b[1]];
 }
 
+
+/** `src` with `prefix` put before every name (a language model inside a multimodal checkpoint: ArchSpec.tensorPrefix) */
+export function prefixedSource(src: TensorSource, prefix: string | undefined): TensorSource {
+  if (!prefix) return src;
+  return {
+    has: (name) => src.has(prefix + name),
+    get: (name, shape, rows) => src.get(prefix + name, shape, rows),
+    getMatrix: (name, shape, rows) => src.getMatrix(prefix + name, shape, rows),
+    getU8: (name, shape, rows) => src.getU8(prefix + name, shape, rows),
+  };
+}

@@ -12,6 +12,7 @@ import type { Linear } from '../tensor/linear.js';
 import type { Ffn, MoeWeights } from '../moe/types.js';
 import { f32Weight, type Weight } from '../tensor/weight.js';
 import type { MtpWeights } from './mtp.js';
+import type { DeltaNetWeights } from './deltanet.js';
 
 export interface AttnWeights {
   // GQA
@@ -37,7 +38,9 @@ export interface LayerWeights {
   /** LayerNorm biases [H] (desc.norm 'layer') */
   attnNormBias?: Float32Array;
   ffnNormBias?: Float32Array;
-  attn: AttnWeights;
+  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet */
+  attn?: AttnWeights;
+  deltanet?: DeltaNetWeights;
   dense?: Ffn;
   moe?: MoeWeights;
 }

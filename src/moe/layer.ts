@@ -8,6 +8,7 @@
  */
 import type { Grads } from '../tensor/grads.js';
 import type { Kernels } from '../tensor/kernels.js';
+import { MoekitError } from '../util/errors.js';
 import { linearBackward, linearFwd } from '../tensor/linear.js';
 import { combineRows, combineRowsBackward, dispatch, gatherRows, scatterRows } from './dispatch.js';
 import { actOf, ffnBackward, ffnForward, type FfnSaved } from './experts.js';
@@ -20,7 +21,10 @@ export interface MoeRouting extends Routing {
   E: number;
   /** assignments per expert */
   counts: Int32Array; // [E]
-  /** on request: y [N, K, H], the output of token n's j-th expert before its weight (REAP's saliency) */
+  /**
+   * on request: y [N, K, H], the output of token n's j-th expert before its weight (REAP's saliency); for blocks that
+   * weigh the inputs (MoeDesc.weightInput) its output on the weighted input, i.e. its contribution
+   */
   expertOutputs?: Float32Array;
 }
 
@@ -85,8 +89,11 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
   const outs = c.expertOutputs ? new Float32Array(N * K * H) : undefined; // [N, K, H]
   const out = new Float32Array(N * H); // [N, H]
   const experts: (FfnSaved | null)[] = [], ys: (Float32Array | null)[] = [];
+  // Llama 4: the weight scales each expert's input, the outputs are summed (combine weight 1)
+  const combineW = m.weightInput ? new Float32Array(N * K).fill(1) : r.weights; // [N, K]
+  if (m.weightInput && save) throw new MoekitError('an MoE block that weighs its experts\' inputs (Llama 4) has no backward in the trainer');
   // experts → combine: one native call for inference when the kernels have it (the loop below is its reference)
-  const grouped = !save && !outs && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
+  const grouped = !save && !outs && !m.weightInput && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
   if (grouped) {
     k.expertsForward!(x, N, H, K, order, offsets, r.weights, out, act.clamped, act.limit, act.alpha, grouped.ws, grouped.bs, grouped.widths);
   }
@@ -96,10 +103,11 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
     if (hi === lo) continue;
     const f = w.experts.get(e);
     const xe = gatherRows(k, x, H, K, order, lo, hi); // [n_e, H]
+    if (m.weightInput) for (let q = lo; q < hi; q++) { const wq = r.weights[order[q]]; for (let j = 0; j < H; j++) xe[(q - lo) * H + j] *= wq; }
     const { y, s } = ffnForward(k, f, xe, hi - lo, act, save); // [n_e, H]
     if (save) { experts[e] = s!; ys[e] = y; }
     if (outs) for (let q = lo; q < hi; q++) outs.set(y.subarray((q - lo) * H, (q - lo + 1) * H), order[q] * H);
-    combineRows(k, out, y, H, K, r.weights, order, lo, hi);
+    combineRows(k, out, y, H, K, combineW, order, lo, hi);
   }
   c.onRoute?.({ ...r, N, E: m.experts, counts, expertOutputs: outs });
   let shared: FfnSaved | null = null, sharedY: Float32Array | null = null, sharedGate: Float32Array | null = null;
@@ -168,7 +176,7 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
  * over all (allowed) experts.
  */
 export function loadBalancingLoss(m: MoeDesc, routes: Routing[], N: number): number | null {
-  if (routes.length === 0 || m.router === 'sigmoid_group') return null;
+  if (routes.length === 0 || m.router === 'sigmoid_group' || m.router === 'topk_sigmoid') return null;
   const E = m.experts, K = routes[0].K, rows = routes.length * N;
   const tokens = new Float64Array(K * E); // [K, E] fraction of rows sending slot k to e
   const prob = new Float64Array(E); // [E] mean router probability

@@ -59,6 +59,10 @@ export function referenceRoute(m: MoeDesc, logits: Float64Array, bias: Float32Ar
     }
     return { experts, weights };
   }
+  if (m.router === 'topk_sigmoid') {
+    const top = ids.slice().sort(byDesc(Array.from(logits))).slice(0, K);
+    return { experts: top, weights: top.map((e) => 1 / (1 + Math.exp(-logits[e]))) };
+  }
   if (m.router === 'topk_softmax') {
     const top = ids.slice().sort(byDesc(Array.from(logits))).slice(0, K);
     const mx = Math.max(...top.map((e) => logits[e]));
@@ -102,6 +106,11 @@ export function referenceMoe(m: MoeDesc, w: MoeWeights, x: Float32Array, N: numb
     const { experts, weights } = referenceRoute(m, matvec(w.router, xn), w.selectionBias, o);
     const acc = new Float64Array(H);
     experts.forEach((e, j) => {
+      if (m.weightInput) { // Llama 4: expert(w · x), summed
+        const ye = ffnRow(m, w.experts.get(e), xn.map((v) => v * weights[j]), clamped);
+        for (let h = 0; h < H; h++) acc[h] += ye[h];
+        return;
+      }
       const ye = ffnRow(m, w.experts.get(e), xn, clamped);
       for (let h = 0; h < H; h++) acc[h] += weights[j] * ye[h];
     });

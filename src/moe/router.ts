@@ -50,7 +50,7 @@ export function renormRule(m: MoeDesc, K: number, S: number): { renorm: boolean;
       return { renorm, den: f(S + 1e-20), c: renorm ? 1 : m.routedScaling, throughS: true };
     }
     case 'sigmoid_group': return { renorm: m.normTopK, den: f(S + 1e-20), c: m.routedScaling, throughS: true };
-    case 'topk_softmax': case 'sparsemixer': return { renorm: false, den: 1, c: 1, throughS: false };
+    case 'topk_softmax': case 'sparsemixer': case 'topk_sigmoid': return { renorm: false, den: 1, c: 1, throughS: false };
   }
 }
 
@@ -123,11 +123,16 @@ export function route(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
   const weights = new Float32Array(N * K);
   const scores = logits.slice(); // [N, E]
   if (allowed) for (let n = 0; n < N; n++) for (let e = 0; e < E; e++) if (!allowed[e]) scores[n * E + e] = -Infinity;
-  if (m.router === 'sigmoid_group') for (let i = 0; i < scores.length; i++) scores[i] = f(sigmoid(scores[i]));
+  if (m.router === 'sigmoid_group' || m.router === 'topk_sigmoid') for (let i = 0; i < scores.length; i++) scores[i] = f(sigmoid(scores[i]));
   else k.softmax(scores, N, E);
   const tmp = new Float32Array(K);
   if (m.router === 'sparsemixer') {
     sparsemixer(logits, N, E, K, m.jitterEps, allowed, experts, weights);
+  } else if (m.router === 'topk_sigmoid') {
+    // top-k of the logits, each weighed by σ(logit)
+    const masked = allowed ? logits.map((v, i) => (allowed[i % E] ? v : -Infinity)) : logits;
+    k.topk(masked, N, E, K, experts, weights);
+    for (let i = 0; i < weights.length; i++) weights[i] = f(sigmoid(weights[i]));
   } else if (m.router === 'topk_softmax') {
     // top-k of the logits, softmax over those k
     const masked = allowed ? logits.map((v, i) => (allowed[i % E] ? v : -Infinity)) : logits;
@@ -154,7 +159,7 @@ export function route(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
     }
   }
   // renormalisation and scaling, per family
-  if (m.router !== 'topk_softmax' && m.router !== 'sparsemixer') {
+  if (m.router !== 'topk_softmax' && m.router !== 'sparsemixer' && m.router !== 'topk_sigmoid') {
     for (let n = 0; n < N; n++) {
       const r = weights.subarray(n * K, (n + 1) * K);
       let s = 0;
@@ -175,6 +180,7 @@ export function route(k: Kernels, m: MoeDesc, logits: Float32Array, N: number, b
 export function routeBackward(m: MoeDesc, r: Routing, dw: Float32Array, N: number): Float32Array {
   const E = m.experts, K = r.K;
   if (m.router === 'sparsemixer') throw new MoekitError('the sparsemixer router (PhiMoE) has no backward in the trainer');
+  if (m.router === 'topk_sigmoid') throw new MoekitError('the top-k sigmoid router (Llama 4) has no backward in the trainer');
   const dl = new Float32Array(N * E); // [N, E]
   if (m.router === 'topk_softmax') {
     // w = softmax over the k selected logits: dl_j = w_j (dw_j − Σ_i w_i dw_i) on the selected, 0 elsewhere
@@ -212,7 +218,7 @@ export function routeBackward(m: MoeDesc, r: Routing, dw: Float32Array, N: numbe
  */
 export function scoresBackward(m: MoeDesc, p: ArrayLike<number>, dp: ArrayLike<number>, dl: Float32Array): void {
   const E = dl.length;
-  if (m.router === 'sigmoid_group') {
+  if (m.router === 'sigmoid_group' || m.router === 'topk_sigmoid') {
     for (let e = 0; e < E; e++) dl[e] = dp[e] * p[e] * (1 - p[e]);
   } else {
     let pd = 0;

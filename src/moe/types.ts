@@ -19,7 +19,9 @@ export type RouterKind =
    * PhiMoE's sparsemixer (inference): top-2 by two rounds of argmax; round r's weight is the softmax, at its expert,
    * of the logits left in the round with those far below its maximum masked ((max − s) / max(|s|, max) > 2·jitterEps)
    */
-  | 'sparsemixer';
+  | 'sparsemixer'
+  /** top-k of the logits, each weighed by its sigmoid (Llama 4) */
+  | 'topk_sigmoid';
 
 export interface MoeDesc {
   experts: number;
@@ -38,6 +40,8 @@ export interface MoeDesc {
   normMin: number;
   /** sparsemixer: router_jitter_noise, the relative width of the logits kept in each round */
   jitterEps: number;
+  /** the combine weight scales each expert's input instead of its output (Llama 4: expert(w · x), summed) */
+  weightInput: boolean;
   /** the router linear has a bias (gpt-oss) */
   routerBias: boolean;
   /** selection-only correction bias (e_score_correction_bias) */

@@ -77,6 +77,30 @@ export const MODEL_PRESETS: Record<string, ModelShape & { source: string }> = {
     vocab: 65536, dense_layers: 0, dense_ffn: 0, experts: 16, shared_experts: 0, top_k: 2, expert_ffn: 12288,
     mtp_layers: 0, tied_embeddings: false, source: 'Skywork/Skywork-MoE-Base config.json (146B total, 22B active; arXiv 2406.06563)',
   },
+  'glm-4.5': {
+    name: 'GLM-4.5', layers: 92, hidden: 5120, heads: 96, kv_heads: 8, head_dim: 128, attention: 'gqa', ...MLA_NONE,
+    vocab: 151552, dense_layers: 3, dense_ffn: 12288, experts: 160, shared_experts: 1, top_k: 8, expert_ffn: 1536,
+    mtp_layers: 1, tied_embeddings: false,
+    source: 'zai-org/GLM-4.5 config.json (fixtures/configs/glm-4.5.json); model card: 355B total, 32B active',
+  },
+  'dots.llm1': {
+    name: 'dots.llm1', layers: 62, hidden: 4096, heads: 32, kv_heads: 32, head_dim: 128, attention: 'gqa', ...MLA_NONE,
+    vocab: 152064, dense_layers: 1, dense_ffn: 10944, experts: 128, shared_experts: 2, top_k: 6, expert_ffn: 1408,
+    mtp_layers: 0, tied_embeddings: false,
+    source: 'rednote-hilab/dots.llm1.base config.json (fixtures/configs/dots.llm1.json); arXiv 2506.05767: 142B total, 14B activated',
+  },
+  'hunyuan-a13b': {
+    name: 'Hunyuan-A13B', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, head_dim: 128, attention: 'gqa', ...MLA_NONE,
+    vocab: 128167, dense_layers: 0, dense_ffn: 0, experts: 64, shared_experts: 1, top_k: 8, expert_ffn: 3072,
+    mtp_layers: 0, tied_embeddings: true,
+    source: 'tencent/Hunyuan-A13B-Instruct config.json (fixtures/configs/hunyuan-a13b.json); model card: 80B total, 13B active',
+  },
+  'llama-4-scout': {
+    name: 'Llama 4 Scout 17B-16E', layers: 48, hidden: 5120, heads: 40, kv_heads: 8, head_dim: 128, attention: 'gqa', ...MLA_NONE,
+    vocab: 202048, dense_layers: 0, dense_ffn: 0, experts: 16, shared_experts: 1, top_k: 1, expert_ffn: 8192,
+    mtp_layers: 0, tied_embeddings: false,
+    source: 'meta-llama/Llama-4-Scout-17B-16E config.json text_config (fixtures/configs/llama-4-scout-17b-16e.json); model card: 109B total with the vision encoder, 17B active',
+  },
   'llama3.1-405b': {
     name: 'Llama 3.1 405B', layers: 126, hidden: 16384, heads: 128, kv_heads: 8, head_dim: 128, attention: 'gqa', ...MLA_NONE,
     vocab: 128256, dense_layers: 126, dense_ffn: 53248, experts: 0, shared_experts: 0, top_k: 0, expert_ffn: 0,
@@ -104,6 +128,8 @@ export function modelPreset(name: string, where = 'model.preset'): ModelShape {
  */
 export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?: number } = {}, where?: string): ModelShape {
   const L = d.layers.length;
+  const linear = d.layers.filter((l) => l.mixer === 'deltanet').length;
+  if (linear > 0) throw new MoekitError(`${linear} of the ${L} layers are Gated DeltaNet linear attention: the planner's cost model has attention layers only`, where);
   const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
   const moe = firstMoe >= 0 && d.moe.experts > 0;
   if (moe) {

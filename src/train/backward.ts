@@ -44,7 +44,7 @@ export function layerBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld:
   rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
   // attention block
   dh.fill(0);
-  const c: AttnCall = { k, d, w: lw.attn, rope: model.rope, x: lt.h1, B, T, pos0, kv: lt.attn.kv, window: ld.slidingWindow, save: true };
+  const c: AttnCall = { k, d, w: lw.attn!, rope: model.rope, x: lt.h1, B, T, pos0, kv: lt.attn.kv, window: ld.slidingWindow, save: true, layer: ld };
   attentionBackward(c, lt.attn, branch(dx), dh, g);
   rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
 }

@@ -15,6 +15,11 @@ describe('parameter counts against published totals', () => {
     ['qwen3-235b-a22b', 235, 22, 0.03], // Qwen3: 235B total, 22B activated
     ['skywork-moe', 146, 22, 0.05], // arXiv 2406.06563: 146B total, 22B activated
     ['llama3.1-405b', 405, 405, 0.01],
+    // model card: 355B total (the MTP layer counted), 32B active without the embedding and LM head (1.55B; 33.6B with them)
+    ['glm-4.5', 355, 32, 0.025],
+    ['dots.llm1', 142, 14, 0.01], // arXiv 2506.05767: 142B total, 14B activated
+    ['hunyuan-a13b', 80, 13, 0.01], // model card: 80B total, 13B active
+    ['llama-4-scout', 109, 17, 0.02], // model card: 109B total (its vision encoder included: 107.8B text), 17B active
   ];
   for (const [name, total, active, tol] of cases) {
     it(`${name}: ${total}B total, ${active}B active`, () => {
