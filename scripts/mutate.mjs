@@ -92,7 +92,7 @@ for (const name of names) {
     dryRunTimeoutMinutes: 20,
     timeoutFactor: 2,
     thresholds: { high: 90, low: 80, break: null },
-    ignorePatterns: ['dist/web', 'test-artifacts', 'reports', 'tmp', 'bench', 'examples', 'docs'],
+    ignorePatterns: ['dist/web', 'test-artifacts', 'reports', 'tmp', 'bench'],
     disableTypeChecks: true,
   });
   const results = await stryker.runMutationTest();
