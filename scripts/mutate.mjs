@@ -26,7 +26,7 @@ export const MODULES = {
   },
   runtime: {
     mutate: ['src/runtime/**/*.ts', '!src/runtime/worker.ts'],
-    tests: ['test/runtime.test.ts', 'test/sampling.test.ts', 'test/scheduler.test.ts'],
+    tests: ['test/runtime.test.ts', 'test/sampling.test.ts', 'test/scheduler.test.ts', 'test/eval.test.ts'],
   },
   train: {
     mutate: ['src/train/**/*.ts', '!src/train/worker.ts'],
@@ -88,7 +88,7 @@ for (const name of names) {
     clearTextReporter: { allowColor: false, logTests: false, reportMutants: true, reportScoreTable: true },
     tempDirName: `.stryker-tmp`,
     cleanTempDir: true,
-    timeoutMS: 20_000,
+    timeoutMS: 10_000,
     dryRunTimeoutMinutes: 20,
     timeoutFactor: 2,
     thresholds: { high: 90, low: 80, break: null },
