@@ -30,11 +30,11 @@ export const MODULES = {
   },
   train: {
     mutate: ['src/train/**/*.ts', '!src/train/worker.ts'],
-    tests: ['test/train.test.ts', 'test/adamw.test.ts', 'test/train-loop.test.ts', 'test/bf16.test.ts'],
+    tests: ['test/train-units.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts', 'test/train-save.test.ts'],
   },
   io: {
     mutate: ['src/io/**/*.ts'],
-    tests: ['test/safetensors.test.ts', 'test/checkpoint.test.ts', 'test/quant.test.ts', 'test/bf16.test.ts'],
+    tests: ['test/safetensors.test.ts', 'test/checkpoint.test.ts', 'test/quant.test.ts', 'test/bf16.test.ts', 'test/tensor-table.test.ts', 'test/validation.test.ts', 'test/tokenizer.test.ts'],
   },
   plan: {
     mutate: ['src/plan/**/*.ts'],
