@@ -14,6 +14,7 @@ import { crossEntropyBackward, crossEntropyForward, klDivergence, nextTokenTarge
 import { TrainableModel } from '../src/train/model.js';
 import { shiftTargets } from '../src/train/mtp.js';
 import { toTransformers5 } from '../src/train/names.js';
+import { listSource, Packer, tokenizeExample } from '../src/train/data.js';
 import { lrAt, type Schedule } from '../src/train/schedule.js';
 import { MoekitError } from '../src/util/errors.js';
 import { rng } from './helpers.js';
@@ -222,5 +223,66 @@ describe('one architecture end to end: the trainer against the reference gradien
       expect(m > 0 ? dd / m : dd, n).toBeLessThanOrEqual(1e-4);
     }
     ref.close();
+  });
+});
+
+describe('training data', () => {
+  /** a character tokenizer: a = 10, b = 11, …; decode the inverse */
+  const tok = { encode: (s: string) => Array.from(s, (c) => c.charCodeAt(0) - 87), decode: (ids: number[]) => ids.map((i) => String.fromCharCode(i + 87)).join(''), chatTemplate: null, applyChatTemplate: () => [] };
+  const sp = { bos: 1, eos: 2, pad: 0 };
+  it('tokenizeExample: [bos] text [eos] all counted; [bos] prompt answer [eos] counting the answer and eos', () => {
+    expect(tokenizeExample(tok, { text: 'ab' }, sp)).toEqual({ ids: [1, 10, 11, 2], mask: [0, 1, 1, 1] });
+    expect(tokenizeExample(tok, { prompt: 'ab', answer: 'c' }, sp)).toEqual({ ids: [1, 10, 11, 12, 2], mask: [0, 0, 0, 1, 1] });
+    expect(tokenizeExample(tok, { text: 'a' }, { ...sp, bos: null })).toEqual({ ids: [10, 2], mask: [1, 1] });
+    const given = { ids: [5, 6], mask: [1, 0] };
+    expect(tokenizeExample(tok, { tokens: given }, sp)).toBe(given);
+  });
+  it('listSource: every example once per epoch, a new order each epoch, the same for the same seed', () => {
+    const ex = Array.from({ length: 7 }, (_, i) => ({ text: `x${i}` }));
+    const s = listSource(ex, 3), s2 = listSource(ex, 3), other = listSource(ex, 4);
+    const epoch = (src: typeof s, e: number) => Array.from({ length: 7 }, (_, i) => src.at(e * 7 + i).text);
+    for (const e of [0, 1, 2]) expect(epoch(s, e).slice().sort()).toEqual(ex.map((x) => x.text).sort());
+    expect(epoch(s, 0)).not.toEqual(epoch(s, 1));
+    expect(epoch(s, 1)).toEqual(epoch(s2, 1));
+    expect(epoch(s, 0)).not.toEqual(epoch(other, 0));
+    expect(s.at(3)).toBe(s.at(3));
+    expect(() => listSource([], 0, 'my.txt')).toThrow(/^my\.txt: no examples$/);
+  });
+  it('Packer: whole examples per row, the next one starting a new row, padding not counted; long ones split', () => {
+    // examples of 4, 3, 9 tokens ([bos] text [eos]) into rows of 6
+    const src = { at: (i: number) => [{ text: 'ab' }, { text: 'c' }, { text: 'defghij' }][i % 3] };
+    const p = new Packer(src, tok, 6, sp);
+    const b = p.batch(3);
+    expect([b.B, b.T]).toEqual([3, 6]);
+    expect(Array.from(b.ids)).toEqual([
+      1, 10, 11, 2, 0, 0, // 'ab' (4); 'c' (3) does not fit the 2 left: it starts the next row
+      1, 12, 2, 1, 13, 14, // 'c'; 'defghij' (9) is longer than any row: it fills this one and goes on
+      15, 16, 17, 18, 19, 2, // its tail fits exactly
+    ]);
+    // targets: the next token where it counts (mask), −1 elsewhere (padding, and each [bos])
+    expect(Array.from(b.targets)).toEqual([
+      10, 11, 2, -1, -1, -1,
+      12, 2, -1, 13, 14, -1,
+      16, 17, 18, 19, 2, -1,
+    ]);
+    expect(b.count).toBe(3 + 4 + 5);
+    // the cycle goes on: 'ab' again, 'c' carried to the next row
+    const c = p.batch(1);
+    expect(Array.from(c.ids)).toEqual([1, 10, 11, 2, 0, 0]);
+    expect(Array.from(c.targets)).toEqual([10, 11, 2, -1, -1, -1]);
+    expect(p.state.cursor).toBe(5);
+    expect(p.state.carry).toEqual({ ids: [1, 12, 2], mask: [0, 1, 1] });
+    expect(() => new Packer(src, tok, 1, sp)).toThrow(/^seq_len must be an integer ≥ 2, got 1$/);
+  });
+  it('Packer: an example that fits exactly fills its row; a resumed packer continues the same stream', () => {
+    const src = { at: (i: number) => ({ text: 'abcd'.slice(0, 1 + (i % 4)) }) };
+    const a = new Packer(src, tok, 5, sp);
+    const b1 = a.batch(2), b2 = a.batch(2);
+    const r = new Packer(src, tok, 5, sp);
+    r.batch(2);
+    const resumed = new Packer(src, tok, 5, sp);
+    resumed.state = JSON.parse(JSON.stringify(r.state));
+    expect(Array.from(resumed.batch(2).ids)).toEqual(Array.from(b2.ids));
+    expect(Array.from(b1.ids.subarray(5, 10))).toEqual([1, 10, 11, 2, 0]);
   });
 });
