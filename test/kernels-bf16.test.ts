@@ -358,7 +358,10 @@ describe.each(simdSets)('native bf16 kernels vs reference (%s)', (simd) => {
     expect([...y]).toEqual([2, 4]);
     nat.sgemvBf16(2, 0, 1, new Uint16Array(0), new Float32Array(0), 0, y.fill(NaN));
     expect([...y]).toEqual([0, 0]);
-    nat.sgemvBf16(0, 4, 1, nanW, nanF, 1, new Float32Array(0));
+    // N = 0: nothing written (a longer y keeps its values), no error
+    const y0 = new Float32Array([7, 8]);
+    expect(() => nat.sgemvBf16(0, 4, 1, nanW, nanF, 1, y0)).not.toThrow();
+    expect([...y0]).toEqual([7, 8]);
     const C = new Float32Array([1, 2, 3, 4]); // [2,2]
     nat.sgemmBf16(2, 2, 4, 0, nanF, 4, nanW, 4, 0.5, C, 2);
     expect([...C]).toEqual([0.5, 1, 1.5, 2]);

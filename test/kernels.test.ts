@@ -231,8 +231,10 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
     nat.sgemm(false, false, 2, 2, 2, 0, new Float32Array(4).fill(NaN), 2,
       new Float32Array(4).fill(NaN), 2, 0.5, C, 2);
     expect([...C]).toEqual([1.5, 3, 4.5, 6]);
-    nat.sgemm(false, false, 0, 2, 2, 1, new Float32Array(0), 2, new Float32Array(4), 2, 0,
-      new Float32Array(0), 2);
+    // M = 0: nothing written (a longer C keeps its values), no error
+    const C0 = new Float32Array([7, 8]);
+    expect(() => nat.sgemm(false, false, 0, 2, 2, 1, new Float32Array(0), 2, new Float32Array(4), 2, 0, C0, 2)).not.toThrow();
+    expect([...C0]).toEqual([7, 8]);
   });
 
   it('sgemv: random shapes, alpha/beta, offset views', () => {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import { MoeModel, type MoeEvent } from '../src/models/model.js';
 import { timingsOf, usageOf, type DoneMsg, type GenEvent, type SessionOptions, type TokenMsg } from '../src/runtime/events.js';
-import { generate } from '../src/runtime/generate.js';
+import { generate, legacyTimings } from '../src/runtime/generate.js';
 import { errorMsg, Scheduler } from '../src/runtime/scheduler.js';
 import { TextStream } from '../src/runtime/text-stream.js';
 import { MoekitError } from '../src/util/errors.js';
@@ -251,5 +251,58 @@ describe('session event helpers', () => {
     expect(ts.push(euro[1])).toBe('');
     expect(ts.push(euro[2])).toBe('€');
     expect(ts.push('b'.charCodeAt(0))).toBe('b');
+  });
+});
+
+describe('a sequence refuses a bad request, naming it', () => {
+  it.each([
+    [[], { maxNewTokens: 1 }, /^the prompt is empty: give at least one token id$/],
+    [[1, 512], { maxNewTokens: 1 }, /^token id 512 is outside the vocabulary \[0, 512\) \(vocab_size\)$/],
+    [[1.5], { maxNewTokens: 1 }, /^token id 1\.5 is outside the vocabulary/],
+    [[-1], { maxNewTokens: 1 }, /^token id -1 is outside the vocabulary/],
+    [[1], { maxNewTokens: -1 }, /^max new tokens must be a non-negative integer, got -1$/],
+    [[1], { maxNewTokens: 2.5 }, /^max new tokens must be a non-negative integer, got 2\.5$/],
+    [[1], { maxNewTokens: 1, temperature: NaN }, /^temperature must be a number ≥ 0, got NaN$/],
+    [[1], { maxNewTokens: 1, temperature: -0.1 }, /^temperature must be a number ≥ 0, got -0\.1$/],
+    [[1], { maxNewTokens: 1, topK: -1 }, /^top-k must be an integer ≥ 0, got -1$/],
+    [[1], { maxNewTokens: 1, topK: 2.5 }, /^top-k must be an integer ≥ 0, got 2\.5$/],
+    [[1], { maxNewTokens: 1, topP: 1.5 }, /^top-p must be a number in \[0, 1\], got 1\.5$/],
+    [[1], { maxNewTokens: 1, topP: -0.5 }, /^top-p must be a number in \[0, 1\], got -0\.5$/],
+    [[1], { maxNewTokens: 1, topP: NaN }, /^top-p must be a number in \[0, 1\], got NaN$/],
+    [[1], { maxNewTokens: 1, seed: 0.5 }, /^seed must be an integer, got 0\.5$/],
+  ] as [number[], SessionOptions, RegExp][])('%j %j', (p, o, re) => {
+    let e: unknown;
+    try { generate(model, p, o); } catch (x) { e = x; }
+    expect(e).toBeInstanceOf(MoekitError);
+    expect((e as Error).message).toMatch(re);
+  });
+  it('the edges of each range are accepted', () => {
+    for (const o of [{ temperature: 0 }, { topK: 0 }, { topP: 0 }, { topP: 1 }, { seed: -3 }, { maxNewTokens: 0 }]) {
+      expect(() => generate(model, [511], { maxNewTokens: 1, ...o })).not.toThrow();
+    }
+    expect(generate(model, [0], { maxNewTokens: 0 })).toMatchObject({ newTokens: 0, finishReason: 'length', ids: [0] });
+  });
+});
+
+describe('generate', () => {
+  it('the legacy timings: tokens per second of the prompt, and of the decode after the first token', () => {
+    expect(legacyTimings(10, 5, 200, 400)).toEqual({ prefillMs: 200, decodeMs: 400, prefillTokensPerS: 50, decodeTokensPerS: 10 });
+    expect(legacyTimings(3, 1, 100, 50).decodeTokensPerS).toBe(0);
+    expect(legacyTimings(3, 0, 100, 50).decodeTokensPerS).toBe(0);
+  });
+  it('onToken sees every new token with its index; the result counts them', () => {
+    const seen: [number, number][] = [];
+    const r = generate(model, [5, 6, 7], { maxNewTokens: 4, greedy: true, stopAtEos: false, onToken: (id, i) => seen.push([id, i]) });
+    expect(seen).toEqual(r.ids.slice(3).map((id, i) => [id, i]));
+    expect([r.promptTokens, r.newTokens, r.finishReason]).toEqual([3, 4, 'length']);
+    expect(r.timings.prefillMs).toBeGreaterThanOrEqual(0);
+    expect(r.timings.prefillTokensPerS).toBeGreaterThan(0);
+  });
+  it('seeded sampling repeats; another seed gives another path', () => {
+    const o = { maxNewTokens: 8, temperature: 1.5, stopAtEos: false };
+    const a = generate(model, [1, 2], { ...o, seed: 1 }).ids, b = generate(model, [1, 2], { ...o, seed: 1 }).ids;
+    expect(a).toEqual(b);
+    expect(generate(model, [1, 2], { ...o, seed: 2 }).ids).not.toEqual(a);
+    expect(generate(model, [1, 2], o).ids).toEqual(generate(model, [1, 2], { ...o, seed: 0 }).ids); // seed 0 by default
   });
 });
