@@ -127,7 +127,7 @@ function metadata(d: ModelDesc, arch: string, name: string, cfgJson: string): [s
       [k('expert_group_used_count'), gv.u32(m.topkGroup)],
       // transformers' DeepSeek-V3 router is sigmoid whatever the config says; V2's softmax
       [k('expert_gating_func'), gv.u32(d.arch === 'deepseek_v3' ? 2 : 1)]);
-    if (ml.qLoraRank) out.push([k('attention.q_lora_rank'), gv.u32(ml.qLoraRank)]);
+    out.push([k('attention.q_lora_rank'), gv.u32(ml.qLoraRank ?? 0)]); // 0: q_proj (llama.cpp needs the key but for its 'lite' sizes)
   } else {
     out.push([k('attention.head_count_kv'), gv.u32(a.nKvHeads)], [k('attention.key_length'), gv.u32(a.headDim)],
       [k('attention.value_length'), gv.u32(a.vHeadDim)],

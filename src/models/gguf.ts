@@ -138,7 +138,7 @@ export function configFromGguf(g: GgufFile): { cfg: ConfigReader; arch: GgufArch
     set('n_routed_experts', E);
     set('num_key_value_heads', need('attention.head_count'));
     set('kv_lora_rank', need('attention.kv_lora_rank'));
-    set('q_lora_rank', num('attention.q_lora_rank') ?? null);
+    set('q_lora_rank', num('attention.q_lora_rank') || null); // 0 or absent: q_proj
     const rope = need('rope.dimension_count');
     set('qk_rope_head_dim', rope);
     set('qk_nope_head_dim', (num('attention.key_length_mla') ?? need('attention.key_length')) - rope);
