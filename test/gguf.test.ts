@@ -14,7 +14,7 @@ import { exportGguf } from '../src/models/gguf-export.js';
 import { MoeModel } from '../src/models/model.js';
 import { generate } from '../src/runtime/generate.js';
 import { MoekitError } from '../src/util/errors.js';
-import { scratchDir } from './helpers.js';
+import { configVariantDir, scratchDir } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const FIXTURES = ['qwen3_moe', 'olmoe', 'mixtral', 'deepseek_v2', 'deepseek_v3', 'gpt_oss'];
@@ -91,6 +91,66 @@ describe('moekit export gguf → node-llama-cpp (llama.cpp) greedy ids', () => {
       await model.dispose();
     }
   }, 60_000);
+});
+
+describe('llama.cpp-written GGUF (its convert_hf_to_gguf.py, fixtures/llamacpp-gguf) → moekit', () => {
+  const LC = path.resolve(__dirname, '../fixtures/llamacpp-gguf');
+  const IDS2 = Int32Array.from([3, 10, 7, 40, 22, 9, 61]);
+  const logits = (m: MoeModel) => m.forward(IDS2, 1, IDS2.length);
+
+  it.each(['qwen3_moe', 'mixtral', 'deepseek_v3'])('%s: bf16 file → the logits of the bf16 safetensors, bit for bit', (arch) => {
+    expect(same(logits(MoeModel.load(path.join(LC, arch, 'llamacpp-bf16.gguf'))), logits(MoeModel.load(path.join(LC, arch))))).toBe(true);
+  });
+
+  it('qwen3_moe q8_0: llama.cpp\'s blocks are moekit\'s, byte for byte, and so are the logits', () => {
+    const lc = path.join(LC, 'qwen3_moe', 'llamacpp-q8_0.gguf');
+    const m = MoeModel.load(lc);
+    expect(m.weights.layers[0].attn.q!.w.dtype).toBe('q8_0');
+    expect(same(logits(m), logits(MoeModel.load(path.join(LC, 'qwen3_moe'), { dtype: 'q8_0' })))).toBe(true);
+    const ours = path.join(tmp(), 'lc-q3-q8.gguf');
+    exportGguf(path.join(LC, 'qwen3_moe'), ours, 'q8_0');
+    const a = GgufFile.open(lc), b = GgufFile.open(ours);
+    try {
+      for (const name of ['blk.0.attn_q.weight', 'blk.1.ffn_down_exps.weight', 'output.weight']) {
+        expect(a.info(name).typeName).toBe('Q8_0');
+        expect(a.read(name).equals(b.read(name)), name).toBe(true);
+      }
+    } finally { a.close(); b.close(); }
+  });
+
+  it('gpt_oss: the logits of the safetensors (≤ 1e-6 relative: f32 routers and biases there, bf16 here)', () => {
+    const a = logits(MoeModel.load(path.join(LC, 'gpt_oss', 'llamacpp-bf16.gguf'))), b = logits(MoeModel.load(path.join(LC, 'gpt_oss')));
+    let d = 0, s = 0;
+    for (let i = 0; i < a.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); s = Math.max(s, Math.abs(b[i])); }
+    expect(d / s).toBeLessThan(1e-6);
+  });
+
+  it('olmoe: llama.cpp\'s converter writes rms eps 1e-5 (hard-coded); moekit follows the file, moekit\'s export writes the config\'s', () => {
+    const file = path.join(LC, 'olmoe', 'llamacpp-bf16.gguf');
+    const g = GgufFile.open(file);
+    expect(g.get('olmoe.attention.layer_norm_rms_epsilon')).toBeCloseTo(1e-5, 10);
+    g.close();
+    const asFile = logits(MoeModel.load(configVariantDir(path.join(LC, 'olmoe'), { rms_norm_eps: 1e-5 })));
+    expect(same(logits(MoeModel.load(file)), asFile)).toBe(true);
+    expect(same(logits(MoeModel.load(path.join(LC, 'olmoe'))), asFile)).toBe(false);
+    const ours = path.join(tmp(), 'lc-olmoe.gguf');
+    exportGguf(path.join(LC, 'olmoe'), ours, 'bf16');
+    const o = GgufFile.open(ours);
+    expect(o.get('olmoe.attention.layer_norm_rms_epsilon')).toBeCloseTo(1e-6, 12);
+    o.close();
+  });
+
+  it('deepseek_v3 without scoring_func: llama.cpp\'s file has no gating key (llama.cpp then runs softmax); moekit reads it sigmoid-gated, as transformers runs it, and its export says so', () => {
+    const g = GgufFile.open(path.join(LC, 'deepseek_v3', 'llamacpp-bf16.gguf'));
+    expect(g.get('deepseek2.expert_gating_func')).toBeUndefined();
+    g.close();
+    expect(MoeModel.load(path.join(LC, 'deepseek_v3', 'llamacpp-bf16.gguf')).desc.moe.router).toBe(MoeModel.load(path.join(LC, 'deepseek_v3')).desc.moe.router);
+    const ours = path.join(tmp(), 'lc-dsv3.gguf');
+    exportGguf(path.join(LC, 'deepseek_v3'), ours, 'bf16');
+    const o = GgufFile.open(ours);
+    expect(o.get('deepseek2.expert_gating_func')).toBe(2);
+    o.close();
+  });
 });
 
 describe('malformed GGUF files: one-line errors', () => {

@@ -47,6 +47,8 @@ export interface GgufArch {
   ffnNorm: 'ffn_norm' | 'post_attention_norm';
   /** the Hugging Face model_type of a file of this architecture */
   modelType(g: GgufFile): ArchName;
+  /** rope_parameters llama.cpp's keys do not carry, as the architecture's published configs have them */
+  ropeDefaults?: Json;
 }
 
 export const GGUF_ARCHS: readonly GgufArch[] = [
@@ -58,7 +60,8 @@ export const GGUF_ARCHS: readonly GgufArch[] = [
     // sigmoid gating (or a selection bias) is DeepSeek-V3's router; softmax V2's
     modelType: (g) => (Number(g.get('deepseek2.expert_gating_func') ?? 1) === 2 || [...g.tensors.keys()].some((n) => n.endsWith('exp_probs_b.bias')) ? 'deepseek_v3' : 'deepseek_v2'),
   },
-  { name: 'gpt-oss', from: ['gpt_oss'], permuteQK: false, ffnNorm: 'post_attention_norm', modelType: () => 'gpt_oss' },
+  // gpt-oss's YaRN does not truncate its correction range (its config.json: "truncate": false)
+  { name: 'gpt-oss', from: ['gpt_oss'], permuteQK: false, ffnNorm: 'post_attention_norm', modelType: () => 'gpt_oss', ropeDefaults: { truncate: false } },
 ];
 
 export function ggufArchFor(arch: ArchName): GgufArch {
@@ -126,6 +129,7 @@ export function configFromGguf(g: GgufFile): { cfg: ConfigReader; arch: GgufArch
   const rp: Json = { ...((base['rope_parameters'] as Json | undefined) ?? { rope_type: 'default' }), rope_theta: theta };
   const scaling = k('rope.scaling.type');
   if (scaling === 'yarn') {
+    Object.assign(rp, { ...arch.ropeDefaults, ...((base['rope_parameters'] as Json | undefined) ?? {}) });
     Object.assign(rp, { rope_type: 'yarn', factor: num('rope.scaling.factor'), original_max_position_embeddings: num('rope.scaling.original_context_length') });
     if (num('rope.scaling.yarn_beta_fast') !== undefined) rp['beta_fast'] = num('rope.scaling.yarn_beta_fast');
     if (num('rope.scaling.yarn_beta_slow') !== undefined) rp['beta_slow'] = num('rope.scaling.yarn_beta_slow');
