@@ -14,7 +14,7 @@ import { exportGguf } from '../src/models/gguf-export.js';
 import { MoeModel } from '../src/models/model.js';
 import { generate } from '../src/runtime/generate.js';
 import { MoekitError } from '../src/util/errors.js';
-import { configVariantDir, scratchDir } from './helpers.js';
+import { configVariantDir, runCli, scratchDir } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const FIXTURES = ['qwen3_moe', 'olmoe', 'mixtral', 'deepseek_v2', 'deepseek_v3', 'gpt_oss'];
@@ -150,6 +150,36 @@ describe('llama.cpp-written GGUF (its convert_hf_to_gguf.py, fixtures/llamacpp-g
     const o = GgufFile.open(ours);
     expect(o.get('deepseek2.expert_gating_func')).toBe(2);
     o.close();
+  });
+});
+
+describe('the commands on GGUF files', () => {
+  it('export gguf, inspect and generate a .gguf; quantize; bad flags and files are one line', async () => {
+    const dir = path.join(ROOT, 'qwen3_moe'), file = path.join(tmp(), 'cli-q3.gguf');
+    const ex = await runCli(['export', 'gguf', dir, file, '--type', 'q8_0', '--json']);
+    expect(ex.code, ex.err).toBe(0);
+    expect(JSON.parse(ex.out)).toMatchObject({ arch: 'qwen3moe', types: { Q8_0: expect.any(Number), F32: expect.any(Number) } });
+    const ins = await runCli(['inspect', file, '--json']);
+    expect(ins.code, ins.err).toBe(0);
+    expect(JSON.parse(ins.out)).toMatchObject({ arch: 'qwen3_moe', layers: 3, vocab: 512, dtypes: { Q8_0: expect.any(Number) } });
+    const gen = async (m: string, ...extra: string[]) => {
+      const r = await runCli(['generate', m, '--ids', '3,100,7', '--max-new-tokens', '5', '--greedy', '--json', ...extra]);
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out).ids as number[];
+    };
+    expect(await gen(file)).toEqual(await gen(dir, '--dtype', 'q8_0'));
+    const q = path.join(tmp(), 'cli-q3-q4');
+    expect((await runCli(['quantize', dir, '--type', 'q4_0', '--out', q])).code).toBe(0);
+    expect(await gen(q)).toEqual(await gen(dir, '--dtype', 'q4_0'));
+    const bad = await runCli(['export', 'gguf', dir, file, '--type', 'q5_1']);
+    expect(bad.err).toMatch(/^moekit: --type must be one of f32, f16, bf16, q8_0, q4_0, got 'q5_1'\n$/);
+    expect((await runCli(['quantize', dir, '--type', 'q2', '--out', q])).err).toMatch(/--type must be q8_0 or q4_0, got 'q2'/);
+    expect((await runCli(['export', 'onnx', dir, file])).err).toMatch(/unknown format 'onnx'/);
+    const junk = path.join(tmp(), 'junk.gguf');
+    fs.writeFileSync(junk, 'not a model at all');
+    const j = await runCli(['generate', junk, '--ids', '1']);
+    expect(j.code).toBe(1);
+    expect(j.err).toMatch(/^moekit: .*junk.gguf: not a GGUF file \(bad magic "not "\)\n$/);
   });
 });
 
