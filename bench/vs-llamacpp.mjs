@@ -19,6 +19,7 @@ const arg = (name, dflt) => {
 };
 const P = Number(arg('prompt', '512')), D = Number(arg('decode', '128')), reps = Number(arg('reps', '3'));
 const threads = Number(process.env.MOEKIT_THREADS ?? '2');
+const llamaThreads = Number(arg('llama-threads', String(threads)));
 const types = arg('types', 'bf16,q8_0,q4_0').split(',');
 const here = fileURLToPath(import.meta.url);
 
@@ -39,7 +40,7 @@ async function child() {
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.disabled, progressLogs: false });
     const model = await llama.loadModel({ modelPath: file });
-    const ctx = await model.createContext({ contextSize: P + D + 16, batchSize: P, threads });
+    const ctx = await model.createContext({ contextSize: P + D + 16, batchSize: P, threads: llamaThreads });
     const loadS = (performance.now() - t0) / 1000;
     const seq = ctx.getSequence();
     let n = 0, t1 = performance.now(), tFirst = 0;
@@ -50,7 +51,8 @@ async function child() {
     const t2 = performance.now();
     out = { loadS, prefill: P / ((tFirst - t1) / 1000), decode: (D - 1) / ((t2 - tFirst) / 1000) };
   }
-  out.rssGiB = process.resourceUsage().maxRSS / 2 ** 20; // maxRSS is in KiB
+  // VmHWM (peak resident set of this process image; getrusage's maxRSS survives exec, so it would be the parent's)
+  out.rssGiB = Number(/VmHWM:\s*(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 2 ** 20;
   process.stdout.write(JSON.stringify(out) + '\n');
   process.exit(0);
 }
@@ -80,7 +82,7 @@ else {
   const r = inspectModel(cache);
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? os.cpus()[0]?.model;
   console.log(`qwen3_moe, random weights: ${(r.parameters.total / 1e6).toFixed(0)}M parameters, ${(r.parameters.activePerToken / 1e6).toFixed(0)}M active; ` +
-    `prompt ${P}, decode ${D}, ${threads} threads, median of ${reps}; ${cpu}\n`);
+    `prompt ${P}, decode ${D}, ${threads} threads (llama.cpp ${llamaThreads}), median of ${reps}; ${cpu}; load average ${os.loadavg()[0].toFixed(1)}\n`);
   console.log('| type | engine | load s | prefill tok/s | decode tok/s | peak RSS GiB |');
   console.log('|---|---|---:|---:|---:|---:|');
   const runs = {};
@@ -88,7 +90,7 @@ else {
     for (let i = 0; i < reps; i++) {
       for (const engine of ['moekit', 'llama.cpp']) {
         const file = engine === 'moekit' && t === 'bf16' ? cache : path.join(cache, `model-${t}.gguf`);
-        const c = spawnSync(process.execPath, [here, `--child=${engine}`, `--file=${file}`, `--prompt=${P}`, `--decode=${D}`],
+        const c = spawnSync(process.execPath, [here, `--child=${engine}`, `--file=${file}`, `--prompt=${P}`, `--decode=${D}`, `--llama-threads=${llamaThreads}`],
           { encoding: 'utf8', env: { ...process.env, MOEKIT_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }, maxBuffer: 1 << 24 });
         if (c.status !== 0) { console.error(`${engine} ${t} failed: ${c.stderr.slice(-2000)}`); continue; }
         (runs[`${t} ${engine}`] ??= []).push(JSON.parse(c.stdout.trim().split('\n').pop()));
