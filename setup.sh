@@ -18,4 +18,6 @@ if ! [ -x /usr/bin/chromium ]; then
 fi
 # --omit=optional: node-llama-cpp (a devDependency, the GGUF round-trip test) would otherwise fetch its CUDA and Vulkan
 # builds; its CPU binary and the native bindings vite needs are direct devDependencies, so they still install.
-npm ci --omit=optional --no-audit --no-fund
+# NODE_LLAMA_CPP_SKIP_DOWNLOAD: an npm that runs node-llama-cpp's postinstall must not fetch or build llama.cpp either.
+# (package.json's overrides pin its macOS/Windows/riscv binaries, never installed here, to versions the registry has.)
+NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --no-audit --no-fund

@@ -5,7 +5,7 @@
  * every MoE layer's router logits through the tracing hook. Everything runs in this thread; `openModel` runs a model
  * on a worker thread with concurrent sessions (the server's engine).
  *
- *   const model = await loadModel('demo');                     // a directory, or 'demo' (the bundled demo model)
+ *   const model = await loadModel('demo');                     // a directory, a .gguf file, or 'demo' (the bundled demo model)
  *   for await (const t of model.generate('draw 42=', { maxNewTokens: 80 })) process.stdout.write(t.text);
  *   const { logits, routerLogits } = model.forward(model.encode('sort 3 1 2='));
  *   model.close();
@@ -24,6 +24,9 @@ import { openModel as openOnWorker, type ModelHandle, type OpenOptions } from '.
 import { Scheduler } from './runtime/scheduler.js';
 import { kernelsInfo as kernels, type KernelsInfo } from './tensor/index.js';
 import { MoekitError } from './util/errors.js';
+import { exportGguf, type ExportResult as GgufExportResult, type ExportType } from './models/gguf-export.js';
+import { quantizeCheckpoint, type QuantizeResult } from './models/quantize-checkpoint.js';
+import type { QuantType } from './tensor/quant.js';
 import type { ProgressCallback } from './util/progress.js';
 
 export { MoekitError } from './util/errors.js';
@@ -42,6 +45,9 @@ export type { SearchOptions, SearchResult } from './plan/search.js';
 export type { SimOptions, SimResult } from './plan/simulate.js';
 export type { Spec } from './plan/spec.js';
 export type { KernelsInfo } from './tensor/index.js';
+export type { QuantType } from './tensor/quant.js';
+export type { ExportType, ExportResult as GgufExportResult } from './models/gguf-export.js';
+export type { QuantizeResult } from './models/quantize-checkpoint.js';
 
 /** which kernels run (native addon or the TypeScript reference) and, without the addon, why */
 export function kernelsInfo(): KernelsInfo {
@@ -248,4 +254,16 @@ export function simulatePlan(spec: PlanSpec, opts: SimOptions = {}): SimResult {
 /** `moekit plan search`: every valid layout that fits, ranked (the spec's parallel section is a template) */
 export function searchPlans(spec: PlanSpec, opts: SearchOptions = {}): SearchResult {
   return search(specOf(spec, true), opts);
+}
+
+// quantisation and GGUF
+
+/** `moekit quantize`: `dir`'s checkpoint with its weight matrices stored as q8_0 / q4_0 blocks (docs/quantization.md) */
+export function quantize(dir: string, out: string, type: QuantType): QuantizeResult {
+  return quantizeCheckpoint(resolveModelDir(dir), out, type);
+}
+
+/** `moekit export gguf`: `dir`'s model as a GGUF file of `type` that llama.cpp loads (docs/gguf.md) */
+export function exportGGUF(dir: string, file: string, type: ExportType = 'f32'): GgufExportResult {
+  return exportGguf(resolveModelDir(dir), file, type);
 }

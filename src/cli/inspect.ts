@@ -4,7 +4,7 @@ import { inspectModel } from '../models/inspect.js';
 import { onePositional, parse } from './args.js';
 import { budgetLines } from './experts.js';
 
-const USAGE = 'moekit inspect MODEL_DIR [--store STORE] [--json]';
+const USAGE = 'moekit inspect MODEL_DIR|MODEL.gguf [--store STORE] [--json]';
 
 function human(n: number): string {
   const u = ['', 'K', 'M', 'B', 'T'];

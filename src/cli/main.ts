@@ -4,7 +4,7 @@ import { HelpRequested } from './args.js';
 
 const HELP = `moekit: Mixture-of-Experts toolkit
 
-  moekit inspect MODEL_DIR [--json]              architecture, experts, parameters, memory
+  moekit inspect MODEL_DIR|MODEL.gguf [--json]   architecture, experts, parameters, memory
   moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--json]
                  [--experts eager|lazy] [--expert-budget SIZE]
                                                  logits and router logits of a batch
@@ -16,6 +16,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  a sub-model as a standalone checkpoint
   moekit quantize MODEL_DIR --type q8_0|q4_0 --out DIR
                                                  weight matrices as llama.cpp blocks (docs/quantization.md)
+  moekit export gguf MODEL_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
+                                                 a GGUF file llama.cpp loads (docs/gguf.md)
   moekit grad MODEL_DIR --input IDS.safetensors --out GRADS.safetensors
                                                  loss and every parameter's gradient
   moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
@@ -45,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'train': return await (await import('./train.js')).runTrain(rest);
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
       case 'quantize': return await (await import('./quantize.js')).runQuantize(rest);
+      case 'export': return await (await import('./export.js')).runExport(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
       case 'experts': return await (await import('./experts.js')).runExperts(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
@@ -61,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, quantize, grad, experts, plan, serve, native; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, quantize, export, grad, experts, plan, serve, native; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof HelpRequested) {
@@ -82,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** the commands that run a model: without the native core they run on the (much slower) reference kernels */
-const COMPUTES = new Set(['forward', 'generate', 'train', 'extract', 'grad', 'eval', 'quantize']);
+const COMPUTES = new Set(['forward', 'generate', 'train', 'extract', 'grad', 'eval', 'quantize', 'export']);
 
 async function warnWithoutNative(): Promise<void> {
   const { kernelsInfo } = await import('../tensor/index.js');

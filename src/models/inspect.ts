@@ -1,5 +1,5 @@
 /**
- * What a checkpoint is, from its config.json and safetensors headers alone (no weights read):
+ * What a checkpoint is, from its config.json and safetensors headers (or a GGUF file's metadata and tensor infos) alone (no weights read):
  * architecture, sizes, experts, parameter counts (total and active per token), dtypes, memory.
  */
 import * as fs from 'node:fs';
@@ -10,6 +10,8 @@ import { numElements, type Dtype } from '../io/dtypes.js';
 import type { ModelDesc } from './desc.js';
 import { paramCounts } from './params.js';
 import { describeModel } from './registry.js';
+import { GgufFile, isGgufPath } from '../io/gguf.js';
+import { configFromGguf } from './gguf.js';
 
 export interface InspectReport {
   dir: string;
@@ -24,7 +26,8 @@ export interface InspectReport {
   rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
   experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
   parameters: { total: number; activePerToken: number; routedExperts: number; unused: number };
-  dtypes: Partial<Record<Dtype, number>>;
+  /** bytes per stored type (safetensors dtypes; ggml type names for GGUF) */
+  dtypes: Partial<Record<Dtype | string, number>>;
   /** false: config.json only; counts come from the description */
   weights: boolean;
   memory: { checkpointBytes: number; f32WeightsBytes: number; activeF32BytesPerToken: number; kvCacheBytesPerToken: number; kvCacheBytesMaxContext: number; maxPositions: number };
@@ -34,7 +37,7 @@ export interface InspectReport {
 const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
     return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
@@ -58,10 +61,29 @@ function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; 
   }
 }
 
+/** a GGUF file's description (from its metadata) and weights counted from its tensor infos */
+function inspectGguf(file: string): { d: ModelDesc; c: ReturnType<typeof countWeights> } {
+  const g = GgufFile.open(file);
+  try {
+    const d = describeModel(configFromGguf(g).cfg).desc;
+    let total = 0, routed = 0, bytes = 0;
+    const dtypes: Record<string, number> = {};
+    for (const t of g.tensors.values()) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      total += n;
+      if (/_exps\./.test(t.name)) routed += n;
+      bytes += t.bytes;
+      dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + t.bytes;
+    }
+    return { d, c: { total, routed, unused: 0, bytes, dtypes, weights: true } };
+  } finally {
+    g.close();
+  }
+}
+
+/** a model directory, or a GGUF file (llama.cpp's metadata and tensor infos; models/gguf.ts) */
 export function inspectModel(dir: string): InspectReport {
-  const cfg = readConfig(dir);
-  const { arch, desc: d } = describeModel(cfg);
-  const { total, routed, unused, bytes, dtypes, weights } = countWeights(path.dirname(cfg.file), d, arch.tensorPrefix);
+function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   {
     const E = d.moe.experts, K = d.moe.topK;
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
@@ -71,7 +93,7 @@ export function inspectModel(dir: string): InspectReport {
     const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
     const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
-      dir: path.dirname(cfg.file), architecture: d.hfClass, arch: d.arch,
+      dir: where, architecture: d.hfClass, arch: d.arch,
       layers: d.nLayers, denseLayers: d.layers.filter((l) => l.mlp === 'dense').length,
       moeLayers: d.layers.filter((l) => l.mlp === 'moe').length, hidden: d.hidden, vocab: d.vocab,
       attention: { kind: a.kind, heads: a.nHeads, kvHeads: a.nKvHeads, headDim: a.headDim, vHeadDim: a.vHeadDim,

@@ -22,6 +22,8 @@ import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
 import { layernormForward, rmsnormForward, type NormSaved } from './norm.js';
 import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
+import { GgufFile, isGgufPath } from '../io/gguf.js';
+import { loadGgufWeights } from './gguf.js';
 import { lmHeadIsEmbedding } from './validate.js';
 import { RopeTable } from './rope.js';
 import { checkpointSource, fp8BlockSize, prefixedSource } from './source.js';
@@ -79,6 +81,10 @@ export class MoeModel {
     }
     const dtype = opts.dtype ?? 'auto';
     if (!LOAD_DTYPES.includes(dtype)) throw new MoekitError(`dtype must be one of ${LOAD_DTYPES.join(', ')}, got '${String(dtype)}'`);
+    if (isGgufPath(dir)) {
+      if (mode !== 'eager') throw new MoekitError(`a GGUF model loads eagerly (experts: 'lazy' reads safetensors checkpoints)`, dir);
+      return MoeModel.loadGguf(dir, opts);
+    }
     const cfg = readConfig(dir);
     const { arch: archSpec, desc } = describeModel(cfg);
     const k = getKernels();
@@ -115,6 +121,26 @@ export class MoeModel {
       return new MoeModel(desc, { embed, norm, normBias, lmHead, layers }, archSpec, path.dirname(cfg.file), store);
     } finally {
       if (!keepOpen) ck.close();
+    }
+  }
+
+  /**
+   * Load a GGUF file (models/gguf.ts: llama.cpp's names and metadata for qwen3moe, olmoe, llama/Mixtral,
+   * deepseek2, gpt-oss). dtype as for load: 'auto' keeps BF16 / Q8_0 / Q4_0 tensors as they are stored.
+   */
+  static loadGguf(file: string, opts: LoadOptions = {}): MoeModel {
+    const t0 = Date.now();
+    const dtype = opts.dtype ?? 'auto';
+    const task = `load ${path.basename(file)}`;
+    const g = GgufFile.open(file);
+    try {
+      opts.onProgress?.({ status: 'initiate', task, total: 1 });
+      const { desc, weights, spec } = loadGgufWeights(getKernels(), g, { keep: dtype !== 'f32', plan: isQuantType(dtype) ? quantPlan(dtype) : null });
+      opts.onProgress?.({ status: 'done', task, total: 1 });
+      opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });
+      return new MoeModel(desc, weights, spec, file);
+    } finally {
+      g.close();
     }
   }
 
