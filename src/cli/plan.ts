@@ -6,6 +6,7 @@ import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 import { MoekitError } from '../util/errors.js';
 import { accountedThroughput, CALIBRATION, type CalibrationRow } from '../plan/calibration.js';
 import { bandFor, withinBands, type Band } from '../plan/band.js';
+import { gemmTime, KERNEL_CONSTANTS, SDPA_BACKENDS, sdpaTime, type SdpaBackend } from '../plan/fit-kernels.js';
 export { accountedThroughput } from '../plan/calibration.js';
 import { exportPlan, type Engine } from '../plan/export.js';
 import { hardwarePreset, presetNames } from '../plan/hardware.js';
@@ -25,6 +26,8 @@ const USAGE = `usage: moekit plan <command> [options]
   export [SPEC] --engine megatron|mindspeed   launch arguments for the plan
   op moe-layer --hardware H --tokens T --hidden H --experts E --top-k K --expert-ffn I
   op attention --hardware H --batch B --seq S --hidden H --heads N --kv-heads G --head-dim D
+  op gemm --hardware H --m M --n N --k K [--groups G] [--precision bf16|fp8]   one (grouped) GEMM kernel
+  op sdpa --hardware H --batch B --seq S --heads N --kv-heads G --head-dim D [--backend flash|efficient|cudnn]
   calibrate                     the calibration table: predicted vs published runs
   presets                       hardware and model presets
 options: --json, and spec overrides: --hardware P --devices N --model PRESET --tp --pp --vpp --ep --etp --cp --dp --zero
@@ -283,11 +286,15 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
         options: {
           json: { type: 'boolean' }, hardware: { type: 'string' }, tokens: { type: 'string' }, hidden: { type: 'string' }, experts: { type: 'string' },
           'top-k': { type: 'string' }, 'expert-ffn': { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' }, heads: { type: 'string' },
-          'kv-heads': { type: 'string' }, 'head-dim': { type: 'string' },
+          'kv-heads': { type: 'string' }, 'head-dim': { type: 'string' }, m: { type: 'string' }, n: { type: 'string' }, k: { type: 'string' },
+          groups: { type: 'string' }, precision: { type: 'string' }, backend: { type: 'string' },
         },
       }, 'plan op');
       // a flag of the other op (e.g. --heads for moe-layer) used to be ignored silently
-      const own: Record<string, string[]> = { 'moe-layer': ['tokens', 'hidden', 'experts', 'top-k', 'expert-ffn'], attention: ['batch', 'seq', 'hidden', 'heads', 'kv-heads', 'head-dim'] };
+      const own: Record<string, string[]> = {
+        'moe-layer': ['tokens', 'hidden', 'experts', 'top-k', 'expert-ffn'], attention: ['batch', 'seq', 'hidden', 'heads', 'kv-heads', 'head-dim'],
+        gemm: ['m', 'n', 'k', 'groups', 'precision'], sdpa: ['batch', 'seq', 'heads', 'kv-heads', 'head-dim', 'backend'],
+      };
       if (kind && own[kind]) {
         for (const [k, v] of Object.entries(values)) {
           if (v !== undefined && k !== 'json' && k !== 'hardware' && !own[kind].includes(k)) throw new MoekitError(`not an option of plan op ${kind} (${own[kind].map((x) => `--${x}`).join(' ')})`, `--${k}`);
@@ -300,6 +307,30 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
         if (n > 2 ** 30) throw new MoekitError(`must be at most ${2 ** 30} (got ${n})`, `--${k}`);
         return n;
       };
+      if (kind === 'gemm' || kind === 'sdpa') {
+        // one kernel on one GPU, the H200 kernel fit (fit-kernels.ts, docs/plan-kernels-h200.json): back-to-back calls
+        let r: Record<string, unknown>;
+        if (kind === 'gemm') {
+          const precision = String(values.precision ?? 'bf16');
+          if (precision !== 'bf16' && precision !== 'fp8') throw new MoekitError(`must be bf16 or fp8 (got ${JSON.stringify(precision)})`, '--precision');
+          if (precision === 'fp8' && !(hw.peak_fp8 > 0)) throw new MoekitError(`${hw.preset} has no FP8 GEMMs`, '--precision');
+          const groups = values.groups ? need('groups') : 1;
+          const shape = { m: need('m'), n: need('n'), k: need('k'), groups };
+          const ms = 1e3 * gemmTime(hw, KERNEL_CONSTANTS, shape.m, shape.n, shape.k, precision === 'fp8', groups);
+          r = { op: kind, hardware: hw.preset, precision, ...shape, ms, tflops: (2 * shape.m * shape.n * shape.k) / (ms * 1e-3) / 1e12 };
+          if (!values.json) out(`gemm [${shape.m},${shape.k}] x [${shape.k},${shape.n}]${groups > 1 ? ` over ${groups} groups` : ''} on one ${hw.name}, ${precision}: ${ms.toFixed(4)} ms (${(r.tflops as number).toFixed(0)} TFLOP/s)`);
+        } else {
+          const backend = String(values.backend ?? 'cudnn') as SdpaBackend;
+          if (!SDPA_BACKENDS.includes(backend)) throw new MoekitError(`must be one of ${SDPA_BACKENDS.join(', ')} (got ${JSON.stringify(backend)})`, '--backend');
+          const s = { B: need('batch'), S: need('seq'), N: need('heads'), G: values['kv-heads'] ? need('kv-heads') : need('heads'), D: need('head-dim') };
+          if (s.N % s.G !== 0) throw new MoekitError(`heads ${s.N} not a multiple of kv-heads ${s.G}`, '--kv-heads');
+          const t = sdpaTime(hw, KERNEL_CONSTANTS, backend, s);
+          r = { op: kind, hardware: hw.preset, backend, batch: s.B, seq: s.S, heads: s.N, kv_heads: s.G, head_dim: s.D, fwd_ms: 1e3 * t.fwd, fwd_bwd_ms: 1e3 * t.fwd_bwd };
+          if (!values.json) out(`causal sdpa (${backend}) on one ${hw.name}: forward ${(1e3 * t.fwd).toFixed(3)} ms, forward+backward ${(1e3 * t.fwd_bwd).toFixed(3)} ms`);
+        }
+        if (values.json) out(JSON.stringify(r, null, 1));
+        return 0;
+      }
       let pred;
       let shape: Record<string, number>;
       if (kind === 'moe-layer') {
@@ -310,7 +341,7 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
         shape = { batch: need('batch'), seq: need('seq'), hidden: need('hidden'), heads: need('heads'), kv_heads: values['kv-heads'] ? need('kv-heads') : need('heads'), head_dim: need('head-dim') };
         if (shape.heads % shape.kv_heads !== 0) throw new MoekitError(`heads ${shape.heads} not a multiple of kv-heads ${shape.kv_heads}`, '--kv-heads');
         pred = predictAttention(shape as never, hw);
-      } else throw new MoekitError(`unknown op '${kind ?? ''}' (moe-layer or attention)`, 'plan op');
+      } else throw new MoekitError(`unknown op '${kind ?? ''}' (moe-layer, attention, gemm or sdpa)`, 'plan op');
       if (values.json) out(JSON.stringify({ op: kind, hardware: hw.preset, precision: 'bf16', ...shape, ...pred }, null, 1));
       else {
         out(`${kind} on one ${hw.name}, bf16: forward ${pred.fwd_ms.toFixed(2)} ms, forward+backward ${pred.fwd_bwd_ms.toFixed(2)} ms`);

@@ -68,7 +68,11 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
       if (m.shared_experts > 0) f('moe-shared-expert-intermediate-size', sharedWidth(m));
       if (m.dense_layers > 0) f('moe-layer-freq', `([0]*${m.dense_layers}+[1]*${m.layers - m.dense_layers})`);
     }
-    f('moe-token-dispatcher-type', 'alltoall'); f('moe-grouped-gemm'); f('moe-router-load-balancing-type', 'aux_loss');
+    // the dispatcher the spec names (flex = DeepEP; MindSpeed's stack has alltoall only for its overlap)
+    f('moe-token-dispatcher-type', ms ? 'alltoall' : p.dispatcher); f('moe-grouped-gemm'); f('moe-router-load-balancing-type', 'aux_loss');
+    if (ms && p.dispatcher !== 'alltoall') notes.push(`dispatcher ${p.dispatcher}: MindSpeed's all-to-all overlap needs alltoall, emitted instead`);
+    if (t.capacity_factor > 0) { f('moe-expert-capacity-factor', t.capacity_factor); f('moe-pad-expert-input-to-capacity'); }
+    if (p.shared_expert_overlap && m.shared_experts > 0 && !ms) f('moe-shared-expert-overlap');
     // MindSpeed: --moe-tp-extend-ep and --moe-alltoall-overlap-comm both require the asynchronous permutation
     if (ms) f('moe-permutation-async-comm');
     else f('moe-permute-fusion');
@@ -103,13 +107,15 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
     else { f('fp8-format', 'e4m3'); f('fp8-recipe', 'blockwise'); }
   }
   // ZeRO
-  if (p.zero >= 1 && p.zero <= 2) { f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather'); }
+  if (p.zero >= 1 && p.zero <= 2) { f('use-distributed-optimizer'); if (p.dp_overlap) { f('overlap-grad-reduce'); f('overlap-param-gather'); } }
   if (p.zero === 3 && ms) {
     f('use-distributed-optimizer'); f('overlap-grad-reduce'); f('overlap-param-gather');
     notes.push('ZeRO-3 has no MindSpeed-LLM (core_r0.8.0) flag: the distributed optimizer (ZeRO-1) emitted; memory will exceed the plan');
   }
   if (p.zero === 3 && !ms) { f('use-megatron-fsdp'); f('data-parallel-sharding-strategy', 'optim_grads_params'); }
-  if (p.zero === 0) f('overlap-grad-reduce');
+  if (p.zero === 0 && p.dp_overlap) f('overlap-grad-reduce');
+  if (p.cuda_graphs && !ms) { f('enable-cuda-graph'); }
+  else if (p.cuda_graphs) notes.push('CUDA graphs: no Ascend counterpart, not emitted');
   if (t.grad_precision === 'bf16') {
     if (engine === 'megatron') f('grad-reduce-in-bf16');
     else notes.push('grad_precision bf16: Megatron core_r0.8.0 (MindSpeed-LLM\'s base) has no --grad-reduce-in-bf16; gradients stay fp32');
@@ -141,7 +147,7 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
         : Array.isArray(rc) && rc.includes('moe') ? "is incompatible with recomputing 'moe'"
         : m.mtp_layers > 1 ? 'supports at most one MTP layer' : '';
       if (why) notes.push(`--overlap-moe-expert-parallel-comm ${why}: no EP overlap emitted`);
-      else f('overlap-moe-expert-parallel-comm');
+      else { f('overlap-moe-expert-parallel-comm'); if (p.ep_overlap === 'a2a-1f1b') f('delay-wgrad-compute'); }
     }
     // MindSpeed rejects --moe-alltoall-overlap-comm with tp > 1 unless --moe-tp-extend-ep
     else if (p.tp > 1 && !tpExtendEp) notes.push('MindSpeed overlaps the EP all-to-all only with tp 1 or --moe-tp-extend-ep: no overlap emitted');
@@ -149,7 +155,11 @@ export function exportPlan(spec: Spec, engine: Engine): ExportResult {
   }
   if (m.experts > 0 && p.a2a === 'hierarchical') {
     if (ms) notes.push('node-deduplicated (DeepEP-style) dispatch has no MindSpeed (2025) flag: plain all-to-all emitted; its --moe-hierarchical-alltoallv is the all-gather variant (a2a: hierarchical-allgather)');
-    else { f('moe-enable-deepep'); notes.push('hierarchical all-to-all: DeepEP (--moe-enable-deepep) does node-deduplicated dispatch on NVIDIA'); }
+    else {
+      f('moe-enable-deepep');
+      if (p.dispatcher !== 'flex') { a.splice(a.indexOf('--moe-token-dispatcher-type') + 1, 1, 'flex'); }
+      notes.push('hierarchical all-to-all: DeepEP (--moe-enable-deepep, the flex dispatcher) does node-deduplicated dispatch on NVIDIA');
+    }
   }
   if (tpExtendEp && m.experts > 0) {
     // MindSpeed's EP size excludes the TP part under --moe-tp-extend-ep (experts over tp x ep devices)

@@ -19,6 +19,7 @@
  */
 import type { Hardware } from './hardware.js';
 import { nelderMead } from './fit-op.js';
+import { FITTED } from './fitted.js';
 
 export interface KernelRow {
   group: 'gemm' | 'grouped' | 'cast' | 'sdpa' | 'route' | 'copy';
@@ -169,3 +170,14 @@ export function fitKernelConstants(rows: KernelRow[], hw: Hardware, start: Kerne
   const n = kernelNumbers(rows, hw, unpack(best.x)).length;
   return { constants: unpack(best.x), rms_log_err: Math.sqrt(best.f / Math.max(1, n)) };
 }
+
+/** the committed kernel constants (fitted.ts; the fit above on the fit rows, test/plan/kernels.test.ts) */
+export const KERNEL_CONSTANTS: KernelConstants = {
+  alpha_bf16: FITTED.kernel_alpha_bf16.value, alpha_fp8: FITTED.fp8_gemm_eff.value,
+  host_s: FITTED.kernel_host_s.value, host_fp8_s: FITTED.kernel_host_fp8_s.value, scatter_eff: FITTED.kernel_scatter_eff.value,
+  sdpa: {
+    flash: { fwd: FITTED.sdpa_flash_fwd_eff.value, bwd: FITTED.sdpa_flash_bwd_eff.value },
+    efficient: { fwd: FITTED.sdpa_efficient_fwd_eff.value, bwd: FITTED.sdpa_efficient_bwd_eff.value },
+    cudnn: { fwd: FITTED.sdpa_cudnn_fwd_eff.value, bwd: FITTED.sdpa_cudnn_bwd_eff.value },
+  },
+};

@@ -81,9 +81,23 @@ export function paramCounts(m: ModelShape): ParamCounts {
 }
 
 /** Forward FLOPs of one token's causal attention core in one layer, at sequence length `seq`. */
+/**
+ * Keys a query attends to, averaged over the positions of a causal sequence of `seq` tokens and over the layers: a
+ * full layer (seq + 1) / 2; a sliding-window layer of window w min(i + 1, w) at position i, i.e.
+ * (w (w + 1) / 2 + (seq - w) w) / seq when seq > w (FlashAttention skips the blocks outside the window).
+ */
+export function meanKeys(m: Pick<ModelShape, 'layers' | 'sliding_window' | 'window_layers'>, seq: number): number {
+  const full = (seq + 1) / 2;
+  const w = m.sliding_window ?? 0;
+  const nw = Math.min(m.window_layers ?? 0, m.layers);
+  if (w <= 0 || nw <= 0 || w >= seq) return full;
+  const win = (w * (w + 1) / 2 + (seq - w) * w) / seq;
+  return ((m.layers - nw) * full + nw * win) / m.layers;
+}
+
 export function attnCoreFlopsPerToken(m: ModelShape, seq: number): number {
   const [dqk, dv] = attnHeadDims(m);
-  return 2 * m.heads * (dqk + dv) * ((seq + 1) / 2);
+  return 2 * m.heads * (dqk + dv) * meanKeys(m, seq);
 }
 
 /**

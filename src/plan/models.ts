@@ -33,6 +33,12 @@ export interface ModelShape {
   shared_ffn?: number;
   mtp_layers: number;
   tied_embeddings: boolean;
+  /**
+   * sliding-window attention (gpt-oss's `layer_types`, Mistral's `sliding_window`): `window_layers` of the layers
+   * attend to the last `sliding_window` tokens only; absent = every layer full causal
+   */
+  sliding_window?: number;
+  window_layers?: number;
 }
 
 const MLA_NONE = { q_lora_rank: 0, kv_lora_rank: 0, qk_nope_head_dim: 0, qk_rope_head_dim: 0, v_head_dim: 0 };
@@ -101,6 +107,12 @@ export const MODEL_PRESETS: Record<string, ModelShape & { source: string }> = {
     mtp_layers: 0, tied_embeddings: false,
     source: 'meta-llama/Llama-4-Scout-17B-16E config.json text_config (fixtures/configs/llama-4-scout-17b-16e.json); model card: 109B total with the vision encoder, 17B active',
   },
+  'gpt-oss-120b': {
+    name: 'GPT-OSS-120B', layers: 36, hidden: 2880, heads: 64, kv_heads: 8, head_dim: 64, attention: 'gqa', ...MLA_NONE,
+    vocab: 201088, dense_layers: 0, dense_ffn: 0, experts: 128, shared_experts: 0, top_k: 4, expert_ffn: 2880,
+    mtp_layers: 0, tied_embeddings: false, sliding_window: 128, window_layers: 18,
+    source: 'openai/gpt-oss-120b config.json: 36 layers alternating sliding_attention (window 128) and full_attention (layer_types), 128 experts top-4, attention sinks and biases (their FLOPs are O(tokens x hidden): not counted)',
+  },
   'llama3.1-405b': {
     name: 'Llama 3.1 405B', layers: 126, hidden: 16384, heads: 128, kv_heads: 8, head_dim: 128, attention: 'gqa', ...MLA_NONE,
     vocab: 128256, dense_layers: 126, dense_ffn: 53248, experts: 0, shared_experts: 0, top_k: 0, expert_ffn: 0,
@@ -126,6 +138,12 @@ export function modelPreset(name: string, where = 'model.preset'): ModelShape {
  * pattern (dense layers between or after MoE layers: moe_layer_freq, decoder_sparse_step, moe_layer_interval,
  * moe_layer_end_index) is refused. `extra` carries what the description does not: the name and the MTP modules.
  */
+/** the sliding-window layers of a description (the first window size; gpt-oss uses one), when it has any */
+function windowOf(d: ModelDesc): { sliding_window?: number; window_layers?: number } {
+  const w = d.layers.filter((l) => l.slidingWindow !== null && l.slidingWindow > 0);
+  return w.length === 0 ? {} : { sliding_window: w[0].slidingWindow as number, window_layers: w.length };
+}
+
 export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?: number } = {}, where?: string): ModelShape {
   const L = d.layers.length;
   const linear = d.layers.filter((l) => l.mixer === 'deltanet').length;
@@ -169,6 +187,7 @@ export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?:
     expert_ffn: moe ? d.moe.expertFfn : 0,
     mtp_layers: extra.mtp_layers ?? 0,
     tied_embeddings: d.tieEmbeddings,
+    ...windowOf(d),
   };
 }
 

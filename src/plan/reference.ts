@@ -94,7 +94,7 @@ function dsv3(id: string, hw: 'h100' | 'b200' | 'gb200', split: Split, lay: Reco
         tp_overlap: false, dp_overlap: !h100, cuda_graphs: hw === 'b200',
       },
       training: {
-        seq_len: 4096, micro_batch: 1, global_batch: gbs, precision: 'fp8', grad_precision: 'bf16', optimizer_precision: 'bf16',
+        seq_len: 4096, micro_batch: 1, global_batch: gbs, precision: 'fp8', grad_precision: 'bf16', optimizer_precision: 'bf16', node_limit: 4,
         ...(h100 ? { load_imbalance: 1 } : { capacity_factor: 1 }),
       },
     },
@@ -112,6 +112,7 @@ function dsv3(id: string, hw: 'h100' | 'b200' | 'gb200', split: Split, lay: Reco
       'parallel.cuda_graphs': `${file}: perf_matrix.b200 fp8_cs/fp8_mx cuda_graphs true; h100, gb200 false`,
       'training.grad_precision': `${file}: mixed_precision.grad_reduce_in_fp32 false`,
       'training.optimizer_precision': `${DSV3_RECIPE}: use_precision_aware_optimizer, exp_avg/exp_avg_sq bfloat16`,
+      'training.node_limit': `${MB} src/megatron/bridge/models/deepseek/deepseek_provider.py: DeepSeekV3ModelProvider moe_router_num_groups 8, moe_router_group_topk 4 (group-limited routing; with 256 experts over EP64 on 8 nodes a group is a node's 32 experts: at most 4 nodes a token)`,
       'training.precision': `${TABLE}: FP8 current scaling (main numbers); parentheses MXFP8 (B200/GB200)`,
     },
   };

@@ -64,6 +64,12 @@ export const EP_OVERLAP = { none: 0, adaptive: FITTED.ep_overlap_adaptive.value,
  * so the MoE layers' compute runs on the rest: their compute time is scaled by 132/112.
  */
 export const DUALPIPE_COMM_SM_FRACTION = 20 / 132;
+/**
+ * DeepEP's kernels run on SMs of their own (Megatron-Core's moe_deepep_num_sms, default 20): while the flex
+ * dispatcher's all-to-all overlaps compute (ep_overlap a2a-1f1b), the MoE layers' compute runs on the other
+ * 112 of an H100's 132 SMs, as under DualPipe.
+ */
+export const DEEPEP_COMM_SM_FRACTION = 20 / 132;
 /** Fraction of TP collective time left exposed with --tp-comm-overlap (chosen, not measured: fitted.ts), and without. */
 export const TP_EXPOSED = { overlap: FITTED.tp_exposed_overlap.value, none: 1 } as const;
 
@@ -310,8 +316,9 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   // per-layer costs for one micro-batch on one device
   const dense = layerCost(m, hw, par, t, false, c);
   const moe = pc.moe_layers > 0 ? layerCost(m, hw, par, t, true, c) : undefined;
-  if (moe && par.ep_overlap === 'dualpipe') {
-    const slow = 1 / (1 - DUALPIPE_COMM_SM_FRACTION);
+  const deepEpOverlap = par.ep_overlap === 'a2a-1f1b' && par.dispatcher === 'flex';
+  if (moe && (par.ep_overlap === 'dualpipe' || deepEpOverlap)) {
+    const slow = 1 / (1 - (deepEpOverlap ? DEEPEP_COMM_SM_FRACTION : DUALPIPE_COMM_SM_FRACTION));
     const scale = (p: Part): Part => ({ ...p, f: p.f * slow, b: p.b * slow, rc: p.rc * slow });
     moe.comp = scale(moe.comp);
     for (const ph of MOE_PHASES) moe.phases[ph] = scale(moe.phases[ph]);

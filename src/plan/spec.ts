@@ -116,7 +116,7 @@ export const PLAN_LIMITS: Record<string, number> = {
   'model.vocab': 2 ** 24, 'model.dense_layers': 4096, 'model.dense_ffn': 2 ** 22, 'model.experts': 65536,
   'model.shared_experts': 4096, 'model.shared_ffn': 2 ** 22, 'model.top_k': 65536, 'model.expert_ffn': 2 ** 22,
   'model.mtp_layers': 64, 'model.q_lora_rank': 65536, 'model.kv_lora_rank': 65536, 'model.qk_nope_head_dim': 65536,
-  'model.qk_rope_head_dim': 65536, 'model.v_head_dim': 65536,
+  'model.qk_rope_head_dim': 65536, 'model.v_head_dim': 65536, 'model.sliding_window': 2 ** 24, 'model.window_layers': 4096,
   'hardware.devices': 2 ** 20,
   'parallel.tp': 2 ** 20, 'parallel.pp': 2 ** 20, 'parallel.vpp': 4096, 'parallel.ep': 2 ** 20, 'parallel.etp': 2 ** 20,
   'parallel.cp': 2 ** 20, 'parallel.dp': 2 ** 20, 'parallel.zero': 3,
@@ -158,6 +158,8 @@ export function readSpecFile(path: string): Obj {
 const MODEL_INT = ['layers', 'hidden', 'heads', 'kv_heads', 'head_dim', 'vocab'] as const;
 const MODEL_INT0 = ['dense_layers', 'dense_ffn', 'experts', 'shared_experts', 'shared_ffn', 'top_k', 'expert_ffn', 'mtp_layers',
   'q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim'] as const;
+/** optional integer fields: absent means none (sliding windows) */
+const MODEL_OPT = ['sliding_window', 'window_layers'] as const;
 
 export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   if (typeof raw === 'string') raw = { preset: raw };
@@ -175,7 +177,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   }
   for (const k of Object.keys(m)) {
     if (!(MODEL_INT as readonly string[]).includes(k) && !(MODEL_INT0 as readonly string[]).includes(k) &&
-      !['name', 'attention', 'tied_embeddings'].includes(k)) {
+      !(MODEL_OPT as readonly string[]).includes(k) && !['name', 'attention', 'tied_embeddings'].includes(k)) {
       throw new MoekitError(`unknown model field '${k}'`, `model.${k}`);
     }
   }
@@ -189,6 +191,8 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   if ((m.experts as number) === 0 && m.dense_layers === 0) m.dense_layers = m.layers;
   for (const k of MODEL_INT) int(m[k], `model.${k}`);
   for (const k of MODEL_INT0) int(m[k], `model.${k}`, 0);
+  for (const k of MODEL_OPT) if (m[k] !== undefined) int(m[k], `model.${k}`, 0);
+  if ((m.window_layers as number | undefined) !== undefined && (m.window_layers as number) > (m.layers as number)) throw new MoekitError(`window_layers ${m.window_layers} exceeds layers ${m.layers}`, 'model.window_layers');
   const attention = oneOf(m.attention, ['gqa', 'mla'] as const, 'model.attention');
   const s = m as unknown as ModelShape;
   if (s.dense_layers > s.layers) throw new MoekitError(`dense_layers ${s.dense_layers} exceeds layers ${s.layers}`, 'model.dense_layers');

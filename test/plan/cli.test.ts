@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -80,6 +80,25 @@ describe('moekit plan CLI', () => {
     io.stdout = '';
     expect(await runPlanCommand(['export', specFile(MIXTRAL), '--engine', 'mindspeed'])).toBe(0);
     expect(io.stdout).toMatch(/--use-mcore-models/);
+  });
+  it('op gemm and op sdpa --json: one kernel from the H200 kernel fit, measured rows reproduced within 15%', async () => {
+    const data = JSON.parse(readFileSync(new URL('../../docs/plan-kernels-h200.json', import.meta.url), 'utf8')) as { rows: Record<string, unknown>[] };
+    // a check row (never fitted): the 2,048-row FP8 GEMM of Qwen3-235B's w13 and GPT-OSS's head-dim-64 attention on cuDNN
+    const g = data.rows.find((r) => r.name === 'qwen3-235b.w2.m2048')!;
+    io.stdout = '';
+    await runPlanCommand(['op', 'gemm', '--m', String(g.M), '--n', String(g.N), '--k', String(g.K), '--precision', 'bf16', '--json']);
+    const jg = JSON.parse(io.stdout);
+    expect(Math.abs(jg.ms / (g.bf16_ms as number) - 1)).toBeLessThan(0.25);
+    expect(jg.tflops).toBeCloseTo((2 * (g.M as number) * (g.N as number) * (g.K as number)) / (jg.ms * 1e-3) / 1e12, 6);
+    const a = data.rows.find((r) => r.name === 'gpt-oss-s4k-d64.flash')!;
+    io.stdout = '';
+    await runPlanCommand(['op', 'sdpa', '--batch', String(a.B), '--seq', String(a.S), '--heads', String(a.N), '--kv-heads', String(a.G), '--head-dim', String(a.D), '--backend', 'flash', '--json']);
+    const ja = JSON.parse(io.stdout);
+    expect(Math.abs(ja.fwd_ms / (a.fwd_ms as number) - 1)).toBeLessThan(0.15);
+    expect(Math.abs(ja.fwd_bwd_ms / (a.fwd_bwd_ms as number) - 1)).toBeLessThan(0.15);
+    io.stdout = '';
+    await expect(runPlanCommand(['op', 'sdpa', '--batch', '1', '--seq', '64', '--heads', '4', '--head-dim', '64', '--backend', 'math'])).rejects.toThrow(/flash, efficient, cudnn/);
+    await expect(runPlanCommand(['op', 'gemm', '--m', '64', '--n', '64', '--k', '64', '--precision', 'fp8', '--hardware', 'a100'])).rejects.toThrow(/no FP8/);
   });
   it('op moe-layer and attention --json', async () => {
     await runPlanCommand(['op', 'moe-layer', '--hardware', 'h200', '--tokens', '8192', '--hidden', '4096', '--experts', '8', '--top-k', '2', '--expert-ffn', '14336', '--json']);

@@ -75,3 +75,25 @@ describe('FLOPs of a small config, by hand', () => {
     expect(f).toBeLessThan(6 * 37 + 80);
   });
 });
+
+describe('sliding-window attention (gpt-oss: alternating window-128 and full layers)', () => {
+  it('the mean keys per query match a naive count over positions and layers', async () => {
+    const { meanKeys } = await import('../../src/plan/flops.js');
+    const m = { layers: 36, sliding_window: 128, window_layers: 18 };
+    for (const seq of [64, 128, 1000, 4096]) {
+      let keys = 0;
+      for (let l = 0; l < 36; l++) for (let i = 0; i < seq; i++) keys += l % 2 === 0 ? Math.min(i + 1, 128) : i + 1;
+      expect(meanKeys(m, seq)).toBeCloseTo(keys / (36 * seq), 9);
+    }
+    expect(meanKeys({ layers: 4 }, 4096)).toBe(4097 / 2);
+  });
+  it('GPT-OSS-120B is not costed as full attention: its attention FLOPs at 4K are about half', async () => {
+    const { attnCoreFlopsPerToken } = await import('../../src/plan/flops.js');
+    const { modelPreset } = await import('../../src/plan/models.js');
+    const g = modelPreset('gpt-oss-120b');
+    const full = attnCoreFlopsPerToken({ ...g, sliding_window: undefined, window_layers: undefined }, 4096);
+    const r = attnCoreFlopsPerToken(g, 4096) / full;
+    expect(r).toBeGreaterThan(0.5);
+    expect(r).toBeLessThan(0.54);
+  });
+});

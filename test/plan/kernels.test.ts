@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FITTED } from '../../src/plan/fitted.js';
-import { fitKernelConstants, gemmTime, kernelNumbers, kernelStats, KERNEL_FIT_START, type KernelFile } from '../../src/plan/fit-kernels.js';
+import { fitKernelConstants, gemmTime, KERNEL_CONSTANTS, kernelNumbers, kernelStats, KERNEL_FIT_START, type KernelFile } from '../../src/plan/fit-kernels.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
 
 const data = JSON.parse(readFileSync(new URL('../../docs/plan-kernels-h200.json', import.meta.url), 'utf8')) as KernelFile;
@@ -32,8 +32,14 @@ describe('H200 kernel fit', () => {
     expect(Math.abs(c.sdpa.cudnn.bwd / FITTED.sdpa_cudnn_bwd_eff.value - 1)).toBeLessThan(0.01);
   }, 60_000);
 
-  it('the check rows (never fitted): RMS within 15%, half within 10%; attention included', () => {
-    const ns = kernelNumbers(checkRows, hw, c);
+  it('every committed kernel constant (fitted.ts, what plan op gemm / sdpa use) is this fit within 1%', () => {
+    const flat = (k: typeof c) => [k.alpha_bf16, k.alpha_fp8, k.host_s, k.host_fp8_s, k.scatter_eff, k.sdpa.flash.fwd, k.sdpa.flash.bwd, k.sdpa.efficient.fwd, k.sdpa.efficient.bwd, k.sdpa.cudnn.fwd, k.sdpa.cudnn.bwd];
+    const want = flat(c);
+    flat(KERNEL_CONSTANTS).forEach((v, i) => expect(Math.abs(v / want[i] - 1), `constant ${i}`).toBeLessThan(0.01));
+  });
+
+  it('the check rows (never fitted), with the committed constants: RMS within 15%, half within 10%; attention included', () => {
+    const ns = kernelNumbers(checkRows, hw, KERNEL_CONSTANTS);
     const s = kernelStats(ns);
     expect(s.rms).toBeLessThanOrEqual(0.15);
     expect(s.median_abs).toBeLessThanOrEqual(0.10);

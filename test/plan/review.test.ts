@@ -256,7 +256,7 @@ describe('tied embeddings memory', () => {
     const { modelPreset } = await import('../../src/plan/models.js');
     const m = modelPreset('qwen3-30b-a3b');
     const tied = { ...m, tied_embeddings: true };
-    const par = (pp: number) => ({ tp: 1, pp, vpp: 1, ep: 1, etp: 1, cp: 1, dp: 1, zero: 1 as const, recompute: 'none' as const, offload: 0, schedule: '1f1b' as const, ep_overlap: 'none' as const, a2a: 'flat' as const, tp_overlap: true });
+    const par = (pp: number) => ({ tp: 1, pp, vpp: 1, ep: 1, etp: 1, cp: 1, dp: 1, zero: 1 as const, recompute: 'none' as const, offload: 0, schedule: '1f1b' as const, ep_overlap: 'none' as const, a2a: 'flat' as const, tp_overlap: true, dispatcher: 'alltoall' as const, shared_expert_overlap: false, dp_overlap: true, cuda_graphs: false });
     // pp 2 with an MTP module: the last stage (head + MTP) is the larger edge and holds the V x h head either way
     const mtp = { ...m, mtp_layers: 1, dense_layers: 0 };
     expect(localParams({ ...mtp, tied_embeddings: true }, par(2)).dense).toBe(localParams(mtp, par(2)).dense);

@@ -46,8 +46,8 @@ describe('calibration table', () => {
     // ramp-up (3,072 -> 15,360 sequences over 469B of 14.8T tokens) costs well under 1%; goodput ~0.955
     expect(r.accounting_factor).toBeGreaterThan(0.94);
     expect(r.accounting_factor).toBeLessThan(0.96);
-    // the row passes for any goodput up to ~0.985 (a loss of 1.5% of the run): it does not hinge on the exact 1 h per interruption
-    expect(r.steady_tokens_per_s_per_device * 0.985 / 1543 - 1).toBeLessThan(0.1);
+    // the row passes for any goodput up to ~0.965 (a loss of 3.5% of the run; 0.985 before issue 13): it does not hinge on the exact 1 h per interruption
+    expect(r.steady_tokens_per_s_per_device * 0.965 / 1543 - 1).toBeLessThan(0.1);
   });
   it('goodput from the Llama 3 interruption rate: 16,384 GPUs x 54 days reproduces 466 interruptions', () => {
     // 466 interruptions x 1 h over 54 days = 36% of the time at 16K GPUs; 2,048 GPUs over 54.2 days: ~4.5%
