@@ -42,7 +42,7 @@ describe('moekit export gguf → moekit', () => {
       const r = exportGguf(path.join(ROOT, arch), file, type);
       expect(r.types[type === 'q8_0' ? GGML.Q8_0 : GGML.Q4_0]).toBeGreaterThan(0);
       const m = MoeModel.load(file);
-      expect(m.weights.layers[0].attn.o.w.dtype).toBe(type);
+      expect(m.weights.layers[0].attn!.o.w.dtype).toBe(type);
       const atLoad = MoeModel.load(path.join(ROOT, arch), { dtype: type }).forward(IDS, 1, IDS.length);
       expect(same(m.forward(IDS, 1, IDS.length), atLoad)).toBe(true);
     }
@@ -105,7 +105,7 @@ describe('llama.cpp-written GGUF (its convert_hf_to_gguf.py, fixtures/llamacpp-g
   it('qwen3_moe q8_0: llama.cpp\'s blocks are moekit\'s, byte for byte, and so are the logits', () => {
     const lc = path.join(LC, 'qwen3_moe', 'llamacpp-q8_0.gguf');
     const m = MoeModel.load(lc);
-    expect(m.weights.layers[0].attn.q!.w.dtype).toBe('q8_0');
+    expect(m.weights.layers[0].attn!.q!.w.dtype).toBe('q8_0');
     expect(same(logits(m), logits(MoeModel.load(path.join(LC, 'qwen3_moe'), { dtype: 'q8_0' })))).toBe(true);
     const ours = path.join(tmp(), 'lc-q3-q8.gguf');
     exportGguf(path.join(LC, 'qwen3_moe'), ours, 'q8_0');

@@ -169,7 +169,9 @@ export function exportGguf(dir: string, file: string, type: ExportType): ExportR
   vec('output_norm.weight', w.norm);
   if (!d.tieEmbeddings) lin('output', w.lmHead, 'lmHead');
   d.layers.forEach((ld, l) => {
-    const p = `blk.${l}`, lw = w.layers[l], at = lw.attn;
+    const p = `blk.${l}`, lw = w.layers[l];
+    if (!lw.attn) throw new MoekitError(`GGUF export: layer ${l} is not an attention layer (${ld.mixer}); the exporter writes attention layers only`);
+    const at = lw.attn;
     vec(`${p}.attn_norm.weight`, lw.attnNorm);
     vec(`${p}.${arch.ffnNorm}.weight`, lw.ffnNorm);
     if (a.kind === 'mla') {

@@ -83,7 +83,18 @@ function inspectGguf(file: string): { d: ModelDesc; c: ReturnType<typeof countWe
 
 /** a model directory, or a GGUF file (llama.cpp's metadata and tensor infos; models/gguf.ts) */
 export function inspectModel(dir: string): InspectReport {
-function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
+  let d: ModelDesc, counts: ReturnType<typeof countWeights>, where: string;
+  if (isGgufPath(dir)) {
+    ({ d, c: counts } = inspectGguf(dir));
+    where = dir;
+  } else {
+    const cfg = readConfig(dir);
+    const described = describeModel(cfg);
+    d = described.desc;
+    where = path.dirname(cfg.file);
+    counts = countWeights(where, d, described.arch.tensorPrefix);
+  }
+  const { total, routed, unused, bytes, dtypes, weights } = counts;
   {
     const E = d.moe.experts, K = d.moe.topK;
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);

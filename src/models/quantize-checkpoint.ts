@@ -56,7 +56,7 @@ export function matrixClasses(arch: ArchSpec, d: ModelDesc, has: (name: string) 
   const ffn = (f: Ffn | null | undefined) => { if (f) for (const L of [f.gate, f.up, f.down]) note(L, 'experts'); };
   for (let l = 0; l < d.nLayers; l++) {
     const t = arch.loadLayer(rec, d, l);
-    for (const key of ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB'] as (keyof AttnWeights)[]) note(t.attn[key] as Linear | undefined, 'attention');
+    for (const key of ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB'] as (keyof AttnWeights)[]) note(t.attn?.[key] as Linear | undefined, 'attention');
     ffn(t.dense);
     ffn(t.moe?.shared);
     if (d.layers[l].mlp === 'moe') {

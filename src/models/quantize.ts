@@ -45,10 +45,14 @@ const ATTN: (keyof AttnWeights)[] = ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB
 
 /** a decoder layer's tensors (all but its routed experts) with the plan applied */
 export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): LayerTensors {
-  const attn: AttnWeights = { ...t.attn };
-  for (const key of ATTN) {
-    const L = attn[key] as Linear | undefined;
-    if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
+  // (a layer without attention — Gated DeltaNet — keeps its mixer's weights as they are)
+  let attn: AttnWeights | undefined;
+  if (t.attn) {
+    attn = { ...t.attn };
+    for (const key of ATTN) {
+      const L = attn[key] as Linear | undefined;
+      if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
+    }
   }
   return {
     ...t, attn,
