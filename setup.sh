@@ -16,4 +16,6 @@ if ! [ -x /usr/bin/chromium ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
 fi
-npm ci --no-audit --no-fund
+# --omit=optional: node-llama-cpp (a devDependency, the GGUF round-trip test) would otherwise fetch its CUDA and Vulkan
+# builds; its CPU binary and the native bindings vite needs are direct devDependencies, so they still install.
+npm ci --omit=optional --no-audit --no-fund

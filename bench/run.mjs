@@ -15,8 +15,10 @@ console.log('\n## Engine prefill/decode (bench/engine.mjs)\n');
 sh('bench/engine.mjs');
 console.log('\n## Continuous batching (bench/sessions.mjs)\n');
 sh('bench/sessions.mjs');
+console.log('\n## Batched decode steps on the demo model (bench/decode-batch.mjs)\n');
+sh('bench/decode-batch.mjs', process.env.MOEKIT_BENCH_BEFORE ? [`--before=${process.env.MOEKIT_BENCH_BEFORE}`] : []);
 console.log('\n## Serving load: 64 concurrent streams on moekit serve (bench/serve-load.mjs)\n');
-sh('bench/serve-load.mjs', ['--clients=64', '--tokens=128']);
+sh('bench/serve-load.mjs', ['--clients=64', '--tokens=128', '--repeat=3']);
 for (const f of ['bench/plan/search_speed.mjs']) {
   if (fs.existsSync(f)) {
     console.log(`\n## Planner (${f})\n`);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
@@ -98,6 +99,26 @@ struct Args {
     }
     Napi::Uint16Array a = v.As<Napi::Uint16Array>();
     return {a.Data(), static_cast<int64_t>(a.ElementLength())};
+  }
+  struct U8 { uint8_t* p; int64_t n; };
+  U8 u8(size_t i, const char* name) const {
+    const Napi::Value v = info[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      type_error(env(), pre(name) + " must be a Uint8Array");
+    }
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    return {a.Data(), static_cast<int64_t>(a.ElementLength())};
+  }
+  // a block-quantised type: 'q8_0' -> 0, 'q4_0' -> 1
+  int qtype(size_t i) const {
+    const Napi::Value v = info[i];
+    const std::string t = v.IsString() ? v.As<Napi::String>().Utf8Value() : v.ToString().Utf8Value();
+    if (t == "q8_0") return 0;
+    if (t == "q4_0") return 1;
+    range_error(env(), std::string(k) + ": type must be 'q8_0' or 'q4_0', got " + t);
+  }
+  void blocks(const char* name, int64_t n) const {
+    if (n % 32 != 0) range_error(env(), pre(name) + "=" + std::to_string(n) + " must be a multiple of 32");
   }
   void len(const char* name, int64_t have, int64_t need) const {
     if (have < need) {
@@ -204,6 +225,37 @@ Napi::Value SgemmBf16(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dequantize(type, dst, src, n)
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  Args a{info, "dequantize"};
+  const int type = a.qtype(0);
+  const int64_t n = a.dim(3, "n");
+  a.blocks("n", n);
+  const auto dst = a.f32(1, "dst");
+  const auto src = a.u8(2, "src");
+  a.len("src", src.n, mul(n / 32, type == 0 ? 34 : 18));
+  a.len("dst", dst.n, n);
+  moekit::dequantize(type, dst.p, src.p, n);
+  return info.Env().Undefined();
+}
+
+// qgemm(type, M, N, K, A, lda, W, C, ldc)
+Napi::Value Qgemm(const Napi::CallbackInfo& info) {
+  Args a{info, "qgemm"};
+  const int type = a.qtype(0);
+  const int64_t M = a.dim(1, "M"), N = a.dim(2, "N"), K = a.dim(3, "K");
+  a.blocks("K", K);
+  const auto A = a.f32(4, "A");
+  const auto W = a.u8(6, "W");
+  const auto C = a.f32(7, "C");
+  const int64_t lda = a.lead(5, "lda", K), ldc = a.lead(8, "ldc", N);
+  if (M > 0 && K > 0) a.len("A", A.n, span(M, K, lda));
+  if (N > 0 && K > 0) a.len("W", W.n, mul(mul(N, K / 32), type == 0 ? 34 : 18));
+  a.len("C", C.n, span(M, N, ldc));
+  moekit::qgemm(type, M, N, K, A.p, lda, W.p, C.p, ldc);
+  return info.Env().Undefined();
+}
+
 // softmax(x, rows, cols)
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   Args a{info, "softmax"};
@@ -239,6 +291,120 @@ Napi::Value AttnDecode(const Napi::CallbackInfo& info) {
     sinks = sa.p;
   }
   moekit::attn_decode(q.p, K.p, V.p, out.p, nH, nKv, cap, Dk, Dv, lo, S, static_cast<float>(scale), sinks);
+  return info.Env().Undefined();
+}
+
+// attnDecodeBatch(q, Ks, Vs, meta, out, nH, nKv, Dk, Dv, scale, sinks | null): attnDecode for B = Ks.length
+// sequences of one layer; q [B, nH, Dk], out [B, nH, Dv], meta Int32Array [B, 3] = (cap, lo, S) per sequence,
+// Ks[b] [nKv, cap_b, Dk] and Vs[b] [nKv, cap_b, Dv] their caches. Split over the thread pool.
+Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
+  Args a{info, "attnDecodeBatch"};
+  const auto q = a.f32(0, "q");
+  if (!info[1].IsArray() || !info[2].IsArray()) type_error(a.env(), "attnDecodeBatch: Ks and Vs must be arrays of Float32Array");
+  const Napi::Array Ka = info[1].As<Napi::Array>(), Va = info[2].As<Napi::Array>();
+  const auto meta = a.i32(3, "meta");
+  const auto out = a.f32(4, "out");
+  const int64_t nH = a.dim(5, "nH"), nKv = a.dim(6, "nKv"), Dk = a.dim(7, "Dk"), Dv = a.dim(8, "Dv");
+  const double scale = a.number(9, "scale");
+  const int64_t B = Ka.Length();
+  if (static_cast<int64_t>(Va.Length()) != B) range_error(a.env(), "attnDecodeBatch: Ks has " + std::to_string(B) + " caches, Vs " + std::to_string(Va.Length()));
+  if (nKv == 0 || nH % nKv != 0) range_error(a.env(), "attnDecodeBatch: nH=" + std::to_string(nH) + " must be a multiple of nKv=" + std::to_string(nKv));
+  a.len("meta", meta.n, mul(B, 3));
+  a.len("q", q.n, mul(mul(B, nH), Dk));
+  a.len("out", out.n, mul(mul(B, nH), Dv));
+  const float* sinks = nullptr;
+  if (!a.is_null(10)) {
+    const auto sa = a.f32(10, "sinks");
+    a.len("sinks", sa.n, nH);
+    sinks = sa.p;
+  }
+  std::vector<moekit::AttnSeq> seqs(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; b++) {
+    const Napi::Value kv = Ka.Get(static_cast<uint32_t>(b)), vv = Va.Get(static_cast<uint32_t>(b));
+    if (!kv.IsTypedArray() || kv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        !vv.IsTypedArray() || vv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      type_error(a.env(), "attnDecodeBatch: Ks[" + std::to_string(b) + "] and Vs[" + std::to_string(b) + "] must be Float32Arrays");
+    }
+    Napi::Float32Array K = kv.As<Napi::Float32Array>(), V = vv.As<Napi::Float32Array>();
+    const int64_t cap = meta.p[3 * b], lo = meta.p[3 * b + 1], S = meta.p[3 * b + 2];
+    if (cap < 0 || lo < 0 || S > cap || lo > S) {
+      range_error(a.env(), "attnDecodeBatch: sequence " + std::to_string(b) + " needs 0 <= lo <= S <= cap, got lo=" + std::to_string(lo) +
+                               ", S=" + std::to_string(S) + ", cap=" + std::to_string(cap));
+    }
+    if (static_cast<int64_t>(K.ElementLength()) < mul(mul(nKv, cap), Dk) || static_cast<int64_t>(V.ElementLength()) < mul(mul(nKv, cap), Dv)) {
+      range_error(a.env(), "attnDecodeBatch: the cache of sequence " + std::to_string(b) + " is shorter than nKv × cap × D");
+    }
+    seqs[static_cast<size_t>(b)] = {q.p + b * nH * Dk, K.Data(), V.Data(), out.p + b * nH * Dv, cap, lo, S};
+  }
+  moekit::attn_decode_batch(seqs.data(), B, nH, nKv, Dk, Dv, static_cast<float>(scale), sinks);
+  return info.Env().Undefined();
+}
+
+// expertsForward(x, N, H, K, order, offsets, weights, out, clamped, limit, alpha, ws, bs, widths): the routed experts
+// of one MoE block and their combine (experts.cc). x [N, H]; order, weights [N·K]; offsets [E + 1]; out [N, H] (+=);
+// ws [3E]: per expert gate [I, H], up [I, H], down [H, I] (Float32Array or Uint16Array of bf16 bits; null for an
+// expert with no rows); bs [3E]: their biases (Float32Array or null); widths Int32Array [E]: I per expert.
+Napi::Value ExpertsForward(const Napi::CallbackInfo& info) {
+  Args a{info, "expertsForward"};
+  const auto x = a.f32(0, "x");
+  const int64_t N = a.dim(1, "N", true), H = a.dim(2, "H", true), K = a.dim(3, "K", true);
+  const auto order = a.i32(4, "order"), offsets = a.i32(5, "offsets");
+  const auto weights = a.f32(6, "weights"), out = a.f32(7, "out");
+  const bool clamped = a.flag(8);
+  const double limit = a.number(9, "limit"), alpha = a.number(10, "alpha");
+  if (!info[11].IsArray() || !info[12].IsArray()) type_error(a.env(), "expertsForward: ws and bs must be arrays");
+  const Napi::Array ws = info[11].As<Napi::Array>(), bs = info[12].As<Napi::Array>();
+  const auto widths = a.i32(13, "widths");
+  const int64_t E = widths.n, NK = mul(N, K);
+  a.len("x", x.n, mul(N, H));
+  a.len("out", out.n, mul(N, H));
+  a.len("order", order.n, NK);
+  a.len("weights", weights.n, NK);
+  a.len("offsets", offsets.n, E + 1);
+  if (static_cast<int64_t>(ws.Length()) != 3 * E || static_cast<int64_t>(bs.Length()) != 3 * E) {
+    range_error(a.env(), "expertsForward: ws and bs need 3 entries per expert (" + std::to_string(3 * E) + "), got " +
+                             std::to_string(ws.Length()) + " and " + std::to_string(bs.Length()));
+  }
+  if (offsets.p[0] != 0 || offsets.p[E] != NK) range_error(a.env(), "expertsForward: offsets must run from 0 to N·K");
+  for (int64_t e = 0; e < E; e++) {
+    if (offsets.p[e + 1] < offsets.p[e]) range_error(a.env(), "expertsForward: offsets must not decrease (expert " + std::to_string(e) + ")");
+  }
+  for (int64_t q = 0; q < NK; q++) {
+    if (order.p[q] < 0 || order.p[q] >= NK) range_error(a.env(), "expertsForward: order[" + std::to_string(q) + "] is out of [0, N·K)");
+  }
+  std::vector<moekit::ExpertFfn> experts(static_cast<size_t>(E));
+  for (int64_t e = 0; e < E; e++) {
+    if (offsets.p[e + 1] == offsets.p[e]) continue;  // no rows: not read
+    const int64_t I = widths.p[e];
+    if (I <= 0) range_error(a.env(), "expertsForward: widths[" + std::to_string(e) + "] must be positive");
+    moekit::ExpertLinear* Ls[3] = {&experts[e].gate, &experts[e].up, &experts[e].down};
+    const int64_t outs[3] = {I, I, H}, ins[3] = {H, H, I};
+    static const char* names[3] = {"gate", "up", "down"};
+    for (int i = 0; i < 3; i++) {
+      const Napi::Value w = ws.Get(static_cast<uint32_t>(3 * e + i)), b = bs.Get(static_cast<uint32_t>(3 * e + i));
+      const std::string what = "expertsForward: expert " + std::to_string(e) + " " + names[i];
+      const int64_t need = mul(outs[i], ins[i]);
+      if (w.IsTypedArray() && w.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+        Napi::Float32Array t = w.As<Napi::Float32Array>();
+        if (static_cast<int64_t>(t.ElementLength()) < need) range_error(a.env(), what + " weight has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(need));
+        *Ls[i] = {t.Data(), false, nullptr, outs[i], ins[i]};
+      } else if (w.IsTypedArray() && w.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array) {
+        Napi::Uint16Array t = w.As<Napi::Uint16Array>();
+        if (static_cast<int64_t>(t.ElementLength()) < need) range_error(a.env(), what + " weight has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(need));
+        *Ls[i] = {t.Data(), true, nullptr, outs[i], ins[i]};
+      } else {
+        type_error(a.env(), what + " weight must be a Float32Array or a Uint16Array (bf16)");
+      }
+      if (!(b.IsNull() || b.IsUndefined())) {
+        if (!b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) type_error(a.env(), what + " bias must be a Float32Array or null");
+        Napi::Float32Array t = b.As<Napi::Float32Array>();
+        if (static_cast<int64_t>(t.ElementLength()) < outs[i]) range_error(a.env(), what + " bias has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(outs[i]));
+        Ls[i]->b = t.Data();
+      }
+    }
+  }
+  moekit::ExpertsCall c{x.p, N, H, K, E, order.p, offsets.p, weights.p, experts.data(), clamped, static_cast<float>(limit), static_cast<float>(alpha), out.p};
+  moekit::experts_forward(c);
   return info.Env().Undefined();
 }
 
@@ -506,6 +672,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemv", Napi::Function::New(env, Sgemv, "sgemv"));
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
   exports.Set("attnDecode", Napi::Function::New(env, AttnDecode, "attnDecode"));
+  exports.Set("attnDecodeBatch", Napi::Function::New(env, AttnDecodeBatch, "attnDecodeBatch"));
+  exports.Set("expertsForward", Napi::Function::New(env, ExpertsForward, "expertsForward"));
   exports.Set("rmsnorm", Napi::Function::New(env, Rmsnorm, "rmsnorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
@@ -514,6 +682,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16ToF32", Napi::Function::New(env, Bf16ToF32, "bf16ToF32"));
   exports.Set("sgemvBf16", Napi::Function::New(env, SgemvBf16, "sgemvBf16"));
   exports.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16, "sgemmBf16"));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("qgemm", Napi::Function::New(env, Qgemm, "qgemm"));
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward, "rmsnormBackward"));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward, "swigluBackward"));
   exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));

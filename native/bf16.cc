@@ -365,6 +365,10 @@ Pool& pool() {
   return *p;
 }
 
+}  // namespace
+
+void pool_run(int parts, void (*fn)(void* ctx, int part), void* ctx) { pool().run(parts, fn, ctx); }
+
 // threads for `work` weights: 1 at or below kThreadMinWork, else one per kWorkPerThread, at
 // most the addon's thread count and at most `items` (rows)
 int threads_for(int64_t work, int64_t items) {
@@ -373,6 +377,8 @@ int threads_for(int64_t work, int64_t items) {
   t = std::min<int64_t>(t, items);
   return static_cast<int>(std::max<int64_t>(t, 1));
 }
+
+namespace {
 
 // rows [0, N) split into `parts` contiguous ranges, multiples of 4 rows where possible
 void split(int64_t N, int parts, int part, int64_t* n0, int64_t* n1) {
@@ -533,5 +539,7 @@ void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, in
                 C + j0, static_cast<blasint>(ldc));
   }
 }
+
+void parallel_run(int parts, void (*fn)(void* ctx, int part), void* ctx) { pool().run(parts, fn, ctx); }
 
 }  // namespace moekit

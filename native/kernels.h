@@ -58,6 +58,12 @@ bool sgemm_nt_small(int64_t M, int64_t N, int64_t K, float alpha, const float* A
 void attn_decode(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
                  int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
                  const float* sinks);
+// attn.cc: attn_decode for B sequences of one layer (each its own cache), split over the pool's threads
+struct AttnSeq { const float* q; const float* K; const float* V; float* out; int64_t cap, lo, S; };
+void attn_decode_batch(const AttnSeq* seqs, int64_t B, int64_t nH, int64_t nKv, int64_t Dk, int64_t Dv,
+                       float scale, const float* sinks);
+// bf16.cc: fn(ctx, i) for i in [0, parts) over the addon's persistent thread pool (part 0 on the caller)
+void parallel_run(int parts, void (*fn)(void* ctx, int part), void* ctx);
 // y[N] = alpha W[N,K] x[K] + beta y[N]; W rows at stride ldw; beta = 0 never reads y,
 // alpha = 0 or K = 0 never reads W or x. Threaded above 1M weights (blas_get_threads()).
 void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ldw,
@@ -67,6 +73,20 @@ void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ld
 // conventions as sgemm. M, N, K, lda, ldc must fit a BLAS int.
 void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
+
+// the persistent thread pool of bf16.cc: fn(ctx, i) for i in [0, parts), part 0 on the caller
+void pool_run(int parts, void (*fn)(void* ctx, int part), void* ctx);
+// threads for `work` weights: 1 for small jobs, else up to the addon's thread count and `items`
+int threads_for(int64_t work, int64_t items);
+
+// ---- block-quantised weights (quant.cc; formats in src/tensor/quant.ts) ---------------------
+// type 0 = q8_0 (34-byte blocks), 1 = q4_0 (18-byte blocks); 32 weights per block, K % 32 == 0.
+// dst[n] = values of the first n/32 blocks of src (exact)
+void dequantize(int type, float* dst, const uint8_t* src, int64_t n);
+// C[M,N] = A[M,K] W[N,K]^T with W rows of K/32 blocks and A quantised to 8 bits per 32-value
+// block (src/tensor/ref/quant.ts quantizeActs); AVX2 (+F16C) or scalar with the row-kernel set.
+void qgemm(int type, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint8_t* W,
+           float* C, int64_t ldc);
 
 // ---- training (train.cc): float64 arithmetic in the order of src/tensor/ref/train.ts, bit for bit ----------
 double js_exp(double x);  // V8's Math.exp (fdlibm)
@@ -90,6 +110,22 @@ void combine_rows(float* out, const float* y, int64_t H, int64_t K, const float*
                   int64_t hi);
 void combine_rows_backward(float* dw, float* dye, const float* dy, const float* y, int64_t H, int64_t K,
                            const float* w, const int32_t* order, int64_t lo, int64_t hi);
+
+// ---- the routed experts of one MoE block (experts.cc) -------------------------------------------
+struct ExpertLinear { const void* w; bool bf16; const float* b; int64_t out, in; };  // W [out, in] f32 or bf16 bits; b [out] or null
+struct ExpertFfn { ExpertLinear gate, up, down; };
+struct ExpertsCall {
+  const float* x;  // [N, H] the block's normalised input
+  int64_t N, H, K, E;
+  const int32_t* order;    // [N·K] assignment ids grouped by expert
+  const int32_t* offsets;  // [E + 1]
+  const float* weights;    // [N·K] combine weights
+  const ExpertFfn* experts;  // [E] (entries of experts with no rows are not read)
+  bool clamped; float limit, alpha;  // gpt-oss's clamped SwiGLU, else SwiGLU
+  float* out;  // [N, H] += the combined expert outputs
+};
+// every expert's FFN over its rows, then the combine (as moe/layer.ts's loop, bit for bit); experts split over the pool
+void experts_forward(const ExpertsCall& c);
 
 void blas_set_threads(int n);
 int blas_get_threads();

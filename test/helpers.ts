@@ -96,3 +96,28 @@ export function expectError(fn: () => unknown, re: RegExp, file: string): Moekit
   expect(me.file).toBe(file);
   return me;
 }
+
+/**
+ * x rounded to bfloat16 (8 significant bits, round to nearest, ties to even), computed arithmetically in float64
+ * and independently of src/io/dtypes.ts's bit manipulation: x = q · ulp with ulp = 2^(e − 7) for 2^e ≤ |x| < 2^(e+1)
+ * (2^−133 below the normal range), q rounded half to even. Finite x whose result is finite.
+ */
+export function bf16Round(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  let e = Math.floor(Math.log2(a));
+  while (2 ** e > a) e--;
+  while (2 ** (e + 1) <= a) e++;
+  const ulp = 2 ** (Math.max(e, -126) - 7);
+  const q = a / ulp; // exact: a power-of-two scaling
+  let r = Math.floor(q);
+  const frac = q - r;
+  if (frac > 0.5 || (frac === 0.5 && r % 2 === 1)) r++;
+  return Math.sign(x) * r * ulp;
+}
+
+/** the float a bfloat16 bit pattern holds (its bits are the top half of a float32's) */
+export function bf16Value(bits: number): number {
+  const f = new Float32Array(new Uint32Array([(bits & 0xffff) << 16]).buffer);
+  return f[0];
+}

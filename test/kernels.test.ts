@@ -269,6 +269,42 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
     expect(() => nat.attnDecode(new Float32Array(4), new Float32Array(7), new Float32Array(8), new Float32Array(4), 2, 2, 4, 1, 1, 0, 4, 1, null)).toThrow(/K has 7 elements, needs 8/);
   });
 
+  it('attnDecodeBatch: B sequences of different lengths and capacities, as attnDecode one by one; threads on and off', () => {
+    for (let t = 0; t < 30; t++) {
+      const nKv = pick([1, 2]), nH = nKv * pick([1, 2, 4]), Dk = pick([8, 32, 13, 64]), Dv = pick([8, 32, 7]), B = pick([1, 2, 7, 64]);
+      const sinks = t % 4 === 0 ? randn(nH, 2) : null;
+      const meta = new Int32Array(3 * B), Ks: Float32Array[] = [], Vs: Float32Array[] = [];
+      for (let b = 0; b < B; b++) {
+        const S = int(0, 150), cap = S + pick([0, 3, 40]), lo = b % 3 === 0 ? int(0, S) : 0;
+        meta.set([cap, lo, S], 3 * b);
+        Ks.push(randn(nKv * cap * Dk)); Vs.push(randn(nKv * cap * Dv));
+      }
+      const q = randn(B * nH * Dk), scale = 1 / Math.sqrt(Dk);
+      const outN = view(new Float32Array(B * nH * Dv).fill(NaN)), outR = new Float32Array(B * nH * Dv);
+      const threads = t % 3 + 1, threads0 = nativeAddon!.info().threads; // 1, 2 or 3 threads split the sequences
+      try {
+        nativeAddon!.setThreads(threads);
+        nat.attnDecodeBatch(q, Ks, Vs, meta, outN.v, nH, nKv, Dk, Dv, scale, sinks);
+      } finally {
+        nativeAddon!.setThreads(threads0);
+      }
+      for (let b = 0; b < B; b++) {
+        ref.attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), Ks[b], Vs[b], outR.subarray(b * nH * Dv, (b + 1) * nH * Dv), nH, nKv,
+          meta[3 * b], Dk, Dv, meta[3 * b + 1], meta[3 * b + 2], scale, sinks);
+      }
+      expectClose(outN.v, outR, 1e-4, 1e-5, `attnDecodeBatch(threads=${threads}, B=${B}, nH=${nH}, nKv=${nKv}, Dk=${Dk}, Dv=${Dv})`);
+      expect(guardsIntact(outN)).toBe(true);
+      const outRB = new Float32Array(B * nH * Dv);
+      ref.attnDecodeBatch(q, Ks, Vs, meta, outRB, nH, nKv, Dk, Dv, scale, sinks);
+      expect(outRB).toEqual(outR);
+    }
+    const one = [new Float32Array(8)];
+    expect(() => nat.attnDecodeBatch(new Float32Array(4), one, one, new Int32Array([4, 0, 5]), new Float32Array(4), 2, 2, 1, 1, 1, null)).toThrow(/sequence 0 needs 0 <= lo <= S <= cap/);
+    expect(() => nat.attnDecodeBatch(new Float32Array(4), one, [], new Int32Array([4, 0, 4]), new Float32Array(4), 2, 2, 1, 1, 1, null)).toThrow(/Ks has 1 caches, Vs 0/);
+    expect(() => nat.attnDecodeBatch(new Float32Array(4), one, one, new Int32Array([8, 0, 4]), new Float32Array(4), 2, 2, 1, 1, 1, null)).toThrow(/shorter than/);
+    expect(() => nat.attnDecodeBatch(new Float32Array(4), one, one, new Int32Array([4, 0]), new Float32Array(4), 2, 2, 1, 1, 1, null)).toThrow(/meta has 2 elements, needs 3/);
+  });
+
   it('softmax: random rows/cols, large logits, masks, NaN rows', () => {
     for (let t = 0; t < 60; t++) {
       const rows = int(1, 9), cols = pick([1, 2, 7, 8, 9, 16, 33, int(1, 300)]);

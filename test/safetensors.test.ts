@@ -253,6 +253,17 @@ describe('SafetensorsFile: strict header validation', () => {
     expectOpenError(craft({}, 0, 1000n), /header length 1000 runs past the end of the file/);
   });
 
+  it('header length at the boundary: ending exactly at the end of the file opens, one byte more does not', () => {
+    // '{}' is 2 bytes: 8 + 2 = 10 = the file's size
+    const f = SafetensorsFile.open(craft({}, 0, 2n));
+    expect([f.headerLength, f.dataOffset, f.names().length]).toEqual([2, 10, 0]);
+    f.close();
+    expectOpenError(craft({}, 0, 3n), /^header length 3 runs past the end of the file \(10 bytes, header would end at 11\)$/);
+    // within the file's size but past its end once the 8 length bytes are counted (N ≤ size < 8 + N)
+    expectOpenError(craft({}, 20, 23n), /^header length 23 runs past the end of the file \(30 bytes, header would end at 31\)$/);
+    expectOpenError(craft({}, 20, 30n), /^header length 30 runs past the end of the file \(30 bytes, header would end at 38\)$/);
+  });
+
   it('header length over the 100 MB cap', () => {
     expectOpenError(craft({}, 0, BigInt(MAX_HEADER_BYTES) + 1n), /header length 100000001 exceeds the 100000000-byte cap/);
     expectOpenError(craft({}, 0, 2n ** 64n - 1n), /exceeds the 100000000-byte cap/);

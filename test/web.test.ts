@@ -26,7 +26,7 @@ const SHOTS = path.resolve(__dirname, '../test-artifacts');
 const WEB = path.resolve(__dirname, '../dist/web/index.html');
 
 describe('the dashboard in Chromium', () => {
-  let s: MoeServer, url: string, browser: Browser, page: Page;
+  let s: MoeServer, url: string, browser: Browser, page: Page, jobsDir = '';
   const model = MoeModel.load(DEMO), tok = loadTokenizer(DEMO)!;
   const greedy = (text: string, max: number, sub?: Parameters<typeof generate>[2]['sub']) => {
     const ids = tok.applyChatTemplate([{ role: 'user', content: text }], true);
@@ -38,7 +38,8 @@ describe('the dashboard in Chromium', () => {
     expect(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run ./setup.sh (it apt-installs chromium), or set MOEKIT_CHROMIUM`).toBe(true);
     expect(fs.existsSync(WEB), 'dist/web is not built: npm run build:web (npm ci and npm test run it)').toBe(true);
     fs.mkdirSync(SHOTS, { recursive: true });
-    s = createServer({ dir: DEMO });
+    jobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-web-jobs-'));
+    s = createServer({ dir: DEMO, jobsDir });
     url = await s.listen('127.0.0.1', 0);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -48,7 +49,7 @@ describe('the dashboard in Chromium', () => {
     await page.waitForSelector('body[data-ready="1"]');
     expect(errors).toEqual([]);
   });
-  afterAll(async () => { await browser?.close(); await s?.close(); });
+  afterAll(async () => { await browser?.close(); await s?.close(); if (jobsDir) fs.rmSync(jobsDir, { recursive: true, force: true }); });
 
   async function chat(text: string): Promise<string> {
     const n = await page.locator('.msg.assistant').count();
@@ -104,8 +105,36 @@ describe('the dashboard in Chromium', () => {
     await page.click('nav button[data-tab="premoe"]');
     await page.waitForSelector('#premoe-table td');
     expect(await page.textContent('#premoe-store')).toMatch(/no pattern store loaded/);
+    // the demo's evaluation (examples/demo-moe/premoe-eval.json): one accuracy curve per scoring method, and
+    // the note quotes the full model's mean held-out accuracy from that file
+    const ev = JSON.parse(fs.readFileSync(path.join(DEMO, 'premoe-eval.json'), 'utf8'));
+    const scores = new Set(ev.grid.map((r: { score: string }) => r.score).filter((x: string) => x !== 'full'));
+    await page.waitForSelector(`#tab-premoe[data-curves="${scores.size}"]`);
+    const full = ev.grid.find((r: { score: string }) => r.score === 'full').mean;
+    expect(await page.textContent('#premoe-eval')).toContain(`full model ${(100 * full).toFixed(1)} %`);
     await shot('premoe');
   });
+
+  it('the jobs view profiles the model (then the PreMoe view lists its tasks) and trains, following their events', async () => {
+    await page.click('nav button[data-tab="jobs"]');
+    await page.selectOption('#profile-tasks', 'image');
+    await page.fill('#profile-n', '2');
+    await page.click('#profile-start');
+    await page.waitForSelector('#tab-jobs[data-end]', { timeout: 60_000 });
+    expect(await page.getAttribute('#tab-jobs', 'data-end')).toBe('done');
+    expect(await page.textContent('#job-item')).toMatch(/^(\d+)\/\1 /); // the bar's last event: all examples
+    await page.click('nav button[data-tab="premoe"]');
+    await page.waitForFunction(() => (document.getElementById('premoe-tasks')?.textContent ?? '').includes('stored task patterns'));
+    expect(await page.textContent('#premoe-tasks')).toMatch(/digit, shape, dots, draw, icons/);
+    await page.click('nav button[data-tab="jobs"]');
+    await page.fill('#train-steps', '2');
+    await page.click('#train-start');
+    await page.waitForSelector('#tab-jobs[data-end]', { timeout: 120_000 });
+    expect(await page.getAttribute('#tab-jobs', 'data-end')).toBe('done');
+    expect(await page.textContent('#job-item')).toMatch(/step 2\/2, loss \d+\.\d+/);
+    expect(await page.locator('#job-list tr').count()).toBe(3);
+    await shot('jobs');
+  }, 240_000);
 
   it('the planner simulates, searches and exports a spec', async () => {
     await page.click('nav button[data-tab="planner"]');

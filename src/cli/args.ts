@@ -1,6 +1,7 @@
 /** Flag parsing shared by the commands: node:util parseArgs, with errors as MoekitErrors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolveModelDir } from '../io/model-dir.js';
+import { LOAD_DTYPES, type LoadDtype } from '../models/model.js';
 import { MoekitError } from '../util/errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -40,11 +41,11 @@ export function onePositional(positionals: string[], what: string, usage: string
   return what === 'model directory' ? resolveModelDir(positionals[0]) : positionals[0];
 }
 
-/** --dtype: 'auto' keeps bf16 weights as bf16 (half the memory), 'f32' upcasts at load */
-export function dtypeFlag(v: string | undefined): 'auto' | 'f32' {
-  if (v === undefined || v === 'auto') return 'auto';
-  if (v === 'f32') return 'f32';
-  throw new MoekitError(`--dtype must be 'auto' or 'f32', got '${v}'`);
+/** --dtype: 'auto' keeps bf16 (and stored q8_0/q4_0) weights as they are, 'f32' upcasts at load, q8_0 / q4_0 quantise at load */
+export function dtypeFlag(v: string | undefined): LoadDtype {
+  if (v === undefined) return 'auto';
+  if ((LOAD_DTYPES as readonly string[]).includes(v)) return v as LoadDtype;
+  throw new MoekitError(`--dtype must be one of ${LOAD_DTYPES.join(', ')}, got '${v}'`);
 }
 
 /** a byte count: an integer or decimal, optionally with K, M, G or T (powers of 1024, also written KiB, MiB, GiB, TiB) */

@@ -1,8 +1,12 @@
-/** The terminal face of progress events: a bar on stderr when it is a TTY, silence otherwise. */
+/**
+ * The terminal face of progress events: a bar on stderr when it is a TTY, silence otherwise; with
+ * MOEKIT_PROGRESS=jsonl, each event as one JSON line on stderr instead (what `moekit serve`'s jobs read).
+ */
 import cliProgress from 'cli-progress';
 import type { ProgressCallback } from '../util/progress.js';
 
 export function terminalProgress(enabled = process.stderr.isTTY === true): ProgressCallback | undefined {
+  if (process.env.MOEKIT_PROGRESS === 'jsonl') return (ev) => { process.stderr.write(JSON.stringify(ev) + '\n'); };
   if (!enabled) return undefined;
   let bar: cliProgress.SingleBar | null = null;
   return (ev) => {

@@ -1,4 +1,4 @@
-/** `moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--greedy] [--dtype auto|f32] [--json]` */
+/** `moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--greedy] [--dtype auto|f32|q8_0|q4_0] [--json]` */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadTokenizer } from '../io/tokenizer.js';
@@ -9,7 +9,7 @@ import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
 import { dtypeFlag, numFlag, onePositional, parse } from './args.js';
 
-const USAGE = 'moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--greedy] [--dtype auto|f32] [--json]';
+const USAGE = 'moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--greedy] [--dtype auto|f32|q8_0|q4_0] [--json]';
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
 

@@ -12,7 +12,7 @@ import { MoekitError } from '../util/errors.js';
 import { terminalProgress } from './bar.js';
 import { dtypeFlag, EXPERT_OPTIONS, EXPERT_USAGE, expertFlags, onePositional, parse } from './args.js';
 
-const USAGE = `moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--dtype auto|f32] ${EXPERT_USAGE} [--json]`;
+const USAGE = `moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--dtype auto|f32|q8_0|q4_0] ${EXPERT_USAGE} [--json]`;
 
 export async function runForward(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { input: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, dtype: { type: 'string' }, ...EXPERT_OPTIONS }, USAGE);

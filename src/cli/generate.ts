@@ -56,7 +56,7 @@ function patternFlags(v: Record<string, string | boolean | undefined>): PatternF
 /** the most positions one generation may reach (the KV cache grows to it as tokens come, never up front) */
 const MAX_NEW_TOKENS = 2 ** 24;
 
-const USAGE = `moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--chat [--system TEXT]] [--no-stop] [--dtype auto|f32] ${EXPERT_USAGE} [--experts auto|TASK --store STORE [--keep-experts M] [--score tcess|frequency|soft|reap] [--threshold D] [--fallback general|full]] [--memory-budget SIZE] [--json]`;
+const USAGE = `moekit generate MODEL_DIR (--ids 1,2,3 | --prompt TEXT) [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--chat [--system TEXT]] [--no-stop] [--dtype auto|f32|q8_0|q4_0] ${EXPERT_USAGE} [--experts auto|TASK --store STORE [--keep-experts M] [--score tcess|frequency|soft|reap] [--threshold D] [--fallback general|full]] [--memory-budget SIZE] [--json]`;
 
 export async function runGenerate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {

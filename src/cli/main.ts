@@ -14,6 +14,8 @@ const HELP = `moekit: Mixture-of-Experts toolkit
                                                  train a MoE (elastic sub-models, balance losses)
   moekit extract MODEL_DIR [--layers 0,1,3] [--keep KEEP.json | --experts N] [--top-k K] --out DIR
                                                  a sub-model as a standalone checkpoint
+  moekit quantize MODEL_DIR --type q8_0|q4_0 --out DIR
+                                                 weight matrices as llama.cpp blocks (docs/quantization.md)
   moekit grad MODEL_DIR --input IDS.safetensors --out GRADS.safetensors
                                                  loss and every parameter's gradient
   moekit eval MODEL_DIR [--tasks a,b|text|image|all] [--n N] [--json]
@@ -42,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'generate': return await (await import('./generate.js')).runGenerate(rest);
       case 'train': return await (await import('./train.js')).runTrain(rest);
       case 'extract': return await (await import('./extract.js')).runExtract(rest);
+      case 'quantize': return await (await import('./quantize.js')).runQuantize(rest);
       case 'grad': return await (await import('./grad.js')).runGrad(rest);
       case 'experts': return await (await import('./experts.js')).runExperts(rest);
       case 'eval': return await (await import('./eval.js')).runEval(rest);
@@ -58,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('moekit 0.1.0\n');
         return 0;
       default:
-        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, grad, experts, plan, serve, native; moekit --help)`);
+        throw new MoekitError(`unknown command '${cmd}' (try: inspect, forward, generate, train, eval, extract, quantize, grad, experts, plan, serve, native; moekit --help)`);
     }
   } catch (e) {
     if (e instanceof HelpRequested) {
@@ -79,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** the commands that run a model: without the native core they run on the (much slower) reference kernels */
-const COMPUTES = new Set(['forward', 'generate', 'train', 'extract', 'grad', 'eval']);
+const COMPUTES = new Set(['forward', 'generate', 'train', 'extract', 'grad', 'eval', 'quantize']);
 
 async function warnWithoutNative(): Promise<void> {
   const { kernelsInfo } = await import('../tensor/index.js');

@@ -4,7 +4,9 @@
  */
 import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 import { MoekitError } from '../util/errors.js';
-import { CALIBRATION, type CalibrationRow } from '../plan/calibration.js';
+import { accountedThroughput, CALIBRATION, type CalibrationRow } from '../plan/calibration.js';
+import { bandFor, withinBands, type Band } from '../plan/band.js';
+export { accountedThroughput } from '../plan/calibration.js';
 import { exportPlan, type Engine } from '../plan/export.js';
 import { hardwarePreset, presetNames } from '../plan/hardware.js';
 import { MODEL_PRESETS, modelPresetNames } from '../plan/models.js';
@@ -114,8 +116,20 @@ function fixedLayout(v: Vals): NonNullable<SearchOptions['fixed']> {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const secs = (x: number) => (x >= 1 ? `${x.toFixed(2)} s` : `${(1e3 * x).toFixed(1)} ms`);
 
-export function simJson(r: SimResult): Record<string, unknown> {
+/** the band of a result: its throughput range from the validation residuals */
+export function bandJson(r: SimResult, b: Band): Record<string, unknown> {
   return {
+    p80_rel_error: b.p80_rel_error,
+    tokens_per_s: [r.tokens_per_s * b.lo_factor, r.tokens_per_s * b.hi_factor],
+    tokens_per_s_per_device: [r.tokens_per_s_per_device * b.lo_factor, r.tokens_per_s_per_device * b.hi_factor],
+    mfu: [r.mfu * b.lo_factor, r.mfu * b.hi_factor],
+    basis: b.basis,
+  };
+}
+
+export function simJson(r: SimResult, band?: Band): Record<string, unknown> {
+  return {
+    ...(band ? { band: bandJson(r, band) } : {}),
     step_time_s: r.step_time_s,
     tokens_per_s: r.tokens_per_s,
     tokens_per_s_per_device: r.tokens_per_s_per_device,
@@ -132,13 +146,14 @@ export function simJson(r: SimResult): Record<string, unknown> {
   };
 }
 
-function simText(spec: Spec, r: SimResult): string {
+function simText(spec: Spec, r: SimResult, band: Band): string {
   const p = r.parallel;
   const lines = [
     `${spec.model.name} on ${spec.devices} x ${spec.hardware.name}`,
     `layout      TP${p.tp} PP${p.pp} VPP${p.vpp} EP${p.ep} ETP${p.etp} CP${p.cp} DP${p.dp}, ${p.schedule}, ZeRO-${p.zero}, recompute ${JSON.stringify(p.recompute)}`,
     `step        ${secs(r.step_time_s)}  (${r.microbatches} micro-batches per pipeline)`,
     `throughput  ${Math.round(r.tokens_per_s).toLocaleString('en-US')} tokens/s (${r.tokens_per_s_per_device.toFixed(0)} per device)`,
+    `band        ${(r.tokens_per_s_per_device * band.lo_factor).toFixed(0)}-${(r.tokens_per_s_per_device * band.hi_factor).toFixed(0)} per device (+-${pct(band.p80_rel_error)}, p80 of ${band.basis})`,
     `MFU         ${pct(r.mfu)}   HFU ${pct(r.hfu)}  (of dense BF16 peak ${(spec.hardware.peak_bf16 / 1e12).toFixed(0)} TFLOP/s)`,
     `memory      ${r.memory_gib_per_device.toFixed(1)} GiB per device of ${(spec.hardware.hbm_bytes / 2 ** 30).toFixed(1)} GiB: ${r.fits ? 'fits' : 'DOES NOT FIT'}`,
     '  ' + Object.entries(r.memory_breakdown_gib).filter(([k]) => k !== 'total').map(([k, x]) => `${k} ${x.toFixed(1)}`).join(', '),
@@ -181,7 +196,8 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
       if (sub === 'simulate') {
         const spec = specFrom(positionals[0], values, false);
         const r = simulate(spec);
-        out(json ? JSON.stringify(simJson(r), null, 1) : simText(spec, r));
+        const band = bandFor(spec.hardware);
+        out(json ? JSON.stringify(simJson(r, band), null, 1) : simText(spec, r, band));
         return 0;
       }
       if (sub === 'search') {
@@ -190,10 +206,19 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
         // --top 0 would list nothing and then report that no layout fits
         if (top < 1) throw new MoekitError(`must be at least 1 (got ${top})`, '--top');
         const r = search(spec, { top, fixed: fixedLayout(values) });
+        const band = bandFor(spec.hardware);
+        const best = r.top[0]?.result.tokens_per_s;
+        // the layouts whose band overlaps the best one's: the ranking among them is not resolved
+        const tied = r.top.filter((x) => best !== undefined && withinBands(best, x.result.tokens_per_s, band)).length;
         if (json) {
           out(JSON.stringify({
             layouts_enumerated: r.layouts_enumerated, simulations: r.simulations, fitting_layouts: r.fitting_layouts, elapsed_s: r.elapsed_s,
-            top: r.top.map((x) => ({ layout: x.layout, micro_batch: x.training.micro_batch, ...simJson(x.result) })),
+            band: { p80_rel_error: band.p80_rel_error, basis: band.basis, within_band_of_best: tied },
+            top: r.top.map((x, i) => ({
+              layout: x.layout, micro_batch: x.training.micro_batch, ...simJson(x.result, band),
+              within_band_of_best: best !== undefined && withinBands(best, x.result.tokens_per_s, band),
+              within_band_of_next: i + 1 < r.top.length ? withinBands(x.result.tokens_per_s, r.top[i + 1].result.tokens_per_s, band) : undefined,
+            })),
             closest: r.closest ? { layout: r.closest.layout, ...simJson(r.closest.result) } : undefined,
             no_valid_layout: r.no_valid_layout,
           }, null, 1));
@@ -209,7 +234,8 @@ export async function runPlanCommand(argv: string[]): Promise<number> {
             return 1;
           }
           out('rank  layout                               recompute          tokens/s/dev    MFU   memory GiB');
-          r.top.forEach((x, i) => out(`${String(i + 1).padStart(4)}  ${x.layout.padEnd(36)} ${JSON.stringify(x.parallel.recompute).slice(0, 18).padEnd(18)} ${x.result.tokens_per_s_per_device.toFixed(0).padStart(12)} ${pct(x.result.mfu).padStart(6)} ${x.result.memory_gib_per_device.toFixed(1).padStart(8)}`));
+          r.top.forEach((x, i) => out(`${String(i + 1).padStart(4)}  ${x.layout.padEnd(36)} ${JSON.stringify(x.parallel.recompute).slice(0, 18).padEnd(18)} ${x.result.tokens_per_s_per_device.toFixed(0).padStart(12)} ${pct(x.result.mfu).padStart(6)} ${x.result.memory_gib_per_device.toFixed(1).padStart(8)}${best !== undefined && withinBands(best, x.result.tokens_per_s, band) ? '  ~best' : ''}`));
+          out(`band: +-${pct(band.p80_rel_error)} (p80 of ${band.basis}); ${tied === 1 ? 'rank 1 is resolved: no other listed layout is within its band' : `ranks 1-${tied} (marked ~best) are within each other's band: the prediction does not resolve their order`}`);
         }
         return r.top.length ? 0 : 1;
       }
@@ -351,37 +377,6 @@ export interface CalibrationOutcome {
   accounting_factor: number;
 }
 
-/**
- * Whole-run throughput of a row whose published figure is cost accounting: tokens / (time at steady state over the
- * tokens after the ramp + time over the ramp, each batch size simulated) x goodput.
- */
-export function accountedThroughput(row: CalibrationRow, steady: number): number {
-  const a = row.accounting;
-  if (!a) return steady;
-  let time = 0;
-  let tokens = 0;
-  if (a.ramp) {
-    const n = 16;
-    const dp = resolveSpec(structuredClone(row.spec), row.id).parallel.dp;
-    const raw = row.spec as { training: Record<string, unknown> };
-    const mb = (raw.training.micro_batch as number | undefined) ?? 1;
-    for (let i = 0; i < n; i++) {
-      const b = a.ramp.from_batch + ((i + 0.5) / n) * (a.ramp.to_batch - a.ramp.from_batch);
-      const unit = dp * mb;
-      const batch = Math.max(unit, Math.round(b / unit) * unit);
-      const spec = structuredClone(row.spec) as { training: Record<string, unknown> };
-      spec.training = { ...spec.training, global_batch: batch };
-      const r = simulate(resolveSpec(spec as Record<string, unknown>, row.id));
-      time += a.ramp.ramp_tokens / n / r.tokens_per_s_per_device;
-    }
-    tokens = a.ramp.total_tokens;
-    time += (a.ramp.total_tokens - a.ramp.ramp_tokens) / steady;
-  } else {
-    tokens = 1;
-    time = 1 / steady;
-  }
-  return (tokens / time) * a.goodput;
-}
 
 /** Simulate every calibration row. MFU rows pass within 3 points, throughput rows within 10%. */
 export function calibrationTable(): CalibrationOutcome[] {

@@ -1,6 +1,6 @@
 /**
  * `moekit serve [MODEL_DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N]
- *   [--body-limit SIZE] [--threads N] [--dtype auto|f32] [--store STORE [--keep-experts M] [--score S]]`: the OpenAI-compatible server and the dashboard
+ *   [--body-limit SIZE] [--threads N] [--dtype auto|f32|q8_0|q4_0] [--store STORE [--keep-experts M] [--score S]]`: the OpenAI-compatible server and the dashboard
  * (src/server/app.ts) on MODEL_DIR, or on the bundled demo model. It listens at once (/health answers 503
  * while the model loads, the page shows the load's progress) and stops cleanly on SIGINT / SIGTERM.
  */
@@ -13,7 +13,7 @@ import { MoekitError } from '../util/errors.js';
 import { dtypeFlag, numFlag, parse, sizeFlag } from './args.js';
 import { terminalProgress } from './bar.js';
 
-const USAGE = 'moekit serve [MODEL_DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--body-limit SIZE] [--threads N] [--dtype auto|f32] [--store STORE [--keep-experts M] [--score tcess|frequency|soft|reap]]';
+const USAGE = 'moekit serve [MODEL_DIR] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--slots N] [--queue N] [--body-limit SIZE] [--threads N] [--dtype auto|f32|q8_0|q4_0] [--store STORE [--keep-experts M] [--score tcess|frequency|soft|reap]] [--jobs-dir DIR]';
 
 /** examples/demo-moe of this package */
 export const DEMO_MODEL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/demo-moe');
@@ -22,7 +22,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     host: { type: 'string' }, port: { type: 'string' }, 'api-key': { type: 'string' }, slots: { type: 'string' },
     queue: { type: 'string' }, 'body-limit': { type: 'string' }, threads: { type: 'string' }, dtype: { type: 'string' },
-    store: { type: 'string' }, 'keep-experts': { type: 'string' }, score: { type: 'string' },
+    store: { type: 'string' }, 'keep-experts': { type: 'string' }, score: { type: 'string' }, 'jobs-dir': { type: 'string' },
   }, USAGE);
   if (positionals.length > 1) throw new MoekitError(`expected at most one model directory, got ${positionals.length} (--help for usage)`);
   const dir = positionals[0] ?? DEMO_MODEL;
@@ -44,6 +44,7 @@ export async function runServe(argv: string[]): Promise<number> {
     bodyLimit: sizeFlag(values['body-limit'], 'body-limit'),
     threads: numFlag(values.threads, 'threads', { int: true, min: 1, max: 4096 }),
     dtype: dtypeFlag(values.dtype),
+    jobsDir: values['jobs-dir'],
   });
   let url: string;
   try {

@@ -378,12 +378,20 @@ function outputGate(out: Float32Array, gate: Float32Array): void {
 function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
   const { k, d, w, B, window } = c;
   const a = d.attention, { nH, kvH, Dk, Dv } = dims(d);
-  for (let b = 0; b < B; b++) {
-    const p = c.pos0[b], S = p + 1, kv = c.kv[b];
-    const lo = firstKey(p, window, c.layer?.chunk);
-    k.attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), kv.k, kv.v, out.subarray(b * nH * Dv, (b + 1) * nH * Dv),
-      nH, kvH, kv.cap, Dk, Dv, lo, S, a.scale, a.sinks ? w.sinks! : null);
+  const sinks = a.sinks ? w.sinks! : null;
+  if (B === 1) {
+    const p = c.pos0[0], kv = c.kv[0];
+    k.attnDecode(q, kv.k, kv.v, out, nH, kvH, kv.cap, Dk, Dv, firstKey(p, window, c.layer?.chunk), p + 1, a.scale, sinks);
+    return;
   }
+  // one call for the batch: each sequence's cache and (cap, lo, S)
+  const Ks: Float32Array[] = new Array(B), Vs: Float32Array[] = new Array(B), meta = new Int32Array(3 * B);
+  for (let b = 0; b < B; b++) {
+    const p = c.pos0[b], kv = c.kv[b];
+    Ks[b] = kv.k; Vs[b] = kv.v;
+    meta[3 * b] = kv.cap; meta[3 * b + 1] = firstKey(p, window, c.layer?.chunk); meta[3 * b + 2] = p + 1;
+  }
+  k.attnDecodeBatch(q, Ks, Vs, meta, out, nH, kvH, Dk, Dv, a.scale, sinks);
 }
 
 /** dy [N, H] → dx [N, H] (+=), weight gradients into g */

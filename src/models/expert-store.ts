@@ -28,6 +28,7 @@ function absentError(l: number, e: number, file?: string): MoekitError {
 
 /** every expert of one MoE layer in memory */
 export class EagerExperts implements LayerExperts {
+  readonly held = true;
   constructor(readonly list: (Ffn | null)[], readonly layer = -1) {}
   get count(): number {
     return this.list.length;

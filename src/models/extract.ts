@@ -18,6 +18,7 @@ import { MoekitError } from '../util/errors.js';
 import { withTemp } from '../util/temp.js';
 import type { ArchName, LayerDesc, ModelDesc } from './desc.js';
 import { describeModel } from './registry.js';
+import { hfConfigJson } from '../io/config-json.js';
 
 type Json = Record<string, unknown>;
 
@@ -266,7 +267,7 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
     const { files } = writeShardedSafetensors(out, entries, { maxShardBytes: 5 * 2 ** 30 });
     const tmp = path.join(out, `.config.json.tmp-${process.pid}`);
     withTemp(tmp, () => {
-      fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+      fs.writeFileSync(tmp, hfConfigJson(config, fs.readFileSync(cfgR.file, 'utf8')));
       fs.renameSync(tmp, path.join(out, 'config.json'));
     });
     files.push(path.join(out, 'config.json'), ...copySideFiles(path.dirname(cfgR.file), out));

@@ -25,13 +25,19 @@ import { describeModel } from './registry.js';
 import { lmHeadIsEmbedding } from './validate.js';
 import { RopeTable } from './rope.js';
 import { checkpointSource, fp8BlockSize, prefixedSource } from './source.js';
+import { quantizeWeight, quantizingArch, quantPlan } from './quantize.js';
+import { isQuantType, type QuantType } from '../tensor/quant.js';
 import type { LayerWeights, Linear, ModelWeights } from './weights.js';
 
 export type { MoeEvent, Pass, SubModel, Tracer } from './pass.js';
 
+export type LoadDtype = 'auto' | 'f32' | QuantType;
+export const LOAD_DTYPES: readonly LoadDtype[] = ['auto', 'f32', 'q8_0', 'q4_0'];
+
 export interface LoadOptions {
   onProgress?: ProgressCallback;
-  dtype?: 'auto' | 'f32';
+  /** 'auto' keeps bf16 (and stored q8_0/q4_0) weights as they are, 'f32' widens everything, q8_0 / q4_0 quantise at load (models/quantize.ts) */
+  dtype?: LoadDtype;
   /** how the routed experts are held: all read at load (default), or read on first use under a byte budget */
   experts?: 'eager' | 'lazy';
   /** lazy only: the most bytes of routed experts held at once (default: no limit) */
@@ -71,18 +77,23 @@ export class MoeModel {
       if (!(typeof budget === 'number' && budget >= 0)) throw new MoekitError(`expertBudgetBytes must be a number of bytes ≥ 0, got ${String(budget)}`);
       if (mode !== 'lazy') throw new MoekitError(`expertBudgetBytes needs experts: 'lazy'`);
     }
+    const dtype = opts.dtype ?? 'auto';
+    if (!LOAD_DTYPES.includes(dtype)) throw new MoekitError(`dtype must be one of ${LOAD_DTYPES.join(', ')}, got '${String(dtype)}'`);
     const cfg = readConfig(dir);
-    const { arch, desc } = describeModel(cfg);
+    const { arch: archSpec, desc } = describeModel(cfg);
+    const k = getKernels();
+    const plan = isQuantType(dtype) ? quantPlan(dtype) : null;
+    const arch = plan ? quantizingArch(k, archSpec, plan) : archSpec;
     const ck = Checkpoint.open(path.dirname(cfg.file));
     let keepOpen = false;
     try {
-      const src = prefixedSource(checkpointSource(ck, fp8BlockSize(cfg), (opts.dtype ?? 'auto') === 'auto'), arch.tensorPrefix);
+      const src = prefixedSource(checkpointSource(ck, fp8BlockSize(cfg), dtype !== 'f32'), arch.tensorPrefix);
       const store = mode === 'lazy' ? new LazyExperts(ck, src, arch, desc, budget ?? Infinity, opts.onProgress) : null;
       const H = desc.hidden, V = desc.vocab;
       const total = desc.nLayers + 2;
       const task = `load ${path.basename(path.resolve(dir))}`;
       opts.onProgress?.({ status: 'initiate', task, total });
-      const embed = src.getMatrix('model.embed_tokens.weight', [V, H]);
+      const embed = quantizeWeight(k, src.getMatrix('model.embed_tokens.weight', [V, H]), V, H, plan?.lmHead ?? null);
       opts.onProgress?.({ status: 'progress', task, loaded: 1, total, item: 'embeddings' });
       const layers = [];
       for (let l = 0; l < desc.nLayers; l++) {
@@ -97,11 +108,11 @@ export class MoeModel {
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
       // the embedding when tied; an error when the config says it is not
       const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir);
-      const lmHead: Linear = { w: tied ? embed : src.getMatrix('lm_head.weight', [V, H]), b: desc.lmHeadBias ? src.get('lm_head.bias', [V]) : null, out: V, in: H };
+      const lmHead: Linear = { w: tied ? embed : quantizeWeight(k, src.getMatrix('lm_head.weight', [V, H]), V, H, plan?.lmHead ?? null), b: desc.lmHeadBias ? src.get('lm_head.bias', [V]) : null, out: V, in: H };
       opts.onProgress?.({ status: 'done', task, total });
       opts.onProgress?.({ status: 'ready', task, seconds: (Date.now() - t0) / 1000 });
       keepOpen = store !== null;
-      return new MoeModel(desc, { embed, norm, normBias, lmHead, layers }, arch, path.dirname(cfg.file), store);
+      return new MoeModel(desc, { embed, norm, normBias, lmHead, layers }, archSpec, path.dirname(cfg.file), store);
     } finally {
       if (!keepOpen) ck.close();
     }

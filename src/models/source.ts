@@ -7,7 +7,9 @@ import type { Checkpoint } from '../io/checkpoint.js';
 import type { ConfigReader } from '../io/config.js';
 import { dequantFp8Blocks } from '../io/quant.js';
 import { MoekitError } from '../util/errors.js';
-import { bf16Weight, f32Weight } from '../tensor/weight.js';
+import { bf16Weight, f32Weight, quantWeight, weightF32 } from '../tensor/weight.js';
+import { QK, QUANT_TYPES, quantBytes, type QuantType } from '../tensor/quant.js';
+import { getKernels } from '../tensor/index.js';
 import type { Rows, TensorSource } from './weights.js';
 
 /**
@@ -26,10 +28,30 @@ export function checkpointSource(ck: Checkpoint, fp8Block: [number, number] = [1
     }
     return i;
   };
+  /**
+   * A matrix `moekit quantize` wrote as blocks (docs/quantization.md): U8 with the expected shape but its last dim
+   * (in) replaced by in/32 blocks of 34 (q8_0) or 18 (q4_0) bytes; the type follows from that width.
+   */
+  const storedQuant = (name: string, shape: number[]): QuantType | null => {
+    if (!ck.has(name) || ck.info(name).dtype !== 'U8' || shape.length < 2) return null;
+    const i = ck.info(name), last = shape[shape.length - 1];
+    const lead = i.shape.length === shape.length && i.shape.slice(0, -1).every((s, k) => s === shape[k]);
+    const type = QUANT_TYPES.find((t) => last % QK === 0 && i.shape[i.shape.length - 1] === quantBytes(t, last));
+    if (!lead || !type) {
+      throw new MoekitError(`tensor '${name}' is U8 [${i.shape.join(', ')}]: expected [${shape.join(', ')}] as f32/bf16, or q8_0 / q4_0 blocks [${[...shape.slice(0, -1), `${last}/32·34 or ·18`].join(', ')}]`, i.file);
+    }
+    return type;
+  };
   const raw = (name: string, rows?: Rows) => (rows ? ck.readRawRows(name, rows[0], rows[1]) : ck.readRaw(name));
   const src: TensorSource = {
     has: (name) => ck.has(name),
     getMatrix(name, shape, rows) {
+      const q = storedQuant(name, shape);
+      if (q) {
+        const r = raw(name, rows);
+        const w = quantWeight(q, new Uint8Array(r.buffer, r.byteOffset, r.byteLength));
+        return keepBf16 ? w : f32Weight(weightF32(getKernels(), w));
+      }
       if (!keepBf16 || info(name, shape).dtype !== 'BF16') return f32Weight(src.get(name, shape, rows));
       const r = raw(name, rows);
       if (r.byteOffset % 2 === 0) return bf16Weight(new Uint16Array(r.buffer, r.byteOffset, r.byteLength / 2));

@@ -15,6 +15,7 @@ import { archFor, describeModel } from './registry.js';
 import { f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
 import { groupPrefix, mtpCopies, mtpPrefix, withMtpLayers, type MtpKind } from './mtp.js';
+import { hfConfigJson } from '../io/config-json.js';
 
 export interface TensorSpec { name: string; shape: number[] }
 
@@ -131,7 +132,7 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
     },
   }));
   writeSafetensors(path.join(dir, 'model.safetensors'), entries, { format: 'pt' });
-  fs.writeFileSync(cfgPath, JSON.stringify(config, null, 2));
+  fs.writeFileSync(cfgPath, hfConfigJson(config));
   return d;
 }
 
@@ -156,7 +157,7 @@ export function withRandomMtp(from: string, dir: string, kind: MtpKind, D: numbe
     fs.mkdirSync(dir, { recursive: true });
     writeShardedSafetensors(dir, entries, { maxShardBytes: 5 * 2 ** 30 });
     copySideFiles(from, dir);
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+    fs.writeFileSync(path.join(dir, 'config.json'), hfConfigJson(config, fs.readFileSync(cfgPath, 'utf8')));
   } finally {
     ck.close();
   }

@@ -55,6 +55,27 @@ export interface MoeSaved {
   sharedGate: Float32Array | null; // [N] σ(gate logit) (Qwen2-MoE)
 }
 
+/**
+ * The weights of the experts with rows, as the fused kernel takes them (null when one is not f32 or bf16:
+ * the loop handles every weight type)
+ */
+function groupedExperts(w: MoeWeights, offsets: Int32Array, E: number): { ws: (Float32Array | Uint16Array | null)[]; bs: (Float32Array | null)[]; widths: Int32Array } | null {
+  const ws: (Float32Array | Uint16Array | null)[] = new Array(3 * E).fill(null), bs: (Float32Array | null)[] = new Array(3 * E).fill(null);
+  const widths = new Int32Array(E);
+  for (let e = 0; e < E; e++) {
+    if (offsets[e + 1] === offsets[e]) continue;
+    const f = w.experts.get(e);
+    const ls = [f.gate, f.up, f.down];
+    for (let i = 0; i < 3; i++) {
+      const L = ls[i];
+      if (L.w.dtype !== 'f32' && L.w.dtype !== 'bf16') return null;
+      ws[3 * e + i] = L.w.data; bs[3 * e + i] = L.b;
+    }
+    widths[e] = f.gate.out;
+  }
+  return { ws, bs, widths };
+}
+
 /** x [N, H] → y [N, H]; s when c.save */
 export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
   const { k, m, w, x, N, H, save } = c;
@@ -71,8 +92,13 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
   // Llama 4: the weight scales each expert's input, the outputs are summed (combine weight 1)
   const combineW = m.weightInput ? new Float32Array(N * K).fill(1) : r.weights; // [N, K]
   if (m.weightInput && save) throw new MoekitError('an MoE block that weighs its experts\' inputs (Llama 4) has no backward in the trainer');
-  // experts → combine
-  for (let e = 0; e < m.experts; e++) {
+  // experts → combine: one native call for inference when the kernels have it (the loop below is its reference;
+  // it weighs outputs, so blocks that weigh inputs take the loop)
+  const grouped = !save && !outs && !m.weightInput && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
+  if (grouped) {
+    k.expertsForward!(x, N, H, K, order, offsets, r.weights, out, act.clamped, act.limit, act.alpha, grouped.ws, grouped.bs, grouped.widths);
+  }
+  for (let e = 0; e < m.experts && !grouped; e++) {
     const lo = offsets[e], hi = offsets[e + 1];
     experts.push(null); ys.push(null);
     if (hi === lo) continue;

@@ -77,6 +77,11 @@ export interface LayerExperts {
   get(e: number): Ffn;
   /** bytes of this layer's experts held in memory now */
   residentBytes(): number;
+  /**
+   * every expert stays in memory whatever is asked for (an eager array): the fused expert kernel may then
+   * take all of a block's experts at once; a store under a byte budget leaves it unset (one expert at a time)
+   */
+  readonly held?: boolean;
 }
 
 export interface MoeWeights {

@@ -5,6 +5,8 @@
  * constants chosen while looking at them are marked `tuned_on_calibration` in fitted.ts.
  */
 import { DSV3_PRETRAIN_DAYS, FITTED, goodputFromInterruptions } from './fitted.js';
+import { resolveSpec } from './spec.js';
+import { simulate } from './simulate.js';
 
 export interface CalibrationRow {
   id: string;
@@ -48,7 +50,7 @@ export const CALIBRATION: CalibrationRow[] = [
       model: { preset: 'deepseek-v3' },
       hardware: { preset: 'h800', devices: 2048 },
       parallel: { tp: 1, pp: 16, ep: 64, etp: 1, zero: 1, schedule: 'dualpipe', ep_overlap: 'dualpipe', a2a: 'hierarchical', recompute: ['layernorm', 'mla_up', 'moe_act'] },
-      training: { seq_len: 4096, micro_batch: 1, global_batch: 15360, precision: 'fp8', optimizer_precision: 'bf16', node_limit: 4 },
+      training: { seq_len: 4096, micro_batch: 1, global_batch: 15360, precision: 'fp8', optimizer_precision: 'bf16', node_limit: 4, dispatch_bytes: 1 },
     },
     published: { tokens_per_s_per_device: 1e12 / (180e3 * 3600) },
     metric: 'throughput',
@@ -145,3 +147,35 @@ export const CALIBRATION: CalibrationRow[] = [
     assumptions: 'VPP4 and no TP communication overlap (the paper states neither); micro-batch 1 (batch per DP rank 16 -> 16 micro-batches).',
   },
 ];
+
+/**
+ * Whole-run throughput of a row whose published figure is cost accounting: tokens / (time at steady state over the
+ * tokens after the ramp + time over the ramp, each batch size simulated) x goodput.
+ */
+export function accountedThroughput(row: CalibrationRow, steady: number): number {
+  const a = row.accounting;
+  if (!a) return steady;
+  let time = 0;
+  let tokens = 0;
+  if (a.ramp) {
+    const n = 16;
+    const dp = resolveSpec(structuredClone(row.spec), row.id).parallel.dp;
+    const raw = row.spec as { training: Record<string, unknown> };
+    const mb = (raw.training.micro_batch as number | undefined) ?? 1;
+    for (let i = 0; i < n; i++) {
+      const b = a.ramp.from_batch + ((i + 0.5) / n) * (a.ramp.to_batch - a.ramp.from_batch);
+      const unit = dp * mb;
+      const batch = Math.max(unit, Math.round(b / unit) * unit);
+      const spec = structuredClone(row.spec) as { training: Record<string, unknown> };
+      spec.training = { ...spec.training, global_batch: batch };
+      const r = simulate(resolveSpec(spec as Record<string, unknown>, row.id));
+      time += a.ramp.ramp_tokens / n / r.tokens_per_s_per_device;
+    }
+    tokens = a.ramp.total_tokens;
+    time += (a.ramp.total_tokens - a.ramp.ramp_tokens) / steady;
+  } else {
+    tokens = 1;
+    time = 1 / steady;
+  }
+  return (tokens / time) * a.goodput;
+}

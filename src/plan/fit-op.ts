@@ -88,7 +88,7 @@ export interface OpFit {
   rms_log_err: number;
 }
 
-function nelderMead(f: (x: number[]) => number, x0: number[], iters: number): { x: number[]; f: number } {
+export function nelderMead(f: (x: number[]) => number, x0: number[], iters: number): { x: number[]; f: number } {
   const n = x0.length;
   let simplex = [x0, ...x0.map((_, i) => x0.map((v, j) => (i === j ? v + 0.3 : v)))].map((x) => ({ x, f: f(x) }));
   for (let it = 0; it < iters; it++) {

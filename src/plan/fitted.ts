@@ -60,6 +60,9 @@ export const OP_MEASUREMENT_SETS: { fit: OpMeasurementSet[]; check: OpMeasuremen
 
 const OP_FIT = 'least squares on log time of fwd and fwd+bwd over the fit set, lease A (docs/plan-op-measurements.json: 12 MoE-layer shapes with grouped GEMMs, 5 attention blocks = 34 numbers), Nelder-Mead, all five op constants at once';
 const OP_SOURCE = 'bench/plan/measure_ops.py on one H200 (torch 2.11, bf16, CUDA events, median of 20); fit: fitOpConstants in src/plan/fit-op.ts, run by node bench/plan/fit_op_model.mjs';
+const KERNEL_FIT = 'least squares on log time over the fit rows of docs/plan-kernels-h200.json (the split fixed in scripts/plan_h200_kernels.py before measuring, by shape), fitKernelConstants in src/plan/fit-kernels.ts, all eleven kernel constants at once';
+const KERNEL_SOURCE = 'scripts/plan_h200_kernels.py on one H200 (torch 2.11, CUDA events, back-to-back calls, median of 5 rounds): docs/plan-kernels-h200.json';
+const KERNEL_CHECK = 'the check rows of docs/plan-kernels-h200.json (GPT-OSS and Mixtral expert shapes, 2,048-row GEMMs, other grouped shapes, GPT-OSS and TP2 attention, other router shapes), test/plan/kernels.test.ts';
 const OP_CHECK = 'the check set: 9 held-out shapes (6 MoE, 3 attention) measured on leases B and C (docs/plan-op-holdout.json, the holdout rows of docs/plan-op-measurements-lease3.json), test/plan/op.test.ts';
 
 /** Days of DeepSeek-V3 pre-training: 2,664K H800 GPU-hours on 2,048 GPUs (report sec. 1) = 54.2 days */
@@ -121,12 +124,38 @@ export const FITTED = {
     checked_on: 'indirectly by the op check set (every memory-bound kernel runs at it)', tuned_on_calibration: false,
   },
 
+  // --- H200 kernels (scripts/plan_h200_kernels.py, docs/plan-kernels-h200.json): fitted on its fit rows ---------------
+  sdpa_cudnn_fwd_eff: {
+    value: 0.52, kind: 'fit',
+    fitted_on: `${KERNEL_FIT}; the fit gives 0.522 of the BF16 peak for causal cuDNN SDPA forward (Transformer Engine's fused attention on Hopper is cuDNN's); the simulator's attention`,
+    source: KERNEL_SOURCE, checked_on: KERNEL_CHECK, tuned_on_calibration: false,
+  },
+  sdpa_cudnn_bwd_eff: {
+    value: 0.44, kind: 'fit',
+    fitted_on: `${KERNEL_FIT}; the fit gives 0.438 of the BF16 peak for the cuDNN SDPA backward (2.5x the forward FLOPs)`,
+    source: KERNEL_SOURCE, checked_on: KERNEL_CHECK, tuned_on_calibration: false,
+  },
+
+  // --- the simulator: fitted on the reference FIT rows (reference.ts) only ------------------------------------------
+  host_kernel_s: {
+    value: 1e-7, kind: 'fit',
+    fitted_on: 'the fit gives 0.1 us, the floor of its grid: on the fit rows the host never binds (not identified; the model keeps the mechanism, with this value it is inert). Host (framework) seconds per kernel of the simulator\'s kernel lists, inside Megatron-Core + Transformer Engine; least squares on log throughput over the reference set\'s FIT rows only (REFERENCE_SPLIT.fit in reference.ts: Qwen3 on H100 and GB200), fitReference in reference.ts, node bench/plan/fit_reference.mjs',
+    source: 'src/plan/reference.ts (the Megatron-Bridge 25.09 performance summary rows and their recipes)',
+    checked_on: 'the reference set\'s validation rows (DeepSeek-V3 on H100/B200/GB200, Qwen3 on B200, the papers\' runs), test/plan/reference.test.ts', tuned_on_calibration: false,
+  },
+
+  launch_train_s: {
+    value: 31.6e-6, kind: 'fit',
+    fitted_on: 'the fit gives 31.6 us (RMS log error 6.2% on the 6 fit rows). GPU seconds per kernel launch inside the training framework (the gap and tail of each kernel, each of Transformer Engine\'s per-expert GEMMs counted), fitted with host_kernel_s by least squares on log throughput over the reference set\'s FIT rows only (fitReference in reference.ts); it replaces an assumed 5 us',
+    source: 'src/plan/reference.ts (the Megatron-Bridge 25.09 performance summary rows and their recipes)',
+    checked_on: 'the reference set\'s validation rows, test/plan/reference.test.ts', tuned_on_calibration: false,
+  },
+
   // --- the simulator: chosen against the calibration rows (the rows are then no independent check) -----------------
   fp8_gemm_eff: {
-    value: 0.55, kind: 'chosen',
-    fitted_on: 'the low end of the DeepGEMM README range (FP8 GEMMs with 128-element block scaling on H800: ~1,100-1,550 TFLOP/s for DeepSeek-V3 shapes = 0.55-0.78 of 1,979), chosen together with expert_load_cv against the whole calibration table (it moved from 0.65 to 0.55 when the load model was added, commit 3e7184f); training also runs the transposed wgrad GEMMs and re-quantises',
-    source: 'deepseek-ai/DeepGEMM README; calibration rows with FP8 GEMMs: DeepSeek-V3, Qwen3-235B-A22B',
-    checked_on: 'nothing independent: the FP8 calibration rows (DeepSeek-V3, Qwen3-235B-A22B) were used to choose it; no FP8 GEMM was measured on the device machine', tuned_on_calibration: true,
+    value: 0.60, kind: 'fit',
+    fitted_on: `${KERNEL_FIT}; the fit gives 0.600 of the 1,979 TFLOP/s FP8 peak for torch._scaled_mm (e4m3, per-tensor scales, bf16 out) over the expert shapes; replaces 0.55, which was chosen against the calibration rows. Used for every FP8-capable NVIDIA preset (Blackwell carried over, not measured), block-scaled (DeepSeek-V3) and MXFP8 recipes alike`,
+    source: KERNEL_SOURCE, checked_on: KERNEL_CHECK, tuned_on_calibration: false,
   },
   expert_load_cv: {
     value: 0.12, kind: 'chosen',

@@ -14,7 +14,7 @@
  *    not here) or assumed, and each says which.
  */
 import { MoekitError } from '../util/errors.js';
-import { FITTED } from './fitted.js';
+import { FITTED, type Fitted } from './fitted.js';
 
 export type Topology = 'switch' | 'full-mesh';
 
@@ -56,7 +56,7 @@ const MiB = 2 ** 20;
 const NV_EFF = { gemm_eff: FITTED.gemm_eff.value, fp8_gemm_eff: FITTED.fp8_gemm_eff.value, bw_eff: FITTED.bw_eff.value };
 
 const fittedSource = (k: 'gemm_eff' | 'fp8_gemm_eff' | 'bw_eff') =>
-  `${FITTED[k].kind === 'chosen' ? 'chosen against the calibration rows' : FITTED[k].kind} (src/plan/fitted.ts): ${FITTED[k].fitted_on}`;
+  `${(FITTED[k] as Fitted).kind === 'chosen' ? 'chosen against the calibration rows' : FITTED[k].kind} (src/plan/fitted.ts): ${FITTED[k].fitted_on}`;
 
 const NV_EFF_SOURCE = {
   gemm_eff: fittedSource('gemm_eff'),

@@ -47,8 +47,8 @@ export const OP_CONSTANTS: OpConstants = {
 };
 
 export type Kernel =
-  | { kind: 'gemm'; flops: number; bytes: number; weight_bytes: number; fp8?: boolean; name: string }
-  | { kind: 'mem'; bytes: number; name: string }
+  | { kind: 'gemm'; flops: number; bytes: number; weight_bytes: number; fp8?: boolean; name: string; launches?: number }
+  | { kind: 'mem'; bytes: number; name: string; launches?: number }
   | { kind: 'scatter'; bytes: number; name: string }
   | { kind: 'flash'; flops: number; bwd: boolean; name: string };
 
@@ -58,15 +58,22 @@ export function kernelTime(k: Kernel, hw: Hardware, c: OpConstants = OP_CONSTANT
     case 'gemm': {
       const rate = k.fp8 && hw.peak_fp8 > 0 ? hw.fp8_gemm_eff * hw.peak_fp8 : hw.gemm_eff * hw.peak_bf16;
       // weight bytes add to the time; activation bytes overlap the math (see the header)
-      return Math.max(k.flops / rate, (k.bytes - k.weight_bytes) / bw) + k.weight_bytes / bw + c.launch_s;
+      return Math.max(k.flops / rate, (k.bytes - k.weight_bytes) / bw) + k.weight_bytes / bw + (k.launches ?? 1) * c.launch_s;
     }
     case 'mem':
-      return k.bytes / bw + c.launch_s;
+      return k.bytes / bw + (k.launches ?? 1) * c.launch_s;
     case 'scatter':
       return k.bytes / (hw.hbm_bw * c.scatter_eff) + c.launch_s;
     case 'flash':
       return k.flops / ((k.bwd ? c.flash_bwd_eff : c.flash_fwd_eff) * hw.peak_bf16) + c.launch_s;
   }
+}
+
+/** kernel launches of a list (a kernel with `launches` n stands for n launches: one per expert of a per-expert GEMM loop) */
+export function launchesOf(ks: Kernel[]): number {
+  let n = 0;
+  for (const k of ks) n += k.kind === 'gemm' || k.kind === 'mem' ? k.launches ?? 1 : 1;
+  return n;
 }
 
 export function kernelsTime(ks: Kernel[], hw: Hardware, c: OpConstants = OP_CONSTANTS): number {

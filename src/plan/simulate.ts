@@ -35,7 +35,7 @@ import { FITTED } from './fitted.js';
 import type { Hardware } from './hardware.js';
 import { gradBytes, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
-import { kernelsTime, linearFwdBwd, MOE_PHASES, type Kernel, type MoePhase, type OpConstants, OP_CONSTANTS } from './op.js';
+import { kernelsTime, launchesOf, linearFwdBwd, MOE_PHASES, type Kernel, type MoePhase, type OpConstants, OP_CONSTANTS } from './op.js';
 import { bubbleTime, dpExposed, stageSplit, type StageSplit } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import { MoekitError } from '../util/errors.js';
@@ -43,8 +43,19 @@ import type { Parallel, Spec, Training } from './spec.js';
 
 /** Kernel constants inside a training framework: fused permute/unpermute (no atomic scatter), launch overhead hidden by async queues. */
 export function trainConstants(hw: Hardware): OpConstants {
-  return { ...OP_CONSTANTS, scatter_eff: hw.bw_eff, launch_s: 5e-6 };
+  // attention: Transformer Engine's fused attention is cuDNN's (its default backend on Hopper): the cuDNN SDPA
+  // efficiencies measured on the H200 (docs/plan-kernels-h200.json, fit-kernels.ts), not eager flash's
+  return { ...OP_CONSTANTS, scatter_eff: hw.bw_eff, launch_s: FITTED.launch_train_s.value, flash_fwd_eff: FITTED.sdpa_cudnn_fwd_eff.value, flash_bwd_eff: FITTED.sdpa_cudnn_bwd_eff.value };
 }
+
+/**
+ * Host time per kernel inside the training framework (Megatron-Core + Transformer Engine: Python module calls, FP8
+ * amax/scale bookkeeping, autograd), per kernel of the simulator's kernel lists: fitted on the reference fit rows
+ * (reference.ts, fitted.ts host_kernel_s). A layer's forward (backward) takes max(GPU time, host time): the host
+ * issues asynchronously and the slower of the two paces the stream. With CUDA graphs (the recipes' cuda_graphs) a
+ * captured layer costs one graph launch; dropless MoE blocks are not captured (their shapes change every step).
+ */
+export const HOST_KERNEL_S = (): number => FITTED.host_kernel_s.value;
 
 /** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (chosen, not measured: fitted.ts says how). */
 export const EP_OVERLAP = { none: 0, adaptive: FITTED.ep_overlap_adaptive.value, dualpipe: FITTED.ep_overlap_dualpipe.value } as const;
@@ -77,6 +88,8 @@ export interface Breakdown {
   recompute: number;
   tp_comm: number;
   cp_comm: number;
+  /** host (framework) time per kernel beyond the GPU time of each layer: small layers wait for the host (HOST_KERNEL_S) */
+  host: number;
   pp_comm: number;
   dp_comm: number;
   bubble: number;
@@ -107,18 +120,19 @@ export interface SimResult {
 
 const mem = (name: string, bytes: number): Kernel => ({ kind: 'mem', name, bytes });
 
-interface Part { f: number; b: number; rc: number; flopsF: number }
+/** f, b, rc: seconds forward, backward, recomputed forward; flopsF: recomputed FLOPs; kf, kb: kernels forward, backward (+ recomputed) */
+interface Part { f: number; b: number; rc: number; flopsF: number; kf: number; kb: number }
 
 function part(fwd: Kernel[], bwd: Kernel[], hw: Hardware, c: OpConstants, recomputed: boolean): Part {
   const f = kernelsTime(fwd, hw, c);
   let flopsF = 0;
   for (const k of fwd) if (k.kind === 'gemm' || k.kind === 'flash') flopsF += k.flops;
-  return { f, b: kernelsTime(bwd, hw, c), rc: recomputed ? f : 0, flopsF: recomputed ? flopsF : 0 };
+  return { f, b: kernelsTime(bwd, hw, c), rc: recomputed ? f : 0, flopsF: recomputed ? flopsF : 0, kf: launchesOf(fwd), kb: launchesOf(bwd) + (recomputed ? launchesOf(fwd) : 0) };
 }
 
 function sum(parts: Part[]): Part {
-  const s = { f: 0, b: 0, rc: 0, flopsF: 0 };
-  for (const p of parts) { s.f += p.f; s.b += p.b; s.rc += p.rc; s.flopsF += p.flopsF; }
+  const s = { f: 0, b: 0, rc: 0, flopsF: 0, kf: 0, kb: 0 };
+  for (const p of parts) { s.f += p.f; s.b += p.b; s.rc += p.rc; s.flopsF += p.flopsF; s.kf += p.kf; s.kb += p.kb; }
   return s;
 }
 
@@ -132,10 +146,16 @@ interface LayerCost {
   epRecompute: number;
   /** share of ep + epRecompute that belongs to the dispatch phase (the rest is combine's) */
   epDispatchShare: number;
+  /** forward EP communication of one layer (dispatch + combine, ETP collectives): what the shared experts can hide */
+  epF: number;
+  /** the shared experts' forward compute, seconds */
+  sharedF: number;
   cp: number;
+  /** kernels of the MoE block's routed part (dispatch, experts, combine: not CUDA-graph-captured when dropless) */
+  moeKernels: { f: number; b: number };
 }
 
-const ZERO_PART: Part = { f: 0, b: 0, rc: 0, flopsF: 0 };
+const ZERO_PART: Part = { f: 0, b: 0, rc: 0, flopsF: 0, kf: 0, kb: 0 };
 
 function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe: boolean, c: OpConstants): LayerCost {
   const rc = recomputeModules(par.recompute);
@@ -196,6 +216,9 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
   let ep = 0;
   let epRecompute = 0;
   let epDispatchShare = 0;
+  let epFwd = 0;
+  let sharedF = 0;
+  const moeKernels = { f: 0, b: 0 };
   const phases: Record<MoePhase, Part> = { route: ZERO_PART, dispatch: ZERO_PART, experts: ZERO_PART, combine: ZERO_PART };
   if (!moe) {
     const f1 = linearFwdBwd('fc1', T, (2 * m.dense_ffn) / tp, h, 1, e);
@@ -216,8 +239,11 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const dispatch = part([mem('dispatch.permute', 4 * R * h)], [mem('dispatch.permute.bwd', 4 * R * h)], hw, c, has('moe'));
     const combine = part([mem('combine.unpermute', 4 * R * h + 2 * Tsp * h)], [mem('combine.unpermute.bwd', 6 * R * h)], hw, c, has('moe'));
     // experts: the routed experts' grouped GEMMs and activation, and the shared experts (the engine runs both with experts.ts)
-    const w13 = linearFwdBwd('experts.w13', R, 2 * I, h, localE, e);
-    const w2 = linearFwdBwd('experts.w2', R, h, I, localE, e);
+    // Transformer Engine's GroupedLinear runs one GEMM (and, in FP8, one quantisation) per local expert
+    // (transformer_engine/pytorch/module/grouped_linear.py: general_grouped_gemm over the m_splits): localE launches
+    const perExpert = (l: { fwd: Kernel[]; bwd: Kernel[] }) => ({ fwd: l.fwd.map((k) => ({ ...k, launches: localE })), bwd: l.bwd.map((k) => ({ ...k, launches: localE })) });
+    const w13 = perExpert(linearFwdBwd('experts.w13', R, 2 * I, h, localE, e));
+    const w2 = perExpert(linearFwdBwd('experts.w2', R, h, I, localE, e));
     const experts = [
       part(w13.fwd, w13.bwd, hw, c, has('moe')),
       part([mem('experts.swiglu', 10 * R * I)], [mem('experts.swiglu.bwd', 20 * R * I)], hw, c, has('moe') || has('moe_act')),
@@ -227,9 +253,12 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
       const sI = sharedWidth(m);
       const s1 = linearFwdBwd('experts.shared.fc1', T, (2 * sI) / tp, h, 1, e);
       const s2 = linearFwdBwd('experts.shared.fc2', T, h, sI / tp, 1, e);
-      experts.push(part([...s1.fwd, mem('experts.shared.swiglu', (10 * T * sI) / tp), ...s2.fwd], [...s1.bwd, mem('experts.shared.swiglu.bwd', (20 * T * sI) / tp), ...s2.bwd], hw, c, has('moe')));
+      const sh = part([...s1.fwd, mem('experts.shared.swiglu', (10 * T * sI) / tp), ...s2.fwd], [...s1.bwd, mem('experts.shared.swiglu.bwd', (20 * T * sI) / tp), ...s2.bwd], hw, c, has('moe'));
+      sharedF = sh.f;
+      experts.push(sh);
       tpF += blockColl;
     }
+    for (const p of [dispatch, ...experts.slice(0, 3), combine]) { moeKernels.f += p.kf; moeKernels.b += p.kb; }
     phases.route = route;
     phases.dispatch = dispatch;
     phases.experts = sum(experts);
@@ -237,13 +266,17 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     parts.push(route, dispatch, ...experts, combine);
     // EP all-to-all: dispatch (dispatch_bytes) + combine (bf16) forward; their gradients (bf16) backward
     const a = { tokens: Tsp, hidden: h, top_k: k, ep: par.ep, stride: par.etp, skew, hierarchical: par.a2a === 'hierarchical', nodeLimit: t.node_limit, allgatherInner: par.a2a === 'hierarchical-allgather' ? tp : undefined };
-    const disp = epAllToAll(hw, { ...a, bytes: t.dispatch_bytes });
-    const comb = epAllToAll(hw, { ...a, bytes: 2 });
+    // allgather dispatcher: every rank gathers the EP group's tokens (all of them, whatever their routing) and keeps
+    // its experts' rows; the combine reduce-scatters the partial outputs back (Megatron MoEAllGatherTokenDispatcher)
+    const agDisp = (bytes: number) => allGather(hw, par.ep * Tsp * h * bytes, par.ep, par.etp);
+    const disp = par.dispatcher === 'allgather' ? agDisp(t.dispatch_bytes) : epAllToAll(hw, { ...a, bytes: t.dispatch_bytes });
+    const comb = par.dispatcher === 'allgather' ? agDisp(2) : epAllToAll(hw, { ...a, bytes: 2 });
     // ETP: rows all-gathered before and reduce-scattered after the experts within the etp group
     const etpColl = par.etp > 1 ? allGather(hw, R * h * 2, par.etp, 1) + reduceScatter(hw, R * h * 2, par.etp, 1) : 0;
     const epF = disp + comb + etpColl;
     const epB = 2 * comb + etpColl;
     ep = epF + epB;
+    epFwd = epF;
     if (has('moe')) epRecompute = epF;
     // dispatch's share: its all-to-all and the ETP all-gather forward (again when recomputed), and its gradient's
     // all-to-all (bf16, combine-sized) and reduce-scatter backward; the rest (combine's all-to-all and the ETP
@@ -253,36 +286,65 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     epDispatchShare = ep + epRecompute > 0 ? dispatchComm / (ep + epRecompute) : 0;
   }
   const comp = sum(parts);
-  return { comp, phases, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, epDispatchShare, cp: cpExposed };
+  return { comp, phases, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, epDispatchShare, epF: epFwd, sharedF, cp: cpExposed, moeKernels };
 }
 
 export interface SimOptions {
   /** kernel constants (default: trainConstants(hardware)) */
   constants?: OpConstants;
+  /** host seconds per kernel (default: HOST_KERNEL_S(), fitted.ts host_kernel_s); the reference fit varies it */
+  hostKernelS?: number;
+  /** GPU seconds per kernel launch inside the framework (default: fitted.ts launch_train_s); the reference fit varies it */
+  launchS?: number;
 }
 
 export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'parallel' | 'training'>, opts: SimOptions = {}): SimResult {
   const { model: m, hardware: hw, parallel: par, training: t } = spec;
-  const c = opts.constants ?? trainConstants(hw);
+  const c0 = opts.constants ?? trainConstants(hw);
+  const c = opts.launchS === undefined ? c0 : { ...c0, launch_s: opts.launchS };
   const pc = paramCounts(m);
   const microbatches = t.global_batch / (par.dp * t.micro_batch);
   const T = (t.micro_batch * t.seq_len) / par.cp;
-  const etaOv = EP_OVERLAP[par.ep_overlap];
+  const etaOv = par.ep_overlap === 'a2a-1f1b' ? 0 : EP_OVERLAP[par.ep_overlap];
 
   // per-layer costs for one micro-batch on one device
   const dense = layerCost(m, hw, par, t, false, c);
   const moe = pc.moe_layers > 0 ? layerCost(m, hw, par, t, true, c) : undefined;
   if (moe && par.ep_overlap === 'dualpipe') {
     const slow = 1 / (1 - DUALPIPE_COMM_SM_FRACTION);
-    const scale = (p: Part): Part => ({ f: p.f * slow, b: p.b * slow, rc: p.rc * slow, flopsF: p.flopsF });
+    const scale = (p: Part): Part => ({ ...p, f: p.f * slow, b: p.b * slow, rc: p.rc * slow });
     moe.comp = scale(moe.comp);
     for (const ph of MOE_PHASES) moe.phases[ph] = scale(moe.phases[ph]);
   }
+  // Megatron-Core's EP overlap (--overlap-moe-expert-parallel-comm, with --delay-wgrad-compute): in the 1F1B steady
+  // state the forward of one micro-batch and the backward of another run as one interleaved chunk, each one's
+  // dispatch/combine all-to-alls behind the other's attention/expert compute (combined_1f1b.py); the warm-up and
+  // cool-down chunks have no partner: 2(p-1) + (v-1)p of the m v chunk-forwards (Megatron's interleaved warm-up
+  // count), one with p = 1
+  const chunkFwds = microbatches * Math.max(1, par.vpp);
+  const warm = par.pp > 1 ? 2 * (par.pp - 1) + (Math.max(1, par.vpp) - 1) * par.pp : 1;
+  const unpaired = Math.min(1, warm / chunkFwds);
   const exposedEp = (lc: LayerCost) => {
     const cc = lc.ep + lc.epRecompute;
     if (cc <= 0) return 0;
     const comp = lc.comp.f + lc.comp.b + lc.comp.rc;
-    return Math.max(cc - etaOv * comp, (1 - etaOv) * cc);
+    let x = par.ep_overlap === 'a2a-1f1b'
+      ? unpaired * cc + (1 - unpaired) * Math.max(0, cc - comp)
+      : Math.max(cc - etaOv * comp, (1 - etaOv) * cc);
+    // --moe-shared-expert-overlap: the shared experts' forward runs on its own stream while the forward dispatch and
+    // combine all-to-alls are in flight (Megatron-Core moe_layer.py / shared_experts.py)
+    if (par.shared_expert_overlap) x = Math.max(0, x - Math.min(lc.epF, lc.sharedF));
+    return x;
+  };
+  // host time (HOST_KERNEL_S per kernel) beyond the GPU time of each layer, forward and backward
+  const hostK = opts.hostKernelS ?? HOST_KERNEL_S();
+  const captured = par.cuda_graphs;
+  const staticMoe = t.capacity_factor > 0;
+  const hostExposed = (lc: LayerCost) => {
+    const moeK = staticMoe ? { f: 0, b: 0 } : lc.moeKernels;
+    const kf = captured ? 1 + moeK.f : lc.comp.kf;
+    const kb = captured ? 1 + moeK.b : lc.comp.kb;
+    return { f: Math.max(0, kf * hostK - lc.comp.f), b: Math.max(0, kb * hostK - (lc.comp.b + lc.comp.rc)) };
   };
   // head (+ loss) and MTP modules, embedding: spread over stages (balanced)
   // the LM head stays in BF16 under FP8 training (DeepSeek-V3 sec. 3.3.1; Transformer Engine recipes)
@@ -300,6 +362,8 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const tpAll = tot((l) => l.tp + (l.comp.rc > 0 ? l.tpF : 0));
   const cpAll = tot((l) => l.cp);
   const epAll = tot(exposedEp);
+  const hostF = tot((l) => hostExposed(l).f);
+  const hostB = tot((l) => hostExposed(l).b);
   // the MoE blocks by engine phase: their forward + backward compute, and dispatch's / combine's share of the exposed
   // all-to-all; what is left of the compute (attention, dense FFNs, norms, heads) is `compute`
   const phaseTime = {} as Record<MoePhase, number>;
@@ -319,8 +383,8 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   let split: StageSplit | undefined;
   const stageSplitOf = () => (split ??= stageSplit(pp, m.layers, (tot(perLayer) - mtpWork) / m.layers, 0, mtpWork + heads * (headPart.f + headPart.b)));
   // per micro-batch per stage
-  const tf = (compF + tpAll / 2 + epAll / 2 + cpAll / 3) / pp;
-  const tb = (compB + recompute + tpAll / 2 + epAll / 2 + (2 * cpAll) / 3) / pp;
+  const tf = (compF + tpAll / 2 + epAll / 2 + cpAll / 3 + hostF) / pp;
+  const tb = (compB + recompute + tpAll / 2 + epAll / 2 + (2 * cpAll) / 3 + hostB) / pp;
   const bubble = bubbleTime(par.schedule, pp, par.vpp, tf, tb);
   // activation offload: swapped out during the forward, back in during the backward, over the host link
   // (at coll_eff of its rate); what does not fit in the compute of that micro-batch is exposed
@@ -338,7 +402,8 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     ? reduceScatter(hw, lp.dense * gb, denseDp, par.tp) + reduceScatter(hw, lp.expert * gb, edp, par.ep * par.etp)
     : allReduce(hw, lp.dense * gb, denseDp, par.tp) + allReduce(hw, lp.expert * gb, edp, par.ep * par.etp);
   const paramColl = par.zero >= 1 ? allGather(hw, lp.dense * 2, denseDp, par.tp) + allGather(hw, lp.expert * 2, edp, par.ep * par.etp) : 0;
-  let dpComm = dpExposed(par.schedule, pp, par.vpp, gradColl, paramColl, tf, tb);
+  // without --overlap-grad-reduce / --overlap-param-gather the collectives run after the last backward / before the first forward
+  let dpComm = par.dp_overlap ? dpExposed(par.schedule, pp, par.vpp, gradColl, paramColl, tf, tb) : gradColl + paramColl;
   if (par.zero === 3) dpComm += microbatches * Math.max(0, 2 * paramColl - (tf + tb));
   // optimizer: ~30 bytes of HBM traffic per locally updated parameter
   const optShard = (par.zero >= 1 ? lp.dense / denseDp + lp.expert / edp : lp.dense + lp.expert);
@@ -365,6 +430,7 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
     recompute: perStep(recompute),
     tp_comm: perStep(tpAll),
     cp_comm: perStep(cpAll),
+    host: perStep(hostF + hostB),
     pp_comm: ppComm,
     dp_comm: dpComm,
     bubble,

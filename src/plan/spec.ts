@@ -14,7 +14,9 @@ import { modelFromConfig, modelPreset, type ModelShape } from './models.js';
 export type Schedule = '1f1b' | 'interleaved' | 'dualpipe' | 'dualpipev' | 'zero-bubble';
 export type RecomputeModule = 'attention' | 'core_attn' | 'mla_up' | 'mlp' | 'moe' | 'moe_act' | 'layernorm';
 export type Recompute = 'none' | 'selective' | 'full' | RecomputeModule[];
-export type EpOverlap = 'none' | 'adaptive' | 'dualpipe';
+export type EpOverlap = 'none' | 'adaptive' | 'dualpipe' | 'a2a-1f1b';
+/** Megatron-Core's token dispatcher (--moe-token-dispatcher-type): alltoall, allgather, or flex (DeepEP) */
+export type Dispatcher = 'alltoall' | 'allgather' | 'flex';
 export type A2A = 'flat' | 'hierarchical' | 'hierarchical-allgather';
 
 export interface Parallel {
@@ -42,6 +44,18 @@ export interface Parallel {
   a2a: A2A;
   /** whether TP collectives overlap GEMMs (Megatron --tp-comm-overlap) */
   tp_overlap: boolean;
+  /**
+   * Megatron-Core's token dispatcher: alltoall (NCCL all-to-all of the routed rows: a2a flat), allgather (every rank
+   * gathers the EP group's tokens and keeps its experts' rows; the combine reduce-scatters them back), flex with
+   * DeepEP (node-deduplicated dispatch: a2a hierarchical). Sets a2a when a2a is not given.
+   */
+  dispatcher: Dispatcher;
+  /** whether the shared experts run while the dispatch all-to-all is in flight (Megatron --moe-shared-expert-overlap) */
+  shared_expert_overlap: boolean;
+  /** whether the DP gradient reduce-scatter / parameter all-gather overlap the backward / forward (Megatron --overlap-grad-reduce, --overlap-param-gather) */
+  dp_overlap: boolean;
+  /** CUDA graphs captured for the layers (the recipes' cuda_graphs): the host launches a graph, not each kernel */
+  cuda_graphs: boolean;
 }
 
 export interface Training {
@@ -66,6 +80,12 @@ export interface Training {
   dispatch_bytes: number;
   /** node-limited routing: a token's experts lie on at most this many nodes (DeepSeek-V3: 4); 0 = unlimited */
   node_limit: number;
+  /**
+   * token drop with padding to capacity (Megatron --moe-expert-capacity-factor with --moe-pad-expert-input-to-capacity):
+   * every expert gets exactly capacity_factor x T k / E rows, the dropped ones cut and the missing ones padded, so the
+   * load is even (max/mean = capacity_factor) and the all-to-all carries the padded rows; 0 = dropless
+   */
+  capacity_factor: number;
 }
 
 export interface Spec {
@@ -188,7 +208,7 @@ export function resolveModel(raw: unknown, baseDir = '.'): ModelShape {
   return { ...s, attention, tied_embeddings: Boolean(s.tied_embeddings) };
 }
 
-const PARALLEL_KEYS = ['tp', 'pp', 'vpp', 'ep', 'etp', 'cp', 'dp', 'zero', 'recompute', 'offload', 'schedule', 'ep_overlap', 'a2a', 'tp_overlap'];
+const PARALLEL_KEYS = ['tp', 'pp', 'vpp', 'ep', 'etp', 'cp', 'dp', 'zero', 'recompute', 'offload', 'schedule', 'ep_overlap', 'a2a', 'tp_overlap', 'dispatcher', 'shared_expert_overlap', 'dp_overlap', 'cuda_graphs'];
 const RECOMPUTE_MODULES: readonly RecomputeModule[] = ['attention', 'core_attn', 'mla_up', 'mlp', 'moe', 'moe_act', 'layernorm'];
 
 export function resolveParallel(raw: unknown, devices: number, model: ModelShape, strict = true): { parallel: Parallel; given: Set<string> } {
@@ -217,10 +237,18 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
   }
   const offload = p.offload === undefined ? 0 : num(p.offload, 'parallel.offload', 0, 1);
   const ep_overlap = p.ep_overlap === undefined ? (schedule === 'dualpipe' || schedule === 'dualpipev' ? 'dualpipe' : 'none')
-    : oneOf(p.ep_overlap, ['none', 'adaptive', 'dualpipe'] as const, 'parallel.ep_overlap');
-  const a2a = p.a2a === undefined ? 'flat' : oneOf(p.a2a, ['flat', 'hierarchical', 'hierarchical-allgather'] as const, 'parallel.a2a');
-  if (p.tp_overlap !== undefined && typeof p.tp_overlap !== 'boolean') throw new MoekitError(`must be true or false (got ${JSON.stringify(p.tp_overlap)})`, 'parallel.tp_overlap');
-  const tp_overlap = p.tp_overlap === undefined ? true : p.tp_overlap;
+    : oneOf(p.ep_overlap, ['none', 'adaptive', 'dualpipe', 'a2a-1f1b'] as const, 'parallel.ep_overlap');
+  const dispatcher = p.dispatcher === undefined ? 'alltoall' : oneOf(p.dispatcher, ['alltoall', 'allgather', 'flex'] as const, 'parallel.dispatcher');
+  const a2a = p.a2a === undefined ? (dispatcher === 'flex' ? 'hierarchical' : 'flat') : oneOf(p.a2a, ['flat', 'hierarchical', 'hierarchical-allgather'] as const, 'parallel.a2a');
+  const bool = (k: string, dflt: boolean): boolean => {
+    if (p[k] === undefined) return dflt;
+    if (typeof p[k] !== 'boolean') throw new MoekitError(`must be true or false (got ${JSON.stringify(p[k])})`, `parallel.${k}`);
+    return p[k] as boolean;
+  };
+  const tp_overlap = bool('tp_overlap', true);
+  const shared_expert_overlap = bool('shared_expert_overlap', false);
+  const dp_overlap = bool('dp_overlap', true);
+  const cuda_graphs = bool('cuda_graphs', false);
   if (model.heads % tp !== 0) throw new MoekitError(`tp ${tp} does not divide heads ${model.heads}`, 'parallel.tp');
   const modelPar = tp * pp * cp;
   let dp: number;
@@ -230,7 +258,7 @@ export function resolveParallel(raw: unknown, devices: number, model: ModelShape
     }
     dp = Math.max(1, Math.floor(devices / modelPar));
   } else dp = int(p.dp, 'parallel.dp');
-  const parallel: Parallel = { tp, pp, vpp, ep, etp, cp, dp, zero, recompute, offload, schedule, ep_overlap, a2a, tp_overlap };
+  const parallel: Parallel = { tp, pp, vpp, ep, etp, cp, dp, zero, recompute, offload, schedule, ep_overlap, a2a, tp_overlap, dispatcher, shared_expert_overlap, dp_overlap, cuda_graphs };
   if (strict) validateParallel(parallel, devices, model);
   return { parallel, given };
 }
@@ -268,7 +296,7 @@ export function validateParallel(par: Parallel, devices: number, m: ModelShape):
 
 export function resolveTraining(raw: unknown, par: Parallel, strict = true): Training {
   if (!isObj(raw)) throw new MoekitError('missing training section (seq_len, micro_batch, global_batch)', 'training');
-  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'grad_precision', 'load_imbalance', 'expert_load_cv', 'dispatch_bytes', 'node_limit'];
+  const keys = ['seq_len', 'micro_batch', 'global_batch', 'precision', 'optimizer_precision', 'grad_precision', 'load_imbalance', 'expert_load_cv', 'dispatch_bytes', 'node_limit', 'capacity_factor'];
   for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new MoekitError(`unknown training field '${k}'`, `training.${k}`);
   const seq_len = int(raw.seq_len, 'training.seq_len');
   const micro_batch = raw.micro_batch === undefined ? 1 : int(raw.micro_batch, 'training.micro_batch');
@@ -280,8 +308,11 @@ export function resolveTraining(raw: unknown, par: Parallel, strict = true): Tra
     grad_precision: raw.grad_precision === undefined ? 'fp32' : oneOf(raw.grad_precision, ['fp32', 'bf16'] as const, 'training.grad_precision'),
     load_imbalance: raw.load_imbalance === undefined ? 0 : num(raw.load_imbalance, 'training.load_imbalance', 1, 100),
     expert_load_cv: raw.expert_load_cv === undefined ? DEFAULT_EXPERT_LOAD_CV : num(raw.expert_load_cv, 'training.expert_load_cv', 0, 10),
-    dispatch_bytes: raw.dispatch_bytes === undefined ? (precision === 'fp8' ? 1 : 2) : num(raw.dispatch_bytes, 'training.dispatch_bytes', 0.5, 4),
+    // Megatron's alltoall / allgather / flex dispatchers send the BF16 hidden states (Transformer Engine quantises
+    // inside the expert GEMMs); FP8 dispatch (DeepSeek-V3's own stack) is a spec choice: dispatch_bytes 1
+    dispatch_bytes: raw.dispatch_bytes === undefined ? 2 : num(raw.dispatch_bytes, 'training.dispatch_bytes', 0.5, 4),
     node_limit: raw.node_limit === undefined ? 0 : int(raw.node_limit, 'training.node_limit', 0),
+    capacity_factor: raw.capacity_factor === undefined || raw.capacity_factor === 0 ? 0 : num(raw.capacity_factor, 'training.capacity_factor', 0.1, 16),
   };
   if (!strict) return t;
   if (seq_len % par.cp !== 0) throw new MoekitError(`seq_len ${seq_len} not divisible by cp ${par.cp}`, 'training.seq_len');

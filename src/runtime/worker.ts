@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTokenizer } from '../io/tokenizer.js';
-import { MoeModel } from '../models/model.js';
+import { MoeModel, type LoadDtype } from '../models/model.js';
 import type { ModelDesc } from '../models/desc.js';
 import type { ProgressEvent } from '../util/progress.js';
 import type { GenEvent, SessionOptions } from './events.js';
@@ -14,7 +14,7 @@ import { errorMsg, Scheduler, type SchedulerStats } from './scheduler.js';
 
 export interface WorkerInit {
   dir: string;
-  dtype?: 'auto' | 'f32';
+  dtype?: LoadDtype;
   /** slots of the scheduler (default 8) */
   maxBatch?: number;
   /** load the directory's tokenizer.json, when it has one, for the events' text (default true) */

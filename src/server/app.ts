@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { loadTokenizer, type TextTokenizer } from '../io/tokenizer.js';
+import type { LoadDtype } from '../models/model.js';
 import { paramCounts } from '../models/params.js';
 import type { SessionOptions } from '../runtime/events.js';
 import { openModel, type ModelHandle, type ModelInfo } from '../runtime/remote.js';
@@ -33,6 +34,8 @@ import { moeRequest, noPatternStore, type MoeRequest, type PatternResolver } fro
 import { bodyObject, completionPrompt, describe, messages, optBool, optString, sampling } from './request.js';
 import { dashboardRoutes, type PatternInfo } from './dashboard.js';
 import { planRoute } from './plan.js';
+import { jobRoutes, Jobs } from './jobs.js';
+import { storeResolver } from './patterns.js';
 
 export interface ServeOptions {
   /** the model directory */
@@ -53,9 +56,11 @@ export interface ServeOptions {
   patternInfo?: PatternInfo;
   /** the built dashboard (default: the package's dist/web; null: none) */
   webRoot?: string | null;
-  dtype?: 'auto' | 'f32';
+  dtype?: LoadDtype;
   /** the kernels' threads on the model's thread (default: MOEKIT_THREADS, else all cores but one for HTTP) */
   threads?: number;
+  /** where the dashboard's jobs (profile, train) write (default: a fresh directory in the temp directory) */
+  jobsDir?: string;
 }
 
 export interface MoeServer {
@@ -75,7 +80,11 @@ const DEFAULT_WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export function createServer(o: ServeOptions): MoeServer {
   const modelId = o.modelId ?? path.basename(path.resolve(o.dir));
   const slots = o.slots ?? 64, maxQueue = o.maxQueue ?? 256;
-  const resolver = o.patterns ?? noPatternStore;
+  // the pattern store: the one given, or the one a profile job just wrote (jobs.ts)
+  let resolver = o.patterns ?? noPatternStore;
+  let patternInfo: PatternInfo | null = o.patternInfo ?? null;
+  let jobs: Jobs | null = null;
+  const jobsDir = () => (o.jobsDir ? (fs.mkdirSync(o.jobsDir, { recursive: true }), o.jobsDir) : fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-jobs-')));
   const threads = o.threads ?? (process.env.MOEKIT_THREADS ? undefined : Math.max(1, os.availableParallelism() - 1));
   // the text is decoded on this thread (complete.ts): the model's thread only computes
   const handle = openModel(o.dir, { maxBatch: slots, dtype: o.dtype, threads, tokenizer: false });
@@ -310,7 +319,12 @@ export function createServer(o: ServeOptions): MoeServer {
     res.end(`data: ${JSON.stringify(i ? { type: 'ready', loadSeconds: i.loadSeconds } : { type: 'error', message: loadError })}\n\n`);
   });
   planRoute(app);
-  dashboardRoutes(app, o.dir, () => loaded().desc, o.patternInfo ?? null);
+  dashboardRoutes(app, o.dir, () => loaded().desc, () => patternInfo);
+  jobs = new Jobs({
+    dir: o.dir, jobsDir,
+    onStore: (store) => { const r = storeResolver(o.dir, store); resolver = r.resolve; patternInfo = r.info; },
+  });
+  jobRoutes(app, jobs);
 
   // ---- the page --------------------------------------------------------------------------------
   const web = o.webRoot === undefined ? DEFAULT_WEB : o.webRoot;
@@ -326,6 +340,7 @@ export function createServer(o: ServeOptions): MoeServer {
       return app.listen({ host, port });
     },
     async close() {
+      jobs?.close();
       await app.close();
       await handle.close();
     },

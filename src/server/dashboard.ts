@@ -5,7 +5,10 @@
  *                          elastic-grid.json (bench/elastic-grid.mjs's measurements), its held-out accuracy
  *                          and decode speed. A point is what `moekit.submodel` {depth, experts, top_k} runs.
  *   GET /moekit/premoe     memory per keep ratio (the routed experts kept, the rest of the model whole), and
- *                          the pattern store's state: its tasks and the checkpoint bytes of one pattern (moekit serve --store).
+ *                          the pattern store's state: its tasks and the checkpoint bytes of one pattern (moekit serve --store);
+ *                          with an evaluation (`moekit experts eval … --json`: the store's eval.json, else the model
+ *                          directory's premoe-eval.json), its accuracy curves: mean held-out accuracy per keep ratio for each
+ *                          scoring method, retrieval accuracy and the retrieved-pattern (end-to-end) points.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -39,10 +42,43 @@ export function gridPoints(d: ModelDesc) {
   return out;
 }
 
+/** one row of `moekit experts eval --json`'s grid (src/experts/evaluate.ts) as the page plots it */
+interface EvalRow { score: string; ratio: number; keep: number; mean: number; relative: number; tasks: Record<string, number>; bytesLoaded?: number; decodeTokS?: number }
+
+/** the evaluation's accuracy curves, or why there are none (the file absent: null; unreadable: a message) */
+export function evaluationCurves(file: string): { source: string; n: number; tasks: string[]; curves: { score: string; points: EvalRow[] }[]; full: EvalRow | null;
+  retrieval: { accuracy: number; layers: number[] } | null; end_to_end: EvalRow[] } | { source: string; error: string } | null {
+  if (!fs.existsSync(file)) return null;
+  let j: { n?: unknown; tasks?: unknown; grid?: unknown; retrieval?: { accuracy?: unknown; layers?: unknown }; endToEnd?: unknown };
+  try {
+    j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    return { source: file, error: `not JSON (${(e as Error).message})` };
+  }
+  const rowOk = (r: unknown): r is EvalRow => {
+    const x = r as EvalRow;
+    return typeof x === 'object' && x !== null && typeof x.score === 'string' && Number.isFinite(x.ratio) && Number.isFinite(x.mean) && Number.isFinite(x.keep);
+  };
+  if (!j || !Array.isArray(j.grid) || !j.grid.every(rowOk)) return { source: file, error: 'no "grid" of {score, ratio, keep, mean} rows (write it with moekit experts eval --json)' };
+  const grid = j.grid as EvalRow[];
+  const full = grid.find((r) => r.score === 'full') ?? null;
+  const scores = [...new Set(grid.filter((r) => r.score !== 'full').map((r) => r.score))];
+  const curves = scores.map((score) => ({
+    score,
+    // each curve ends at the full model (ratio 1), sorted by keep ratio
+    points: [...grid.filter((r) => r.score === score), ...(full && !grid.some((r) => r.score === score && r.ratio === 1) ? [full] : [])].sort((a, b) => a.ratio - b.ratio),
+  }));
+  const ret = j.retrieval && Number.isFinite(j.retrieval.accuracy) ? { accuracy: j.retrieval.accuracy as number, layers: Array.isArray(j.retrieval.layers) ? j.retrieval.layers as number[] : [] } : null;
+  return {
+    source: path.join(path.basename(path.dirname(file)), path.basename(file)), n: Number.isFinite(j.n) ? j.n as number : 0, tasks: Array.isArray(j.tasks) ? j.tasks as string[] : [], curves, full, retrieval: ret,
+    end_to_end: Array.isArray(j.endToEnd) ? (j.endToEnd as unknown[]).filter(rowOk) : [],
+  };
+}
+
 /** what the PreMoe view shows of a loaded pattern store (src/server/patterns.ts's info) */
 export interface PatternInfo { store: string; tasks: string[]; score: string; keepExperts: number; topK: number; patternBytes: number; fullBytes: number }
 
-export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => ModelDesc, patterns: PatternInfo | null): void {
+export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => ModelDesc, patternInfo: () => PatternInfo | null): void {
   app.get('/moekit/submodels', async () => {
     const d = desc();
     let measured: { source: string; grid: Measured[] } | null = null;
@@ -58,12 +94,15 @@ export function dashboardRoutes(app: FastifyInstance, dir: string, desc: () => M
   });
   app.get('/moekit/premoe', async () => {
     const d = desc();
+    const patterns = patternInfo();
     const p = paramCounts(d);
     const bytes = 4; // f32 in memory (bf16 checkpoints are held as bf16: half)
     const E = d.moe.experts;
     const ratios = [...new Set([1, 2, 4, 8, 16, 32, 64, 128, 256].filter((n) => n <= E).map((n) => n / E).concat([1]))].sort((a, b) => a - b);
+    const evalFile = patterns && fs.existsSync(path.join(patterns.store, 'eval.json')) ? path.join(patterns.store, 'eval.json') : path.join(dir, 'premoe-eval.json');
     return {
       store: patterns ? patterns.store : null,
+      evaluation: evaluationCurves(evalFile),
       message: patterns ? null : 'no pattern store loaded: moekit.experts takes an explicit keep set {"layers": {"<layer>": [expert ids]}}',
       tasks: patterns?.tasks ?? [],
       pattern: patterns ? { score: patterns.score, keep_experts: patterns.keepExperts, top_k: patterns.topK, mib: patterns.patternBytes / 2 ** 20, full_mib: patterns.fullBytes / 2 ** 20 } : null,

@@ -4,6 +4,7 @@
  * twice) accumulate into one buffer, and a view into a parameter accumulates into the same view of
  * that parameter's gradient.
  */
+import { MoekitError } from '../util/errors.js';
 import type { Weight } from './weight.js';
 
 type Data = Float32Array | Uint16Array;
@@ -26,6 +27,9 @@ export class Grads {
   }
   /** the gradient buffer of weight w (created as zeros on first use) */
   of(w: Data | Weight): Float32Array {
+    if ('dtype' in w && w.dtype !== 'f32' && w.dtype !== 'bf16') {
+      throw new MoekitError(`a ${w.dtype} weight has no gradient here: train from f32 or bf16 weights`);
+    }
     const p: Data = 'dtype' in w ? w.data : w;
     let g = this.m.get(p);
     if (g) return g;

@@ -1,3 +1,5 @@
+import type { QuantType } from './quant.js';
+
 /**
  * The kernel interface. Every tensor is a row-major Float32Array; offsets are expressed by
  * passing `subarray` views. Two implementations: `reference` (plain TypeScript, slow and
@@ -27,6 +29,24 @@ export interface Kernels {
    */
   attnDecode(q: Float32Array, K: Float32Array, V: Float32Array, out: Float32Array, nH: number, nKv: number, cap: number,
              Dk: number, Dv: number, lo: number, S: number, scale: number, sinks: Float32Array | null): void;
+  /**
+   * attnDecode for B = Ks.length sequences of one layer, each over its own cache (a batched decode step):
+   * q [B, nH, Dk], out [B, nH, Dv]; Ks[b] [nKv, cap_b, Dk], Vs[b] [nKv, cap_b, Dv]; meta [B, 3] = (cap_b, lo_b, S_b).
+   * One call per layer instead of one per sequence; the native kernel splits the sequences over its threads.
+   */
+  attnDecodeBatch(q: Float32Array, Ks: Float32Array[], Vs: Float32Array[], meta: Int32Array, out: Float32Array, nH: number, nKv: number,
+                  Dk: number, Dv: number, scale: number, sinks: Float32Array | null): void;
+  /**
+   * Optional (native only): the routed experts of one MoE block and their combine in one call, for inference.
+   * For each expert e, rows order[offsets[e] .. offsets[e+1]): gather x [n_e, H], gate and up [I, H], the activation
+   * (SwiGLU, or gpt-oss's clamped form when `clamped`), down [H, I], then out[token] += weights[a] · y. ws [3E] holds
+   * each expert's gate, up and down weights (Float32Array, or Uint16Array of bf16 bits; null for an expert with no
+   * rows), bs [3E] their biases or null, widths [E] its I. Its reference is moe/layer.ts's per-expert loop, which
+   * makes the same kernel calls in the same order, so the two agree bit for bit.
+   */
+  expertsForward?(x: Float32Array, N: number, H: number, K: number, order: Int32Array, offsets: Int32Array, weights: Float32Array,
+                  out: Float32Array, clamped: boolean, limit: number, alpha: number, ws: (Float32Array | Uint16Array | null)[],
+                  bs: (Float32Array | null)[], widths: Int32Array): void;
   /** out[rows, dim] = x / sqrt(mean(x²) + eps) · w   (w null → 1). out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array | null, rows: number, dim: number,
           eps: number): void;
@@ -73,6 +93,16 @@ export interface Kernels {
    */
   sgemmBf16(M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
             W: Uint16Array, ldw: number, beta: number, C: Float32Array, ldc: number): void;
+  // ---- block-quantised weights (src/tensor/quant.ts; native/quant.cc; reference: ref/quant.ts) ----
+  /** dst[n] = the values of the first n / 32 blocks of src (exact); n a multiple of 32 */
+  dequantize(type: QuantType, dst: Float32Array, src: Uint8Array, n: number): void;
+  /**
+   * C[M,N] = A[M,K] · W[N,K]ᵀ with W rows of K/32 `type` blocks (row stride K/32 blocks) and each row of A
+   * quantised to 8 bits per 32-value block for the integer dot products (ref/quant.ts quantizeActs);
+   * A row stride lda, C row stride ldc; C is overwritten. K a multiple of 32.
+   */
+  qgemm(type: QuantType, M: number, N: number, K: number, A: Float32Array, lda: number, W: Uint8Array,
+        C: Float32Array, ldc: number): void;
   // ---- training (native/train.cc; references: ref/train.ts, bit for bit) ----
   /** dx[rows, dim] += RMSNorm backward of dy (rstd recomputed from x, in f32); dw[dim] += Σ_rows dy ⊙ x · rstd */
   rmsnormBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, w: Float32Array | null, dw: Float32Array | null,

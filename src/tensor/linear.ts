@@ -25,6 +25,9 @@ export function linearFwd(k: Kernels, x: Float32Array, N: number, L: Linear, y =
       if (N === 1) k.sgemv(L.out, L.in, 1, w.data, x, 0, y);
       else k.sgemm(false, true, N, L.out, L.in, 1, x, L.in, w.data, L.in, 0, y, L.out);
       break;
+    default: // q8_0, q4_0: activations to 8 bits, integer block dots
+      k.qgemm(w.dtype, N, L.out, L.in, x, L.in, w.data, y, L.out);
+      break;
   }
   if (L.b) addBias(y, N, L.b);
   return y;
@@ -34,7 +37,7 @@ export function linearFwd(k: Kernels, x: Float32Array, N: number, L: Linear, y =
  * Backward of y[N, out] = x[N, in] · Wᵀ + b:
  * dx[N, in] += dy[N, out] · W[out, in]   (skipped when dx is null)
  * dW[out, in] += dyᵀ · x;  db[out] += Σ_rows dy
- * (a bf16 W is widened for the dx product; its gradient is f32)
+ * (a bf16 or quantised W is widened for the dx product; its gradient is f32)
  */
 export function linearBackward(k: Kernels, L: Linear, x: Float32Array, dy: Float32Array, N: number,
                                dx: Float32Array | null, g: Grads): void {

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.js';
 import { bf16ToF32, sgemmBf16, sgemvBf16 } from './ref/bf16.js';
+import { dequantize, qgemm } from './ref/quant.js';
 import * as train from './ref/train.js';
 
 /** What the addon exports (native/addon.cc). */
@@ -26,10 +27,10 @@ export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel | TrainKe
 }
 
 /**
- * The bf16 kernels (native/bf16.cc). An addon built before they existed lacks them; the
+ * The bf16 and block-quantised kernels (native/bf16.cc, quant.cc). An addon built before they existed lacks them; the
  * wrapper then uses the reference implementations (test/kernels.test.ts requires the addon's).
  */
-type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16';
+type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16' | 'dequantize' | 'qgemm';
 /** The training kernels (native/train.cc); an older addon lacks them and the wrapper uses ref/train.ts. */
 type TrainKernel = keyof typeof train;
 
@@ -129,6 +130,8 @@ function wrap(a: NativeAddon): Kernels {
     sgemv: a.sgemv,
     softmax: a.softmax,
     attnDecode: a.attnDecode,
+    attnDecodeBatch: a.attnDecodeBatch,
+    expertsForward: a.expertsForward,
     rmsnorm: a.rmsnorm,
     rope: a.rope,
     swiglu: a.swiglu,
@@ -137,6 +140,8 @@ function wrap(a: NativeAddon): Kernels {
     bf16ToF32: a.bf16ToF32 ?? bf16ToF32,
     sgemvBf16: a.sgemvBf16 ?? sgemvBf16,
     sgemmBf16: a.sgemmBf16 ?? sgemmBf16,
+    dequantize: a.dequantize ?? dequantize,
+    qgemm: a.qgemm ?? qgemm,
     rmsnormBackward: a.rmsnormBackward ?? train.rmsnormBackward,
     swigluBackward: a.swigluBackward ?? train.swigluBackward,
     softmaxBackward: a.softmaxBackward ?? train.softmaxBackward,

@@ -22,7 +22,7 @@ describe('moekit plan CLI', () => {
     const j = JSON.parse(io.stdout);
     for (const k of ['step_time_s', 'tokens_per_s', 'mfu', 'hfu', 'memory_gib_per_device', 'fits', 'breakdown']) expect(j).toHaveProperty(k);
     // the MoE blocks under the engine's phase names (src/moe: route, dispatch, experts, combine), then the rest
-    expect(Object.keys(j.breakdown)).toEqual(['compute', 'route', 'dispatch', 'experts', 'combine', 'recompute', 'tp_comm', 'cp_comm', 'pp_comm', 'dp_comm', 'bubble', 'offload', 'optimizer']);
+    expect(Object.keys(j.breakdown)).toEqual(['compute', 'route', 'dispatch', 'experts', 'combine', 'recompute', 'tp_comm', 'cp_comm', 'host', 'pp_comm', 'dp_comm', 'bubble', 'offload', 'optimizer']);
     expect(io.stdout).not.toMatch(/ep_comm/);
     io.stdout = '';
     expect(await runPlanCommand(['simulate', specFile(MIXTRAL)])).toBe(0);

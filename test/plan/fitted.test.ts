@@ -21,7 +21,7 @@ describe('src/plan/fitted.ts', () => {
   });
   it('names the constants set while looking at the calibration rows (the simulator\'s check set)', () => {
     expect(entries.filter(([, f]) => f.tuned_on_calibration).map(([k]) => k).sort()).toEqual(
-      ['ep_overlap_adaptive', 'ep_overlap_dualpipe', 'expert_load_cv', 'fp8_gemm_eff', 'goodput_hours_lost', 'pangu_implied_peak_tflops', 'tp_exposed_overlap']);
+      ['ep_overlap_adaptive', 'ep_overlap_dualpipe', 'expert_load_cv', 'goodput_hours_lost', 'pangu_implied_peak_tflops', 'tp_exposed_overlap']);
     // the op fit is checked on measurements it never saw, not on the calibration rows
     for (const [k, f] of entries) if (f.kind === 'fit') expect(f.tuned_on_calibration, k).toBe(false);
   });

@@ -3,8 +3,9 @@
  * /v1/chat/completions with moekit.trace on, so every answer brings its routing; the routing view draws
  * it (positions × MoE layers, coloured by the top expert); the expert-load view reads /moekit/stats; the
  * elastic view lists /moekit/submodels and picks the sub-model chat runs (moekit.submodel); the PreMoe
- * view reads /moekit/premoe; the planner posts specs to /moekit/plan. Load progress comes from the typed
- * progress events of /moekit/progress, the same ones the terminal bar draws.
+ * view reads /moekit/premoe; the planner posts specs to /moekit/plan; the jobs view starts PreMoe profiling and training
+ * (/moekit/jobs) and follows their events. Load, profile and train progress come from the same typed events the
+ * terminal bar draws (/moekit/progress, /moekit/jobs/:id/events).
  */
 import { Chart, registerables } from 'chart.js';
 
@@ -228,6 +229,32 @@ async function drawPremoe(): Promise<void> {
     data: { labels: s.memory.map((m: Json) => m.keep_ratio.toFixed(3)), datasets: [{ label: 'memory (MiB) per keep ratio', data: s.memory.map((m: Json) => m.mib) }] },
     options: { animation: false },
   });
+  drawPremoeAccuracy(s.evaluation);
+}
+
+/** the evaluation's curves: mean held-out accuracy per keep ratio, one line per scoring method */
+let premoeAccChart: Chart | null = null;
+function drawPremoeAccuracy(e: Json): void {
+  premoeAccChart?.destroy();
+  premoeAccChart = null;
+  const note = $('premoe-eval');
+  if (!e) { note.textContent = 'no evaluation: write one with moekit experts eval MODEL --store STORE --json > MODEL/premoe-eval.json'; return; }
+  if (e.error) { note.textContent = `evaluation ${e.source}: ${e.error}`; return; }
+  const pct = (x: number) => (100 * x).toFixed(1);
+  note.textContent = `evaluation (${e.source}, ${e.n} held-out prompts per task, ${e.tasks.length} tasks): full model ${e.full ? pct(e.full.mean) : '?'} %` +
+    (e.retrieval ? `; retrieval picked the prompt's own task for ${pct(e.retrieval.accuracy)} %` : '') +
+    (e.end_to_end.length ? `; with the retrieved pattern: ${e.end_to_end.map((r: Json) => `${r.keep} experts ${pct(r.mean)} %`).join(', ')}` : '');
+  premoeAccChart = new Chart($<HTMLCanvasElement>('premoe-acc-chart'), {
+    type: 'line',
+    data: {
+      datasets: e.curves.map((c: Json) => ({ label: `${c.score}: mean accuracy %`, data: c.points.map((p: Json) => ({ x: p.ratio, y: 100 * p.mean })) })),
+    },
+    options: {
+      animation: false,
+      scales: { x: { type: 'linear', title: { display: true, text: 'routed experts kept (ratio)' } }, y: { title: { display: true, text: 'held-out accuracy %' } } },
+    },
+  });
+  $('tab-premoe').dataset.curves = String(e.curves.length);
 }
 onTab.premoe = () => void drawPremoe();
 
@@ -284,6 +311,75 @@ for (const b of document.querySelectorAll<HTMLButtonElement>('[data-plan]')) {
 onTab.planner = () => { if (!$<HTMLSelectElement>('plan-model').options.length) void presets(); };
 
 // ---- start -----------------------------------------------------------------------------------
+// ---- jobs: PreMoe profiling and training, followed through their typed events -------------------------
+let jobChart: Chart | null = null, following: string | null = null;
+async function listJobs(): Promise<void> {
+  const { jobs } = await api('/moekit/jobs');
+  $('job-list').innerHTML = '<tr><th>job</th><th>kind</th><th>status</th><th>progress</th><th>output</th></tr>' +
+    jobs.map((j: Json) => `<tr><td>${j.id}</td><td>${j.kind}</td><td>${j.status}${j.error ? `: ${j.error}` : ''}</td>` +
+      `<td>${j.progress ? `${j.progress.loaded}/${j.progress.total}` : ''}</td><td>${j.out}</td></tr>`).join('');
+}
+async function startJob(body: Json): Promise<void> {
+  try {
+    const j = await api('/moekit/jobs', body);
+    void follow(j.id, j.kind);
+  } catch (e) {
+    $('job-status').textContent = (e as Error).message;
+  }
+}
+async function follow(id: string, kind: string): Promise<void> {
+  following = id;
+  const bar = $<HTMLProgressElement>('job-bar'), item = $('job-item'), status = $('job-status'), tab = $('tab-jobs');
+  delete tab.dataset.end;
+  bar.value = 0; item.textContent = ''; status.textContent = `${id} (${kind}): starting`;
+  $<HTMLButtonElement>('job-cancel').disabled = false;
+  jobChart?.destroy();
+  const losses: { x: number; y: number }[] = [];
+  jobChart = kind === 'train' ? new Chart($<HTMLCanvasElement>('job-chart'), {
+    type: 'line', data: { datasets: [{ label: 'training loss', data: losses, pointRadius: 0 }] },
+    options: { animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'step' } }, y: { title: { display: true, text: 'loss' } } } },
+  }) : null;
+  void listJobs();
+  const res = await fetch(`/moekit/jobs/${id}/events`, { headers: headers() });
+  if (!res.ok || !res.body) { status.textContent = `${id}: ${res.status}`; return; }
+  for await (const data of sseData(res.body)) {
+    const ev = JSON.parse(data);
+    if (ev.type === 'progress') {
+      const p = ev.event;
+      if (p.status === 'initiate') { bar.max = p.total; bar.value = 0; status.textContent = `${id}: ${p.task}`; }
+      if (p.status === 'progress') { bar.max = p.total; bar.value = p.loaded; item.textContent = `${p.loaded}/${p.total} ${p.item ?? ''}`; }
+    } else if (ev.type === 'train') {
+      const t = ev.event;
+      if (t.type === 'start') { bar.max = t.steps; bar.value = t.step; status.textContent = `${id}: training ${(t.parameters / 1e6).toFixed(2)}M parameters`; }
+      if (t.type === 'step') {
+        bar.max = t.steps; bar.value = t.step;
+        item.textContent = `step ${t.step}/${t.steps}, loss ${t.loss.toFixed(3)}, ${t.tokens_per_s.toFixed(0)} tok/s`;
+        losses.push({ x: t.step, y: t.loss });
+        jobChart?.update();
+      }
+    } else if (ev.type === 'end') {
+      status.textContent = `${id}: ${ev.status}${ev.error ? ` (${ev.error})` : ''}; output ${ev.out}`;
+      if (ev.status === 'done') bar.value = bar.max;
+      tab.dataset.end = ev.status;
+      $<HTMLButtonElement>('job-cancel').disabled = true;
+      if (kind === 'profile' && ev.status === 'done') void drawPremoe();
+    }
+  }
+  void listJobs();
+}
+$('profile-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void startJob({ kind: 'profile', tasks: $<HTMLSelectElement>('profile-tasks').value, n: Number($<HTMLInputElement>('profile-n').value) });
+});
+$('train-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void startJob({ kind: 'train', steps: Number($<HTMLInputElement>('train-steps').value) });
+});
+$('job-cancel').addEventListener('click', () => {
+  if (following) void fetch(`/moekit/jobs/${following}`, { method: 'DELETE', headers: keyInput.value ? { authorization: `Bearer ${keyInput.value}` } : {} });
+});
+onTab.jobs = () => void listJobs();
+
 async function boot(): Promise<void> {
   void watchLoad();
   for (;;) {

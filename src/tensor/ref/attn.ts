@@ -36,3 +36,17 @@ export function attnDecode(q: Float32Array, K: Float32Array, V: Float32Array, ou
     }
   }
 }
+
+/** attnDecode of each of B = Ks.length sequences (meta [B, 3] = cap, lo, S), one after another */
+export function attnDecodeBatch(q: Float32Array, Ks: Float32Array[], Vs: Float32Array[], meta: Int32Array, out: Float32Array, nH: number, nKv: number,
+                                Dk: number, Dv: number, scale: number, sinks: Float32Array | null): void {
+  const k = 'attnDecodeBatch', B = Ks.length;
+  if (Vs.length !== B) throw new RangeError(`${k}: Ks has ${B} caches, Vs ${Vs.length}`);
+  f32(k, 'q', q); f32(k, 'out', out);
+  if (!(meta instanceof Int32Array)) throw new TypeError(`${k}: meta must be an Int32Array`);
+  len(k, 'meta', meta, 3 * B); len(k, 'q', q, B * nH * Dk); len(k, 'out', out, B * nH * Dv);
+  for (let b = 0; b < B; b++) {
+    attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), Ks[b], Vs[b], out.subarray(b * nH * Dv, (b + 1) * nH * Dv),
+      nH, nKv, meta[3 * b], Dk, Dv, meta[3 * b + 1], meta[3 * b + 2], scale, sinks);
+  }
+}
