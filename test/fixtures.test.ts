@@ -15,7 +15,7 @@ const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'dee
 
 
 /** architectures whose reference.safetensors has no router_logits.* (transformers returns none for them) */
-const ROUTER_LOGITS_FROM_HOOKS = new Set(['deepseek_v3', 'granitemoe']);
+const ROUTER_LOGITS_FROM_HOOKS = new Set(['deepseek_v3', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'llama4_text']);
 
 const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);
 
