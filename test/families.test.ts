@@ -236,3 +236,31 @@ describe.each(NEW_ARCHS)('%s lazy expert store', (arch) => {
     }
   });
 });
+
+describe('qwen3_next extraction', () => {
+  it('a sub-model checkpoint (a layer dropped, experts kept, top-k) loads as the masked pass over the source', async () => {
+    const { extractSubModel } = await import('../src/models/extract.js');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-q3n-x-'));
+    try {
+      const src = path.join(ROOT, 'qwen3_next');
+      const m = MoeModel.load(src);
+      // keep the full-attention layer 1 (MoE layer 1) with experts 0, 2, 3 and top-1; drop the DeltaNet layer 0
+      extractSubModel(src, out, { layers: [1], experts: { 1: [0, 2, 3] }, topK: 1 });
+      const x = MoeModel.load(out);
+      expect(x.desc.nLayers).toBe(1);
+      expect(x.desc.layers[0].mixer).toBeUndefined();
+      const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 5 + 1) % m.desc.vocab);
+      const sub = { layers: [1], experts: [Uint8Array.from([1, 1, 1, 1]), Uint8Array.from([1, 0, 1, 1])], topK: [2, 1] };
+      expect(maxAbsDiff(x.forward(ids, 1, 9), m.forward(ids, 1, 9, { sub }))).toBeLessThan(1e-5);
+      // both layers, three experts each: the DeltaNet layer stays one (layer_types rewritten)
+      const out2 = path.join(out, 'both');
+      extractSubModel(src, out2, { layers: [0, 1], experts: { 0: [1, 2, 3], 1: [0, 1, 3] }, topK: 1 });
+      const y = MoeModel.load(out2);
+      expect(y.desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['deltanet', 'attention']);
+      const sub2 = { experts: [Uint8Array.from([0, 1, 1, 1]), Uint8Array.from([1, 1, 0, 1])], topK: 1 };
+      expect(maxAbsDiff(y.forward(ids, 1, 9), m.forward(ids, 1, 9, { sub: sub2 }))).toBeLessThan(1e-5);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

@@ -45,17 +45,16 @@ const ATTN: (keyof AttnWeights)[] = ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB
 
 /** a decoder layer's tensors (all but its routed experts) with the plan applied */
 export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): LayerTensors {
-  // (a layer without attention — Gated DeltaNet — keeps its mixer's weights as they are)
-  let attn: AttnWeights | undefined;
-  if (t.attn) {
-    attn = { ...t.attn };
-    for (const key of ATTN) {
-      const L = attn[key] as Linear | undefined;
-      if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
-    }
+  const attn: AttnWeights | undefined = t.attn && { ...t.attn };
+  for (const key of ATTN) {
+    const L = attn?.[key] as Linear | undefined;
+    if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
   }
+  // a Gated DeltaNet layer's projections go with the attention's
+  const dn = t.deltanet;
+  const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };
   return {
-    ...t, attn,
+    ...t, attn, deltanet,
     dense: t.dense && quantizeFfn(k, t.dense, plan.experts),
     moe: t.moe && { ...t.moe, shared: t.moe.shared && quantizeFfn(k, t.moe.shared, plan.experts) },
   };

@@ -92,7 +92,8 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
   // Llama 4: the weight scales each expert's input, the outputs are summed (combine weight 1)
   const combineW = m.weightInput ? new Float32Array(N * K).fill(1) : r.weights; // [N, K]
   if (m.weightInput && save) throw new MoekitError('an MoE block that weighs its experts\' inputs (Llama 4) has no backward in the trainer');
-  // experts → combine: one native call for inference when the kernels have it (the loop below is its reference)
+  // experts → combine: one native call for inference when the kernels have it (the loop below is its reference;
+  // it weighs outputs, so blocks that weigh inputs take the loop)
   const grouped = !save && !outs && !m.weightInput && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
   if (grouped) {
     k.expertsForward!(x, N, H, K, order, offsets, r.weights, out, act.clamped, act.limit, act.alpha, grouped.ws, grouped.bs, grouped.widths);
