@@ -13,6 +13,7 @@ import { timingsOf, usageOf, type DoneMsg, type GenEvent, type SessionOptions, t
 import { generate, legacyTimings } from '../src/runtime/generate.js';
 import { errorMsg, Scheduler } from '../src/runtime/scheduler.js';
 import { TextStream } from '../src/runtime/text-stream.js';
+import { Channel } from '../src/runtime/channel.js';
 import { MoekitError } from '../src/util/errors.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -304,5 +305,44 @@ describe('generate', () => {
     expect(a).toEqual(b);
     expect(generate(model, [1, 2], { ...o, seed: 2 }).ids).not.toEqual(a);
     expect(generate(model, [1, 2], o).ids).toEqual(generate(model, [1, 2], { ...o, seed: 0 }).ids); // seed 0 by default
+  });
+});
+
+describe('the channel between the scheduler and a session', () => {
+  it('buffers pushes, hands one to a waiting reader, ends on close; nothing after close', async () => {
+    const ch = new Channel<number>();
+    ch.push(1);
+    ch.push(2);
+    const it = ch[Symbol.asyncIterator]();
+    expect(await it.next()).toEqual({ value: 1, done: false });
+    expect(await it.next()).toEqual({ value: 2, done: false });
+    const waiting = it.next();
+    ch.push(3); // straight to the waiting reader
+    expect(await waiting).toEqual({ value: 3, done: false });
+    const ending = it.next();
+    ch.close(); // a waiting reader is told the end
+    expect(await ending).toEqual({ value: undefined, done: true });
+    ch.push(4);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+  it('a reader that stops early: the buffer is dropped and onReturn is called once', async () => {
+    const ch = new Channel<number>();
+    let calls = 0;
+    ch.onReturn = () => { calls++; };
+    ch.push(1);
+    ch.push(2);
+    const it = ch[Symbol.asyncIterator]();
+    expect(await it.return!()).toEqual({ value: undefined, done: true });
+    expect(calls).toBe(1);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+    await it.return!();
+    expect(calls).toBe(1);
+    // after a normal close, returning calls nothing
+    const c2 = new Channel<number>();
+    let n2 = 0;
+    c2.onReturn = () => { n2++; };
+    c2.close();
+    await c2[Symbol.asyncIterator]().return!();
+    expect(n2).toBe(0);
   });
 });
