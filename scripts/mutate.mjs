@@ -30,11 +30,11 @@ export const MODULES = {
   },
   train: {
     mutate: ['src/train/**/*.ts', '!src/train/worker.ts'],
-    tests: ['test/train-units.test.ts', 'test/train-config.test.ts', 'test/trainer.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts', 'test/train-save.test.ts'],
+    tests: ['test/train-units.test.ts', 'test/train-config.test.ts', 'test/trainer.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts'],
   },
   io: {
     mutate: ['src/io/**/*.ts'],
-    tests: ['test/safetensors.test.ts', 'test/checkpoint.test.ts', 'test/quant.test.ts', 'test/bf16.test.ts', 'test/tensor-table.test.ts', 'test/validation.test.ts', 'test/tokenizer.test.ts', 'test/dtypes.test.ts'],
+    tests: ['test/safetensors.test.ts', 'test/checkpoint.test.ts', 'test/quant.test.ts', 'test/bf16.test.ts', 'test/tensor-table.test.ts', 'test/validation.test.ts', 'test/tokenizer.test.ts', 'test/dtypes.test.ts', 'test/io-read.test.ts'],
   },
   plan: {
     mutate: ['src/plan/**/*.ts'],

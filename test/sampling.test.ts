@@ -140,6 +140,22 @@ describe('sampling as an inverse CDF over the kept ids', () => {
     }
   });
 
+  it('a negative top-k keeps every id; logits far from 0 stay stable (the maximum is subtracted)', () => {
+    const ref = reference(LOGITS, { temperature: 1 });
+    let c = 0;
+    for (const [id, q] of ref) {
+      expect(sample(L32, { temperature: 1, topK: -1 }, () => c + q / 2)).toBe(id);
+      c += q;
+    }
+    // exp(±400) overflows: without the shift the weights would be NaN or 0
+    const big = Float32Array.from([100, 99, 50]), small = Float32Array.from([-100, -101, -150]);
+    const refBig = reference([100, 99, 50], { temperature: 0.5 });
+    for (const x of [big, small]) {
+      expect(sample(x, { temperature: 0.5 }, () => refBig[0][1] - 1e-3)).toBe(0);
+      expect(sample(x, { temperature: 0.5 }, () => refBig[0][1] + 1e-3)).toBe(1);
+    }
+  });
+
   it('top-p 0 and a tiny top-p keep only the most likely id', () => {
     for (const topP of [0, 1e-9, 0.05]) for (const u of [0, 0.5, 0.999]) expect(sample(L32, { topP, temperature: 1 }, () => u)).toBe(1);
   });

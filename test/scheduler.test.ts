@@ -13,6 +13,8 @@ import { timingsOf, usageOf, type DoneMsg, type GenEvent, type SessionOptions, t
 import { generate, legacyTimings } from '../src/runtime/generate.js';
 import { errorMsg, Scheduler } from '../src/runtime/scheduler.js';
 import { TextStream } from '../src/runtime/text-stream.js';
+import { Channel } from '../src/runtime/channel.js';
+import { decode, prefill, prefillBatch, Sequence, subKey } from '../src/runtime/sequence.js';
 import { MoekitError } from '../src/util/errors.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -304,5 +306,78 @@ describe('generate', () => {
     expect(a).toEqual(b);
     expect(generate(model, [1, 2], { ...o, seed: 2 }).ids).not.toEqual(a);
     expect(generate(model, [1, 2], o).ids).toEqual(generate(model, [1, 2], { ...o, seed: 0 }).ids); // seed 0 by default
+  });
+});
+
+describe('the channel between the scheduler and a session', () => {
+  it('buffers pushes, hands one to a waiting reader, ends on close; nothing after close', async () => {
+    const ch = new Channel<number>();
+    ch.push(1);
+    ch.push(2);
+    const it = ch[Symbol.asyncIterator]();
+    expect(await it.next()).toEqual({ value: 1, done: false });
+    expect(await it.next()).toEqual({ value: 2, done: false });
+    const waiting = it.next();
+    ch.push(3); // straight to the waiting reader
+    expect(await waiting).toEqual({ value: 3, done: false });
+    const ending = it.next();
+    ch.close(); // a waiting reader is told the end
+    expect(await ending).toEqual({ value: undefined, done: true });
+    ch.push(4);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+  it('a reader that stops early: the buffer is dropped and onReturn is called once', async () => {
+    const ch = new Channel<number>();
+    let calls = 0;
+    ch.onReturn = () => { calls++; };
+    ch.push(1);
+    ch.push(2);
+    const it = ch[Symbol.asyncIterator]();
+    expect(await it.return!()).toEqual({ value: undefined, done: true });
+    expect(calls).toBe(1);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+    await it.return!();
+    expect(calls).toBe(1);
+    // after a normal close, returning calls nothing
+    const c2 = new Channel<number>();
+    let n2 = 0;
+    c2.onReturn = () => { n2++; };
+    c2.close();
+    await c2[Symbol.asyncIterator]().return!();
+    expect(n2).toBe(0);
+  });
+});
+
+describe('the forward steps refuse batches they cannot run', () => {
+  it('prefill: prompts of different lengths or sub-models; decode: finished sequences or different sub-models', () => {
+    const o: SessionOptions = { maxNewTokens: 2, greedy: true, stopAtEos: false };
+    const a = new Sequence(model, [1, 2], o), b = new Sequence(model, [3], o), c = new Sequence(model, [4, 5], { ...o, sub: { topK: 1 } });
+    expect(() => prefillBatch(model, [a, b])).toThrow('prefillBatch: prompts of different lengths or sub-models in one batch');
+    expect(() => prefillBatch(model, [a, c])).toThrow('prefillBatch: prompts of different lengths or sub-models in one batch');
+    const d = new Sequence(model, [6, 7], o);
+    prefillBatch(model, [a, d]);
+    prefill(model, c);
+    expect([a.out.length, d.out.length, c.out.length]).toEqual([1, 1, 1]);
+    expect(() => decode(model, [a, c])).toThrow('decode: finished sequences or different sub-models in one batch');
+    decode(model, [a, d]);
+    expect(a.done && d.done).toBe(true);
+    expect([a.decodeSteps, a.maxBatch]).toEqual([1, 2]);
+    expect(() => decode(model, [a])).toThrow('decode: finished sequences or different sub-models in one batch');
+    expect(a.t.end).toBeGreaterThanOrEqual(a.t.prefillEnd);
+  });
+  it('the sub-model key: by value, empty without a sub-model', () => {
+    expect(subKey(undefined)).toBe('');
+    expect(subKey({ layers: [0, 2], experts: [Uint8Array.from([1, 0]), null], topK: 1 })).toBe(JSON.stringify({ layers: [0, 2], experts: ['10', null], topK: 1 }));
+    expect(subKey({})).toBe(JSON.stringify({ layers: null, experts: null, topK: null }));
+    expect(subKey({ experts: [Uint8Array.from([1, 1])] })).toBe(subKey({ experts: [Uint8Array.from([1, 1])] }));
+    expect(subKey({ topK: 1 })).not.toBe(subKey({ topK: 2 }));
+  });
+  it('the cache starts with room for the prompt and up to 256 new tokens, and grows past it', () => {
+    const s = new Sequence(model, [1, 2, 3], { maxNewTokens: 400, greedy: true, stopAtEos: false });
+    expect(s.eos.size).toBe(0);
+    expect(new Sequence(model, [1], { maxNewTokens: 1, eosTokenIds: [5, 6] }).eos).toEqual(new Set([5, 6]));
+    expect(new Sequence(model, [1], { maxNewTokens: 1 }).eos).toEqual(new Set(model.desc.eosTokenIds));
+    const r = generate(model, [1, 2, 3], { maxNewTokens: 270, greedy: true, stopAtEos: false });
+    expect(r.newTokens).toBe(270);
   });
 });

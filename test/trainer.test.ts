@@ -81,6 +81,24 @@ describe('the trainer in-process', () => {
     expect(tight[1].loss).not.toBe(loose[1].loss);
   });
 
+  it('multi-token prediction: fresh DeepSeek MTP modules on a checkpoint without them, their loss reported', async () => {
+    const out = path.join(tmp, 'mtp');
+    const cfg = resolveConfig({
+      model: { from: path.join(FIX, 'deepseek_v3') },
+      data: { tasks: ['sort'], seq_len: 16, tokenizer: path.resolve(__dirname, '../examples/demo-moe') },
+      train: { steps: 2, batch_size: 2, lr: 1e-2, warmup: 0 }, mtp: { kind: 'deepseek', depth: 1, weight: 0.5 },
+      checkpoint: { every: 10 }, out,
+    }, tmp);
+    const ev: TrainEvent[] = [];
+    await new Trainer(cfg).run((e) => ev.push(e));
+    const steps = ev.filter((e): e is Extract<TrainEvent, { type: 'step' }> => e.type === 'step');
+    expect(steps.length).toBe(2);
+    for (const s of steps) expect(Number.isFinite(s.mtp_loss) && s.mtp_loss! > 0).toBe(true);
+    // the source with the fresh modules was written once, beside the run
+    expect(fs.existsSync(path.join(out, 'init', 'config.json'))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'init', 'config.json'), 'utf8')).num_nextn_predict_layers).toBe(1);
+  });
+
   it('elastic: each step samples its sub-models and reports their loss', async () => {
     const ev: TrainEvent[] = [];
     await new Trainer(config(path.join(tmp, 'e'), { train: { steps: 2 }, checkpoint: { every: 10 }, elastic: { depth: [1, 2], samples: 2, distill: 0.5 } })).run((e) => ev.push(e));
