@@ -23,6 +23,8 @@ import { MoekitError } from '../util/errors.js';
 import type { ModelDesc } from './desc.js';
 import { ggufArchFor, permuteBytes, permuteRows } from './gguf.js';
 import { MoeModel } from './model.js';
+import { describeModel } from './registry.js';
+import { readConfig } from '../io/config.js';
 import { quantPlan, type WeightClass } from './quantize.js';
 
 export type ExportType = 'f32' | 'f16' | 'bf16' | QuantType;
@@ -81,6 +83,16 @@ function tokenizerMeta(dir: string, d: ModelDesc): [string, GgufEntry][] {
       tokens = tokens.map((s, i) => s || `[PAD${i}]`);
     }
   }
+  const embedded: [string, GgufEntry][] = [];
+  if (fs.existsSync(tj)) { // moekit reads its own exports with the very tokenizer (io/tokenizer.ts)
+    embedded.push(['moekit.tokenizer_json', gv.str(JSON.stringify(readJsonCapped(tj, TOKENIZER_MAX_BYTES, 'tokenizer')))]);
+    const tc = path.join(dir, 'tokenizer_config.json');
+    if (fs.existsSync(tc)) {
+      const c = readJsonCapped(tc, TOKENIZER_MAX_BYTES, 'tokenizer config') as Record<string, unknown>;
+      embedded.push(['moekit.tokenizer_config_json', gv.str(JSON.stringify(c))]);
+      if (typeof c['chat_template'] === 'string') embedded.push(['tokenizer.chat_template', gv.str(c['chat_template'])]);
+    }
+  }
   if (!tokens) {
     const bytes = byteChars();
     tokens = Array.from({ length: V }, (_, i) => (i < 256 ? bytes[i] : `<moekit_${i}>`));
@@ -88,7 +100,7 @@ function tokenizerMeta(dir: string, d: ModelDesc): [string, GgufEntry][] {
   const out: [string, GgufEntry][] = [
     ['tokenizer.ggml.model', gv.str('gpt2')], ['tokenizer.ggml.pre', gv.str('default')],
     ['tokenizer.ggml.tokens', gv.strs(tokens)], ['tokenizer.ggml.token_type', gv.i32s(tokens.map(() => 1))],
-    ['tokenizer.ggml.merges', gv.strs(merges)],
+    ['tokenizer.ggml.merges', gv.strs(merges)], ...embedded,
   ];
   if (d.bosTokenId !== null && d.bosTokenId < V) out.push(['tokenizer.ggml.bos_token_id', gv.u32(d.bosTokenId)]);
   if (d.eosTokenIds.length && d.eosTokenIds[0] < V) out.push(['tokenizer.ggml.eos_token_id', gv.u32(d.eosTokenIds[0])]);
@@ -145,9 +157,9 @@ export interface ExportResult { file: string; bytes: number; tensors: number; ar
 /** write `dir`'s model as a GGUF file of `type` */
 export function exportGguf(dir: string, file: string, type: ExportType): ExportResult {
   if (!EXPORT_TYPES.includes(type)) throw new MoekitError(`--type must be one of ${EXPORT_TYPES.join(', ')}, got '${String(type)}'`);
+  const arch = ggufArchFor(describeModel(readConfig(dir)).desc.arch); // before reading any weights
   const model = MoeModel.load(dir, { dtype: 'f32' });
   const d = model.desc, w = model.weights, k = getKernels();
-  const arch = ggufArchFor(d.arch);
   const tensors: GgufWriteTensor[] = [];
   const types: Record<string, number> = {};
   const add = (name: string, shape: number[], kind: Kind, values: () => Float32Array) => {
