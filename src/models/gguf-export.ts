@@ -17,7 +17,8 @@ import { readJsonCapped, TOKENIZER_MAX_BYTES } from '../io/read.js';
 import type { Ffn } from '../moe/types.js';
 import { getKernels } from '../tensor/index.js';
 import type { Linear } from '../tensor/linear.js';
-import { QK, quantize, type QuantType } from '../tensor/quant.js';
+import { QK, quantBytes, type QuantType } from '../tensor/quant.js';
+import type { Kernels } from '../tensor/kernels.js';
 import { weightF32 } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
 import type { ModelDesc } from './desc.js';
@@ -47,13 +48,14 @@ function ggmlType(kind: Kind, ne0: number, type: ExportType): number {
   }
 }
 
-function encode(x: Float32Array, t: number): Uint8Array {
+function encode(k: Kernels, x: Float32Array, t: number): Uint8Array {
+  const q = (type: QuantType) => { const out = new Uint8Array(quantBytes(type, x.length)); k.quantize(type, out, x, x.length); return out; };
   switch (t) {
     case GGML.F32: return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
     case GGML.F16: { const h = f32ToF16Array(x); return new Uint8Array(h.buffer); }
     case GGML.BF16: { const h = f32ToBf16Array(x); return new Uint8Array(h.buffer); }
-    case GGML.Q8_0: return quantize('q8_0', x);
-    default: return quantize('q4_0', x);
+    case GGML.Q8_0: return q('q8_0');
+    default: return q('q4_0');
   }
 }
 
@@ -165,7 +167,7 @@ export function exportGguf(dir: string, file: string, type: ExportType): ExportR
   const add = (name: string, shape: number[], kind: Kind, values: () => Float32Array) => {
     const t = ggmlType(kind, shape[shape.length - 1], type);
     types[t] = (types[t] ?? 0) + 1;
-    tensors.push({ name, shape, type: t, data: () => encode(values(), t) });
+    tensors.push({ name, shape, type: t, data: () => encode(k, values(), t) });
   };
   const f32 = (L: Linear) => weightF32(k, L.w);
   const lin = (name: string, L: Linear, kind: WeightClass | 'f32', perm?: Int32Array) => {
