@@ -19,7 +19,7 @@ import { demoModelDir } from '../src/io/model-dir.js';
 import { configVariantDir, runCli, scratchDir } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const FIXTURES = ['qwen3_moe', 'olmoe', 'mixtral', 'deepseek_v2', 'deepseek_v3', 'gpt_oss'];
+const FIXTURES = ['qwen3_moe', 'qwen2_moe', 'olmoe', 'mixtral', 'deepseek_v2', 'deepseek_v3', 'gpt_oss'];
 const tmp = scratchDir('moekit-gguf-');
 const IDS = Int32Array.from([3, 100, 7, 400, 22, 9, 311]);
 const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -31,7 +31,7 @@ describe('moekit export gguf → moekit', () => {
     expect(Object.keys(r.types)).toEqual([String(GGML.F32)]);
     const g = GgufFile.open(file);
     try {
-      expect(g.get('general.architecture')).toBe({ qwen3_moe: 'qwen3moe', olmoe: 'olmoe', mixtral: 'llama', deepseek_v2: 'deepseek2', deepseek_v3: 'deepseek2', gpt_oss: 'gpt-oss' }[arch]);
+      expect(g.get('general.architecture')).toBe({ qwen3_moe: 'qwen3moe', qwen2_moe: 'qwen2moe', olmoe: 'olmoe', mixtral: 'llama', deepseek_v2: 'deepseek2', deepseek_v3: 'deepseek2', gpt_oss: 'gpt-oss' }[arch]);
       expect(g.tensors.has('blk.0.attn_norm.weight')).toBe(true);
     } finally { g.close(); }
     const st = MoeModel.load(path.join(ROOT, arch), { dtype: 'f32' }).forward(IDS, 1, IDS.length);

@@ -147,6 +147,7 @@ function metadata(d: ModelDesc, arch: string, name: string, cfgJson: string): [s
       [k('attention.value_length'), gv.u32(a.vHeadDim)],
       [k('feed_forward_length'), gv.u32(d.layers.some((l) => l.mlp === 'dense') ? d.denseFfn : m.expertFfn)]);
     if (m.normTopK) out.push([k('expert_weights_norm'), gv.bool(true)]);
+    if (m.sharedFfn > 0) out.push([k('expert_shared_feed_forward_length'), gv.u32(m.sharedFfn)]);
     const win = d.layers.find((l) => l.slidingWindow !== null)?.slidingWindow;
     if (win) out.push([k('attention.sliding_window'), gv.u32(win)]);
   }
