@@ -239,6 +239,20 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// quantize(type, dst, src, n)
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  Args a{info, "quantize"};
+  const int type = a.qtype(0);
+  const int64_t n = a.dim(3, "n");
+  a.blocks("n", n);
+  const auto dst = a.u8(1, "dst");
+  const auto src = a.f32(2, "src");
+  a.len("src", src.n, n);
+  a.len("dst", dst.n, mul(n / 32, type == 0 ? 34 : 18));
+  moekit::quantize(type, dst.p, src.p, n);
+  return info.Env().Undefined();
+}
+
 // qgemm(type, M, N, K, A, lda, W, C, ldc)
 Napi::Value Qgemm(const Napi::CallbackInfo& info) {
   Args a{info, "qgemm"};
@@ -684,6 +698,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemmBf16", Napi::Function::New(env, SgemmBf16, "sgemmBf16"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("qgemm", Napi::Function::New(env, Qgemm, "qgemm"));
+  exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward, "rmsnormBackward"));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward, "swigluBackward"));
   exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));

@@ -83,6 +83,8 @@ int threads_for(int64_t work, int64_t items);
 // type 0 = q8_0 (34-byte blocks), 1 = q4_0 (18-byte blocks); 32 weights per block, K % 32 == 0.
 // dst[n] = values of the first n/32 blocks of src (exact)
 void dequantize(int type, float* dst, const uint8_t* src, int64_t n);
+// dst = the n/32 blocks of src[n], llama.cpp's reference rounding (src/tensor/quant.ts quantize, bit for bit)
+void quantize(int type, uint8_t* dst, const float* src, int64_t n);
 // C[M,N] = A[M,K] W[N,K]^T with W rows of K/32 blocks and A quantised to 8 bits per 32-value
 // block (src/tensor/ref/quant.ts quantizeActs); AVX2 (+F16C) or scalar with the row-kernel set.
 void qgemm(int type, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint8_t* W,

@@ -252,9 +252,69 @@ void part(void* ctx, int p) {
   rows_scalar(j.type, j.W, j.nb, j.dA, j.qA, j.M, j.C, j.ldc, n0, n1);
 }
 
+// f32 -> binary16 bits, round to nearest even (overflow -> inf, NaN stays NaN): src/util/half.ts f32ToF16Bits
+uint16_t f32_to_half(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  const uint32_t sign = (b >> 16) & 0x8000, e = (b >> 23) & 0xff, m = b & 0x7fffff;
+  if (e == 0xff) return static_cast<uint16_t>(m ? sign | 0x7e00 | (m >> 13) : sign | 0x7c00);
+  const int exp = static_cast<int>(e) - 112;
+  if (exp >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00);
+  if (exp <= 0) {
+    if (exp < -10) return static_cast<uint16_t>(sign);
+    const uint32_t full = m | 0x800000;
+    const int shift = 14 - exp;
+    uint32_t q = full >> shift;
+    const uint32_t rem = full & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1))) q++;
+    return static_cast<uint16_t>(sign | q);
+  }
+  uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (m >> 13);
+  const uint32_t rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+  return static_cast<uint16_t>(h);
+}
+
+// llama.cpp's reference quantisers (src/tensor/quant.ts quantize, bit for bit): one block of 32 values
+void quantize_block(int type, const float* x, uint8_t* out) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < QK; j++) {
+    if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); max = x[j]; }
+  }
+  const float d = type == 0 ? amax / 127.0f : max / -8.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const uint16_t h = f32_to_half(d);
+  out[0] = static_cast<uint8_t>(h & 0xff);
+  out[1] = static_cast<uint8_t>(h >> 8);
+  if (type == 0) {
+    for (int j = 0; j < QK; j++) out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[j] * id)));
+  } else {
+    for (int j = 0; j < QK / 2; j++) {
+      const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
+      const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 8.5f)));
+      out[2 + j] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
+    }
+  }
+}
+
+struct QuantizeJob { int type; const float* src; uint8_t* dst; int64_t blocks; int parts; };
+
+void quantize_part(void* ctx, int p) {
+  const QuantizeJob& j = *static_cast<const QuantizeJob*>(ctx);
+  const int64_t b0 = j.blocks * p / j.parts, b1 = j.blocks * (p + 1) / j.parts;
+  const int64_t bs = block_bytes(j.type);
+  for (int64_t b = b0; b < b1; b++) quantize_block(j.type, j.src + b * QK, j.dst + b * bs);
+}
+
 }  // namespace
 
 void dequantize(int type, float* dst, const uint8_t* src, int64_t n) { dequantize_scalar(type, dst, src, n); }
+
+void quantize(int type, uint8_t* dst, const float* src, int64_t n) {
+  QuantizeJob j{type, src, dst, n / QK, 0};
+  j.parts = threads_for(n, j.blocks);
+  pool_run(j.parts, quantize_part, &j);
+}
 
 void qgemm(int type, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint8_t* W, float* C,
            int64_t ldc) {

@@ -14,10 +14,12 @@ import { exportGguf } from '../src/models/gguf-export.js';
 import { MoeModel } from '../src/models/model.js';
 import { generate } from '../src/runtime/generate.js';
 import { MoekitError } from '../src/util/errors.js';
+import { loadTokenizer } from '../src/io/tokenizer.js';
+import { demoModelDir } from '../src/io/model-dir.js';
 import { configVariantDir, runCli, scratchDir } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const FIXTURES = ['qwen3_moe', 'olmoe', 'mixtral', 'deepseek_v2', 'deepseek_v3', 'gpt_oss'];
+const FIXTURES = ['qwen3_moe', 'qwen2_moe', 'olmoe', 'mixtral', 'deepseek_v2', 'deepseek_v3', 'gpt_oss'];
 const tmp = scratchDir('moekit-gguf-');
 const IDS = Int32Array.from([3, 100, 7, 400, 22, 9, 311]);
 const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -29,7 +31,7 @@ describe('moekit export gguf → moekit', () => {
     expect(Object.keys(r.types)).toEqual([String(GGML.F32)]);
     const g = GgufFile.open(file);
     try {
-      expect(g.get('general.architecture')).toBe({ qwen3_moe: 'qwen3moe', olmoe: 'olmoe', mixtral: 'llama', deepseek_v2: 'deepseek2', deepseek_v3: 'deepseek2', gpt_oss: 'gpt-oss' }[arch]);
+      expect(g.get('general.architecture')).toBe({ qwen3_moe: 'qwen3moe', qwen2_moe: 'qwen2moe', olmoe: 'olmoe', mixtral: 'llama', deepseek_v2: 'deepseek2', deepseek_v3: 'deepseek2', gpt_oss: 'gpt-oss' }[arch]);
       expect(g.tensors.has('blk.0.attn_norm.weight')).toBe(true);
     } finally { g.close(); }
     const st = MoeModel.load(path.join(ROOT, arch), { dtype: 'f32' }).forward(IDS, 1, IDS.length);
@@ -180,6 +182,29 @@ describe('the commands on GGUF files', () => {
     const j = await runCli(['generate', junk, '--ids', '1']);
     expect(j.code).toBe(1);
     expect(j.err).toMatch(/^moekit: .*junk.gguf: not a GGUF file \(bad magic "not "\)\n$/);
+  });
+});
+
+describe('tokenizers in GGUF files', () => {
+  it('moekit\'s export carries the model\'s own tokenizer: --prompt on the .gguf is --prompt on the directory', async () => {
+    const file = path.join(tmp(), 'demo.gguf');
+    exportGguf(demoModelDir, file, 'bf16');
+    const a = loadTokenizer(file)!, b = loadTokenizer(demoModelDir)!;
+    for (const text of ['draw 42=', 'sort 3 1 2=', 'count a b a=']) expect(a.encode(text)).toEqual(b.encode(text));
+    const gen = async (m: string) => {
+      const r = await runCli(['generate', m, '--prompt', 'sort 3 1 2=', '--max-new-tokens', '6', '--greedy', '--json']);
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out).ids as number[];
+    };
+    expect(await gen(file)).toEqual(await gen(demoModelDir));
+  });
+
+  it('llama.cpp\'s gpt2 metadata alone becomes a byte-level BPE tokenizer (the placeholder vocabulary: bytes)', () => {
+    const file = path.join(tmp(), 'q3-tok.gguf');
+    exportGguf(path.join(ROOT, 'qwen3_moe'), file, 'f32');
+    const t = loadTokenizer(file)!;
+    expect(t.encode('hi! é', false)).toEqual([104, 105, 33, 32, 0xc3, 0xa9]);
+    expect(t.decode([104, 105, 33, 32, 0xc3, 0xa9])).toBe('hi! é');
   });
 });
 

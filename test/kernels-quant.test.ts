@@ -141,6 +141,9 @@ describe.each(['reference', 'native'] as const)('%s quantised kernels: bad argum
     expect(() => k().qgemm('q4_0', 2, 3, 64, f(128), 64, u(108), f(5), 3)).toThrow(/qgemm: C has 5 elements, needs 6/);
     expect(() => k().qgemm('q4_0', 2, 3, 64, f(128), 32, u(108), f(6), 3)).toThrow(/qgemm: lda=32 must be >= max\(1, 64\)/);
     expect(() => k().qgemm('q4_0', 1, 1, 32, f(32), 32, new Uint16Array(9) as unknown as Uint8Array, f(1), 1)).toThrow(/qgemm: W must be a Uint8Array/);
+    expect(() => k().quantize('q8_0', u(67), f(64), 64)).toThrow(/quantize: dst has 67 elements, needs 68/);
+    expect(() => k().quantize('q4_0', u(36), f(63), 64)).toThrow(/quantize: src has 63 elements, needs 64/);
+    expect(() => k().quantize('q4_0', u(36), f(64), 40)).toThrow(/quantize: n=40 must be a multiple of 32/);
     expect(() => k().dequantize('q8_0', f(64), u(67), 64)).toThrow(/dequantize: src has 67 elements, needs 68/);
     expect(() => k().dequantize('q4_0', f(63), u(36), 64)).toThrow(/dequantize: dst has 63 elements, needs 64/);
     expect(() => k().dequantize('q4_0', f(64), u(36), 48)).toThrow(/dequantize: n=48 must be a multiple of 32/);
@@ -150,7 +153,7 @@ describe.each(['reference', 'native'] as const)('%s quantised kernels: bad argum
 describe('native addon: quantised kernels', () => {
   it('come from the addon itself, not the reference fallback for an old build', () => {
     expect(nativeLoadError, 'native addon load error').toBeNull();
-    for (const name of ['dequantize', 'qgemm'] as const) {
+    for (const name of ['quantize', 'dequantize', 'qgemm'] as const) {
       expect(typeof nativeAddon![name], `addon exports ${name} (rebuild it)`).toBe('function');
       expect(nativeKernels![name]).toBe(nativeAddon![name]);
     }
@@ -239,6 +242,25 @@ describe.each(simdSets)('native quantised kernels vs reference (%s)', (simd) => 
         const W = quantize(type, randn(N * K, 0.2));
         check(type, 1, N, K, K, N, W);
         check(type, 7, N, K, K, N, W);
+      }
+    }
+    nativeAddon!.setThreads(threads0);
+  });
+
+  it('quantize: the reference\'s blocks bit for bit (random, rounding ties, zero and constant blocks, large, threaded)', () => {
+    for (const threads of [1, 2, 3]) {
+      nativeAddon!.setThreads(threads);
+      for (const type of TYPES) {
+        for (const n of [32, 96, 32 * 1000, 32 * 40000]) {
+          const x = randn(n, 3);
+          for (let i = 0; i < Math.min(n, 64); i++) x[i] = (i % 5) - 2; // amax 2: x·(127/2) = ±63.5 ties
+          if (n >= 96) { x.fill(0, 32, 64); x.fill(-1.25, 64, 96); }
+          const a = new Uint8Array((n / 32) * QUANT_BLOCK_BYTES[type]).fill(7), b = a.slice();
+          nat.quantize(type, a, x, n);
+          ref.quantize(type, b, x, n);
+          expect(Buffer.from(a).equals(Buffer.from(b)), `${type} n=${n} threads=${threads}`).toBe(true);
+          expect(Buffer.from(b).equals(Buffer.from(quantize(type, x)))).toBe(true);
+        }
       }
     }
     nativeAddon!.setThreads(threads0);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../server/app.js';
 import { storeResolver } from '../server/patterns.js';
+import { isGgufPath } from '../io/gguf.js';
 import { MoekitError } from '../util/errors.js';
 import { dtypeFlag, numFlag, parse, sizeFlag } from './args.js';
 import { terminalProgress } from './bar.js';
@@ -26,7 +27,7 @@ export async function runServe(argv: string[]): Promise<number> {
   }, USAGE);
   if (positionals.length > 1) throw new MoekitError(`expected at most one model directory, got ${positionals.length} (--help for usage)`);
   const dir = positionals[0] ?? DEMO_MODEL;
-  if (!fs.existsSync(path.join(dir, 'config.json'))) throw new MoekitError('no config.json: not a model directory', dir);
+  if (!isGgufPath(dir) && !fs.existsSync(path.join(dir, 'config.json'))) throw new MoekitError('no config.json: not a model directory (nor a .gguf file)', dir);
   const host = values.host ?? '127.0.0.1';
   const port = numFlag(values.port, 'port', { int: true, min: 0, max: 65535 }) ?? 8080;
   const apiKey = values['api-key'] ?? process.env.MOEKIT_API_KEY ?? null;

@@ -8,6 +8,7 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { MoekitError } from '../util/errors.js';
 import { readConfig, SIZE_LIMITS } from './config.js';
+import { GgufFile, isGgufPath } from './gguf.js';
 import { renderBudgeted } from './template.js';
 import { CONFIG_MAX_BYTES, oneLineMessage, readJsonCapped, TOKENIZER_MAX_BYTES } from './read.js';
 
@@ -95,13 +96,54 @@ function configVocab(dir: string): { v: number; file: string } | null {
  * naming both files (the model has no embedding row for it).
  */
 export function loadTokenizer(dir: string): TextTokenizer | null {
+  if (isGgufPath(dir)) return ggufTokenizer(dir);
   const tj = path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tj)) return null;
   const tc = path.join(dir, 'tokenizer_config.json');
   const config = (fs.existsSync(tc) ? readJson(tc, CONFIG_MAX_BYTES, 'tokenizer config') : {});
   const json = readJson(tj, TOKENIZER_MAX_BYTES, 'tokenizer');
+  return tokenizerOf(json, config, tj, tc, configVocab(dir));
+}
+
+/**
+ * The tokenizer a GGUF file carries, or null: moekit's export embeds the source tokenizer.json
+ * (`moekit.tokenizer_json`); otherwise llama.cpp's `gpt2` metadata (tokens, merges, control tokens) becomes a
+ * byte-level BPE tokenizer.json. Its pre-tokenizer is GPT-2's split whatever `tokenizer.ggml.pre` names (the
+ * per-model regexes of llama.cpp are not carried over), so text may split differently from the original on digits
+ * and some punctuation; ids in, text out are exact. Other tokenizer models (llama/SPM, …) give null.
+ */
+function ggufTokenizer(file: string): TextTokenizer | null {
+  const g = GgufFile.open(file);
+  try {
+    const vocab = g.get('vocab_size') ?? g.get(`${String(g.get('general.architecture'))}.vocab_size`);
+    const cv = vocab !== undefined ? { v: Number(vocab), file } : null;
+    const template = g.get('tokenizer.chat_template');
+    const config: Record<string, unknown> = typeof template === 'string' ? { chat_template: template } : {};
+    const embedded = g.get('moekit.tokenizer_json');
+    if (typeof embedded === 'string') {
+      const tc = g.get('moekit.tokenizer_config_json');
+      return tokenizerOf(JSON.parse(embedded) as Record<string, unknown>, typeof tc === 'string' ? { ...JSON.parse(tc), ...config } : config, file, file, cv);
+    }
+    if (g.get('tokenizer.ggml.model') !== 'gpt2') return null;
+    const tokens = g.get('tokenizer.ggml.tokens'), merges = g.get('tokenizer.ggml.merges') ?? [], types = g.get('tokenizer.ggml.token_type') ?? [];
+    if (!Array.isArray(tokens) || !Array.isArray(merges) || !Array.isArray(types)) throw new MoekitError('GGUF tokenizer.ggml.tokens / merges / token_type must be arrays', file);
+    const v: Record<string, number> = {};
+    tokens.forEach((t, i) => { if (!(String(t) in v)) v[String(t)] = i; });
+    const added = tokens.flatMap((t, i) => (Number(types[i]) === 3 ? [{ id: i, content: String(t), special: true, single_word: false, lstrip: false, rstrip: false, normalized: false }] : []));
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+    const json = {
+      version: '1.0', added_tokens: added, normalizer: null, pre_tokenizer: byteLevel, post_processor: null, decoder: byteLevel,
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: v, merges: merges.map(String) },
+    };
+    return tokenizerOf(json, config, file, file, cv);
+  } finally {
+    g.close();
+  }
+}
+
+function tokenizerOf(json: Record<string, unknown>, config: Record<string, unknown>, tj: string, tc: string,
+                     cv: { v: number; file: string } | null): TextTokenizer {
   const maxId = checkTokenizerIds(json, tj);
-  const cv = configVocab(dir);
   const checked = (ids: number[]): number[] => {
     if (cv && maxId >= cv.v) {
       for (const id of ids) {

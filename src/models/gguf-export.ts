@@ -17,12 +17,15 @@ import { readJsonCapped, TOKENIZER_MAX_BYTES } from '../io/read.js';
 import type { Ffn } from '../moe/types.js';
 import { getKernels } from '../tensor/index.js';
 import type { Linear } from '../tensor/linear.js';
-import { QK, quantize, type QuantType } from '../tensor/quant.js';
+import { QK, quantBytes, type QuantType } from '../tensor/quant.js';
+import type { Kernels } from '../tensor/kernels.js';
 import { weightF32 } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
 import type { ModelDesc } from './desc.js';
 import { ggufArchFor, permuteBytes, permuteRows } from './gguf.js';
 import { MoeModel } from './model.js';
+import { describeModel } from './registry.js';
+import { readConfig } from '../io/config.js';
 import { quantPlan, type WeightClass } from './quantize.js';
 
 export type ExportType = 'f32' | 'f16' | 'bf16' | QuantType;
@@ -45,13 +48,14 @@ function ggmlType(kind: Kind, ne0: number, type: ExportType): number {
   }
 }
 
-function encode(x: Float32Array, t: number): Uint8Array {
+function encode(k: Kernels, x: Float32Array, t: number): Uint8Array {
+  const q = (type: QuantType) => { const out = new Uint8Array(quantBytes(type, x.length)); k.quantize(type, out, x, x.length); return out; };
   switch (t) {
     case GGML.F32: return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
     case GGML.F16: { const h = f32ToF16Array(x); return new Uint8Array(h.buffer); }
     case GGML.BF16: { const h = f32ToBf16Array(x); return new Uint8Array(h.buffer); }
-    case GGML.Q8_0: return quantize('q8_0', x);
-    default: return quantize('q4_0', x);
+    case GGML.Q8_0: return q('q8_0');
+    default: return q('q4_0');
   }
 }
 
@@ -81,6 +85,16 @@ function tokenizerMeta(dir: string, d: ModelDesc): [string, GgufEntry][] {
       tokens = tokens.map((s, i) => s || `[PAD${i}]`);
     }
   }
+  const embedded: [string, GgufEntry][] = [];
+  if (fs.existsSync(tj)) { // moekit reads its own exports with the very tokenizer (io/tokenizer.ts)
+    embedded.push(['moekit.tokenizer_json', gv.str(JSON.stringify(readJsonCapped(tj, TOKENIZER_MAX_BYTES, 'tokenizer')))]);
+    const tc = path.join(dir, 'tokenizer_config.json');
+    if (fs.existsSync(tc)) {
+      const c = readJsonCapped(tc, TOKENIZER_MAX_BYTES, 'tokenizer config') as Record<string, unknown>;
+      embedded.push(['moekit.tokenizer_config_json', gv.str(JSON.stringify(c))]);
+      if (typeof c['chat_template'] === 'string') embedded.push(['tokenizer.chat_template', gv.str(c['chat_template'])]);
+    }
+  }
   if (!tokens) {
     const bytes = byteChars();
     tokens = Array.from({ length: V }, (_, i) => (i < 256 ? bytes[i] : `<moekit_${i}>`));
@@ -88,7 +102,7 @@ function tokenizerMeta(dir: string, d: ModelDesc): [string, GgufEntry][] {
   const out: [string, GgufEntry][] = [
     ['tokenizer.ggml.model', gv.str('gpt2')], ['tokenizer.ggml.pre', gv.str('default')],
     ['tokenizer.ggml.tokens', gv.strs(tokens)], ['tokenizer.ggml.token_type', gv.i32s(tokens.map(() => 1))],
-    ['tokenizer.ggml.merges', gv.strs(merges)],
+    ['tokenizer.ggml.merges', gv.strs(merges)], ...embedded,
   ];
   if (d.bosTokenId !== null && d.bosTokenId < V) out.push(['tokenizer.ggml.bos_token_id', gv.u32(d.bosTokenId)]);
   if (d.eosTokenIds.length && d.eosTokenIds[0] < V) out.push(['tokenizer.ggml.eos_token_id', gv.u32(d.eosTokenIds[0])]);
@@ -133,6 +147,7 @@ function metadata(d: ModelDesc, arch: string, name: string, cfgJson: string): [s
       [k('attention.value_length'), gv.u32(a.vHeadDim)],
       [k('feed_forward_length'), gv.u32(d.layers.some((l) => l.mlp === 'dense') ? d.denseFfn : m.expertFfn)]);
     if (m.normTopK) out.push([k('expert_weights_norm'), gv.bool(true)]);
+    if (m.sharedFfn > 0) out.push([k('expert_shared_feed_forward_length'), gv.u32(m.sharedFfn)]);
     const win = d.layers.find((l) => l.slidingWindow !== null)?.slidingWindow;
     if (win) out.push([k('attention.sliding_window'), gv.u32(win)]);
   }
@@ -145,15 +160,15 @@ export interface ExportResult { file: string; bytes: number; tensors: number; ar
 /** write `dir`'s model as a GGUF file of `type` */
 export function exportGguf(dir: string, file: string, type: ExportType): ExportResult {
   if (!EXPORT_TYPES.includes(type)) throw new MoekitError(`--type must be one of ${EXPORT_TYPES.join(', ')}, got '${String(type)}'`);
+  const arch = ggufArchFor(describeModel(readConfig(dir)).desc.arch); // before reading any weights
   const model = MoeModel.load(dir, { dtype: 'f32' });
   const d = model.desc, w = model.weights, k = getKernels();
-  const arch = ggufArchFor(d.arch);
   const tensors: GgufWriteTensor[] = [];
   const types: Record<string, number> = {};
   const add = (name: string, shape: number[], kind: Kind, values: () => Float32Array) => {
     const t = ggmlType(kind, shape[shape.length - 1], type);
     types[t] = (types[t] ?? 0) + 1;
-    tensors.push({ name, shape, type: t, data: () => encode(values(), t) });
+    tensors.push({ name, shape, type: t, data: () => encode(k, values(), t) });
   };
   const f32 = (L: Linear) => weightF32(k, L.w);
   const lin = (name: string, L: Linear, kind: WeightClass | 'f32', perm?: Int32Array) => {

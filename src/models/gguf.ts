@@ -1,5 +1,5 @@
 /**
- * GGUF models as llama.cpp names them, for qwen3moe, olmoe, llama (Mixtral), deepseek2 (DeepSeek-V2/V3)
+ * GGUF models as llama.cpp names them, for qwen3moe, qwen2moe, olmoe, llama (Mixtral), deepseek2 (DeepSeek-V2/V3)
  * and gpt-oss: the architecture table (data: llama.cpp's name, what differs in its tensors, how its
  * metadata maps to a Hugging Face config.json), and the loader that builds a MoeModel from a .gguf file.
  *
@@ -53,6 +53,7 @@ export interface GgufArch {
 
 export const GGUF_ARCHS: readonly GgufArch[] = [
   { name: 'qwen3moe', from: ['qwen3_moe'], permuteQK: false, ffnNorm: 'ffn_norm', modelType: () => 'qwen3_moe' },
+  { name: 'qwen2moe', from: ['qwen2_moe'], permuteQK: false, ffnNorm: 'ffn_norm', modelType: () => 'qwen2_moe' },
   { name: 'olmoe', from: ['olmoe'], permuteQK: false, ffnNorm: 'ffn_norm', modelType: () => 'olmoe' },
   { name: 'llama', from: ['mixtral'], permuteQK: true, ffnNorm: 'ffn_norm', modelType: () => 'mixtral' },
   {
@@ -167,6 +168,11 @@ export function configFromGguf(g: GgufFile): { cfg: ConfigReader; arch: GgufArch
       set('num_experts', E); set('moe_intermediate_size', I);
       set('intermediate_size', num('feed_forward_length') ?? I);
       c['norm_topk_prob'] = base['norm_topk_prob'] ?? true; // llama.cpp's qwen3moe graph normalises the top-k weights
+    } else if (modelType === 'qwen2_moe') {
+      set('num_experts', E); set('moe_intermediate_size', I);
+      set('intermediate_size', num('feed_forward_length') ?? I);
+      set('shared_expert_intermediate_size', num('expert_shared_feed_forward_length') ?? 0);
+      c['norm_topk_prob'] = base['norm_topk_prob'] ?? k('expert_weights_norm') === true; // llama.cpp's qwen2moe graph does not renormalise
     } else if (modelType === 'olmoe') {
       set('num_experts', E); set('intermediate_size', I);
     } else if (modelType === 'mixtral') {

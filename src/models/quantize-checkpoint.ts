@@ -18,7 +18,8 @@ import { readConfig } from '../io/config.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
 import type { Ffn } from '../moe/types.js';
 import type { Linear } from '../tensor/linear.js';
-import { QK, quantBytes, quantize, type QuantType } from '../tensor/quant.js';
+import { QK, quantBytes, type QuantType } from '../tensor/quant.js';
+import { getKernels } from '../tensor/index.js';
 import { f32Weight } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
 import { withTemp } from '../util/temp.js';
@@ -80,6 +81,7 @@ export function quantizeCheckpoint(dir: string, out: string, type: QuantType): Q
   const ck = Checkpoint.open(src0);
   try {
     const src = checkpointSource(ck, fp8BlockSize(cfgR), true);
+    const k = getKernels();
     const classes = matrixClasses(arch, desc, (n) => ck.has(n));
     const entries: SafetensorsEntry[] = [];
     const dropped = new Set<string>();
@@ -93,7 +95,7 @@ export function quantizeCheckpoint(dir: string, out: string, type: QuantType): Q
         quantized++;
         entries.push({
           name, dtype: 'U8', shape: [...m.shape.slice(0, -1), quantBytes(t, last)],
-          data: () => quantize(t, src.get(name, m.shape)),
+          data: () => { const x = src.get(name, m.shape), out = new Uint8Array(quantBytes(t, x.length)); k.quantize(t, out, x, x.length); return out; },
         });
         if (i.dtype.startsWith('F8')) dropped.add(name.replace(/\.weight$/, '.weight_scale_inv'));
       } else {

@@ -11,7 +11,7 @@
 import type { Ffn } from '../moe/types.js';
 import type { Linear } from '../tensor/linear.js';
 import type { Kernels } from '../tensor/kernels.js';
-import { QK, quantizeMatrix, type QuantType } from '../tensor/quant.js';
+import { QK, quantBytes, type QuantType } from '../tensor/quant.js';
 import { quantWeight, weightF32, type Weight } from '../tensor/weight.js';
 import type { ArchSpec } from './arch.js';
 import type { AttnWeights, LayerTensors } from './weights.js';
@@ -30,7 +30,9 @@ export function quantPlan(type: QuantType): QuantPlan {
 /** W [rows, cols] quantised to `type`; unchanged when already quantised or cols is not whole blocks */
 export function quantizeWeight(k: Kernels, w: Weight, rows: number, cols: number, type: QuantType | null): Weight {
   if (!type || cols % QK !== 0 || (w.dtype !== 'f32' && w.dtype !== 'bf16')) return w;
-  return quantWeight(type, quantizeMatrix(type, weightF32(k, w), rows, cols));
+  const x = weightF32(k, w), out = new Uint8Array(quantBytes(type, rows * cols));
+  k.quantize(type, out, x, rows * cols);
+  return quantWeight(type, out);
 }
 
 export function quantizeLinear(k: Kernels, L: Linear, type: QuantType | null): Linear {

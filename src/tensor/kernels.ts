@@ -94,6 +94,8 @@ export interface Kernels {
   sgemmBf16(M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
             W: Uint16Array, ldw: number, beta: number, C: Float32Array, ldc: number): void;
   // ---- block-quantised weights (src/tensor/quant.ts; native/quant.cc; reference: ref/quant.ts) ----
+  /** dst = the n / 32 blocks of src[n] by llama.cpp's reference rounding (src/tensor/quant.ts quantize, bit for bit) */
+  quantize(type: QuantType, dst: Uint8Array, src: Float32Array, n: number): void;
   /** dst[n] = the values of the first n / 32 blocks of src (exact); n a multiple of 32 */
   dequantize(type: QuantType, dst: Float32Array, src: Uint8Array, n: number): void;
   /**

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from './kernels.js';
 import { bf16ToF32, sgemmBf16, sgemvBf16 } from './ref/bf16.js';
-import { dequantize, qgemm } from './ref/quant.js';
+import { dequantize, qgemm, quantize } from './ref/quant.js';
 import * as train from './ref/train.js';
 
 /** What the addon exports (native/addon.cc). */
@@ -30,7 +30,7 @@ export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel | TrainKe
  * The bf16 and block-quantised kernels (native/bf16.cc, quant.cc). An addon built before they existed lacks them; the
  * wrapper then uses the reference implementations (test/kernels.test.ts requires the addon's).
  */
-type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16' | 'dequantize' | 'qgemm';
+type BF16Kernel = 'bf16ToF32' | 'sgemvBf16' | 'sgemmBf16' | 'quantize' | 'dequantize' | 'qgemm';
 /** The training kernels (native/train.cc); an older addon lacks them and the wrapper uses ref/train.ts. */
 type TrainKernel = keyof typeof train;
 
@@ -140,6 +140,7 @@ function wrap(a: NativeAddon): Kernels {
     bf16ToF32: a.bf16ToF32 ?? bf16ToF32,
     sgemvBf16: a.sgemvBf16 ?? sgemvBf16,
     sgemmBf16: a.sgemmBf16 ?? sgemmBf16,
+    quantize: a.quantize ?? quantize,
     dequantize: a.dequantize ?? dequantize,
     qgemm: a.qgemm ?? qgemm,
     rmsnormBackward: a.rmsnormBackward ?? train.rmsnormBackward,

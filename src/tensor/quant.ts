@@ -38,7 +38,7 @@ export function halfToF32Table(): Float32Array {
 }
 
 /** x [n] (n a multiple of 32) → n / 32 blocks of `type` */
-export function quantize(type: QuantType, x: Float32Array, n = x.length, out = new Uint8Array(quantBytes(type, n))): Uint8Array {
+export function quantize(type: QuantType, x: Float32Array, n = x.length, out: Uint8Array = new Uint8Array(quantBytes(type, n))): Uint8Array {
   if (n % QK !== 0) throw new RangeError(`quantize: n=${n} is not a multiple of ${QK}`);
   const bs = QUANT_BLOCK_BYTES[type];
   const f = Math.fround;
@@ -70,10 +70,4 @@ export function quantize(type: QuantType, x: Float32Array, n = x.length, out = n
     }
   }
   return out;
-}
-
-/** a matrix [rows, cols] (cols a multiple of 32) → its rows of blocks */
-export function quantizeMatrix(type: QuantType, x: Float32Array, rows: number, cols: number): Uint8Array {
-  if (cols % QK !== 0) throw new RangeError(`quantize: a row of ${cols} weights is not a whole number of ${QK}-weight blocks`);
-  return quantize(type, x, rows * cols);
 }

@@ -7,7 +7,7 @@
  *  - qgemm: C[M, N] = A[M, K] · W[N, K]ᵀ with W blocks and A quantised as above:
  *    C[i, j] = Σ_b dW[j, b] · dA[i, b] · Σ_t qW[j, b, t] · qA[i, b, t]  (integer inner sums).
  */
-import { QK, QUANT_BLOCK_BYTES, halfToF32Table, isQuantType, type QuantType } from '../quant.js';
+import { QK, QUANT_BLOCK_BYTES, halfToF32Table, isQuantType, quantize as quantizeBlocks, type QuantType } from '../quant.js';
 import { dim, f32, lead, len, span } from './check.js';
 
 function qtype(kernel: string, type: unknown): asserts type is QuantType {
@@ -37,6 +37,16 @@ export function blockInts(type: QuantType, W: Uint8Array, b: number, q: Int32Arr
 export function blockScale(type: QuantType, W: Uint8Array, b: number): number {
   const o = b * QUANT_BLOCK_BYTES[type];
   return halfToF32Table()[W[o] | (W[o + 1] << 8)];
+}
+
+/** dst = the n / 32 blocks of src[n] (src/tensor/quant.ts quantize: llama.cpp's reference rounding) */
+export function quantize(type: QuantType, dst: Uint8Array, src: Float32Array, n: number): void {
+  const k = 'quantize';
+  qtype(k, type); dim(k, 'n', n); blocksOf(k, 'n', n);
+  u8(k, 'dst', dst); f32(k, 'src', src);
+  len(k, 'src', src, n);
+  len(k, 'dst', dst, (n / QK) * QUANT_BLOCK_BYTES[type]);
+  quantizeBlocks(type, src, n, dst.subarray(0, (n / QK) * QUANT_BLOCK_BYTES[type]));
 }
 
 /** dst[n] = the values of the first n / 32 blocks of src */
