@@ -93,6 +93,7 @@ export function openModel(dir: string, opts: OpenOptions = {}): ModelHandle {
       case 'ready': logLoad(null); loaded(m.info); holdIfBusy(); break;
       case 'load-error': die(m.message); void worker.terminate(); break;
       case 'events':
+        for (let i = 0; i < m.tokens.length; i += 3) sessions.get(m.tokens[i])?.ch.push({ type: 'token', id: m.tokens[i + 1], index: m.tokens[i + 2] });
         for (const { id, event } of m.list) {
           if (event.type === 'done' || event.type === 'error') endSession(id, event);
           else sessions.get(id)?.ch.push(event);

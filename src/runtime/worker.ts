@@ -51,7 +51,12 @@ export type FromWorker =
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'ready'; info: ModelInfo }
   | { type: 'load-error'; message: string }
-  | { type: 'events'; list: { id: number; event: GenEvent }[] }
+  /**
+   * one step's events: plain tokens (no text, no routes: what a server's sessions get) packed as Int32 triples
+   * (session, token id, index) — a structured clone of one typed array instead of an object per token — and the
+   * others in order; a session's plain tokens all come before its other events of the step
+   */
+  | { type: 'events'; tokens: Int32Array; list: { id: number; event: GenEvent }[] }
   | { type: 'stats'; id: number; stats: SchedulerStats | null }
   | { type: 'closed' };
 
@@ -65,16 +70,18 @@ if (port) {
   // a step's events, one message: the scheduler hands them over synchronously inside the step, and the
   // flush runs right after it (a microtask), so nothing waits for the next step
   let outbox: { id: number; event: GenEvent }[] = [];
+  let packed: number[] = [];
   const flush = () => {
-    const list = outbox;
-    outbox = [];
-    if (list.length) post({ type: 'events', list });
+    const list = outbox, tokens = packed;
+    outbox = []; packed = [];
+    if (list.length || tokens.length) post({ type: 'events', tokens: Int32Array.from(tokens), list });
   };
   function run(id: number, prompt: number[], opts: SessionOptions): void {
     const ac = new AbortController();
     sessions.set(id, ac);
     const onEvent = (event: GenEvent) => {
-      if (outbox.length === 0) queueMicrotask(flush);
+      if (outbox.length === 0 && packed.length === 0) queueMicrotask(flush);
+      if (event.type === 'token' && event.text === undefined && event.routes === undefined) { packed.push(id, event.id, event.index); return; }
       outbox.push({ id, event });
       if (event.type === 'done' || event.type === 'error') sessions.delete(id);
     };
