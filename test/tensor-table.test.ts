@@ -11,9 +11,10 @@ import { readConfig } from '../src/io/config.js';
 import { MoeModel } from '../src/models/model.js';
 import { archFor } from '../src/models/registry.js';
 import { tensorTable, writeRandomCheckpoint } from '../src/models/synth.js';
+import { FIXTURE_ARCHS } from './archs.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe', 'glm4_moe', 'dots1', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'qwen3_next'];
+const ARCHS = FIXTURE_ARCHS;
 
 describe.each(ARCHS)('%s tensor table', (arch) => {
   it('matches the names and shapes of the reference checkpoint', () => {
