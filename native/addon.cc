@@ -308,9 +308,10 @@ Napi::Value AttnDecode(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attnDecodeBatch(q, Ks, Vs, meta, out, nH, nKv, Dk, Dv, scale, sinks | null): attnDecode for B = Ks.length
-// sequences of one layer; q [B, nH, Dk], out [B, nH, Dv], meta Int32Array [B, 3] = (cap, lo, S) per sequence,
-// Ks[b] [nKv, cap_b, Dk] and Vs[b] [nKv, cap_b, Dv] their caches. Split over the thread pool.
+// attnDecodeBatch(q, Ks, Vs, meta, out, nH, nKv, Dk, Dv, scale, sinks | null[, kNew, vNew]): attnDecode for B =
+// Ks.length sequences of one layer; q [B, nH, Dk], out [B, nH, Dv], meta Int32Array [B, 3] = (cap, lo, S) per sequence,
+// Ks[b] [nKv, cap_b, Dk] and Vs[b] [nKv, cap_b, Dv] their caches; kNew [B, nKv, Dk] / vNew [B, nKv, Dv] (optional)
+// written at position S_b − 1 of each cache first. Split over the thread pool.
 Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
   Args a{info, "attnDecodeBatch"};
   const auto q = a.f32(0, "q");
@@ -332,6 +333,14 @@ Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
     a.len("sinks", sa.n, nH);
     sinks = sa.p;
   }
+  // kNew [B, nKv, Dk], vNew [B, nKv, Dv] (both or neither): the step's new keys and values, written at S − 1 first
+  const float *kNew = nullptr, *vNew = nullptr;
+  if (info.Length() > 11 && !a.is_null(11)) {
+    const auto kn = a.f32(11, "kNew"), vn = a.f32(12, "vNew");
+    a.len("kNew", kn.n, mul(mul(B, nKv), Dk));
+    a.len("vNew", vn.n, mul(mul(B, nKv), Dv));
+    kNew = kn.p; vNew = vn.p;
+  }
   std::vector<moekit::AttnSeq> seqs(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; b++) {
     const Napi::Value kv = Ka.Get(static_cast<uint32_t>(b)), vv = Va.Get(static_cast<uint32_t>(b));
@@ -348,7 +357,9 @@ Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
     if (static_cast<int64_t>(K.ElementLength()) < mul(mul(nKv, cap), Dk) || static_cast<int64_t>(V.ElementLength()) < mul(mul(nKv, cap), Dv)) {
       range_error(a.env(), "attnDecodeBatch: the cache of sequence " + std::to_string(b) + " is shorter than nKv × cap × D");
     }
-    seqs[static_cast<size_t>(b)] = {q.p + b * nH * Dk, K.Data(), V.Data(), out.p + b * nH * Dv, cap, lo, S};
+    seqs[static_cast<size_t>(b)] = {q.p + b * nH * Dk, K.Data(), V.Data(), out.p + b * nH * Dv, cap, lo, S,
+                                    kNew ? kNew + b * nKv * Dk : nullptr, vNew ? vNew + b * nKv * Dv : nullptr};
+    if (kNew && S < 1) range_error(a.env(), "attnDecodeBatch: sequence " + std::to_string(b) + " gets a new key at S − 1 and needs S >= 1");
   }
   moekit::attn_decode_batch(seqs.data(), B, nH, nKv, Dk, Dv, static_cast<float>(scale), sinks);
   return info.Env().Undefined();

@@ -2,9 +2,10 @@
 // attentionForward, fused): scores = scale · q_h · K[kvh, lo:S]ᵀ, softmax (with an optional sink
 // logit that carries no value), out_h = P · V[kvh, lo:S]. One call covers every head of one
 // sequence and layer, so a batched decode step makes one call per (sequence, layer) instead of
-// three BLAS/softmax calls per head. Float accumulation; the row kernels' softmax. The dot products
-// and the weighted sum of values use AVX2 + FMA when the AVX2 row kernels are in use (setSimd),
-// eight partial sums otherwise; src/tensor/ref/attn.ts is the reference test/kernels.test.ts holds both to.
+// three BLAS/softmax calls per head. Float accumulation. The dot products, the weighted sum of values
+// and the softmax's exponentials (exp_avx2, about 2 ulp) use AVX2 + FMA when the AVX2 row kernels are in
+// use (setSimd); eight partial sums and the row kernels' softmax (libm's expf) otherwise. A batched call
+// can also write each sequence's new key and value into its cache first (the decode step's cache write); src/tensor/ref/attn.ts is the reference test/kernels.test.ts holds both to.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -97,6 +98,71 @@ AVX2 void weighted_sum_avx2(const float* p, const float* V, int64_t n, int64_t D
     _mm256_storeu_ps(oh + c, o);
   }
 }
+
+AVX2 float hsum_avx2(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// e^x for 8 lanes (x <= 0 here: scores minus their max), to about 2 ulp: x = n·ln2 + r with |r| <= ln2/2
+// (ln2 split in two for an exact reduction), e^r by its degree-6 Taylor polynomial in Horner form, 2^n through
+// the exponent bits; below −87.3 (where e^x leaves the normal floats) the lane is 0, as softmax's weights then are
+// to within 1e-38. The decode softmax calls libm's expf once per key otherwise: over a third of the kernel's time.
+AVX2 __m256 exp_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, lo);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // x − n·ln2_hi (ln2_hi: 9 bits, exact product)
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);     // − n·ln2_lo
+  __m256 p = _mm256_set1_ps(1.f / 720.f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+// softmax of one decode score row p[0, cols) in place with exp_avx2 (the row kernels' softmax, libm's expf, for a row
+// with a NaN or no finite score, whose handling it owns)
+AVX2 void softmax_decode_avx2(float* p, int64_t cols, void (*exact)(float*, int64_t)) {
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= cols; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(p + i));
+  float m[8];
+  _mm256_storeu_ps(m, vmax);
+  float max = m[0];
+  for (int u = 1; u < 8; u++) max = m[u] > max ? m[u] : max;
+  bool finite = true;
+  for (; i < cols; i++) max = p[i] > max ? p[i] : max;
+  for (int64_t c = 0; c < cols && finite; c++) finite = std::isfinite(p[c]);
+  if (!finite) { exact(p, cols); return; }
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256 vs = _mm256_setzero_ps();
+  i = 0;
+  for (; i + 8 <= cols; i += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(p + i), vm));
+    _mm256_storeu_ps(p + i, e);
+    vs = _mm256_add_ps(vs, e);
+  }
+  float tail[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  const int64_t rest = cols - i;
+  for (int64_t u = 0; u < rest; u++) tail[u] = p[i + u] - max;
+  __m256 et = exp_avx2(_mm256_loadu_ps(tail));
+  et = _mm256_and_ps(et, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rest)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+  _mm256_storeu_ps(tail, et);
+  for (int64_t u = 0; u < rest; u++) p[i + u] = tail[u];
+  vs = _mm256_add_ps(vs, et);
+  const float inv = 1.f / hsum_avx2(vs);
+  const __m256 vinv = _mm256_set1_ps(inv);
+  i = 0;
+  for (; i + 8 <= cols; i += 8) _mm256_storeu_ps(p + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), vinv));
+  for (; i < cols; i++) p[i] *= inv;
+}
 #endif
 
 }  // namespace
@@ -126,6 +192,10 @@ void attn_decode(const float* q, const float* K, const float* V, float* out, int
     for (; j < n; j++) p[j] = scale * dot(qh, Kh + j * Dk, Dk);
     const int64_t cols = sinks ? n + 1 : n;
     if (sinks) p[n] = sinks[h];
+#if defined(__x86_64__) || defined(__i386__)
+    if (blocked && cols > 0) softmax_decode_avx2(p.data(), cols, kern.softmax_row);
+    else
+#endif
     if (cols > 0) kern.softmax_row(p.data(), cols);
     float* oh = out + h * Dv;
 #if defined(__x86_64__) || defined(__i386__)
@@ -150,6 +220,12 @@ void batch_part(void* ctx, int part) {
   const int64_t b0 = j.B * part / j.parts, b1 = j.B * (part + 1) / j.parts;
   for (int64_t b = b0; b < b1; b++) {
     const AttnSeq& s = j.seqs[b];
+    if (s.kNew) {  // the step's new key and value at position S − 1
+      for (int64_t h = 0; h < j.nKv; h++) {
+        std::copy(s.kNew + h * j.Dk, s.kNew + (h + 1) * j.Dk, s.K + (h * s.cap + s.S - 1) * j.Dk);
+        std::copy(s.vNew + h * j.Dv, s.vNew + (h + 1) * j.Dv, s.V + (h * s.cap + s.S - 1) * j.Dv);
+      }
+    }
     attn_decode(s.q, s.K, s.V, s.out, j.nH, j.nKv, s.cap, j.Dk, j.Dv, s.lo, s.S, j.scale, j.sinks);
   }
 }

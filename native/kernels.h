@@ -59,7 +59,9 @@ void attn_decode(const float* q, const float* K, const float* V, float* out, int
                  int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
                  const float* sinks);
 // attn.cc: attn_decode for B sequences of one layer (each its own cache), split over the pool's threads
-struct AttnSeq { const float* q; const float* K; const float* V; float* out; int64_t cap, lo, S; };
+// kNew / vNew (optional, nullptr for none): the sequence's new key [nKv, Dk] and value [nKv, Dv] heads, written at
+// position S − 1 of its cache before it is read (a decode step's cache write, fused)
+struct AttnSeq { const float* q; float* K; float* V; float* out; int64_t cap, lo, S; const float* kNew; const float* vNew; };
 void attn_decode_batch(const AttnSeq* seqs, int64_t B, int64_t nH, int64_t nKv, int64_t Dk, int64_t Dv,
                        float scale, const float* sinks);
 // bf16.cc: fn(ctx, i) for i in [0, parts) over the addon's persistent thread pool (part 0 on the caller)

@@ -307,6 +307,56 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
     expect(() => nat.attnDecodeBatch(new Float32Array(4), one, one, new Int32Array([4, 0]), new Float32Array(4), 2, 2, 1, 1, 1, null)).toThrow(/meta has 2 elements, needs 3/);
   });
 
+  it('attnDecodeBatch with kNew / vNew: each new key and value lands at S − 1 of its cache, then attended, as the reference', () => {
+    for (let t = 0; t < 20; t++) {
+      const nKv = pick([1, 2]), nH = nKv * pick([1, 2]), Dk = pick([8, 32, 13]), Dv = pick([8, 32, 7]), B = pick([2, 5, 64]);
+      const meta = new Int32Array(3 * B), Ks: Float32Array[] = [], Vs: Float32Array[] = [];
+      for (let b = 0; b < B; b++) {
+        const S = int(1, 90), cap = S + pick([0, 3]), lo = b % 4 === 1 ? int(0, S - 1) : 0;
+        meta.set([cap, lo, S], 3 * b);
+        Ks.push(randn(nKv * cap * Dk)); Vs.push(randn(nKv * cap * Dv));
+      }
+      const q = randn(B * nH * Dk), kNew = randn(B * nKv * Dk), vNew = randn(B * nKv * Dv), scale = 1 / Math.sqrt(Dk);
+      const KsR = Ks.map((x) => x.slice()), VsR = Vs.map((x) => x.slice());
+      const outN = new Float32Array(B * nH * Dv), outR = new Float32Array(B * nH * Dv);
+      nat.attnDecodeBatch(q, Ks, Vs, meta, outN, nH, nKv, Dk, Dv, scale, null, kNew, vNew);
+      // the naive way: copy each head's row in by hand, then attend one sequence at a time
+      for (let b = 0; b < B; b++) {
+        const cap = meta[3 * b], p = meta[3 * b + 2] - 1;
+        for (let h = 0; h < nKv; h++) {
+          for (let i = 0; i < Dk; i++) KsR[b][(h * cap + p) * Dk + i] = kNew[(b * nKv + h) * Dk + i];
+          for (let i = 0; i < Dv; i++) VsR[b][(h * cap + p) * Dv + i] = vNew[(b * nKv + h) * Dv + i];
+        }
+        ref.attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), KsR[b], VsR[b], outR.subarray(b * nH * Dv, (b + 1) * nH * Dv), nH, nKv,
+          cap, Dk, Dv, meta[3 * b + 1], meta[3 * b + 2], scale, null);
+      }
+      for (let b = 0; b < B; b++) { expect(Ks[b]).toEqual(KsR[b]); expect(Vs[b]).toEqual(VsR[b]); }
+      expectClose(outN, outR, 1e-4, 1e-5, `attnDecodeBatch kNew (B=${B}, nH=${nH}, nKv=${nKv}, Dk=${Dk}, Dv=${Dv})`);
+      const outRB = new Float32Array(B * nH * Dv), KsB = Ks.map((x) => x.slice());
+      for (let b = 0; b < B; b++) Ks[b].fill(0); // the reference batch writes them again
+      ref.attnDecodeBatch(q, KsB, Vs.map((x) => x.slice()), meta, outRB, nH, nKv, Dk, Dv, scale, null, kNew, vNew);
+      expect(outRB).toEqual(outR);
+    }
+    const one = [new Float32Array(8)];
+    expect(() => nat.attnDecodeBatch(new Float32Array(2), one, one, new Int32Array([4, 0, 0]), new Float32Array(2), 2, 2, 1, 1, 1, null, new Float32Array(2), new Float32Array(2)))
+      .toThrow(/needs S >= 1/);
+    expect(() => nat.attnDecodeBatch(new Float32Array(2), one, one, new Int32Array([4, 0, 2]), new Float32Array(2), 2, 2, 1, 1, 1, null, new Float32Array(1), new Float32Array(2)))
+      .toThrow(/kNew has 1 elements, needs 2/);
+  });
+
+  it('attnDecode over wide score ranges (the fast exponential): sharp and flat rows, scores far below the max, as the float64 reference', () => {
+    for (let t = 0; t < 40; t++) {
+      const nKv = 2, nH = 4, Dk = pick([8, 32, 64]), Dv = pick([8, 32]), S = int(1, 200), cap = S;
+      const q = randn(nH * Dk), K = randn(nKv * cap * Dk), V = randn(nKv * cap * Dv);
+      const scale = pick([1e-3, 0.1, 1, 8, 40]) / Math.sqrt(Dk); // scores from ~0 apart to hundreds apart (e^−87 and below)
+      const sinks = t % 5 === 0 ? randn(nH, 3) : null;
+      const outN = new Float32Array(nH * Dv), outR = new Float32Array(nH * Dv);
+      nat.attnDecode(q, K, V, outN, nH, nKv, cap, Dk, Dv, 0, S, scale, sinks);
+      ref.attnDecode(q, K, V, outR, nH, nKv, cap, Dk, Dv, 0, S, scale, sinks);
+      expectClose(outN, outR, 1e-5, 1e-6, `attnDecode(S=${S}, Dk=${Dk}, scale=${scale})`);
+    }
+  });
+
   it('softmax: random rows/cols, large logits, masks, NaN rows', () => {
     for (let t = 0; t < 60; t++) {
       const rows = int(1, 9), cols = pick([1, 2, 7, 8, 9, 16, 33, int(1, 300)]);

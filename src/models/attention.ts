@@ -52,6 +52,8 @@ export interface AttnSaved {
   lat?: NormSaved; // MLA: latent [N, kvLora] (input of kv_a_layernorm)
   latn?: Float32Array; // MLA: [N, kvLora] normalised, input of kv_b_proj
   gate?: Float32Array; // gated attention (outputGate): [N, nH·D] the gate logits
+  /** a batched decode step's new keys [B, kvH·Dk] and values [B, kvH·Dv], not yet in the caches (decodeFused writes them) */
+  newKv?: { k: Float32Array; v: Float32Array };
 }
 
 function dims(d: ModelDesc) {
@@ -66,13 +68,9 @@ export function rotate(c: Pick<AttnCall, 'k' | 'd' | 'rope' | 'B' | 'T' | 'pos0'
   const { k, B, T, rope } = c;
   const per = T * nHeads * stride;
   if (T === 1 && B > 1) {
-    // decode: each sequence's one position gathered into [B, dim/2] tables, one kernel call for all rows
-    const half = c.d.rope.dim / 2, cos = new Float32Array(B * half), sin = new Float32Array(B * half);
-    for (let b = 0; b < B; b++) {
-      const t = rope.at(c.pos0[b], 1, inverse);
-      cos.set(t.cos.subarray(0, half), b * half);
-      sin.set(t.sin.subarray(0, half), b * half);
-    }
+    // decode: each sequence's one position gathered into [B, dim/2] tables (once per step: every layer's q and k
+    // share them), one kernel call for all rows
+    const { cos, sin } = decodeTables(rope, c.pos0, c.d.rope.dim / 2, inverse);
     k.rope(x.subarray(0, B * per), B * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
     return;
   }
@@ -80,6 +78,26 @@ export function rotate(c: Pick<AttnCall, 'k' | 'd' | 'rope' | 'B' | 'T' | 'pos0'
     const { cos, sin } = rope.at(c.pos0[b], T, inverse);
     k.rope(x.subarray(b * per, (b + 1) * per), T * nHeads, stride, off, c.d.rope.dim, cos, sin, nHeads, c.d.rope.interleaved);
   }
+}
+
+/**
+ * cos and sin [B, half] at each sequence's position pos0[b], kept per rope table for the last positions array asked
+ * (a decode step's one pos0, read by every layer's q and k rotation); a new array, direction or regrown table
+ * gathers them again
+ */
+const gathered = new WeakMap<RopeTable, { pos0: number[]; inverse: boolean; table: Float32Array; cos: Float32Array; sin: Float32Array }>();
+function decodeTables(rope: RopeTable, pos0: number[], half: number, inverse: boolean): { cos: Float32Array; sin: Float32Array } {
+  const B = pos0.length, hit = gathered.get(rope);
+  rope.ensure(Math.max(...pos0) + 1);
+  if (hit && hit.pos0 === pos0 && hit.inverse === inverse && hit.table === rope.cos) return hit;
+  const cos = new Float32Array(B * half), sin = new Float32Array(B * half);
+  for (let b = 0; b < B; b++) {
+    const t = rope.at(pos0[b], 1, inverse);
+    cos.set(t.cos.subarray(0, half), b * half);
+    sin.set(t.sin.subarray(0, half), b * half);
+  }
+  gathered.set(rope, { pos0, inverse, table: rope.cos, cos, sin });
+  return { cos, sin };
 }
 
 /** clamp to ±lim in place; the mask of elements inside (where the gradient passes) when asked */
@@ -155,7 +173,8 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   }
   if (!after && useRope) { rotate(c, q, nH, D, 0); rotate(c, kk, nKV, D, 0); }
   if (c.layer?.tempTuned) temperature(c, q, nH * D);
-  writeCache(c, kk, v, nKV, D, D);
+  if (T === 1 && B > 1 && !save) s.newKv = { k: kk, v }; // a batched decode step: decodeFused writes them
+  else writeCache(c, kk, v, nKV, D, D);
   return q;
 }
 
@@ -333,7 +352,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   const group = nH / kvH;
   if (T === 1 && !save) {
-    decodeFused(c, q, out);
+    decodeFused(c, q, out, p.newKv ?? null);
     if (p.gate) outputGate(out, p.gate);
     return { y: linearFwd(k, out, N, w.o) };
   }
@@ -375,11 +394,12 @@ function outputGate(out: Float32Array, gate: Float32Array): void {
  * The decode fast path (one new token per sequence): every head of a sequence in one fused kernel call
  * (scores, mask, softmax, P · V as the loop above computes them) instead of two GEMMs and a softmax per head.
  */
-function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
+function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array, newKv: AttnSaved['newKv'] | null): void {
   const { k, d, w, B, window } = c;
   const a = d.attention, { nH, kvH, Dk, Dv } = dims(d);
   const sinks = a.sinks ? w.sinks! : null;
   if (B === 1) {
+    if (newKv) throw new MoekitError('decodeFused: new keys for a batch of one (projectGqa writes those)');
     const p = c.pos0[0], kv = c.kv[0];
     k.attnDecode(q, kv.k, kv.v, out, nH, kvH, kv.cap, Dk, Dv, firstKey(p, window, c.layer?.chunk), p + 1, a.scale, sinks);
     return;
@@ -391,7 +411,7 @@ function decodeFused(c: AttnCall, q: Float32Array, out: Float32Array): void {
     Ks[b] = kv.k; Vs[b] = kv.v;
     meta[3 * b] = kv.cap; meta[3 * b + 1] = firstKey(p, window, c.layer?.chunk); meta[3 * b + 2] = p + 1;
   }
-  k.attnDecodeBatch(q, Ks, Vs, meta, out, nH, kvH, Dk, Dv, a.scale, sinks);
+  k.attnDecodeBatch(q, Ks, Vs, meta, out, nH, kvH, Dk, Dv, a.scale, sinks, newKv?.k ?? null, newKv?.v ?? null);
 }
 
 /** dy [N, H] → dx [N, H] (+=), weight gradients into g */

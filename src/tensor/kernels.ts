@@ -33,9 +33,11 @@ export interface Kernels {
    * attnDecode for B = Ks.length sequences of one layer, each over its own cache (a batched decode step):
    * q [B, nH, Dk], out [B, nH, Dv]; Ks[b] [nKv, cap_b, Dk], Vs[b] [nKv, cap_b, Dv]; meta [B, 3] = (cap_b, lo_b, S_b).
    * One call per layer instead of one per sequence; the native kernel splits the sequences over its threads.
+   * With kNew [B, nKv, Dk] and vNew [B, nKv, Dv], sequence b's new key and value heads are first written at position
+   * S_b − 1 of its cache (the step's cache write, fused).
    */
   attnDecodeBatch(q: Float32Array, Ks: Float32Array[], Vs: Float32Array[], meta: Int32Array, out: Float32Array, nH: number, nKv: number,
-                  Dk: number, Dv: number, scale: number, sinks: Float32Array | null): void;
+                  Dk: number, Dv: number, scale: number, sinks: Float32Array | null, kNew?: Float32Array | null, vNew?: Float32Array | null): void;
   /**
    * Optional (native only): the routed experts of one MoE block and their combine in one call, for inference.
    * For each expert e, rows order[offsets[e] .. offsets[e+1]): gather x [n_e, H], gate and up [I, H], the activation

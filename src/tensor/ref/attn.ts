@@ -37,14 +37,30 @@ export function attnDecode(q: Float32Array, K: Float32Array, V: Float32Array, ou
   }
 }
 
-/** attnDecode of each of B = Ks.length sequences (meta [B, 3] = cap, lo, S), one after another */
+/**
+ * attnDecode of each of B = Ks.length sequences (meta [B, 3] = cap, lo, S), one after another; with kNew [B, nKv, Dk]
+ * and vNew [B, nKv, Dv], each sequence's new key and value heads are first written at position S − 1 of its cache
+ */
 export function attnDecodeBatch(q: Float32Array, Ks: Float32Array[], Vs: Float32Array[], meta: Int32Array, out: Float32Array, nH: number, nKv: number,
-                                Dk: number, Dv: number, scale: number, sinks: Float32Array | null): void {
+                                Dk: number, Dv: number, scale: number, sinks: Float32Array | null, kNew: Float32Array | null = null,
+                                vNew: Float32Array | null = null): void {
   const k = 'attnDecodeBatch', B = Ks.length;
   if (Vs.length !== B) throw new RangeError(`${k}: Ks has ${B} caches, Vs ${Vs.length}`);
   f32(k, 'q', q); f32(k, 'out', out);
   if (!(meta instanceof Int32Array)) throw new TypeError(`${k}: meta must be an Int32Array`);
   len(k, 'meta', meta, 3 * B); len(k, 'q', q, B * nH * Dk); len(k, 'out', out, B * nH * Dv);
+  if (kNew) {
+    f32(k, 'kNew', kNew); f32(k, 'vNew', vNew!);
+    len(k, 'kNew', kNew, B * nKv * Dk); len(k, 'vNew', vNew!, B * nKv * Dv);
+    for (let b = 0; b < B; b++) {
+      const cap = meta[3 * b], p = meta[3 * b + 2] - 1;
+      if (p < 0) throw new RangeError(`${k}: sequence ${b} gets a new key at S − 1 and needs S >= 1`);
+      for (let h = 0; h < nKv; h++) {
+        Ks[b].set(kNew.subarray((b * nKv + h) * Dk, (b * nKv + h + 1) * Dk), (h * cap + p) * Dk);
+        Vs[b].set(vNew!.subarray((b * nKv + h) * Dv, (b * nKv + h + 1) * Dv), (h * cap + p) * Dv);
+      }
+    }
+  }
   for (let b = 0; b < B; b++) {
     attnDecode(q.subarray(b * nH * Dk, (b + 1) * nH * Dk), Ks[b], Vs[b], out.subarray(b * nH * Dv, (b + 1) * nH * Dv),
       nH, nKv, meta[3 * b], Dk, Dv, meta[3 * b + 1], meta[3 * b + 2], scale, sinks);
