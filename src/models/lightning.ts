@@ -100,29 +100,24 @@ export function lightningNaive(q: Float32Array, k: Float32Array, v: Float32Array
  */
 export function lightningBlocks(kr: Kernels, q: Float32Array, k: Float32Array, v: Float32Array, T: number, Dk: number, Dv: number,
                                 s: number, S: Float32Array, bs: number, o: Float32Array, ldq = Dk, ldv = Dv, ldo = Dv): void {
-  const sc = new Float32Array(bs * bs); // [n, n] Q Kᵀ ⊙ M
-  const qd = new Float32Array(bs * Dk); // [n, Dk] Q ⊙ query decay
-  const kd = new Float32Array(bs * Dk); // [n, Dk] K ⊙ key decay
+  const nb = Math.min(bs, T); // the longest block
+  const pw = Float64Array.from({ length: nb + 1 }, (_, m) => Math.exp(-s * m)); // [nb + 1] e^{−s·m}
+  const sc = new Float32Array(nb * nb); // [n, n] Q Kᵀ ⊙ M
+  const qd = new Float32Array(nb * Dk); // [n, Dk] Q ⊙ query decay
+  const kd = new Float32Array(nb * Dk); // [n, Dk] K ⊙ key decay
   for (let t0 = 0; t0 < T; t0 += bs) {
     const n = Math.min(bs, T - t0);
     const Q = q.subarray(t0 * ldq), K = k.subarray(t0 * ldq), V = v.subarray(t0 * ldv), O = o.subarray(t0 * ldo);
     // intra: (Q Kᵀ ⊙ M) V
     kr.sgemm(false, true, n, n, Dk, 1, Q, ldq, K, ldq, 0, sc, n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sc[i * n + j] = j <= i ? sc[i * n + j] * Math.exp(-s * (i - j)) : 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sc[i * n + j] = j <= i ? sc[i * n + j] * pw[i - j] : 0;
     kr.sgemm(false, false, n, Dv, n, 1, sc, n, V, ldv, 0, O, ldo);
     // inter: (Q ⊙ e^{−s(i+1)}) S, added
-    for (let i = 0; i < n; i++) {
-      const dq = Math.exp(-s * (i + 1));
-      for (let c = 0; c < Dk; c++) qd[i * Dk + c] = Q[i * ldq + c] * dq;
-    }
+    for (let i = 0; i < n; i++) for (let c = 0; c < Dk; c++) qd[i * Dk + c] = Q[i * ldq + c] * pw[i + 1];
     kr.sgemm(false, false, n, Dv, Dk, 1, qd, Dk, S, Dv, 1, O, ldo);
     // the state for the next block: S · e^{−s·n} + (K ⊙ e^{−s(n−1−j)})ᵀ V
-    for (let j = 0; j < n; j++) {
-      const dk = Math.exp(-s * (n - 1 - j));
-      for (let c = 0; c < Dk; c++) kd[j * Dk + c] = K[j * ldq + c] * dk;
-    }
-    const decay = Math.exp(-s * n);
-    for (let i = 0; i < Dk * Dv; i++) S[i] *= decay;
+    for (let j = 0; j < n; j++) for (let c = 0; c < Dk; c++) kd[j * Dk + c] = K[j * ldq + c] * pw[n - 1 - j];
+    for (let i = 0; i < Dk * Dv; i++) S[i] *= pw[n];
     kr.sgemm(true, false, Dk, Dv, n, 1, kd, Dk, V, ldv, 1, S, Dv);
   }
 }
