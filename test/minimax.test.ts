@@ -165,6 +165,19 @@ describe('MiniMax checkpoints', () => {
     expect(maxAbsDiff(x.forward(ids, 1, 14), m.forward(ids, 1, 14, { sub }))).toBeLessThan(1e-5);
   });
 
+  it('a bad config is one line naming the key', () => {
+    expect(() => withConfig('bad-types', { layer_types: ['linear_attention', 'sliding_attention', 'linear_attention'] })).toThrow(/key 'layer_types' must list 3 of 'full_attention' \/ 'linear_attention'/);
+    expect(() => withConfig('bad-act', { hidden_act: 'gelu' })).toThrow(/key 'hidden_act' must be 'silu'/);
+    expect(() => withConfig('bad-block', { block_size: 0 })).toThrow(/block_size/);
+    expect(() => withConfig('bad-alpha', { mlp_alpha_factor: 1e9 })).toThrow(/key 'mlp_alpha_factor' \(layer 0\) must be a number with magnitude ≤ 1000000, got 1000000000/);
+    // transformers' default pattern without layer_types: full attention on the even layers
+    const { layer_types: _t, ...rest } = CONFIG;
+    const dir = path.join(tmp, 'default-types');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(rest));
+    expect(inspectModel(dir).desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['attention', 'lightning', 'attention']);
+  });
+
   it('the trainer refuses it, naming the lightning layers', () => {
     expect(() => TrainableModel.load(FIX)).toThrow(/lightning attention layers have no backward/);
   });
