@@ -27,7 +27,7 @@ function topkOf(lg, N, E, K) {
 }
 
 for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'deepseek_v3', 'deepseek_v2', 'ernie4_5_moe', 'gpt_oss', 'granitemoe',
-  'granitemoeshared', 'glm4_moe', 'dots1', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'qwen3_next']) {
+  'granitemoeshared', 'glm4_moe', 'dots1', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'qwen3_next', 'minimax']) {
   const dir = path.join(root, arch);
   const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
   const rr = SafetensorsFile.open(path.join(dir, 'router_reference.safetensors'));

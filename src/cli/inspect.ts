@@ -37,7 +37,7 @@ export async function runInspect(argv: string[]): Promise<number> {
     `layers        ${r.layers} (${r.moeLayers} MoE, ${r.denseLayers} dense), hidden ${r.hidden}, vocab ${r.vocab}`,
     `attention     ${a.kind.toUpperCase()}, ${a.heads} heads, ${a.kvHeads} kv heads, head dim ${a.headDim}${a.vHeadDim !== a.headDim ? ` (v ${a.vHeadDim})` : ''}` +
       `${a.slidingWindowLayers ? `, ${a.slidingWindowLayers} sliding-window layers` : ''}${a.sinks ? ', sinks' : ''}` +
-      `${a.linearLayers ? `; ${a.linearLayers} of the ${r.layers} layers Gated DeltaNet linear attention` : ''}`,
+      `${a.linearLayers ? `; ${a.linearLayers} of the ${r.layers} layers ${r.desc.layers.some((l) => l.mixer === 'lightning') ? 'lightning' : 'Gated DeltaNet'} linear attention` : ''}`,
     `rope          ${r.rope.type}, theta ${r.rope.theta}, ${r.rope.dim} dims${r.rope.interleaved ? ', interleaved' : ''}${r.rope.factor !== 1 ? `, factor ${r.rope.factor}` : ''}`,
     `experts       ${e.perLayer} per MoE layer, top-${e.topK}, expert FFN ${e.expertFfn}${e.shared ? `, shared FFN ${e.shared}` : ''}, router ${e.router}${e.normTopK ? ' (renormalised)' : ''}`,
     `parameters    ${human(p.total)} total, ${human(p.activePerToken)} active per token (routed experts ${human(p.routedExperts)})${p.unused ? `, ${human(p.unused)} unused (e.g. MTP)` : ''}`,

@@ -30,4 +30,16 @@ export interface ArchSpec {
    * tower's tensors (unset: the names as written)
    */
   tensorPrefix?: string;
+  /**
+   * the buffers the reference saves beside decoder layer l's parameters (MiniMax's lightning decay tables), with the
+   * values it computes for them: listed in the tensor table and written so into random checkpoints, not counted as
+   * parameters; the loader reads what it needs of them where a checkpoint holds them (absent: none)
+   */
+  buffers?(d: ModelDesc, l: number): BufferSpec[];
+}
+
+export interface BufferSpec {
+  name: string;
+  shape: number[];
+  value(): Float32Array;
 }

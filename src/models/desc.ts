@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'minimax';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -69,8 +69,30 @@ export interface LayerDesc {
   noQkNorm?: boolean;
   /** the attention temperature tuning (AttentionDesc.tempTuning) applies in this layer */
   tempTuned?: boolean;
-  /** the token mixer: attention (default), or a Gated DeltaNet linear attention (ModelDesc.deltanet) */
-  mixer?: 'attention' | 'deltanet';
+  /**
+   * the token mixer: attention (default), a Gated DeltaNet linear attention (ModelDesc.deltanet) or a lightning linear
+   * attention (ModelDesc.lightning)
+   */
+  mixer?: 'attention' | 'deltanet' | 'lightning';
+  /**
+   * MiniMax's residual scalings: a block's output is α · residual + β · block(…), [α, β] for the token mixer and for the
+   * MLP (absent: [1, 1])
+   */
+  residualScale?: { mixer: [number, number]; mlp: [number, number] };
+}
+
+/** whether a layer's token mixer keeps keys and values per position (attention) rather than a state of fixed size */
+export function cachesKv(l: LayerDesc): boolean {
+  return (l.mixer ?? 'attention') === 'attention';
+}
+
+/** lightning attention (MiniMax `linear_attention` layers): models/lightning.ts */
+export interface LightningDesc {
+  /** nH heads of width D each for q, k and v (the qkv projection [nH·3D, H]) */
+  nHeads: number;
+  headDim: number;
+  /** the block length of the prefill form (config block_size) */
+  blockSize: number;
 }
 
 /** Gated DeltaNet linear attention (Qwen3-Next `linear_attention` layers): models/deltanet.ts */
@@ -99,6 +121,12 @@ export interface ModelDesc {
   lmHeadBias: boolean;
   /** the Gated DeltaNet of the layers whose mixer is 'deltanet' */
   deltanet?: DeltaNetDesc;
+  /** the lightning attention of the layers whose mixer is 'lightning' */
+  lightning?: LightningDesc;
+  /**
+   * MiniMax: the residual each block adds to is its normalised input (h = α · norm(x) + β · block(norm(x))), not x
+   */
+  residualNormed?: boolean;
   /**
    * zero-centred RMSNorm weights (Qwen3-Next): the checkpoint stores w and the norm multiplies by 1 + w; the loader
    * adds the 1 (the decoder, final and q/k norms)

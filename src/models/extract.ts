@@ -124,6 +124,11 @@ const KEYS: Record<ArchName, ArchKeys> = {
       layer_types: kept.map((l) => (l.mixer === 'deltanet' ? 'linear_attention' : 'full_attention')),
     }),
   },
+  minimax: {
+    // the lightning layers' slopes are saved with them (slope_rate): a kept layer keeps its own
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.gate.weight'], fused: [],
+    layers: (_c, kept) => ({ layer_types: kept.map((l) => (l.mixer === 'lightning' ? 'linear_attention' : 'full_attention')) }),
+  },
   llama4_text: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['feed_forward.router.weight'],
     fused: ['feed_forward.experts.gate_up_proj', 'feed_forward.experts.down_proj'],

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { numElements, type Dtype } from '../io/dtypes.js';
-import type { ModelDesc } from './desc.js';
+import { cachesKv, type ModelDesc } from './desc.js';
 import { paramCounts } from './params.js';
 import { describeModel } from './registry.js';
 import { GgufFile, isGgufPath } from '../io/gguf.js';
@@ -37,7 +37,7 @@ export interface InspectReport {
 const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlySet<string> = new Set()): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
     return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
@@ -47,6 +47,7 @@ function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; 
     let total = 0, routed = 0, unused = 0;
     for (const full of ck.names()) {
       if (/_scales$|_scale_inv$/.test(full)) continue; // quantisation scales, not parameters
+      if (buffers.has(full.slice(prefix.length))) continue; // buffers the reference computes (ArchSpec.buffers), not parameters
       const n = numElements(ck.info(full).shape) * (/_blocks$/.test(full) ? 2 : 1); // MXFP4: 2 per byte
       if (!full.startsWith(prefix)) { unused += n; continue; } // beside the language model (Llama 4's vision tower)
       const name = full.slice(prefix.length);
@@ -92,7 +93,8 @@ export function inspectModel(dir: string): InspectReport {
     const described = describeModel(cfg);
     d = described.desc;
     where = path.dirname(cfg.file);
-    counts = countWeights(where, d, described.arch.tensorPrefix);
+    const buffers = new Set(d.layers.flatMap((_, l) => (described.arch.buffers?.(d, l) ?? []).map((b) => b.name)));
+    counts = countWeights(where, d, described.arch.tensorPrefix, buffers);
   }
   const { total, routed, unused, bytes, dtypes, weights } = counts;
   {
@@ -100,8 +102,8 @@ export function inspectModel(dir: string): InspectReport {
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
-    // (Gated DeltaNet layers keep a state of fixed size, no keys and values)
-    const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
+    // (Gated DeltaNet and lightning layers keep a state of fixed size, no keys and values)
+    const kvLayers = d.layers.filter(cachesKv).length;
     const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: where, architecture: d.hfClass, arch: d.arch,
@@ -109,7 +111,7 @@ export function inspectModel(dir: string): InspectReport {
       moeLayers: d.layers.filter((l) => l.mlp === 'moe').length, hidden: d.hidden, vocab: d.vocab,
       attention: { kind: a.kind, heads: a.nHeads, kvHeads: a.nKvHeads, headDim: a.headDim, vHeadDim: a.vHeadDim,
         slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks,
-        linearLayers: d.layers.filter((l) => l.mixer === 'deltanet').length },
+        linearLayers: d.layers.filter((l) => !cachesKv(l)).length },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
       experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
       parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },

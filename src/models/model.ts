@@ -16,7 +16,8 @@ import type { ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import { deltanetForward } from './deltanet.js';
-import type { LayerDesc, ModelDesc } from './desc.js';
+import { lightningForward } from './lightning.js';
+import { cachesKv, type LayerDesc, type ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
 import { layernormForward, rmsnormForward, type NormSaved } from './norm.js';
@@ -163,8 +164,8 @@ export class MoeModel {
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
       : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    // a Gated DeltaNet layer keeps a state of fixed size instead (models/deltanet.ts), made on first use
-    return new SeqCache(this.desc.layers.map((l) => (l.mixer === 'deltanet' ? { nKv: 0, dk: 0, dv: 0 } : per)), capacity, this.latentMla);
+    // a Gated DeltaNet or lightning layer keeps a state of fixed size instead (models/deltanet.ts, lightning.ts), made on first use
+    return new SeqCache(this.desc.layers.map((l) => (cachesKv(l) ? per : { nKv: 0, dk: 0, dv: 0 })), capacity, this.latentMla);
   }
 
   /** B fresh sequence caches */
@@ -234,6 +235,8 @@ export class MoeModel {
    * x += m_r · attn(norm(x)), then x += m_r · mlp(norm(x)), the MLP dense or MoE (routed among `route.allowed` with
    * `route.topK`). Returns what its backward needs (train/backward.ts layerBackward) when `save`. The main loop runs
    * it for layers 0 .. L − 1; multi-token prediction modules (models/mtp.ts) run their own layer through it.
+   * MiniMax (`residualNormed`, LayerDesc.residualScale [α, β]): x = α · norm(x) + β · attn(norm(x)), then the same
+   * with the MLP (training refuses these: src/train/model.ts untrainable).
    */
   decoderLayer(lw: LayerWeights, ld: LayerDesc, x: Float32Array, B: number, T: number, pos0: number[], kv: LayerKv[],
                save: boolean, latent: boolean, route: { allowed: Uint8Array | null; topK: number; moeLayer: number; layer: number },
@@ -247,11 +250,16 @@ export class MoeModel {
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
       a = deltanetForward(k, d, lw.deltanet!, h1, B, T, kv);
+    } else if (ld.mixer === 'lightning') {
+      if (save) throw new MoekitError('the lightning attention layers (MiniMax) have no backward in the trainer');
+      a = lightningForward(k, d, lw.lightning!, h1, B, T, kv);
     } else {
       const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
     }
-    for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
+    const sc = ld.residualScale;
+    if (d.residualNormed || sc) residual(x, d.residualNormed ? h1 : x, a, sc?.mixer ?? [1, 1], rm);
+    else for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
     // FFN block: x + m_r · mlp(norm(x)), dense or MoE
     const h2 = new Float32Array(N * H); // [N, H]
     const n2 = this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
@@ -268,7 +276,8 @@ export class MoeModel {
       const r = ffnForward(k, lw.dense!, h2, N, SWIGLU, save);
       m = r.y; lt.dense = r.s;
     }
-    for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
+    if (d.residualNormed || sc) residual(x, d.residualNormed ? h2 : x, m, sc?.mlp ?? [1, 1], rm);
+    else for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
     return lt as LayerTape;
   }
 
@@ -287,4 +296,9 @@ export class MoeModel {
     this.mlaCache = 'expanded';
     try { return this.newCache(B, capacity); } finally { this.mlaCache = saved; }
   }
+}
+
+/** x = α · base + β · m_r · y, elementwise (base: x itself or the block's normalised input; MiniMax's residual) */
+function residual(x: Float32Array, base: Float32Array, y: Float32Array, [alpha, beta]: [number, number], rm: number): void {
+  for (let i = 0; i < x.length; i++) x[i] = alpha * base[i] + beta * rm * y[i];
 }

@@ -28,6 +28,10 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       // Gated DeltaNet: in_proj_qkvz, in_proj_ba, conv1d, A_log, dt_bias, the gated norm, out_proj
       const g = d.deltanet!, kd = g.nK * g.Dk, vd = g.nV * g.Dv;
       attn += H * (2 * kd + 2 * vd) + H * 2 * g.nV + (2 * kd + vd) * g.convKernel + 2 * g.nV + g.Dv + vd * H;
+    } else if (layer.mixer === 'lightning') {
+      // lightning attention: qkv_proj, output_gate, out_proj, the norm over the heads (its decay tables are buffers)
+      const hd = d.lightning!.nHeads * d.lightning!.headDim;
+      attn += 3 * hd * H + hd * H + H * hd + hd;
     } else if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;

@@ -52,11 +52,13 @@ export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): Lay
     const L = attn?.[key] as Linear | undefined;
     if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
   }
-  // a Gated DeltaNet layer's projections go with the attention's
+  // a Gated DeltaNet or lightning layer's projections go with the attention's
   const dn = t.deltanet;
   const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };
+  const lt = t.lightning;
+  const lightning = lt && { ...lt, qkv: quantizeLinear(k, lt.qkv, plan.attention), gate: quantizeLinear(k, lt.gate, plan.attention), out: quantizeLinear(k, lt.out, plan.attention) };
   return {
-    ...t, attn, deltanet,
+    ...t, attn, deltanet, lightning,
     dense: t.dense && quantizeFfn(k, t.dense, plan.experts),
     moe: t.moe && { ...t.moe, shared: t.moe.shared && quantizeFfn(k, t.moe.shared, plan.experts) },
   };

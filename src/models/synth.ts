@@ -17,7 +17,12 @@ import type { TensorSource } from './weights.js';
 import { groupPrefix, mtpCopies, mtpPrefix, withMtpLayers, type MtpKind } from './mtp.js';
 import { hfConfigJson } from '../io/config-json.js';
 
-export interface TensorSpec { name: string; shape: number[] }
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+  /** a buffer the reference computes (ArchSpec.buffers): its values, which random checkpoints hold */
+  value?: () => Float32Array;
+}
 
 /**
  * every tensor the architecture file reads for this description, with its shape; with `mtp`, then the multi-token
@@ -42,6 +47,7 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
   const arch = archFor(new ConfigReader({ model_type: d.arch }, '<desc>'));
   for (let l = 0; l < d.nLayers; l++) {
     arch.loadLayer(rec, d, l);
+    for (const b of arch.buffers?.(d, l) ?? []) if (!seen.has(b.name)) { out.push({ name: b.name, shape: b.shape.slice(), value: b.value }); seen.add(b.name); }
     if (d.layers[l].mlp === 'moe') for (let e = 0; e < d.moe.experts; e++) arch.expert(rec, d, l, e);
   }
   out.push({ name: 'model.norm.weight', shape: [d.hidden] });
@@ -122,11 +128,11 @@ export function writeRandomCheckpoint(dir: string, config: Record<string, unknow
   const draw = initializer(d, seed, init);
   // MTP modules' copies of the shared LM head and embedding: the values drawn for those (drawn first: they come later)
   const drawn = new Map<string, Float32Array>();
-  const entries: SafetensorsEntry[] = tensorTable(d, mtp).map(({ name, shape }) => ({
+  const entries: SafetensorsEntry[] = tensorTable(d, mtp).map(({ name, shape, value }) => ({
     name, dtype, shape,
     data: () => {
       const copy = copyOf(d, name);
-      const x = copy ? drawn.get(copy)! : draw(name, shape);
+      const x = value ? value() : copy ? drawn.get(copy)! : draw(name, shape);
       if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') drawn.set(name, x);
       return dtype === 'BF16' ? f32ToBf16Array(x) : x;
     },

@@ -29,6 +29,7 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   phimoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
+  minimax: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
@@ -82,6 +83,19 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   for (const l of d.layers) {
     if (l.slidingWindow !== null) range('sliding_window', l.slidingWindow, { int: true, min: 1 });
   }
+  // lightning attention (MiniMax) and its residual scalings
+  if (d.layers.some((l) => l.mixer === 'lightning')) {
+    if (!d.lightning) return fail('lightning attention layers without their description');
+    range('block_size', d.lightning.blockSize, { int: true, min: 1, max: 2 ** 16 });
+  }
+  d.layers.forEach((l, i) => {
+    const s = l.residualScale;
+    if (!s) return;
+    const kind = l.mixer === 'lightning' ? 'linear_attn' : 'full_attn';
+    for (const [key, v] of [[`${kind}_alpha_factor`, s.mixer[0]], [`${kind}_beta_factor`, s.mixer[1]], ['mlp_alpha_factor', s.mlp[0]], ['mlp_beta_factor', s.mlp[1]]] as const) {
+      if (!(Number.isFinite(v) && Math.abs(v) <= MAX_MULTIPLIER)) fail(`key '${key}' (layer ${i}) must be a number with magnitude ≤ ${MAX_MULTIPLIER}, got ${v}`);
+    }
+  });
 
   // RoPE
   const r = d.rope;
@@ -107,7 +121,7 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   if (moeLayers > 0) {
     pos(keys.experts, m.experts);
     range(keys.topK, m.topK, { int: true, min: 1, max: m.experts });
-    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text'].includes(d.arch) ? 'intermediate_size' : 'moe_intermediate_size', m.expertFfn);
+    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'minimax'].includes(d.arch) ? 'intermediate_size' : 'moe_intermediate_size', m.expertFfn);
     range('n_group', m.nGroup, { int: true, min: 1, max: m.experts });
     if (m.experts % m.nGroup !== 0) fail(`key 'n_group' (${m.nGroup}) must divide ${keys.experts} (${m.experts})`);
     range('topk_group', m.topkGroup, { int: true, min: 1, max: m.nGroup });

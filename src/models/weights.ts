@@ -13,6 +13,7 @@ import type { Ffn, MoeWeights } from '../moe/types.js';
 import { f32Weight, type Weight } from '../tensor/weight.js';
 import type { MtpWeights } from './mtp.js';
 import type { DeltaNetWeights } from './deltanet.js';
+import type { LightningWeights } from './lightning.js';
 
 export interface AttnWeights {
   // GQA
@@ -38,9 +39,10 @@ export interface LayerWeights {
   /** LayerNorm biases [H] (desc.norm 'layer') */
   attnNormBias?: Float32Array;
   ffnNormBias?: Float32Array;
-  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet */
+  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet, or ('lightning') a lightning attention */
   attn?: AttnWeights;
   deltanet?: DeltaNetWeights;
+  lightning?: LightningWeights;
   dense?: Ffn;
   moe?: MoeWeights;
 }

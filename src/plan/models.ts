@@ -148,6 +148,8 @@ export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?:
   const L = d.layers.length;
   const linear = d.layers.filter((l) => l.mixer === 'deltanet').length;
   if (linear > 0) throw new MoekitError(`${linear} of the ${L} layers are Gated DeltaNet linear attention: the planner's cost model has attention layers only`, where);
+  const lightning = d.layers.filter((l) => l.mixer === 'lightning').length;
+  if (lightning > 0) throw new MoekitError(`${lightning} of the ${L} layers are lightning linear attention: the planner's cost model has attention layers only`, where);
   const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
   const moe = firstMoe >= 0 && d.moe.experts > 0;
   if (moe) {
