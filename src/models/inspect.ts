@@ -8,7 +8,8 @@ import { Checkpoint } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { numElements, type Dtype } from '../io/dtypes.js';
 import type { ModelDesc } from './desc.js';
-import { paramCounts } from './params.js';
+import { activeExperts, paramCounts } from './params.js';
+import { routedExperts } from '../moe/types.js';
 import { describeModel } from './registry.js';
 import { GgufFile, isGgufPath } from '../io/gguf.js';
 import { configFromGguf } from './gguf.js';
@@ -24,8 +25,14 @@ export interface InspectReport {
   vocab: number;
   attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number };
   rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
-  experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
-  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number };
+  /** perLayer: the router's choices, `zero` of them zero-computation experts (LongCat-Flash; absent: none) */
+  experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean; zero?: number };
+  /**
+   * activePerToken: all but the routed experts a token does not run; with zero-computation experts (LongCat-Flash) the
+   * count varies per token: activeMin / activeMax with the fewest / most routed experts, activePerToken with K · E_r / E
+   * of them (the router's even-load share: params.ts activeExperts), `activeBasis` says so
+   */
+  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number; activeMin?: number; activeMax?: number; activeBasis?: string };
   /** bytes per stored type (safetensors dtypes; ggml type names for GGUF) */
   dtypes: Partial<Record<Dtype | string, number>>;
   /** false: config.json only; counts come from the description */
@@ -96,12 +103,19 @@ export function inspectModel(dir: string): InspectReport {
   }
   const { total, routed, unused, bytes, dtypes, weights } = counts;
   {
-    const E = d.moe.experts, K = d.moe.topK;
-    const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
+    const E = d.moe.experts, K = d.moe.topK, Er = routedExperts(d.moe), act = activeExperts(d.moe);
+    const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0);
+    const active = activeWith(act.mean);
+    // zero-computation experts: the active count varies per token; say what activePerToken counts
+    const range = Er < E ? {
+      activeMin: Math.round(activeWith(act.min)), activeMax: Math.round(activeWith(act.max)),
+      activeBasis: `${act.mean.toFixed(2)} of top-${K} on the ${Er} routed experts (their share of the ${E} choices, ${E - Er} zero-computation; ${act.min}–${act.max} per token)`,
+    } : {};
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
     // (Gated DeltaNet layers keep a state of fixed size, no keys and values)
-    const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
+    // (a shortcut-MoE layer, LongCat-Flash, caches its two attention sublayers)
+    const kvLayers = d.layers.reduce((n, l) => n + (l.mixer === 'deltanet' ? 0 : l.shortcutMoe ? 2 : 1), 0);
     const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: where, architecture: d.hfClass, arch: d.arch,
@@ -111,8 +125,8 @@ export function inspectModel(dir: string): InspectReport {
         slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks,
         linearLayers: d.layers.filter((l) => l.mixer === 'deltanet').length },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
-      experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
-      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },
+      experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK, ...(Er < E ? { zero: E - Er } : {}) },
+      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused, ...range },
       dtypes, weights,
       memory: {
         checkpointBytes: bytes, f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,

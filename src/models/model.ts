@@ -163,8 +163,9 @@ export class MoeModel {
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
       : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    // a Gated DeltaNet layer keeps a state of fixed size instead (models/deltanet.ts), made on first use
-    return new SeqCache(this.desc.layers.map((l) => (l.mixer === 'deltanet' ? { nKv: 0, dk: 0, dv: 0 } : per)), capacity, this.latentMla);
+    // a Gated DeltaNet layer keeps a state of fixed size instead (models/deltanet.ts), made on first use; a shortcut-MoE
+    // layer (LongCat-Flash) a second cache for its second attention sublayer
+    return new SeqCache(this.desc.layers.map((l) => (l.mixer === 'deltanet' ? { nKv: 0, dk: 0, dv: 0 } : l.shortcutMoe ? { ...per, second: true } : per)), capacity, this.latentMla);
   }
 
   /** B fresh sequence caches */
@@ -268,8 +269,43 @@ export class MoeModel {
       const r = ffnForward(k, lw.dense!, h2, N, SWIGLU, save);
       m = r.y; lt.dense = r.s;
     }
+    if (ld.shortcutMoe) {
+      // LongCat-Flash: the MoE output m waits; the first dense MLP on the same input, then the second sublayer
+      if (save) throw new MoekitError('the shortcut-connected MoE layers (LongCat-Flash) have no backward in the trainer');
+      this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent);
+      return lt as LayerTape;
+    }
     for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
     return lt as LayerTape;
+  }
+
+  /**
+   * The rest of a shortcut-MoE layer (LayerDesc.shortcutMoe, LongCat-Flash) after its first attention and its MoE,
+   * in place on x [N, H]: x += mlp₀(h) (h [N, H]: the first sublayer's normalised MLP input, the MoE's too); the
+   * second sublayer x += attn₁(n₂(x)), x += mlp₁(n₃(x)) (its own cache: LayerKv.second); then x += y, the MoE output
+   * [N, H] (transformers: residual + mlp₁ + shortcut, summed in that order).
+   */
+  private shortcutRest(lw: LayerWeights, ld: LayerDesc, x: Float32Array, h: Float32Array, y: Float32Array, B: number, T: number,
+                       pos0: number[], kv: LayerKv[], latent: boolean): void {
+    const k: Kernels = getKernels();
+    const d = this.desc, H = d.hidden, N = B * T, s2 = lw.second;
+    if (!lw.dense || !s2) throw new MoekitError('a shortcut-MoE layer needs its two dense MLPs and its second sublayer');
+    const d0 = ffnForward(k, lw.dense, h, N, SWIGLU, false).y; // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += d0[i];
+    const h3 = new Float32Array(N * H); // [N, H]
+    this.norm(h3, x, s2.attnNorm, undefined, N, false);
+    const kv2 = kv.map((q) => {
+      if (!q.second) throw new MoekitError('the KV cache has no second-sublayer cache for a shortcut-MoE layer (made by another model?)');
+      return q.second;
+    });
+    const call: AttnCall = { k, d, w: s2.attn, rope: this.rope, x: h3, B, T, pos0, kv: kv2, window: ld.slidingWindow, save: false, layer: ld };
+    const a = latent ? mlaLatentForward(call) : attentionForward(call).y; // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += a[i];
+    const h4 = new Float32Array(N * H); // [N, H]
+    this.norm(h4, x, s2.ffnNorm, undefined, N, false);
+    const d1 = ffnForward(k, s2.dense, h4, N, SWIGLU, false).y; // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += d1[i];
+    for (let i = 0; i < N * H; i++) x[i] += y[i];
   }
 
   /** out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias); what the RMSNorm backward needs when `save` */
