@@ -30,4 +30,10 @@ export interface ArchSpec {
    * tower's tensors (unset: the names as written)
    */
   tensorPrefix?: string;
+  /**
+   * tensors of decoder layer l the reference implementation saves but no forward reads (LongCat-Flash: transformers
+   * 5.17's fused gate_up_proj has rows for the zero-computation experts too, saved as their gate/up projections): the
+   * tensor table lists them, inspect counts them as unused, the loaders never read them
+   */
+  unreadTensors?(d: ModelDesc, l: number): { name: string; shape: number[] }[];
 }

@@ -44,7 +44,7 @@ export interface InspectReport {
 const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = '', unread = new Set<string>()): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
     return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
@@ -59,6 +59,7 @@ function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; 
       const name = full.slice(prefix.length);
       const layer = /^model\.layers\.(\d+)\./.exec(name);
       if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
+      if (unread.has(name)) { unused += n; continue; } // saved by the reference, read by no forward (ArchSpec.unreadTensors)
       total += n;
       if (ROUTED.test(name)) routed += n;
     }
@@ -99,7 +100,8 @@ export function inspectModel(dir: string): InspectReport {
     const described = describeModel(cfg);
     d = described.desc;
     where = path.dirname(cfg.file);
-    counts = countWeights(where, d, described.arch.tensorPrefix);
+    const unread = new Set(d.layers.flatMap((_, l) => (described.arch.unreadTensors?.(d, l) ?? []).map((t) => t.name)));
+    counts = countWeights(where, d, described.arch.tensorPrefix, unread);
   }
   const { total, routed, unused, bytes, dtypes, weights } = counts;
   {

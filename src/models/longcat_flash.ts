@@ -8,8 +8,9 @@
  * zero_expert_num Z zero-computation (identity) experts (MoeDesc.zeroExperts: chosen, one returns its input):
  * softmax over all E + Z, top-moe_topk on softmax + e_score_correction_bias (selection only), weights the softmax
  * at the chosen times routed_scaling_factor, not renormalised (the 'softmax_group' rule with one group). The
- * checkpoint stores experts one tensor each (`mlp.experts.<e>.{gate,up,down}_proj`, e < E); MTP tensors
- * (`model.mtp.*`) are left unread, as transformers does. Inference only.
+ * checkpoint stores experts one tensor each (`mlp.experts.<e>.{gate,up,down}_proj`, e < E; the gate/up projections
+ * transformers 5.17 also saves for the zero experts are left unread: unreadTensors); MTP tensors (`model.mtp.*`) are
+ * left unread, as transformers does. Inference only.
  */
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
@@ -17,6 +18,7 @@ import type { AttentionDesc, ModelDesc } from './desc.js';
 import { baseDesc, moeDefaults, perExpert, type PerExpertNames } from './common.js';
 import { loadMla, yarnMscale } from './deepseek.js';
 import { ffn, linear, type LayerTensors, type TensorSource } from './weights.js';
+import { routedExperts } from '../moe/types.js';
 
 function describeLongcat(c: ConfigReader): ModelDesc {
   const H = c.int('hidden_size'), nH = c.int('num_attention_heads');
@@ -81,6 +83,17 @@ function loadLayer(src: TensorSource, d: ModelDesc, l: number): LayerTensors {
   };
 }
 
+/**
+ * transformers 5.17 holds the experts fused, gate_up_proj [E + Z, 2I, H] (rows for the zero-computation experts too)
+ * and down_proj [E, H, I], and saves them per expert: gate/up projections of the zero experts [I, H] nothing reads
+ */
+function unreadTensors(d: ModelDesc, l: number): { name: string; shape: number[] }[] {
+  const m = d.moe, Er = routedExperts(m), I = m.expertFfn, H = d.hidden;
+  return Array.from({ length: m.experts - Er }, (_, z) => ['gate_proj', 'up_proj'].map((p) => ({
+    name: `model.layers.${l}.mlp.experts.${Er + z}.${p}.weight`, shape: [I, H],
+  }))).flat();
+}
+
 export const longcatFlash: ArchSpec = {
-  name: 'longcat_flash', modelTypes: ['longcat_flash'], describe: describeLongcat, loadLayer, ...perExpert(moeNames),
+  name: 'longcat_flash', modelTypes: ['longcat_flash'], describe: describeLongcat, loadLayer, ...perExpert(moeNames), unreadTensors,
 };

@@ -44,6 +44,7 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
   for (let l = 0; l < d.nLayers; l++) {
     arch.loadLayer(rec, d, l);
     if (d.layers[l].mlp === 'moe') for (let e = 0; e < routedExperts(d.moe); e++) arch.expert(rec, d, l, e);
+    for (const t of arch.unreadTensors?.(d, l) ?? []) rec.get(t.name, t.shape); // saved by the reference, never read
   }
   out.push({ name: 'model.norm.weight', shape: [d.hidden] });
   if (d.norm === 'layer') out.push({ name: 'model.norm.bias', shape: [d.hidden] });
