@@ -89,6 +89,8 @@ function inspectGguf(file: string): { d: ModelDesc; c: ReturnType<typeof countWe
   }
 }
 
+const gb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(2)}K`);
+
 /** a model directory, or a GGUF file (llama.cpp's metadata and tensor infos; models/gguf.ts) */
 export function inspectModel(dir: string): InspectReport {
   let d: ModelDesc, counts: ReturnType<typeof countWeights>, where: string;
@@ -111,7 +113,8 @@ export function inspectModel(dir: string): InspectReport {
     // zero-computation experts: the active count varies per token; say what activePerToken counts
     const range = Er < E ? {
       activeMin: Math.round(activeWith(act.min)), activeMax: Math.round(activeWith(act.max)),
-      activeBasis: `${act.mean.toFixed(2)} of top-${K} on the ${Er} routed experts (their share of the ${E} choices, ${E - Er} zero-computation; ${act.min}–${act.max} per token)`,
+      activeBasis: `${act.mean.toFixed(2)} of top-${K} on the ${Er} routed experts (their share of the ${E} choices, ${E - Er} zero-computation; ${act.min}–${act.max} per token); ` +
+        `without the input embedding (LongCat-Flash's published basis) ${gb(activeWith(act.min) - d.vocab * d.hidden)}–${gb(activeWith(act.max) - d.vocab * d.hidden)}, ${gb(active - d.vocab * d.hidden)} on average`,
     } : {};
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
