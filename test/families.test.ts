@@ -90,6 +90,10 @@ const PROBES: Record<string, string[]> = {
     'model.layers.2.self_attn.key_layernorm.weight', 'model.layers.1.mlp.gate.wg.weight', 'model.layers.0.mlp.shared_mlp.down_proj.weight'],
   granitemoeshared: ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.block_sparse_moe.router.layer.weight',
     'model.layers.2.shared_mlp.input_linear.weight', 'model.layers.1.shared_mlp.output_linear.weight'],
+  // both MLA sublayers (LoRA-scaled q and latent), both dense MLPs and their norms, the router over routed + zero experts
+  longcat_flash: ['model.layers.0.self_attn.0.q_b_proj.weight', 'model.layers.1.self_attn.1.kv_b_proj.weight',
+    'model.layers.0.self_attn.1.kv_a_layernorm.weight', 'model.layers.1.mlps.0.up_proj.weight', 'model.layers.0.mlps.1.down_proj.weight',
+    'model.layers.1.post_attention_layernorm.1.weight', 'model.layers.0.mlp.router.classifier.weight', 'model.layers.1.mlp.experts.3.gate_proj.weight'],
 };
 
 describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
@@ -124,6 +128,37 @@ describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
         if (a.sig !== base.sig || b.sig !== base.sig) continue; // the selection moved: top-k has no gradient there
         const num = (a.loss - b.loss) / (2 * h);
         expect(Math.abs(num - g![i]), `${name}[${i}]: fd ${num}, backward ${g![i]}`).toBeLessThanOrEqual(2e-3 * Math.max(1, Math.abs(g![i])) + 5e-4);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(2 * probes.length);
+  });
+});
+
+describe('longcat_flash training gradients, relative', () => {
+  // its gradients are small (|g| ~ 5e-4 for q_b_proj): besides the shared check above (absolute floor 5e-4), each probe's
+  // largest entries to 2 % of |g| (+ 2e-5: the f32 loss's noise over 2h), which a missed LoRA scale (×1.15) or a lost
+  // zero-expert input gradient fails
+  it('equal central finite differences to 2 %', () => {
+    const tm = TrainableModel.load(path.join(ROOT, 'longcat_flash'));
+    const V = tm.model.desc.vocab, B = 2, T = 10;
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 41 + 7) % V);
+    const { grads } = tm.forwardBackward(ids, B, T);
+    const run = () => { const fw = tm.forward(ids, B, T); return { loss: fw.loss, sig: fw.tape.layers.map((l) => l!.moe!.r.experts.join()).join('|') }; };
+    const base = run();
+    let checked = 0;
+    const probes = [...PROBES.longcat_flash, 'model.layers.0.input_layernorm.0.weight', 'model.layers.0.self_attn.0.q_a_proj.weight', 'model.layers.0.self_attn.0.kv_a_proj_with_mqa.weight'];
+    for (const name of probes) {
+      const p = tm.params.get(name)!, g = grads.get(name)!;
+      expect(p, name).toBeDefined();
+      for (const i of [...g.keys()].sort((a, b) => Math.abs(g[b]) - Math.abs(g[a])).slice(0, 3)) {
+        const h = 1e-2 * Math.max(1, Math.abs(p[i])), x0 = p[i];
+        p[i] = x0 + h; const a = run();
+        p[i] = x0 - h; const b = run();
+        p[i] = x0;
+        if (a.sig !== base.sig || b.sig !== base.sig) continue;
+        const num = (a.loss - b.loss) / (2 * h);
+        expect(Math.abs(num - g[i]), `${name}[${i}]: fd ${num}, backward ${g[i]}`).toBeLessThanOrEqual(2e-2 * Math.abs(g[i]) + 2e-5);
         checked++;
       }
     }

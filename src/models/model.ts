@@ -20,7 +20,7 @@ import type { LayerDesc, ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
 import { layernormForward, rmsnormForward, type NormSaved } from './norm.js';
-import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
+import { resolveSub, type LayerTape, type Pass, type ShortcutTape, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
 import { GgufFile, isGgufPath } from '../io/gguf.js';
 import { loadGgufWeights } from './gguf.js';
@@ -271,8 +271,7 @@ export class MoeModel {
     }
     if (ld.shortcutMoe) {
       // LongCat-Flash: the MoE output m waits; the first dense MLP on the same input, then the second sublayer
-      if (save) throw new MoekitError('the shortcut-connected MoE layers (LongCat-Flash) have no backward in the trainer');
-      this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent);
+      lt.second = this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent, save);
       return lt as LayerTape;
     }
     for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
@@ -283,29 +282,31 @@ export class MoeModel {
    * The rest of a shortcut-MoE layer (LayerDesc.shortcutMoe, LongCat-Flash) after its first attention and its MoE,
    * in place on x [N, H]: x += mlp₀(h) (h [N, H]: the first sublayer's normalised MLP input, the MoE's too); the
    * second sublayer x += attn₁(n₂(x)), x += mlp₁(n₃(x)) (its own cache: LayerKv.second); then x += y, the MoE output
-   * [N, H] (transformers: residual + mlp₁ + shortcut, summed in that order).
+   * [N, H] (transformers: residual + mlp₁ + shortcut, summed in that order). What the backward needs when `save`
+   * (train/backward.ts shortcutBackward).
    */
   private shortcutRest(lw: LayerWeights, ld: LayerDesc, x: Float32Array, h: Float32Array, y: Float32Array, B: number, T: number,
-                       pos0: number[], kv: LayerKv[], latent: boolean): void {
+                       pos0: number[], kv: LayerKv[], latent: boolean, save: boolean): ShortcutTape | undefined {
     const k: Kernels = getKernels();
     const d = this.desc, H = d.hidden, N = B * T, s2 = lw.second;
-    if (!lw.dense || !s2) throw new MoekitError('a shortcut-MoE layer needs its two dense MLPs and its second sublayer');
-    const d0 = ffnForward(k, lw.dense, h, N, SWIGLU, false).y; // [N, H]
-    for (let i = 0; i < N * H; i++) x[i] += d0[i];
+    if (!lw.dense || !lw.moe || !s2) throw new MoekitError('a shortcut-MoE layer needs its MoE, its two dense MLPs and its second sublayer');
+    const r0 = ffnForward(k, lw.dense, h, N, SWIGLU, save); // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += r0.y[i];
     const h3 = new Float32Array(N * H); // [N, H]
-    this.norm(h3, x, s2.attnNorm, undefined, N, false);
+    const n3 = this.norm(h3, save ? x.slice() : x, s2.attnNorm, undefined, N, save);
     const kv2 = kv.map((q) => {
       if (!q.second) throw new MoekitError('the KV cache has no second-sublayer cache for a shortcut-MoE layer (made by another model?)');
       return q.second;
     });
-    const call: AttnCall = { k, d, w: s2.attn, rope: this.rope, x: h3, B, T, pos0, kv: kv2, window: ld.slidingWindow, save: false, layer: ld };
-    const a = latent ? mlaLatentForward(call) : attentionForward(call).y; // [N, H]
+    const call: AttnCall = { k, d, w: s2.attn, rope: this.rope, x: h3, B, T, pos0, kv: kv2, window: ld.slidingWindow, save, layer: ld };
+    const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call); // [N, H]
     for (let i = 0; i < N * H; i++) x[i] += a[i];
     const h4 = new Float32Array(N * H); // [N, H]
-    this.norm(h4, x, s2.ffnNorm, undefined, N, false);
-    const d1 = ffnForward(k, s2.dense, h4, N, SWIGLU, false).y; // [N, H]
-    for (let i = 0; i < N * H; i++) x[i] += d1[i];
+    const n4 = this.norm(h4, save ? x.slice() : x, s2.ffnNorm, undefined, N, save);
+    const r1 = ffnForward(k, s2.dense, h4, N, SWIGLU, save); // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += r1.y[i];
     for (let i = 0; i < N * H; i++) x[i] += y[i];
+    return save ? { dense0: r0.s!, n3: n3!, h3, attn: attn!, n4: n4!, dense1: r1.s! } : undefined;
   }
 
   /** out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias); what the RMSNorm backward needs when `save` */

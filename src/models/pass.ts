@@ -83,6 +83,18 @@ export interface LayerTape {
   n2: NormSaved; // FFN norm input [N, H]
   moe?: MoeSaved;
   dense?: FfnSaved;
+  /** a shortcut-MoE layer (LongCat-Flash): the rest of the layer after its first attention and its MoE */
+  second?: ShortcutTape;
+}
+
+/** what MoeModel.shortcutRest recorded: the first dense MLP, then the second sublayer's attention and MLP */
+export interface ShortcutTape {
+  dense0: FfnSaved; // mlp₀ on the first sublayer's normalised MLP input
+  n3: NormSaved; // second attention norm input [N, H]
+  h3: Float32Array; // [N, H] normalised
+  attn: AttnSaved;
+  n4: NormSaved; // second MLP norm input [N, H]
+  dense1: FfnSaved;
 }
 
 /** a training forward's record: fill it by passing `tape: new Tape()` */
