@@ -273,6 +273,61 @@ describe.each(NEW_ARCHS)('%s lazy expert store', (arch) => {
   });
 });
 
+describe('longcat_flash: two attention sublayers per layer, zero-computation experts', () => {
+  const ROOTL = path.join(ROOT, 'longcat_flash');
+  it('the expanded MLA path (per-head keys and values) gives the latent path\'s logits, prefill and decode; each sublayer keeps its own cache', () => {
+    const m = MoeModel.load(ROOTL), x = MoeModel.load(ROOTL);
+    x.mlaCache = 'expanded';
+    const V = m.desc.vocab, T = 9;
+    const ids = Int32Array.from({ length: 2 * T }, (_, i) => (i * 19 + 4) % V);
+    expect(maxAbsDiff(x.forward(ids, 2, T), m.forward(ids, 2, T))).toBeLessThan(1e-5);
+    const cl = m.newCache(2, 2), ce = x.newCache(2, 2);
+    for (const q of [...cl.seqs, ...ce.seqs]) for (const l of q.layers) expect(l.second).toBeDefined();
+    const P = 4, pre = new Int32Array(2 * P);
+    for (let b = 0; b < 2; b++) pre.set(ids.subarray(b * T, b * T + P), b * P);
+    m.forward(pre, 2, P, { cache: cl }); x.forward(pre, 2, P, { cache: ce });
+    for (let t = P; t < T; t++) {
+      const step = Int32Array.from([ids[t], ids[T + t]]);
+      expect(maxAbsDiff(x.forward(step, 2, 1, { cache: ce }), m.forward(step, 2, 1, { cache: cl })), `t=${t}`).toBeLessThan(1e-5);
+    }
+    // the two sublayers' caches hold different keys (latent: one row of kvLora + rope per position)
+    const W = m.desc.attention.mla!.kvLoraRank + m.desc.attention.mla!.qkRopeDim;
+    const l0 = cl.seqs[0].layers[0];
+    expect(maxAbsDiff(l0.k.subarray(0, T * W), l0.second!.k.subarray(0, T * W))).toBeGreaterThan(1e-2);
+    expect(cl.seqs[0].bytes()).toBe(2 * m.desc.nLayers * 4 * l0.k.length);
+  });
+
+  it('a sub-model mask over the E + Z choices: a masked zero expert leaves the softmax; extraction (zero_expert_num lowered) computes the same', async () => {
+    const { extractSubModel } = await import('../src/models/extract.js');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-longcat-x-'));
+    try {
+      const m = MoeModel.load(ROOTL);
+      const E = m.desc.moe.experts; // 8 routed + 2 zero
+      expect([E, m.desc.moe.zeroExperts]).toEqual([10, 2]);
+      // layer 1 alone; routed experts 1, 2, 5, 7 and zero expert 9 (8 masked); top-2
+      const keep = [1, 2, 5, 7, 9];
+      extractSubModel(ROOTL, out, { layers: [1], experts: { 1: keep }, topK: 2 });
+      const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      expect([cfg.num_layers, cfg.num_hidden_layers, cfg.n_routed_experts, cfg.zero_expert_num, cfg.moe_topk]).toEqual([1, 2, 4, 1, 2]);
+      const xm = MoeModel.load(out);
+      expect([xm.desc.moe.experts, xm.desc.moe.zeroExperts]).toEqual([5, 1]);
+      const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 7 + 3) % m.desc.vocab);
+      const mask = Uint8Array.from({ length: E }, (_, e) => (keep.includes(e) ? 1 : 0));
+      const seen: number[] = [];
+      const masked = m.forward(ids, 1, 12, { sub: { layers: [1], experts: [null, mask] }, trace: { moe: (ev) => { for (const e of ev.experts) seen.push(e); } } });
+      expect(maxAbsDiff(xm.forward(ids, 1, 12), masked)).toBeLessThan(1e-5);
+      expect(seen.every((e) => keep.includes(e))).toBe(true);
+      expect(seen.some((e) => e === 9)).toBe(true); // the kept zero expert is chosen
+      // masking zero expert 9 as well changes the routing of the tokens that chose it
+      const noZero = m.forward(ids, 1, 12, { sub: { layers: [1], experts: [null, mask.map((v, e) => (e === 9 ? 0 : v))] } });
+      expect(maxAbsDiff(noZero, masked)).toBeGreaterThan(1e-4);
+      expect(() => extractSubModel(ROOTL, path.join(out, 'z'), { experts: { 0: [8, 9], 1: [8, 9] }, topK: 1 })).toThrow(/keep at least one routed expert/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('qwen3_next extraction', () => {
   it('a sub-model checkpoint (a layer dropped, experts kept, top-k) loads as the masked pass over the source', async () => {
     const { extractSubModel } = await import('../src/models/extract.js');

@@ -36,7 +36,11 @@ export interface Tracer {
 export interface SubModel {
   /** decoder layers to run, by index */
   layers?: number[];
-  /** per MoE layer (indexed by MoE layer): [E] 1 = allowed, or null for all */
+  /**
+   * per MoE layer (indexed by MoE layer): [E] 1 = allowed, or null for all. E counts every router choice: with
+   * zero-computation experts (MoeDesc.zeroExperts, LongCat-Flash) the routed experts 0 … E_r − 1 then the zero ones;
+   * a masked zero expert leaves the softmax like any other (a checkpoint with zero_expert_num lowered computes that)
+   */
   experts?: (Uint8Array | null)[];
   /** top-k: one for every MoE layer, or per MoE layer (null: the description's) */
   topK?: number | (number | null)[];
