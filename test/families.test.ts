@@ -90,6 +90,10 @@ const PROBES: Record<string, string[]> = {
     'model.layers.2.self_attn.key_layernorm.weight', 'model.layers.1.mlp.gate.wg.weight', 'model.layers.0.mlp.shared_mlp.down_proj.weight'],
   granitemoeshared: ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.block_sparse_moe.router.layer.weight',
     'model.layers.2.shared_mlp.input_linear.weight', 'model.layers.1.shared_mlp.output_linear.weight'],
+  // both MLA sublayers (LoRA-scaled q and latent), both dense MLPs and their norms, the router over routed + zero experts
+  longcat_flash: ['model.layers.0.self_attn.0.q_b_proj.weight', 'model.layers.1.self_attn.1.kv_b_proj.weight',
+    'model.layers.0.self_attn.1.kv_a_layernorm.weight', 'model.layers.1.mlps.0.up_proj.weight', 'model.layers.0.mlps.1.down_proj.weight',
+    'model.layers.1.post_attention_layernorm.1.weight', 'model.layers.0.mlp.router.classifier.weight', 'model.layers.1.mlp.experts.3.gate_proj.weight'],
 };
 
 describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
@@ -124,6 +128,37 @@ describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
         if (a.sig !== base.sig || b.sig !== base.sig) continue; // the selection moved: top-k has no gradient there
         const num = (a.loss - b.loss) / (2 * h);
         expect(Math.abs(num - g![i]), `${name}[${i}]: fd ${num}, backward ${g![i]}`).toBeLessThanOrEqual(2e-3 * Math.max(1, Math.abs(g![i])) + 5e-4);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(2 * probes.length);
+  });
+});
+
+describe('longcat_flash training gradients, relative', () => {
+  // its gradients are small (|g| ~ 5e-4 for q_b_proj): besides the shared check above (absolute floor 5e-4), each probe's
+  // largest entries to 2 % of |g| (+ 2e-5: the f32 loss's noise over 2h), which a missed LoRA scale (×1.15) or a lost
+  // zero-expert input gradient fails
+  it('equal central finite differences to 2 %', () => {
+    const tm = TrainableModel.load(path.join(ROOT, 'longcat_flash'));
+    const V = tm.model.desc.vocab, B = 2, T = 10;
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 41 + 7) % V);
+    const { grads } = tm.forwardBackward(ids, B, T);
+    const run = () => { const fw = tm.forward(ids, B, T); return { loss: fw.loss, sig: fw.tape.layers.map((l) => l!.moe!.r.experts.join()).join('|') }; };
+    const base = run();
+    let checked = 0;
+    const probes = [...PROBES.longcat_flash, 'model.layers.0.input_layernorm.0.weight', 'model.layers.0.self_attn.0.q_a_proj.weight', 'model.layers.0.self_attn.0.kv_a_proj_with_mqa.weight'];
+    for (const name of probes) {
+      const p = tm.params.get(name)!, g = grads.get(name)!;
+      expect(p, name).toBeDefined();
+      for (const i of [...g.keys()].sort((a, b) => Math.abs(g[b]) - Math.abs(g[a])).slice(0, 3)) {
+        const h = 1e-2 * Math.max(1, Math.abs(p[i])), x0 = p[i];
+        p[i] = x0 + h; const a = run();
+        p[i] = x0 - h; const b = run();
+        p[i] = x0;
+        if (a.sig !== base.sig || b.sig !== base.sig) continue;
+        const num = (a.loss - b.loss) / (2 * h);
+        expect(Math.abs(num - g[i]), `${name}[${i}]: fd ${num}, backward ${g[i]}`).toBeLessThanOrEqual(2e-2 * Math.abs(g[i]) + 2e-5);
         checked++;
       }
     }
@@ -234,6 +269,61 @@ describe.each(NEW_ARCHS)('%s lazy expert store', (arch) => {
       expect(lazy.expertStore!.counters.evictions).toBeGreaterThan(0);
     } finally {
       lazy.close();
+    }
+  });
+});
+
+describe('longcat_flash: two attention sublayers per layer, zero-computation experts', () => {
+  const ROOTL = path.join(ROOT, 'longcat_flash');
+  it('the expanded MLA path (per-head keys and values) gives the latent path\'s logits, prefill and decode; each sublayer keeps its own cache', () => {
+    const m = MoeModel.load(ROOTL), x = MoeModel.load(ROOTL);
+    x.mlaCache = 'expanded';
+    const V = m.desc.vocab, T = 9;
+    const ids = Int32Array.from({ length: 2 * T }, (_, i) => (i * 19 + 4) % V);
+    expect(maxAbsDiff(x.forward(ids, 2, T), m.forward(ids, 2, T))).toBeLessThan(1e-5);
+    const cl = m.newCache(2, 2), ce = x.newCache(2, 2);
+    for (const q of [...cl.seqs, ...ce.seqs]) for (const l of q.layers) expect(l.second).toBeDefined();
+    const P = 4, pre = new Int32Array(2 * P);
+    for (let b = 0; b < 2; b++) pre.set(ids.subarray(b * T, b * T + P), b * P);
+    m.forward(pre, 2, P, { cache: cl }); x.forward(pre, 2, P, { cache: ce });
+    for (let t = P; t < T; t++) {
+      const step = Int32Array.from([ids[t], ids[T + t]]);
+      expect(maxAbsDiff(x.forward(step, 2, 1, { cache: ce }), m.forward(step, 2, 1, { cache: cl })), `t=${t}`).toBeLessThan(1e-5);
+    }
+    // the two sublayers' caches hold different keys (latent: one row of kvLora + rope per position)
+    const W = m.desc.attention.mla!.kvLoraRank + m.desc.attention.mla!.qkRopeDim;
+    const l0 = cl.seqs[0].layers[0];
+    expect(maxAbsDiff(l0.k.subarray(0, T * W), l0.second!.k.subarray(0, T * W))).toBeGreaterThan(1e-2);
+    expect(cl.seqs[0].bytes()).toBe(2 * m.desc.nLayers * 4 * l0.k.length);
+  });
+
+  it('a sub-model mask over the E + Z choices: a masked zero expert leaves the softmax; extraction (zero_expert_num lowered) computes the same', async () => {
+    const { extractSubModel } = await import('../src/models/extract.js');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-longcat-x-'));
+    try {
+      const m = MoeModel.load(ROOTL);
+      const E = m.desc.moe.experts; // 8 routed + 2 zero
+      expect([E, m.desc.moe.zeroExperts]).toEqual([10, 2]);
+      // layer 1 alone; routed experts 1, 2, 5, 7 and zero expert 9 (8 masked); top-2
+      const keep = [1, 2, 5, 7, 9];
+      extractSubModel(ROOTL, out, { layers: [1], experts: { 1: keep }, topK: 2 });
+      const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      expect([cfg.num_layers, cfg.num_hidden_layers, cfg.n_routed_experts, cfg.zero_expert_num, cfg.moe_topk]).toEqual([1, 2, 4, 1, 2]);
+      const xm = MoeModel.load(out);
+      expect([xm.desc.moe.experts, xm.desc.moe.zeroExperts]).toEqual([5, 1]);
+      const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 7 + 3) % m.desc.vocab);
+      const mask = Uint8Array.from({ length: E }, (_, e) => (keep.includes(e) ? 1 : 0));
+      const seen: number[] = [];
+      const masked = m.forward(ids, 1, 12, { sub: { layers: [1], experts: [null, mask] }, trace: { moe: (ev) => { for (const e of ev.experts) seen.push(e); } } });
+      expect(maxAbsDiff(xm.forward(ids, 1, 12), masked)).toBeLessThan(1e-5);
+      expect(seen.every((e) => keep.includes(e))).toBe(true);
+      expect(seen.some((e) => e === 9)).toBe(true); // the kept zero expert is chosen
+      // masking zero expert 9 as well changes the routing of the tokens that chose it
+      const noZero = m.forward(ids, 1, 12, { sub: { layers: [1], experts: [null, mask.map((v, e) => (e === 9 ? 0 : v))] } });
+      expect(maxAbsDiff(noZero, masked)).toBeGreaterThan(1e-4);
+      expect(() => extractSubModel(ROOTL, path.join(out, 'z'), { experts: { 0: [8, 9], 1: [8, 9] }, topK: 1 })).toThrow(/keep at least one routed expert/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
     }
   });
 });

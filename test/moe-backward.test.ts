@@ -31,6 +31,7 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['softmax groups, scaled (DeepSeek-V2)', { router: 'softmax_group', routedScaling: 1.7, nGroup: 2, topkGroup: 1 }],
   ['softmax groups, renormalised', { router: 'softmax_group', normTopK: true, nGroup: 2, topkGroup: 2 }],
   ['softmax → top-k, gated shared expert (Qwen2-MoE)', { router: 'softmax_topk', sharedFfn: 4, sharedGated: true }],
+  ['softmax + selection bias, scaled, a zero-computation expert (LongCat-Flash)', { router: 'softmax_group', routedScaling: 2, selectionBias: true, zeroExperts: 1 }],
 ];
 
 function block(m: MoeDesc, H: number, rand: (n: number, s: number) => Float32Array): MoeWeights {
@@ -40,7 +41,7 @@ function block(m: MoeDesc, H: number, rand: (n: number, s: number) => Float32Arr
   return {
     router: lin(m.experts, H, m.routerBias),
     selectionBias: m.selectionBias ? rand(m.experts, 0.1) : null,
-    experts: new EagerExperts(Array.from({ length: m.experts }, () => ffn(I, m.expertBias))),
+    experts: new EagerExperts(Array.from({ length: m.experts - (m.zeroExperts ?? 0) }, () => ffn(I, m.expertBias))), // with weights
     shared: m.sharedFfn ? ffn(m.sharedFfn, false) : null,
     sharedGate: m.sharedGated ? lin(1, H, false) : null,
   };
@@ -95,7 +96,7 @@ describe.each([['native', getKernels()], ['reference', referenceKernels]] as con
       for (let i = 0; i < E * H; i += 2) check(w.router.w.data as Float32Array, grad(w.router), i, 'router.w');
       if (w.router.b) for (let i = 0; i < E; i++) check(w.router.b, g.get(w.router.b) ?? null, i, 'router.b');
       // the experts' weights: each of gate / up / down (and biases), sampled
-      for (let e = 0; e < E; e++) {
+      for (let e = 0; e < w.experts.count; e++) {
         const f = w.experts.get(e);
         for (const [part, lin] of [['gate', f.gate], ['up', f.up], ['down', f.down]] as const) {
           const arr = lin.w.data as Float32Array, gw = g.get(lin.w.data as Float32Array) ?? null;

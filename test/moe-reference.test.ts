@@ -27,6 +27,7 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['sparsemixer, wide window (PhiMoE)', { router: 'sparsemixer', jitterEps: 0.5 }],
   ['sparsemixer, narrow window', { router: 'sparsemixer', jitterEps: 0.01 }],
   ['topk_sigmoid, weighted inputs, shared expert (Llama 4)', { router: 'topk_sigmoid', weightInput: true, sharedFfn: 6 }],
+  ['softmax_group + bias, scaled, 3 zero-computation experts (LongCat-Flash)', { router: 'softmax_group', routedScaling: 2, selectionBias: true, zeroExperts: 3 }],
 ];
 const TABLE: [number, number, number, number][] = [[1, 8, 8, 2], [7, 16, 8, 3], [13, 12, 16, 4], [5, 8, 8, 1]];
 
@@ -37,7 +38,8 @@ function block(m: MoeDesc, H: number, rand: (n: number, s?: number) => Float32Ar
   return {
     router: lin(m.experts, H, m.routerBias),
     selectionBias: m.selectionBias ? rand(m.experts, 0.3) : null,
-    experts: new EagerExperts(Array.from({ length: m.experts }, () => ffn(I, m.expertBias))),
+    // the experts with weights (zero-computation ones have none)
+    experts: new EagerExperts(Array.from({ length: m.experts - (m.zeroExperts ?? 0) }, () => ffn(I, m.expertBias))),
     shared: m.sharedFfn ? ffn(m.sharedFfn, false) : null,
     sharedGate: m.sharedGated ? lin(1, H, false) : null,
   };

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigReader, readConfig } from '../src/io/config.js';
 import { inspectModel } from '../src/models/inspect.js';
-import { paramCounts } from '../src/models/params.js';
+import { activeExperts, paramCounts } from '../src/models/params.js';
 import { archFor } from '../src/models/registry.js';
 import { FIXTURE_ARCHS } from './archs.js';
 
@@ -50,8 +50,11 @@ const PUBLISHED: [string, number, number, string][] = [
   ['hunyuan-a13b', 80e9, 13e9, 'Hunyuan-A13B model card (tencent/Hunyuan-A13B-Instruct): 80B total, 13B active (80.39B / 12.75B here)'],
   // 456.09B here; active 45.94B without the input embedding and the LM head (48.40B with them)
   ['minimax-text-01', 456e9, 45.9e9, 'MiniMax-Text-01 model card (MiniMaxAI/MiniMax-Text-01; MiniMax-M1 has the same shape): 456B total, 45.9B activated per token'],
+  // the active count varies per token (zero-computation experts): "~27B on average" is loose; here 27.15B without the
+  // input embedding, at 8 of the 12 choices on routed experts (their share, 512 of 768); its range is checked below
+  ['longcat-flash-chat', 560e9, 27e9, 'LongCat-Flash technical report / model card (meituan-longcat/LongCat-Flash-Chat): 560B total, 18.6B–31.3B active, ~27B on average'],
 ];
-const ACTIVE_WITHOUT_EMBEDDING = new Set(['gpt-oss-20b', 'deepseek-v2-lite']);
+const ACTIVE_WITHOUT_EMBEDDING = new Set(['gpt-oss-20b', 'deepseek-v2-lite', 'longcat-flash-chat']);
 const ACTIVE_WITHOUT_EMBEDDING_AND_HEAD = new Set(['glm-4.5', 'qwen3-next-80b-a3b', 'minimax-text-01']);
 
 describe('parameter counts from real configs match the published sizes', () => {
@@ -80,6 +83,35 @@ describe('parameter counts from real configs match the published sizes', () => {
     const g = load('granite-3.0-1b-a400m'); // "1.3B total, 400M active"
     expect(g.total / 1e9).toBeCloseTo(1.33, 1);
     expect(g.activePerToken / 1e6).toBeGreaterThan(400); expect(g.activePerToken / 1e6).toBeLessThan(450);
+  });
+});
+
+describe('LongCat-Flash: the active count of zero-computation experts', () => {
+  it('spans the published 18.6B–31.3B (input embedding not counted): no routed expert to all 12; inspect says its basis', async () => {
+    const file = path.join(FIX, 'configs', 'longcat-flash-chat.json');
+    const c = new ConfigReader(JSON.parse(fs.readFileSync(file, 'utf8')), file);
+    const d = archFor(c).describe(c), p = paramCounts(d);
+    expect(activeExperts(d.moe)).toEqual({ min: 0, mean: 8, max: 12 }); // 12 of 768 choices, 512 routed
+    expect(Math.abs(p.activeMin - p.embedding - 18.6e9) / 18.6e9).toBeLessThan(0.02);
+    expect(Math.abs(p.activeMax - p.embedding - 31.3e9) / 31.3e9).toBeLessThan(0.02);
+    // without zero experts the three coincide
+    const q = paramCounts(archFor(new ConfigReader(JSON.parse(fs.readFileSync(path.join(FIX, 'configs', 'deepseek-v3.json'), 'utf8')), 'x')).describe(
+      new ConfigReader(JSON.parse(fs.readFileSync(path.join(FIX, 'configs', 'deepseek-v3.json'), 'utf8')), 'x')));
+    expect([q.activeMin, q.activeMax]).toEqual([q.activePerToken, q.activePerToken]);
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-longcat-cfg-'));
+    try {
+      fs.copyFileSync(file, path.join(dir, 'config.json'));
+      const r = inspectModel(dir);
+      expect(r.parameters.total).toBe(p.total);
+      expect(r.parameters.activePerToken).toBe(Math.round(p.activePerToken));
+      expect([r.parameters.activeMin, r.parameters.activeMax]).toEqual([Math.round(p.activeMin), Math.round(p.activeMax)]);
+      expect(r.parameters.activeBasis).toMatch(/^8\.00 of top-12 on the 512 routed experts .*256 zero-computation; 0–12 per token/);
+      expect(r.experts.zero).toBe(256);
+      expect(r.memory.kvCacheBytesPerToken).toBe(2 * 28 * 4 * (512 + 64)); // two attention sublayers per layer
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -36,6 +36,12 @@ export interface ArchSpec {
    * parameters; the loader reads what it needs of them where a checkpoint holds them (absent: none)
    */
   buffers?(d: ModelDesc, l: number): BufferSpec[];
+  /**
+   * tensors of decoder layer l the reference implementation saves but no forward reads (LongCat-Flash: transformers
+   * 5.17's fused gate_up_proj has rows for the zero-computation experts too, saved as their gate/up projections): the
+   * tensor table lists them, inspect counts them as unused, the loaders never read them
+   */
+  unreadTensors?(d: ModelDesc, l: number): { name: string; shape: number[] }[];
 }
 
 export interface BufferSpec {

@@ -12,7 +12,7 @@
 import { linearFwd } from '../tensor/linear.js';
 import { weightF32 } from '../tensor/weight.js';
 import type { AttnCall } from './attention.js';
-import { maskRow, rotate, scoreRows } from './attention.js';
+import { maskRow, rotate, scaleBy, scoreRows } from './attention.js';
 import { sliceCols } from './ops.js';
 import type { AttnWeights } from './weights.js';
 
@@ -44,10 +44,12 @@ export function mlaLatentForward(c: AttnCall): Float32Array {
   } else {
     q = linearFwd(k, x, N, w.q!);
   }
+  scaleBy(q, m.qScale); // LongCat-Flash's LoRA scaling (MlaDesc.qScale)
   // latent and shared rope key [N, L + R], normalised / rotated in place
   const ckv = linearFwd(k, x, N, w.kvA!);
   const latent = sliceCols(ckv, N, W, 0, L); // [N, L]
   k.rmsnorm(latent, latent, w.kvANorm!, N, L, d.rmsEps);
+  scaleBy(latent, m.kvScale); // the cache holds the scaled latent (keys' nope parts and values both read it)
   rotate(c, q, nH, Dk, nope);
   rotate(c, ckv, 1, W, L);
   for (let b = 0; b < B; b++) {

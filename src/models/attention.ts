@@ -224,6 +224,12 @@ function projectGqaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
 // ---------------------------------------------------------------------------------------------
 // MLA projections, expanded per head
 
+/** x ·= c in place (f32), when a scale is set and not 1 (MlaDesc.qScale, kvScale) */
+export function scaleBy(x: Float32Array, c: number | undefined): void {
+  if (c === undefined || c === 1) return;
+  for (let i = 0; i < x.length; i++) x[i] = Math.fround(x[i] * c);
+}
+
 /**
  * q [N, nH·(nope+R)]; per head, keys [nope | k_pe] (k_pe shared by all heads) and values [Dv] into the cache
  */
@@ -241,10 +247,12 @@ function projectMla(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   } else {
     q = linearFwd(k, x, N, w.q!);
   }
+  scaleBy(q, m.qScale); // LongCat-Flash's LoRA scaling (MlaDesc.qScale)
   const ckv = linearFwd(k, x, N, w.kvA!); // [N, kvLora + R]
   const lat = sliceCols(ckv, N, wA, 0, L); // [N, kvLora]
   const latn = save ? new Float32Array(lat.length) : lat;
   s.lat = rmsnormForward(k, latn, lat, w.kvANorm!, N, L, d.rmsEps, save);
+  scaleBy(latn, m.kvScale); // kv_b_proj's input, as the backward reads it
   if (save) s.latn = latn;
   const kvb = linearFwd(k, latn, N, w.kvB!); // [N, nH·(nope + Dv)]
   rotate(c, q, nH, Dk, nope);
@@ -281,12 +289,14 @@ function projectMlaBackward(c: AttnCall, s: AttnSaved, dq: Float32Array, dk: Flo
   rotate(c, dckv, 1, wA, L, true);
   const dlatn = new Float32Array(N * L);
   linearBackward(k, w.kvB!, s.latn!, dkvb, N, dlatn, g);
+  scaleBy(dlatn, m.kvScale); // a constant scale is its own backward
   const dlat = new Float32Array(N * L);
   rmsnormBackward(dlat, dlatn, s.lat!, w.kvANorm!, g.of(w.kvANorm!));
   for (let n = 0; n < N; n++) for (let j = 0; j < L; j++) dckv[n * wA + j] += dlat[n * L + j];
   linearBackward(k, w.kvA!, s.x, dckv, N, dx, g);
   // queries
   rotate(c, dq, nH, Dk, nope, true);
+  scaleBy(dq, m.qScale);
   if (w.qA) {
     const qL = m.qLoraRank!;
     const dqan = new Float32Array(N * qL), dqa = new Float32Array(N * qL);

@@ -52,7 +52,7 @@ export function baseDesc(c: ConfigReader, arch: ArchName, attention: AttentionDe
     hfClass: archs && typeof archs[0] === 'string' ? archs[0] : c.str('model_type'),
     vocab: c.int('vocab_size'),
     hidden: c.int('hidden_size'),
-    nLayers: c.int('num_hidden_layers'),
+    nLayers: rest.nLayers ?? c.int('num_hidden_layers'), // LongCat-Flash counts its layers in num_layers
     rmsEps: c.num('rms_norm_eps', 1e-6),
     norm: 'rms', lmHeadBias: false,
     // transformers' default when the config omits the key: false but for ERNIE 4.5

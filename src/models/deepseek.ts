@@ -10,7 +10,7 @@ import type { AttentionDesc, ModelDesc } from './desc.js';
 import { baseDesc, loadPerExpertMoe, moeDefaults, norms, perExpert, type PerExpertNames } from './common.js';
 import { ffn, linear, type AttnWeights, type TensorSource } from './weights.js';
 
-function yarnMscale(scale: number, m: number): number {
+export function yarnMscale(scale: number, m: number): number {
   return scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1;
 }
 
@@ -64,11 +64,12 @@ function describeDeepseek(c: ConfigReader, v3: boolean): ModelDesc {
   });
 }
 
-function loadMla(src: TensorSource, d: ModelDesc, p: string): AttnWeights {
+/** MLA tensors under `<p>.<attn>` (LongCat-Flash: `self_attn.0`, `self_attn.1`) */
+export function loadMla(src: TensorSource, d: ModelDesc, p: string, attn = 'self_attn'): AttnWeights {
   const a = d.attention;
   const m = a.mla!;
   const H = d.hidden, nH = a.nHeads, bias = a.qkvBias;
-  const s = `${p}.self_attn`;
+  const s = `${p}.${attn}`;
   const w: AttnWeights = {
     kvA: linear(src, `${s}.kv_a_proj_with_mqa`, m.kvLoraRank + m.qkRopeDim, H, bias),
     kvANorm: src.get(`${s}.kv_a_layernorm.weight`, [m.kvLoraRank]),

@@ -7,7 +7,8 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'minimax';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'minimax'
+  | 'longcat_flash';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -19,6 +20,13 @@ export interface MlaDesc {
   qkNopeDim: number;
   qkRopeDim: number;
   vHeadDim: number;
+  /**
+   * LongCat-Flash's LoRA scaling (absent: 1): the query (after q_b_proj, nope and rope parts) times qScale =
+   * √(H / q_lora_rank); the normalised latent times kvScale = √(H / kv_lora_rank), so keys' nope parts and values
+   * (and the latent cache) carry it, the shared rope key not
+   */
+  qScale?: number;
+  kvScale?: number;
 }
 
 export interface AttentionDesc {
@@ -79,6 +87,13 @@ export interface LayerDesc {
    * MLP (absent: [1, 1])
    */
   residualScale?: { mixer: [number, number]; mlp: [number, number] };
+  /**
+   * LongCat-Flash's layer (shortcut-connected MoE): two sublayers, each attention then a dense MLP (denseFfn) with
+   * their own norms — the second's weights in LayerWeights.second, its cache in LayerKv.second — and the MoE
+   * (mlp 'moe') reads the first sublayer's MLP input; its output joins the residual after the second sublayer:
+   *   x += attn₀(n₀(x)); h = n₁(x); y = moe(h); x += mlp₀(h); x += attn₁(n₂(x)); x += mlp₁(n₃(x)); x += y
+   */
+  shortcutMoe?: boolean;
 }
 
 /** whether a layer's token mixer keeps keys and values per position (attention) rather than a state of fixed size */

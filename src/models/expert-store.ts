@@ -8,7 +8,7 @@
  * Both read an expert with the architecture file's `expert(src, d, l, e)`, so they give the same weights.
  */
 import type { Checkpoint } from '../io/checkpoint.js';
-import type { Ffn, LayerExperts } from '../moe/types.js';
+import { routedExperts, type Ffn, type LayerExperts } from '../moe/types.js';
 import { weightBytes } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
 import type { ProgressCallback } from '../util/progress.js';
@@ -59,7 +59,8 @@ export function expertPresence(arch: ArchSpec, src: TensorSource, d: ModelDesc, 
 
 /** every routed expert of MoE layer l, read now, one at a time; pruned ones are null */
 export function eagerExperts(arch: ArchSpec, src: TensorSource, d: ModelDesc, l: number): EagerExperts {
-  return new EagerExperts(Array.from({ length: d.moe.experts }, (_, e) =>
+  // the experts with weights (zero-computation experts have none: the MoE block computes them, moe/layer.ts)
+  return new EagerExperts(Array.from({ length: routedExperts(d.moe) }, (_, e) =>
     (expertPresence(arch, src, d, l, e) === 'absent' ? null : arch.expert(src, d, l, e))), l);
 }
 
@@ -118,7 +119,7 @@ export class LazyExperts {
     if (!v) {
       const store = this;
       v = {
-        count: this.d.moe.experts,
+        count: routedExperts(this.d.moe),
         has: (e) => store.has(l, e),
         get: (e) => store.get(l, e),
         residentBytes: () => store.perLayer[l],
@@ -135,7 +136,7 @@ export class LazyExperts {
 
   /** expert e of layer l is in the checkpoint (from tensor names; nothing is read) */
   has(l: number, e: number): boolean {
-    if (!(Number.isInteger(e) && e >= 0 && e < this.d.moe.experts)) return false; // as the eager store
+    if (!(Number.isInteger(e) && e >= 0 && e < routedExperts(this.d.moe))) return false; // as the eager store
     return this.state(l, e) === 'present';
   }
 
@@ -202,7 +203,7 @@ export class LazyExperts {
   }
 
   private key(l: number, e: number): number {
-    const E = this.d.moe.experts;
+    const E = routedExperts(this.d.moe);
     if (!(Number.isInteger(e) && e >= 0 && e < E) || this.d.layers[l]?.mlp !== 'moe') {
       throw new RangeError(`expert ${e} of layer ${l}: not a routed expert of this model (E = ${E})`);
     }

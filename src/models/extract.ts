@@ -18,6 +18,7 @@ import { MoekitError } from '../util/errors.js';
 import { withTemp } from '../util/temp.js';
 import type { ArchName, LayerDesc, ModelDesc } from './desc.js';
 import { describeModel } from './registry.js';
+import { routedExperts } from '../moe/types.js';
 import { hfConfigJson } from '../io/config-json.js';
 
 type Json = Record<string, unknown>;
@@ -41,6 +42,11 @@ interface ArchKeys {
   fused: string[];
   /** config fields of the new layer pattern (kept layers' descriptions), or an error message */
   layers(cfg: Json, kept: LayerDesc[]): Json | string;
+  /**
+   * config key of the zero-computation expert count (MoeDesc.zeroExperts, LongCat-Flash): the kept ids split into
+   * routed ones (`experts` key) and zero ones (this key), each renumbered in order, the router rows sliced alike
+   */
+  zeroExperts?: string;
 }
 
 /** `layer_types` of the kept layers when the source has them */
@@ -151,6 +157,11 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  // num_layers counts the decoder layers (transformers sets num_hidden_layers to twice it: two sublayers each)
+  longcat_flash: {
+    experts: 'n_routed_experts', topK: 'moe_topk', router: ['mlp.router.classifier.weight', 'mlp.router.classifier.bias', 'mlp.router.e_score_correction_bias'], fused: [],
+    layers: (_c, kept) => ({ num_layers: kept.length, num_hidden_layers: 2 * kept.length }), zeroExperts: 'zero_expert_num',
+  },
 };
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */
@@ -223,9 +234,17 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   const pattern = keys.layers(cfgR.raw, kept.map((l) => d.layers[l]));
   if (typeof pattern === 'string') throw new MoekitError(`layers: the kept layers have ${pattern}`, cfgR.file);
   const config: Json = {
-    ...cfgR.raw, ...layerTypes(cfgR.raw, kept), ...pattern,
-    num_hidden_layers: kept.length, [keys.experts]: nKeep, [keys.topK]: K,
+    ...cfgR.raw, ...layerTypes(cfgR.raw, kept),
+    num_hidden_layers: kept.length, [keys.experts]: nKeep, [keys.topK]: K, ...pattern,
   };
+  if (keys.zeroExperts) {
+    // the kept ids below E_r are routed experts, the rest zero-computation ones
+    const ids = experts.size ? [...experts.values()][0] : [...Array(d.moe.experts).keys()];
+    const routed = ids.filter((e) => e < routedExperts(d.moe)).length;
+    if (routed === 0) throw new MoekitError(`experts: keep at least one routed expert (ids below ${routedExperts(d.moe)}; the others are zero-computation experts)`);
+    config[keys.experts] = routed;
+    config[keys.zeroExperts] = ids.length - routed;
+  }
   if (d.arch === 'qwen3_moe' && 'num_local_experts' in cfgR.raw) config['num_local_experts'] = nKeep;
   if (cfgR.has('num_nextn_predict_layers')) config['num_nextn_predict_layers'] = 0; // MTP modules are not extracted
   const E = d.moe.experts;

@@ -8,7 +8,8 @@ import { Checkpoint } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { numElements, type Dtype } from '../io/dtypes.js';
 import { cachesKv, type ModelDesc } from './desc.js';
-import { paramCounts } from './params.js';
+import { activeExperts, paramCounts } from './params.js';
+import { routedExperts } from '../moe/types.js';
 import { describeModel } from './registry.js';
 import { GgufFile, isGgufPath } from '../io/gguf.js';
 import { configFromGguf } from './gguf.js';
@@ -24,8 +25,14 @@ export interface InspectReport {
   vocab: number;
   attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number };
   rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
-  experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
-  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number };
+  /** perLayer: the router's choices, `zero` of them zero-computation experts (LongCat-Flash; absent: none) */
+  experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean; zero?: number };
+  /**
+   * activePerToken: all but the routed experts a token does not run; with zero-computation experts (LongCat-Flash) the
+   * count varies per token: activeMin / activeMax with the fewest / most routed experts, activePerToken with K · E_r / E
+   * of them (the router's even-load share: params.ts activeExperts), `activeBasis` says so
+   */
+  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number; activeMin?: number; activeMax?: number; activeBasis?: string };
   /** bytes per stored type (safetensors dtypes; ggml type names for GGUF) */
   dtypes: Partial<Record<Dtype | string, number>>;
   /** false: config.json only; counts come from the description */
@@ -37,7 +44,7 @@ export interface InspectReport {
 const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlySet<string> = new Set()): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlySet<string> = new Set(), unread: ReadonlySet<string> = new Set()): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
     return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
@@ -53,6 +60,7 @@ function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlyS
       const name = full.slice(prefix.length);
       const layer = /^model\.layers\.(\d+)\./.exec(name);
       if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
+      if (unread.has(name)) { unused += n; continue; } // saved by the reference, read by no forward (ArchSpec.unreadTensors)
       total += n;
       if (ROUTED.test(name)) routed += n;
     }
@@ -82,6 +90,8 @@ function inspectGguf(file: string): { d: ModelDesc; c: ReturnType<typeof countWe
   }
 }
 
+const gb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(2)}K`);
+
 /** a model directory, or a GGUF file (llama.cpp's metadata and tensor infos; models/gguf.ts) */
 export function inspectModel(dir: string): InspectReport {
   let d: ModelDesc, counts: ReturnType<typeof countWeights>, where: string;
@@ -94,16 +104,26 @@ export function inspectModel(dir: string): InspectReport {
     d = described.desc;
     where = path.dirname(cfg.file);
     const buffers = new Set(d.layers.flatMap((_, l) => (described.arch.buffers?.(d, l) ?? []).map((b) => b.name)));
-    counts = countWeights(where, d, described.arch.tensorPrefix, buffers);
+    
+    const unread = new Set(d.layers.flatMap((_, l) => (described.arch.unreadTensors?.(d, l) ?? []).map((t) => t.name)));
+    counts = countWeights(where, d, described.arch.tensorPrefix, buffers, unread);
   }
   const { total, routed, unused, bytes, dtypes, weights } = counts;
   {
-    const E = d.moe.experts, K = d.moe.topK;
-    const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
+    const E = d.moe.experts, K = d.moe.topK, Er = routedExperts(d.moe), act = activeExperts(d.moe);
+    const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0);
+    const active = activeWith(act.mean);
+    // zero-computation experts: the active count varies per token; say what activePerToken counts
+    const range = Er < E ? {
+      activeMin: Math.round(activeWith(act.min)), activeMax: Math.round(activeWith(act.max)),
+      activeBasis: `${act.mean.toFixed(2)} of top-${K} on the ${Er} routed experts (their share of the ${E} choices, ${E - Er} zero-computation; ${act.min}–${act.max} per token); ` +
+        `without the input embedding (LongCat-Flash's published basis) ${gb(activeWith(act.min) - d.vocab * d.hidden)}–${gb(activeWith(act.max) - d.vocab * d.hidden)}, ${gb(active - d.vocab * d.hidden)} on average`,
+    } : {};
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
-    // (Gated DeltaNet and lightning layers keep a state of fixed size, no keys and values)
-    const kvLayers = d.layers.filter(cachesKv).length;
+    // (Gated DeltaNet and lightning layers keep a state of fixed size, no keys and values;
+    // a shortcut-MoE layer, LongCat-Flash, caches its two attention sublayers)
+    const kvLayers = d.layers.reduce((n, l) => n + (!cachesKv(l) ? 0 : l.shortcutMoe ? 2 : 1), 0);
     const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: where, architecture: d.hfClass, arch: d.arch,
@@ -113,8 +133,8 @@ export function inspectModel(dir: string): InspectReport {
         slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks,
         linearLayers: d.layers.filter((l) => !cachesKv(l)).length },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
-      experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
-      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },
+      experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK, ...(Er < E ? { zero: E - Er } : {}) },
+      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused, ...range },
       dtypes, weights,
       memory: {
         checkpointBytes: bytes, f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,

@@ -11,6 +11,8 @@ export class LayerKv {
   /** a Gated DeltaNet layer's state instead of keys and values (models/deltanet.ts): conv window [K − 1, C], S [nV, Dk, Dv] */
   conv?: Float32Array;
   rec?: Float32Array;
+  /** a shortcut-MoE layer's second attention sublayer (LayerDesc.shortcutMoe): its own cache of the same layout */
+  second?: LayerKv;
   constructor(readonly nKv: number, readonly dk: number, readonly dv: number, cap = 64) {
     this.cap = Math.max(1, cap);
     this.k = new Float32Array(nKv * this.cap * dk);
@@ -41,7 +43,8 @@ export class LayerKv {
   }
 }
 
-export interface KvLayout { nKv: number; dk: number; dv: number }
+/** `second`: the layer has a second attention sublayer with its own cache (LayerKv.second) */
+export interface KvLayout { nKv: number; dk: number; dv: number; second?: boolean }
 
 /** the cache of one sequence: one LayerKv per decoder layer */
 export class SeqCache {
@@ -50,10 +53,15 @@ export class SeqCache {
   readonly layers: LayerKv[];
   /** `latent`: MLA's compressed layout (what the cache was made for; a forward checks it) */
   constructor(layout: KvLayout[], cap = 64, readonly latent = false) {
-    this.layers = layout.map((l) => new LayerKv(l.nKv, l.dk, l.dv, cap));
+    this.layers = layout.map((l) => {
+      const kv = new LayerKv(l.nKv, l.dk, l.dv, cap);
+      if (l.second) kv.second = new LayerKv(l.nKv, l.dk, l.dv, cap);
+      return kv;
+    });
   }
   bytes(): number {
-    return this.layers.reduce((s, l) => s + 4 * (l.k.length + l.v.length + (l.conv?.length ?? 0) + (l.rec?.length ?? 0)), 0);
+    const one = (l: LayerKv): number => 4 * (l.k.length + l.v.length + (l.conv?.length ?? 0) + (l.rec?.length ?? 0));
+    return this.layers.reduce((s, l) => s + one(l) + (l.second ? one(l.second) : 0), 0);
   }
 }
 

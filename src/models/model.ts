@@ -21,7 +21,7 @@ import { cachesKv, type LayerDesc, type ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
 import { layernormForward, rmsnormForward, type NormSaved } from './norm.js';
-import { resolveSub, type LayerTape, type Pass, type Tracer } from './pass.js';
+import { resolveSub, type LayerTape, type Pass, type ShortcutTape, type Tracer } from './pass.js';
 import { describeModel } from './registry.js';
 import { GgufFile, isGgufPath } from '../io/gguf.js';
 import { loadGgufWeights } from './gguf.js';
@@ -164,8 +164,9 @@ export class MoeModel {
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
       : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    // a Gated DeltaNet or lightning layer keeps a state of fixed size instead (models/deltanet.ts, lightning.ts), made on first use
-    return new SeqCache(this.desc.layers.map((l) => (cachesKv(l) ? per : { nKv: 0, dk: 0, dv: 0 })), capacity, this.latentMla);
+    // a Gated DeltaNet or lightning layer keeps a state of fixed size instead (models/deltanet.ts, lightning.ts), made on first use;
+    // a shortcut-MoE layer (LongCat-Flash) a second cache for its second attention sublayer
+    return new SeqCache(this.desc.layers.map((l) => (!cachesKv(l) ? { nKv: 0, dk: 0, dv: 0 } : l.shortcutMoe ? { ...per, second: true } : per)), capacity, this.latentMla);
   }
 
   /** B fresh sequence caches */
@@ -276,9 +277,45 @@ export class MoeModel {
       const r = ffnForward(k, lw.dense!, h2, N, SWIGLU, save);
       m = r.y; lt.dense = r.s;
     }
+    if (ld.shortcutMoe) {
+      // LongCat-Flash: the MoE output m waits; the first dense MLP on the same input, then the second sublayer
+      lt.second = this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent, save);
+      return lt as LayerTape;
+    }
     if (d.residualNormed || sc) residual(x, d.residualNormed ? h2 : x, m, sc?.mlp ?? [1, 1], rm);
     else for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;
     return lt as LayerTape;
+  }
+
+  /**
+   * The rest of a shortcut-MoE layer (LayerDesc.shortcutMoe, LongCat-Flash) after its first attention and its MoE,
+   * in place on x [N, H]: x += mlp₀(h) (h [N, H]: the first sublayer's normalised MLP input, the MoE's too); the
+   * second sublayer x += attn₁(n₂(x)), x += mlp₁(n₃(x)) (its own cache: LayerKv.second); then x += y, the MoE output
+   * [N, H] (transformers: residual + mlp₁ + shortcut, summed in that order). What the backward needs when `save`
+   * (train/backward.ts shortcutBackward).
+   */
+  private shortcutRest(lw: LayerWeights, ld: LayerDesc, x: Float32Array, h: Float32Array, y: Float32Array, B: number, T: number,
+                       pos0: number[], kv: LayerKv[], latent: boolean, save: boolean): ShortcutTape | undefined {
+    const k: Kernels = getKernels();
+    const d = this.desc, H = d.hidden, N = B * T, s2 = lw.second;
+    if (!lw.dense || !lw.moe || !s2) throw new MoekitError('a shortcut-MoE layer needs its MoE, its two dense MLPs and its second sublayer');
+    const r0 = ffnForward(k, lw.dense, h, N, SWIGLU, save); // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += r0.y[i];
+    const h3 = new Float32Array(N * H); // [N, H]
+    const n3 = this.norm(h3, save ? x.slice() : x, s2.attnNorm, undefined, N, save);
+    const kv2 = kv.map((q) => {
+      if (!q.second) throw new MoekitError('the KV cache has no second-sublayer cache for a shortcut-MoE layer (made by another model?)');
+      return q.second;
+    });
+    const call: AttnCall = { k, d, w: s2.attn, rope: this.rope, x: h3, B, T, pos0, kv: kv2, window: ld.slidingWindow, save, layer: ld };
+    const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call); // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += a[i];
+    const h4 = new Float32Array(N * H); // [N, H]
+    const n4 = this.norm(h4, save ? x.slice() : x, s2.ffnNorm, undefined, N, save);
+    const r1 = ffnForward(k, s2.dense, h4, N, SWIGLU, save); // [N, H]
+    for (let i = 0; i < N * H; i++) x[i] += r1.y[i];
+    for (let i = 0; i < N * H; i++) x[i] += y[i];
+    return save ? { dense0: r0.s!, n3: n3!, h3, attn: attn!, n4: n4!, dense1: r1.s! } : undefined;
   }
 
   /** out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias); what the RMSNorm backward needs when `save` */

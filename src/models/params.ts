@@ -2,8 +2,20 @@
  * Parameter counts from a description alone, by component: total, routed experts, and active per
  * token (all but the unchosen routed experts: total − routed · (E − K) / E). Independent of the
  * tensor tables; tests hold it to real checkpoints' headers and to published model sizes.
+ * With zero-computation experts (MoeDesc.zeroExperts, LongCat-Flash) the routed experts a token runs vary: from
+ * max(0, K − Z) (its K choices on zero experts as far as they go) to min(K, E_r); activePerToken counts K · E_r / E
+ * of them, the share of its K choices that fall on the E_r routed experts when the router spreads its load evenly over
+ * all E = E_r + Z (LongCat-Flash's "~27B on average" is this basis: activeExperts).
  */
+import { routedExperts, type MoeDesc } from '../moe/types.js';
 import type { ModelDesc } from './desc.js';
+
+/** routed experts (with weights) a token runs: the least, the even-load expectation (activePerToken's basis), the most */
+export function activeExperts(m: MoeDesc): { min: number; mean: number; max: number } {
+  const Er = routedExperts(m), Z = m.experts - Er, K = m.topK;
+  if (m.experts === 0) return { min: 0, mean: 0, max: 0 };
+  return { min: Math.max(0, K - Z), mean: (K * Er) / m.experts, max: Math.min(K, Er) };
+}
 
 export interface ParamCounts {
   embedding: number;
@@ -16,6 +28,9 @@ export interface ParamCounts {
   sharedExperts: number;
   total: number;
   activePerToken: number;
+  /** active per token with the fewest and the most routed experts a token can run (activeExperts: equal without zero experts) */
+  activeMin: number;
+  activeMax: number;
 }
 
 export function paramCounts(d: ModelDesc): ParamCounts {
@@ -23,7 +38,9 @@ export function paramCounts(d: ModelDesc): ParamCounts {
   let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0;
   const normSize = d.norm === 'layer' ? 2 * H : H; // LayerNorm: weight and bias
   for (const layer of d.layers) {
-    norms += 2 * normSize;
+    // a shortcut-MoE layer (LongCat-Flash) has two attention + dense-MLP sublayers beside its MoE
+    const subs = layer.shortcutMoe ? 2 : 1, attn0 = attn;
+    norms += 2 * normSize * subs;
     if (layer.mixer === 'deltanet') {
       // Gated DeltaNet: in_proj_qkvz, in_proj_ba, conv1d, A_log, dt_bias, the gated norm, out_proj
       const g = d.deltanet!, kd = g.nK * g.Dk, vd = g.nV * g.Dv;
@@ -48,12 +65,15 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       if (a.qkNorm === 'full') attn += q + kv;
       if (a.sinks) attn += a.nHeads;
     }
-    if (layer.mlp === 'dense') {
-      dense += 3 * H * d.denseFfn + (d.denseBias ? 2 * d.denseFfn + H : 0);
-    } else {
+    attn = attn0 + subs * (attn - attn0);
+    if (layer.mlp === 'dense' || layer.shortcutMoe) {
+      dense += subs * (3 * H * d.denseFfn + (d.denseBias ? 2 * d.denseFfn + H : 0));
+    }
+    if (layer.mlp === 'moe') {
+      // the router scores all E choices, zero-computation experts included; only routed ones have weights
       router += m.experts * H + (m.routerBias ? m.experts : 0) + (m.selectionBias ? m.experts : 0);
       const bias = m.expertBias || d.denseBias;
-      routed += m.experts * (3 * H * m.expertFfn + (bias ? 2 * m.expertFfn + H : 0));
+      routed += routedExperts(m) * (3 * H * m.expertFfn + (bias ? 2 * m.expertFfn + H : 0));
       if (m.sharedFfn > 0) shared += 3 * H * m.sharedFfn + (d.denseBias ? 2 * m.sharedFfn + H : 0) + (m.sharedGated ? H : 0);
     }
   }
@@ -61,6 +81,10 @@ export function paramCounts(d: ModelDesc): ParamCounts {
   const embedding = d.vocab * H;
   const lmHead = (d.tieEmbeddings ? 0 : d.vocab * H) + (d.lmHeadBias ? d.vocab : 0);
   const total = embedding + lmHead + attn + norms + dense + router + routed + shared;
-  const activePerToken = total - (m.experts > 0 ? (routed * (m.experts - m.topK)) / m.experts : 0);
-  return { embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, sharedExperts: shared, total, activePerToken };
+  const Er = routedExperts(m), act = activeExperts(m);
+  const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0);
+  return {
+    embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, sharedExperts: shared, total,
+    activePerToken: activeWith(act.mean), activeMin: activeWith(act.min), activeMax: activeWith(act.max),
+  };
 }

@@ -36,7 +36,11 @@ export interface Tracer {
 export interface SubModel {
   /** decoder layers to run, by index */
   layers?: number[];
-  /** per MoE layer (indexed by MoE layer): [E] 1 = allowed, or null for all */
+  /**
+   * per MoE layer (indexed by MoE layer): [E] 1 = allowed, or null for all. E counts every router choice: with
+   * zero-computation experts (MoeDesc.zeroExperts, LongCat-Flash) the routed experts 0 … E_r − 1 then the zero ones;
+   * a masked zero expert leaves the softmax like any other (a checkpoint with zero_expert_num lowered computes that)
+   */
   experts?: (Uint8Array | null)[];
   /** top-k: one for every MoE layer, or per MoE layer (null: the description's) */
   topK?: number | (number | null)[];
@@ -83,6 +87,18 @@ export interface LayerTape {
   n2: NormSaved; // FFN norm input [N, H]
   moe?: MoeSaved;
   dense?: FfnSaved;
+  /** a shortcut-MoE layer (LongCat-Flash): the rest of the layer after its first attention and its MoE */
+  second?: ShortcutTape;
+}
+
+/** what MoeModel.shortcutRest recorded: the first dense MLP, then the second sublayer's attention and MLP */
+export interface ShortcutTape {
+  dense0: FfnSaved; // mlp₀ on the first sublayer's normalised MLP input
+  n3: NormSaved; // second attention norm input [N, H]
+  h3: Float32Array; // [N, H] normalised
+  attn: AttnSaved;
+  n4: NormSaved; // second MLP norm input [N, H]
+  dense1: FfnSaved;
 }
 
 /** a training forward's record: fill it by passing `tape: new Tape()` */

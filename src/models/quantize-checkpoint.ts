@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { Checkpoint, copySideFiles } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { writeShardedSafetensors, type SafetensorsEntry } from '../io/safetensors-write.js';
-import type { Ffn } from '../moe/types.js';
+import { routedExperts, type Ffn } from '../moe/types.js';
 import type { Linear } from '../tensor/linear.js';
 import { QK, quantBytes, type QuantType } from '../tensor/quant.js';
 import { getKernels } from '../tensor/index.js';
@@ -57,13 +57,17 @@ export function matrixClasses(arch: ArchSpec, d: ModelDesc, has: (name: string) 
   const ffn = (f: Ffn | null | undefined) => { if (f) for (const L of [f.gate, f.up, f.down]) note(L, 'experts'); };
   for (let l = 0; l < d.nLayers; l++) {
     const t = arch.loadLayer(rec, d, l);
-    for (const key of ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB'] as (keyof AttnWeights)[]) note(t.attn?.[key] as Linear | undefined, 'attention');
+    for (const key of ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB'] as (keyof AttnWeights)[]) {
+      note(t.attn?.[key] as Linear | undefined, 'attention');
+      note(t.second?.attn[key] as Linear | undefined, 'attention'); // a shortcut-MoE layer's second sublayer
+    }
+    ffn(t.second?.dense);
     for (const L of t.deltanet ? [t.deltanet.qkvz, t.deltanet.ba, t.deltanet.out] : []) note(L, 'attention');
     for (const L of t.lightning ? [t.lightning.qkv, t.lightning.gate, t.lightning.out] : []) note(L, 'attention');
     ffn(t.dense);
     ffn(t.moe?.shared);
     if (d.layers[l].mlp === 'moe') {
-      for (let e = 0; e < d.moe.experts; e++) if (expertPresence(arch, rec, d, l, e) !== 'absent') ffn(arch.expert(rec, d, l, e));
+      for (let e = 0; e < routedExperts(d.moe); e++) if (expertPresence(arch, rec, d, l, e) !== 'absent') ffn(arch.expert(rec, d, l, e));
     }
   }
   out.set('model.embed_tokens.weight', { shape: [d.vocab, d.hidden], cls: 'lmHead' });

@@ -46,19 +46,26 @@ export function quantizeFfn(k: Kernels, f: Ffn, type: QuantType | null): Ffn {
 const ATTN: (keyof AttnWeights)[] = ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB'];
 
 /** a decoder layer's tensors (all but its routed experts) with the plan applied */
-export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): LayerTensors {
-  const attn: AttnWeights | undefined = t.attn && { ...t.attn };
+function quantizeAttn(k: Kernels, a: AttnWeights, plan: QuantPlan): AttnWeights {
+  const attn: AttnWeights = { ...a };
   for (const key of ATTN) {
-    const L = attn?.[key] as Linear | undefined;
+    const L = attn[key] as Linear | undefined;
     if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
   }
+  return attn;
+}
+
+export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): LayerTensors {
+  const attn = t.attn && quantizeAttn(k, t.attn, plan);
+  // a shortcut-MoE layer's second sublayer (LongCat-Flash) as the first
+  const second = t.second && { ...t.second, attn: quantizeAttn(k, t.second.attn, plan), dense: quantizeFfn(k, t.second.dense, plan.experts) };
   // a Gated DeltaNet or lightning layer's projections go with the attention's
   const dn = t.deltanet;
   const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };
   const lt = t.lightning;
   const lightning = lt && { ...lt, qkv: quantizeLinear(k, lt.qkv, plan.attention), gate: quantizeLinear(k, lt.gate, plan.attention), out: quantizeLinear(k, lt.out, plan.attention) };
   return {
-    ...t, attn, deltanet, lightning,
+    ...t, attn, deltanet, lightning, ...(second ? { second } : {}),
     dense: t.dense && quantizeFfn(k, t.dense, plan.experts),
     moe: t.moe && { ...t.moe, shared: t.moe.shared && quantizeFfn(k, t.moe.shared, plan.experts) },
   };

@@ -14,6 +14,7 @@ import type { ModelDesc } from './desc.js';
 import { archFor, describeModel } from './registry.js';
 import { f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
+import { routedExperts } from '../moe/types.js';
 import { groupPrefix, mtpCopies, mtpPrefix, withMtpLayers, type MtpKind } from './mtp.js';
 import { hfConfigJson } from '../io/config-json.js';
 
@@ -48,7 +49,8 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
   for (let l = 0; l < d.nLayers; l++) {
     arch.loadLayer(rec, d, l);
     for (const b of arch.buffers?.(d, l) ?? []) if (!seen.has(b.name)) { out.push({ name: b.name, shape: b.shape.slice(), value: b.value }); seen.add(b.name); }
-    if (d.layers[l].mlp === 'moe') for (let e = 0; e < d.moe.experts; e++) arch.expert(rec, d, l, e);
+    if (d.layers[l].mlp === 'moe') for (let e = 0; e < routedExperts(d.moe); e++) arch.expert(rec, d, l, e);
+    for (const t of arch.unreadTensors?.(d, l) ?? []) rec.get(t.name, t.shape); // saved by the reference, never read
   }
   out.push({ name: 'model.norm.weight', shape: [d.hidden] });
   if (d.norm === 'layer') out.push({ name: 'model.norm.bias', shape: [d.hidden] });
@@ -69,7 +71,7 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
       rec.get(`${p}.hnorm.weight`, [H]);
       rec.get(`${p}.eh_proj.weight`, [H, 2 * H]);
       arch.loadLayer(rec, dx, l);
-      if (dx.layers[l].mlp === 'moe') for (let e = 0; e < d.moe.experts; e++) arch.expert(rec, dx, l, e);
+      if (dx.layers[l].mlp === 'moe') for (let e = 0; e < routedExperts(d.moe); e++) arch.expert(rec, dx, l, e);
       rec.get(`${p}.shared_head.norm.weight`, [H]);
       const c = mtpCopies(d, k);
       out.push({ name: c.head, shape: [d.vocab, H] }, { name: c.embed, shape: [d.vocab, H] });

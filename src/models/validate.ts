@@ -30,6 +30,7 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
   minimax: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
+  longcat_flash: { experts: 'n_routed_experts + zero_expert_num', topK: 'moe_topk' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
@@ -121,7 +122,9 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   if (moeLayers > 0) {
     pos(keys.experts, m.experts);
     range(keys.topK, m.topK, { int: true, min: 1, max: m.experts });
-    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'minimax'].includes(d.arch) ? 'intermediate_size' : 'moe_intermediate_size', m.expertFfn);
+    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'minimax'].includes(d.arch) ? 'intermediate_size'
+      : d.arch === 'longcat_flash' ? 'expert_ffn_hidden_size' : 'moe_intermediate_size', m.expertFfn);
+    if (m.zeroExperts !== undefined) range('zero_expert_num', m.zeroExperts, { int: true, min: 0, max: m.experts - 1 });
     range('n_group', m.nGroup, { int: true, min: 1, max: m.experts });
     if (m.experts % m.nGroup !== 0) fail(`key 'n_group' (${m.nGroup}) must divide ${keys.experts} (${m.experts})`);
     range('topk_group', m.topkGroup, { int: true, min: 1, max: m.nGroup });

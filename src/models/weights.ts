@@ -45,6 +45,16 @@ export interface LayerWeights {
   lightning?: LightningWeights;
   dense?: Ffn;
   moe?: MoeWeights;
+  /** the second sublayer of a shortcut-MoE layer (LayerDesc.shortcutMoe, LongCat-Flash): its norms, attention, MLP */
+  second?: SecondSublayer;
+}
+
+/** attention then a dense MLP, each behind its RMSNorm [H] */
+export interface SecondSublayer {
+  attnNorm: Float32Array; // [H]
+  ffnNorm: Float32Array; // [H]
+  attn: AttnWeights;
+  dense: Ffn;
 }
 
 /** a decoder layer as its architecture file reads it: all but the routed experts, which an expert store holds */

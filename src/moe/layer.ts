@@ -13,7 +13,7 @@ import { linearBackward, linearFwd } from '../tensor/linear.js';
 import { combineRows, combineRowsBackward, dispatch, gatherRows, scatterRows } from './dispatch.js';
 import { actOf, ffnBackward, ffnForward, type FfnSaved } from './experts.js';
 import { route, routeBackward, type RouteOptions, type Routing } from './router.js';
-import type { MoeDesc, MoeWeights } from './types.js';
+import { routedExperts, type MoeDesc, type MoeWeights } from './types.js';
 
 /** what one MoE block call routed: the trace event (the decoder adds which layer) */
 export interface MoeRouting extends Routing {
@@ -94,7 +94,9 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
   if (m.weightInput && save) throw new MoekitError('an MoE block that weighs its experts\' inputs (Llama 4) has no backward in the trainer');
   // experts → combine: one native call for inference when the kernels have it (the loop below is its reference;
   // it weighs outputs, so blocks that weigh inputs take the loop)
-  const grouped = !save && !outs && !m.weightInput && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
+  // (zero-computation experts are no weights for it: such blocks take the loop)
+  const Er = routedExperts(m);
+  const grouped = !save && !outs && !m.weightInput && Er === m.experts && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
   if (grouped) {
     k.expertsForward!(x, N, H, K, order, offsets, r.weights, out, act.clamped, act.limit, act.alpha, grouped.ws, grouped.bs, grouped.widths);
   }
@@ -102,11 +104,11 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
     const lo = offsets[e], hi = offsets[e + 1];
     experts.push(null); ys.push(null);
     if (hi === lo) continue;
-    const f = w.experts.get(e);
     const xe = gatherRows(k, x, H, K, order, lo, hi); // [n_e, H]
     if (m.weightInput) for (let q = lo; q < hi; q++) { const wq = r.weights[order[q]]; for (let j = 0; j < H; j++) xe[(q - lo) * H + j] *= wq; }
-    const { y, s } = ffnForward(k, f, xe, hi - lo, act, save); // [n_e, H]
-    if (save) { experts[e] = s!; ys[e] = y; }
+    // a zero-computation expert (MoeDesc.zeroExperts) returns its input: y = x
+    const { y, s } = e >= Er ? { y: xe, s: null } : ffnForward(k, w.experts.get(e), xe, hi - lo, act, save); // [n_e, H]
+    if (save) { experts[e] = s ?? null; ys[e] = y; }
     if (outs) for (let q = lo; q < hi; q++) outs.set(y.subarray((q - lo) * H, (q - lo + 1) * H), order[q] * H);
     combineRows(k, out, y, H, K, combineW, order, lo, hi);
   }
@@ -136,15 +138,20 @@ export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, 
                             H: number, g: Grads, dlExtra?: Float32Array): void {
   const K = s.r.K, N = s.N;
   const dw = new Float32Array(N * K); // [N, K] gradient of the combine weights
+  const Er = routedExperts(m);
   for (let e = 0; e < m.experts; e++) {
     const es = s.experts[e], ye = s.ys[e];
-    if (!es || !ye) continue;
+    if (!ye || (!es && e < Er)) continue;
     const lo = s.offsets[e], hi = s.offsets[e + 1], n = hi - lo;
     // combine backward: dw[a] = dy[t] · y[r];  dy_e[r] = w[a] · dy[t]
     const dye = combineRowsBackward(k, dw, dy, ye, H, K, s.r.weights, s.order, lo, hi); // [n_e, H]
-    // experts backward, then dispatch backward: scatter-add rows to their tokens
-    const dxe = new Float32Array(n * H);
-    ffnBackward(k, w.experts.get(e), es, dye, dxe, g, actOf(m));
+    // experts backward (a zero-computation expert is the identity: dx_e = dy_e), then dispatch backward: scatter-add
+    // rows to their tokens
+    let dxe = dye;
+    if (e < Er) {
+      dxe = new Float32Array(n * H);
+      ffnBackward(k, w.experts.get(e), es!, dye, dxe, g, actOf(m));
+    }
     scatterRows(k, dx, dxe, H, K, s.order, lo, hi);
   }
   // route backward

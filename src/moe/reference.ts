@@ -9,7 +9,7 @@ import type { Linear } from '../tensor/linear.js';
 import { weightF32 } from '../tensor/weight.js';
 import { referenceKernels } from '../tensor/ref/index.js';
 import { renormRule, type RouteOptions } from './router.js';
-import type { Ffn, MoeDesc, MoeWeights } from './types.js';
+import { routedExperts, type Ffn, type MoeDesc, type MoeWeights } from './types.js';
 
 const f = Math.fround;
 
@@ -105,7 +105,12 @@ export function referenceMoe(m: MoeDesc, w: MoeWeights, x: Float32Array, N: numb
     const xn = x.subarray(n * H, (n + 1) * H);
     const { experts, weights } = referenceRoute(m, matvec(w.router, xn), w.selectionBias, o);
     const acc = new Float64Array(H);
+    const Er = routedExperts(m);
     experts.forEach((e, j) => {
+      if (e >= Er) { // a zero-computation expert returns its input
+        for (let h = 0; h < H; h++) acc[h] += weights[j] * xn[h];
+        return;
+      }
       if (m.weightInput) { // Llama 4: expert(w · x), summed
         const ye = ffnRow(m, w.experts.get(e), xn.map((v) => v * weights[j]), clamped);
         for (let h = 0; h < H; h++) acc[h] += ye[h];

@@ -24,6 +24,7 @@ export type RouterKind =
   | 'topk_sigmoid';
 
 export interface MoeDesc {
+  /** the router's choices: the routed experts with weights, then the zero-computation experts (zeroExperts) */
   experts: number;
   topK: number;
   /** I of one routed expert */
@@ -54,6 +55,18 @@ export interface MoeDesc {
   expertBias: boolean;
   swigluLimit: number;
   swigluAlpha: number;
+  /**
+   * zero-computation experts (LongCat-Flash's `zero_expert_num` identity experts): the last zeroExperts of the
+   * `experts` router choices have no weights; chosen, one returns its input, so the token gets w · x for it
+   * (absent: 0). Routing, masks, top-k and trace events cover all `experts`; the expert stores hold only the first
+   * routedExperts(m).
+   */
+  zeroExperts?: number;
+}
+
+/** experts with weights: ids [0, routedExperts(m)); the zero-computation ones follow (MoeDesc.zeroExperts) */
+export function routedExperts(m: MoeDesc): number {
+  return m.experts - (m.zeroExperts ?? 0);
 }
 
 /** SwiGLU FFN: down(act(gate(x)) · up(x)) */

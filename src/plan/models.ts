@@ -150,6 +150,9 @@ export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?:
   if (linear > 0) throw new MoekitError(`${linear} of the ${L} layers are Gated DeltaNet linear attention: the planner's cost model has attention layers only`, where);
   const lightning = d.layers.filter((l) => l.mixer === 'lightning').length;
   if (lightning > 0) throw new MoekitError(`${lightning} of the ${L} layers are lightning linear attention: the planner's cost model has attention layers only`, where);
+  if (d.layers.some((l) => l.shortcutMoe)) {
+    throw new MoekitError(`shortcut-connected MoE layers (LongCat-Flash: two attention + MLP sublayers per layer, zero-computation experts) are not modelled: the planner's cost model has one attention and one FFN per layer`, where);
+  }
   const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
   const moe = firstMoe >= 0 && d.moe.experts > 0;
   if (moe) {

@@ -38,7 +38,8 @@ export function layerBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld:
   const pos0 = new Array<number>(B).fill(0);
   // FFN block: dx flows through the residual and through mlp(norm(x))
   const dh = new Float32Array(N * H);
-  const dm = branch(dx);
+  const dm = ld.shortcutMoe ? dx.slice() : branch(dx); // (shortcutBackward changes dx in place)
+  if (ld.shortcutMoe) shortcutBackward(k, model, lw, ld, lt, B, T, dx, dh, g);
   if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dm, dh, H, g, routerGrad?.(lt.moe!) ?? undefined);
   else ffnBackward(k, lw.dense!, lt.dense!, dm, dh, g);
   rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
@@ -47,6 +48,27 @@ export function layerBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld:
   const c: AttnCall = { k, d, w: lw.attn!, rope: model.rope, x: lt.h1, B, T, pos0, kv: lt.attn.kv, window: ld.slidingWindow, save: true, layer: ld };
   attentionBackward(c, lt.attn, branch(dx), dh, g);
   rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
+}
+
+/**
+ * Backward of a shortcut-MoE layer's rest (MoeModel.shortcutRest, LongCat-Flash), before its MoE's and first
+ * attention's: dx [N, H] holds the layer output's gradient (the MoE output's too, which the caller has copied); on
+ * return dx is the gradient after the first sublayer's attention (x₁, the residual past mlp₀) and dh [N, H] (+=) that
+ * of mlp₀'s input h, which the MoE's backward then adds to.
+ *   x₂ = x₁ + mlp₀(h);  x₃ = x₂ + attn₁(n₂(x₂));  out = x₃ + mlp₁(n₃(x₃)) + moe(h)
+ */
+function shortcutBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld: LayerDesc, lt: LayerTape, B: number, T: number,
+                          dx: Float32Array, dh: Float32Array, g: Grads): void {
+  const d = model.desc, H = d.hidden, N = B * T, s = lt.second, w2 = lw.second;
+  if (!s || !w2 || !lw.dense) throw new MoekitError('the tape of a shortcut-MoE layer has no second sublayer');
+  const t = new Float32Array(N * H); // [N, H] a sublayer's input gradient, before its norm
+  ffnBackward(k, w2.dense, s.dense1, dx, t, g);
+  rmsnormBackward(dx, t, s.n4, w2.ffnNorm, g.of(w2.ffnNorm));
+  t.fill(0);
+  const c: AttnCall = { k, d, w: w2.attn, rope: model.rope, x: s.h3, B, T, pos0: new Array<number>(B).fill(0), kv: s.attn.kv, window: ld.slidingWindow, save: true, layer: ld };
+  attentionBackward(c, s.attn, dx, t, g);
+  rmsnormBackward(dx, t, s.n3, w2.attnNorm, g.of(w2.attnNorm));
+  ffnBackward(k, lw.dense, s.dense0, dx, dh, g);
 }
 
 /**
