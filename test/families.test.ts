@@ -80,7 +80,8 @@ describe.each(NEW_ARCHS)('%s sub-model', (arch) => {
 });
 
 // the blocks shared with trained architectures: GQA with biases, q/k norms before RoPE (GLM, dots) and after it
-// (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout)
+// (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout); FlexOlmo's
+// norms after the blocks
 const PROBES: Record<string, string[]> = {
   glm4_moe: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
     'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'],
@@ -90,6 +91,9 @@ const PROBES: Record<string, string[]> = {
     'model.layers.2.self_attn.key_layernorm.weight', 'model.layers.1.mlp.gate.wg.weight', 'model.layers.0.mlp.shared_mlp.down_proj.weight'],
   granitemoeshared: ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.block_sparse_moe.router.layer.weight',
     'model.layers.2.shared_mlp.input_linear.weight', 'model.layers.1.shared_mlp.output_linear.weight'],
+  // norms on the blocks' outputs (normPlacement 'post'), q/k norms over the whole projections
+  flex_olmo: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_norm.weight', 'model.layers.2.post_attention_layernorm.weight',
+    'model.layers.1.post_feedforward_layernorm.weight', 'model.layers.0.mlp.gate.weight', 'model.layers.2.mlp.experts.3.up_proj.weight'],
 };
 
 describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {

@@ -146,6 +146,10 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  flex_olmo: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
 };
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */
