@@ -30,6 +30,7 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
   flex_olmo: { experts: 'num_experts', topK: 'num_experts_per_tok' },
+  aria_text: { experts: 'moe_num_experts', topK: 'moe_topk' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */

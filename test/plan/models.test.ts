@@ -27,7 +27,7 @@ describe('model: { config: PATH } is read by the engine', () => {
       ...readdirSync('fixtures/configs').filter((f) => f.endsWith('.json')).map((f) => `fixtures/configs/${f}`),
       ...readdirSync('fixtures/hf-tiny-moe', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `fixtures/hf-tiny-moe/${d.name}/config.json`),
     ].filter((f) => !(f in snapshot.shapes));
-    expect(newer.length).toBe(17); // + flex_olmo (fixture and FlexOlmo-7x7B-1T)
+    expect(newer.length).toBe(19); // + flex_olmo, aria_text (fixtures and FlexOlmo-7x7B-1T, Aria)
     let counted = 0;
     for (const f of newer) {
       const c = readConfig(f);
@@ -47,7 +47,7 @@ describe('model: { config: PATH } is read by the engine', () => {
       expect(Math.abs(plan / engine - 1), f).toBeLessThan(f.includes('hf-tiny-moe') ? 0.05 : 0.002);
       counted++;
     }
-    expect(counted).toBe(13);
+    expect(counted).toBe(15);
   });
   it('is shapeFromDesc of the engine\'s description, plus the MTP modules read from the config', () => {
     const c = readConfig('fixtures/configs/deepseek-v3.json');
