@@ -80,7 +80,8 @@ describe.each(NEW_ARCHS)('%s sub-model', (arch) => {
 });
 
 // the blocks shared with trained architectures: GQA with biases, q/k norms before RoPE (GLM, dots) and after it
-// (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout)
+// (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout); FlexOlmo's
+// norms after the blocks; Aria's experts
 const PROBES: Record<string, string[]> = {
   glm4_moe: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
     'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'],
@@ -94,6 +95,12 @@ const PROBES: Record<string, string[]> = {
   longcat_flash: ['model.layers.0.self_attn.0.q_b_proj.weight', 'model.layers.1.self_attn.1.kv_b_proj.weight',
     'model.layers.0.self_attn.1.kv_a_layernorm.weight', 'model.layers.1.mlps.0.up_proj.weight', 'model.layers.0.mlps.1.down_proj.weight',
     'model.layers.1.post_attention_layernorm.1.weight', 'model.layers.0.mlp.router.classifier.weight', 'model.layers.1.mlp.experts.3.gate_proj.weight'],
+  // norms on the blocks' outputs (normPlacement 'post'), q/k norms over the whole projections
+  flex_olmo: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_norm.weight', 'model.layers.2.post_attention_layernorm.weight',
+    'model.layers.1.post_feedforward_layernorm.weight', 'model.layers.0.mlp.gate.weight', 'model.layers.2.mlp.experts.3.up_proj.weight'],
+  // Aria's fused fc1 / fc2 held as per-expert copies (named per expert), the top-k → softmax router, the shared experts
+  aria_text: ['model.layers.1.self_attn.k_proj.weight', 'model.layers.0.mlp.router.weight', 'model.layers.2.mlp.experts.1.gate_proj.weight',
+    'model.layers.1.mlp.experts.6.down_proj.weight', 'model.layers.0.mlp.shared_experts.up_proj.weight', 'model.layers.2.input_layernorm.weight'],
 };
 
 describe.each(Object.keys(PROBES))('%s training gradients', (arch) => {
@@ -225,23 +232,29 @@ describe('qwen3_next: the Gated DeltaNet state is the decode cache', () => {
   });
 });
 
-describe('Llama 4 as published: Llama4ForConditionalGeneration (model_type llama4)', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-llama4-mm-'));
+// the multimodal checkpoints as published: the text model's config under text_config, its tensors under
+// language_model., beside a vision tower moekit does not read
+const MULTIMODAL = [
+  ['llama4_text', 'Llama4ForConditionalGeneration', 'llama4', 'vision_model.patch_embedding.linear.weight', { model_type: 'llama4_vision_model', hidden_size: 8 }],
+  ['aria_text', 'AriaForConditionalGeneration', 'aria', 'vision_tower.embeddings.patch_embedding.weight', { model_type: 'idefics3_vision', hidden_size: 8 }],
+] as const;
+
+describe.each(MULTIMODAL)('%s as published: %s (model_type %s)', (textArch, cls, modelType, visionTensor, visionConfig) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `moekit-${modelType}-mm-`));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('its text model (text_config, tensors under language_model.) is the llama4_text model; the vision tower is left unread', async () => {
+  it('its text model (text_config, tensors under language_model.) is the text model; the vision tower is left unread', async () => {
     const { Checkpoint } = await import('../src/io/checkpoint.js');
     const { writeSafetensors } = await import('../src/io/safetensors-write.js');
-    const src = path.join(ROOT, 'llama4_text');
+    const src = path.join(ROOT, textArch);
     const ck = Checkpoint.open(src);
     const entries = ck.names().map((n) => ({ name: `language_model.${n}`, dtype: 'F32' as const, shape: ck.info(n).shape, data: ck.readF32(n) }));
     ck.close();
-    const vision = { name: 'vision_model.patch_embedding.linear.weight', dtype: 'F32' as const, shape: [8, 12], data: new Float32Array(96).fill(0.5) };
+    const vision = { name: visionTensor, dtype: 'F32' as const, shape: [8, 12], data: new Float32Array(96).fill(0.5) };
     writeSafetensors(path.join(tmp, 'model.safetensors'), [...entries, vision], { format: 'pt' });
     const text = JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8'));
     fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({
-      architectures: ['Llama4ForConditionalGeneration'], model_type: 'llama4', text_config: text,
-      vision_config: { model_type: 'llama4_vision_model', hidden_size: 8 },
+      architectures: [cls], model_type: modelType, text_config: text, vision_config: visionConfig,
     }));
     const a = MoeModel.load(tmp), b = MoeModel.load(src);
     const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 17 + 2) % b.desc.vocab);
@@ -350,6 +363,34 @@ describe('qwen3_next extraction', () => {
       expect(y.desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['deltanet', 'attention']);
       const sub2 = { experts: [Uint8Array.from([0, 1, 1, 1]), Uint8Array.from([1, 1, 0, 1])], topK: 1 };
       expect(maxAbsDiff(y.forward(ids, 1, 9), m.forward(ids, 1, 9, { sub: sub2 }))).toBeLessThan(1e-5);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+// sub-model checkpoints of the families without transformers sub-model references (fixtures/hf-tiny-moe-submodels):
+// held to the masked pass over the source (which fixtures.test.ts holds to transformers), per-expert and fused layouts
+describe.each(['flex_olmo', 'aria_text'])('%s extraction', (arch) => {
+  it('a sub-model checkpoint (a layer dropped, experts kept, top-k) loads as the masked pass over the source', async () => {
+    const { extractSubModel } = await import('../src/models/extract.js');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), `moekit-${arch}-x-`));
+    try {
+      const src = path.join(ROOT, arch);
+      const m = MoeModel.load(src);
+      const E = m.desc.moe.experts;
+      const keep = { 0: [1, 2, 4, 7], 2: [0, 3, 5, 6] };
+      extractSubModel(src, out, { layers: [0, 2], experts: keep, topK: 1 });
+      const x = MoeModel.load(out);
+      expect(x.desc.nLayers).toBe(2);
+      expect(x.desc.moe.experts).toBe(4);
+      expect(x.desc.moe.topK).toBe(1);
+      const mask = (ids: number[]) => Uint8Array.from({ length: E }, (_, e) => (ids.includes(e) ? 1 : 0));
+      const sub = { layers: [0, 2], experts: [mask(keep[0]), null, mask(keep[2])], topK: 1 };
+      const ids = Int32Array.from({ length: 14 }, (_, i) => (i * 11 + 3) % m.desc.vocab);
+      const want = m.forward(ids, 1, 14, { sub });
+      expect(maxAbsDiff(x.forward(ids, 1, 14), want)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(want, m.forward(ids, 1, 14))).toBeGreaterThan(1e-3);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }

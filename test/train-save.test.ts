@@ -12,7 +12,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
 import { AdamW } from '../src/train/adamw.js';
 import { TrainableModel } from '../src/train/model.js';
-import { loadTransformers5, toTransformers5 } from '../src/train/names.js';
+import { loadTransformers5, toCheckpoint, toTransformers5 } from '../src/train/names.js';
 import { bf16Round, bf16Value, maxAbsDiff } from './helpers.js';
 
 const FIX = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
@@ -37,10 +37,24 @@ describe('transformers 5 names', () => {
     }
     ck.close();
   });
+
+  it('Aria: the per-expert copies go back into fc1 [E, H, 2I] and fc2 [E, I, H], the checkpoint\'s own bit for bit', () => {
+    const dir = path.join(FIX, 'aria_text');
+    const tm = TrainableModel.load(dir);
+    const ck = Checkpoint.open(dir);
+    expect(tm.params.has('model.layers.0.mlp.experts.fc1.weight')).toBe(false); // the copies are the parameters
+    expect(tm.params.has('model.layers.0.mlp.experts.3.gate_proj.weight')).toBe(true);
+    const back = toCheckpoint(tm.params, (n) => ck.has(n));
+    for (let l = 0; l < 3; l++) {
+      for (const n of [`model.layers.${l}.mlp.experts.fc1.weight`, `model.layers.${l}.mlp.experts.fc2.weight`]) expect(back.get(n), n).toEqual(ck.readF32(n));
+    }
+    expect([...back.keys()].filter((n) => /experts\.\d+\./.test(n))).toEqual([]);
+    ck.close();
+  });
 });
 
 describe('saving a trained model', () => {
-  it.each(['mixtral', 'qwen2_moe', 'deepseek_v3', 'granitemoe', 'gpt_oss'])('%s: two AdamW steps, save, reload: the same logits', (arch) => {
+  it.each(['mixtral', 'qwen2_moe', 'deepseek_v3', 'granitemoe', 'gpt_oss', 'aria_text'])('%s: two AdamW steps, save, reload: the same logits', (arch) => {
     const dir = path.join(FIX, arch);
     const ref = SafetensorsFile.open(path.join(FIX, arch, 'reference.safetensors'));
     const ids = ref.readI32('input_ids');

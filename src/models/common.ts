@@ -5,7 +5,7 @@
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { ArchName, AttentionDesc, ModelDesc, MoeDesc, RopeDesc } from './desc.js';
-import { ffn, linear, type AttnWeights, type LayerTensors, type TensorSource } from './weights.js';
+import { f32Linear, ffn, linear, transpose, type AttnWeights, type Ffn, type LayerTensors, type TensorSource } from './weights.js';
 
 export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | 'topK' | 'expertFfn' | 'router'>): MoeDesc {
   return {
@@ -188,4 +188,16 @@ export function sigmoidGroupMoe(c: ConfigReader, normDefault: boolean): { moe: M
       selectionBias: true, sharedFfn: c.int('n_shared_experts', 0) * I,
     }),
   };
+}
+
+/**
+ * Routed expert e of fused tensors stored (in, out), applied as x · W: `gateUp` [E, H, 2I] (gate columns, then up
+ * columns) and `down` [E, I, H] (Llama 4's gate_up_proj / down_proj, Aria's fc1 / fc2): its rows [e, e + 1)
+ * transposed to the engine's [out, in] (f32 copies)
+ */
+export function inOutExpert(src: TensorSource, d: ModelDesc, gateUp: string, down: string, e: number): Ffn {
+  const H = d.hidden, { experts: E, expertFfn: I } = d.moe;
+  const gu = transpose(src.get(gateUp, [E, H, 2 * I], [e, e + 1]), H, 2 * I); // [2I, H]
+  const dn = transpose(src.get(down, [E, I, H], [e, e + 1]), I, H); // [H, I]
+  return { gate: f32Linear(gu.slice(0, I * H), null, I, H), up: f32Linear(gu.slice(I * H), null, I, H), down: f32Linear(dn, null, H, I) };
 }

@@ -8,7 +8,7 @@
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
   | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'minimax'
-  | 'longcat_flash';
+  | 'longcat_flash' | 'flex_olmo' | 'aria_text';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -147,6 +147,11 @@ export interface ModelDesc {
    * adds the 1 (the decoder, final and q/k norms)
    */
   normPlusOne?: boolean;
+  /**
+   * where each block's norm sits (LayerWeights attnNorm / ffnNorm): before the block, on its input ('pre', the
+   * default: x + f(norm(x))), or on its output ('post', OLMo 2 / FlexOlmo: x + norm(f(x)), no input norm)
+   */
+  normPlacement?: 'pre' | 'post';
   attention: AttentionDesc;
   rope: RopeDesc;
   layers: LayerDesc[];

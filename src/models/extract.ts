@@ -162,6 +162,15 @@ const KEYS: Record<ArchName, ArchKeys> = {
     experts: 'n_routed_experts', topK: 'moe_topk', router: ['mlp.router.classifier.weight', 'mlp.router.classifier.bias', 'mlp.router.e_score_correction_bias'], fused: [],
     layers: (_c, kept) => ({ num_layers: kept.length, num_hidden_layers: 2 * kept.length }), zeroExperts: 'zero_expert_num',
   },
+  flex_olmo: {
+    experts: 'num_experts', topK: 'num_experts_per_tok', router: ['mlp.gate.weight'], fused: [],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
+  aria_text: {
+    experts: 'moe_num_experts', topK: 'moe_topk', router: ['mlp.router.weight'],
+    fused: ['mlp.experts.fc1.weight', 'mlp.experts.fc2.weight'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+  },
 };
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */

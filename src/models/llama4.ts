@@ -11,8 +11,8 @@
 import { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import type { LayerDesc, ModelDesc } from './desc.js';
-import { baseDesc, gqa, loadGqa, moeDefaults, norms } from './common.js';
-import { f32Linear, ffn, linear, transpose, type LayerTensors } from './weights.js';
+import { baseDesc, gqa, inOutExpert, loadGqa, moeDefaults, norms } from './common.js';
+import { ffn, linear, type LayerTensors } from './weights.js';
 
 function describeLlama4(c: ConfigReader): ModelDesc {
   const bias = c.bool('attention_bias', false);
@@ -93,11 +93,6 @@ export const llama4Text: ArchSpec = {
     };
   },
   /** expert e's rows of gate_up_proj [E, H, 2I] (columns: gate, then up) and down_proj [E, I, H], transposed to [out, in] */
-  expert(src, d, l, e) {
-    const H = d.hidden, { experts: E, expertFfn: I } = d.moe, x = `model.layers.${l}.feed_forward.experts`;
-    const gu = transpose(src.get(`${x}.gate_up_proj`, [E, H, 2 * I], [e, e + 1]), H, 2 * I); // [2I, H]
-    const dn = transpose(src.get(`${x}.down_proj`, [E, I, H], [e, e + 1]), I, H); // [H, I]
-    return { gate: f32Linear(gu.slice(0, I * H), null, I, H), up: f32Linear(gu.slice(I * H), null, I, H), down: f32Linear(dn, null, H, I) };
-  },
+  expert: (src, d, l, e) => inOutExpert(src, d, `model.layers.${l}.feed_forward.experts.gate_up_proj`, `model.layers.${l}.feed_forward.experts.down_proj`, e),
   expertTensors: () => [], // fused: every expert is in the same tensors
 };

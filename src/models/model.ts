@@ -233,7 +233,8 @@ export class MoeModel {
 
   /**
    * One decoder layer in place on the residual stream x [N, H] (B sequences of T tokens at positions pos0[b] + t):
-   * x += m_r · attn(norm(x)), then x += m_r · mlp(norm(x)), the MLP dense or MoE (routed among `route.allowed` with
+   * x += m_r · attn(norm(x)), then x += m_r · mlp(norm(x)) (with `normPlacement` 'post': x += m_r · norm(attn(x)),
+   * then x += m_r · norm(mlp(x))), the MLP dense or MoE (routed among `route.allowed` with
    * `route.topK`). Returns what its backward needs (train/backward.ts layerBackward) when `save`. The main loop runs
    * it for layers 0 .. L − 1; multi-token prediction modules (models/mtp.ts) run their own layer through it.
    * MiniMax (`residualNormed`, LayerDesc.residualScale [α, β]): x = α · norm(x) + β · attn(norm(x)), then the same
@@ -244,9 +245,10 @@ export class MoeModel {
                trace?: Tracer): LayerTape {
     const k: Kernels = getKernels();
     const d = this.desc, H = d.hidden, N = B * T, rm = d.residualMultiplier;
-    // attention block: x + m_r · attn(norm(x))
-    const h1 = new Float32Array(N * H); // [N, H]
-    const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
+    const post = d.normPlacement === 'post';
+    // attention block: x + m_r · attn(norm(x)), or (post) x + m_r · norm(attn(x)); h1 [N, H] is the attention's input
+    const h1 = post ? x.slice() : new Float32Array(N * H);
+    let n1 = post ? undefined : this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
     let a: Float32Array, attn: LayerTape['attn'] | undefined;
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
@@ -258,12 +260,17 @@ export class MoeModel {
       const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
     }
+    if (post) {
+      const an = new Float32Array(N * H); // [N, H] norm(attn(x))
+      n1 = this.norm(an, a, lw.attnNorm, lw.attnNormBias, N, save);
+      a = an;
+    }
     const sc = ld.residualScale;
     if (d.residualNormed || sc) residual(x, d.residualNormed ? h1 : x, a, sc?.mixer ?? [1, 1], rm);
     else for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
-    // FFN block: x + m_r · mlp(norm(x)), dense or MoE
-    const h2 = new Float32Array(N * H); // [N, H]
-    const n2 = this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
+    // FFN block: x + m_r · mlp(norm(x)), or (post) x + m_r · norm(mlp(x)), dense or MoE; h2 [N, H] is the MLP's input
+    const h2 = post ? x.slice() : new Float32Array(N * H);
+    const n2 = post ? undefined : this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
     let m: Float32Array;
     const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
     if (lw.moe) {
@@ -281,6 +288,11 @@ export class MoeModel {
       // LongCat-Flash: the MoE output m waits; the first dense MLP on the same input, then the second sublayer
       lt.second = this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent, save);
       return lt as LayerTape;
+    }
+    if (post) {
+      const mn = new Float32Array(N * H); // [N, H] norm(mlp(x))
+      lt.n2 = this.norm(mn, m, lw.ffnNorm, lw.ffnNormBias, N, save);
+      m = mn;
     }
     if (d.residualNormed || sc) residual(x, d.residualNormed ? h2 : x, m, sc?.mlp ?? [1, 1], rm);
     else for (let i = 0; i < N * H; i++) x[i] += m[i] * rm;

@@ -81,10 +81,10 @@ export function resolveSub(d: ModelDesc, sub: SubModel | undefined): ResolvedSub
 
 /** what a decoder layer's forward recorded for its backward */
 export interface LayerTape {
-  n1: NormSaved; // attention norm input [N, H]
-  h1: Float32Array; // [N, H] normalised
+  n1: NormSaved; // attention norm input [N, H] (normPlacement 'post': the attention's output)
+  h1: Float32Array; // [N, H] the attention's input: normalised (post: the residual stream)
   attn: AttnSaved;
-  n2: NormSaved; // FFN norm input [N, H]
+  n2: NormSaved; // FFN norm input [N, H] (post: the MLP's output)
   moe?: MoeSaved;
   dense?: FfnSaved;
   /** a shortcut-MoE layer (LongCat-Flash): the rest of the layer after its first attention and its MoE */

@@ -2,8 +2,10 @@
 import { MoekitError } from '../util/errors.js';
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
+import { aria, ariaText } from './aria.js';
 import { deepseekV2, deepseekV3 } from './deepseek.js';
 import { dots1 } from './dots1.js';
+import { flexOlmo } from './flex_olmo.js';
 import { ernie45Moe } from './ernie.js';
 import { glm4Moe } from './glm4_moe.js';
 import { gptOss } from './gpt_oss.js';
@@ -20,7 +22,7 @@ import { qwen3Next } from './qwen3_next.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, minimax, longcatFlash];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, minimax, longcatFlash, flexOlmo, ariaText, aria];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';

@@ -31,6 +31,8 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
   minimax: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   longcat_flash: { experts: 'n_routed_experts + zero_expert_num', topK: 'moe_topk' },
+  flex_olmo: { experts: 'num_experts', topK: 'num_experts_per_tok' },
+  aria_text: { experts: 'moe_num_experts', topK: 'moe_topk' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */

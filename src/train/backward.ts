@@ -36,6 +36,7 @@ export function layerBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld:
   // the gradient reaching a block's output: m_r · dx (dx itself when m_r = 1)
   const branch = (v: Float32Array) => (rm === 1 ? v : v.map((u) => u * rm));
   const pos0 = new Array<number>(B).fill(0);
+  if (d.normPlacement === 'post') return postNormLayerBackward(k, model, lw, ld, lt, B, T, dx, g, branch, routerGrad);
   // FFN block: dx flows through the residual and through mlp(norm(x))
   const dh = new Float32Array(N * H);
   const dm = ld.shortcutMoe ? dx.slice() : branch(dx); // (shortcutBackward changes dx in place)
@@ -69,6 +70,27 @@ function shortcutBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld: Lay
   attentionBackward(c, s.attn, dx, t, g);
   rmsnormBackward(dx, t, s.n3, w2.attnNorm, g.of(w2.attnNorm));
   ffnBackward(k, lw.dense, s.dense0, dx, dh, g);
+}
+
+/**
+ * layerBackward for norms on the blocks' outputs (normPlacement 'post': x + m_r · norm(f(x))): dx flows through the
+ * residual and, through the norm first, into the block, whose input gradient adds to dx (each block's backward
+ * accumulates into its dx).
+ */
+function postNormLayerBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld: LayerDesc, lt: LayerTape, B: number, T: number,
+                               dx: Float32Array, g: Grads, branch: (v: Float32Array) => Float32Array,
+                               routerGrad?: (s: MoeSaved) => Float32Array | null): void {
+  const d = model.desc, H = d.hidden, N = B * T;
+  const dy = new Float32Array(N * H); // [N, H] gradient of the block's output before its norm
+  // FFN block
+  rmsnormBackward(dy, branch(dx), lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
+  if (lw.moe) moeBackward(k, d.moe, lw.moe, lt.moe!, dy, dx, H, g, routerGrad?.(lt.moe!) ?? undefined);
+  else ffnBackward(k, lw.dense!, lt.dense!, dy, dx, g);
+  // attention block
+  dy.fill(0);
+  rmsnormBackward(dy, branch(dx), lt.n1, lw.attnNorm, g.of(lw.attnNorm));
+  const c: AttnCall = { k, d, w: lw.attn!, rope: model.rope, x: lt.h1, B, T, pos0: new Array<number>(B).fill(0), kv: lt.attn.kv, window: ld.slidingWindow, save: true, layer: ld };
+  attentionBackward(c, lt.attn, dy, dx, g);
 }
 
 /**

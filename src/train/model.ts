@@ -33,9 +33,9 @@ export { Tape };
 
 /**
  * Experts the engine holds as copies rather than as (views of) checkpoint tensors (gpt-oss de-interleaves its fused
- * gate_up_proj [E, H, 2I]): the copies become the parameters, named per expert
- * (`…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}`, fused back by names.ts), and the fused checkpoint tensors,
- * which nothing reads after loading, leave the parameter set.
+ * gate_up_proj [E, H, 2I], Aria transposes its fc1 [E, H, 2I] and fc2 [E, I, H]): the copies become the parameters,
+ * named per expert (`…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}`, fused back by names.ts), and the fused
+ * checkpoint tensors, which nothing reads after loading, leave the parameter set.
  */
 function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeights[]): void {
   const buffers = new Set([...named.values()].map((q) => q.buffer));
@@ -46,7 +46,7 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
     const ex = store.list;
     if (ex.every((f) => !f || owned(f.gate.w.data as Float32Array))) return;
     const x = `model.layers.${l}.mlp.experts`;
-    for (const suffix of ['gate_up_proj', 'gate_up_proj_bias', 'down_proj', 'down_proj_bias']) named.delete(`${x}.${suffix}`);
+    for (const suffix of ['gate_up_proj', 'gate_up_proj_bias', 'down_proj', 'down_proj_bias', 'fc1.weight', 'fc2.weight']) named.delete(`${x}.${suffix}`);
     ex.forEach((f, e) => {
       if (!f) return;
       for (const [proj, L] of [['gate_proj', f.gate], ['up_proj', f.up], ['down_proj', f.down]] as const) {
@@ -163,7 +163,7 @@ export class TrainableModel {
     const src = opts.source ?? this.model.dir;
     const ck = Checkpoint.open(src);
     try {
-      const trained = toCheckpoint(this.params);
+      const trained = toCheckpoint(this.params, (n) => ck.has(n));
       const entries: SafetensorsEntry[] = ck.names().map((name) => {
         const info = ck.info(name);
         const t = trained.get(name) ?? this.copies.get(name);

@@ -6,7 +6,9 @@
  * the transformers 5 way; the trainer keys them by checkpoint name. gpt-oss is the other way round: its checkpoint
  * is fused and interleaved (`gate_up_proj` [E, H, 2I] with gate and up in alternate columns, `down_proj` [E, I, H],
  * biases `gate_up_proj_bias` [E, 2I], `down_proj_bias` [E, H]); the engine de-interleaves it into per-expert
- * copies, which the trainer names `…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}` and fuses back here.
+ * copies, which the trainer names `…mlp.experts.<e>.{gate,up,down}_proj.{weight,bias}` and fuses back here; Aria's
+ * fused experts stored (in, out) (`…mlp.experts.fc1.weight` [E, H, 2I], `fc2.weight` [E, I, H]) are transposed into
+ * per-expert copies the same way and fused back by toCheckpoint.
  */
 
 import { deinterleaveExpert } from '../models/gpt_oss.js';
@@ -143,15 +145,53 @@ export function loadTransformers5(params: Map<string, Float32Array>, get: (name:
 }
 
 /**
- * The trainer's parameters under their checkpoint names and layouts: unchanged, except gpt-oss's per-expert copies,
- * which go back into its fused, interleaved checkpoint tensors.
+ * Aria's per-expert copies (gate, up [I, H], down [H, I]) → its fused tensors stored (in, out): fc1 [E, H, 2I] (gate
+ * columns, then up columns) and fc2 [E, I, H]; the inverse of models/common.ts inOutExpert
  */
-export function toCheckpoint(params: Map<string, Float32Array>): Map<string, Float32Array> {
-  const hasCopies = [...params.keys()].some((n) => EXPERT.exec(n)?.[4] === 'bias');
+function fuseInOut(layer: string, gate: PerExpert, up: PerExpert, down: PerExpert, H: number): [string, Float32Array][] {
+  const E = gate.size, I = gate.get(0)!.length / H;
+  const fc1 = new Float32Array(E * H * 2 * I), fc2 = new Float32Array(E * I * H); // [E, H, 2I], [E, I, H]
+  for (let e = 0; e < E; e++) {
+    const g = gate.get(e)!, u = up.get(e)!, d = down.get(e)!;
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < I; i++) {
+        fc1[(e * H + h) * 2 * I + i] = g[i * H + h];
+        fc1[(e * H + h) * 2 * I + I + i] = u[i * H + h];
+        fc2[(e * I + i) * H + h] = d[h * I + i];
+      }
+    }
+  }
+  const x = `${layer}.mlp.experts`;
+  return [[`${x}.fc1.weight`, fc1], [`${x}.fc2.weight`, fc2]];
+}
+
+/**
+ * The trainer's parameters under their checkpoint names and layouts: unchanged, except the per-expert copies of fused
+ * experts, which go back into their checkpoint tensors: gpt-oss's fused, interleaved ones (the copies with biases),
+ * Aria's fc1 / fc2 (the layers whose checkpoint, `has`, holds `…mlp.experts.fc1.weight`).
+ */
+export function toCheckpoint(params: Map<string, Float32Array>, has: (name: string) => boolean = () => false): Map<string, Float32Array> {
+  const inOut = (n: string) => { const m = EXPERT.exec(n); return m !== null && has(`${m[1]}.mlp.experts.fc1.weight`); };
+  const hasCopies = [...params.keys()].some((n) => EXPERT.exec(n)?.[4] === 'bias' || inOut(n));
   if (!hasCopies) return params;
   const out = new Map<string, Float32Array>();
   const experts = new Map<string, Float32Array>();
-  for (const [n, t] of params) (EXPERT.test(n) ? experts : out).set(n, t);
+  const aria = new Map<string, Map<string, PerExpert>>(); // layer prefix → role → expert → tensor
+  for (const [n, t] of params) {
+    if (inOut(n)) {
+      const [, layer, e, proj] = EXPERT.exec(n)!;
+      let roles = aria.get(layer);
+      if (!roles) { roles = new Map(); aria.set(layer, roles); }
+      let per = roles.get(ROLE[proj]);
+      if (!per) { per = new Map(); roles.set(ROLE[proj], per); }
+      per.set(Number(e), t);
+    } else (EXPERT.test(n) ? experts : out).set(n, t);
+  }
   for (const [n, t] of toTransformers5(experts)) out.set(n, t);
+  for (const [layer, roles] of aria) {
+    const gate = roles.get('gate')!;
+    const H = params.get(`${layer}.mlp.router.weight`)!.length / gate.size; // router [E, H]
+    for (const [n, t] of fuseInOut(layer, gate, roles.get('up')!, roles.get('down')!, H)) out.set(n, t);
+  }
   return out;
 }
