@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'granitemoehybrid';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -69,9 +69,12 @@ export interface LayerDesc {
   noQkNorm?: boolean;
   /** the attention temperature tuning (AttentionDesc.tempTuning) applies in this layer */
   tempTuned?: boolean;
-  /** the token mixer: attention (default), or a Gated DeltaNet linear attention (ModelDesc.deltanet) */
-  mixer?: 'attention' | 'deltanet';
+  /** the token mixer: attention (default), a Gated DeltaNet linear attention (ModelDesc.deltanet) or a Mamba-2 (ModelDesc.mamba2) */
+  mixer?: 'attention' | 'deltanet' | 'mamba2';
 }
+
+/** a layer whose mixer keeps a recurrent state of fixed size (no keys and values in the cache) */
+export const recurrentMixer = (l: LayerDesc): boolean => l.mixer === 'deltanet' || l.mixer === 'mamba2';
 
 /** Gated DeltaNet linear attention (Qwen3-Next `linear_attention` layers): models/deltanet.ts */
 export interface DeltaNetDesc {
@@ -82,6 +85,23 @@ export interface DeltaNetDesc {
   Dv: number;
   /** the causal depthwise conv1d's kernel width over the mixed q, k, v */
   convKernel: number;
+}
+
+/** the Mamba-2 mixer (Granite 4.0-H `linear_attention` layers): models/mamba2.ts */
+export interface Mamba2Desc {
+  /** nH heads of width P (nH·P = mamba_expand · hidden), G groups of B and C of width N (the state size) */
+  nHeads: number;
+  headDim: number;
+  nGroups: number;
+  dState: number;
+  /** the causal depthwise conv1d's kernel width over x, B, C; its bias */
+  convKernel: number;
+  convBias: boolean;
+  /** in_proj and out_proj have biases (mamba_proj_bias) */
+  projBias: boolean;
+  /** Δ after softplus is clamped to [dtMin, dtMax] (time_step_limit) */
+  dtMin: number;
+  dtMax: number;
 }
 
 export interface ModelDesc {
@@ -99,6 +119,8 @@ export interface ModelDesc {
   lmHeadBias: boolean;
   /** the Gated DeltaNet of the layers whose mixer is 'deltanet' */
   deltanet?: DeltaNetDesc;
+  /** the Mamba-2 of the layers whose mixer is 'mamba2' */
+  mamba2?: Mamba2Desc;
   /**
    * zero-centred RMSNorm weights (Qwen3-Next): the checkpoint stores w and the norm multiplies by 1 + w; the loader
    * adds the 1 (the decoder, final and q/k norms)

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Checkpoint } from '../io/checkpoint.js';
 import { readConfig } from '../io/config.js';
 import { numElements, type Dtype } from '../io/dtypes.js';
-import type { ModelDesc } from './desc.js';
+import { recurrentMixer, type ModelDesc } from './desc.js';
 import { paramCounts } from './params.js';
 import { describeModel } from './registry.js';
 import { GgufFile, isGgufPath } from '../io/gguf.js';
@@ -100,8 +100,8 @@ export function inspectModel(dir: string): InspectReport {
     const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
     const a = d.attention;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
-    // (Gated DeltaNet layers keep a state of fixed size, no keys and values)
-    const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
+    // (Gated DeltaNet and Mamba-2 layers keep a state of fixed size, no keys and values)
+    const kvLayers = d.layers.filter((l) => !recurrentMixer(l)).length;
     const kvPerTok = kvLayers * 4 * (a.mla ? a.mla.kvLoraRank + a.mla.qkRopeDim : a.nKvHeads * (a.headDim + a.vHeadDim));
     return {
       dir: where, architecture: d.hfClass, arch: d.arch,
@@ -109,7 +109,7 @@ export function inspectModel(dir: string): InspectReport {
       moeLayers: d.layers.filter((l) => l.mlp === 'moe').length, hidden: d.hidden, vocab: d.vocab,
       attention: { kind: a.kind, heads: a.nHeads, kvHeads: a.nKvHeads, headDim: a.headDim, vHeadDim: a.vHeadDim,
         slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks,
-        linearLayers: d.layers.filter((l) => l.mixer === 'deltanet').length },
+        linearLayers: d.layers.filter(recurrentMixer).length },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
       experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
       parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },

@@ -16,7 +16,8 @@ import type { ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import { deltanetForward } from './deltanet.js';
-import type { LayerDesc, ModelDesc } from './desc.js';
+import { mamba2Forward } from './mamba2.js';
+import { recurrentMixer, type LayerDesc, type ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
 import { layernormForward, rmsnormForward, type NormSaved } from './norm.js';
@@ -163,8 +164,8 @@ export class MoeModel {
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
       : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    // a Gated DeltaNet layer keeps a state of fixed size instead (models/deltanet.ts), made on first use
-    return new SeqCache(this.desc.layers.map((l) => (l.mixer === 'deltanet' ? { nKv: 0, dk: 0, dv: 0 } : per)), capacity, this.latentMla);
+    // a Gated DeltaNet or Mamba-2 layer keeps a state of fixed size instead (models/deltanet.ts, mamba2.ts), made on first use
+    return new SeqCache(this.desc.layers.map((l) => (recurrentMixer(l) ? { nKv: 0, dk: 0, dv: 0 } : per)), capacity, this.latentMla);
   }
 
   /** B fresh sequence caches */
@@ -247,6 +248,9 @@ export class MoeModel {
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
       a = deltanetForward(k, d, lw.deltanet!, h1, B, T, kv);
+    } else if (ld.mixer === 'mamba2') {
+      if (save) throw new MoekitError('the Mamba-2 layers (Granite 4.0-H) have no backward in the trainer');
+      a = mamba2Forward(k, d, lw.mamba2!, h1, B, T, kv);
     } else {
       const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));

@@ -28,6 +28,10 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       // Gated DeltaNet: in_proj_qkvz, in_proj_ba, conv1d, A_log, dt_bias, the gated norm, out_proj
       const g = d.deltanet!, kd = g.nK * g.Dk, vd = g.nV * g.Dv;
       attn += H * (2 * kd + 2 * vd) + H * 2 * g.nV + (2 * kd + vd) * g.convKernel + 2 * g.nV + g.Dv + vd * H;
+    } else if (layer.mixer === 'mamba2') {
+      // Mamba-2: in_proj [I + C + nH, H], conv1d [C, K] (+ bias), dt_bias, A_log, D [nH], the gated norm [I], out_proj [H, I]
+      const s = d.mamba2!, I = s.nHeads * s.headDim, C = I + 2 * s.nGroups * s.dState, P = I + C + s.nHeads;
+      attn += H * P + C * s.convKernel + (s.convBias ? C : 0) + 3 * s.nHeads + I + I * H + (s.projBias ? P + H : 0);
     } else if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;

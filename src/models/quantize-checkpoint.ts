@@ -59,6 +59,7 @@ export function matrixClasses(arch: ArchSpec, d: ModelDesc, has: (name: string) 
     const t = arch.loadLayer(rec, d, l);
     for (const key of ['q', 'k', 'v', 'o', 'qA', 'qB', 'kvA', 'kvB'] as (keyof AttnWeights)[]) note(t.attn?.[key] as Linear | undefined, 'attention');
     for (const L of t.deltanet ? [t.deltanet.qkvz, t.deltanet.ba, t.deltanet.out] : []) note(L, 'attention');
+    for (const L of t.mamba2 ? [t.mamba2.inProj, t.mamba2.out] : []) note(L, 'attention');
     ffn(t.dense);
     ffn(t.moe?.shared);
     if (d.layers[l].mlp === 'moe') {

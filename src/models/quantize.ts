@@ -55,8 +55,11 @@ export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): Lay
   // a Gated DeltaNet layer's projections go with the attention's
   const dn = t.deltanet;
   const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };
+  // and a Mamba-2 layer's
+  const mb = t.mamba2;
+  const mamba2 = mb && { ...mb, inProj: quantizeLinear(k, mb.inProj, plan.attention), out: quantizeLinear(k, mb.out, plan.attention) };
   return {
-    ...t, attn, deltanet,
+    ...t, attn, deltanet, mamba2,
     dense: t.dense && quantizeFfn(k, t.dense, plan.experts),
     moe: t.moe && { ...t.moe, shared: t.moe.shared && quantizeFfn(k, t.moe.shared, plan.experts) },
   };

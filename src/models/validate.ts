@@ -29,6 +29,7 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   phimoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
+  granitemoehybrid: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
@@ -77,7 +78,7 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   }
   pos('head_dim', a.vHeadDim);
   if (a.nHeads * a.headDim > 2 ** 20) fail(`num_attention_heads × head_dim (${a.nHeads} × ${a.headDim}) must be ≤ ${2 ** 20}`);
-  multiplier(d.arch === 'granitemoe' || d.arch === 'granitemoeshared' ? 'attention_multiplier' : 'head_dim', a.scale);
+  multiplier(d.arch === 'granitemoe' || d.arch === 'granitemoeshared' || d.arch === 'granitemoehybrid' ? 'attention_multiplier' : 'head_dim', a.scale);
   if (a.clipQkv !== null) range('clip_qkv', a.clipQkv, { min: 0, exclusiveMin: true });
   for (const l of d.layers) {
     if (l.slidingWindow !== null) range('sliding_window', l.slidingWindow, { int: true, min: 1 });
@@ -107,7 +108,7 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   if (moeLayers > 0) {
     pos(keys.experts, m.experts);
     range(keys.topK, m.topK, { int: true, min: 1, max: m.experts });
-    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text'].includes(d.arch) ? 'intermediate_size' : 'moe_intermediate_size', m.expertFfn);
+    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'granitemoehybrid'].includes(d.arch) ? 'intermediate_size' : 'moe_intermediate_size', m.expertFfn);
     range('n_group', m.nGroup, { int: true, min: 1, max: m.experts });
     if (m.experts % m.nGroup !== 0) fail(`key 'n_group' (${m.nGroup}) must divide ${keys.experts} (${m.experts})`);
     range('topk_group', m.topkGroup, { int: true, min: 1, max: m.nGroup });

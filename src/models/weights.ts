@@ -13,6 +13,7 @@ import type { Ffn, MoeWeights } from '../moe/types.js';
 import { f32Weight, type Weight } from '../tensor/weight.js';
 import type { MtpWeights } from './mtp.js';
 import type { DeltaNetWeights } from './deltanet.js';
+import type { Mamba2Weights } from './mamba2.js';
 
 export interface AttnWeights {
   // GQA
@@ -38,9 +39,10 @@ export interface LayerWeights {
   /** LayerNorm biases [H] (desc.norm 'layer') */
   attnNormBias?: Float32Array;
   ffnNormBias?: Float32Array;
-  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet */
+  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet, or ('mamba2') a Mamba-2 */
   attn?: AttnWeights;
   deltanet?: DeltaNetWeights;
+  mamba2?: Mamba2Weights;
   dense?: Ffn;
   moe?: MoeWeights;
 }
