@@ -190,6 +190,33 @@ describe('qwen3_next: the Gated DeltaNet state is the decode cache', () => {
   });
 });
 
+describe('granitemoehybrid: the Mamba-2 state is the decode cache', () => {
+  it('sequences of different lengths decode together; the Mamba-2 layers keep a state of fixed size, only the attention layer a growing cache', () => {
+    const m = MoeModel.load(path.join(ROOT, 'granitemoehybrid'));
+    const V = m.desc.vocab, T = 11, s = m.desc.mamba2!;
+    const a = Int32Array.from({ length: T }, (_, i) => (i * 7 + 3) % V), b = Int32Array.from({ length: T }, (_, i) => (i * 11 + 5) % V);
+    const fa = m.forward(a, 1, T), fb = m.forward(b, 1, T); // [T, V] each
+    const ca = m.newSeqCache(4), cb = m.newSeqCache(4);
+    const { KvCache } = cacheCtor;
+    m.forward(a.subarray(0, 6), 1, 6, { cache: new KvCache([ca]) });
+    m.forward(b.subarray(0, 2), 1, 2, { cache: new KvCache([cb]) }); // shorter than the conv window
+    m.forward(b.subarray(2, 6), 1, 4, { cache: new KvCache([cb]) });
+    for (let t = 6; t < T; t++) {
+      const lg = m.forward(Int32Array.from([a[t], b[t]]), 2, 1, { cache: new KvCache([ca, cb]) });
+      expect(maxAbsDiff(lg.subarray(0, V), fa.subarray(t * V, (t + 1) * V)), `a t=${t}`).toBeLessThan(1e-5);
+      expect(maxAbsDiff(lg.subarray(V, 2 * V), fb.subarray(t * V, (t + 1) * V)), `b t=${t}`).toBeLessThan(1e-5);
+    }
+    expect(m.desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['mamba2', 'attention', 'mamba2']);
+    expect(ca.layers[0].rec!.length).toBe(s.nHeads * s.headDim * s.dState);
+    expect(ca.layers[0].k.length).toBe(0);
+    expect(ca.layers[1].cap).toBeGreaterThanOrEqual(T);
+  });
+
+  it('the trainer refuses it, naming the Mamba-2 layers', () => {
+    expect(() => TrainableModel.load(path.join(ROOT, 'granitemoehybrid'))).toThrow(/Mamba-2 layers have no backward/);
+  });
+});
+
 describe('Llama 4 as published: Llama4ForConditionalGeneration (model_type llama4)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-llama4-mm-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
