@@ -2,16 +2,17 @@
  * The Mamba-2 mixer (src/models/mamba2.ts): the engine's recurrence, fed a whole sequence or in pieces with its state
  * carried in the cache, against the slow reference (the conv over the zero-padded sequence and the scan in its quadratic
  * form); on the fixture's trained-shape weights and on random mixers with groups, other kernel widths, biases and a
- * clamped Δ. The whole model against transformers is fixtures.test.ts; its decoding against its full forward,
+ * clamped Δ; the backward against central finite differences. The whole model against transformers is fixtures.test.ts; its decoding against its full forward,
  * families.test.ts.
  */
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getKernels } from '../src/tensor/index.js';
+import { Grads } from '../src/tensor/grads.js';
 import { f32Weight } from '../src/tensor/weight.js';
 import type { Mamba2Desc, ModelDesc } from '../src/models/desc.js';
 import { LayerKv } from '../src/models/kv-cache.js';
-import { mamba2Dims, mamba2Forward, mamba2Reference, type Mamba2Weights } from '../src/models/mamba2.js';
+import { mamba2Backward, mamba2Dims, mamba2Forward, mamba2Reference, type Mamba2Weights } from '../src/models/mamba2.js';
 import { MoeModel } from '../src/models/model.js';
 import { maxAbsDiff, rng } from './helpers.js';
 
@@ -44,7 +45,7 @@ function streamed(d: ModelDesc, w: Mamba2Weights, x: Float32Array, B: number, T:
   for (let b = 0; b < B; b++) {
     let t0 = 0;
     for (const n of pieces[b]) {
-      const part = mamba2Forward(k, d, w, x.subarray((b * T + t0) * H, (b * T + t0 + n) * H), 1, n, [kv[b]]);
+      const part = mamba2Forward(k, d, w, x.subarray((b * T + t0) * H, (b * T + t0 + n) * H), 1, n, [kv[b]]).y;
       y.set(part, (b * T + t0) * H);
       t0 += n;
     }
@@ -66,7 +67,7 @@ describe('Mamba-2 mixer', () => {
     for (const l of mixers) {
       const w = model.weights.layers[l].mamba2!;
       const kv = [new LayerKv(0, 0, 0), new LayerKv(0, 0, 0)];
-      const y = mamba2Forward(k, d, w, x, 2, T, kv); // [2·T, H]
+      const { y } = mamba2Forward(k, d, w, x, 2, T, kv); // [2·T, H]
       let scale = 0;
       for (const v of y) scale = Math.max(scale, Math.abs(v));
       expect(scale).toBeGreaterThan(0.05);
@@ -87,7 +88,7 @@ describe('Mamba-2 mixer', () => {
     const m: Mamba2Desc = { ...d.mamba2!, ...over };
     const dv = withMixer(d, m), w = randomMixer(m, H, 11);
     const x = randn(rng(5), T * H, 1);
-    const y = mamba2Forward(k, dv, w, x, 1, T, [new LayerKv(0, 0, 0)]);
+    const { y } = mamba2Forward(k, dv, w, x, 1, T, [new LayerKv(0, 0, 0)]);
     expect(maxAbsDiff(y, mamba2Reference(k, dv, w, x, T))).toBeLessThan(5e-6);
   });
 
@@ -95,8 +96,8 @@ describe('Mamba-2 mixer', () => {
     const k = getKernels();
     const m: Mamba2Desc = { ...d.mamba2! }, clamped: Mamba2Desc = { ...m, dtMin: 0.05, dtMax: 0.4 };
     const w = randomMixer(m, H, 11), x = randn(rng(5), T * H, 1);
-    const a = mamba2Forward(k, withMixer(d, m), w, x, 1, T, [new LayerKv(0, 0, 0)]);
-    const b = mamba2Forward(k, withMixer(d, clamped), w, x, 1, T, [new LayerKv(0, 0, 0)]);
+    const a = mamba2Forward(k, withMixer(d, m), w, x, 1, T, [new LayerKv(0, 0, 0)]).y;
+    const b = mamba2Forward(k, withMixer(d, clamped), w, x, 1, T, [new LayerKv(0, 0, 0)]).y;
     expect(maxAbsDiff(a, b)).toBeGreaterThan(1e-3);
     expect(maxAbsDiff(b, mamba2Reference(k, withMixer(d, clamped), w, x, T))).toBeLessThan(5e-6);
   });
@@ -106,7 +107,7 @@ describe('Mamba-2 mixer', () => {
     const m: Mamba2Desc = { ...d.mamba2!, nGroups: 2, convKernel: 4 };
     const dv = withMixer(d, m), w = randomMixer(m, H, 21);
     const x = randn(rng(9), 2 * T * H, 1);
-    const whole = mamba2Forward(k, dv, w, x, 2, T, [new LayerKv(0, 0, 0), new LayerKv(0, 0, 0)]);
+    const whole = mamba2Forward(k, dv, w, x, 2, T, [new LayerKv(0, 0, 0), new LayerKv(0, 0, 0)]).y;
     // a: a prompt of 5, then single tokens; b: pieces shorter than the conv window, then one long one
     const { y, kv } = streamed(dv, w, x, 2, T, [[5, 1, 1, 1, 1, 1, 1, 1, 1], [1, 2, 1, 9]]);
     expect(maxAbsDiff(y, whole)).toBeLessThan(1e-6);
@@ -123,8 +124,55 @@ describe('Mamba-2 mixer', () => {
     const step = new Float32Array(2 * H);
     step.set(x.subarray(7 * H, 8 * H), 0);
     step.set(x.subarray((T + 3) * H, (T + 4) * H), H);
-    const out = mamba2Forward(k, dv, w, step, 2, 1, [ka, kb]);
+    const out = mamba2Forward(k, dv, w, step, 2, 1, [ka, kb]).y;
     expect(maxAbsDiff(out.subarray(0, H), whole.subarray(7 * H, 8 * H))).toBeLessThan(1e-6);
     expect(maxAbsDiff(out.subarray(H), whole.subarray((T + 3) * H, (T + 4) * H))).toBeLessThan(1e-6);
+  });
+
+  const gradCases: [string, Partial<Mamba2Desc>][] = [
+    ['the fixture\'s shape', {}],
+    ['2 groups, kernel 3, projection biases, no conv bias', { nGroups: 2, convKernel: 3, projBias: true, convBias: false }],
+    ['Δ clamped to [0.3, 1.2] (no gradient where it holds)', { dtMin: 0.3, dtMax: 1.2 }],
+  ];
+  it.each(gradCases)('the backward (%s) equals central finite differences of Σ r ⊙ y, for every weight and the input', (_name, over) => {
+    const k = getKernels();
+    const m: Mamba2Desc = { ...d.mamba2!, ...over };
+    const dv = withMixer(d, m), w = randomMixer(m, H, 31);
+    const B = 2, Tg = 6, N = B * Tg;
+    const x = randn(rng(13), N * H, 1), r = randn(rng(17), N * H, 1); // input, and the loss's weights (= dy)
+    const loss = (): number => {
+      const y = mamba2Forward(k, dv, w, x, B, Tg, [new LayerKv(0, 0, 0), new LayerKv(0, 0, 0)]).y;
+      let l = 0;
+      for (let i = 0; i < y.length; i++) l += r[i] * y[i];
+      return l;
+    };
+    const { s } = mamba2Forward(k, dv, w, x, B, Tg, [new LayerKv(0, 0, 0), new LayerKv(0, 0, 0)], true);
+    const g = new Grads(), dx = new Float32Array(N * H);
+    mamba2Backward(k, dv, w, s!, B, Tg, r, dx, g);
+    const tensors: [string, Float32Array, Float32Array][] = [
+      ['x', x, dx], ['in_proj', w.inProj.w.data as Float32Array, g.of(w.inProj.w)], ['conv', w.conv, g.of(w.conv)],
+      ['dt_bias', w.dtBias, g.of(w.dtBias)], ['A_log', w.aLog, g.of(w.aLog)], ['D', w.D, g.of(w.D)],
+      ['norm', w.norm, g.of(w.norm)], ['out_proj', w.out.w.data as Float32Array, g.of(w.out.w)],
+    ];
+    if (w.convBias) tensors.push(['conv bias', w.convBias, g.of(w.convBias)]);
+    if (w.inProj.b) tensors.push(['in_proj bias', w.inProj.b, g.of(w.inProj.b)]);
+    let checked = 0;
+    for (const [name, p, gp] of tensors) {
+      // the largest gradients, and for in_proj the dt rows (only the clamp and softplus reach them)
+      const idx = [...gp.keys()].sort((a, b) => Math.abs(gp[b]) - Math.abs(gp[a])).slice(0, 4);
+      if (name === 'in_proj') {
+        const { I, Cch } = mamba2Dims(m);
+        idx.push(...[0, 1, 2, 3].map((h) => (I + Cch + h) * H + h));
+      }
+      for (const i of idx) {
+        // central differences at h and h / 2, Richardson-extrapolated (error O(h⁴), steps far above f32 noise)
+        const x0 = p[i], h = 8e-3;
+        const cd = (e: number) => { p[i] = x0 + e; const a = loss(); p[i] = x0 - e; const b = loss(); p[i] = x0; return (a - b) / (2 * e); };
+        const num = (4 * cd(h / 2) - cd(h)) / 3;
+        expect(Math.abs(num - gp[i]), `${name}[${i}]: fd ${num}, backward ${gp[i]}`).toBeLessThanOrEqual(2e-3 * Math.max(1, Math.abs(gp[i])));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(4 * tensors.length);
   });
 });

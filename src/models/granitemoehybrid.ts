@@ -5,7 +5,6 @@
  * the fused top-k-softmax experts (input_linear [E, 2I, H], output_linear [E, H, I]) plus the ungated shared_mlp of
  * shared_intermediate_size S (input_linear [2S, H], output_linear [H, S]); with num_local_experts 0, the shared_mlp
  * alone (a dense layer). Granite's embedding, residual and logit multipliers. The Mamba-2 state is the decode cache.
- * Inference only.
  */
 import { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';

@@ -8,6 +8,9 @@
  *    the scan written as its quadratic ("attention-like", SSD) form, plain f64 loops. test/mamba2.test.ts holds the two
  *    together; transformers' chunked scan is this same quadratic form within a chunk plus the recurrence across chunks.
  *
+ * `mamba2Backward` is the training pass's (fresh sequences), below the forward: the recurrence run backwards over the
+ * states the forward saved.
+ *
  * x [T, H] of one sequence (I = nH·P the inner width, G groups of the N-wide B and C, C_ch = I + 2·G·N) →
  *   in_proj [H → I + C_ch + nH]: z [I] (the gate) | xBC [C_ch] | dt [nH];
  *   xBC → causal depthwise conv1d (kernel K, bias) over the previous inputs → SiLU → x [I] | B [G·N] | C [G·N];
@@ -15,12 +18,14 @@
  *     per token  S ← S · exp(Δ·A) + Δ · x_h ⊗ B_g   (S [P, N]);   y_h = S · C_g + D_h · x_h;
  *   y [I] · SiLU(z) → RMSNorm over I (weight norm.weight; the gated norm: gate first) → out_proj [I → H].
  */
+import type { Grads } from '../tensor/grads.js';
 import type { Linear } from '../tensor/linear.js';
-import { linearFwd } from '../tensor/linear.js';
+import { linearBackward, linearFwd } from '../tensor/linear.js';
 import type { Kernels } from '../tensor/kernels.js';
 import { weightF32 } from '../tensor/weight.js';
 import type { Mamba2Desc, ModelDesc } from './desc.js';
 import type { LayerKv } from './kv-cache.js';
+import { MoekitError } from '../util/errors.js';
 
 export interface Mamba2Weights {
   inProj: Linear; // [I + C_ch + nH, H]: z | xBC | dt
@@ -33,6 +38,18 @@ export interface Mamba2Weights {
   out: Linear; // [H, I]
 }
 
+/** what the backward reads, per token n of the N = B·T (a training pass: every sequence from a zero state) */
+export interface Mamba2Saved {
+  x: Float32Array; // [N, H] the normalised input, in_proj's
+  zxd: Float32Array; // [N, I + C_ch + nH] in_proj's output
+  pre: Float32Array; // [N, C_ch] the conv's output before SiLU
+  xbc: Float32Array; // [N, C_ch] after SiLU: x | B | C
+  dt: Float32Array; // [N, nH] Δ
+  S: Float32Array; // [N, nH, P, N_s] each head's state after token n
+  y: Float32Array; // [N, I] the scan's output, before the gated norm
+  core: Float32Array; // [N, I] the gated norm's output, out_proj's input
+}
+
 /** the mixer's widths: inner I = nH·P, conv channels C_ch = I + 2·G·N, in_proj rows I + C_ch + nH */
 export function mamba2Dims(m: Mamba2Desc): { I: number; Cch: number; proj: number } {
   const I = m.nHeads * m.headDim, Cch = I + 2 * m.nGroups * m.dState;
@@ -40,7 +57,10 @@ export function mamba2Dims(m: Mamba2Desc): { I: number; Cch: number; proj: numbe
 }
 
 const f = Math.fround;
-const silu = (x: number) => x / (1 + Math.exp(-x));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const silu = (x: number) => x * sigmoid(x);
+/** d SiLU(x) / dx */
+const dsilu = (x: number) => { const s = sigmoid(x); return s * (1 + x * (1 - s)); };
 /** torch's softplus (beta 1, threshold 20) */
 const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
 /** Δ of head h from its raw projection: softplus(dt + dt_bias) clamped to time_step_limit */
@@ -63,9 +83,12 @@ function gatedNorm(y: Float64Array, z: Float32Array, zOff: number, w: Float32Arr
   for (let i = 0; i < I; i++) out[i] = f(w[i] * f(out[i] * rstd));
 }
 
-/** x [B·T, H] (normalised) → [B·T, H]; each sequence's state in kv[b] is read and advanced by its T tokens */
+/**
+ * x [B·T, H] (normalised) → y [B·T, H]; each sequence's state in kv[b] is read and advanced by its T tokens. With
+ * `save` (training: every state fresh), what the backward reads.
+ */
 export function mamba2Forward(k: Kernels, d: ModelDesc, w: Mamba2Weights, x: Float32Array, B: number, T: number,
-                              kv: LayerKv[]): Float32Array {
+                              kv: LayerKv[], save = false): { y: Float32Array; s?: Mamba2Saved } {
   const m = d.mamba2!, N = B * T;
   const { nHeads: nH, headDim: P, dState: Ns, convKernel: K } = m;
   const { I, Cch, proj } = mamba2Dims(m);
@@ -74,7 +97,12 @@ export function mamba2Forward(k: Kernels, d: ModelDesc, w: Mamba2Weights, x: Flo
   const core = new Float32Array(N * I); // [N, I] gated, normalised scan outputs
   const xbc = new Float32Array(Cch); // [C_ch] after conv and SiLU
   const y = new Float64Array(I); // [I] scan output of one token
+  const sv = save ? {
+    x, zxd, pre: new Float32Array(N * Cch), xbc: new Float32Array(N * Cch), dt: new Float32Array(N * nH),
+    S: new Float32Array(N * nH * P * Ns), y: new Float32Array(N * I), core,
+  } : undefined;
   for (let b = 0; b < B; b++) {
+    if (save && kv[b].rec) throw new MoekitError('a saving (training) Mamba-2 pass starts every sequence from a zero state');
     const st = stateOf(kv[b], m);
     for (let t = 0; t < T; t++) {
       const n = b * T + t, row = n * proj;
@@ -84,7 +112,9 @@ export function mamba2Forward(k: Kernels, d: ModelDesc, w: Mamba2Weights, x: Flo
         for (let j = 0; j < K - 1; j++) s += w.conv[c * K + j] * st.conv[j * Cch + c];
         s += w.conv[c * K + K - 1] * zxd[row + I + c];
         xbc[c] = f(silu(f(s)));
+        if (sv) sv.pre[n * Cch + c] = s;
       }
+      sv?.xbc.set(xbc, n * Cch);
       st.conv.copyWithin(0, Cch);
       st.conv.set(zxd.subarray(row + I, row + I + Cch), (K - 2) * Cch);
       for (let h = 0; h < nH; h++) {
@@ -102,11 +132,111 @@ export function mamba2Forward(k: Kernels, d: ModelDesc, w: Mamba2Weights, x: Flo
           }
           y[h * P + p] = acc + w.D[h] * xv;
         }
+        if (sv) { sv.dt[n * nH + h] = dt; sv.S.set(S, (n * nH + h) * P * Ns); }
       }
+      sv?.y.set(y, n * I);
       gatedNorm(y, zxd, row, w.norm, d.rmsEps, core.subarray(n * I, (n + 1) * I));
     }
   }
-  return linearFwd(k, core, N, w.out); // [N, H]
+  return { y: linearFwd(k, core, N, w.out), s: sv }; // [N, H]
+}
+
+/**
+ * Backward of mamba2Forward (B sequences of T tokens, each from a zero state): dy [N, H] the gradient of the output in;
+ * dx [N, H] += the gradient of the input; every weight's gradient into g.
+ */
+export function mamba2Backward(k: Kernels, d: ModelDesc, w: Mamba2Weights, s: Mamba2Saved, B: number, T: number,
+                               dy: Float32Array, dx: Float32Array, g: Grads): void {
+  const m = d.mamba2!, N = B * T;
+  const { nHeads: nH, headDim: P, dState: Ns, convKernel: K, nGroups: G } = m;
+  const { I, Cch, proj } = mamba2Dims(m);
+  const perGroup = nH / G;
+  const dcore = new Float32Array(N * I); // [N, I]
+  linearBackward(k, w.out, s.core, dy, N, dcore, g);
+  const dzxd = new Float32Array(N * proj); // [N, I + C_ch + nH]
+  const dY = new Float64Array(N * I); // [N, I] gradient of the scan output
+  // gated norm: out = w ⊙ v · r, v = y ⊙ SiLU(z), r = (mean(v²) + ε)^(−1/2)
+  const dnw = g.of(w.norm), v = new Float64Array(I);
+  for (let n = 0; n < N; n++) {
+    let ms = 0;
+    for (let i = 0; i < I; i++) { v[i] = s.y[n * I + i] * silu(s.zxd[n * proj + i]); ms += v[i] * v[i]; }
+    const r = 1 / Math.sqrt(ms / I + d.rmsEps);
+    let dot = 0;
+    for (let i = 0; i < I; i++) dot += dcore[n * I + i] * w.norm[i] * v[i];
+    for (let i = 0; i < I; i++) {
+      const go = dcore[n * I + i], z = s.zxd[n * proj + i];
+      dnw[i] += go * v[i] * r;
+      const dv = r * go * w.norm[i] - (v[i] * r * r * r * dot) / I;
+      dY[n * I + i] = dv * silu(z);
+      dzxd[n * proj + i] = dv * s.y[n * I + i] * dsilu(z);
+    }
+  }
+  // the scan, backwards in time per sequence and head: Gs = ∂L/∂S_t, carried to t − 1 through exp(Δ·A)
+  const dxbc = new Float64Array(N * Cch); // [N, C_ch]
+  const ddt = new Float64Array(N * nH); // [N, nH]
+  const dD = g.of(w.D), daLog = g.of(w.aLog), Gs = new Float64Array(P * Ns);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < nH; h++) {
+      const grp = Math.floor(h / perGroup), bOff = I + grp * Ns, cOff = I + G * Ns + grp * Ns, A = -Math.exp(w.aLog[h]);
+      Gs.fill(0);
+      let dA = 0;
+      for (let t = T - 1; t >= 0; t--) {
+        const n = b * T + t, xr = n * Cch, dt = s.dt[n * nH + h], a = Math.exp(dt * A);
+        const St = (n * nH + h) * P * Ns, Sp = t > 0 ? ((n - 1) * nH + h) * P * Ns : -1;
+        let da = 0, dd = 0;
+        for (let p = 0; p < P; p++) {
+          // y = S_t · C + D · x
+          const dyv = dY[n * I + h * P + p], xv = s.xbc[xr + h * P + p];
+          dD[h] += dyv * xv;
+          dxbc[xr + h * P + p] += w.D[h] * dyv;
+          let dxv = 0;
+          for (let j = 0; j < Ns; j++) {
+            const gs = Gs[p * Ns + j] + dyv * s.xbc[xr + cOff + j];
+            dxbc[xr + cOff + j] += dyv * s.S[St + p * Ns + j];
+            // S_t = a · S_{t−1} + Δ · x ⊗ B
+            if (Sp >= 0) da += gs * s.S[Sp + p * Ns + j];
+            dd += gs * xv * s.xbc[xr + bOff + j];
+            dxv += gs * s.xbc[xr + bOff + j];
+            dxbc[xr + bOff + j] += dt * gs * xv;
+            Gs[p * Ns + j] = a * gs;
+          }
+          dxbc[xr + h * P + p] += dt * dxv;
+        }
+        ddt[n * nH + h] = dd + da * a * A;
+        dA += da * a * dt;
+      }
+      daLog[h] += dA * A; // A = −exp(A_log): dA / dA_log = A
+    }
+  }
+  // Δ = clamp(softplus(dt + dt_bias)): softplus' = σ, nothing where the clamp holds
+  const ddb = g.of(w.dtBias);
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < nH; h++) {
+      const u = f(s.zxd[n * proj + I + Cch + h] + w.dtBias[h]), sp = softplus(u);
+      if (sp < m.dtMin || sp > m.dtMax) continue;
+      const du = ddt[n * nH + h] * (u > 20 ? 1 : sigmoid(u));
+      dzxd[n * proj + I + Cch + h] = du;
+      ddb[h] += du;
+    }
+  }
+  // SiLU, then the causal depthwise conv over each sequence's in_proj xBC columns
+  const dw = g.of(w.conv), dcb = w.convBias ? g.of(w.convBias) : null;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const n = b * T + t;
+      for (let c = 0; c < Cch; c++) {
+        const dp = dxbc[n * Cch + c] * dsilu(s.pre[n * Cch + c]);
+        if (dcb) dcb[c] += dp;
+        for (let j = 0; j < K; j++) {
+          const u = t - (K - 1) + j;
+          if (u < 0) continue;
+          dw[c * K + j] += dp * s.zxd[(b * T + u) * proj + I + c];
+          dzxd[(b * T + u) * proj + I + c] += w.conv[c * K + j] * dp;
+        }
+      }
+    }
+  }
+  linearBackward(k, w.inProj, s.x, dzxd, N, dx, g);
 }
 
 /** y[out] = W x + b in f64 (W [out, in] of any stored dtype, widened) */

@@ -244,13 +244,12 @@ export class MoeModel {
     // attention block: x + m_r · attn(norm(x))
     const h1 = new Float32Array(N * H); // [N, H]
     const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
-    let a: Float32Array, attn: LayerTape['attn'] | undefined;
+    let a: Float32Array, attn: LayerTape['attn'] | undefined, mamba2: LayerTape['mamba2'];
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
       a = deltanetForward(k, d, lw.deltanet!, h1, B, T, kv);
     } else if (ld.mixer === 'mamba2') {
-      if (save) throw new MoekitError('the Mamba-2 layers (Granite 4.0-H) have no backward in the trainer');
-      a = mamba2Forward(k, d, lw.mamba2!, h1, B, T, kv);
+      ({ y: a, s: mamba2 } = mamba2Forward(k, d, lw.mamba2!, h1, B, T, kv, save));
     } else {
       const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
@@ -260,7 +259,7 @@ export class MoeModel {
     const h2 = new Float32Array(N * H); // [N, H]
     const n2 = this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
     let m: Float32Array;
-    const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
+    const lt: Partial<LayerTape> = { n1, h1, attn, n2, ...(mamba2 ? { mamba2 } : {}) };
     if (lw.moe) {
       const { moeLayer, layer } = route;
       const r = moeForward({
