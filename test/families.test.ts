@@ -268,6 +268,49 @@ describe.each(NEW_ARCHS)('%s lazy expert store', (arch) => {
   });
 });
 
+describe('granitemoehybrid extraction and config errors', () => {
+  it('a sub-model checkpoint (the attention layer dropped, experts kept, top-k) loads as the masked pass over the source', async () => {
+    const { extractSubModel } = await import('../src/models/extract.js');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-gmh-x-'));
+    try {
+      const src = path.join(ROOT, 'granitemoehybrid');
+      const m = MoeModel.load(src);
+      extractSubModel(src, out, { layers: [0, 2], experts: { 0: [1, 2, 4, 7], 2: [0, 3, 5, 6] }, topK: 1 });
+      const x = MoeModel.load(out);
+      expect(x.desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['mamba2', 'mamba2']);
+      const keep = (ids: number[]) => Uint8Array.from({ length: 8 }, (_, e) => (ids.includes(e) ? 1 : 0));
+      const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 5 + 1) % m.desc.vocab);
+      const sub = { layers: [0, 2], experts: [keep([1, 2, 4, 7]), null, keep([0, 3, 5, 6])], topK: 1 };
+      expect(maxAbsDiff(x.forward(ids, 1, 9), m.forward(ids, 1, 9, { sub }))).toBeLessThan(1e-5);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [{ layer_types: ['mamba', 'attention'] }, /key 'layer_types' must list 3 of 'full_attention' \/ 'linear_attention'/],
+    [{ mamba_n_heads: 5 }, /mamba_n_heads \(5\) must divide mamba_expand × hidden_size \(64\)/],
+    [{ mamba_d_head: 8 }, /mamba_d_head × mamba_n_heads \(8 × 4\) must equal mamba_expand × hidden_size \(64\)/],
+    [{ mamba_n_groups: 3 }, /mamba_n_groups \(3\) must divide mamba_n_heads \(4\)/],
+    [{ time_step_limit: [0, 'lots'] }, /key 'time_step_limit' must list two numbers/],
+  ])('a bad Mamba-2 config (%j) is one error naming the key', async (over, re) => {
+    const { ConfigReader } = await import('../src/io/config.js');
+    const { describeModel } = await import('../src/models/registry.js');
+    const cfg = { ...JSON.parse(fs.readFileSync(path.join(ROOT, 'granitemoehybrid', 'config.json'), 'utf8')), ...over };
+    expect(() => describeModel(new ConfigReader(cfg, 'config.json'))).toThrow(re);
+  });
+
+  it('the legacy layer names (mamba / attention) and position_embedding_type rope are read as transformers reads them', async () => {
+    const { ConfigReader } = await import('../src/io/config.js');
+    const { describeModel } = await import('../src/models/registry.js');
+    const cfg = JSON.parse(fs.readFileSync(path.join(ROOT, 'granitemoehybrid', 'config.json'), 'utf8'));
+    const legacy = describeModel(new ConfigReader({ ...cfg, layer_types: ['mamba', 'attention', 'mamba'] }, 'config.json')).desc;
+    expect(legacy.layers).toEqual(describeModel(new ConfigReader(cfg, 'config.json')).desc.layers);
+    expect(legacy.layers[1].noRope).toBe(true);
+    expect(describeModel(new ConfigReader({ ...cfg, position_embedding_type: 'rope' }, 'config.json')).desc.layers[1].noRope).toBeUndefined();
+  });
+});
+
 describe('qwen3_next extraction', () => {
   it('a sub-model checkpoint (a layer dropped, experts kept, top-k) loads as the masked pass over the source', async () => {
     const { extractSubModel } = await import('../src/models/extract.js');

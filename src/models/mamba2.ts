@@ -17,6 +17,9 @@
  *   per head h (group g = ⌊h / (nH / G)⌋): Δ = clamp(softplus(dt + dt_bias), time_step_limit), A = −exp(A_log),
  *     per token  S ← S · exp(Δ·A) + Δ · x_h ⊗ B_g   (S [P, N]);   y_h = S · C_g + D_h · x_h;
  *   y [I] · SiLU(z) → RMSNorm over I (weight norm.weight; the gated norm: gate first) → out_proj [I → H].
+ * Δ is clamped at every token, prompt or decode step; transformers clamps it in its chunked prefill only (its one-token
+ * selective_state_update does not), which differs only for a time_step_limit other than the published (0, ∞): softplus
+ * is positive.
  */
 import type { Grads } from '../tensor/grads.js';
 import type { Linear } from '../tensor/linear.js';
