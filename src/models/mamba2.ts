@@ -1,6 +1,6 @@
 /**
  * The Mamba-2 mixer (Granite 4.0-H's `linear_attention` layers; transformers' GraniteMoeHybridMambaLayer / BambaMixer,
- * its torch paths), forward only, in two forms that compute the same thing:
+ * its torch paths): the forward in two forms that compute the same thing, and its backward.
  *  - `mamba2Forward`, the engine's: the selective state-space recurrence one token at a time, its state carried in the
  *    layer's cache from call to call — the conv window (the last K − 1 conv inputs) and, per head, S [P, N]. One pass
  *    serves a prompt and a decode step.
@@ -8,8 +8,8 @@
  *    the scan written as its quadratic ("attention-like", SSD) form, plain f64 loops. test/mamba2.test.ts holds the two
  *    together; transformers' chunked scan is this same quadratic form within a chunk plus the recurrence across chunks.
  *
- * `mamba2Backward` is the training pass's (fresh sequences), below the forward: the recurrence run backwards over the
- * states the forward saved.
+ * `mamba2Backward`, below the forward, is the training pass's (fresh sequences): the recurrence run backwards over the
+ * states the saving forward kept ([N, nH, P, N_s]: memory for small models, what the trainer trains).
  *
  * x [T, H] of one sequence (I = nH·P the inner width, G groups of the N-wide B and C, C_ch = I + 2·G·N) →
  *   in_proj [H → I + C_ch + nH]: z [I] (the gate) | xBC [C_ch] | dt [nH];
@@ -21,6 +21,7 @@
  * selective_state_update does not), which differs only for a time_step_limit other than the published (0, ∞): softplus
  * is positive.
  */
+import { MoekitError } from '../util/errors.js';
 import type { Grads } from '../tensor/grads.js';
 import type { Linear } from '../tensor/linear.js';
 import { linearBackward, linearFwd } from '../tensor/linear.js';
@@ -28,7 +29,6 @@ import type { Kernels } from '../tensor/kernels.js';
 import { weightF32 } from '../tensor/weight.js';
 import type { Mamba2Desc, ModelDesc } from './desc.js';
 import type { LayerKv } from './kv-cache.js';
-import { MoekitError } from '../util/errors.js';
 
 export interface Mamba2Weights {
   inProj: Linear; // [I + C_ch + nH, H]: z | xBC | dt
