@@ -110,7 +110,10 @@ describe('Mamba-2 mixer', () => {
     const whole = mamba2Forward(k, dv, w, x, 2, T, [new LayerKv(0, 0, 0), new LayerKv(0, 0, 0)]).y;
     // a: a prompt of 5, then single tokens; b: pieces shorter than the conv window, then one long one
     const { y, kv } = streamed(dv, w, x, 2, T, [[5, 1, 1, 1, 1, 1, 1, 1, 1], [1, 2, 1, 9]]);
-    expect(maxAbsDiff(y, whole)).toBeLessThan(1e-6);
+    // the same sums but for in_proj / out_proj as GEMMs of other row counts (or GEMVs): a few f32 ulps of the outputs
+    let scale = 0;
+    for (const v of whole) scale = Math.max(scale, Math.abs(v));
+    expect(maxAbsDiff(y, whole)).toBeLessThan(1e-6 * Math.max(1, scale));
     // the state is of fixed size: the conv window [K − 1, C] and S [nH, P, N]
     const { Cch } = mamba2Dims(m);
     for (const s of kv) {
@@ -125,8 +128,8 @@ describe('Mamba-2 mixer', () => {
     step.set(x.subarray(7 * H, 8 * H), 0);
     step.set(x.subarray((T + 3) * H, (T + 4) * H), H);
     const out = mamba2Forward(k, dv, w, step, 2, 1, [ka, kb]).y;
-    expect(maxAbsDiff(out.subarray(0, H), whole.subarray(7 * H, 8 * H))).toBeLessThan(1e-6);
-    expect(maxAbsDiff(out.subarray(H), whole.subarray((T + 3) * H, (T + 4) * H))).toBeLessThan(1e-6);
+    expect(maxAbsDiff(out.subarray(0, H), whole.subarray(7 * H, 8 * H))).toBeLessThan(1e-6 * Math.max(1, scale));
+    expect(maxAbsDiff(out.subarray(H), whole.subarray((T + 3) * H, (T + 4) * H))).toBeLessThan(1e-6 * Math.max(1, scale));
   });
 
   const gradCases: [string, Partial<Mamba2Desc>][] = [
