@@ -81,7 +81,7 @@ describe.each(NEW_ARCHS)('%s sub-model', (arch) => {
 
 // the blocks shared with trained architectures: GQA with biases, q/k norms before RoPE (GLM, dots) and after it
 // (Hunyuan), partial RoPE, sigmoid-group and softmax routers, shared experts (Granite's fused layout); FlexOlmo's
-// norms after the blocks; Aria's experts
+// norms after the blocks; Aria's experts; Mamba-2 (Granite 4.0-H)
 const PROBES: Record<string, string[]> = {
   glm4_moe: ['model.layers.1.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.self_attn.q_norm.weight',
     'model.layers.1.mlp.gate.weight', 'model.layers.2.mlp.shared_experts.up_proj.weight', 'model.layers.0.mlp.down_proj.weight'],
@@ -89,6 +89,13 @@ const PROBES: Record<string, string[]> = {
     'model.layers.1.mlp.shared_experts.gate_proj.weight'],
   hunyuan_v1_moe: ['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.query_layernorm.weight',
     'model.layers.2.self_attn.key_layernorm.weight', 'model.layers.1.mlp.gate.wg.weight', 'model.layers.0.mlp.shared_mlp.down_proj.weight'],
+  // the Mamba-2 mixer through the whole model (models/mamba2.ts: its backward), NoPE attention, Granite's fused MoE + shared
+  // MLP. Steps of 1e-2 on in_proj, out_proj or the conv bias move this fixture's routing (those differences are skipped), and
+  // dt_bias and A_log have gradients of ~1e-6 here (its state barely decays): test/mamba2.test.ts holds every mixer weight
+  // to finite differences on random mixers
+  granitemoehybrid: ['model.layers.0.mamba.conv1d.weight', 'model.layers.2.mamba.conv1d.weight', 'model.layers.0.mamba.norm.weight',
+    'model.layers.2.mamba.norm.weight', 'model.layers.0.mamba.D', 'model.layers.1.self_attn.q_proj.weight',
+    'model.layers.1.self_attn.k_proj.weight', 'model.layers.2.block_sparse_moe.input_linear.weight', 'model.layers.0.shared_mlp.output_linear.weight'],
   granitemoeshared: ['model.layers.1.self_attn.v_proj.weight', 'model.layers.0.block_sparse_moe.router.layer.weight',
     'model.layers.2.shared_mlp.input_linear.weight', 'model.layers.1.shared_mlp.output_linear.weight'],
   // both MLA sublayers (LoRA-scaled q and latent), both dense MLPs and their norms, the router over routed + zero experts
@@ -232,6 +239,29 @@ describe('qwen3_next: the Gated DeltaNet state is the decode cache', () => {
   });
 });
 
+describe('granitemoehybrid: the Mamba-2 state is the decode cache', () => {
+  it('sequences of different lengths decode together; the Mamba-2 layers keep a state of fixed size, only the attention layer a growing cache', () => {
+    const m = MoeModel.load(path.join(ROOT, 'granitemoehybrid'));
+    const V = m.desc.vocab, T = 11, s = m.desc.mamba2!;
+    const a = Int32Array.from({ length: T }, (_, i) => (i * 7 + 3) % V), b = Int32Array.from({ length: T }, (_, i) => (i * 11 + 5) % V);
+    const fa = m.forward(a, 1, T), fb = m.forward(b, 1, T); // [T, V] each
+    const ca = m.newSeqCache(4), cb = m.newSeqCache(4);
+    const { KvCache } = cacheCtor;
+    m.forward(a.subarray(0, 6), 1, 6, { cache: new KvCache([ca]) });
+    m.forward(b.subarray(0, 2), 1, 2, { cache: new KvCache([cb]) }); // shorter than the conv window
+    m.forward(b.subarray(2, 6), 1, 4, { cache: new KvCache([cb]) });
+    for (let t = 6; t < T; t++) {
+      const lg = m.forward(Int32Array.from([a[t], b[t]]), 2, 1, { cache: new KvCache([ca, cb]) });
+      expect(maxAbsDiff(lg.subarray(0, V), fa.subarray(t * V, (t + 1) * V)), `a t=${t}`).toBeLessThan(1e-5);
+      expect(maxAbsDiff(lg.subarray(V, 2 * V), fb.subarray(t * V, (t + 1) * V)), `b t=${t}`).toBeLessThan(1e-5);
+    }
+    expect(m.desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['mamba2', 'attention', 'mamba2']);
+    expect(ca.layers[0].rec!.length).toBe(s.nHeads * s.headDim * s.dState);
+    expect(ca.layers[0].k.length).toBe(0);
+    expect(ca.layers[1].cap).toBeGreaterThanOrEqual(T);
+  });
+});
+
 // the multimodal checkpoints as published: the text model's config under text_config, its tensors under
 // language_model., beside a vision tower moekit does not read
 const MULTIMODAL = [
@@ -338,6 +368,49 @@ describe('longcat_flash: two attention sublayers per layer, zero-computation exp
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
+  });
+});
+
+describe('granitemoehybrid extraction and config errors', () => {
+  it('a sub-model checkpoint (the attention layer dropped, experts kept, top-k) loads as the masked pass over the source', async () => {
+    const { extractSubModel } = await import('../src/models/extract.js');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-gmh-x-'));
+    try {
+      const src = path.join(ROOT, 'granitemoehybrid');
+      const m = MoeModel.load(src);
+      extractSubModel(src, out, { layers: [0, 2], experts: { 0: [1, 2, 4, 7], 2: [0, 3, 5, 6] }, topK: 1 });
+      const x = MoeModel.load(out);
+      expect(x.desc.layers.map((l) => l.mixer ?? 'attention')).toEqual(['mamba2', 'mamba2']);
+      const keep = (ids: number[]) => Uint8Array.from({ length: 8 }, (_, e) => (ids.includes(e) ? 1 : 0));
+      const ids = Int32Array.from({ length: 9 }, (_, i) => (i * 5 + 1) % m.desc.vocab);
+      const sub = { layers: [0, 2], experts: [keep([1, 2, 4, 7]), null, keep([0, 3, 5, 6])], topK: 1 };
+      expect(maxAbsDiff(x.forward(ids, 1, 9), m.forward(ids, 1, 9, { sub }))).toBeLessThan(1e-5);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [{ layer_types: ['mamba', 'attention'] }, /key 'layer_types' must list 3 of 'full_attention' \/ 'linear_attention'/],
+    [{ mamba_n_heads: 5 }, /mamba_n_heads \(5\) must divide mamba_expand × hidden_size \(64\)/],
+    [{ mamba_d_head: 8 }, /mamba_d_head × mamba_n_heads \(8 × 4\) must equal mamba_expand × hidden_size \(64\)/],
+    [{ mamba_n_groups: 3 }, /mamba_n_groups \(3\) must divide mamba_n_heads \(4\)/],
+    [{ time_step_limit: [0, 'lots'] }, /key 'time_step_limit' must list two numbers/],
+  ])('a bad Mamba-2 config (%j) is one error naming the key', async (over, re) => {
+    const { ConfigReader } = await import('../src/io/config.js');
+    const { describeModel } = await import('../src/models/registry.js');
+    const cfg = { ...JSON.parse(fs.readFileSync(path.join(ROOT, 'granitemoehybrid', 'config.json'), 'utf8')), ...over };
+    expect(() => describeModel(new ConfigReader(cfg, 'config.json'))).toThrow(re);
+  });
+
+  it('the legacy layer names (mamba / attention) and position_embedding_type rope are read as transformers reads them', async () => {
+    const { ConfigReader } = await import('../src/io/config.js');
+    const { describeModel } = await import('../src/models/registry.js');
+    const cfg = JSON.parse(fs.readFileSync(path.join(ROOT, 'granitemoehybrid', 'config.json'), 'utf8'));
+    const legacy = describeModel(new ConfigReader({ ...cfg, layer_types: ['mamba', 'attention', 'mamba'] }, 'config.json')).desc;
+    expect(legacy.layers).toEqual(describeModel(new ConfigReader(cfg, 'config.json')).desc.layers);
+    expect(legacy.layers[1].noRope).toBe(true);
+    expect(describeModel(new ConfigReader({ ...cfg, position_embedding_type: 'rope' }, 'config.json')).desc.layers[1].noRope).toBeUndefined();
   });
 });
 

@@ -31,14 +31,18 @@ export async function runInspect(argv: string[]): Promise<number> {
     return 0;
   }
   const a = r.attention, e = r.experts, p = r.parameters, m = r.memory;
+  const linearKind = r.desc.layers.some((l) => l.mixer === 'mamba2') ? 'Mamba-2 state-space mixers'
+    : r.desc.layers.some((l) => l.mixer === 'lightning') ? 'lightning linear attention' : 'Gated DeltaNet linear attention';
+  // no attention layer rotates (Granite 4.0-H's NoPE)
+  const nope = r.desc.layers.every((l) => l.noRope || (l.mixer !== undefined && l.mixer !== 'attention'));
   const lines = [
     `model         ${r.dir}`,
     `architecture  ${r.architecture} (${r.arch})`,
     `layers        ${r.layers} (${r.moeLayers} MoE, ${r.denseLayers} dense), hidden ${r.hidden}, vocab ${r.vocab}`,
     `attention     ${a.kind.toUpperCase()}, ${a.heads} heads, ${a.kvHeads} kv heads, head dim ${a.headDim}${a.vHeadDim !== a.headDim ? ` (v ${a.vHeadDim})` : ''}` +
       `${a.slidingWindowLayers ? `, ${a.slidingWindowLayers} sliding-window layers` : ''}${a.sinks ? ', sinks' : ''}` +
-      `${a.linearLayers ? `; ${a.linearLayers} of the ${r.layers} layers ${r.desc.layers.some((l) => l.mixer === 'lightning') ? 'lightning' : 'Gated DeltaNet'} linear attention` : ''}`,
-    `rope          ${r.rope.type}, theta ${r.rope.theta}, ${r.rope.dim} dims${r.rope.interleaved ? ', interleaved' : ''}${r.rope.factor !== 1 ? `, factor ${r.rope.factor}` : ''}`,
+      `${a.linearLayers ? `; ${a.linearLayers} of the ${r.layers} layers ${linearKind}` : ''}`,
+    nope ? 'rope          none (NoPE: no attention layer has positions)' : `rope          ${r.rope.type}, theta ${r.rope.theta}, ${r.rope.dim} dims${r.rope.interleaved ? ', interleaved' : ''}${r.rope.factor !== 1 ? `, factor ${r.rope.factor}` : ''}`,
     `experts       ${e.perLayer} per MoE layer${e.zero ? ` (${e.zero} of them zero-computation)` : ''}, top-${e.topK}, expert FFN ${e.expertFfn}${e.shared ? `, shared FFN ${e.shared}` : ''}, router ${e.router}${e.normTopK ? ' (renormalised)' : ''}`,
     `parameters    ${human(p.total)} total, ${human(p.activePerToken)} active per token (routed experts ${human(p.routedExperts)})${p.unused ? `, ${human(p.unused)} unused (e.g. MTP)` : ''}`,
     ...(p.activeBasis ? [`active        ${human(p.activeMin!)} – ${human(p.activeMax!)} per token; the ${human(p.activePerToken)} counts ${p.activeBasis}`] : []),

@@ -8,7 +8,7 @@
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
   | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'minimax'
-  | 'longcat_flash' | 'flex_olmo' | 'aria_text';
+  | 'longcat_flash' | 'flex_olmo' | 'aria_text' | 'granitemoehybrid';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -78,10 +78,10 @@ export interface LayerDesc {
   /** the attention temperature tuning (AttentionDesc.tempTuning) applies in this layer */
   tempTuned?: boolean;
   /**
-   * the token mixer: attention (default), a Gated DeltaNet linear attention (ModelDesc.deltanet) or a lightning linear
-   * attention (ModelDesc.lightning)
+   * the token mixer: attention (default), a Gated DeltaNet linear attention (ModelDesc.deltanet), a lightning linear
+   * attention (ModelDesc.lightning) or a Mamba-2 (ModelDesc.mamba2)
    */
-  mixer?: 'attention' | 'deltanet' | 'lightning';
+  mixer?: 'attention' | 'deltanet' | 'lightning' | 'mamba2';
   /**
    * MiniMax's residual scalings: a block's output is α · residual + β · block(…), [α, β] for the token mixer and for the
    * MLP (absent: [1, 1])
@@ -110,6 +110,9 @@ export interface LightningDesc {
   blockSize: number;
 }
 
+/** a layer whose mixer keeps a recurrent state of fixed size (no keys and values in the cache) */
+export const recurrentMixer = (l: LayerDesc): boolean => !cachesKv(l);
+
 /** Gated DeltaNet linear attention (Qwen3-Next `linear_attention` layers): models/deltanet.ts */
 export interface DeltaNetDesc {
   /** key heads nK of width Dk, value heads nV of width Dv (nV a multiple of nK) */
@@ -119,6 +122,23 @@ export interface DeltaNetDesc {
   Dv: number;
   /** the causal depthwise conv1d's kernel width over the mixed q, k, v */
   convKernel: number;
+}
+
+/** the Mamba-2 mixer (Granite 4.0-H `linear_attention` layers): models/mamba2.ts */
+export interface Mamba2Desc {
+  /** nH heads of width P (nH·P = mamba_expand · hidden), G groups of B and C of width N (the state size) */
+  nHeads: number;
+  headDim: number;
+  nGroups: number;
+  dState: number;
+  /** the causal depthwise conv1d's kernel width over x, B, C; its bias */
+  convKernel: number;
+  convBias: boolean;
+  /** in_proj and out_proj have biases (mamba_proj_bias) */
+  projBias: boolean;
+  /** Δ after softplus is clamped to [dtMin, dtMax] (time_step_limit) */
+  dtMin: number;
+  dtMax: number;
 }
 
 export interface ModelDesc {
@@ -142,6 +162,8 @@ export interface ModelDesc {
    * MiniMax: the residual each block adds to is its normalised input (h = α · norm(x) + β · block(norm(x))), not x
    */
   residualNormed?: boolean;
+  /** the Mamba-2 of the layers whose mixer is 'mamba2' */
+  mamba2?: Mamba2Desc;
   /**
    * zero-centred RMSNorm weights (Qwen3-Next): the checkpoint stores w and the norm multiplies by 1 + w; the loader
    * adds the 1 (the decoder, final and q/k norms)

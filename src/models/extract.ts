@@ -171,6 +171,12 @@ const KEYS: Record<ArchName, ArchKeys> = {
     fused: ['mlp.experts.fc1.weight', 'mlp.experts.fc2.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  granitemoehybrid: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
+    fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
+    // every layer is MoE (or, without experts, dense) by the config; the kept layers' mixers
+    layers: (_c, kept) => ({ layer_types: kept.map((l) => (l.mixer === 'mamba2' ? 'linear_attention' : 'full_attention')) }),
+  },
 };
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */

@@ -8,7 +8,10 @@ export class LayerKv {
   k: Float32Array;
   v: Float32Array;
   cap: number;
-  /** a Gated DeltaNet layer's state instead of keys and values (models/deltanet.ts): conv window [K − 1, C], S [nV, Dk, Dv] */
+  /**
+   * a recurrent layer's state instead of keys and values: the conv window [K − 1, C] and the recurrent state (Gated
+   * DeltaNet, models/deltanet.ts: S [nV, Dk, Dv]; Mamba-2, models/mamba2.ts: S [nH, P, N])
+   */
   conv?: Float32Array;
   rec?: Float32Array;
   /** a shortcut-MoE layer's second attention sublayer (LayerDesc.shortcutMoe): its own cache of the same layout */

@@ -17,6 +17,7 @@ import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import { deltanetForward } from './deltanet.js';
 import { lightningForward } from './lightning.js';
+import { mamba2Forward } from './mamba2.js';
 import { cachesKv, type LayerDesc, type ModelDesc } from './desc.js';
 import { eagerExperts, LazyExperts, withExperts } from './expert-store.js';
 import { KvCache, SeqCache, type LayerKv } from './kv-cache.js';
@@ -164,7 +165,7 @@ export class MoeModel {
     const per = this.latentMla
       ? { nKv: 1, dk: a.mla!.kvLoraRank + a.mla!.qkRopeDim, dv: 0 }
       : { nKv: a.kind === 'mla' ? a.nHeads : a.nKvHeads, dk: a.headDim, dv: a.vHeadDim };
-    // a Gated DeltaNet or lightning layer keeps a state of fixed size instead (models/deltanet.ts, lightning.ts), made on first use;
+    // a Gated DeltaNet, lightning or Mamba-2 layer keeps a state of fixed size instead (models/deltanet.ts, lightning.ts, mamba2.ts), made on first use;
     // a shortcut-MoE layer (LongCat-Flash) a second cache for its second attention sublayer
     return new SeqCache(this.desc.layers.map((l) => (!cachesKv(l) ? { nKv: 0, dk: 0, dv: 0 } : l.shortcutMoe ? { ...per, second: true } : per)), capacity, this.latentMla);
   }
@@ -249,13 +250,15 @@ export class MoeModel {
     // attention block: x + m_r · attn(norm(x)), or (post) x + m_r · norm(attn(x)); h1 [N, H] is the attention's input
     const h1 = post ? x.slice() : new Float32Array(N * H);
     let n1 = post ? undefined : this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
-    let a: Float32Array, attn: LayerTape['attn'] | undefined;
+    let a: Float32Array, attn: LayerTape['attn'] | undefined, mamba2: LayerTape['mamba2'];
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
       a = deltanetForward(k, d, lw.deltanet!, h1, B, T, kv);
     } else if (ld.mixer === 'lightning') {
       if (save) throw new MoekitError('the lightning attention layers (MiniMax) have no backward in the trainer');
       a = lightningForward(k, d, lw.lightning!, h1, B, T, kv);
+    } else if (ld.mixer === 'mamba2') {
+      ({ y: a, s: mamba2 } = mamba2Forward(k, d, lw.mamba2!, h1, B, T, kv, save));
     } else {
       const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
@@ -272,7 +275,7 @@ export class MoeModel {
     const h2 = post ? x.slice() : new Float32Array(N * H);
     const n2 = post ? undefined : this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
     let m: Float32Array;
-    const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
+    const lt: Partial<LayerTape> = { n1, h1, attn, n2, ...(mamba2 ? { mamba2 } : {}) };
     if (lw.moe) {
       const { moeLayer, layer } = route;
       const r = moeForward({

@@ -49,6 +49,10 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       // lightning attention: qkv_proj, output_gate, out_proj, the norm over the heads (its decay tables are buffers)
       const hd = d.lightning!.nHeads * d.lightning!.headDim;
       attn += 3 * hd * H + hd * H + H * hd + hd;
+    } else if (layer.mixer === 'mamba2') {
+      // Mamba-2: in_proj [I + C + nH, H], conv1d [C, K] (+ bias), dt_bias, A_log, D [nH], the gated norm [I], out_proj [H, I]
+      const s = d.mamba2!, I = s.nHeads * s.headDim, C = I + 2 * s.nGroups * s.dState, P = I + C + s.nHeads;
+      attn += H * P + C * s.convKernel + (s.convBias ? C : 0) + 3 * s.nHeads + I + I * H + (s.projBias ? P + H : 0);
     } else if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;

@@ -7,6 +7,7 @@ import type { MoeRouting, MoeSaved } from '../moe/layer.js';
 import type { FfnSaved } from '../moe/experts.js';
 import { MoekitError } from '../util/errors.js';
 import type { AttnSaved } from './attention.js';
+import type { Mamba2Saved } from './mamba2.js';
 import type { ModelDesc } from './desc.js';
 import type { KvCache } from './kv-cache.js';
 import type { NormSaved } from './norm.js';
@@ -84,6 +85,8 @@ export interface LayerTape {
   n1: NormSaved; // attention norm input [N, H] (normPlacement 'post': the attention's output)
   h1: Float32Array; // [N, H] the attention's input: normalised (post: the residual stream)
   attn: AttnSaved;
+  /** a Mamba-2 layer's instead of attn */
+  mamba2?: Mamba2Saved;
   n2: NormSaved; // FFN norm input [N, H] (post: the MLP's output)
   moe?: MoeSaved;
   dense?: FfnSaved;

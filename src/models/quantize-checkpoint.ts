@@ -64,6 +64,7 @@ export function matrixClasses(arch: ArchSpec, d: ModelDesc, has: (name: string) 
     ffn(t.second?.dense);
     for (const L of t.deltanet ? [t.deltanet.qkvz, t.deltanet.ba, t.deltanet.out] : []) note(L, 'attention');
     for (const L of t.lightning ? [t.lightning.qkv, t.lightning.gate, t.lightning.out] : []) note(L, 'attention');
+    for (const L of t.mamba2 ? [t.mamba2.inProj, t.mamba2.out] : []) note(L, 'attention');
     ffn(t.dense);
     ffn(t.moe?.shared);
     if (d.layers[l].mlp === 'moe') {

@@ -64,8 +64,11 @@ export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): Lay
   const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };
   const lt = t.lightning;
   const lightning = lt && { ...lt, qkv: quantizeLinear(k, lt.qkv, plan.attention), gate: quantizeLinear(k, lt.gate, plan.attention), out: quantizeLinear(k, lt.out, plan.attention) };
+  // and a Mamba-2 layer's
+  const mb = t.mamba2;
+  const mamba2 = mb && { ...mb, inProj: quantizeLinear(k, mb.inProj, plan.attention), out: quantizeLinear(k, mb.out, plan.attention) };
   return {
-    ...t, attn, deltanet, lightning, ...(second ? { second } : {}),
+    ...t, attn, deltanet, lightning, mamba2, ...(second ? { second } : {}),
     dense: t.dense && quantizeFfn(k, t.dense, plan.experts),
     moe: t.moe && { ...t.moe, shared: t.moe.shared && quantizeFfn(k, t.moe.shared, plan.experts) },
   };

@@ -33,6 +33,7 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   longcat_flash: { experts: 'n_routed_experts + zero_expert_num', topK: 'moe_topk' },
   flex_olmo: { experts: 'num_experts', topK: 'num_experts_per_tok' },
   aria_text: { experts: 'moe_num_experts', topK: 'moe_topk' },
+  granitemoehybrid: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
@@ -81,7 +82,7 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   }
   pos('head_dim', a.vHeadDim);
   if (a.nHeads * a.headDim > 2 ** 20) fail(`num_attention_heads × head_dim (${a.nHeads} × ${a.headDim}) must be ≤ ${2 ** 20}`);
-  multiplier(d.arch === 'granitemoe' || d.arch === 'granitemoeshared' ? 'attention_multiplier' : 'head_dim', a.scale);
+  multiplier(d.arch === 'granitemoe' || d.arch === 'granitemoeshared' || d.arch === 'granitemoehybrid' ? 'attention_multiplier' : 'head_dim', a.scale);
   if (a.clipQkv !== null) range('clip_qkv', a.clipQkv, { min: 0, exclusiveMin: true });
   for (const l of d.layers) {
     if (l.slidingWindow !== null) range('sliding_window', l.slidingWindow, { int: true, min: 1 });
@@ -124,7 +125,7 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   if (moeLayers > 0) {
     pos(keys.experts, m.experts);
     range(keys.topK, m.topK, { int: true, min: 1, max: m.experts });
-    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'minimax'].includes(d.arch) ? 'intermediate_size'
+    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'minimax', 'granitemoehybrid'].includes(d.arch) ? 'intermediate_size'
       : d.arch === 'longcat_flash' ? 'expert_ffn_hidden_size' : 'moe_intermediate_size', m.expertFfn);
     if (m.zeroExperts !== undefined) range('zero_expert_num', m.zeroExperts, { int: true, min: 0, max: m.experts - 1 });
     range('n_group', m.nGroup, { int: true, min: 1, max: m.experts });

@@ -14,6 +14,7 @@ import { f32Weight, type Weight } from '../tensor/weight.js';
 import type { MtpWeights } from './mtp.js';
 import type { DeltaNetWeights } from './deltanet.js';
 import type { LightningWeights } from './lightning.js';
+import type { Mamba2Weights } from './mamba2.js';
 
 export interface AttnWeights {
   // GQA
@@ -39,10 +40,11 @@ export interface LayerWeights {
   /** LayerNorm biases [H] (desc.norm 'layer') */
   attnNormBias?: Float32Array;
   ffnNormBias?: Float32Array;
-  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet, or ('lightning') a lightning attention */
+  /** the token mixer: attention, or (LayerDesc.mixer 'deltanet') a Gated DeltaNet, or ('lightning') a lightning attention, or ('mamba2') a Mamba-2 */
   attn?: AttnWeights;
   deltanet?: DeltaNetWeights;
   lightning?: LightningWeights;
+  mamba2?: Mamba2Weights;
   dense?: Ffn;
   moe?: MoeWeights;
   /** the second sublayer of a shortcut-MoE layer (LayerDesc.shortcutMoe, LongCat-Flash): its norms, attention, MLP */

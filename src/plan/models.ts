@@ -146,6 +146,8 @@ function windowOf(d: ModelDesc): { sliding_window?: number; window_layers?: numb
 
 export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?: number } = {}, where?: string): ModelShape {
   const L = d.layers.length;
+  const ssm = d.layers.filter((l) => l.mixer === 'mamba2').length;
+  if (ssm > 0) throw new MoekitError(`${ssm} of the ${L} layers are Mamba-2 state-space mixers: the planner's cost model has attention layers only`, where);
   const linear = d.layers.filter((l) => l.mixer === 'deltanet').length;
   if (linear > 0) throw new MoekitError(`${linear} of the ${L} layers are Gated DeltaNet linear attention: the planner's cost model has attention layers only`, where);
   const lightning = d.layers.filter((l) => l.mixer === 'lightning').length;

@@ -6,6 +6,7 @@
  */
 import type { MoeModel } from '../models/model.js';
 import { attentionBackward, type AttnCall } from '../models/attention.js';
+import { mamba2Backward } from '../models/mamba2.js';
 import { rmsnormBackward } from '../models/norm.js';
 import type { LayerTape, Tape } from '../models/pass.js';
 import type { LayerDesc } from '../models/desc.js';
@@ -46,6 +47,11 @@ export function layerBackward(k: Kernels, model: MoeModel, lw: LayerWeights, ld:
   rmsnormBackward(dx, dh, lt.n2, lw.ffnNorm, g.of(lw.ffnNorm));
   // attention block
   dh.fill(0);
+  if (ld.mixer === 'mamba2') {
+    mamba2Backward(k, d, lw.mamba2!, lt.mamba2!, B, T, branch(dx), dh, g);
+    rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
+    return;
+  }
   const c: AttnCall = { k, d, w: lw.attn!, rope: model.rope, x: lt.h1, B, T, pos0, kv: lt.attn.kv, window: ld.slidingWindow, save: true, layer: ld };
   attentionBackward(c, lt.attn, branch(dx), dh, g);
   rmsnormBackward(dx, dh, lt.n1, lw.attnNorm, g.of(lw.attnNorm));
