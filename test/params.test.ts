@@ -48,6 +48,7 @@ const PUBLISHED: [string, number, number, string][] = [
   ['qwen3-next-80b-a3b', 80e9, 3e9, 'Qwen3-Next-80B-A3B model card: 80B total, 3B activated'],
   ['phi-3.5-moe', 41.9e9, 6.6e9, 'Phi-3.5-MoE-instruct model card: 41.9B total, 6.6B active (longrope factors left out of the config: they set no parameters)'],
   ['hunyuan-a13b', 80e9, 13e9, 'Hunyuan-A13B model card (tencent/Hunyuan-A13B-Instruct): 80B total, 13B active (80.39B / 12.75B here)'],
+  ['dbrx-instruct', 132e9, 36e9, 'DBRX model card (databricks/dbrx-instruct): 132B total, 36B active (131.6B / 36.5B here)'],
 ];
 const ACTIVE_WITHOUT_EMBEDDING = new Set(['gpt-oss-20b', 'deepseek-v2-lite']);
 const ACTIVE_WITHOUT_EMBEDDING_AND_HEAD = new Set(['glm-4.5', 'qwen3-next-80b-a3b']);

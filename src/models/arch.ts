@@ -30,4 +30,16 @@ export interface ArchSpec {
    * tower's tensors (unset: the names as written)
    */
   tensorPrefix?: string;
+  /**
+   * the checkpoint names (without `.weight`) of the embedding and the final norm, when they are not Llama's
+   * `model.embed_tokens` and `model.norm` (DBRX: `transformer.wte`, `transformer.norm_f`); the LM head is `lm_head`
+   */
+  globalNames?: GlobalNames;
+}
+
+export interface GlobalNames { embed: string; norm: string }
+
+/** the embedding's and the final norm's names in this architecture's checkpoints (ArchSpec.globalNames) */
+export function globalNames(a: Pick<ArchSpec, 'globalNames'>): GlobalNames {
+  return a.globalNames ?? { embed: 'model.embed_tokens', norm: 'model.norm' };
 }

@@ -7,7 +7,7 @@
 
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
-  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next';
+  | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'dbrx' | 'jetmoe';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -92,8 +92,11 @@ export interface ModelDesc {
   hidden: number;
   nLayers: number;
   rmsEps: number;
-  /** every norm of the decoder (and the final one): RMSNorm [H], or LayerNorm with weight and bias [H] (PhiMoE) */
-  norm: 'rms' | 'layer';
+  /**
+   * every norm of the decoder (and the final one): RMSNorm [H], LayerNorm with weight and bias [H] (PhiMoE), or
+   * LayerNorm with a weight only (DBRX: nn.LayerNorm(bias=False))
+   */
+  norm: 'rms' | 'layer' | 'layer_nobias';
   tieEmbeddings: boolean;
   /** the LM head has a bias [V] (PhiMoE lm_head_bias) */
   lmHeadBias: boolean;

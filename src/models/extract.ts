@@ -41,6 +41,8 @@ interface ArchKeys {
   fused: string[];
   /** config fields of the new layer pattern (kept layers' descriptions), or an error message */
   layers(cfg: Json, kept: LayerDesc[]): Json | string;
+  /** why this architecture's checkpoints are not extracted (its layout is not the one this file rewrites) */
+  refused?: string;
 }
 
 /** `layer_types` of the kept layers when the source has them */
@@ -141,6 +143,18 @@ const KEYS: Record<ArchName, ArchKeys> = {
     experts: 'num_experts', topK: 'moe_topk', router: ['mlp.gate.wg.weight'], fused: [],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  dbrx: {
+    experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k', router: ['ffn.router.layer.weight'],
+    fused: ['ffn.experts.mlp.w1', 'ffn.experts.mlp.v1', 'ffn.experts.mlp.w2'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+    refused: 'DBRX checkpoints (layers under transformer.blocks, the expert counts nested in ffn_config, experts fused as [E·I, H]) are not extracted yet',
+  },
+  jetmoe: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['mlp.router.layer.weight'],
+    fused: ['mlp.input_linear.weight', 'mlp.output_linear.weight'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+    refused: 'its attention experts (self_attention.experts) share num_local_experts and num_experts_per_tok with the MLP experts, so a sub-model of the MLP experts is no JetMoE config',
+  },
   granitemoeshared: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
@@ -202,6 +216,7 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   const { arch, desc: d } = describeModel(cfgR);
   if (arch.tensorPrefix) throw new MoekitError(`extracting from a multimodal checkpoint (model_type '${cfgR.str('model_type')}', its language model under '${arch.tensorPrefix}') is not supported`, cfgR.file);
   const keys = KEYS[d.arch];
+  if (keys.refused) throw new MoekitError(`extracting from a ${d.arch} checkpoint is not supported: ${keys.refused}`, cfgR.file);
   const kept = spec.layers ?? [...Array(d.nLayers).keys()];
   if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');
   kept.forEach((l, i) => {

@@ -12,7 +12,7 @@ import { linearFwd } from '../tensor/linear.js';
 import { weightRows } from '../tensor/weight.js';
 import { moeForward } from '../moe/layer.js';
 import { ffnForward, SWIGLU } from '../moe/experts.js';
-import type { ArchSpec } from './arch.js';
+import { globalNames, type ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import { deltanetForward } from './deltanet.js';
@@ -99,7 +99,8 @@ export class MoeModel {
       const total = desc.nLayers + 2;
       const task = `load ${path.basename(path.resolve(dir))}`;
       opts.onProgress?.({ status: 'initiate', task, total });
-      const embed = quantizeWeight(k, src.getMatrix('model.embed_tokens.weight', [V, H]), V, H, plan?.lmHead ?? null);
+      const gn = globalNames(archSpec);
+      const embed = quantizeWeight(k, src.getMatrix(`${gn.embed}.weight`, [V, H]), V, H, plan?.lmHead ?? null);
       opts.onProgress?.({ status: 'progress', task, loaded: 1, total, item: 'embeddings' });
       const layers = [];
       for (let l = 0; l < desc.nLayers; l++) {
@@ -107,10 +108,10 @@ export class MoeModel {
         layers.push(withExperts(t, () => (store ? store.layer(l) : eagerExperts(arch, src, desc, l))));
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
-      const normW = src.get('model.norm.weight', [H]);
+      const normW = src.get(`${gn.norm}.weight`, [H]);
       // zero-centred (Qwen3-Next): the norm multiplies by 1 + w
       const norm = desc.normPlusOne ? normW.map((v) => Math.fround(1 + v)) : normW;
-      const normBias = desc.norm === 'layer' ? src.get('model.norm.bias', [H]) : undefined;
+      const normBias = desc.norm === 'layer' ? src.get(`${gn.norm}.bias`, [H]) : undefined;
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
       // the embedding when tied; an error when the config says it is not
       const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir);
@@ -276,8 +277,8 @@ export class MoeModel {
   norm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, save: boolean): NormSaved | undefined {
     const d = this.desc;
     if (d.norm === 'rms') return rmsnormForward(getKernels(), out, x, w, N, d.hidden, d.rmsEps, save);
-    if (save) throw new MoekitError('LayerNorm (PhiMoE) has no backward in the trainer');
-    layernormForward(out, x, w, b!, N, d.hidden, d.rmsEps);
+    if (save) throw new MoekitError('LayerNorm (PhiMoE, DBRX) has no backward in the trainer');
+    layernormForward(out, x, w, b ?? null, N, d.hidden, d.rmsEps);
     return undefined;
   }
 

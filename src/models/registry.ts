@@ -2,6 +2,7 @@
 import { MoekitError } from '../util/errors.js';
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
+import { dbrx } from './dbrx.js';
 import { deepseekV2, deepseekV3 } from './deepseek.js';
 import { dots1 } from './dots1.js';
 import { ernie45Moe } from './ernie.js';
@@ -18,7 +19,7 @@ import { qwen3Next } from './qwen3_next.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, dbrx];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';

@@ -29,6 +29,8 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   phimoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
   qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
+  dbrx: { experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k' },
+  jetmoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */

@@ -62,7 +62,7 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
  * sparsemixer routing have forward passes only.
  */
 export function untrainable(d: ModelDesc): string | null {
-  if (d.norm === 'layer') return 'its LayerNorms have no backward here (RMSNorm only)';
+  if (d.norm !== 'rms') return 'its LayerNorms have no backward here (RMSNorm only)';
   if (d.layers.some((l) => l.mixer === 'deltanet')) return 'its Gated DeltaNet layers have no backward here';
   if (d.attention.outputGate) return 'its gated attention has no backward here';
   if (d.normPlusOne) return 'its zero-centred norms are loaded as 1 + w, which the trainer would save as w';
