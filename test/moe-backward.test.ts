@@ -31,6 +31,7 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['softmax groups, scaled (DeepSeek-V2)', { router: 'softmax_group', routedScaling: 1.7, nGroup: 2, topkGroup: 1 }],
   ['softmax groups, renormalised', { router: 'softmax_group', normTopK: true, nGroup: 2, topkGroup: 2 }],
   ['softmax → top-k, gated shared expert (Qwen2-MoE)', { router: 'softmax_topk', sharedFfn: 4, sharedGated: true }],
+  ['top-k → softmax, a bias after the combine (JetMoE)', { router: 'topk_softmax', outputBias: true }],
 ];
 
 function block(m: MoeDesc, H: number, rand: (n: number, s: number) => Float32Array): MoeWeights {
@@ -43,6 +44,7 @@ function block(m: MoeDesc, H: number, rand: (n: number, s: number) => Float32Arr
     experts: new EagerExperts(Array.from({ length: m.experts }, () => ffn(I, m.expertBias))),
     shared: m.sharedFfn ? ffn(m.sharedFfn, false) : null,
     sharedGate: m.sharedGated ? lin(1, H, false) : null,
+    bias: m.outputBias ? rand(H, 0.3) : null,
   };
 }
 
@@ -94,6 +96,7 @@ describe.each([['native', getKernels()], ['reference', referenceKernels]] as con
       for (let i = 0; i < N * H; i += 3) check(x, dx, i, 'x');
       for (let i = 0; i < E * H; i += 2) check(w.router.w.data as Float32Array, grad(w.router), i, 'router.w');
       if (w.router.b) for (let i = 0; i < E; i++) check(w.router.b, g.get(w.router.b) ?? null, i, 'router.b');
+      if (w.bias) for (let i = 0; i < H; i++) check(w.bias, g.get(w.bias) ?? null, i, 'bias');
       // the experts' weights: each of gate / up / down (and biases), sampled
       for (let e = 0; e < E; e++) {
         const f = w.experts.get(e);

@@ -51,6 +51,12 @@ export interface AttentionDesc {
    * σ(gate) before o_proj
    */
   outputGate?: boolean;
+  /**
+   * JetMoE's mixture of attention heads (models/moa.ts): the query and output projections are `moa.experts` experts,
+   * `moa.topK` routed per token by its router ('topk_softmax'; expertFfn = nKvHeads · headDim, one expert's query
+   * width); nHeads = topK · nKvHeads, head h = j · topK + s (key/value head j, slot s); `oBias`: the bias after the combine
+   */
+  moa?: MoeDesc;
   mla?: MlaDesc;
 }
 
@@ -92,6 +98,11 @@ export interface ModelDesc {
   hidden: number;
   nLayers: number;
   rmsEps: number;
+  /**
+   * the decoder layers' norms' eps where it is not rmsEps, the final norm's (JetMoE: transformers builds its layers'
+   * RMSNorms with the default 1e-6, only the final norm reads rms_norm_eps)
+   */
+  layerNormEps?: number;
   /**
    * every norm of the decoder (and the final one): RMSNorm [H], LayerNorm with weight and bias [H] (PhiMoE), or
    * LayerNorm with a weight only (DBRX: nn.LayerNorm(bias=False))

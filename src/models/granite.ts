@@ -13,7 +13,7 @@ import { sliceWeight } from '../tensor/weight.js';
 import { linear, type Ffn, type TensorSource } from './weights.js';
 
 /** gate, up and down of a Granite FFN: input [2I, H] (gate rows, then up) and output [H, I] */
-function graniteFfn(inp: ReturnType<TensorSource['getMatrix']>, out: ReturnType<TensorSource['getMatrix']>, H: number, I: number): Ffn {
+export function graniteFfn(inp: ReturnType<TensorSource['getMatrix']>, out: ReturnType<TensorSource['getMatrix']>, H: number, I: number): Ffn {
   return {
     gate: { w: sliceWeight(inp, 0, I * H), b: null, out: I, in: H },
     up: { w: sliceWeight(inp, I * H, 2 * I * H), b: null, out: I, in: H },

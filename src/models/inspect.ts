@@ -25,7 +25,8 @@ export interface InspectReport {
   attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number };
   rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
   experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
-  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number };
+  /** attentionExperts: the routed q / o projections of a mixture of attention heads (JetMoE; 0 for the others) */
+  parameters: { total: number; activePerToken: number; routedExperts: number; attentionExperts: number; unused: number };
   /** bytes per stored type (safetensors dtypes; ggml type names for GGUF) */
   dtypes: Partial<Record<Dtype | string, number>>;
   /** false: config.json only; counts come from the description */
@@ -34,17 +35,20 @@ export interface InspectReport {
   desc: ModelDesc;
 }
 
-const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
+const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\.|\.mlp\.(input|output)_linear\./;
+/** a mixture of attention heads' routed projections (JetMoE), counted with its own E and K; its router and bias are not */
+const ROUTED_ATTENTION = /\.self_attention\.experts\.(input|output)_linear\./;
+const ATTENTION_SHARED = /\.self_attention\.experts\.(router|bias)/;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; routed: number; routedAttention: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
-    return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
+    return { total: p.total, routed: p.routedExperts, routedAttention: p.attentionExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
   }
   const ck = Checkpoint.open(dir);
   try {
-    let total = 0, routed = 0, unused = 0;
+    let total = 0, routed = 0, routedAttention = 0, unused = 0;
     for (const full of ck.names()) {
       if (/_scales$|_scale_inv$/.test(full)) continue; // quantisation scales, not parameters
       const n = numElements(ck.info(full).shape) * (/_blocks$/.test(full) ? 2 : 1); // MXFP4: 2 per byte
@@ -53,9 +57,10 @@ function countWeights(dir: string, d: ModelDesc, prefix = ''): { total: number; 
       const layer = /^model\.layers\.(\d+)\./.exec(name);
       if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
       total += n;
-      if (ROUTED.test(name)) routed += n;
+      if (ROUTED_ATTENTION.test(name)) routedAttention += n;
+      else if (ROUTED.test(name) && !ATTENTION_SHARED.test(name)) routed += n;
     }
-    return { total, routed, unused, bytes: ck.totalBytes(), dtypes: ck.bytesByDtype(), weights: true };
+    return { total, routed, routedAttention, unused, bytes: ck.totalBytes(), dtypes: ck.bytesByDtype(), weights: true };
   } finally {
     ck.close();
   }
@@ -75,7 +80,7 @@ function inspectGguf(file: string): { d: ModelDesc; c: ReturnType<typeof countWe
       bytes += t.bytes;
       dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + t.bytes;
     }
-    return { d, c: { total, routed, unused: 0, bytes, dtypes, weights: true } };
+    return { d, c: { total, routed, routedAttention: 0, unused: 0, bytes, dtypes, weights: true } };
   } finally {
     g.close();
   }
@@ -94,11 +99,11 @@ export function inspectModel(dir: string): InspectReport {
     where = path.dirname(cfg.file);
     counts = countWeights(where, d, described.arch.tensorPrefix);
   }
-  const { total, routed, unused, bytes, dtypes, weights } = counts;
+  const { total, routed, routedAttention, unused, bytes, dtypes, weights } = counts;
   {
-    const E = d.moe.experts, K = d.moe.topK;
-    const active = total - (E > 0 ? (routed * (E - K)) / E : 0);
-    const a = d.attention;
+    const E = d.moe.experts, K = d.moe.topK, a = d.attention;
+    const idleAttn = a.moa ? (routedAttention * (a.moa.experts - a.moa.topK)) / a.moa.experts : 0;
+    const active = total - (E > 0 ? (routed * (E - K)) / E : 0) - idleAttn;
     // f32 cache per token; MLA keeps the compressed latent + shared rope key (attention-mla.ts)
     // (Gated DeltaNet layers keep a state of fixed size, no keys and values)
     const kvLayers = d.layers.filter((l) => l.mixer !== 'deltanet').length;
@@ -112,7 +117,7 @@ export function inspectModel(dir: string): InspectReport {
         linearLayers: d.layers.filter((l) => l.mixer === 'deltanet').length },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
       experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
-      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused },
+      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, attentionExperts: routedAttention, unused },
       dtypes, weights,
       memory: {
         checkpointBytes: bytes, f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,

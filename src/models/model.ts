@@ -243,19 +243,23 @@ export class MoeModel {
     const d = this.desc, H = d.hidden, N = B * T, rm = d.residualMultiplier;
     // attention block: x + m_r · attn(norm(x))
     const h1 = new Float32Array(N * H); // [N, H]
-    const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
+    const eps = d.layerNormEps ?? d.rmsEps;
+    const n1 = this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save, eps);
     let a: Float32Array, attn: LayerTape['attn'] | undefined;
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
       a = deltanetForward(k, d, lw.deltanet!, h1, B, T, kv);
     } else {
-      const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
+      const call: AttnCall = {
+        k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld,
+        onRoute: trace?.moa && ((ev) => trace.moa!({ ...ev, moeLayer: route.moeLayer, layer: route.layer })),
+      };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
     }
     for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
     // FFN block: x + m_r · mlp(norm(x)), dense or MoE
     const h2 = new Float32Array(N * H); // [N, H]
-    const n2 = this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
+    const n2 = this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save, eps);
     let m: Float32Array;
     const lt: Partial<LayerTape> = { n1, h1, attn, n2 };
     if (lw.moe) {
@@ -273,12 +277,16 @@ export class MoeModel {
     return lt as LayerTape;
   }
 
-  /** out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias); what the RMSNorm backward needs when `save` */
-  norm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, save: boolean): NormSaved | undefined {
+  /**
+   * out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias), with eps (default rmsEps); what the
+   * RMSNorm backward needs when `save`
+   */
+  norm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, save: boolean,
+       eps = this.desc.rmsEps): NormSaved | undefined {
     const d = this.desc;
-    if (d.norm === 'rms') return rmsnormForward(getKernels(), out, x, w, N, d.hidden, d.rmsEps, save);
+    if (d.norm === 'rms') return rmsnormForward(getKernels(), out, x, w, N, d.hidden, eps, save);
     if (save) throw new MoekitError('LayerNorm (PhiMoE, DBRX) has no backward in the trainer');
-    layernormForward(out, x, w, b ?? null, N, d.hidden, d.rmsEps);
+    layernormForward(out, x, w, b ?? null, N, d.hidden, eps);
     return undefined;
   }
 

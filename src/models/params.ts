@@ -1,6 +1,7 @@
 /**
  * Parameter counts from a description alone, by component: total, routed experts, and active per
- * token (all but the unchosen routed experts: total − routed · (E − K) / E). Independent of the
+ * token (all but the unchosen routed experts: total − routed · (E − K) / E, and likewise for a mixture of attention
+ * heads' routed q / o projections with its own E and K). Independent of the
  * tensor tables; tests hold it to real checkpoints' headers and to published model sizes.
  */
 import type { ModelDesc } from './desc.js';
@@ -13,6 +14,8 @@ export interface ParamCounts {
   denseFfn: number;
   router: number;
   routedExperts: number;
+  /** the routed query and output projections of a mixture of attention heads (JetMoE), beside `attention` */
+  attentionExperts: number;
   sharedExperts: number;
   total: number;
   activePerToken: number;
@@ -20,7 +23,7 @@ export interface ParamCounts {
 
 export function paramCounts(d: ModelDesc): ParamCounts {
   const H = d.hidden, a = d.attention, m = d.moe;
-  let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0;
+  let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0, attnExperts = 0;
   const normSize = d.norm === 'layer' ? 2 * H : H; // LayerNorm: weight and bias
   for (const layer of d.layers) {
     norms += 2 * normSize;
@@ -28,6 +31,11 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       // Gated DeltaNet: in_proj_qkvz, in_proj_ba, conv1d, A_log, dt_bias, the gated norm, out_proj
       const g = d.deltanet!, kd = g.nK * g.Dk, vd = g.nV * g.Dv;
       attn += H * (2 * kd + 2 * vd) + H * 2 * g.nV + (2 * kd + vd) * g.convKernel + 2 * g.nV + g.Dv + vd * H;
+    } else if (a.moa) {
+      // JetMoE: the shared kv_proj, the attention router, the bias after the combine; the experts' q and o apart
+      const W = a.nKvHeads * a.headDim, E = a.moa.experts;
+      attn += 2 * W * H + E * H + (a.oBias ? H : 0);
+      attnExperts += E * 2 * W * H;
     } else if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;
@@ -47,7 +55,8 @@ export function paramCounts(d: ModelDesc): ParamCounts {
     if (layer.mlp === 'dense') {
       dense += 3 * H * d.denseFfn + (d.denseBias ? 2 * d.denseFfn + H : 0);
     } else {
-      router += m.experts * H + (m.routerBias ? m.experts : 0) + (m.selectionBias ? m.experts : 0);
+      // (JetMoE's bias after the combine counted here)
+      router += m.experts * H + (m.routerBias ? m.experts : 0) + (m.selectionBias ? m.experts : 0) + (m.outputBias ? H : 0);
       const bias = m.expertBias || d.denseBias;
       routed += m.experts * (3 * H * m.expertFfn + (bias ? 2 * m.expertFfn + H : 0));
       if (m.sharedFfn > 0) shared += 3 * H * m.sharedFfn + (d.denseBias ? 2 * m.sharedFfn + H : 0) + (m.sharedGated ? H : 0);
@@ -56,7 +65,8 @@ export function paramCounts(d: ModelDesc): ParamCounts {
   norms += normSize; // final norm
   const embedding = d.vocab * H;
   const lmHead = (d.tieEmbeddings ? 0 : d.vocab * H) + (d.lmHeadBias ? d.vocab : 0);
-  const total = embedding + lmHead + attn + norms + dense + router + routed + shared;
-  const activePerToken = total - (m.experts > 0 ? (routed * (m.experts - m.topK)) / m.experts : 0);
-  return { embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, sharedExperts: shared, total, activePerToken };
+  const total = embedding + lmHead + attn + attnExperts + norms + dense + router + routed + shared;
+  const idleAttn = a.moa ? (attnExperts * (a.moa.experts - a.moa.topK)) / a.moa.experts : 0;
+  const activePerToken = total - (m.experts > 0 ? (routed * (m.experts - m.topK)) / m.experts : 0) - idleAttn;
+  return { embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, attentionExperts: attnExperts, sharedExperts: shared, total, activePerToken };
 }

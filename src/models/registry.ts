@@ -10,6 +10,7 @@ import { glm4Moe } from './glm4_moe.js';
 import { gptOss } from './gpt_oss.js';
 import { graniteMoe, graniteMoeShared } from './granite.js';
 import { hunyuanMoe } from './hunyuan.js';
+import { jetmoe } from './jetmoe.js';
 import { llama4, llama4Text } from './llama4.js';
 import { mixtral } from './mixtral.js';
 import { olmoe } from './olmoe.js';
@@ -19,7 +20,7 @@ import { qwen3Next } from './qwen3_next.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, dbrx];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, dbrx, jetmoe];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';

@@ -13,6 +13,7 @@ import type { Ffn, MoeWeights } from '../moe/types.js';
 import { f32Weight, type Weight } from '../tensor/weight.js';
 import type { MtpWeights } from './mtp.js';
 import type { DeltaNetWeights } from './deltanet.js';
+import type { MoaWeights } from './moa.js';
 
 export interface AttnWeights {
   // GQA
@@ -29,7 +30,10 @@ export interface AttnWeights {
   kvA?: Linear; // [kvLora + rope, H]
   kvANorm?: Float32Array; // [kvLora]
   kvB?: Linear; // [nH·(nope+v), kvLora]
-  o: Linear; // [H, nH·Dv]
+  /** [H, nH·Dv] (absent with a mixture of attention heads: its experts' output projections, `moa.o`) */
+  o?: Linear;
+  /** JetMoE's mixture of attention heads (AttentionDesc.moa): its router, the experts' q and o projections, the bias */
+  moa?: MoaWeights;
 }
 
 export interface LayerWeights {

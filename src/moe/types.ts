@@ -54,6 +54,8 @@ export interface MoeDesc {
   expertBias: boolean;
   swigluLimit: number;
   swigluAlpha: number;
+  /** a bias [H] added to the block's output after the combine (JetMoE's `mlp.bias`) */
+  outputBias: boolean;
 }
 
 /** SwiGLU FFN: down(act(gate(x)) · up(x)) */
@@ -90,4 +92,6 @@ export interface MoeWeights {
   experts: LayerExperts; // E × {gate [I,H], up [I,H], down [H,I]}
   shared: Ffn | null;
   sharedGate: Linear | null; // [1, H]
+  /** MoeDesc.outputBias: [H] added after the combine */
+  bias?: Float32Array | null;
 }
