@@ -14,6 +14,7 @@ import { extractSubModel } from '../src/models/extract.js';
 import { MoeModel, type MoeEvent, type SubModel } from '../src/models/model.js';
 import { describeModel } from '../src/models/registry.js';
 import { TrainableModel } from '../src/train/model.js';
+import { shapeFromDesc } from '../src/plan/models.js';
 import { moaReference } from '../src/models/moa.js';
 import type { MoeRouting } from '../src/moe/layer.js';
 import { getKernels } from '../src/tensor/index.js';
@@ -90,7 +91,8 @@ describe('jetmoe', () => {
     expect(Array.from(sub[1].experts)).not.toEqual(Array.from(full[2].experts));
   });
 
-  it('the trainer and extract refuse it, saying why', () => {
+  it('the trainer, extract and the planner refuse it, saying why', () => {
+    expect(() => shapeFromDesc(MoeModel.load(DIR).desc)).toThrow(/a mixture of attention heads .*: the planner's cost model has dense attention projections only/);
     expect(() => TrainableModel.load(DIR)).toThrow(/cannot train this jetmoe model: its mixture of attention heads .* has no backward/);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-jetmoe-'));
     try {

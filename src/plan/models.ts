@@ -148,6 +148,7 @@ export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?:
   const L = d.layers.length;
   const linear = d.layers.filter((l) => l.mixer === 'deltanet').length;
   if (linear > 0) throw new MoekitError(`${linear} of the ${L} layers are Gated DeltaNet linear attention: the planner's cost model has attention layers only`, where);
+  if (d.attention.moa) throw new MoekitError(`a mixture of attention heads (routed query and output projections, ${d.arch}): the planner's cost model has dense attention projections only`, where);
   const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
   const moe = firstMoe >= 0 && d.moe.experts > 0;
   if (moe) {
