@@ -52,6 +52,11 @@ export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): Lay
     const L = attn?.[key] as Linear | undefined;
     if (L) (attn as unknown as Record<string, Linear>)[key] = quantizeLinear(k, L, plan.attention);
   }
+  // a mixture of attention heads' (JetMoE) expert projections go with the attention's; its router stays as the MoE routers do
+  if (attn?.moa) {
+    const q = (L: Linear) => quantizeLinear(k, L, plan.attention);
+    attn.moa = { ...attn.moa, q: attn.moa.q.map(q), o: attn.moa.o.map(q) };
+  }
   // a Gated DeltaNet layer's projections go with the attention's
   const dn = t.deltanet;
   const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };

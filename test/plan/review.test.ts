@@ -78,8 +78,8 @@ describe('model: { config: PATH }', () => {
     let refused = 0;
     for (const c of cfgs) {
       // what the planner does not model, refused on one line: Llama 4 Maverick's (and the tiny llama4_text's) dense
-      // layers between MoE ones, Qwen3-Next's linear-attention layers
-      const why = /interleaved dense\/MoE layers are not modelled|Gated DeltaNet linear attention: the planner's cost model has attention layers only/;
+      // layers between MoE ones, Qwen3-Next's linear-attention layers, JetMoE's mixture of attention heads
+      const why = /interleaved dense\/MoE layers are not modelled|Gated DeltaNet linear attention: the planner's cost model has attention layers only|a mixture of attention heads .*: the planner's cost model has dense attention projections only/;
       let shape;
       try { shape = resolveModel({ config: c }); } catch (e) {
         expect(String(e), c).toMatch(why);
@@ -98,7 +98,7 @@ describe('model: { config: PATH }', () => {
       await main(['plan', 'search', specWith(c), '--json', '--top', '1']);
       expect(JSON.parse(io.stdout).layouts_enumerated, c).toBeGreaterThan(0);
     }
-    expect(refused).toBe(4); // llama-4-maverick, llama4_text, qwen3-next-80b-a3b, qwen3_next
+    expect(refused).toBe(6); // llama-4-maverick, llama4_text, qwen3-next-80b-a3b, qwen3_next, jetmoe-8b, jetmoe
   });
   it('interleaved dense/MoE layers are refused on one line', async () => {
     const cfg = file(JSON.stringify({ model_type: 'ernie4_5_moe', hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 4, vocab_size: 100, intermediate_size: 128, rope_theta: 10000, moe_num_experts: 4, moe_k: 2, moe_intermediate_size: 32, moe_layer_interval: 2 }), 'ernie-interval.json');
