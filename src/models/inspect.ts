@@ -22,7 +22,8 @@ export interface InspectReport {
   moeLayers: number;
   hidden: number;
   vocab: number;
-  attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number };
+  /** moa: a mixture of attention heads' routed experts (JetMoE), null for the others */
+  attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number; moa: { experts: number; topK: number } | null };
   rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
   experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean };
   /** attentionExperts: the routed q / o projections of a mixture of attention heads (JetMoE; 0 for the others) */
@@ -114,7 +115,8 @@ export function inspectModel(dir: string): InspectReport {
       moeLayers: d.layers.filter((l) => l.mlp === 'moe').length, hidden: d.hidden, vocab: d.vocab,
       attention: { kind: a.kind, heads: a.nHeads, kvHeads: a.nKvHeads, headDim: a.headDim, vHeadDim: a.vHeadDim,
         slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks,
-        linearLayers: d.layers.filter((l) => l.mixer === 'deltanet').length },
+        linearLayers: d.layers.filter((l) => l.mixer === 'deltanet').length,
+        moa: a.moa ? { experts: a.moa.experts, topK: a.moa.topK } : null },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
       experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK },
       parameters: { total, activePerToken: Math.round(active), routedExperts: routed, attentionExperts: routedAttention, unused },
