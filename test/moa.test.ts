@@ -96,7 +96,21 @@ describe('jetmoe', () => {
     expect(() => TrainableModel.load(DIR)).toThrow(/cannot train this jetmoe model: its mixture of attention heads .* has no backward/);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-jetmoe-'));
     try {
-      expect(() => extractSubModel(DIR, tmp, { layers: [0, 2] })).toThrow(/extracting from a jetmoe checkpoint is not supported: its attention experts/);
+      expect(() => extractSubModel(DIR, tmp, { experts: { 0: [0, 1, 2, 3], 1: [0, 1, 2, 3], 2: [0, 1, 2, 3] } })).toThrow(/other experts or another top-k from a jetmoe checkpoint is not supported: its attention experts/);
+      expect(() => extractSubModel(DIR, tmp, { topK: 1 })).toThrow(/another top-k from a jetmoe/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('extract keeps layers: the checkpoint loads as the pass that skips the others', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-jetmoe-'));
+    try {
+      extractSubModel(DIR, tmp, { layers: [0, 2] });
+      const src = MoeModel.load(DIR), out = MoeModel.load(tmp);
+      expect(out.desc.nLayers).toBe(2);
+      const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 29 + 3) % src.desc.vocab);
+      expect(maxAbsDiff(out.forward(ids, 1, 12), src.forward(ids, 1, 12, { sub: { layers: [0, 2] } }))).toBe(0);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

@@ -43,6 +43,8 @@ interface ArchKeys {
   layers(cfg: Json, kept: LayerDesc[]): Json | string;
   /** why this architecture's checkpoints are not extracted (its layout is not the one this file rewrites) */
   refused?: string;
+  /** why a sub-model that changes the experts or the top-k is not (layers alone still are) */
+  expertsFixed?: string;
 }
 
 /** `layer_types` of the kept layers when the source has them */
@@ -153,7 +155,7 @@ const KEYS: Record<ArchName, ArchKeys> = {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['mlp.router.layer.weight'],
     fused: ['mlp.input_linear.weight', 'mlp.output_linear.weight'],
     layers: (_c, kept) => allMoe(kept) ?? {},
-    refused: 'its attention experts (self_attention.experts) share num_local_experts and num_experts_per_tok with the MLP experts, so a sub-model of the MLP experts is no JetMoE config',
+    expertsFixed: 'its attention experts (self_attention.experts) share num_local_experts and num_experts_per_tok with the MLP experts, so a sub-model of the MLP experts is no JetMoE config',
   },
   granitemoeshared: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
@@ -226,6 +228,9 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   const experts = keptExperts(d, kept, spec);
   const nKeep = experts.size ? [...experts.values()][0].length : d.moe.experts;
   const K = spec.topK ?? Math.min(d.moe.topK, nKeep);
+  if (keys.expertsFixed && (nKeep !== d.moe.experts || K !== d.moe.topK)) {
+    throw new MoekitError(`extracting other experts or another top-k from a ${d.arch} checkpoint is not supported: ${keys.expertsFixed} (keeping layers alone is)`, cfgR.file);
+  }
   if (!Number.isInteger(K) || K < 1 || K > nKeep) throw new MoekitError(`top-k must be an integer in [1, ${nKeep}] (the experts kept), got ${K}`);
   if (d.moe.nGroup > 1 && K > (d.moe.topkGroup * nKeep) / d.moe.nGroup) {
     throw new MoekitError(`top-k ${K} exceeds the ${(d.moe.topkGroup * nKeep) / d.moe.nGroup} experts of the ${d.moe.topkGroup} groups a token may use`);
