@@ -8,8 +8,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigReader } from '../src/io/config.js';
 import { extractSubModel } from '../src/models/extract.js';
+import { MoeModel } from '../src/models/model.js';
 import { describeModel } from '../src/models/registry.js';
 import { TrainableModel } from '../src/train/model.js';
+import { maxAbsDiff } from './helpers.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures');
 const published = () => JSON.parse(fs.readFileSync(path.join(ROOT, 'configs/dbrx-instruct.json'), 'utf8')) as Record<string, any>;
@@ -46,12 +48,24 @@ describe('dbrx config', () => {
     expect(bad((c) => { c.tie_word_embeddings = true; })).toThrow(/'tie_word_embeddings' must be false/);
   });
 
-  it('the trainer and extract refuse it, saying why', () => {
+  it('the trainer refuses it, saying why', () => {
+    expect(() => TrainableModel.load(path.join(ROOT, 'hf-tiny-moe/dbrx'))).toThrow(/cannot train this dbrx model: its LayerNorms have no backward/);
+  });
+
+  it('extract: a sub-model checkpoint (a layer dropped, experts kept, top-k) loads as the masked pass over the source', () => {
     const dir = path.join(ROOT, 'hf-tiny-moe/dbrx');
-    expect(() => TrainableModel.load(dir)).toThrow(/cannot train this dbrx model: its LayerNorms have no backward/);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-dbrx-'));
     try {
-      expect(() => extractSubModel(dir, tmp, { layers: [0, 2] })).toThrow(/extracting from a dbrx checkpoint is not supported: DBRX checkpoints/);
+      const keep = { 0: [1, 3, 5, 7], 2: [0, 2, 4, 6] };
+      const { config } = extractSubModel(dir, tmp, { layers: [0, 2], experts: keep, topK: 2 });
+      // DbrxConfig's own keys, nested where it nests them
+      expect([config.n_layers, (config.ffn_config as any).moe_num_experts, (config.ffn_config as any).moe_top_k]).toEqual([2, 4, 2]);
+      expect(config.num_hidden_layers).toBeUndefined();
+      const src = MoeModel.load(dir), out = MoeModel.load(tmp);
+      const mask = (ids: number[]) => Uint8Array.from({ length: 8 }, (_, e) => (ids.includes(e) ? 1 : 0));
+      const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 37 + 5) % src.desc.vocab);
+      const want = src.forward(ids, 2, 8, { sub: { layers: [0, 2], experts: [mask(keep[0]), null, mask(keep[2])], topK: 2 } });
+      expect(maxAbsDiff(out.forward(ids, 2, 8), want)).toBeLessThan(1e-5);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

@@ -45,6 +45,12 @@ interface ArchKeys {
   refused?: string;
   /** why a sub-model that changes the experts or the top-k is not (layers alone still are) */
   expertsFixed?: string;
+  /** where the decoder layers' tensors are (default `model.layers`; DBRX: `transformer.blocks`) */
+  layerPrefix?: string;
+  /** the config key of the layer count (default num_hidden_layers; DBRX: n_layers) */
+  layersKey?: string;
+  /** the fused tensors hold the experts' rows one after another in their first dimension, [E·I, …] (DBRX) */
+  flatFused?: boolean;
 }
 
 /** `layer_types` of the kept layers when the source has them */
@@ -149,7 +155,7 @@ const KEYS: Record<ArchName, ArchKeys> = {
     experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k', router: ['ffn.router.layer.weight'],
     fused: ['ffn.experts.mlp.w1', 'ffn.experts.mlp.v1', 'ffn.experts.mlp.w2'],
     layers: (_c, kept) => allMoe(kept) ?? {},
-    refused: 'DBRX checkpoints (layers under transformer.blocks, the expert counts nested in ffn_config, experts fused as [E·I, H]) are not extracted yet',
+    layerPrefix: 'transformer.blocks', layersKey: 'n_layers', flatFused: true,
   },
   jetmoe: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['mlp.router.layer.weight'],
@@ -163,6 +169,16 @@ const KEYS: Record<ArchName, ArchKeys> = {
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
 };
+
+/** config[key] = v; a dotted key (DBRX's `ffn_config.moe_top_k`) sets the field of a copy of the nested object */
+function setKey(config: Json, key: string, v: unknown): void {
+  const dot = key.indexOf('.');
+  if (dot < 0) { config[key] = v; return; }
+  const outer = key.slice(0, dot), inner = config[outer];
+  const o: Json = inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? { ...(inner as Json) } : {};
+  setKey(o, key.slice(dot + 1), v);
+  config[outer] = o;
+}
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */
 function denseFirst(kept: LayerDesc[]): Json | string {
@@ -237,23 +253,25 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   }
   const pattern = keys.layers(cfgR.raw, kept.map((l) => d.layers[l]));
   if (typeof pattern === 'string') throw new MoekitError(`layers: the kept layers have ${pattern}`, cfgR.file);
-  const config: Json = {
-    ...cfgR.raw, ...layerTypes(cfgR.raw, kept), ...pattern,
-    num_hidden_layers: kept.length, [keys.experts]: nKeep, [keys.topK]: K,
-  };
+  const config: Json = { ...cfgR.raw, ...layerTypes(cfgR.raw, kept), ...pattern };
+  setKey(config, keys.layersKey ?? 'num_hidden_layers', kept.length);
+  setKey(config, keys.experts, nKeep);
+  setKey(config, keys.topK, K);
   if (d.arch === 'qwen3_moe' && 'num_local_experts' in cfgR.raw) config['num_local_experts'] = nKeep;
   if (cfgR.has('num_nextn_predict_layers')) config['num_nextn_predict_layers'] = 0; // MTP modules are not extracted
   const E = d.moe.experts;
+  const layerPrefix = keys.layerPrefix ?? 'model.layers';
+  const layerRe = new RegExp(`^${layerPrefix.replace(/\./g, '\\.')}\\.(\\d+)\\.(.*)$`);
   const ck = Checkpoint.open(path.dirname(cfgR.file));
   try {
     const entries: SafetensorsEntry[] = [];
     for (const name of ck.names()) {
-      const m = /^model\.layers\.(\d+)\.(.*)$/.exec(name);
+      const m = layerRe.exec(name);
       if (!m) { entries.push({ name, dtype: ck.info(name).dtype, shape: ck.info(name).shape, data: () => ck.readRaw(name) }); continue; }
       const l = Number(m[1]), rest = m[2];
       const ni = kept.indexOf(l);
       if (ni < 0) continue; // a dropped layer (or an MTP layer ≥ num_hidden_layers)
-      const prefix = `model.layers.${ni}.`;
+      const prefix = `${layerPrefix}.${ni}.`;
       const info = ck.info(name);
       const keep = experts.get(l);
       const perExpert = /^(.*\.experts)\.(\d+)\.(.*)$/.exec(rest);
@@ -266,10 +284,11 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
       if (keep && (keys.router.includes(base) || keys.fused.includes(base))) {
         if (rest.endsWith('_scale_inv') && keys.router.includes(base)) throw new MoekitError(`tensor '${name}': a block-scaled router cannot be sliced by rows`, info.file);
         // [E, ...] (or [1, E]): the kept experts' slices, in order
-        const lead = info.shape[0] === E ? 0 : info.shape.length === 2 && info.shape[0] === 1 && info.shape[1] === E ? 1 : -1;
+        const flat = keys.flatFused === true && keys.fused.includes(base) && info.shape[0] % E === 0; // [E·I, …]
+        const lead = flat || info.shape[0] === E ? 0 : info.shape.length === 2 && info.shape[0] === 1 && info.shape[1] === E ? 1 : -1;
         if (lead < 0) throw new MoekitError(`tensor '${name}' has shape [${info.shape.join(', ')}], expected an expert dimension of ${E}`, info.file);
         const shape = info.shape.slice();
-        shape[lead] = keep.length;
+        shape[lead] = flat ? keep.length * (info.shape[0] / E) : keep.length;
         entries.push({
           name: prefix + rest, dtype: info.dtype, shape,
           data: () => {
