@@ -76,12 +76,12 @@ describe.each(['mixtral', 'granitemoe', 'deepseek_v3'])('%s: training through bf
       return { loss, g };
     };
     const a = MoeModel.load(dir), b = MoeModel.load(dir, { dtype: 'f32' });
-    expect(a.weights.layers[0].attn!.o.w.dtype).toBe('bf16');
+    expect(a.weights.layers[0].attn!.o!.w.dtype).toBe('bf16');
     const ga = grads(a), gb = grads(b);
     expect(Math.abs(ga.loss - gb.loss)).toBeLessThan(1e-5);
     // every matrix's gradient, pairwise (same layer positions in both models)
     const pairs: [Linear, Linear][] = [
-      [a.weights.lmHead, b.weights.lmHead], [a.weights.layers[1].attn!.o, b.weights.layers[1].attn!.o],
+      [a.weights.lmHead, b.weights.lmHead], [a.weights.layers[1].attn!.o!, b.weights.layers[1].attn!.o!],
       [a.weights.layers[2].moe!.router, b.weights.layers[2].moe!.router],
     ];
     for (const [x, y] of pairs) {

@@ -9,7 +9,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { MoeModel } from '../src/models/model.js';
 import type { MoeEvent } from '../src/models/pass.js';
 import { maxAbsDiff } from './helpers.js';
-import { FIXTURE_ARCHS } from './archs.js';
+import { FIXTURE_ARCHS, routerName, routersPerLayer } from './archs.js';
 
 const ROOT = path.resolve(__dirname, '../fixtures/hf-tiny-moe');
 const ARCHS = FIXTURE_ARCHS;
@@ -17,7 +17,7 @@ const ARCHS = FIXTURE_ARCHS;
 
 
 /** fixtures whose router_reference.safetensors holds the router logits only (see below) */
-const LOGITS_ONLY = ['llama4_text', 'aria_text'];
+const LOGITS_ONLY = ['llama4_text', 'aria_text', 'jetmoe'];
 
 const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);
 
@@ -66,12 +66,14 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
   const [B, T] = ref.info('input_ids').shape;
   const model = MoeModel.load(dir);
   const routers: MoeEvent[] = [];
+  const attnRouters: MoeEvent[] = []; // a mixture of attention heads' (JetMoE)
   const hidden = new Map<number, Float32Array>();
   let logits: Float32Array = new Float32Array(0);
   beforeAll(() => {
     logits = model.forward(ids, B, T, {
       trace: {
         moe: (ev) => routers.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice(), weights: ev.weights.slice() }),
+        moa: (ev) => attnRouters.push({ ...ev, logits: ev.logits.slice(), experts: ev.experts.slice(), weights: ev.weights.slice() }),
         hidden: (i, x) => hidden.set(i, x.slice()),
       },
     });
@@ -131,11 +133,13 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
     const src = fromHooks ? SafetensorsFile.open(path.join(dir, 'router_reference.safetensors')) : ref;
     const names = src.names().filter((n) => n.startsWith('router_logits.'));
     const moeLayers = model.desc.layers.filter((l) => l.mlp === 'moe').length;
+    const file = fromHooks ? 'hooks' : 'reference';
     expect(routers.length).toBe(moeLayers);
-    expect(names.length).toBe(moeLayers);
+    // more than one per layer where a layer has two routers (JetMoE: test/archs.ts ROUTER_LAYOUT)
+    expect(names.length).toBe(moeLayers * routersPerLayer(arch, file));
     let compared = 0;
-    for (const n of names) {
-      const L = Number(n.split('.')[1]);
+    for (let L = 0; L < moeLayers; L++) {
+      const n = routerName(arch, file, L);
       const r = src.readF32(n); // [B·T, E]
       const ev = routers[L];
       expect(ev.moeLayer).toBe(L);
@@ -153,19 +157,38 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
     if (fromHooks) src.close();
   });
 
+  it('a mixture of attention heads: its router logits within 1e-4 in both reference files, the experts its rule picks', () => {
+    const moa = model.desc.attention.moa;
+    expect(attnRouters.length).toBe(moa ? model.desc.nLayers : 0); // every layer's attention, traced apart from the MLP's
+    if (!moa) return;
+    const rr = SafetensorsFile.open(path.join(dir, 'router_reference.safetensors'));
+    for (const ev of attnRouters) {
+      expect(ev.moeLayer).toBe(model.moeLayerIndex[ev.layer]);
+      const r = ref.readF32(routerName(arch, 'reference', ev.moeLayer, 'attention')); // [N, E]
+      expect(maxAbsDiff(ev.logits, r)).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(ev.logits, rr.readF32(routerName(arch, 'hooks', ev.moeLayer, 'attention')))).toBeLessThanOrEqual(1e-4);
+      for (let t = 0; t < ev.N; t++) {
+        const want = naiveSelect(r.subarray(t * ev.E, (t + 1) * ev.E), ev.E, ev.K, moa, null);
+        expect(Array.from(ev.experts.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b), `layer ${ev.layer} token ${t}`).toEqual(want);
+      }
+    }
+    rr.close();
+  });
+
   it('router logits and chosen experts match what the reference recorded inside its MoE blocks', () => {
     // router_reference.safetensors: made by scripts/make_router_refs.py with the reference
     // implementation (hooks on the gates; the top-k the MoE block itself computed)
     const rr = SafetensorsFile.open(path.join(dir, 'router_reference.safetensors'));
-    // Llama 4's block hands its experts pre-weighted inputs, no indices, and Aria's router is a bare linear whose
-    // top-k the experts module takes from the logits itself: only their router logits were recorded (their experts
-    // are held to the reference's rule by the test above)
+    // Llama 4's block hands its experts pre-weighted inputs, no indices; Aria's router is a bare linear whose top-k the
+    // experts module takes from the logits itself; JetMoE's MLP holds its experts' tensors itself and its attention calls
+    // its experts' map / reduce, not their forward: only their router logits were recorded (their experts are held to
+    // the reference's rule by the tests above)
     const logitsOnly = LOGITS_ONLY.includes(arch);
     expect(rr.names().filter((n) => n.startsWith('router_experts.')).length).toBe(logitsOnly ? 0 : routers.length);
-    expect(rr.names().filter((n) => n.startsWith('router_logits.')).length).toBe(NO_ROUTER_LOGITS.has(arch) ? 0 : routers.length);
+    expect(rr.names().filter((n) => n.startsWith('router_logits.')).length).toBe(NO_ROUTER_LOGITS.has(arch) ? 0 : routers.length * routersPerLayer(arch, 'hooks'));
     expect(routers.length).toBe(model.desc.layers.filter((l) => l.mlp === 'moe').length);
     for (const ev of routers) {
-      if (!NO_ROUTER_LOGITS.has(arch)) expect(maxAbsDiff(ev.logits, rr.readF32(`router_logits.${ev.moeLayer}`))).toBeLessThanOrEqual(1e-4);
+      if (!NO_ROUTER_LOGITS.has(arch)) expect(maxAbsDiff(ev.logits, rr.readF32(routerName(arch, 'hooks', ev.moeLayer)))).toBeLessThanOrEqual(1e-4);
       if (logitsOnly) continue;
       const want = rr.readI32(`router_experts.${ev.moeLayer}`); // [N, K]
       for (let t = 0; t < ev.N; t++) {

@@ -32,6 +32,7 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['softmax groups, renormalised', { router: 'softmax_group', normTopK: true, nGroup: 2, topkGroup: 2 }],
   ['softmax → top-k, gated shared expert (Qwen2-MoE)', { router: 'softmax_topk', sharedFfn: 4, sharedGated: true }],
   ['softmax + selection bias, scaled, a zero-computation expert (LongCat-Flash)', { router: 'softmax_group', routedScaling: 2, selectionBias: true, zeroExperts: 1 }],
+  ['top-k → softmax, a bias after the combine (JetMoE)', { router: 'topk_softmax', outputBias: true }],
 ];
 
 function block(m: MoeDesc, H: number, rand: (n: number, s: number) => Float32Array): MoeWeights {
@@ -44,6 +45,7 @@ function block(m: MoeDesc, H: number, rand: (n: number, s: number) => Float32Arr
     experts: new EagerExperts(Array.from({ length: m.experts - (m.zeroExperts ?? 0) }, () => ffn(I, m.expertBias))), // with weights
     shared: m.sharedFfn ? ffn(m.sharedFfn, false) : null,
     sharedGate: m.sharedGated ? lin(1, H, false) : null,
+    bias: m.outputBias ? rand(H, 0.3) : null,
   };
 }
 
@@ -95,6 +97,7 @@ describe.each([['native', getKernels()], ['reference', referenceKernels]] as con
       for (let i = 0; i < N * H; i += 3) check(x, dx, i, 'x');
       for (let i = 0; i < E * H; i += 2) check(w.router.w.data as Float32Array, grad(w.router), i, 'router.w');
       if (w.router.b) for (let i = 0; i < E; i++) check(w.router.b, g.get(w.router.b) ?? null, i, 'router.b');
+      if (w.bias) for (let i = 0; i < H; i++) check(w.bias, g.get(w.bias) ?? null, i, 'bias');
       // the experts' weights: each of gate / up / down (and biases), sampled
       for (let e = 0; e < w.experts.count; e++) {
         const f = w.experts.get(e);

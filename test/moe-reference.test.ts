@@ -28,6 +28,7 @@ const KINDS: [string, Partial<MoeDesc>][] = [
   ['sparsemixer, narrow window', { router: 'sparsemixer', jitterEps: 0.01 }],
   ['topk_sigmoid, weighted inputs, shared expert (Llama 4)', { router: 'topk_sigmoid', weightInput: true, sharedFfn: 6 }],
   ['softmax_group + bias, scaled, 3 zero-computation experts (LongCat-Flash)', { router: 'softmax_group', routedScaling: 2, selectionBias: true, zeroExperts: 3 }],
+  ['topk_softmax, a bias after the combine (JetMoE)', { router: 'topk_softmax', outputBias: true }],
 ];
 const TABLE: [number, number, number, number][] = [[1, 8, 8, 2], [7, 16, 8, 3], [13, 12, 16, 4], [5, 8, 8, 1]];
 
@@ -42,6 +43,7 @@ function block(m: MoeDesc, H: number, rand: (n: number, s?: number) => Float32Ar
     experts: new EagerExperts(Array.from({ length: m.experts - (m.zeroExperts ?? 0) }, () => ffn(I, m.expertBias))),
     shared: m.sharedFfn ? ffn(m.sharedFfn, false) : null,
     sharedGate: m.sharedGated ? lin(1, H, false) : null,
+    bias: m.outputBias ? rand(H, 0.2) : null,
   };
 }
 
@@ -83,7 +85,7 @@ describe.each(KINDS)('MoE block, %s: fast = naive loop', (_, over) => {
         const outs = ev!.expertOutputs!;
         for (const n of [0, N - 1]) {
           const e = ev!.experts[n * Kx];
-          const one = moeForward({ k, m: { ...m, sharedFfn: 0 }, w: { ...w, shared: null }, x: x.subarray(n * H, (n + 1) * H), N: 1, H, save: false, topK: 1, allowed: Uint8Array.from({ length: E }, (_, q) => (q === e ? 1 : 0)) });
+          const one = moeForward({ k, m: { ...m, sharedFfn: 0 }, w: { ...w, shared: null, bias: null }, x: x.subarray(n * H, (n + 1) * H), N: 1, H, save: false, topK: 1, allowed: Uint8Array.from({ length: E }, (_, q) => (q === e ? 1 : 0)) });
           // with a single allowed expert and k = 1, the combine weight is 1 for renormalising / topk-softmax routers
           const w1 = referenceRoute(m, Float64Array.from(ev!.logits.subarray(n * E, (n + 1) * E)), w.selectionBias, { topK: 1, allowed: Uint8Array.from({ length: E }, (_, q) => (q === e ? 1 : 0)) }).weights[0];
           // (weighted inputs, Llama 4: the expert's output on its weighted input is already its contribution)

@@ -2,7 +2,8 @@
  * `moekit forward MODEL_DIR --input IDS.safetensors --out OUT.safetensors [--experts eager|lazy]
  *   [--expert-budget SIZE] [--json]`
  * reads input_ids (int [B, T]); writes logits f32 [B, T, V] and router_logits.L f32 [B·T, E]
- * for every MoE layer L (counted among MoE layers from 0), atomically. With lazy experts the
+ * for every MoE layer L (counted among MoE layers from 0), and attention_router_logits.L f32 [B·T, E] for every layer's
+ * mixture of attention heads (JetMoE's attention experts), atomically. With lazy experts the
  * summary adds what the expert store did (loads, evictions, hits, bytes held).
  */
 import { SafetensorsFile } from '../io/safetensors.js';
@@ -36,11 +37,18 @@ export async function runForward(argv: string[]): Promise<number> {
   const model = MoeModel.load(dir, { onProgress: terminalProgress(), dtype, ...experts });
   try {
     const routers: { L: number; logits: Float32Array; N: number; E: number }[] = [];
+    const attnRouters: typeof routers = [];
     const t0 = performance.now();
-    const logits = model.forward(ids, B, T, { trace: { moe: (ev) => routers.push({ L: ev.moeLayer, logits: ev.logits, N: ev.N, E: ev.E }) } });
+    const logits = model.forward(ids, B, T, {
+      trace: {
+        moe: (ev) => routers.push({ L: ev.moeLayer, logits: ev.logits, N: ev.N, E: ev.E }),
+        moa: (ev) => attnRouters.push({ L: ev.moeLayer, logits: ev.logits, N: ev.N, E: ev.E }),
+      },
+    });
     const ms = performance.now() - t0;
     const entries: SafetensorsEntry[] = [{ name: 'logits', dtype: 'F32', shape: [B, T, model.desc.vocab], data: logits }];
     for (const r of routers) entries.push({ name: `router_logits.${r.L}`, dtype: 'F32', shape: [r.N, r.E], data: r.logits });
+    for (const r of attnRouters) entries.push({ name: `attention_router_logits.${r.L}`, dtype: 'F32', shape: [r.N, r.E], data: r.logits });
     writeSafetensors(values.out, entries, { producer: 'moekit forward', model: model.desc.hfClass });
     const store = model.expertStore;
     const lazy = store && {

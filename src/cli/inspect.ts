@@ -41,10 +41,11 @@ export async function runInspect(argv: string[]): Promise<number> {
     `layers        ${r.layers} (${r.moeLayers} MoE, ${r.denseLayers} dense), hidden ${r.hidden}, vocab ${r.vocab}`,
     `attention     ${a.kind.toUpperCase()}, ${a.heads} heads, ${a.kvHeads} kv heads, head dim ${a.headDim}${a.vHeadDim !== a.headDim ? ` (v ${a.vHeadDim})` : ''}` +
       `${a.slidingWindowLayers ? `, ${a.slidingWindowLayers} sliding-window layers` : ''}${a.sinks ? ', sinks' : ''}` +
-      `${a.linearLayers ? `; ${a.linearLayers} of the ${r.layers} layers ${linearKind}` : ''}`,
+      `${a.linearLayers ? `; ${a.linearLayers} of the ${r.layers} layers ${linearKind}` : ''}` +
+      `${a.moa ? `; a mixture of attention heads: q / o projections ${a.moa.experts} experts, top-${a.moa.topK}` : ''}`,
     nope ? 'rope          none (NoPE: no attention layer has positions)' : `rope          ${r.rope.type}, theta ${r.rope.theta}, ${r.rope.dim} dims${r.rope.interleaved ? ', interleaved' : ''}${r.rope.factor !== 1 ? `, factor ${r.rope.factor}` : ''}`,
     `experts       ${e.perLayer} per MoE layer${e.zero ? ` (${e.zero} of them zero-computation)` : ''}, top-${e.topK}, expert FFN ${e.expertFfn}${e.shared ? `, shared FFN ${e.shared}` : ''}, router ${e.router}${e.normTopK ? ' (renormalised)' : ''}`,
-    `parameters    ${human(p.total)} total, ${human(p.activePerToken)} active per token (routed experts ${human(p.routedExperts)})${p.unused ? `, ${human(p.unused)} unused (e.g. MTP)` : ''}`,
+    `parameters    ${human(p.total)} total, ${human(p.activePerToken)} active per token (routed experts ${human(p.routedExperts)}${p.attentionExperts ? `, routed attention experts ${human(p.attentionExperts)}` : ''})${p.unused ? `, ${human(p.unused)} unused (e.g. MTP)` : ''}`,
     ...(p.activeBasis ? [`active        ${human(p.activeMin!)} – ${human(p.activeMax!)} per token; the ${human(p.activePerToken)} counts ${p.activeBasis}`] : []),
     `dtypes        ${r.weights ? Object.entries(r.dtypes).map(([k, v]) => `${k} ${bytes(v!)}`).join(', ') : 'no weights (config.json only; counts from the config)'}`,
     `memory        ${r.weights ? `checkpoint ${bytes(m.checkpointBytes)}; ` : ''}bf16 weights ${bytes(m.f32WeightsBytes / 2)}; f32 weights ${bytes(m.f32WeightsBytes)}; KV cache ${bytes(m.kvCacheBytesPerToken)}/token, ${bytes(m.kvCacheBytesMaxContext)} at ${m.maxPositions} tokens`,

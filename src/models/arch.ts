@@ -42,10 +42,22 @@ export interface ArchSpec {
    * tensor table lists them, inspect counts them as unused, the loaders never read them
    */
   unreadTensors?(d: ModelDesc, l: number): { name: string; shape: number[] }[];
+  /**
+   * the checkpoint names (without `.weight`) of the embedding and the final norm, when they are not Llama's
+   * `model.embed_tokens` and `model.norm` (DBRX: `transformer.wte`, `transformer.norm_f`); the LM head is `lm_head`
+   */
+  globalNames?: GlobalNames;
 }
 
 export interface BufferSpec {
   name: string;
   shape: number[];
   value(): Float32Array;
+}
+
+export interface GlobalNames { embed: string; norm: string }
+
+/** the embedding's and the final norm's names in this architecture's checkpoints (ArchSpec.globalNames) */
+export function globalNames(a: Pick<ArchSpec, 'globalNames'>): GlobalNames {
+  return a.globalNames ?? { embed: 'model.embed_tokens', norm: 'model.norm' };
 }

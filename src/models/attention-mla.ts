@@ -87,5 +87,5 @@ export function mlaLatentForward(c: AttnCall): Float32Array {
       }
     }
   }
-  return linearFwd(k, out, N, w.o);
+  return linearFwd(k, out, N, w.o!);
 }

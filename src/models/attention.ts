@@ -18,6 +18,8 @@ import { rmsnormBackward, rmsnormForward, type NormSaved } from './norm.js';
 import { sliceCols } from './ops.js';
 import type { RopeTable } from './rope.js';
 import type { AttnWeights } from './weights.js';
+import type { MoeRouting } from '../moe/layer.js';
+import { moaOutput, moaQuery, moaRoute, type MoaRouting } from './moa.js';
 
 export interface AttnCall {
   k: Kernels;
@@ -36,6 +38,8 @@ export interface AttnCall {
   save: boolean;
   /** the decoder layer's own attention settings (chunked attention, NoPE, q/k norm off, temperature tuning) */
   layer?: LayerDesc;
+  /** the trace hook of a mixture of attention heads (AttentionDesc.moa): called once with its routing */
+  onRoute?: (r: MoeRouting) => void;
 }
 
 export interface AttnSaved {
@@ -52,6 +56,7 @@ export interface AttnSaved {
   lat?: NormSaved; // MLA: latent [N, kvLora] (input of kv_a_layernorm)
   latn?: Float32Array; // MLA: [N, kvLora] normalised, input of kv_b_proj
   gate?: Float32Array; // gated attention (outputGate): [N, nH·D] the gate logits
+  moa?: MoaRouting; // mixture of attention heads: the routing among its experts
   /** a batched decode step's new keys [B, kvH·Dk] and values [B, kvH·Dv], not yet in the caches (decodeFused writes them) */
   newKv?: { k: Float32Array; v: Float32Array };
 }
@@ -144,7 +149,8 @@ function writeCache(c: AttnCall, kk: Float32Array, v: Float32Array, heads: numbe
 function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   const { k, d, w, x, B, T, save } = c;
   const a = d.attention, N = B * T, D = a.headDim, nH = a.nHeads, nKV = a.nKvHeads;
-  let q = linearFwd(k, x, N, w.q!); // [N, nH·D]; gated attention: [N, nH, 2D] (per head the query, then its gate)
+  // [N, nH·D]; gated attention: [N, nH, 2D] (per head the query, then its gate); MoA: the routed experts' queries
+  let q = a.moa ? moaProject(c, s) : linearFwd(k, x, N, w.q!);
   if (a.outputGate) {
     const qg = q, g = new Float32Array(N * nH * D);
     q = new Float32Array(N * nH * D);
@@ -176,6 +182,22 @@ function projectGqa(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
   if (T === 1 && B > 1 && !save) s.newKv = { k: kk, v }; // a batched decode step: decodeFused writes them
   else writeCache(c, kk, v, nKV, D, D);
   return q;
+}
+
+/** the mixture of attention heads' route and queries q [N, nH·D] (h = j·K + s); the routing kept in s.moa and traced */
+function moaProject(c: AttnCall, s: Partial<AttnSaved>): Float32Array {
+  const { k, d, w, x, B, T } = c, a = d.attention, N = B * T;
+  if (c.save) throw new MoekitError('the mixture of attention heads (JetMoE) has no backward in the trainer');
+  const r = moaRoute(k, a.moa!, w.moa!, x, N);
+  c.onRoute?.(r);
+  s.moa = r;
+  return moaQuery(k, w.moa!, x, N, d.hidden, a.nKvHeads, a.headDim, r);
+}
+
+/** the heads' output out [N, nH·Dv] projected back: o_proj, or the mixture of attention heads' routed experts */
+function outProject(c: AttnCall, out: Float32Array, s: Partial<AttnSaved>): Float32Array {
+  const { k, d, w, B, T } = c, a = d.attention, N = B * T;
+  return s.moa ? moaOutput(k, w.moa!, out, N, d.hidden, a.nKvHeads, a.headDim, s.moa) : linearFwd(k, out, N, w.o!);
 }
 
 /**
@@ -364,7 +386,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   if (T === 1 && !save) {
     decodeFused(c, q, out, p.newKv ?? null);
     if (p.gate) outputGate(out, p.gate);
-    return { y: linearFwd(k, out, N, w.o) };
+    return { y: outProject(c, out, p) };
   }
   for (let b = 0; b < B; b++) {
     const S = c.pos0[b] + T, cols = a.sinks ? S + 1 : S, kv = c.kv[b];
@@ -390,7 +412,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
     if (save) throw new MoekitError('gated attention (Qwen3-Next) has no backward in the trainer');
     outputGate(out, p.gate);
   }
-  const y = linearFwd(k, out, N, w.o);
+  const y = outProject(c, out, p);
   if (!save) return { y };
   return { y, s: { ...p, x: c.x, q, kv: c.kv.slice(), probs: probs!, out } as AttnSaved };
 }
@@ -429,7 +451,7 @@ export function attentionBackward(c: AttnCall, s: AttnSaved, dy: Float32Array, d
   const { k, d, w, B, T } = c, a = d.attention, N = B * T, { nH, kvH, Dk, Dv } = dims(d);
   const group = nH / kvH, cols = a.sinks ? T + 1 : T;
   const dout = new Float32Array(N * nH * Dv); // [N, nH·Dv]
-  linearBackward(k, w.o, s.out, dy, N, dout, g);
+  linearBackward(k, w.o!, s.out, dy, N, dout, g);
   const dq = new Float32Array(N * nH * Dk), dk = new Float32Array(N * kvH * Dk), dv = new Float32Array(N * kvH * Dv);
   const dP = new Float32Array(T * cols); // [T, cols]; the sink column keeps dP = 0
   for (let b = 0; b < B; b++) {

@@ -11,7 +11,7 @@ export function moeDefaults(over: Partial<MoeDesc> & Pick<MoeDesc, 'experts' | '
   return {
     normTopK: false, routedScaling: 1, nGroup: 1, topkGroup: 1, normMin: 0, jitterEps: 0, weightInput: false, routerBias: false,
     selectionBias: false, sharedFfn: 0, sharedGated: false, act: 'swiglu', expertBias: false,
-    swigluLimit: 7, swigluAlpha: 1.702, ...over,
+    swigluLimit: 7, swigluAlpha: 1.702, outputBias: false, ...over,
   };
 }
 

@@ -8,7 +8,7 @@
 export type ArchName =
   | 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'deepseek_v3' | 'deepseek_v2'
   | 'ernie4_5_moe' | 'gpt_oss' | 'granitemoe' | 'glm4_moe' | 'dots1' | 'granitemoeshared' | 'hunyuan_v1_moe' | 'phimoe' | 'llama4_text' | 'qwen3_next' | 'minimax'
-  | 'longcat_flash' | 'flex_olmo' | 'aria_text' | 'granitemoehybrid';
+  | 'longcat_flash' | 'flex_olmo' | 'aria_text' | 'granitemoehybrid' | 'dbrx' | 'jetmoe';
 
 export type { RopeDesc } from '../io/config.js';
 import type { RopeDesc } from '../io/config.js';
@@ -59,6 +59,12 @@ export interface AttentionDesc {
    * σ(gate) before o_proj
    */
   outputGate?: boolean;
+  /**
+   * JetMoE's mixture of attention heads (models/moa.ts): the query and output projections are `moa.experts` experts,
+   * `moa.topK` routed per token by its router ('topk_softmax'; expertFfn = nKvHeads · headDim, one expert's query
+   * width); nHeads = topK · nKvHeads, head h = j · topK + s (key/value head j, slot s); `oBias`: the bias after the combine
+   */
+  moa?: MoeDesc;
   mla?: MlaDesc;
 }
 
@@ -149,8 +155,16 @@ export interface ModelDesc {
   hidden: number;
   nLayers: number;
   rmsEps: number;
-  /** every norm of the decoder (and the final one): RMSNorm [H], or LayerNorm with weight and bias [H] (PhiMoE) */
-  norm: 'rms' | 'layer';
+  /**
+   * the decoder layers' norms' eps where it is not rmsEps, the final norm's (JetMoE: transformers builds its layers'
+   * RMSNorms with the default 1e-6, only the final norm reads rms_norm_eps)
+   */
+  layerNormEps?: number;
+  /**
+   * every norm of the decoder (and the final one): RMSNorm [H], LayerNorm with weight and bias [H] (PhiMoE), or
+   * LayerNorm with a weight only (DBRX: nn.LayerNorm(bias=False))
+   */
+  norm: 'rms' | 'layer' | 'layer_nobias';
   tieEmbeddings: boolean;
   /** the LM head has a bias [V] (PhiMoE lm_head_bias) */
   lmHeadBias: boolean;

@@ -47,6 +47,16 @@ interface ArchKeys {
    * routed ones (`experts` key) and zero ones (this key), each renumbered in order, the router rows sliced alike
    */
   zeroExperts?: string;
+  /** why this architecture's checkpoints are not extracted (its layout is not the one this file rewrites) */
+  refused?: string;
+  /** why a sub-model that changes the experts or the top-k is not (layers alone still are) */
+  expertsFixed?: string;
+  /** where the decoder layers' tensors are (default `model.layers`; DBRX: `transformer.blocks`) */
+  layerPrefix?: string;
+  /** the config key of the layer count (default num_hidden_layers; DBRX: n_layers) */
+  layersKey?: string;
+  /** the fused tensors hold the experts' rows one after another in their first dimension, [E·I, …] (DBRX) */
+  flatFused?: boolean;
 }
 
 /** `layer_types` of the kept layers when the source has them */
@@ -152,6 +162,18 @@ const KEYS: Record<ArchName, ArchKeys> = {
     experts: 'num_experts', topK: 'moe_topk', router: ['mlp.gate.wg.weight'], fused: [],
     layers: (_c, kept) => allMoe(kept) ?? {},
   },
+  dbrx: {
+    experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k', router: ['ffn.router.layer.weight'],
+    fused: ['ffn.experts.mlp.w1', 'ffn.experts.mlp.v1', 'ffn.experts.mlp.w2'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+    layerPrefix: 'transformer.blocks', layersKey: 'n_layers', flatFused: true,
+  },
+  jetmoe: {
+    experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['mlp.router.layer.weight'],
+    fused: ['mlp.input_linear.weight', 'mlp.output_linear.weight'],
+    layers: (_c, kept) => allMoe(kept) ?? {},
+    expertsFixed: 'its attention experts (self_attention.experts) share num_local_experts and num_experts_per_tok with the MLP experts, so a sub-model of the MLP experts is no JetMoE config',
+  },
   granitemoeshared: {
     experts: 'num_local_experts', topK: 'num_experts_per_tok', router: ['block_sparse_moe.router.layer.weight'],
     fused: ['block_sparse_moe.input_linear.weight', 'block_sparse_moe.output_linear.weight'],
@@ -178,6 +200,16 @@ const KEYS: Record<ArchName, ArchKeys> = {
     layers: (_c, kept) => ({ layer_types: kept.map((l) => (l.mixer === 'mamba2' ? 'linear_attention' : 'full_attention')) }),
   },
 };
+
+/** config[key] = v; a dotted key (DBRX's `ffn_config.moe_top_k`) sets the field of a copy of the nested object */
+function setKey(config: Json, key: string, v: unknown): void {
+  const dot = key.indexOf('.');
+  if (dot < 0) { config[key] = v; return; }
+  const outer = key.slice(0, dot), inner = config[outer];
+  const o: Json = inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? { ...(inner as Json) } : {};
+  setKey(o, key.slice(dot + 1), v);
+  config[outer] = o;
+}
 
 /** DeepSeek: the first `first_k_dense_replace` layers dense, every later one MoE */
 function denseFirst(kept: LayerDesc[]): Json | string {
@@ -233,6 +265,7 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   const { arch, desc: d } = describeModel(cfgR);
   if (arch.tensorPrefix) throw new MoekitError(`extracting from a multimodal checkpoint (model_type '${cfgR.str('model_type')}', its language model under '${arch.tensorPrefix}') is not supported`, cfgR.file);
   const keys = KEYS[d.arch];
+  if (keys.refused) throw new MoekitError(`extracting from a ${d.arch} checkpoint is not supported: ${keys.refused}`, cfgR.file);
   const kept = spec.layers ?? [...Array(d.nLayers).keys()];
   if (kept.length === 0) throw new MoekitError('layers: keep at least one decoder layer');
   kept.forEach((l, i) => {
@@ -242,16 +275,19 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   const experts = keptExperts(d, kept, spec);
   const nKeep = experts.size ? [...experts.values()][0].length : d.moe.experts;
   const K = spec.topK ?? Math.min(d.moe.topK, nKeep);
+  if (keys.expertsFixed && (nKeep !== d.moe.experts || K !== d.moe.topK)) {
+    throw new MoekitError(`extracting other experts or another top-k from a ${d.arch} checkpoint is not supported: ${keys.expertsFixed} (keeping layers alone is)`, cfgR.file);
+  }
   if (!Number.isInteger(K) || K < 1 || K > nKeep) throw new MoekitError(`top-k must be an integer in [1, ${nKeep}] (the experts kept), got ${K}`);
   if (d.moe.nGroup > 1 && K > (d.moe.topkGroup * nKeep) / d.moe.nGroup) {
     throw new MoekitError(`top-k ${K} exceeds the ${(d.moe.topkGroup * nKeep) / d.moe.nGroup} experts of the ${d.moe.topkGroup} groups a token may use`);
   }
   const pattern = keys.layers(cfgR.raw, kept.map((l) => d.layers[l]));
   if (typeof pattern === 'string') throw new MoekitError(`layers: the kept layers have ${pattern}`, cfgR.file);
-  const config: Json = {
-    ...cfgR.raw, ...layerTypes(cfgR.raw, kept),
-    num_hidden_layers: kept.length, [keys.experts]: nKeep, [keys.topK]: K, ...pattern,
-  };
+  const config: Json = { ...cfgR.raw, ...layerTypes(cfgR.raw, kept), ...pattern };
+  setKey(config, keys.layersKey ?? 'num_hidden_layers', kept.length);
+  setKey(config, keys.experts, nKeep);
+  setKey(config, keys.topK, K);
   if (keys.zeroExperts) {
     // the kept ids below E_r are routed experts, the rest zero-computation ones
     const ids = experts.size ? [...experts.values()][0] : [...Array(d.moe.experts).keys()];
@@ -263,16 +299,18 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   if (d.arch === 'qwen3_moe' && 'num_local_experts' in cfgR.raw) config['num_local_experts'] = nKeep;
   if (cfgR.has('num_nextn_predict_layers')) config['num_nextn_predict_layers'] = 0; // MTP modules are not extracted
   const E = d.moe.experts;
+  const layerPrefix = keys.layerPrefix ?? 'model.layers';
+  const layerRe = new RegExp(`^${layerPrefix.replace(/\./g, '\\.')}\\.(\\d+)\\.(.*)$`);
   const ck = Checkpoint.open(path.dirname(cfgR.file));
   try {
     const entries: SafetensorsEntry[] = [];
     for (const name of ck.names()) {
-      const m = /^model\.layers\.(\d+)\.(.*)$/.exec(name);
+      const m = layerRe.exec(name);
       if (!m) { entries.push({ name, dtype: ck.info(name).dtype, shape: ck.info(name).shape, data: () => ck.readRaw(name) }); continue; }
       const l = Number(m[1]), rest = m[2];
       const ni = kept.indexOf(l);
       if (ni < 0) continue; // a dropped layer (or an MTP layer ≥ num_hidden_layers)
-      const prefix = `model.layers.${ni}.`;
+      const prefix = `${layerPrefix}.${ni}.`;
       const info = ck.info(name);
       const keep = experts.get(l);
       const perExpert = /^(.*\.experts)\.(\d+)\.(.*)$/.exec(rest);
@@ -285,10 +323,11 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
       if (keep && (keys.router.includes(base) || keys.fused.includes(base))) {
         if (rest.endsWith('_scale_inv') && keys.router.includes(base)) throw new MoekitError(`tensor '${name}': a block-scaled router cannot be sliced by rows`, info.file);
         // [E, ...] (or [1, E]): the kept experts' slices, in order
-        const lead = info.shape[0] === E ? 0 : info.shape.length === 2 && info.shape[0] === 1 && info.shape[1] === E ? 1 : -1;
+        const flat = keys.flatFused === true && keys.fused.includes(base) && info.shape[0] % E === 0; // [E·I, …]
+        const lead = flat || info.shape[0] === E ? 0 : info.shape.length === 2 && info.shape[0] === 1 && info.shape[1] === E ? 1 : -1;
         if (lead < 0) throw new MoekitError(`tensor '${name}' has shape [${info.shape.join(', ')}], expected an expert dimension of ${E}`, info.file);
         const shape = info.shape.slice();
-        shape[lead] = keep.length;
+        shape[lead] = flat ? keep.length * (info.shape[0] / E) : keep.length;
         entries.push({
           name: prefix + rest, dtype: info.dtype, shape,
           data: () => {

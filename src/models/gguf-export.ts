@@ -215,7 +215,7 @@ export function exportGguf(dir: string, file: string, type: ExportType): ExportR
       if (at.kNorm) vec(`${p}.attn_k_norm.weight`, at.kNorm);
       if (at.sinks) vec(`${p}.attn_sinks.weight`, at.sinks);
     }
-    lin(`${p}.attn_output`, at.o, 'attention');
+    lin(`${p}.attn_output`, at.o!, 'attention');
     if (ld.mlp === 'dense') { ffn(p, lw.dense!, ''); return; }
     const moe = lw.moe!, m = d.moe, E = m.experts;
     lin(`${p}.ffn_gate_inp`, moe.router, 'f32');

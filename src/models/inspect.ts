@@ -23,16 +23,18 @@ export interface InspectReport {
   moeLayers: number;
   hidden: number;
   vocab: number;
-  attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number };
+  /** moa: a mixture of attention heads' routed experts (JetMoE), null for the others */
+  attention: { kind: string; heads: number; kvHeads: number; headDim: number; vHeadDim: number; slidingWindowLayers: number; sinks: boolean; linearLayers: number; moa: { experts: number; topK: number } | null };
   rope: { type: string; theta: number; dim: number; interleaved: boolean; factor: number };
   /** perLayer: the router's choices, `zero` of them zero-computation experts (LongCat-Flash; absent: none) */
   experts: { perLayer: number; topK: number; expertFfn: number; shared: number; router: string; normTopK: boolean; zero?: number };
   /**
    * activePerToken: all but the routed experts a token does not run; with zero-computation experts (LongCat-Flash) the
    * count varies per token: activeMin / activeMax with the fewest / most routed experts, activePerToken with K · E_r / E
-   * of them (the router's even-load share: params.ts activeExperts), `activeBasis` says so
+   * of them (the router's even-load share: params.ts activeExperts), `activeBasis` says so; attentionExperts: the routed
+   * q / o projections of a mixture of attention heads (JetMoE; 0 for the others)
    */
-  parameters: { total: number; activePerToken: number; routedExperts: number; unused: number; activeMin?: number; activeMax?: number; activeBasis?: string };
+  parameters: { total: number; activePerToken: number; routedExperts: number; attentionExperts: number; unused: number; activeMin?: number; activeMax?: number; activeBasis?: string };
   /** bytes per stored type (safetensors dtypes; ggml type names for GGUF) */
   dtypes: Partial<Record<Dtype | string, number>>;
   /** false: config.json only; counts come from the description */
@@ -41,17 +43,20 @@ export interface InspectReport {
   desc: ModelDesc;
 }
 
-const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\./;
+const ROUTED = /\.experts\.|block_sparse_moe\.(input|output)_linear\.|\.mlp\.(input|output)_linear\./;
+/** a mixture of attention heads' routed projections (JetMoE), counted with its own E and K; its router and bias are not */
+const ROUTED_ATTENTION = /\.self_attention\.experts\.(input|output)_linear\./;
+const ATTENTION_SHARED = /\.self_attention\.experts\.(router|bias)/;
 
 /** weights counted from the safetensors headers, or from the description when there are none */
-function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlySet<string> = new Set(), unread: ReadonlySet<string> = new Set()): { total: number; routed: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
+function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlySet<string> = new Set(), unread: ReadonlySet<string> = new Set()): { total: number; routed: number; routedAttention: number; unused: number; bytes: number; dtypes: Partial<Record<Dtype | string, number>>; weights: boolean } {
   if (!fs.readdirSync(dir).some((f) => f.endsWith('.safetensors') || f === 'model.safetensors.index.json')) {
     const p = paramCounts(d);
-    return { total: p.total, routed: p.routedExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
+    return { total: p.total, routed: p.routedExperts, routedAttention: p.attentionExperts, unused: 0, bytes: 0, dtypes: {}, weights: false };
   }
   const ck = Checkpoint.open(dir);
   try {
-    let total = 0, routed = 0, unused = 0;
+    let total = 0, routed = 0, routedAttention = 0, unused = 0;
     for (const full of ck.names()) {
       if (/_scales$|_scale_inv$/.test(full)) continue; // quantisation scales, not parameters
       if (buffers.has(full.slice(prefix.length))) continue; // buffers the reference computes (ArchSpec.buffers), not parameters
@@ -62,9 +67,10 @@ function countWeights(dir: string, d: ModelDesc, prefix = '', buffers: ReadonlyS
       if (layer && Number(layer[1]) >= d.nLayers) { unused += n; continue; } // e.g. MTP layers
       if (unread.has(name)) { unused += n; continue; } // saved by the reference, read by no forward (ArchSpec.unreadTensors)
       total += n;
-      if (ROUTED.test(name)) routed += n;
+      if (ROUTED_ATTENTION.test(name)) routedAttention += n;
+      else if (ROUTED.test(name) && !ATTENTION_SHARED.test(name)) routed += n;
     }
-    return { total, routed, unused, bytes: ck.totalBytes(), dtypes: ck.bytesByDtype(), weights: true };
+    return { total, routed, routedAttention, unused, bytes: ck.totalBytes(), dtypes: ck.bytesByDtype(), weights: true };
   } finally {
     ck.close();
   }
@@ -84,7 +90,7 @@ function inspectGguf(file: string): { d: ModelDesc; c: ReturnType<typeof countWe
       bytes += t.bytes;
       dtypes[t.typeName] = (dtypes[t.typeName] ?? 0) + t.bytes;
     }
-    return { d, c: { total, routed, unused: 0, bytes, dtypes, weights: true } };
+    return { d, c: { total, routed, routedAttention: 0, unused: 0, bytes, dtypes, weights: true } };
   } finally {
     g.close();
   }
@@ -108,10 +114,11 @@ export function inspectModel(dir: string): InspectReport {
     const unread = new Set(d.layers.flatMap((_, l) => (described.arch.unreadTensors?.(d, l) ?? []).map((t) => t.name)));
     counts = countWeights(where, d, described.arch.tensorPrefix, buffers, unread);
   }
-  const { total, routed, unused, bytes, dtypes, weights } = counts;
+  const { total, routed, routedAttention, unused, bytes, dtypes, weights } = counts;
   {
     const E = d.moe.experts, K = d.moe.topK, Er = routedExperts(d.moe), act = activeExperts(d.moe);
-    const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0);
+    const idleAttn = d.attention.moa ? (routedAttention * (d.attention.moa.experts - d.attention.moa.topK)) / d.attention.moa.experts : 0;
+    const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0) - idleAttn;
     const active = activeWith(act.mean);
     // zero-computation experts: the active count varies per token; say what activePerToken counts
     const range = Er < E ? {
@@ -131,10 +138,11 @@ export function inspectModel(dir: string): InspectReport {
       moeLayers: d.layers.filter((l) => l.mlp === 'moe').length, hidden: d.hidden, vocab: d.vocab,
       attention: { kind: a.kind, heads: a.nHeads, kvHeads: a.nKvHeads, headDim: a.headDim, vHeadDim: a.vHeadDim,
         slidingWindowLayers: d.layers.filter((l) => l.slidingWindow !== null).length, sinks: a.sinks,
-        linearLayers: d.layers.filter((l) => !cachesKv(l)).length },
+        linearLayers: d.layers.filter((l) => !cachesKv(l)).length,
+        moa: a.moa ? { experts: a.moa.experts, topK: a.moa.topK } : null },
       rope: { type: d.rope.type, theta: d.rope.theta, dim: d.rope.dim, interleaved: d.rope.interleaved, factor: d.rope.factor },
       experts: { perLayer: E, topK: K, expertFfn: d.moe.expertFfn, shared: d.moe.sharedFfn, router: d.moe.router, normTopK: d.moe.normTopK, ...(Er < E ? { zero: E - Er } : {}) },
-      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, unused, ...range },
+      parameters: { total, activePerToken: Math.round(active), routedExperts: routed, attentionExperts: routedAttention, unused, ...range },
       dtypes, weights,
       memory: {
         checkpointBytes: bytes, f32WeightsBytes: total * 4, activeF32BytesPerToken: Math.round(active) * 4,

@@ -12,7 +12,7 @@ import { linearFwd } from '../tensor/linear.js';
 import { weightRows } from '../tensor/weight.js';
 import { moeForward } from '../moe/layer.js';
 import { ffnForward, SWIGLU } from '../moe/experts.js';
-import type { ArchSpec } from './arch.js';
+import { globalNames, type ArchSpec } from './arch.js';
 import { attentionForward, type AttnCall } from './attention.js';
 import { mlaLatentForward } from './attention-mla.js';
 import { deltanetForward } from './deltanet.js';
@@ -101,7 +101,8 @@ export class MoeModel {
       const total = desc.nLayers + 2;
       const task = `load ${path.basename(path.resolve(dir))}`;
       opts.onProgress?.({ status: 'initiate', task, total });
-      const embed = quantizeWeight(k, src.getMatrix('model.embed_tokens.weight', [V, H]), V, H, plan?.lmHead ?? null);
+      const gn = globalNames(archSpec);
+      const embed = quantizeWeight(k, src.getMatrix(`${gn.embed}.weight`, [V, H]), V, H, plan?.lmHead ?? null);
       opts.onProgress?.({ status: 'progress', task, loaded: 1, total, item: 'embeddings' });
       const layers = [];
       for (let l = 0; l < desc.nLayers; l++) {
@@ -109,10 +110,10 @@ export class MoeModel {
         layers.push(withExperts(t, () => (store ? store.layer(l) : eagerExperts(arch, src, desc, l))));
         opts.onProgress?.({ status: 'progress', task, loaded: l + 2, total, item: `layer ${l}` });
       }
-      const normW = src.get('model.norm.weight', [H]);
+      const normW = src.get(`${gn.norm}.weight`, [H]);
       // zero-centred (Qwen3-Next): the norm multiplies by 1 + w
       const norm = desc.normPlusOne ? normW.map((v) => Math.fround(1 + v)) : normW;
-      const normBias = desc.norm === 'layer' ? src.get('model.norm.bias', [H]) : undefined;
+      const normBias = desc.norm === 'layer' ? src.get(`${gn.norm}.bias`, [H]) : undefined;
       // the checkpoint's own lm_head when it has one, whatever tie_word_embeddings says (as transformers loads it);
       // the embedding when tied; an error when the config says it is not
       const tied = lmHeadIsEmbedding(src.has('lm_head.weight'), desc, ck.dir);
@@ -247,9 +248,10 @@ export class MoeModel {
     const k: Kernels = getKernels();
     const d = this.desc, H = d.hidden, N = B * T, rm = d.residualMultiplier;
     const post = d.normPlacement === 'post';
+    const eps = d.layerNormEps ?? d.rmsEps;
     // attention block: x + m_r · attn(norm(x)), or (post) x + m_r · norm(attn(x)); h1 [N, H] is the attention's input
     const h1 = post ? x.slice() : new Float32Array(N * H);
-    let n1 = post ? undefined : this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save);
+    let n1 = post ? undefined : this.norm(h1, save ? x.slice() : x, lw.attnNorm, lw.attnNormBias, N, save, eps);
     let a: Float32Array, attn: LayerTape['attn'] | undefined, mamba2: LayerTape['mamba2'];
     if (ld.mixer === 'deltanet') {
       if (save) throw new MoekitError('the Gated DeltaNet layers (Qwen3-Next) have no backward in the trainer');
@@ -260,12 +262,15 @@ export class MoeModel {
     } else if (ld.mixer === 'mamba2') {
       ({ y: a, s: mamba2 } = mamba2Forward(k, d, lw.mamba2!, h1, B, T, kv, save));
     } else {
-      const call: AttnCall = { k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld };
+      const call: AttnCall = {
+        k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld,
+        onRoute: trace?.moa && ((ev) => trace.moa!({ ...ev, moeLayer: route.moeLayer, layer: route.layer })),
+      };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
     }
     if (post) {
       const an = new Float32Array(N * H); // [N, H] norm(attn(x))
-      n1 = this.norm(an, a, lw.attnNorm, lw.attnNormBias, N, save);
+      n1 = this.norm(an, a, lw.attnNorm, lw.attnNormBias, N, save, eps);
       a = an;
     }
     const sc = ld.residualScale;
@@ -273,7 +278,7 @@ export class MoeModel {
     else for (let i = 0; i < N * H; i++) x[i] += a[i] * rm;
     // FFN block: x + m_r · mlp(norm(x)), or (post) x + m_r · norm(mlp(x)), dense or MoE; h2 [N, H] is the MLP's input
     const h2 = post ? x.slice() : new Float32Array(N * H);
-    const n2 = post ? undefined : this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save);
+    const n2 = post ? undefined : this.norm(h2, save ? x.slice() : x, lw.ffnNorm, lw.ffnNormBias, N, save, eps);
     let m: Float32Array;
     const lt: Partial<LayerTape> = { n1, h1, attn, n2, ...(mamba2 ? { mamba2 } : {}) };
     if (lw.moe) {
@@ -294,7 +299,7 @@ export class MoeModel {
     }
     if (post) {
       const mn = new Float32Array(N * H); // [N, H] norm(mlp(x))
-      lt.n2 = this.norm(mn, m, lw.ffnNorm, lw.ffnNormBias, N, save);
+      lt.n2 = this.norm(mn, m, lw.ffnNorm, lw.ffnNormBias, N, save, eps);
       m = mn;
     }
     if (d.residualNormed || sc) residual(x, d.residualNormed ? h2 : x, m, sc?.mlp ?? [1, 1], rm);
@@ -333,12 +338,17 @@ export class MoeModel {
     return save ? { dense0: r0.s!, n3: n3!, h3, attn: attn!, n4: n4!, dense1: r1.s! } : undefined;
   }
 
-  /** out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias); what the RMSNorm backward needs when `save` */
-  norm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, save: boolean): NormSaved | undefined {
+
+  /**
+   * out[N, H] = the description's norm of x (RMSNorm, or LayerNorm with its bias), with eps (default rmsEps); what the
+   * RMSNorm backward needs when `save`
+   */
+  norm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, save: boolean,
+       eps = this.desc.rmsEps): NormSaved | undefined {
     const d = this.desc;
-    if (d.norm === 'rms') return rmsnormForward(getKernels(), out, x, w, N, d.hidden, d.rmsEps, save);
-    if (save) throw new MoekitError('LayerNorm (PhiMoE) has no backward in the trainer');
-    layernormForward(out, x, w, b!, N, d.hidden, d.rmsEps);
+    if (d.norm === 'rms') return rmsnormForward(getKernels(), out, x, w, N, d.hidden, eps, save);
+    if (save) throw new MoekitError('LayerNorm (PhiMoE, DBRX) has no backward in the trainer');
+    layernormForward(out, x, w, b ?? null, N, d.hidden, eps);
     return undefined;
   }
 

@@ -1,7 +1,7 @@
 /**
  * RMSNorm, y[rows, dim] = x · rstd · w with rstd = 1 / sqrt(mean(x²) + eps), forward on the kernels and
  * its backward beside it. A saving forward keeps its input (it must not be overwritten: out ≠ x).
- * LayerNorm (PhiMoE), y = (x − mean) / sqrt(var + eps) · w + b, forward only (the trainer refuses it).
+ * LayerNorm (PhiMoE; DBRX without b), y = (x − mean) / sqrt(var + eps) · w + b, forward only (the trainer refuses it).
  */
 import { getKernels } from '../tensor/index.js';
 import type { Kernels } from '../tensor/kernels.js';
@@ -30,10 +30,10 @@ export function rmsnormBackward(dx: Float32Array, dy: Float32Array, s: NormSaved
 }
 
 /**
- * out[rows, dim] = (x − mean) / sqrt(var + eps) · w + b, the biased variance of each row, as torch's LayerNorm
- * (f32 results; sums in f64). out may alias x. Inference only: no backward.
+ * out[rows, dim] = (x − mean) / sqrt(var + eps) · w + b (b null: no bias), the biased variance of each row, as
+ * torch's LayerNorm (f32 results; sums in f64). out may alias x. Inference only: no backward.
  */
-export function layernormForward(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, rows: number,
+export function layernormForward(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, rows: number,
                                  dim: number, eps: number): void {
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
@@ -43,6 +43,7 @@ export function layernormForward(out: Float32Array, x: Float32Array, w: Float32A
     let v = 0;
     for (let j = 0; j < dim; j++) { const c = x[o + j] - mean; v += c * c; }
     const rstd = 1 / Math.sqrt(v / dim + eps);
-    for (let j = 0; j < dim; j++) out[o + j] = (x[o + j] - mean) * rstd * w[j] + b[j];
+    if (b) for (let j = 0; j < dim; j++) out[o + j] = (x[o + j] - mean) * rstd * w[j] + b[j];
+    else for (let j = 0; j < dim; j++) out[o + j] = (x[o + j] - mean) * rstd * w[j];
   }
 }

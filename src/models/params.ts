@@ -1,6 +1,7 @@
 /**
  * Parameter counts from a description alone, by component: total, routed experts, and active per
- * token (all but the unchosen routed experts: total − routed · (E − K) / E). Independent of the
+ * token (all but the unchosen routed experts: total − routed · (E − K) / E, and likewise for a mixture of attention
+ * heads' routed q / o projections with its own E and K). Independent of the
  * tensor tables; tests hold it to real checkpoints' headers and to published model sizes.
  * With zero-computation experts (MoeDesc.zeroExperts, LongCat-Flash) the routed experts a token runs vary: from
  * max(0, K − Z) (its K choices on zero experts as far as they go) to min(K, E_r); activePerToken counts K · E_r / E
@@ -25,6 +26,8 @@ export interface ParamCounts {
   denseFfn: number;
   router: number;
   routedExperts: number;
+  /** the routed query and output projections of a mixture of attention heads (JetMoE), beside `attention` */
+  attentionExperts: number;
   sharedExperts: number;
   total: number;
   activePerToken: number;
@@ -35,7 +38,7 @@ export interface ParamCounts {
 
 export function paramCounts(d: ModelDesc): ParamCounts {
   const H = d.hidden, a = d.attention, m = d.moe;
-  let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0;
+  let attn = 0, norms = 0, dense = 0, router = 0, routed = 0, shared = 0, attnExperts = 0;
   const normSize = d.norm === 'layer' ? 2 * H : H; // LayerNorm: weight and bias
   for (const layer of d.layers) {
     // a shortcut-MoE layer (LongCat-Flash) has two attention + dense-MLP sublayers beside its MoE
@@ -53,6 +56,11 @@ export function paramCounts(d: ModelDesc): ParamCounts {
       // Mamba-2: in_proj [I + C + nH, H], conv1d [C, K] (+ bias), dt_bias, A_log, D [nH], the gated norm [I], out_proj [H, I]
       const s = d.mamba2!, I = s.nHeads * s.headDim, C = I + 2 * s.nGroups * s.dState, P = I + C + s.nHeads;
       attn += H * P + C * s.convKernel + (s.convBias ? C : 0) + 3 * s.nHeads + I + I * H + (s.projBias ? P + H : 0);
+    } else if (a.moa) {
+      // JetMoE: the shared kv_proj, the attention router, the bias after the combine; the experts' q and o apart
+      const W = a.nKvHeads * a.headDim, E = a.moa.experts;
+      attn += 2 * W * H + E * H + (a.oBias ? H : 0);
+      attnExperts += E * 2 * W * H;
     } else if (a.kind === 'mla') {
       const x = a.mla!;
       const qOut = a.nHeads * a.headDim;
@@ -75,7 +83,7 @@ export function paramCounts(d: ModelDesc): ParamCounts {
     }
     if (layer.mlp === 'moe') {
       // the router scores all E choices, zero-computation experts included; only routed ones have weights
-      router += m.experts * H + (m.routerBias ? m.experts : 0) + (m.selectionBias ? m.experts : 0);
+      router += m.experts * H + (m.routerBias ? m.experts : 0) + (m.selectionBias ? m.experts : 0) + (m.outputBias ? H : 0); // (JetMoE's bias after the combine counted here)
       const bias = m.expertBias || d.denseBias;
       routed += routedExperts(m) * (3 * H * m.expertFfn + (bias ? 2 * m.expertFfn + H : 0));
       if (m.sharedFfn > 0) shared += 3 * H * m.sharedFfn + (d.denseBias ? 2 * m.sharedFfn + H : 0) + (m.sharedGated ? H : 0);
@@ -84,11 +92,12 @@ export function paramCounts(d: ModelDesc): ParamCounts {
   norms += normSize; // final norm
   const embedding = d.vocab * H;
   const lmHead = (d.tieEmbeddings ? 0 : d.vocab * H) + (d.lmHeadBias ? d.vocab : 0);
-  const total = embedding + lmHead + attn + norms + dense + router + routed + shared;
+  const total = embedding + lmHead + attn + attnExperts + norms + dense + router + routed + shared;
   const Er = routedExperts(m), act = activeExperts(m);
-  const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0);
+  const idleAttn = a.moa ? (attnExperts * (a.moa.experts - a.moa.topK)) / a.moa.experts : 0;
+  const activeWith = (k: number) => total - (Er > 0 ? (routed * (Er - k)) / Er : 0) - idleAttn;
   return {
-    embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, sharedExperts: shared, total,
+    embedding, lmHead, attention: attn, norms, denseFfn: dense, router, routedExperts: routed, attentionExperts: attnExperts, sharedExperts: shared, total,
     activePerToken: activeWith(act.mean), activeMin: activeWith(act.min), activeMax: activeWith(act.max),
   };
 }

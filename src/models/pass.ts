@@ -25,6 +25,12 @@ export interface Tracer {
   moe?(ev: MoeEvent): void;
   /** also hand each assignment's expert output to `moe` (MoeEvent.expertOutputs [N, K, H]) */
   expertOutputs?: boolean;
+  /**
+   * every mixture-of-attention-heads layer's routing among its attention experts (JetMoE: AttentionDesc.moa), before
+   * the layer's `moe` event, with the same fields; `moeLayer` and `layer` are its layer's. Kept apart from `moe`, which
+   * stays one event per MoE block (expert statistics, sub-model masks and patterns are the MLP experts')
+   */
+  moa?(ev: MoeEvent): void;
   /** residual stream [N, H]: i = 0 after the embedding, i = l + 1 after decoder layer l, nLayers after the final norm */
   hidden?(i: number, x: Float32Array, N: number): void;
 }

@@ -23,7 +23,7 @@ import { getKernels } from '../tensor/index.js';
 import { f32Weight } from '../tensor/weight.js';
 import { MoekitError } from '../util/errors.js';
 import { withTemp } from '../util/temp.js';
-import type { ArchSpec } from './arch.js';
+import { globalNames, type ArchSpec } from './arch.js';
 import type { ModelDesc } from './desc.js';
 import { expertPresence } from './expert-store.js';
 import { quantPlan, type QuantPlan, type WeightClass } from './quantize.js';
@@ -71,7 +71,7 @@ export function matrixClasses(arch: ArchSpec, d: ModelDesc, has: (name: string) 
       for (let e = 0; e < routedExperts(d.moe); e++) if (expertPresence(arch, rec, d, l, e) !== 'absent') ffn(arch.expert(rec, d, l, e));
     }
   }
-  out.set('model.embed_tokens.weight', { shape: [d.vocab, d.hidden], cls: 'lmHead' });
+  out.set(`${globalNames(arch).embed}.weight`, { shape: [d.vocab, d.hidden], cls: 'lmHead' });
   if (has('lm_head.weight')) out.set('lm_head.weight', { shape: [d.vocab, d.hidden], cls: 'lmHead' });
   return out;
 }

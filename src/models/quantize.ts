@@ -59,6 +59,11 @@ export function quantizeLayer(k: Kernels, t: LayerTensors, plan: QuantPlan): Lay
   const attn = t.attn && quantizeAttn(k, t.attn, plan);
   // a shortcut-MoE layer's second sublayer (LongCat-Flash) as the first
   const second = t.second && { ...t.second, attn: quantizeAttn(k, t.second.attn, plan), dense: quantizeFfn(k, t.second.dense, plan.experts) };
+  // a mixture of attention heads' (JetMoE) expert projections go with the attention's; its router stays as the MoE routers do
+  if (attn?.moa) {
+    const q = (L: Linear) => quantizeLinear(k, L, plan.attention);
+    attn.moa = { ...attn.moa, q: attn.moa.q.map(q), o: attn.moa.o.map(q) };
+  }
   // a Gated DeltaNet or lightning layer's projections go with the attention's
   const dn = t.deltanet;
   const deltanet = dn && { ...dn, qkvz: quantizeLinear(k, dn.qkvz, plan.attention), ba: quantizeLinear(k, dn.ba, plan.attention), out: quantizeLinear(k, dn.out, plan.attention) };

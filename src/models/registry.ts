@@ -3,6 +3,7 @@ import { MoekitError } from '../util/errors.js';
 import type { ConfigReader } from '../io/config.js';
 import type { ArchSpec } from './arch.js';
 import { aria, ariaText } from './aria.js';
+import { dbrx } from './dbrx.js';
 import { deepseekV2, deepseekV3 } from './deepseek.js';
 import { dots1 } from './dots1.js';
 import { flexOlmo } from './flex_olmo.js';
@@ -12,6 +13,7 @@ import { gptOss } from './gpt_oss.js';
 import { graniteMoe, graniteMoeShared } from './granite.js';
 import { graniteMoeHybrid } from './granitemoehybrid.js';
 import { hunyuanMoe } from './hunyuan.js';
+import { jetmoe } from './jetmoe.js';
 import { llama4, llama4Text } from './llama4.js';
 import { minimax } from './minimax.js';
 import { longcatFlash } from './longcat_flash.js';
@@ -23,7 +25,7 @@ import { qwen3Next } from './qwen3_next.js';
 import type { ModelDesc } from './desc.js';
 import { validateDesc } from './validate.js';
 
-export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, minimax, longcatFlash, flexOlmo, ariaText, aria, graniteMoeHybrid];
+export const ARCHS: ArchSpec[] = [mixtral, qwen2Moe, qwen3Moe, olmoe, deepseekV3, deepseekV2, ernie45Moe, gptOss, graniteMoe, glm4Moe, dots1, graniteMoeShared, hunyuanMoe, phimoe, llama4Text, llama4, qwen3Next, minimax, longcatFlash, flexOlmo, ariaText, aria, graniteMoeHybrid, dbrx, jetmoe];
 
 export function archFor(c: ConfigReader): ArchSpec {
   const mt = c.has('model_type') ? c.str('model_type') : '';

@@ -12,6 +12,7 @@ import { writeSafetensors, writeShardedSafetensors, type SafetensorsEntry } from
 import { rng } from '../util/rng.js';
 import type { ModelDesc } from './desc.js';
 import { archFor, describeModel } from './registry.js';
+import { globalNames } from './arch.js';
 import { f32Weight } from '../tensor/weight.js';
 import type { TensorSource } from './weights.js';
 import { routedExperts } from '../moe/types.js';
@@ -31,7 +32,9 @@ export interface TensorSpec {
  * embedding included
  */
 export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
-  const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [d.vocab, d.hidden] }];
+  const arch = archFor(new ConfigReader({ model_type: d.arch }, '<desc>'));
+  const gn = globalNames(arch);
+  const out: TensorSpec[] = [{ name: `${gn.embed}.weight`, shape: [d.vocab, d.hidden] }];
   const seen = new Set<string>();
   const rec: TensorSource = {
     has: () => false, // the plain (unquantised) layout
@@ -45,15 +48,14 @@ export function tensorTable(d: ModelDesc, mtp?: MtpKind): TensorSpec[] {
       return new Float32Array(rows ? (rows[1] - rows[0]) * row : shape.reduce((a, b) => a * b, 1));
     },
   };
-  const arch = archFor(new ConfigReader({ model_type: d.arch }, '<desc>'));
   for (let l = 0; l < d.nLayers; l++) {
     arch.loadLayer(rec, d, l);
     for (const b of arch.buffers?.(d, l) ?? []) if (!seen.has(b.name)) { out.push({ name: b.name, shape: b.shape.slice(), value: b.value }); seen.add(b.name); }
     if (d.layers[l].mlp === 'moe') for (let e = 0; e < routedExperts(d.moe); e++) arch.expert(rec, d, l, e);
     for (const t of arch.unreadTensors?.(d, l) ?? []) rec.get(t.name, t.shape); // saved by the reference, never read
   }
-  out.push({ name: 'model.norm.weight', shape: [d.hidden] });
-  if (d.norm === 'layer') out.push({ name: 'model.norm.bias', shape: [d.hidden] });
+  out.push({ name: `${gn.norm}.weight`, shape: [d.hidden] });
+  if (d.norm === 'layer') out.push({ name: `${gn.norm}.bias`, shape: [d.hidden] });
   if (!d.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [d.vocab, d.hidden] });
   if (d.lmHeadBias) out.push({ name: 'lm_head.bias', shape: [d.vocab] });
   const H = d.hidden;
@@ -104,7 +106,7 @@ function initializer(d: ModelDesc, seed: number, init?: TrainInit): (name: strin
   return (name, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const x = new Float32Array(n);
-    if (/norm\.weight$|layernorm\.weight$/.test(name)) x.fill(1);
+    if (/norm(_\w+)?\.weight$|layernorm\.weight$/.test(name)) x.fill(1); // DBRX: norm_1, norm_2, norm_f
     else if (/bias$|sinks$/.test(name)) x.fill(0);
     else {
       const router = /(mlp\.gate|router(\.layer)?)\.weight$|block_sparse_moe\.gate\.weight$/.test(name);

@@ -34,6 +34,8 @@ const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
   flex_olmo: { experts: 'num_experts', topK: 'num_experts_per_tok' },
   aria_text: { experts: 'moe_num_experts', topK: 'moe_topk' },
   granitemoehybrid: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
+  dbrx: { experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k' },
+  jetmoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */

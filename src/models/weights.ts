@@ -15,6 +15,7 @@ import type { MtpWeights } from './mtp.js';
 import type { DeltaNetWeights } from './deltanet.js';
 import type { LightningWeights } from './lightning.js';
 import type { Mamba2Weights } from './mamba2.js';
+import type { MoaWeights } from './moa.js';
 
 export interface AttnWeights {
   // GQA
@@ -31,7 +32,10 @@ export interface AttnWeights {
   kvA?: Linear; // [kvLora + rope, H]
   kvANorm?: Float32Array; // [kvLora]
   kvB?: Linear; // [nH·(nope+v), kvLora]
-  o: Linear; // [H, nH·Dv]
+  /** [H, nH·Dv] (absent with a mixture of attention heads: its experts' output projections, `moa.o`) */
+  o?: Linear;
+  /** JetMoE's mixture of attention heads (AttentionDesc.moa): its router, the experts' q and o projections, the bias */
+  moa?: MoaWeights;
 }
 
 export interface LayerWeights {

@@ -129,6 +129,7 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
       for (let i = 0; i < N * H; i++) out[i] += y[i];
     }
   }
+  if (w.bias) for (let n = 0; n < N; n++) for (let j = 0; j < H; j++) out[n * H + j] += w.bias[j]; // JetMoE's output bias
   if (!save) return { y: out };
   return { y: out, s: { x, N, r, offsets, order, experts, ys, shared, sharedY, sharedGate } };
 }
@@ -137,6 +138,7 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
 export function moeBackward(k: Kernels, m: MoeDesc, w: MoeWeights, s: MoeSaved, dy: Float32Array, dx: Float32Array,
                             H: number, g: Grads, dlExtra?: Float32Array): void {
   const K = s.r.K, N = s.N;
+  if (w.bias) { const gb = g.of(w.bias); for (let n = 0; n < N; n++) for (let j = 0; j < H; j++) gb[j] += dy[n * H + j]; }
   const dw = new Float32Array(N * K); // [N, K] gradient of the combine weights
   const Er = routedExperts(m);
   for (let e = 0; e < m.experts; e++) {

@@ -124,6 +124,7 @@ export function referenceMoe(m: MoeDesc, w: MoeWeights, x: Float32Array, N: numb
       const gate = w.sharedGate ? 1 / (1 + Math.exp(-matvec(w.sharedGate, xn)[0])) : 1;
       for (let h = 0; h < H; h++) acc[h] += gate * s[h];
     }
+    if (w.bias) for (let h = 0; h < H; h++) acc[h] += w.bias[h];
     for (let h = 0; h < H; h++) y[n * H + h] = acc[h];
   }
   return y;

@@ -55,6 +55,8 @@ export interface MoeDesc {
   expertBias: boolean;
   swigluLimit: number;
   swigluAlpha: number;
+  /** a bias [H] added to the block's output after the combine (JetMoE's `mlp.bias`) */
+  outputBias: boolean;
   /**
    * zero-computation experts (LongCat-Flash's `zero_expert_num` identity experts): the last zeroExperts of the
    * `experts` router choices have no weights; chosen, one returns its input, so the token gets w · x for it
@@ -103,4 +105,6 @@ export interface MoeWeights {
   experts: LayerExperts; // E × {gate [I,H], up [I,H], down [H,I]}
   shared: Ffn | null;
   sharedGate: Linear | null; // [1, H]
+  /** MoeDesc.outputBias: [H] added after the combine */
+  bias?: Float32Array | null;
 }

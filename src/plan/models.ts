@@ -155,6 +155,7 @@ export function shapeFromDesc(d: ModelDesc, extra: { name?: string; mtp_layers?:
   if (d.layers.some((l) => l.shortcutMoe)) {
     throw new MoekitError(`shortcut-connected MoE layers (LongCat-Flash: two attention + MLP sublayers per layer, zero-computation experts) are not modelled: the planner's cost model has one attention and one FFN per layer`, where);
   }
+  if (d.attention.moa) throw new MoekitError(`a mixture of attention heads (routed query and output projections, ${d.arch}): the planner's cost model has dense attention projections only`, where);
   const firstMoe = d.layers.findIndex((l) => l.mlp === 'moe');
   const moe = firstMoe >= 0 && d.moe.experts > 0;
   if (moe) {

@@ -62,11 +62,12 @@ function nameCopiedExperts(named: Map<string, Float32Array>, layers: LayerWeight
  * sparsemixer routing have forward passes only.
  */
 export function untrainable(d: ModelDesc): string | null {
-  if (d.norm === 'layer') return 'its LayerNorms have no backward here (RMSNorm only)';
+  if (d.norm !== 'rms') return 'its LayerNorms have no backward here (RMSNorm only)';
   if (d.layers.some((l) => l.mixer === 'deltanet')) return 'its Gated DeltaNet layers have no backward here';
   if (d.layers.some((l) => l.mixer === 'lightning')) return 'its lightning attention layers have no backward here';
   if (d.residualNormed || d.layers.some((l) => l.residualScale)) return 'its residual stream (MiniMax: α · norm(x) + β · block) has no backward here';
   if (d.attention.outputGate) return 'its gated attention has no backward here';
+  if (d.attention.moa) return 'its mixture of attention heads (routed query and output projections) has no backward here';
   if (d.normPlusOne) return 'its zero-centred norms are loaded as 1 + w, which the trainer would save as w';
   if (d.moe.router === 'sparsemixer') return 'the sparsemixer router has no backward here';
   if (d.moe.weightInput || d.moe.router === 'topk_sigmoid') return 'its MoE blocks (sigmoid top-k weights on the experts\' inputs) have no backward here';

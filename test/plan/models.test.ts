@@ -52,6 +52,11 @@ describe('model: { config: PATH } is read by the engine', () => {
         expect(() => resolveModel({ config: f }), f).toThrow(/shortcut-connected MoE layers .* are not modelled/);
         continue;
       }
+      if (d.attention.moa) {
+        // JetMoE's mixture of attention heads: not modelled, said so
+        expect(() => resolveModel({ config: f }), f).toThrow(/a mixture of attention heads .*: the planner's cost model has dense attention projections only/);
+        continue;
+      }
       if (d.layers.some((l, i) => l.mlp === 'dense' && d.layers.slice(0, i).some((x) => x.mlp === 'moe'))) {
         // Llama 4 Maverick's (and the tiny llama4_text's) dense layers between MoE ones: not modelled, said so
         expect(() => resolveModel({ config: f }), f).toThrow(/interleaved dense\/MoE layers are not modelled/);
