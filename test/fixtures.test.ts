@@ -21,14 +21,6 @@ const LOGITS_ONLY = ['llama4_text', 'aria_text', 'jetmoe'];
 
 const CASES = ARCHS.flatMap((a) => [[a, 'native'], [a, 'reference']] as const);
 
-/**
- * Fixtures whose reference recorded no router logits: LongCat-Flash's router applies F.linear to its classifier's
- * weight instead of calling the classifier, so make_fixtures_more.py's hook on it never fired (the script now also
- * hooks the router's input; the fixture was not re-made). Their router logits are held to what was recorded, the
- * combine weights c · softmax(logits)[e] at the experts the block chose, whose softmax runs over all the router's
- * logits (zero-computation experts included), and to the experts the reference's rule picks.
- */
-const NO_ROUTER_LOGITS = new Set(['longcat_flash']);
 
 /**
  * The reference's selection rule written out naively (softmax / sigmoid, bias for selection
@@ -100,31 +92,7 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
     return model.weights.layers[layer].moe!.selectionBias;
   }
 
-  it.runIf(NO_ROUTER_LOGITS.has(arch))('router logits give the recorded combine weights (softmax at the chosen experts × routed scaling) within 1e-5, and the reference\'s experts', () => {
-    const rr = SafetensorsFile.open(path.join(dir, 'router_reference.safetensors'));
-    expect(ref.names().some((n) => n.startsWith('router_logits.')) || rr.names().some((n) => n.startsWith('router_logits.'))).toBe(false);
-    const m = model.desc.moe;
-    expect(m.router).toBe('softmax_group');
-    expect(m.normTopK).toBe(false);
-    expect(routers.length).toBe(model.desc.layers.filter((l) => l.mlp === 'moe').length);
-    for (const ev of routers) {
-      const want = rr.readI32(`router_experts.${ev.moeLayer}`), rw = rr.readF32(`router_weights.${ev.moeLayer}`); // [N, K]
-      for (let t = 0; t < ev.N; t++) {
-        // the softmax of this token's logits over all E choices, written out
-        const row = Array.from(ev.logits.subarray(t * ev.E, (t + 1) * ev.E));
-        const mx = Math.max(...row), z = row.reduce((a, v) => a + Math.exp(v - mx), 0);
-        for (let j = 0; j < ev.K; j++) {
-          const e = want[t * ev.K + j];
-          expect(Math.abs(m.routedScaling * Math.exp(row[e] - mx) / z - rw[t * ev.K + j]), `MoE layer ${ev.moeLayer} token ${t} expert ${e}`).toBeLessThanOrEqual(1e-5);
-        }
-        const pick = naiveSelect(ev.logits.subarray(t * ev.E, (t + 1) * ev.E), ev.E, ev.K, m, biasOf(ev.moeLayer));
-        expect(pick, `MoE layer ${ev.moeLayer} token ${t}`).toEqual(Array.from(want.subarray(t * ev.K, (t + 1) * ev.K)).sort((a, b) => a - b));
-      }
-    }
-    rr.close();
-  });
-
-  it.skipIf(NO_ROUTER_LOGITS.has(arch))('router logits within 1e-4 and the same experts chosen for every token', () => {
+  it('router logits within 1e-4 and the same experts chosen for every token', () => {
     // the reference's output_router_logits gives none for two architectures: their logits come from the gate hooks
     // of router_reference.safetensors (scripts/make_router_refs.py); every MoE layer is compared either way
     // where transformers returns no router logits (reference.safetensors has none), the ones its router linear's
@@ -185,10 +153,10 @@ describe.each(CASES)('%s matches the reference implementation (%s kernels)', (ar
     // the reference's rule by the tests above)
     const logitsOnly = LOGITS_ONLY.includes(arch);
     expect(rr.names().filter((n) => n.startsWith('router_experts.')).length).toBe(logitsOnly ? 0 : routers.length);
-    expect(rr.names().filter((n) => n.startsWith('router_logits.')).length).toBe(NO_ROUTER_LOGITS.has(arch) ? 0 : routers.length * routersPerLayer(arch, 'hooks'));
+    expect(rr.names().filter((n) => n.startsWith('router_logits.')).length).toBe(routers.length * routersPerLayer(arch, 'hooks'));
     expect(routers.length).toBe(model.desc.layers.filter((l) => l.mlp === 'moe').length);
     for (const ev of routers) {
-      if (!NO_ROUTER_LOGITS.has(arch)) expect(maxAbsDiff(ev.logits, rr.readF32(routerName(arch, 'hooks', ev.moeLayer)))).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(ev.logits, rr.readF32(routerName(arch, 'hooks', ev.moeLayer)))).toBeLessThanOrEqual(1e-4);
       if (logitsOnly) continue;
       const want = rr.readI32(`router_experts.${ev.moeLayer}`); // [N, K]
       for (let t = 0; t < ev.N; t++) {

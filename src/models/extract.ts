@@ -284,8 +284,9 @@ export function extractSubModel(src: string, out: string, spec: ExtractSpec): { 
   }
   const pattern = keys.layers(cfgR.raw, kept.map((l) => d.layers[l]));
   if (typeof pattern === 'string') throw new MoekitError(`layers: the kept layers have ${pattern}`, cfgR.file);
-  const config: Json = { ...cfgR.raw, ...layerTypes(cfgR.raw, kept), ...pattern };
+  const config: Json = { ...cfgR.raw, ...layerTypes(cfgR.raw, kept) };
   setKey(config, keys.layersKey ?? 'num_hidden_layers', kept.length);
+  Object.assign(config, pattern); // after the layer count: LongCat-Flash's pattern sets num_hidden_layers to twice it
   setKey(config, keys.experts, nKeep);
   setKey(config, keys.topK, K);
   if (keys.zeroExperts) {
