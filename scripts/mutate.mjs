@@ -26,7 +26,7 @@ export const MODULES = {
   },
   runtime: {
     mutate: ['src/runtime/**/*.ts', '!src/runtime/worker.ts'],
-    tests: ['test/runtime.test.ts', 'test/sampling.test.ts', 'test/scheduler.test.ts', 'test/eval.test.ts'],
+    tests: ['test/runtime.test.ts', 'test/sampling.test.ts', 'test/scheduler.test.ts', 'test/eval.test.ts', 'test/remote.test.ts'],
   },
   train: {
     mutate: ['src/train/**/*.ts', '!src/train/worker.ts'],
