@@ -124,6 +124,25 @@ describe('one training step, assembled from its parts', () => {
     for (const [n, p] of tm.params) expect(maxAbsDiff(t.tm.params.get(n)!, p), n).toBeLessThan(1e-6);
   }, 60_000);
 
+  it('two data-parallel threads (the compiled worker) take the step of one: the same loss, the same update to float rounding', async () => {
+    const over = { train: { steps: 2, batch_size: B, grad_accum: 3, lr: 1e-2, warmup: 1, clip: 0.05, weight_decay: 0.1, seed: 4, workers: 2 } };
+    const one = new Trainer(config(path.join(tmp, 'w1'), { ...over, train: { ...over.train, workers: 1 } }));
+    const two = new Trainer(config(path.join(tmp, 'w2'), over));
+    const evs: Step[] = [];
+    await two.run((e) => { if (e.type === 'step') evs.push(e); });
+    const a = await one.trainStep(), b = await one.trainStep();
+    expect(evs.map((e) => e.step)).toEqual([1, 2]);
+    [a, b].forEach((e, i) => {
+      expect(evs[i].loss).toBeCloseTo(e.loss, 6);
+      expect(evs[i].aux_loss).toBeCloseTo(e.aux_loss, 6);
+      expect(evs[i].grad_norm / e.grad_norm).toBeCloseTo(1, 5);
+      expect(evs[i].balance).toEqual(e.balance); // the counts of every micro-batch, wherever it ran
+    });
+    let worst = 0;
+    for (const [n, p] of one.tm.params) worst = Math.max(worst, maxAbsDiff(two.tm.params.get(n)!, p));
+    expect(worst).toBeLessThan(1e-5);
+  }, 60_000);
+
   it('log_every reports every n-th step and the last; checkpoint.every writes before the end only', async () => {
     const out = path.join(tmp, 'c');
     const cfg = config(out, { train: { steps: 5, batch_size: 1, grad_accum: 1, lr: 1e-3, warmup: 1, seed: 1 }, log_every: 2, checkpoint: { every: 2, keep: 5 } });
