@@ -89,13 +89,13 @@ for (const name of names) {
     reporters: ['clear-text', 'progress-append-only', 'json'],
     jsonReporter: { fileName: `reports/mutation-${name}.json` },
     clearTextReporter: { allowColor: false, logTests: false, reportMutants: true, reportScoreTable: true },
-    tempDirName: `.stryker-tmp`,
+    tempDirName: `.stryker-tmp-${name}`, // one per module: two modules can run at once
     cleanTempDir: true,
     timeoutMS: 10_000,
     dryRunTimeoutMinutes: 20,
     timeoutFactor: 2,
     thresholds: { high: 90, low: 80, break: null },
-    ignorePatterns: ['dist/web', 'test-artifacts', 'reports', 'tmp', 'bench'],
+    ignorePatterns: ['dist/web', 'test-artifacts', 'reports', 'tmp', 'bench', '.stryker-tmp*'],
     disableTypeChecks: true,
   });
   const results = await stryker.runMutationTest();
