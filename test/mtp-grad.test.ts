@@ -20,6 +20,9 @@ const QWEN = {
   bos_token_id: 1, eos_token_id: 2, tie_word_embeddings: false,
 };
 
+/** Granite's scalings away from 1: the MTP paths through the embedding multiplier and the logit scale */
+const GRANITE = { ...JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures/hf-tiny-moe/granitemoe/config.json'), 'utf8')), embedding_multiplier: 1.7, logits_scaling: 2.5, bos_token_id: 1, eos_token_id: 2 };
+
 /** a random checkpoint with MTP weights of `kind` (depth D) */
 function mtpModel(name: string, config: Record<string, unknown>, kind: 'deepseek' | 'group', D: number): TrainableModel {
   const dir = path.join(tmp(), name);
@@ -72,6 +75,12 @@ describe('multi-token prediction gradients (finite differences)', () => {
       'model.layers.3.eh_proj.weight', 'model.layers.3.enorm.weight', 'model.layers.3.self_attn.k_proj.weight', 'model.layers.3.self_attn.q_norm.weight',
       'model.layers.3.post_attention_layernorm.weight',
     ], ['model.layers.1.self_attn.v_proj.weight', 'model.embed_tokens.weight', 'lm_head.weight']],
+    ['granitemoe next-group heads (scaled embeddings and logits)', GRANITE, 'group', 1, [
+      'model.next_group.0.proj.weight', 'model.next_group.0.norm.weight',
+    ], ['model.norm.weight', 'model.embed_tokens.weight']],
+    ['granitemoe MTP module (scaled embeddings and logits)', GRANITE, 'deepseek', 1, [
+      'model.layers.3.eh_proj.weight', 'model.layers.3.enorm.weight', 'model.layers.3.hnorm.weight',
+    ], ['model.layers.2.self_attn.o_proj.weight', 'model.embed_tokens.weight', 'lm_head.weight']],
     ['qwen3_moe next-group heads', QWEN, 'group', 2, [
       'model.next_group.0.proj.weight', 'model.next_group.0.norm.weight', 'model.next_group.1.proj.weight', 'model.next_group.1.norm.weight',
     ], ['model.norm.weight', 'model.layers.2.self_attn.o_proj.weight', 'model.embed_tokens.weight', 'lm_head.weight']],

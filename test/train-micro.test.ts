@@ -5,8 +5,10 @@
  * against central finite differences of that objective, with a micro-batch share (scale) below 1, two sub-models,
  * every balance loss and the distillation term (whose teacher, the full model, is held fixed as the spec says).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeRandomCheckpoint } from '../src/models/synth.js';
 import { Tape } from '../src/models/pass.js';
 import type { SubModel } from '../src/models/pass.js';
 import { balanceLoss } from '../src/moe/balance.js';
@@ -15,7 +17,7 @@ import type { Batch } from '../src/train/data.js';
 import { crossEntropyForward, klDivergence, nextTokenTargets } from '../src/train/loss.js';
 import { microStep, type MicroSpec } from '../src/train/micro.js';
 import { TrainableModel } from '../src/train/model.js';
-import { rng } from './helpers.js';
+import { maxAbsDiff, rng, scratchDir } from './helpers.js';
 
 const DIR = path.resolve(__dirname, '../fixtures/hf-tiny-moe/deepseek_v3');
 const tm = TrainableModel.load(DIR);
@@ -171,5 +173,28 @@ describe('a micro-batch: the gradient it accumulates (finite differences)', () =
     const teacher = objective(s).logits; // at θ0: the teacher gets no gradient
     const f = () => { const a = objective(s, teacher), b = objective({ ...s, distill: 0 }); return a.subLoss - b.subLoss; };
     for (const x of worstFd(['lm_head.weight', 'model.layers.2.self_attn.o_proj.weight', 'model.layers.0.mlp.down_proj.weight'], f, part, 1e-2)) expect(x.rel, x.name).toBeLessThan(2e-2);
+  }, 60_000);
+});
+
+describe('a micro-batch with multi-token prediction', () => {
+  const tmp = scratchDir('moekit-micro-mtp-');
+  it('its share scales the MTP loss and gradient as it scales the rest: half the share, half of each', () => {
+    const dir = path.join(tmp(), 'mtp');
+    const cfg = JSON.parse(fs.readFileSync(path.join(DIR, 'config.json'), 'utf8'));
+    writeRandomCheckpoint(dir, { ...cfg, num_nextn_predict_layers: 2 }, 3, 'F32', { std: 0.1 }, 'deepseek');
+    const mt = TrainableModel.load(dir, { mtp: 'deepseek' });
+    const at = (scale: number) => {
+      const g = new Grads(mt.params.values());
+      const out = microStep(mt.model, batch, { ...spec({ scale, subs: [], balance: { switch: 0, seq: 0, global: 0, zloss: 0 } }), mtp: { weight: 0.3 } }, g);
+      return { out, grads: [...mt.params.values()].map((p) => g.get(p) ?? new Float32Array(p.length)) };
+    };
+    const one = at(1), half = at(0.5);
+    expect(one.out.mtpLoss).toBeGreaterThan(0);
+    expect(half.out.mtpLoss).toBeCloseTo(one.out.mtpLoss / 2, 6);
+    expect(half.out.loss).toBeCloseTo(one.out.loss / 2, 6);
+    let worst = 0, top = 0;
+    one.grads.forEach((g, i) => { worst = Math.max(worst, maxAbsDiff(half.grads[i], g.map((x) => x / 2))); for (const x of g) top = Math.max(top, Math.abs(x)); });
+    expect(top).toBeGreaterThan(0);
+    expect(worst / top).toBeLessThan(1e-5);
   }, 60_000);
 });
