@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { exampleAt } from '../src/tasks/corpus.js';
 import { encode } from '../src/tasks/tokenizer.js';
 import { builtinSource } from '../src/train/corpus.js';
-import { jsonlSource, listSource, textFileSource, type Example, type ExampleSource } from '../src/train/data.js';
+import { loadTokenizer } from '../src/io/tokenizer.js';
+import { jsonlSource, listSource, Packer, textFileSource, tokenizeExample, type Example, type ExampleSource } from '../src/train/data.js';
 import { scratchDir } from './helpers.js';
 
 const tmp = scratchDir('moekit-sources-');
@@ -36,9 +37,13 @@ describe('text files', () => {
     expect(Array.from({ length: 8 }, (_, i) => s.at(i))).toEqual(Array.from({ length: 8 }, (_, i) => ref.at(i)));
   });
 
-  it('files without a paragraph are refused, naming them', () => {
-    const e = write('empty.txt', '\n \n\n');
-    expect(refusal(() => textFileSource([e], 0))).toEqual({ message: `${e}: no examples`, file: undefined });
+  it('files without a paragraph are refused, naming them; a missing one as a data file', () => {
+    const e = write('empty.txt', '\n \n\n'), e2 = write('empty2.txt', '   ');
+    expect(refusal(() => textFileSource([e, e2], 0))).toEqual({ message: `${e}, ${e2}: no examples`, file: undefined });
+    expect(textFileSource([write('tail.txt', 'a\n\n   ')], 0).at(1)).toEqual({ text: 'a' }); // a blank last paragraph is no example
+    const missing = path.join(tmp(), 'missing.txt');
+    expect(refusal(() => textFileSource([missing], 0)).message).toMatch(/data file/);
+    expect(refusal(() => jsonlSource([missing], 0)).message).toMatch(/data file/);
   });
 });
 
@@ -74,8 +79,9 @@ describe('JSONL files', () => {
     let why = '';
     try { JSON.parse('{"text": "b"'); } catch (e) { why = (e as Error).message; }
     expect(r.message).toBe(`line 3: malformed JSON: ${why}`);
-    const only = write('blank.jsonl', '\n\n');
-    expect(refusal(() => jsonlSource([only], 0)).message).toBe(`${only}: no examples`);
+    const only = write('blank.jsonl', '\n\n'), only2 = write('blank2.jsonl', ' ');
+    expect(refusal(() => jsonlSource([only, only2], 0)).message).toBe(`${only}, ${only2}: no examples`);
+    expect(refusal(() => listSource([], 0)).message).toBe('data: no examples');
   });
 });
 
@@ -113,5 +119,44 @@ describe('the built-in corpus', () => {
     expect(() => builtinSource(0, ['add', 'no-such-task'])).toThrow(/^data: .*no-such-task/);
     expect(() => builtinSource(0, ['add'], { add: -1 })).toThrow(/^data: mix weight of 'add' must be a number ≥ 0, got -1$/);
     expect(() => builtinSource(0, ['add'], { sort: 1 })).toThrow(/^data: mix names 'sort', which is not among the corpus's tasks$/);
+  });
+});
+
+describe('examples to tokens, tokens to rows', () => {
+  const tok = loadTokenizer(path.resolve(__dirname, '../examples/demo-moe'))!;
+  const sp = { bos: 1, eos: 2, pad: 3 };
+  it('the text is encoded without the tokenizer\'s own special tokens: [bos] and [eos] come once, from the ids given', () => {
+    const plain = tok.encode('abc', false), withSpecial = tok.encode('abc', true);
+    expect(withSpecial).not.toEqual(plain); // this tokenizer adds its own
+    expect(tokenizeExample(tok, { text: 'abc' }, sp)).toEqual({ ids: [1, ...plain, 2], mask: [0, ...plain.map(() => 1), 1] });
+    const p = tok.encode('2+2=', false), a = tok.encode('4', false);
+    expect(tokenizeExample(tok, { prompt: '2+2=', answer: '4' }, sp)).toEqual({ ids: [1, ...p, ...a, 2], mask: [0, ...p.map(() => 0), ...a.map(() => 1), 1] });
+    // a missing prompt or answer is empty
+    expect(tokenizeExample(tok, { answer: '4' }, sp)).toEqual({ ids: [1, ...a, 2], mask: [0, ...a.map(() => 1), 1] });
+    expect(tokenizeExample(tok, { prompt: '2+2=' }, sp)).toEqual({ ids: [1, ...p, 2], mask: [0, ...p.map(() => 0), 1] });
+  });
+
+  it('rows are padded with the pad id; rows of 2 are allowed; an example that fits exactly leaves nothing to carry', () => {
+    const src = { at: (i: number) => [{ tokens: { ids: [7, 8, 9], mask: [0, 1, 1] } }, { tokens: { ids: [5, 6], mask: [1, 1] } }][i % 2] };
+    const p = new Packer(src, tok, 5, sp);
+    const b = p.batch(1);
+    expect(Array.from(b.ids)).toEqual([7, 8, 9, 5, 6]); // 3 + 2 fit exactly
+    expect(p.state.carry).toBeNull();
+    const q = new Packer(src, tok, 4, sp);
+    expect(Array.from(q.batch(1).ids)).toEqual([7, 8, 9, 3]); // [5, 6] does not fit the 1 left: padding
+    expect(Array.from(new Packer(src, tok, 2, sp).batch(2).ids)).toEqual([7, 8, 9, 3]);
+  });
+
+  it('each epoch\'s order is a uniform shuffle: all 6 orders of 3 examples equally often over 3,000 seeds (5 sigma)', () => {
+    const ex = [{ text: 'a' }, { text: 'b' }, { text: 'c' }];
+    const n = 3000, seen = new Map<string, number>();
+    for (let seed = 0; seed < n; seed++) {
+      const s = listSource(ex, seed);
+      const k = [0, 1, 2].map((i) => s.at(i).text).join('');
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(6);
+    const sd = Math.sqrt(n * (1 / 6) * (5 / 6));
+    for (const [k, c] of seen) expect(Math.abs(c - n / 6), k).toBeLessThan(5 * sd);
   });
 });
