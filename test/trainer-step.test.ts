@@ -18,6 +18,7 @@ import { resolveConfig } from '../src/train/config.js';
 import { builtinSource } from '../src/train/corpus.js';
 import { Packer } from '../src/train/data.js';
 import { Trainer, type TrainEvent } from '../src/train/loop.js';
+import { WorkerPool } from '../src/train/workers.js';
 import { microStep } from '../src/train/micro.js';
 import { TrainableModel } from '../src/train/model.js';
 import { lrAt } from '../src/train/schedule.js';
@@ -129,7 +130,10 @@ describe('one training step, assembled from its parts', () => {
     const one = new Trainer(config(path.join(tmp, 'w1'), { ...over, train: { ...over.train, workers: 1 } }));
     const two = new Trainer(config(path.join(tmp, 'w2'), over));
     const evs: Step[] = [];
-    await two.run((e) => { if (e.type === 'step') evs.push(e); });
+    const pools: (number | undefined)[] = [];
+    await two.run((e) => { if (e.type === 'step') { evs.push(e); pools.push(two.workers?.size); } });
+    expect(pools).toEqual([1, 1]); // one worker thread beside this one, for the whole run
+    expect(two.workers).toBeNull(); // closed at the end
     const a = await one.trainStep(), b = await one.trainStep();
     expect(evs.map((e) => e.step)).toEqual([1, 2]);
     [a, b].forEach((e, i) => {
@@ -141,6 +145,11 @@ describe('one training step, assembled from its parts', () => {
     let worst = 0;
     for (const [n, p] of one.tm.params) worst = Math.max(worst, maxAbsDiff(two.tm.params.get(n)!, p));
     expect(worst).toBeLessThan(1e-5);
+  }, 60_000);
+
+  it('a worker that cannot load the model is refused as a training worker error', async () => {
+    const tm = TrainableModel.load(FIX);
+    await expect(WorkerPool.open(1, path.join(tmp, 'no-such-model'), tm)).rejects.toThrow(/^training worker: no such model directory or config file$/);
   }, 60_000);
 
   it('log_every reports every n-th step and the last; checkpoint.every writes before the end only', async () => {
