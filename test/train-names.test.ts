@@ -67,7 +67,8 @@ describe('t5Name', () => {
     expect(t5Name('model.layers.1.block_sparse_moe.router.layer.weight')).toBe('model.layers.1.block_sparse_moe.router.weight');
     for (const n of ['model.embed_tokens.weight', 'lm_head.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.2.mlp.gate.weight',
       'xmodel.layers.1.block_sparse_moe.input_linear.weight.y']) expect(t5Name(n)).toBe(n.replace('.block_sparse_moe.', '.mlp.'));
-    // anchored: a name that only contains Granite's suffix is not Granite's
+    // anchored at both ends: a name that only contains Granite's is not Granite's
+    expect(t5Name('xmodel.layers.1.block_sparse_moe.input_linear.weight')).toBe('xmodel.layers.1.mlp.input_linear.weight');
     expect(t5Name('model.layers.1.block_sparse_moe.input_linear.weight.extra')).toBe('model.layers.1.mlp.input_linear.weight.extra');
   });
 });
