@@ -14,6 +14,7 @@ import { loadTokenizer } from '../src/io/tokenizer.js';
 import { resolveConfig } from '../src/train/config.js';
 import { Packer, textFileSource } from '../src/train/data.js';
 import { checkpoints, Trainer } from '../src/train/loop.js';
+import { TrainableModel, untrainable } from '../src/train/model.js';
 import { microStep } from '../src/train/micro.js';
 import { writeRandomCheckpoint } from '../src/models/synth.js';
 import { Grads } from '../src/tensor/grads.js';
@@ -130,5 +131,26 @@ describe('refusals', () => {
     writeRandomCheckpoint(g, { ...QWEN, next_group_heads: 1 }, 2, 'F32', { std: 0.02 }, 'group');
     const cg = cfgOf('depth-group', { model: { from: g }, data: { seq_len: 16, tokenizer: TOK }, mtp: { kind: 'group', depth: 3 } });
     expect(refusal(() => new Trainer(cg))).toEqual({ message: 'mtp.depth 3: the checkpoint\'s config declares 1 (next_group_heads)', file: g });
+  });
+});
+
+describe('what the trainer cannot train', () => {
+  it('the fixtures it refuses, each with its reason; every flag of a description on its own', () => {
+    for (const [arch, why] of [
+      ['phimoe', 'its LayerNorms have no backward here (RMSNorm only)'],
+      ['qwen3_next', 'its Gated DeltaNet layers have no backward here'],
+      ['llama4_text', 'its MoE blocks (sigmoid top-k weights on the experts\' inputs) have no backward here'],
+    ]) {
+      const dir = path.join(FIX, arch);
+      expect(refusal(() => TrainableModel.load(dir))).toEqual({ message: `the trainer cannot train this ${arch} model: ${why}`, file: path.join(dir, 'config.json') });
+    }
+    const d = TrainableModel.load(path.join(FIX, 'mixtral')).model.desc;
+    expect(untrainable(d)).toBeNull();
+    expect(untrainable({ ...d, attention: { ...d.attention, outputGate: true } })).toBe('its gated attention has no backward here');
+    expect(untrainable({ ...d, normPlusOne: true })).toBe('its zero-centred norms are loaded as 1 + w, which the trainer would save as w');
+    expect(untrainable({ ...d, moe: { ...d.moe, router: 'sparsemixer' } })).toBe('the sparsemixer router has no backward here');
+    expect(untrainable({ ...d, moe: { ...d.moe, weightInput: true } })).toBe('its MoE blocks (sigmoid top-k weights on the experts\' inputs) have no backward here');
+    expect(untrainable({ ...d, moe: { ...d.moe, router: 'topk_sigmoid' } })).toBe('its MoE blocks (sigmoid top-k weights on the experts\' inputs) have no backward here');
+    expect(untrainable({ ...d, norm: 'layer' })).toBe('its LayerNorms have no backward here (RMSNorm only)');
   });
 });
