@@ -26,11 +26,11 @@ export const MODULES = {
   },
   runtime: {
     mutate: ['src/runtime/**/*.ts', '!src/runtime/worker.ts'],
-    tests: ['test/runtime.test.ts', 'test/sampling.test.ts', 'test/scheduler.test.ts', 'test/eval.test.ts'],
+    tests: ['test/runtime.test.ts', 'test/sampling.test.ts', 'test/scheduler.test.ts', 'test/eval.test.ts', 'test/remote.test.ts'],
   },
   train: {
     mutate: ['src/train/**/*.ts', '!src/train/worker.ts'],
-    tests: ['test/train-units.test.ts', 'test/train-config.test.ts', 'test/trainer.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts'],
+    tests: ['test/train-units.test.ts', 'test/train-config.test.ts', 'test/trainer.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts', 'test/train-micro.test.ts', 'test/train-sources.test.ts', 'test/train-names.test.ts', 'test/mtp-grad.test.ts', 'test/train-model-save.test.ts', 'test/trainer-step.test.ts', 'test/train-recipes.test.ts', 'test/trainer-setup.test.ts'],
   },
   io: {
     mutate: ['src/io/**/*.ts'],
@@ -89,13 +89,13 @@ for (const name of names) {
     reporters: ['clear-text', 'progress-append-only', 'json'],
     jsonReporter: { fileName: `reports/mutation-${name}.json` },
     clearTextReporter: { allowColor: false, logTests: false, reportMutants: true, reportScoreTable: true },
-    tempDirName: `.stryker-tmp`,
+    tempDirName: `.stryker-tmp-${name}`, // one per module: two modules can run at once
     cleanTempDir: true,
     timeoutMS: 10_000,
     dryRunTimeoutMinutes: 20,
     timeoutFactor: 2,
     thresholds: { high: 90, low: 80, break: null },
-    ignorePatterns: ['dist/web', 'test-artifacts', 'reports', 'tmp', 'bench'],
+    ignorePatterns: ['dist/web', 'test-artifacts', 'reports', 'tmp', 'bench', '.stryker-tmp*'],
     disableTypeChecks: true,
   });
   const results = await stryker.runMutationTest();

@@ -7,6 +7,8 @@
  *
  * The handle keeps the process alive only while it has work (loading, sessions, a stats call): a
  * script that forgets close() still exits. A server keeps itself alive by its listening socket.
+ * connectModel holds the handle's logic over any peer of the protocol (src/runtime/host.ts): openModel gives it a
+ * Worker; test/remote.test.ts an in-process one.
  */
 import { Worker } from 'node:worker_threads';
 import { MoekitError } from '../util/errors.js';
@@ -14,9 +16,9 @@ import { compiledWorker } from '../util/worker-file.js';
 import { Channel } from './channel.js';
 import type { GenEvent, LoadEvent, SessionOptions } from './events.js';
 import type { SchedulerStats } from './scheduler.js';
-import type { FromWorker, ModelInfo, ToWorker, WorkerInit } from './worker.js';
+import type { FromWorker, ModelInfo, ToWorker, WorkerInit } from './host.js';
 
-export type { ModelInfo } from './worker.js';
+export type { ModelInfo } from './host.js';
 export type OpenOptions = Omit<WorkerInit, 'dir'>;
 
 export interface ModelHandle {
@@ -32,10 +34,27 @@ export interface ModelHandle {
   close(): Promise<void>;
 }
 
+/**
+ * The model's thread as the handle sees it: a node:worker_threads Worker running src/runtime/worker.ts, or, in
+ * tests, the same protocol's peer (src/runtime/host.ts's serveModel) on a MessageChannel in this thread.
+ */
+export interface ModelThread {
+  postMessage(m: ToWorker): void;
+  on(ev: 'message', f: (m: FromWorker) => void): unknown;
+  on(ev: 'error' | 'messageerror', f: (e: Error) => void): unknown;
+  on(ev: 'exit', f: (code: number) => void): unknown;
+  ref(): void;
+  unref(): void;
+  terminate(): Promise<number>;
+}
 
 export function openModel(dir: string, opts: OpenOptions = {}): ModelHandle {
   const env = opts.threads !== undefined ? { env: { ...process.env, MOEKIT_THREADS: String(opts.threads) } } : {};
-  const worker = new Worker(compiledWorker(import.meta.url, 'runtime/worker.js'), { workerData: { dir, ...opts } satisfies WorkerInit, ...env });
+  return connectModel(new Worker(compiledWorker(import.meta.url, 'runtime/worker.js'), { workerData: { dir, ...opts } satisfies WorkerInit, ...env }));
+}
+
+/** the handle over a model's thread (openModel's, or a test's in-process peer) */
+export function connectModel(worker: ModelThread): ModelHandle {
   const send = (m: ToWorker) => worker.postMessage(m);
 
   // loading: ready, and the progress log every `events` iteration replays
