@@ -24,6 +24,13 @@ const err = (fn: () => unknown, re: RegExp, file: string) => {
 };
 
 describe('capped reads', () => {
+  it('a missing file is named once: "no such data file", "no such spec file"', () => {
+    const gone = path.join(os.tmpdir(), `moekit-missing-${process.pid}.txt`);
+    const msg = (what: string) => { try { readTextCapped(gone, 10, what); } catch (e) { return (e as Error).message; } return ''; };
+    expect(msg('data file')).toMatch(/no such data file/);
+    expect(msg('data file')).not.toMatch(/file file/);
+    expect(msg('spec')).toMatch(/no such spec file/);
+  });
   it('the caps', () => {
     expect([CONFIG_MAX_BYTES, SPEC_MAX_BYTES, TOKENIZER_MAX_BYTES, DATA_MAX_BYTES]).toEqual([16 * 2 ** 20, 4 * 2 ** 20, 256 * 2 ** 20, 1024 * 2 ** 20]);
   });

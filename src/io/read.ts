@@ -31,7 +31,7 @@ export function openRegular(file: string, what: string): { fd: number; size: num
     fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new MoekitError(code === 'ENOENT' ? `no such ${what} file` : `cannot read the ${what}: ${code ?? (e as Error).message}`, file);
+    throw new MoekitError(code === 'ENOENT' ? `no such ${what}${what.endsWith('file') ? '' : ' file'}` : `cannot read the ${what}: ${code ?? (e as Error).message}`, file);
   }
   const st = fs.fstatSync(fd);
   if (!st.isFile()) {
