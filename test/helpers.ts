@@ -121,3 +121,21 @@ export function bf16Value(bits: number): number {
   const f = new Float32Array(new Uint32Array([(bits & 0xffff) << 16]).buffer);
   return f[0];
 }
+
+/**
+ * Central finite differences at the `n` largest entries of an analytic gradient g of f with respect to p (in place:
+ * each entry is restored): the largest |g| (`top`) and the worst |(f(p + h) − f(p − h)) / 2h − g| relative to it
+ */
+export function fdAtTopEntries(p: Float32Array, g: Float32Array, f: () => number, h: number, n = 3): { top: number; rel: number } {
+  const order = [...g.keys()].sort((a, b) => Math.abs(g[b]) - Math.abs(g[a])).slice(0, n);
+  const top = Math.abs(g[order[0]]);
+  let rel = 0;
+  for (const i of order) {
+    const x0 = p[i];
+    p[i] = x0 + h; const a = f();
+    p[i] = x0 - h; const b = f();
+    p[i] = x0;
+    rel = Math.max(rel, Math.abs((a - b) / (2 * h) - g[i]) / top);
+  }
+  return { top, rel };
+}
