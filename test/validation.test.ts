@@ -14,6 +14,7 @@ import { MoekitError } from '../src/util/errors.js';
 import { MoeModel } from '../src/models/model.js';
 import { writeRandomCheckpoint } from '../src/models/synth.js';
 import { describeModel } from '../src/models/registry.js';
+import { FIXTURE_ARCHS } from './archs.js';
 import { ATTENTION_LIMITS, scoreRows } from '../src/models/attention.js';
 import { configVariantDir, maxAbsDiff, runCli, scratchDir } from './helpers.js';
 
@@ -526,5 +527,23 @@ describe('training config values', () => {
     await expectOneLine(['train', g], g, /train\.lr must be at most 10 in magnitude/);
     const h = specFile('train-steps.yaml', `model: { config: ${path.resolve(__dirname, '../examples/tiny-moe/config.json')} }\nout: ${path.join(tmp(), 'run-steps')}\ntrain: { steps: 0 }\n`);
     await expectOneLine(['train', h], h, /train\.steps must be ≥ 1/);
+  });
+});
+
+describe('an expert width of 0 in any family\'s fixture config is refused naming the key that family reads', () => {
+  // the key each architecture file reads for one expert's FFN width (src/models/<arch>.ts), written out here
+  const KEY: Record<string, string> = {
+    mixtral: 'intermediate_size', gpt_oss: 'intermediate_size', granitemoe: 'intermediate_size', olmoe: 'intermediate_size',
+    granitemoeshared: 'intermediate_size', hunyuan_v1_moe: 'intermediate_size', phimoe: 'intermediate_size', llama4_text: 'intermediate_size',
+    minimax: 'intermediate_size', flex_olmo: 'intermediate_size', aria_text: 'intermediate_size', granitemoehybrid: 'intermediate_size',
+    jetmoe: 'intermediate_size', longcat_flash: 'expert_ffn_hidden_size', dbrx: 'ffn_config.ffn_hidden_size',
+  };
+  it.each(FIXTURE_ARCHS)('%s', async (arch) => {
+    const { ConfigReader } = await import('../src/io/config.js');
+    const cfg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../fixtures/hf-tiny-moe', arch, 'config.json'), 'utf8'));
+    const key = KEY[arch] ?? 'moe_intermediate_size';
+    const [outer, inner] = key.split('.');
+    if (inner) cfg[outer] = { ...cfg[outer], [inner]: 0 }; else cfg[outer] = 0;
+    expect(() => describeModel(new ConfigReader(cfg, 'config.json'))).toThrow(new RegExp(`'${key.replace('.', '\\.')}'`));
   });
 });

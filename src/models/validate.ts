@@ -11,31 +11,32 @@ import { MoekitError } from '../util/errors.js';
 import type { ArchName, ModelDesc } from './desc.js';
 import { paramCounts } from './params.js';
 
-/** the config keys the description's expert fields come from, per architecture (for the messages) */
-const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string }> = {
-  mixtral: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  gpt_oss: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  granitemoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  qwen2_moe: { experts: 'num_experts', topK: 'num_experts_per_tok' },
-  qwen3_moe: { experts: 'num_experts', topK: 'num_experts_per_tok' },
-  olmoe: { experts: 'num_experts', topK: 'num_experts_per_tok' },
-  deepseek_v2: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
-  deepseek_v3: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
-  ernie4_5_moe: { experts: 'moe_num_experts', topK: 'moe_k' },
-  glm4_moe: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
-  dots1: { experts: 'n_routed_experts', topK: 'num_experts_per_tok' },
-  granitemoeshared: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  hunyuan_v1_moe: { experts: 'num_experts', topK: 'moe_topk' },
-  phimoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok' },
-  minimax: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  longcat_flash: { experts: 'n_routed_experts + zero_expert_num', topK: 'moe_topk' },
-  flex_olmo: { experts: 'num_experts', topK: 'num_experts_per_tok' },
-  aria_text: { experts: 'moe_num_experts', topK: 'moe_topk' },
-  granitemoehybrid: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
-  dbrx: { experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k' },
-  jetmoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok' },
+/** the config keys the description's expert fields come from, per architecture (for the messages): the expert count,
+ * top-k and one expert's FFN width */
+const EXPERT_KEYS: Record<ArchName, { experts: string; topK: string; expertFfn: string }> = {
+  mixtral: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  gpt_oss: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  granitemoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  qwen2_moe: { experts: 'num_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  qwen3_moe: { experts: 'num_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  olmoe: { experts: 'num_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  deepseek_v2: { experts: 'n_routed_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  deepseek_v3: { experts: 'n_routed_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  ernie4_5_moe: { experts: 'moe_num_experts', topK: 'moe_k', expertFfn: 'moe_intermediate_size' },
+  glm4_moe: { experts: 'n_routed_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  dots1: { experts: 'n_routed_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  granitemoeshared: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  hunyuan_v1_moe: { experts: 'num_experts', topK: 'moe_topk', expertFfn: 'intermediate_size' },
+  phimoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  llama4_text: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  qwen3_next: { experts: 'num_experts', topK: 'num_experts_per_tok', expertFfn: 'moe_intermediate_size' },
+  minimax: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  longcat_flash: { experts: 'n_routed_experts + zero_expert_num', topK: 'moe_topk', expertFfn: 'expert_ffn_hidden_size' },
+  flex_olmo: { experts: 'num_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  aria_text: { experts: 'moe_num_experts', topK: 'moe_topk', expertFfn: 'intermediate_size' },
+  granitemoehybrid: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
+  dbrx: { experts: 'ffn_config.moe_num_experts', topK: 'ffn_config.moe_top_k', expertFfn: 'ffn_config.ffn_hidden_size' },
+  jetmoe: { experts: 'num_local_experts', topK: 'num_experts_per_tok', expertFfn: 'intermediate_size' },
 };
 
 /** the most magnitude a multiplier or scale may have (and 1 / the least): beyond it f32 activations overflow */
@@ -127,8 +128,7 @@ export function validateDesc(d: ModelDesc, file: string): ModelDesc {
   if (moeLayers > 0) {
     pos(keys.experts, m.experts);
     range(keys.topK, m.topK, { int: true, min: 1, max: m.experts });
-    pos(['mixtral', 'gpt_oss', 'granitemoe', 'granitemoeshared', 'hunyuan_v1_moe', 'phimoe', 'llama4_text', 'minimax', 'granitemoehybrid'].includes(d.arch) ? 'intermediate_size'
-      : d.arch === 'longcat_flash' ? 'expert_ffn_hidden_size' : 'moe_intermediate_size', m.expertFfn);
+    pos(keys.expertFfn, m.expertFfn);
     if (m.zeroExperts !== undefined) range('zero_expert_num', m.zeroExperts, { int: true, min: 0, max: m.experts - 1 });
     range('n_group', m.nGroup, { int: true, min: 1, max: m.experts });
     if (m.experts % m.nGroup !== 0) fail(`key 'n_group' (${m.nGroup}) must divide ${keys.experts} (${m.experts})`);
