@@ -9,16 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { writeRandomCheckpoint } from '../src/models/synth.js';
 import { TrainableModel } from '../src/train/model.js';
 import { maxAbsDiff, rng, scratchDir, fdAtTopEntries } from './helpers.js';
+import { DEEPSEEK, QWEN } from './mtp-configs.js';
 
 const ROOT = path.resolve(__dirname, '..');
 const tmp = scratchDir('moekit-mtp-grad-');
-const DEEPSEEK = { ...JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures/hf-tiny-moe/deepseek_v3/config.json'), 'utf8')), bos_token_id: 1, eos_token_id: 2 };
-const QWEN = {
-  architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe', vocab_size: 512, hidden_size: 32, intermediate_size: 64,
-  moe_intermediate_size: 32, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, num_experts: 8,
-  num_experts_per_tok: 2, norm_topk_prob: true, max_position_embeddings: 256, rms_norm_eps: 1e-6, rope_theta: 10000,
-  bos_token_id: 1, eos_token_id: 2, tie_word_embeddings: false,
-};
 
 /** Granite's scalings away from 1: the MTP paths through the embedding multiplier and the logit scale */
 const GRANITE = { ...JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures/hf-tiny-moe/granitemoe/config.json'), 'utf8')), embedding_multiplier: 1.7, logits_scaling: 2.5, bos_token_id: 1, eos_token_id: 2 };
