@@ -4,23 +4,15 @@
  * rotary-embedding init functions, not taken from moekit).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigReader, rangeText, readConfig, SIZE_LIMITS } from '../src/io/config.js';
-import { MoekitError } from '../src/util/errors.js';
+import { expectError, scratchDir } from './helpers.js';
 
 const F = 'cfg.json';
 const r = (raw: Record<string, unknown>) => new ConfigReader(raw, F);
-/** the MoekitError a call throws: its message and the file it names */
-function err(f: () => unknown): string {
-  try { f(); } catch (e) {
-    expect(e).toBeInstanceOf(MoekitError);
-    expect((e as MoekitError).file).toBe(F);
-    return (e as Error).message;
-  }
-  throw new Error('no error thrown');
-}
+/** the message of the MoekitError naming F that a call throws (compared whole by the caller) */
+const err = (f: () => unknown): string => expectError(f, /^/, F).message;
 
 describe('rangeText', () => {
   it('names the interval, its open end and a refused 0', () => {
@@ -160,21 +152,20 @@ describe('ConfigReader.rope', () => {
 });
 
 describe('readConfig', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moekit-io-config-'));
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const msg = (f: () => unknown): string => { try { f(); } catch (e) { expect(e).toBeInstanceOf(MoekitError); return (e as MoekitError).oneLine(); } throw new Error('no error'); };
+  const scratch = scratchDir('moekit-io-config-');
   it('a directory or a file; errors name the path', () => {
+    const tmp = scratch();
     fs.writeFileSync(path.join(tmp, 'config.json'), '{"hidden_size": 8}');
     expect(readConfig(tmp).int('hidden_size')).toBe(8);
     expect(readConfig(path.join(tmp, 'config.json')).file).toBe(path.join(tmp, 'config.json'));
     expect(readConfig(tmp).file).toBe(path.join(tmp, 'config.json'));
-    expect(msg(() => readConfig(path.join(tmp, 'nope')))).toBe(`${path.join(tmp, 'nope')}: no such model directory or config file`);
+    expectError(() => readConfig(path.join(tmp, 'nope')), /^no such model directory or config file$/, path.join(tmp, 'nope'));
     const empty = path.join(tmp, 'empty');
     fs.mkdirSync(empty);
-    expect(msg(() => readConfig(empty))).toBe(`${path.join(empty, 'config.json')}: no config.json in the model directory`);
+    expectError(() => readConfig(empty), /^no config\.json in the model directory$/, path.join(empty, 'config.json'));
     for (const [name, text] of [['list.json', '[1]'], ['null.json', 'null'], ['num.json', '3']]) {
       fs.writeFileSync(path.join(tmp, name), text);
-      expect(msg(() => readConfig(path.join(tmp, name)))).toBe(`${path.join(tmp, name)}: config must be a JSON object`);
+      expectError(() => readConfig(path.join(tmp, name)), /^config must be a JSON object$/, path.join(tmp, name));
     }
   });
 });
