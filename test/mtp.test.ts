@@ -49,6 +49,9 @@ describe('multi-token prediction in the trainer', () => {
   // The recorded curve is main's before MTP existed (49325b8). The sgemm kernel set OpenBLAS runs (it depends on the
   // CPU: src/tensor/native.ts) rounds differently (1e-9 in the loss, 1e-6 in the gradient norm over these steps), so the recorded curve is held to 1e-4
   // relative; bit-for-bit equality is asserted within this process (absent = kind none; weight 0 = plain).
+  // deepseek_v3's curve is chaotic past its first step (train.test.ts CURVE: exact 1): another CPU's BLAS kernels
+  // (an AVX2-only AMD EPYC) put its step-5 gradient norm 1.5e-4 relative from the recording
+  const ROUNDING: Record<string, number> = { qwen3_moe: 1e-4, deepseek_v3: 1e-3 };
   it('mtp off (absent or kind none): main\'s recorded curve (to rounding), and absent = none bit for bit', async () => {
     const models: Record<string, Record<string, unknown>> = { qwen3_moe: QWEN, deepseek_v3: DEEPSEEK };
     const rec: Record<string, unknown> = {};
@@ -68,7 +71,7 @@ describe('multi-token prediction in the trainer', () => {
         curve.forEach((row, i) => row.forEach((v, j) => {
           const r = w[i][j];
           if (r === null || v === null) expect(v, `${name} step ${i} col ${j}`).toBe(r);
-          else expect(Math.abs((v as number) - (r as number)), `${name} step ${i} col ${j}: ${v} vs ${r}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(r as number)));
+          else expect(Math.abs((v as number) - (r as number)), `${name} step ${i} col ${j}: ${v} vs ${r}`).toBeLessThanOrEqual(ROUNDING[name] * Math.max(1, Math.abs(r as number)));
         }));
         expect(steps.every((e) => e.mtp_loss === null)).toBe(true);
       }

@@ -60,7 +60,14 @@ describe('jobs', () => {
     const mine = path.join(tmp, 'mine.json');
     const model = MoeModel.load(DEMO);
     await profileTasks(model, model.desc, mine, newStore(DEMO), ['sort', 'draw'].map((t) => builtinSource(taskByName(t))), { n: 6 });
-    expect(readStore(end.out, DEMO).tasks).toEqual(readStore(mine, DEMO).tasks);
+    // equal to float32 rounding: the job runs in the worker thread, whose kernels may split the GEMMs over another
+    // number of threads than this process's (seen on an AVX2-only EPYC: REAP scores 1e-7 apart); counts stay exact
+    const numbers: number[][] = [[], []];
+    const shape = (v: unknown, out: number[]): unknown => (typeof v === 'number' && !Number.isInteger(v) ? (out.push(v), 'x')
+      : Array.isArray(v) ? v.map((x) => shape(x, out)) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x, out)])) : v);
+    expect(shape(readStore(end.out, DEMO).tasks, numbers[0])).toEqual(shape(readStore(mine, DEMO).tasks, numbers[1]));
+    expect(numbers[0].length).toBeGreaterThan(0);
+    numbers[0].forEach((v, i) => expect(Math.abs(v - numbers[1][i]), `value ${i}: ${v} vs ${numbers[1][i]}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(numbers[1][i]))));
     // now the server's pattern store
     const after = await (await fetch(url + '/moekit/premoe')).json() as any;
     expect(after.store).toBe(end.out);

