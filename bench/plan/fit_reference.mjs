@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Fit the framework constants (host_kernel_s, launch_train_s) on the reference set's FIT rows only
+// Fit the framework constants (host_kernel_s, launch_train_s, blackwell_kernel_eff) on the reference set's FIT rows only
 // (src/plan/reference.ts), then print every row's error with the committed constants (src/plan/fitted.ts), as the
 // markdown table of docs/planner.md "Reference set". Usage (after npx tsc -p tsconfig.json):
 //   node bench/plan/fit_reference.mjs [--json]
@@ -10,7 +10,7 @@ import { hardwarePreset } from '../../dist/plan/hardware.js';
 const fit = fitReference(REFERENCE.filter((r) => r.split === 'fit'));
 const res = referenceErrors();
 if (process.argv.includes('--json')) { console.log(JSON.stringify({ fit, rows: res }, null, 1)); process.exit(0); }
-console.log(`fit on ${REFERENCE.filter((r) => r.split === 'fit').length} rows: host_kernel_s ${(fit.host_kernel_s * 1e6).toFixed(2)} us, launch_train_s ${(fit.launch_train_s * 1e6).toFixed(1)} us, RMS log error ${(100 * fit.rms_log_err).toFixed(1)}%\n`);
+console.log(`fit on ${REFERENCE.filter((r) => r.split === 'fit').length} rows: host_kernel_s ${(fit.host_kernel_s * 1e6).toFixed(3)} us, launch_train_s ${(fit.launch_train_s * 1e6).toFixed(1)} us, blackwell_kernel_eff ${fit.blackwell_kernel_eff.toFixed(3)}, RMS log error ${(100 * fit.rms_log_err).toFixed(1)}%\n`);
 console.log('| set | row | generation | predicted | published | error |');
 console.log('|---|---|---|---:|---:|---:|');
 for (const r of res) {

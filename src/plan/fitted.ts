@@ -151,15 +151,29 @@ export const FITTED = {
 
   // --- the simulator: fitted on the reference FIT rows (reference.ts) only ------------------------------------------
   host_kernel_s: {
-    value: 1e-7, kind: 'fit',
-    fitted_on: 'the fit gives 0.1 us, the floor of its grid: on the fit rows the host never binds (not identified; the model keeps the mechanism, with this value it is inert). Host (framework) seconds per kernel of the simulator\'s kernel lists, inside Megatron-Core + Transformer Engine; least squares on log throughput over the reference set\'s FIT rows only (REFERENCE_SPLIT.fit in reference.ts: Qwen3 on H100 and GB200), fitReference in reference.ts, node bench/plan/fit_reference.mjs',
+    value: 4.83e-8, kind: 'fit',
+    fitted_on: 'the fit gives 0.048 us, the floor of its grid: on the fit rows the host never binds (not identified; the model keeps the mechanism, with this value it is inert). Host (framework) seconds per kernel of the simulator\'s kernel lists, inside Megatron-Core + Transformer Engine; least squares on log throughput over the reference set\'s FIT rows only (REFERENCE_SPLIT.fit in reference.ts: Qwen3 on H100 and GB200), together with launch_train_s and blackwell_kernel_eff (fitReference in reference.ts, a 3-D grid; node bench/plan/fit_reference.mjs)',
     source: 'src/plan/reference.ts (the Megatron-Bridge 25.09 performance summary rows and their recipes)',
     checked_on: 'the reference set\'s validation rows (DeepSeek-V3 on H100/B200/GB200, Qwen3 on B200, the papers\' runs), test/plan/reference.test.ts', tuned_on_calibration: false,
   },
 
+  blackwell_kernel_eff: {
+    value: 0.425, kind: 'fit',
+    fitted_on: 'the fit gives 0.425: B200/GB200 GEMMs and attention reach 0.425 of the fraction of peak measured on the H200 (so a Blackwell BF16 GEMM runs at 0.77 x 0.425 x 2.25 PF = 0.74 PF, about an H100\'s). It absorbs what the roofline leaves out on Blackwell (fixed per-kernel latencies that do not shrink with the peak, small expert GEMMs that do not fill the tensor cores, and the CUDA-graph rows\' remaining per-kernel costs); no Blackwell GPU was measured. least squares on log throughput over the reference set\'s FIT rows only (REFERENCE_SPLIT.fit in reference.ts: Qwen3 on H100 and GB200), together with launch_train_s and blackwell_kernel_eff (fitReference in reference.ts, a 3-D grid; node bench/plan/fit_reference.mjs)',
+    source: 'src/plan/reference.ts (the Megatron-Bridge 25.09 performance summary rows and their recipes)',
+    checked_on: 'the reference set\'s Blackwell validation rows (Qwen3 and DeepSeek-V3 on B200, DeepSeek-V3 on GB200), test/plan/reference.test.ts', tuned_on_calibration: false,
+  },
+
+  graph_launch_s: {
+    value: 1.13e-6, kind: 'measured',
+    fitted_on: 'GPU seconds per kernel inside a replayed CUDA graph: a chain of 1,000 in-place adds on 256 bf16 elements captured with torch.cuda.CUDAGraph on one H200 takes 1.13 us a kernel (200 kernels: 1.16 us), against 9.3 us a kernel launched eagerly. Not fitted: the simulator takes it as the cost of one captured kernel launch',
+    source: 'docs/plan-graph-gap-h200.json (bench/plan/measure_graph_gap.py, device machine, torch 2.11, CUDA 13.0)',
+    checked_on: 'the same file\'s per-expert GEMM chains (256-512 rows): captured, each GEMM takes 6.5-8.1 us against 11.5-12.2 us eager', tuned_on_calibration: false,
+  },
+
   launch_train_s: {
-    value: 31.6e-6, kind: 'fit',
-    fitted_on: 'the fit gives 31.6 us (RMS log error 6.2% on the 6 fit rows). GPU seconds per kernel launch inside the training framework (the gap and tail of each kernel, each of Transformer Engine\'s per-expert GEMMs counted), fitted with host_kernel_s by least squares on log throughput over the reference set\'s FIT rows only (fitReference in reference.ts); it replaces an assumed 5 us',
+    value: 28.5e-6, kind: 'fit',
+    fitted_on: 'the fit gives 28.5 us (RMS log error 1.4% on the 6 fit rows; 31.6 us before CUDA graphs were modelled). GPU seconds per kernel launch inside the training framework outside a CUDA graph (the gap and tail of each kernel, each of Transformer Engine\'s per-expert GEMMs counted); least squares on log throughput over the reference set\'s FIT rows only (REFERENCE_SPLIT.fit in reference.ts: Qwen3 on H100 and GB200), together with launch_train_s and blackwell_kernel_eff (fitReference in reference.ts, a 3-D grid; node bench/plan/fit_reference.mjs)',
     source: 'src/plan/reference.ts (the Megatron-Bridge 25.09 performance summary rows and their recipes)',
     checked_on: 'the reference set\'s validation rows, test/plan/reference.test.ts', tuned_on_calibration: false,
   },

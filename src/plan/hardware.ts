@@ -38,6 +38,11 @@ export interface Hardware {
   gemm_eff: number;
   /** fraction of peak_fp8 that FP8 GEMMs with fine-grained (block) scaling reach */
   fp8_gemm_eff: number;
+  /**
+   * multiplier of the attention kernels' efficiencies (the SDPA fractions of peak measured on the H200, fitted.ts
+   * sdpa_cudnn_*); absent: 1
+   */
+  attn_eff?: number;
   /** fraction of hbm_bw that streaming kernels reach */
   bw_eff: number;
   /** fraction of link bandwidth that collectives (NCCL/HCCL) reach */
@@ -54,6 +59,20 @@ const MiB = 2 ** 20;
 
 /** the efficiencies of every NVIDIA preset: fitted or measured on one H200, or chosen against the calibration rows (fitted.ts) */
 const NV_EFF = { gemm_eff: FITTED.gemm_eff.value, fp8_gemm_eff: FITTED.fp8_gemm_eff.value, bw_eff: FITTED.bw_eff.value };
+
+/**
+ * Blackwell (B200, GB200): the Hopper-measured GEMM and attention efficiencies times one factor, fitted on the
+ * reference set's GB200 fit rows (fitted.ts blackwell_kernel_eff): the same kernels reach a smaller fraction of the
+ * doubled peak (fixed per-kernel latencies, small expert GEMMs that do not fill the larger tensor cores).
+ */
+export function blackwellEfficiencies(f: number = FITTED.blackwell_kernel_eff.value): { gemm_eff: number; fp8_gemm_eff: number; attn_eff: number } {
+  return { gemm_eff: FITTED.gemm_eff.value * f, fp8_gemm_eff: FITTED.fp8_gemm_eff.value * f, attn_eff: f };
+}
+const BLACKWELL_EFF_SOURCE = {
+  gemm_eff: `the Hopper fit (${FITTED.gemm_eff.value}) times blackwell_kernel_eff (${FITTED.blackwell_kernel_eff.value}, fitted on the reference set's GB200 fit rows: src/plan/fitted.ts)`,
+  fp8_gemm_eff: `the Hopper fit (${FITTED.fp8_gemm_eff.value}) times blackwell_kernel_eff (${FITTED.blackwell_kernel_eff.value}, src/plan/fitted.ts)`,
+  attn_eff: `blackwell_kernel_eff (${FITTED.blackwell_kernel_eff.value}, src/plan/fitted.ts): the H200-measured SDPA efficiencies scaled as the GEMMs`,
+};
 
 const fittedSource = (k: 'gemm_eff' | 'fp8_gemm_eff' | 'bw_eff') =>
   `${(FITTED[k] as Fitted).kind === 'chosen' ? 'chosen against the calibration rows' : FITTED[k].kind} (src/plan/fitted.ts): ${FITTED[k].fitted_on}`;
@@ -147,7 +166,7 @@ const PRESETS: Record<string, Hardware> = {
     preset: 'b200', name: 'NVIDIA B200 (DGX/HGX B200)',
     devices_per_node: 8, scaleup_domain: 8, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 64 * GB, hbm_bytes: 180 * GB, hbm_bw: 8e12, peak_bf16: 2250 * TF, peak_fp8: 4500 * TF,
-    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, ...blackwellEfficiencies(), coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA HGX B200: PCIe Gen5 x16 per GPU, 64 GB/s per direction',
       devices_per_node: 'NVIDIA DGX B200 datasheet: 8x B200',
@@ -156,14 +175,14 @@ const PRESETS: Record<string, Hardware> = {
       hbm_bytes: 'NVIDIA DGX B200 datasheet: 1,440 GB HBM3e total / 8 = 180 GB', hbm_bw: 'NVIDIA DGX B200 datasheet: 64 TB/s total / 8 = 8 TB/s',
       peak_bf16: 'NVIDIA HGX B200 datasheet: BF16 4.5 PFLOPS with sparsity -> 2.25 dense', peak_fp8: 'NVIDIA HGX B200 datasheet: FP8 9 PFLOPS with sparsity -> 4.5 dense',
       ...NV_EFF_SOURCE,
-      gemm_eff: `assumption: the Hopper fit (${FITTED.gemm_eff.value}, src/plan/fitted.ts) carried over; not measured on Blackwell`,
+      ...BLACKWELL_EFF_SOURCE,
     },
   },
   gb200: {
     preset: 'gb200', name: 'NVIDIA GB200 NVL72',
     devices_per_node: 4, scaleup_domain: 72, intra_bw: 900 * GB, intra_topology: 'switch', inter_bw: 50 * GB,
     host_bw: 450 * GB, hbm_bytes: 186 * GB, hbm_bw: 8e12, peak_bf16: 2500 * TF, peak_fp8: 5000 * TF,
-    ...NV_EFF, coll_eff: 0.75, coll_latency: 20e-6,
+    ...NV_EFF, ...blackwellEfficiencies(), coll_eff: 0.75, coll_latency: 20e-6,
     source: {
       host_bw: 'NVIDIA GB200 NVL72 datasheet: NVLink-C2C 900 GB/s (bidirectional) to the Grace CPU -> 450 GB/s per direction',
       devices_per_node: 'NVIDIA GB200 NVL72 datasheet: 18 compute trays of 2 Grace + 4 Blackwell',
@@ -173,7 +192,7 @@ const PRESETS: Record<string, Hardware> = {
       hbm_bytes: 'NVIDIA GB200 NVL72 datasheet: 13.4 TB HBM3e / 72 = 186 GB', hbm_bw: 'NVIDIA GB200 NVL72 datasheet: 576 TB/s / 72 = 8 TB/s',
       peak_bf16: 'NVIDIA GB200 NVL72 datasheet: FP16/BF16 360 PFLOPS with sparsity / 72 -> 2.5 dense', peak_fp8: 'NVIDIA GB200 NVL72 datasheet: FP8 720 PFLOPS with sparsity / 72 -> 5 dense',
       ...NV_EFF_SOURCE,
-      gemm_eff: `assumption: the Hopper fit (${FITTED.gemm_eff.value}, src/plan/fitted.ts) carried over; not measured on Blackwell`,
+      ...BLACKWELL_EFF_SOURCE,
     },
   },
   '910b': {
@@ -231,7 +250,7 @@ export function hardwarePreset(name: string, where = 'hardware.preset'): Hardwar
 
 const NUMERIC_OVERRIDES = [
   'devices_per_node', 'scaleup_domain', 'intra_bw', 'inter_bw', 'host_bw', 'hbm_bytes', 'hbm_bw', 'peak_bf16', 'peak_fp8',
-  'gemm_eff', 'fp8_gemm_eff', 'bw_eff', 'coll_eff', 'coll_latency',
+  'gemm_eff', 'fp8_gemm_eff', 'attn_eff', 'bw_eff', 'coll_eff', 'coll_latency',
 ] as const;
 
 /**
@@ -241,7 +260,7 @@ const NUMERIC_OVERRIDES = [
  */
 const OVERRIDE_RANGE: Record<string, [number, number, boolean]> = {
   devices_per_node: [1, 65536, true], scaleup_domain: [1, 2 ** 20, true],
-  gemm_eff: [0, 1, false], fp8_gemm_eff: [0, 1, false], bw_eff: [0, 1, false], coll_eff: [0, 1, false],
+  gemm_eff: [0, 1, false], fp8_gemm_eff: [0, 1, false], attn_eff: [0, 1.9, false], bw_eff: [0, 1, false], coll_eff: [0, 1, false],
   coll_latency: [0, 1, false],
   intra_bw: [0, 1e15, false], inter_bw: [0, 1e15, false], host_bw: [0, 1e15, false], hbm_bytes: [0, 1e15, false],
   hbm_bw: [0, 1e15, false], peak_bf16: [0, 1e18, false], peak_fp8: [0, 1e18, false],

@@ -65,7 +65,7 @@ export function kernelTime(k: Kernel, hw: Hardware, c: OpConstants = OP_CONSTANT
     case 'scatter':
       return k.bytes / (hw.hbm_bw * c.scatter_eff) + c.launch_s;
     case 'flash':
-      return k.flops / ((k.bwd ? c.flash_bwd_eff : c.flash_fwd_eff) * hw.peak_bf16) + c.launch_s;
+      return k.flops / ((k.bwd ? c.flash_bwd_eff : c.flash_fwd_eff) * (hw.attn_eff ?? 1) * hw.peak_bf16) + c.launch_s;
   }
 }
 

@@ -16,6 +16,7 @@
  */
 import { accountedThroughput, CALIBRATION, type CalibrationRow } from './calibration.js';
 import { FITTED } from './fitted.js';
+import { blackwellEfficiencies } from './hardware.js';
 import { resolveSpec } from './spec.js';
 import { simulate } from './simulate.js';
 
@@ -164,44 +165,64 @@ export const REFERENCE_SPLIT = {
 
 export interface ReferenceResult { id: string; name: string; split: Split; generation: Generation; moe: boolean; predicted: number; published: number; error: number; metric: 'throughput' | 'mfu' }
 
-/** predicted tokens/s/GPU of one Megatron-Bridge row with the two fitted framework constants given */
-export function predictRow(r: ReferenceRow, hostKernelS: number, launchS: number): number {
-  return simulate(resolveSpec(structuredClone(r.spec), r.id), { hostKernelS, launchS }).tokens_per_s_per_device;
+/** the constants fitted on the fit rows (fitted.ts host_kernel_s, launch_train_s, blackwell_kernel_eff) */
+export interface FrameworkConstants { host_kernel_s: number; launch_train_s: number; blackwell_kernel_eff: number }
+
+/** the committed values of the fitted constants */
+export function committedFramework(): FrameworkConstants {
+  return { host_kernel_s: FITTED.host_kernel_s.value, launch_train_s: FITTED.launch_train_s.value, blackwell_kernel_eff: FITTED.blackwell_kernel_eff.value };
 }
 
-export interface ReferenceFit { host_kernel_s: number; launch_train_s: number; rms_log_err: number }
+/** one row simulated with the framework constants given (a Blackwell row gets its efficiencies from k's factor) */
+function simulateRow(r: ReferenceRow, k: FrameworkConstants) {
+  const spec = resolveSpec(structuredClone(r.spec), r.id);
+  if (r.generation === 'blackwell') spec.hardware = { ...spec.hardware, ...blackwellEfficiencies(k.blackwell_kernel_eff) };
+  return { spec, sim: simulate(spec, { hostKernelS: k.host_kernel_s, launchS: k.launch_train_s }) };
+}
+
+/** predicted tokens/s/GPU of one Megatron-Bridge row with the fitted framework constants given */
+export function predictRow(r: ReferenceRow, k: FrameworkConstants): number {
+  return simulateRow(r, k).sim.tokens_per_s_per_device;
+}
+
+export interface ReferenceFit extends FrameworkConstants { rms_log_err: number }
 
 /**
  * Least squares on log throughput over the rows given, which must all be fit rows (it throws otherwise): the host
- * seconds per kernel and the GPU seconds per launch of the training framework, by a grid over 0.1-100 us each
- * (log-spaced, 8 points a decade) refined once around its best point. A grid, not a descent: below the point where
- * the host or the launches start to bind the loss is flat.
+ * seconds per kernel and the GPU seconds per launch of the training framework (0.1-100 us each, log-spaced) and the
+ * Blackwell kernel-efficiency factor (0.25-1), by a grid refined twice around its best point. A grid, not a descent:
+ * below the point where the host or the launches start to bind the loss is flat.
  */
 export function fitReference(rows: ReferenceRow[]): ReferenceFit {
   const bad = rows.filter((r) => r.split !== 'fit' || r.calibration);
   if (bad.length) throw new Error(`fitReference was given rows outside the fit set: ${bad.map((r) => r.id).join(', ')}`);
-  const loss = (h: number, l: number) => rows.reduce((a, r) => a + Math.log(predictRow(r, h, l) / r.tokens_per_s_per_device) ** 2, 0);
-  let best = { h: 1e-6, l: 1e-6, f: Infinity };
-  const grid = (h0: number, h1: number, l0: number, l1: number, n: number) => {
-    for (let i = 0; i <= n; i++) for (let j = 0; j <= n; j++) {
-      const h = h0 * (h1 / h0) ** (i / n), l = l0 * (l1 / l0) ** (j / n);
-      const f = loss(h, l);
-      if (f < best.f) best = { h, l, f };
+  const loss = (k: FrameworkConstants) => rows.reduce((a, r) => a + Math.log(predictRow(r, k) / r.tokens_per_s_per_device) ** 2, 0);
+  let best = { k: { host_kernel_s: 1e-6, launch_train_s: 1e-6, blackwell_kernel_eff: 1 }, f: Infinity };
+  const grid = (lo: FrameworkConstants, hi: FrameworkConstants, n: number) => {
+    const at = (a: number, b: number, i: number) => a * (b / a) ** (i / n);
+    for (let i = 0; i <= n; i++) for (let j = 0; j <= n; j++) for (let q = 0; q <= n; q++) {
+      const k = { host_kernel_s: at(lo.host_kernel_s, hi.host_kernel_s, i), launch_train_s: at(lo.launch_train_s, hi.launch_train_s, j), blackwell_kernel_eff: Math.min(1, at(lo.blackwell_kernel_eff, hi.blackwell_kernel_eff, q)) };
+      const f = loss(k);
+      if (f < best.f) best = { k, f };
     }
   };
-  grid(1e-7, 1e-4, 1e-7, 1e-4, 24);
-  grid(best.h / 1.4, best.h * 1.4, best.l / 1.4, best.l * 1.4, 8);
-  return { host_kernel_s: best.h, launch_train_s: best.l, rms_log_err: Math.sqrt(best.f / rows.length) };
+  grid({ host_kernel_s: 1e-7, launch_train_s: 1e-7, blackwell_kernel_eff: 0.25 }, { host_kernel_s: 1e-4, launch_train_s: 1e-4, blackwell_kernel_eff: 1 }, 12);
+  for (const r of [1.8, 1.15]) {
+    const b = best.k;
+    grid({ host_kernel_s: b.host_kernel_s / r, launch_train_s: b.launch_train_s / r, blackwell_kernel_eff: b.blackwell_kernel_eff / r },
+      { host_kernel_s: b.host_kernel_s * r, launch_train_s: b.launch_train_s * r, blackwell_kernel_eff: b.blackwell_kernel_eff * r }, 6);
+  }
+  return { ...best.k, rms_log_err: Math.sqrt(best.f / rows.length) };
 }
 
 /**
  * Every row's error, predicted / published - 1 of throughput (the MFU-only papers: of MFU, which is throughput
  * times a constant): the Megatron-Bridge rows at steady state, the papers' rows as calibration.ts accounts them.
+ * `fit`: the framework constants to use (default: the committed ones).
  */
-export function referenceErrors(rows: ReferenceRow[] = REFERENCE, fit?: { host_kernel_s: number; launch_train_s: number }): ReferenceResult[] {
+export function referenceErrors(rows: ReferenceRow[] = REFERENCE, fit: FrameworkConstants = committedFramework()): ReferenceResult[] {
   return rows.map((r) => {
-    const spec = resolveSpec(structuredClone(r.spec), r.id);
-    const sim = simulate(spec, fit ? { hostKernelS: fit.host_kernel_s, launchS: fit.launch_train_s } : {});
+    const { spec, sim } = simulateRow(r, fit);
     const moe = spec.model.experts > 0;
     const c = r.calibration;
     if (!c) {

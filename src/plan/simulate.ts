@@ -56,6 +56,8 @@ export function trainConstants(hw: Hardware): OpConstants {
  * captured layer costs one graph launch; dropless MoE blocks are not captured (their shapes change every step).
  */
 export const HOST_KERNEL_S = (): number => FITTED.host_kernel_s.value;
+/** GPU seconds per kernel inside a replayed CUDA graph (measured: fitted.ts graph_launch_s) */
+export const GRAPH_LAUNCH_S = (): number => FITTED.graph_launch_s.value;
 
 /** Fraction of EP all-to-all time hidden behind compute, per ep_overlap mode (chosen, not measured: fitted.ts says how). */
 export const EP_OVERLAP = { none: 0, adaptive: FITTED.ep_overlap_adaptive.value, dualpipe: FITTED.ep_overlap_dualpipe.value } as const;
@@ -163,7 +165,12 @@ interface LayerCost {
 
 const ZERO_PART: Part = { f: 0, b: 0, rc: 0, flopsF: 0, kf: 0, kb: 0 };
 
-function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe: boolean, c: OpConstants): LayerCost {
+/**
+ * One layer's cost. `c` prices the kernels of the layer; `cr` those of the MoE block's routed part (dispatch, experts,
+ * combine), which differ when the layer is captured in a CUDA graph but a dropless MoE block is not (its shapes change
+ * every step).
+ */
+function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe: boolean, c: OpConstants, cr: OpConstants = c): LayerCost {
   const rc = recomputeModules(par.recompute);
   const all = rc.has('all');
   const has = (x: 'attention' | 'core_attn' | 'mla_up' | 'mlp' | 'moe' | 'moe_act' | 'layernorm') => all || rc.has(x);
@@ -242,8 +249,8 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const router = linearFwdBwd('route.router', Tsp, E, h);
     const route = part([...router.fwd, mem('route.topk', 20 * Tsp * E)], [...router.bwd, mem('route.topk.bwd', 20 * Tsp * E)], hw, c, has('moe'));
     // dispatch (permute) and combine (unpermute), fused kernels
-    const dispatch = part([mem('dispatch.permute', 4 * R * h)], [mem('dispatch.permute.bwd', 4 * R * h)], hw, c, has('moe'));
-    const combine = part([mem('combine.unpermute', 4 * R * h + 2 * Tsp * h)], [mem('combine.unpermute.bwd', 6 * R * h)], hw, c, has('moe'));
+    const dispatch = part([mem('dispatch.permute', 4 * R * h)], [mem('dispatch.permute.bwd', 4 * R * h)], hw, cr, has('moe'));
+    const combine = part([mem('combine.unpermute', 4 * R * h + 2 * Tsp * h)], [mem('combine.unpermute.bwd', 6 * R * h)], hw, cr, has('moe'));
     // experts: the routed experts' grouped GEMMs and activation, and the shared experts (the engine runs both with experts.ts)
     // Transformer Engine's GroupedLinear runs one GEMM (and, in FP8, one quantisation) per local expert
     // (transformer_engine/pytorch/module/grouped_linear.py: general_grouped_gemm over the m_splits): localE launches
@@ -251,9 +258,9 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const w13 = perExpert(linearFwdBwd('experts.w13', R, 2 * I, h, localE, e));
     const w2 = perExpert(linearFwdBwd('experts.w2', R, h, I, localE, e));
     const experts = [
-      part(w13.fwd, w13.bwd, hw, c, has('moe')),
-      part([mem('experts.swiglu', 10 * R * I)], [mem('experts.swiglu.bwd', 20 * R * I)], hw, c, has('moe') || has('moe_act')),
-      part(w2.fwd, w2.bwd, hw, c, has('moe')),
+      part(w13.fwd, w13.bwd, hw, cr, has('moe')),
+      part([mem('experts.swiglu', 10 * R * I)], [mem('experts.swiglu.bwd', 20 * R * I)], hw, cr, has('moe') || has('moe_act')),
+      part(w2.fwd, w2.bwd, hw, cr, has('moe')),
     ];
     if (m.shared_experts > 0) {
       const sI = sharedWidth(m);
@@ -302,6 +309,8 @@ export interface SimOptions {
   hostKernelS?: number;
   /** GPU seconds per kernel launch inside the framework (default: fitted.ts launch_train_s); the reference fit varies it */
   launchS?: number;
+  /** GPU seconds per kernel inside a captured CUDA graph (default: fitted.ts graph_launch_s, measured) */
+  graphLaunchS?: number;
 }
 
 export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'parallel' | 'training'>, opts: SimOptions = {}): SimResult {
@@ -313,9 +322,16 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const T = (t.micro_batch * t.seq_len) / par.cp;
   const etaOv = par.ep_overlap === 'a2a-1f1b' ? 0 : EP_OVERLAP[par.ep_overlap];
 
+  // CUDA graphs (Megatron-Core's enable_cuda_graph: each TransformerLayer captured and replayed): the GPU walks the
+  // graph, so a captured kernel pays the in-graph gap (measured on the H200, docs/plan-graph-gap-h200.json) instead of
+  // the framework's launch cost; a dropless MoE block's routed part is not captured (its shapes change every step),
+  // the token-drop one with padding to capacity is; the LM head and loss are outside the layers
+  const captured = par.cuda_graphs;
+  const staticMoe = t.capacity_factor > 0;
+  const cg = captured ? { ...c, launch_s: opts.graphLaunchS ?? GRAPH_LAUNCH_S() } : c;
   // per-layer costs for one micro-batch on one device
-  const dense = layerCost(m, hw, par, t, false, c);
-  const moe = pc.moe_layers > 0 ? layerCost(m, hw, par, t, true, c) : undefined;
+  const dense = layerCost(m, hw, par, t, false, cg);
+  const moe = pc.moe_layers > 0 ? layerCost(m, hw, par, t, true, cg, staticMoe ? cg : c) : undefined;
   const deepEpOverlap = par.ep_overlap === 'a2a-1f1b' && par.dispatcher === 'flex';
   if (moe && (par.ep_overlap === 'dualpipe' || deepEpOverlap)) {
     const slow = 1 / (1 - (deepEpOverlap ? DEEPEP_COMM_SM_FRACTION : DUALPIPE_COMM_SM_FRACTION));
@@ -345,8 +361,6 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   };
   // host time (HOST_KERNEL_S per kernel) beyond the GPU time of each layer, forward and backward
   const hostK = opts.hostKernelS ?? HOST_KERNEL_S();
-  const captured = par.cuda_graphs;
-  const staticMoe = t.capacity_factor > 0;
   const hostExposed = (lc: LayerCost) => {
     const moeK = staticMoe ? { f: 0, b: 0 } : lc.moeKernels;
     const kf = captured ? 1 + moeK.f : lc.comp.kf;

@@ -46,8 +46,11 @@ describe('calibration table', () => {
     // ramp-up (3,072 -> 15,360 sequences over 469B of 14.8T tokens) costs well under 1%; goodput ~0.955
     expect(r.accounting_factor).toBeGreaterThan(0.94);
     expect(r.accounting_factor).toBeLessThan(0.96);
-    // the row passes for any goodput up to ~0.965 (a loss of 3.5% of the run; 0.985 before issue 13): it does not hinge on the exact 1 h per interruption
-    expect(r.steady_tokens_per_s_per_device * 0.965 / 1543 - 1).toBeLessThan(0.1);
+    // the row passes for any goodput up to ~0.958 (a loss of 4.2% of the run; 0.985 before issue 13, 0.965 before the
+    // CUDA-graph model lowered the launch cost): the margin over the stated 0.955 is small, so it hinges on the hours
+    // lost per interruption (goodput_hours_lost, chosen): docs/planner.md says so
+    expect(r.steady_tokens_per_s_per_device * 0.958 / 1543 - 1).toBeLessThan(0.1);
+    expect(r.steady_tokens_per_s_per_device * 0.962 / 1543 - 1).toBeGreaterThan(0.1);
   });
   it('goodput from the Llama 3 interruption rate: 16,384 GPUs x 54 days reproduces 466 interruptions', () => {
     // 466 interruptions x 1 h over 54 days = 36% of the time at 16K GPUs; 2,048 GPUs over 54.2 days: ~4.5%
