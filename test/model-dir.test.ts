@@ -4,17 +4,27 @@
  */
 import fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { demoModelDir, resolveModelDir } from '../src/io/model-dir.js';
 import { MoekitError } from '../src/util/errors.js';
-import { scratchDir } from './helpers.js';
 
-const tmp = scratchDir('moekit-model-dir-');
 const REPO = path.resolve(__dirname, '..');
-const cwd = process.cwd();
-let dir = '';
-beforeEach(() => { dir = fs.mkdtempSync(path.join(tmp(), 'cwd-')); process.chdir(dir); });
-afterEach(() => { process.chdir(cwd); });
+/**
+ * The tests run in worker threads (the mutation runs' pool), which cannot change the working directory: a working
+ * directory that holds only `local` (relative names) is stood in for by fs.existsSync answering for relative paths
+ * from that list; absolute paths are asked of the disk.
+ */
+function cwdHolding(...local: string[]): string[] {
+  const real = fs.existsSync;
+  const asked: string[] = [];
+  vi.spyOn(fs, 'existsSync').mockImplementation((p) => {
+    const s = String(p);
+    asked.push(s);
+    return path.isAbsolute(s) ? real(s) : local.includes(path.normalize(s).replace(/\/$/, ''));
+  });
+  return asked;
+}
+afterEach(() => { vi.restoreAllMocks(); });
 
 /** the error resolveModelDir gives, as its message and its file */
 function refusal(d: string): [string, string | undefined] {
@@ -33,8 +43,12 @@ describe('resolveModelDir', () => {
   });
 
   it("'demo' is the demo model, unless the working directory has its own 'demo'", () => {
+    expect(resolveModelDir('demo')).toBe(demoModelDir); // the repository root has none
+    const asked = cwdHolding();
     expect(resolveModelDir('demo')).toBe(demoModelDir);
-    fs.mkdirSync('demo');
+    expect(asked).toEqual(['demo', path.join(demoModelDir, 'config.json')]);
+    vi.restoreAllMocks();
+    cwdHolding('demo');
     expect(resolveModelDir('demo')).toBe('demo');
   });
 
@@ -46,21 +60,28 @@ describe('resolveModelDir', () => {
     expect(seen).toEqual(['demo', path.join(demoModelDir, 'config.json')]);
   });
 
-  it('the repository\'s example paths where they do not exist: an error that names demo', () => {
+  it("the repository's example paths where they do not exist: an error that names demo", () => {
+    cwdHolding();
     for (const d of ['examples/demo-moe', './examples/demo-moe', 'examples/demo-moe/', './examples/tiny-moe/', 'examples/tiny-moe']) {
       expect(refusal(d)).toEqual(shipped(d));
     }
-    fs.mkdirSync('examples/tiny-moe', { recursive: true });
+    vi.restoreAllMocks();
+    cwdHolding('examples/tiny-moe');
     expect(resolveModelDir('examples/tiny-moe')).toBe('examples/tiny-moe');
+    expect(resolveModelDir('./examples/tiny-moe/')).toBe('./examples/tiny-moe/');
     expect(refusal('examples/demo-moe')).toEqual(shipped('examples/demo-moe'));
   });
 
   it('any other name is returned as given, existing or not', () => {
+    const asked = cwdHolding();
     for (const d of ['demo/', './demo', 'demos', 'xexamples/demo-moe', 'examples/demo-moe/x', 'examples/demo-moe//', '../examples/demo-moe',
       'examples/other-moe', '.examples/demo-moe', 'examples/demo-moex', '/abs/path', 'model.gguf']) {
       expect(resolveModelDir(d)).toBe(d);
     }
-    process.chdir(REPO);
+    expect(asked).toEqual([]);
+    vi.restoreAllMocks();
+    // from the repository root (where the tests run) the example paths exist
     expect(resolveModelDir('examples/demo-moe')).toBe('examples/demo-moe');
+    expect(resolveModelDir('./examples/tiny-moe/')).toBe('./examples/tiny-moe/');
   });
 });
