@@ -35,7 +35,9 @@ export const MODULES = {
   io: {
     mutate: ['src/io/**/*.ts'],
     tests: ['test/safetensors.test.ts', 'test/checkpoint.test.ts', 'test/quant.test.ts', 'test/bf16.test.ts', 'test/tensor-table.test.ts', 'test/validation.test.ts', 'test/tokenizer.test.ts', 'test/dtypes.test.ts', 'test/io-read.test.ts',
-            'test/gguf.test.ts', 'test/config-json.test.ts', 'test/params.test.ts', 'test/errors.test.ts', 'test/io-config.test.ts'],
+            'test/gguf.test.ts', 'test/config-json.test.ts', 'test/params.test.ts', 'test/errors.test.ts', 'test/io-config.test.ts',
+            'test/gguf-format.test.ts', 'test/model-dir.test.ts', 'test/safetensors-write.test.ts',
+            'test/tokenizer-files.test.ts', 'test/io-read-edges.test.ts'],
   },
   plan: {
     mutate: ['src/plan/**/*.ts'],

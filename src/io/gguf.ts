@@ -11,7 +11,7 @@
  * errors naming the file, checked before anything large is allocated. Tensors are read by positional
  * reads of their own bytes (or rows of them), never the whole file.
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { MoekitError } from '../util/errors.js';
 import { withTemp } from '../util/temp.js';
 import { openRegular } from './read.js';
@@ -301,8 +301,24 @@ function encodeValue(parts: Buffer[], e: GgufEntry): void {
   } else scalar(e.type, e.value);
 }
 
-/** write a GGUF v3 file atomically (temp name, then rename); tensors in the given order */
+/** Linux writes at most 2 GiB − 4 KiB a call: larger tensors go in pieces of this many bytes */
+const WRITE_CHUNK = 1 << 30;
+
+/** all of `b` at the file's position: one writeSync may write less than it is given */
+function writeFully(fd: number, b: Uint8Array): void {
+  let done = 0;
+  while (done < b.byteLength) done += fs.writeSync(fd, b, done, Math.min(b.byteLength - done, WRITE_CHUNK));
+}
+
+/**
+ * Write a GGUF v3 file atomically (a temp name, then rename); tensors in the given order. Each tensor's data must be
+ * exactly its type × shape bytes (checked as it is produced); on any error the temp file is removed and an existing
+ * `file` is left as it was.
+ */
 export function writeGguf(file: string, meta: [string, GgufEntry][], tensors: GgufWriteTensor[], alignment = GGUF_DEFAULT_ALIGNMENT): number {
+  // the reader places the data by general.alignment (32 when absent): a file laid out by another would not read back
+  const al = meta.find(([k]) => k === 'general.alignment')?.[1].value ?? GGUF_DEFAULT_ALIGNMENT;
+  if (al !== alignment) throw new MoekitError(`GGUF alignment ${alignment} but general.alignment is ${String(al)}: they must agree`, file);
   const parts: Buffer[] = [];
   const head = Buffer.alloc(24);
   head.writeUInt32LE(GGUF_MAGIC, 0); head.writeUInt32LE(3, 4);
@@ -316,11 +332,12 @@ export function writeGguf(file: string, meta: [string, GgufEntry][], tensors: Gg
   }
   const pad = (n: number) => (alignment - (n % alignment)) % alignment;
   let off = 0;
-  const offsets: number[] = [];
+  const sizes: number[] = [];
   for (const t of tensors) {
+    if (!(t.type in GGML_TYPES)) throw new MoekitError(`GGUF tensor '${t.name}' has unknown ggml type ${t.type}`, file);
     const n = t.shape.reduce((a, b) => a * b, 1);
     const bytes = ggmlBytes(t.type, t.shape[t.shape.length - 1], n);
-    if (!Number.isSafeInteger(bytes)) throw new MoekitError(`GGUF tensor '${t.name}' [${t.shape.join(', ')}] is not whole ${GGML_TYPES[t.type][0]} blocks`);
+    if (!Number.isSafeInteger(bytes)) throw new MoekitError(`GGUF tensor '${t.name}' [${t.shape.join(', ')}] is not whole ${GGML_TYPES[t.type][0]} blocks`, file);
     const nb = Buffer.from(t.name, 'utf8');
     const b = Buffer.alloc(8 + nb.length + 4 + 8 * t.shape.length + 4 + 8);
     let p = b.writeBigUInt64LE(BigInt(nb.length), 0);
@@ -330,31 +347,36 @@ export function writeGguf(file: string, meta: [string, GgufEntry][], tensors: Gg
     p = b.writeUInt32LE(t.type, p);
     b.writeBigUInt64LE(BigInt(off), p);
     parts.push(b);
-    offsets.push(off);
+    sizes.push(bytes);
     off += bytes + pad(bytes);
   }
   const header = Buffer.concat(parts);
   const tmp = `${file}.tmp-${process.pid}`;
   let total = 0;
   withTemp(tmp, () => {
-    const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeSync(fd, header);
-      fs.writeSync(fd, Buffer.alloc(pad(header.length)));
-      total = header.length + pad(header.length);
-      tensors.forEach((t, i) => {
-        const d = t.data();
-        const want = (i + 1 < tensors.length ? offsets[i + 1] : off) - offsets[i];
-        fs.writeSync(fd, d);
-        const p = want - d.byteLength;
-        if (p < 0 || p >= alignment) throw new Error(`GGUF tensor '${t.name}': ${d.byteLength} bytes, expected ${want - pad(d.byteLength)}`);
-        if (p > 0) fs.writeSync(fd, Buffer.alloc(p));
-        total += want;
-      });
-    } finally {
-      fs.closeSync(fd);
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        writeFully(fd, header);
+        writeFully(fd, Buffer.alloc(pad(header.length)));
+        total = header.length + pad(header.length);
+        tensors.forEach((t, i) => {
+          const d = t.data();
+          if (d.byteLength !== sizes[i]) {
+            throw new MoekitError(`GGUF tensor '${t.name}' [${t.shape.join(', ')}] of type ${GGML_TYPES[t.type][0]}: the data has ${d.byteLength} bytes, expected ${sizes[i]}`, file);
+          }
+          writeFully(fd, d);
+          writeFully(fd, Buffer.alloc(pad(sizes[i])));
+          total += sizes[i] + pad(sizes[i]);
+        });
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
     }
-    fs.renameSync(tmp, file);
   });
   return total;
 }

@@ -4,7 +4,7 @@
  * clone. A directory named `demo` in the working directory wins. The repository's example paths asked for
  * where they do not exist (an installed package, another working directory) get an error that names `demo`.
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MoekitError } from '../util/errors.js';

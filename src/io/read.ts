@@ -3,7 +3,7 @@
  * without blocking (a FIFO with no writer would block `open` forever), refused unless it is a regular file, and
  * refused over a size cap before anything is read, so /dev/zero or a 100 MB YAML cannot exhaust memory.
  */
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { MoekitError } from '../util/errors.js';
 
 const MiB = 2 ** 20;
