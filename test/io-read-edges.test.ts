@@ -79,7 +79,7 @@ describe('openRegular and readTextCapped', () => {
     const r = vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, b: Buffer, off: number, len: number, pos: number) => real(fd, b, off, Math.min(len, 2), pos)) as typeof fs.readSync);
     expect(readTextCapped(f, 13, 'data file')).toBe('héllo wörld');
     expect(r.mock.calls.length).toBe(8);
-    expect(r.mock.calls.map((c) => c[4])).toEqual([0, 2, 4, 6, 8, 10, 12, 13]);
+    expect(r.mock.calls.map((c) => (c as unknown[])[4])).toEqual([0, 2, 4, 6, 8, 10, 12, 13]);
     vi.restoreAllMocks();
     const close = vi.spyOn(fs, 'closeSync');
     vi.spyOn(fs, 'readSync').mockImplementationOnce(() => { throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }); });
