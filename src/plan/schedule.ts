@@ -119,3 +119,20 @@ export function stageSplit(p: number, layers: number, unit: number, first: numbe
   }
   return { layers: out, busiest_over_mean: Math.max(...out.map((_, s) => work(s))) / (total / p) };
 }
+
+/** one layer's EP all-to-alls by the stage they run in (forward dispatch / combine, backward dispatch / combine), seconds */
+export interface EpStages { dF: number; cF: number; dB: number; cB: number }
+/** one layer's compute by stage: attention (and the rest outside the MoE block) and the MoE block, forward and backward */
+export interface LayerStages { aF: number; aB: number; mF: number; mB: number }
+
+/**
+ * The all-to-all left exposed by one paired chunk of Megatron-Core's combined 1F1B (--overlap-moe-expert-parallel-comm):
+ * one micro-batch's layer forward runs beside another's layer backward, stage against stage, communication on its own
+ * stream (megatron/core/models/common/model_chunk_schedule_plan.py, schedule_layer_1f1b): the forward's attention
+ * beside the backward's combine all-to-all, the forward's dispatch beside the backward's MoE compute, the forward's
+ * MoE compute beside the backward's dispatch, the forward's combine beside the backward's attention. Each all-to-all
+ * hides behind that one stage only, not behind the whole layer.
+ */
+export function pairedChunkExposed(s: EpStages, c: LayerStages): number {
+  return Math.max(0, s.cB - c.aF) + Math.max(0, s.dF - c.mB) + Math.max(0, s.dB - c.mF) + Math.max(0, s.cF - c.aB);
+}

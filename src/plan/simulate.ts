@@ -36,7 +36,7 @@ import type { Hardware } from './hardware.js';
 import { gradBytes, USABLE_HBM_FRACTION, activationBytesPerMicrobatch, memoryPerDevice, recomputeModules, localParams, type MemoryBreakdown } from './memory.js';
 import type { ModelShape } from './models.js';
 import { kernelsTime, launchesOf, linearFwdBwd, MOE_PHASES, type Kernel, type MoePhase, type OpConstants, OP_CONSTANTS } from './op.js';
-import { bubbleTime, dpExposed, stageSplit, type StageSplit } from './schedule.js';
+import { bubbleTime, dpExposed, pairedChunkExposed, stageSplit, type EpStages, type StageSplit } from './schedule.js';
 import { loadImbalance } from './balance.js';
 import { MoekitError } from '../util/errors.js';
 import type { Parallel, Spec, Training } from './spec.js';
@@ -158,6 +158,11 @@ interface LayerCost {
   epF: number;
   /** the shared experts' forward compute, seconds */
   sharedF: number;
+  /**
+   * the EP communication by the stage of Megatron-Core's combined 1F1B schedule it runs in: the forward's dispatch and
+   * combine, and the backward's (combine's gradient first, then dispatch's; a recomputed forward's all-to-alls with them)
+   */
+  epStages: EpStages;
   cp: number;
   /** kernels of the MoE block's routed part (dispatch, experts, combine: not CUDA-graph-captured when dropless) */
   moeKernels: { f: number; b: number };
@@ -231,6 +236,7 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
   let epDispatchShare = 0;
   let epFwd = 0;
   let sharedF = 0;
+  let epStages: EpStages = { dF: 0, cF: 0, dB: 0, cB: 0 };
   const moeKernels = { f: 0, b: 0 };
   const phases: Record<MoePhase, Part> = { route: ZERO_PART, dispatch: ZERO_PART, experts: ZERO_PART, combine: ZERO_PART };
   if (!moe) {
@@ -297,9 +303,11 @@ function layerCost(m: ModelShape, hw: Hardware, par: Parallel, t: Training, moe:
     const dispF = disp + etpColl / 2;
     const dispatchComm = dispF + comb + etpColl / 2 + (has('moe') ? dispF : 0);
     epDispatchShare = ep + epRecompute > 0 ? dispatchComm / (ep + epRecompute) : 0;
+    const combF = comb + etpColl / 2;
+    epStages = { dF: dispF, cF: combF, dB: comb + etpColl / 2 + (has('moe') ? dispF : 0), cB: comb + etpColl / 2 + (has('moe') ? combF : 0) };
   }
   const comp = sum(parts);
-  return { comp, phases, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, epDispatchShare, epF: epFwd, sharedF, cp: cpExposed, moeKernels };
+  return { comp, phases, tp: 2 * tpF * tpExposed, tpF: tpF * tpExposed, ep, epRecompute, epDispatchShare, epF: epFwd, sharedF, epStages, cp: cpExposed, moeKernels };
 }
 
 export interface SimOptions {
@@ -347,12 +355,18 @@ export function simulate(spec: Pick<Spec, 'model' | 'hardware' | 'devices' | 'pa
   const chunkFwds = microbatches * Math.max(1, par.vpp);
   const warm = par.pp > 1 ? 2 * (par.pp - 1) + (Math.max(1, par.vpp) - 1) * par.pp : 1;
   const unpaired = Math.min(1, warm / chunkFwds);
+  // a paired chunk: stage against stage (schedule.ts pairedChunkExposed)
+  const pairedExposed = (lc: LayerCost) => {
+    let mF = 0, mB = 0;
+    for (const ph of MOE_PHASES) { mF += lc.phases[ph].f; mB += lc.phases[ph].b + lc.phases[ph].rc; }
+    return pairedChunkExposed(lc.epStages, { aF: lc.comp.f - mF, aB: lc.comp.b + lc.comp.rc - mB, mF, mB });
+  };
   const exposedEp = (lc: LayerCost) => {
     const cc = lc.ep + lc.epRecompute;
     if (cc <= 0) return 0;
     const comp = lc.comp.f + lc.comp.b + lc.comp.rc;
     let x = par.ep_overlap === 'a2a-1f1b'
-      ? unpaired * cc + (1 - unpaired) * Math.max(0, cc - comp)
+      ? unpaired * cc + (1 - unpaired) * pairedExposed(lc)
       : Math.max(cc - etaOv * comp, (1 - etaOv) * cc);
     // --moe-shared-expert-overlap: the shared experts' forward runs on its own stream while the forward dispatch and
     // combine all-to-alls are in flight (Megatron-Core moe_layer.py / shared_experts.py)

@@ -156,3 +156,32 @@ describe('step terms on a machine whose compute is free', () => {
     expect(Math.abs(sum - r.step_time_s) / r.step_time_s).toBeLessThan(1e-12);
   });
 });
+
+describe('MoE all-to-all overlap in the combined 1F1B schedule (--overlap-moe-expert-parallel-comm)', () => {
+  it('each all-to-all hides behind its partner stage only: attention for the combines, MoE compute for the dispatches', async () => {
+    const { pairedChunkExposed } = await import('../../src/plan/schedule.js');
+    // forward dispatch 3 beside backward MoE 2: 1 exposed; backward dispatch 2 beside forward MoE 1: 1; forward
+    // combine 1 beside backward attention 0.5: 0.5; backward combine 4 beside forward attention 5: hidden
+    expect(pairedChunkExposed({ dF: 3, cF: 1, dB: 2, cB: 4 }, { aF: 5, aB: 0.5, mF: 1, mB: 2 })).toBe(2.5);
+    // the whole layer's compute (8.5) against all its communication (10) would have left only 1.5 exposed
+    expect(pairedChunkExposed({ dF: 1, cF: 1, dB: 1, cB: 1 }, { aF: 1, aB: 1, mF: 1, mB: 1 })).toBe(0);
+    expect(pairedChunkExposed({ dF: 1, cF: 2, dB: 3, cB: 4 }, { aF: 0, aB: 0, mF: 0, mB: 0 })).toBe(10);
+  });
+
+  it('with free compute nothing hides: the overlap mode gives the step of no overlap at all', () => {
+    const FREE: Hardware = { ...HW, peak_bf16: 1e30, hbm_bw: 1e30 };
+    const sp = (ep_overlap: string) => {
+      const s = resolveSpec({
+        model: { preset: 'qwen3-30b-a3b' }, hardware: { preset: 'h100', devices: 16 },
+        parallel: { tp: 1, pp: 2, vpp: 2, ep: 8, ep_overlap, dispatcher: 'alltoall', recompute: 'none' },
+        training: { seq_len: 1024, micro_batch: 1, global_batch: 64, precision: 'bf16', capacity_factor: 1 },
+      });
+      return { ...s, hardware: FREE };
+    };
+    const opts = { constants: { ...trainConstants(FREE), launch_s: 0 }, hostKernelS: 0 };
+    const a = simulate(sp('a2a-1f1b'), opts);
+    const n = simulate(sp('none'), opts);
+    expect(a.breakdown.dispatch + a.breakdown.combine).toBeGreaterThan(0);
+    expect(Math.abs(a.step_time_s / n.step_time_s - 1)).toBeLessThan(1e-12);
+  });
+});
