@@ -213,7 +213,8 @@ describe('the reader\'s refusals, whole', () => {
     // the file ends (read returns 0) before its stat size: what is there is parsed, and found short
     let n = 0;
     vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => (n++ === 0 ? real(fd, buf, off, Math.min(len, 30), pos) : 0)) as typeof fs.readSync);
-    expect(() => GgufFile.open(f)).toThrow(new MoekitError('truncated GGUF: metadata key 0 at byte 32 runs past the end of the file (' + b.pos + ' bytes)', f));
+    // (this said "GGUF header passes the 512 MiB limit" when the file had shrunk since its stat)
+    expect(() => GgufFile.open(f)).toThrow(new MoekitError('truncated GGUF: metadata key 0 length at byte 24 runs past the end of the file (30 bytes)', f));
   });
 
   it('open and close leave no file descriptor behind; close twice is harmless', () => {
