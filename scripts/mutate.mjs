@@ -37,7 +37,7 @@ export const MODULES = {
     tests: ['test/safetensors.test.ts', 'test/checkpoint.test.ts', 'test/quant.test.ts', 'test/bf16.test.ts', 'test/tensor-table.test.ts', 'test/validation.test.ts', 'test/tokenizer.test.ts', 'test/dtypes.test.ts', 'test/io-read.test.ts',
             'test/gguf.test.ts', 'test/config-json.test.ts', 'test/params.test.ts', 'test/errors.test.ts', 'test/io-config.test.ts',
             'test/gguf-format.test.ts', 'test/model-dir.test.ts', 'test/safetensors-write.test.ts',
-            'test/tokenizer-files.test.ts', 'test/io-read-edges.test.ts'],
+            'test/tokenizer-files.test.ts', 'test/io-read-edges.test.ts', 'test/config-json-text.test.ts'],
   },
   plan: {
     mutate: ['src/plan/**/*.ts'],

@@ -60,36 +60,37 @@ function openMsg(b: Buffer | B): string {
   return 'opened';
 }
 
-describe('reading a hand-built GGUF', () => {
-  /** every scalar type, arrays (nested too), alignment 64, four tensors of four ggml types (their infos out of data order) */
-  function full(version = 3) {
-    const b = head(4, 22, version);
-    const kv = (k: string, t: number) => b.str(k).u32(t);
-    kv('u8', T.U8).u8(200); kv('i8', T.I8).u8(0xfb); kv('u16', T.U16).u16(60000); kv('i16', T.I16).u16(0x10000 - 30000);
-    kv('u32', T.U32).u32(4_000_000_000); kv('i32', T.I32).u32(2 ** 32 - 2_000_000_000); kv('f32', T.F32).f32(1.5);
-    kv('bool.t', T.BOOL).u8(1); kv('bool.x', T.BOOL).u8(2); kv('bool.f', T.BOOL).u8(0);
-    kv('str', T.STRING).str('héllo');
-    kv('u64.safe', T.U64).u64(2 ** 53 - 1); kv('u64.big', T.U64).u64(2n ** 53n);
-    kv('i64.neg', T.I64).i64(-(2 ** 53 - 1)); kv('i64.low', T.I64).i64(-(2n ** 53n)); kv('i64.high', T.I64).i64(2n ** 53n);
-    kv('f64', T.F64).f64(0.1);
-    kv('arr.u8', T.ARRAY).u32(T.U8).u64(3).u8(1).u8(2).u8(255);
-    kv('arr.str', T.ARRAY).u32(T.STRING).u64(3).str('a').str('bc').str('');
-    kv('arr.nested', T.ARRAY).u32(T.ARRAY).u64(2).u32(T.I16).u64(2).u16(1).u16(0xfffe).u32(T.I16).u64(1).u16(3);
-    kv('arr.empty', T.ARRAY).u32(T.F32).u64(0);
-    kv('general.alignment', T.U32).u32(64);
-    // data (relative): f16 [32] 64 bytes at 0, q4_0 [64, 2] 72 bytes at 64 (adjacent), q4_k [256] 144 at 192, i8 4-dim 14 at 384
-    info(b, 't.i8', [7, 1, 1, 2], 24, 384);
-    info(b, 't.f16', [32], GGML.F16, 0);
-    info(b, 't.q4', [64, 2], GGML.Q4_0, 64);
-    info(b, 't.q4k', [256], 12, 192);
-    const infosEnd = b.pos;
-    b.padTo(64);
-    const dataOffset = b.pos;
-    const at = (rel: number, n: number, seed: number) => { b.padTo(1); while (b.pos < dataOffset + rel) b.u8(0); b.raw(pattern(n, seed)); };
-    at(0, 64, 1); at(64, 72, 2); at(192, 144, 3); at(384, 14, 4); // ends at the last tensor's last byte
-    return { b, infosEnd, dataOffset };
-  }
+/** every scalar type, arrays (nested too), alignment 64, four tensors of four ggml types (their infos out of data order) */
+function full(version = 3) {
+  const b = head(4, 24, version);
+  const kv = (k: string, t: number) => b.str(k).u32(t);
+  kv('u8', T.U8).u8(200); kv('i8', T.I8).u8(0xfb); kv('u16', T.U16).u16(60000); kv('i16', T.I16).u16(0x10000 - 30000);
+  kv('u32', T.U32).u32(4_000_000_000); kv('i32', T.I32).u32(2 ** 32 - 2_000_000_000); kv('f32', T.F32).f32(1.5);
+  kv('bool.t', T.BOOL).u8(1); kv('bool.x', T.BOOL).u8(2); kv('bool.f', T.BOOL).u8(0);
+  kv('str', T.STRING).str('héllo');
+  kv('u64.safe', T.U64).u64(2 ** 53 - 1); kv('u64.big', T.U64).u64(2n ** 53n);
+  kv('i64.neg', T.I64).i64(-(2 ** 53 - 1)); kv('i64.low', T.I64).i64(-(2n ** 53n)); kv('i64.high', T.I64).i64(2n ** 53n);
+  kv('f64', T.F64).f64(0.1);
+  kv('u64.max', T.U64).u64(2n ** 64n - 1n); kv('i64.max', T.I64).i64(2 ** 53 - 1);
+  kv('arr.u8', T.ARRAY).u32(T.U8).u64(3).u8(1).u8(2).u8(255);
+  kv('arr.str', T.ARRAY).u32(T.STRING).u64(3).str('a').str('bc').str('');
+  kv('arr.nested', T.ARRAY).u32(T.ARRAY).u64(2).u32(T.I16).u64(2).u16(1).u16(0xfffe).u32(T.I16).u64(1).u16(3);
+  kv('arr.empty', T.ARRAY).u32(T.F32).u64(0);
+  kv('general.alignment', T.U32).u32(64);
+  // data (relative): f16 [32] 64 bytes at 0, q4_0 [64, 2] 72 bytes at 64 (adjacent), q4_k [256] 144 at 192, i8 4-dim 14 at 384
+  info(b, 't.i8', [7, 1, 1, 2], 24, 384);
+  info(b, 't.f16', [32], GGML.F16, 0);
+  info(b, 't.q4', [64, 2], GGML.Q4_0, 64);
+  info(b, 't.q4k', [256], 12, 192);
+  const infosEnd = b.pos;
+  b.padTo(64);
+  const dataOffset = b.pos;
+  const at = (rel: number, n: number, seed: number) => { b.padTo(1); while (b.pos < dataOffset + rel) b.u8(0); b.raw(pattern(n, seed)); };
+  at(0, 64, 1); at(64, 72, 2); at(192, 144, 3); at(384, 14, 4); // ends at the last tensor's last byte
+  return { b, infosEnd, dataOffset };
+}
 
+describe('reading a hand-built GGUF', () => {
   it('every value type, its declared type, shapes, offsets, bytes; the data of each tensor and of its rows', () => {
     const { b, dataOffset, infosEnd } = full();
     expect(infosEnd % 64).not.toBe(0);
@@ -105,7 +106,7 @@ describe('reading a hand-built GGUF', () => {
         'u8': 200, 'i8': -5, 'u16': 60000, 'i16': -30000, 'u32': 4_000_000_000, 'i32': -2_000_000_000, 'f32': 1.5,
         'bool.t': true, 'bool.x': true, 'bool.f': false, 'str': 'héllo',
         'u64.safe': 2 ** 53 - 1, 'u64.big': 2n ** 53n, 'i64.neg': -(2 ** 53 - 1), 'i64.low': -(2n ** 53n), 'i64.high': 2n ** 53n,
-        'f64': 0.1, 'arr.u8': [1, 2, 255], 'arr.str': ['a', 'bc', ''], 'arr.nested': [[1, -2], [3]], 'arr.empty': [],
+        'f64': 0.1, 'u64.max': 2n ** 64n - 1n, 'i64.max': 2 ** 53 - 1, 'arr.u8': [1, 2, 255], 'arr.str': ['a', 'bc', ''], 'arr.nested': [[1, -2], [3]], 'arr.empty': [],
         'general.alignment': 64,
       });
       expect(g.meta.get('u8')).toStrictEqual({ type: T.U8, value: 200 });
@@ -188,6 +189,44 @@ describe('the reader\'s refusals, whole', () => {
     expect(openMsg(Buffer.from('GGUF\x03\x00'))).toBe('truncated GGUF: version at byte 4 runs past the end of the file (6 bytes)');
     expect(openMsg(head(0, 0).buf().subarray(0, 20))).toBe('truncated GGUF: metadata count at byte 16 runs past the end of the file (20 bytes)');
     expect(openMsg(head(0, 0))).toBe('opened');
+    // exactly 4 bytes: the magic is read, then the version is missing
+    expect(openMsg(Buffer.from('GGUF'))).toBe('truncated GGUF: version at byte 4 runs past the end of the file (4 bytes)');
+    expect(openMsg(Buffer.from('GGML'))).toBe('not a GGUF file (bad magic "GGML")');
+    const gone = path.join(tmp(), 'gone.gguf');
+    expect(() => GgufFile.open(gone)).toThrow(new MoekitError('no such GGUF file', gone));
+    expect(() => GgufFile.open(tmp())).toThrow(new MoekitError('the GGUF is a directory, not a regular file', tmp()));
+  });
+
+  it('the header is read by positional reads from byte 0, as many as the system needs; a file that shrank is truncated', () => {
+    const { b } = full();
+    const f = put(b);
+    const real = fs.readSync;
+    const r = vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => real(fd, buf, off, Math.min(len, 100), pos)) as typeof fs.readSync);
+    const g = GgufFile.open(f);
+    const calls = r.mock.calls.map((c) => [c[2], c[3], c[4]]);
+    vi.restoreAllMocks();
+    expect(calls[0]).toEqual([0, b.pos, 0]);
+    expect(calls[1]).toEqual([100, b.pos - 100, 100]);
+    expect(calls.length).toBe(Math.ceil(b.pos / 100)); // no read past the stat size
+    expect([...g.read('t.q4k')]).toEqual([...pattern(144, 3)]);
+    g.close();
+    // the file ends (read returns 0) before its stat size: what is there is parsed, and found short
+    let n = 0;
+    vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => (n++ === 0 ? real(fd, buf, off, Math.min(len, 30), pos) : 0)) as typeof fs.readSync);
+    // (this said "GGUF header passes the 512 MiB limit" when the file had shrunk since its stat)
+    expect(() => GgufFile.open(f)).toThrow(new MoekitError('truncated GGUF: metadata key 0 length at byte 24 runs past the end of the file (30 bytes)', f));
+  });
+
+  it('open and close leave no file descriptor behind; close twice is harmless', () => {
+    const f = put(full().b);
+    const fds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 10; i++) { const g = GgufFile.open(f); g.close(); g.close(); }
+    expect(fds()).toBe(before);
+    const g = GgufFile.open(f);
+    expect(fds()).toBe(before + 1);
+    g.close();
+    expect(fds()).toBe(before);
   });
 
   it('counts: out of u64\'s safe range, more than the file can hold (the bound itself passes)', () => {
@@ -219,6 +258,8 @@ describe('the reader\'s refusals, whole', () => {
     expect(openMsg(one('k', 13).u32(0))).toBe("GGUF metadata 'k' has unknown value type 13");
     expect(openMsg(head(0, 2).str('k').u32(T.U8).u8(1).str('k').u32(T.U8).u8(2))).toBe("GGUF metadata key 'k' appears twice");
     expect(openMsg(one('a', T.ARRAY).u32(13).u64(0))).toBe("GGUF metadata 'a' has unknown array element type 13");
+    expect(openMsg(one('a', T.ARRAY).u16(0))).toBe("truncated GGUF: metadata 'a' element type at byte 37 runs past the end of the file (39 bytes)");
+    expect(openMsg(one('a', T.ARRAY).u32(T.U8).u32(0))).toBe("truncated GGUF: metadata 'a' count at byte 41 runs past the end of the file (45 bytes)");
     expect(openMsg(one('a', T.ARRAY).u32(T.U32).u64(3).u32(1).u32(2))).toBe("GGUF metadata 'a' claims 3 elements, more than the file holds");
     // the bound itself: elements that fill the file to its last byte (4 bytes a u32, 8 a string, 12 an array)
     const fits = (b: B, v: unknown) => { const g = GgufFile.open(put(b)); expect(g.get('a')).toStrictEqual(v); expect(g.size).toBe(b.pos); g.close(); };
@@ -322,6 +363,11 @@ describe('isGgufPath', () => {
     expect(isGgufPath(w('empty', ''))).toBe(false);
     expect(isGgufPath(w('config.json', 'GGUF'))).toBe(false);
     expect(isGgufPath(w('config.JSON', 'GGUF'))).toBe(false);
+    expect(isGgufPath(w('x.gguf.bin', 'no magic here'))).toBe(false);
+    expect(isGgufPath(w('x.json.bin', 'GGUF'))).toBe(true);
+    const fds = fs.readdirSync('/proc/self/fd').length;
+    for (let i = 0; i < 10; i++) isGgufPath(path.join(d, 'model'));
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(fds);
     const dir = path.join(d, 'dir.gguf');
     fs.mkdirSync(dir);
     expect(isGgufPath(dir)).toBe(false);
@@ -398,6 +444,30 @@ describe('writeGguf', () => {
     expect([...g.read('q')]).toEqual([...pattern(136, 1)]);
     g.close();
     expect(fs.readdirSync(tmp()).filter((x) => x.startsWith('w.gguf.tmp'))).toEqual([]);
+  });
+
+  it('u64 values up to 2^64 − 1; i64 down to −2^63', () => {
+    const f = path.join(tmp(), 'u64.gguf');
+    writeGguf(f, [['u', { type: T.U64, value: 2n ** 64n - 1n }], ['i', { type: T.I64, value: -(2n ** 63n) }]], []);
+    expect(fs.readFileSync(f).equals(head(0, 2).str('u').u32(T.U64).u64(2n ** 64n - 1n).str('i').u32(T.I64).i64(-(2n ** 63n)).padTo(32).buf())).toBe(true);
+    const g = GgufFile.open(f);
+    expect([g.get('u'), g.get('i')]).toEqual([2n ** 64n - 1n, -(2n ** 63n)]);
+    g.close();
+  });
+
+  it('leaves no file descriptor open, written or refused; a missing directory is the open error', () => {
+    const fds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const f = path.join(tmp(), 'fds.gguf');
+    for (let i = 0; i < 5; i++) {
+      writeGguf(f, [], [{ name: 'w', shape: [8], type: GGML.F32, data: () => pattern(32, 0) }]);
+      expect(() => writeGguf(f, [], [{ name: 'w', shape: [8], type: GGML.F32, data: () => pattern(31, 0) }])).toThrow(MoekitError);
+    }
+    expect(fds()).toBe(before);
+    const missing = path.join(tmp(), 'no-such-dir', 'x.gguf');
+    let err: NodeJS.ErrnoException | undefined;
+    try { writeGguf(missing, [], []); } catch (e) { err = e as NodeJS.ErrnoException; }
+    expect([err?.code, err?.syscall, err?.path]).toEqual(['ENOENT', 'open', `${missing}.tmp-${process.pid}`]);
   });
 
   it('no metadata, no tensors: the 24-byte header and its padding', () => {

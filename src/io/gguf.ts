@@ -56,8 +56,10 @@ class Cursor {
   constructor(readonly buf: Buffer, readonly file: string, readonly fileSize: number) {}
   need(n: number, what: string): void {
     if (this.pos + n > this.buf.length) {
-      throw new MoekitError(this.buf.length >= this.fileSize
-        ? `truncated GGUF: ${what} at byte ${this.pos} runs past the end of the file (${this.fileSize} bytes)`
+      // the buffer ends where the file does (or where it ended when read: it may have shrunk since its stat), unless
+      // it was cut at the header cap
+      throw new MoekitError(this.buf.length < GGUF_HEADER_MAX_BYTES || this.buf.length >= this.fileSize
+        ? `truncated GGUF: ${what} at byte ${this.pos} runs past the end of the file (${this.buf.length} bytes)`
         : `GGUF header passes the ${GGUF_HEADER_MAX_BYTES / 2 ** 20} MiB limit (${what} at byte ${this.pos})`, this.file);
     }
   }
@@ -110,7 +112,7 @@ function readValue(c: Cursor, t: number, key: string, depth: number): GgufEntry 
     for (let i = 0; i < n; i++) out[i] = readValue(c, et, `${key}[${i}]`, depth + 1).value;
     return { type: t, elemType: et, value: out };
   }
-  if (!(t in VALUE_BYTES)) throw new MoekitError(`GGUF metadata '${key}' has unknown value type ${t}`, c.file);
+  // t is a known type (open and the array branch check it): every other one has a fixed size
   return { type: t, value: c.scalar(t, `metadata '${key}'`) };
 }
 
