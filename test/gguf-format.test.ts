@@ -203,7 +203,7 @@ describe('the reader\'s refusals, whole', () => {
     const real = fs.readSync;
     const r = vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => real(fd, buf, off, Math.min(len, 100), pos)) as typeof fs.readSync);
     const g = GgufFile.open(f);
-    const calls = r.mock.calls.map((c) => [c[2], c[3], c[4]]);
+    const calls = r.mock.calls.map((c) => { const a = c as unknown[]; return [a[2], a[3], a[4]]; });
     vi.restoreAllMocks();
     expect(calls[0]).toEqual([0, b.pos, 0]);
     expect(calls[1]).toEqual([100, b.pos - 100, 100]);
