@@ -6,6 +6,8 @@
 //   --concurrency N   test runner processes (default 2; the machine has 2 cores)
 //   --full            ignore the incremental file (retest every mutant)
 //   --files a.ts,b.ts mutate only these files of the module (a quick look at one file)
+//   --isolate yes|no  import src/ afresh for every test file (vitest's isolate), or share one module graph per run;
+//                     default: the module's `isolate` (yes unless it says false)
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +17,8 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
  * Per module: the files mutated and the test files run against them. Left out, and why (docs/testing.md):
  * runtime/worker.ts and train/worker.ts run only inside worker threads, which load the compiled dist/ copy
  * (src/util/worker-file.ts), so no mutant of src/ can reach them. Test files that search published-scale
- * layouts (test/plan/search.test.ts: 20 s a run) or drive the compiled worker (test/sessions.test.ts) are left to
+ * layouts (test/plan/search.test.ts: 20 s a run), refit the framework constants or search Pangu's assumptions
+ * (test/plan/reference-fit.test.ts: 7 s) or drive the compiled worker (test/sessions.test.ts) are left to
  * `npm test`; small brute-force cases (test/plan/search-small.test.ts) and the in-process scheduler
  * (test/scheduler.test.ts) hold the same code here.
  */
@@ -43,7 +46,9 @@ export const MODULES = {
     mutate: ['src/plan/**/*.ts'],
     tests: ['test/plan/flops.test.ts', 'test/plan/memory.test.ts', 'test/plan/simulate.test.ts', 'test/plan/terms.test.ts',
             'test/plan/op.test.ts', 'test/plan/fitted.test.ts', 'test/plan/models.test.ts', 'test/plan/search-small.test.ts',
-            'test/plan/spec.test.ts', 'test/plan/review.test.ts'],
+            'test/plan/spec.test.ts', 'test/plan/review.test.ts', 'test/plan/graphs.test.ts', 'test/plan/kernels.test.ts',
+            'test/plan/reference.test.ts', 'test/plan/cli.test.ts'],
+    isolate: false,
   },
 };
 
@@ -68,12 +73,15 @@ const concurrency = Number(arg('concurrency', '2'));
 if (!Number.isInteger(concurrency) || concurrency < 1) fail('--concurrency must be a positive integer');
 const only = arg('files');
 const full = process.argv.includes('--full');
+const isolateArg = arg('isolate');
+if (isolateArg !== undefined && isolateArg !== 'yes' && isolateArg !== 'no') fail('--isolate must be yes or no');
 
 const { Stryker } = await import('@stryker-mutator/core');
 const scores = [];
 for (const name of names) {
   const m = MODULES[name];
   process.env.MOEKIT_MUTATE_TESTS = m.tests.join(',');
+  process.env.MOEKIT_MUTATE_ISOLATE = (isolateArg ?? (m.isolate === false ? 'no' : 'yes')) === 'no' ? '0' : '1';
   const mutate = only ? only.split(',') : m.mutate;
   const stryker = new Stryker({
     packageManager: 'npm',

@@ -1,11 +1,11 @@
 /**
  * The reference set of issue 13: published MoE runs as plain specs from their recipes, split into fit and validation
  * rows. The fit reads only fit rows (it throws otherwise); a refit from the fit rows alone gives the committed
- * constants; the validation rows are scored against their published throughput, never fitted.
+ * constants (reference-fit.test.ts: seconds a run, so left out of `npm run mutate`'s list); the validation rows are
+ * scored against their published throughput, never fitted.
  */
 import { describe, expect, it } from 'vitest';
-import { FITTED } from '../../src/plan/fitted.js';
-import { fitReference, MB_ROWS, predictRow, REFERENCE, REFERENCE_SPLIT, referenceErrors, referenceStats, SAME_RUN } from '../../src/plan/reference.js';
+import { fitReference, MB_ROWS, REFERENCE, REFERENCE_SPLIT, referenceErrors, referenceStats, SAME_RUN } from '../../src/plan/reference.js';
 import { resolveSpec } from '../../src/plan/spec.js';
 import { bandFor, quantile, validationResiduals, withinBands } from '../../src/plan/band.js';
 import { hardwarePreset } from '../../src/plan/hardware.js';
@@ -42,25 +42,6 @@ describe('reference set', () => {
     expect(() => fitReference([...fitRows, validation[0]])).toThrow(/outside the fit set/);
     expect(() => fitReference(validation.filter((r) => !r.calibration).slice(0, 2))).toThrow(/outside the fit set/);
   });
-
-  it('the committed framework constants are the fit on the fit rows alone (refit within 2%)', () => {
-    const f = fitReference(fitRows);
-    expect(f.launch_train_s / FITTED.launch_train_s.value).toBeGreaterThan(0.98);
-    expect(f.launch_train_s / FITTED.launch_train_s.value).toBeLessThan(1.02);
-    expect(f.host_kernel_s / FITTED.host_kernel_s.value).toBeGreaterThan(0.98);
-    expect(f.host_kernel_s / FITTED.host_kernel_s.value).toBeLessThan(1.02);
-    expect(f.blackwell_kernel_eff / FITTED.blackwell_kernel_eff.value).toBeGreaterThan(0.98);
-    expect(f.blackwell_kernel_eff / FITTED.blackwell_kernel_eff.value).toBeLessThan(1.02);
-    // the fit changes when a fit row's published number changes: the constants come from these rows
-    const moved = fitReference(fitRows.map((r) => (r.id === 'qwen3-30b-h100' ? { ...r, tokens_per_s_per_device: r.tokens_per_s_per_device * 0.7 } : r)));
-    // (the launch or the host constant absorbs it: either way that row's prediction follows its number down)
-    const row = fitRows.find((r) => r.id === 'qwen3-30b-h100')!;
-    expect(predictRow(row, moved) / predictRow(row, f)).toBeLessThan(0.85);
-    expect(moved.launch_train_s !== f.launch_train_s || moved.host_kernel_s !== f.host_kernel_s).toBe(true);
-    // and the Blackwell factor comes from the GB200 fit rows: slower published GB200 rows, a smaller factor
-    const slowGb = fitReference(fitRows.map((r) => (r.hardware === 'gb200' ? { ...r, tokens_per_s_per_device: r.tokens_per_s_per_device * 0.8 } : r)));
-    expect(slowGb.blackwell_kernel_eff).toBeLessThan(f.blackwell_kernel_eff * 0.95);
-  }, 60_000);
 
   const res = referenceErrors();
   const val = res.filter((r) => r.split === 'validation' && r.moe);
@@ -99,20 +80,4 @@ describe('reference set', () => {
     expect(withinBands(100, 100 * (1 + b.p80_rel_error / 2), b)).toBe(true);
     expect(withinBands(100, 300, b)).toBe(false);
   });
-});
-
-describe('Pangu Ultra MoE over its named assumptions', () => {
-  it('the published layout ranks among the fitting layouts at 6,144 NPUs; at 5,632 no batch of the range divides its 44 replicas x micro-batch 2', async () => {
-    const { panguOverAssumptions } = await import('../../src/plan/pangu.js');
-    const pts = panguOverAssumptions([
-      { name: 'seq_len', values: [4096], why: '' }, { name: 'global_batch', values: [3072], why: '' },
-      { name: 'devices', values: [6144, 5632], why: '' }, { name: 'peak_bf16_tflops', values: [220], why: '' },
-    ]);
-    const at6k = pts.find((p) => p.assumptions.devices === 6144)!;
-    expect(at6k.rank).toBeGreaterThan(0);
-    expect(at6k.rank / at6k.of).toBeLessThan(0.05);
-    expect(at6k.tokens_per_s).toBeLessThanOrEqual(at6k.best_tokens_per_s);
-    expect(pts.find((p) => p.assumptions.devices === 5632)!.rank).toBe(-1);
-    expect(3072 % (44 * 2)).not.toBe(0);
-  }, 120_000);
 });
