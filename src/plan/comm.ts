@@ -109,7 +109,8 @@ export function epAllToAll(hw: Hardware, a: A2AArgs): number {
   }
   let remoteNodes = (nodes - 1) * (1 - Math.pow(1 - 1 / nodes, a.top_k));
   // node-limited routing: experts on at most M nodes, the local one among them with probability M/N
-  if (a.nodeLimit && a.nodeLimit > 0) remoteNodes = Math.min(remoteNodes, a.nodeLimit * (1 - 1 / nodes));
+  const limit = a.nodeLimit ?? 0;
+  if (limit > 0) remoteNodes = Math.min(remoteNodes, limit * (1 - 1 / nodes));
   const inter = (a.tokens * a.hidden * a.bytes * a.skew * remoteNodes) / interBw;
   const intra = ((perNode - 1) / perNode) * V / intraBw;
   return inter + intra + 2 * lat;

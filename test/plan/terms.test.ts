@@ -38,7 +38,9 @@ describe('collectives (ring algorithms)', () => {
     close(allGather(HW, 1e9, 4, 1), 0.015 + 2e-5);
     close(reduceScatter(HW, 1e9, 8, 1), (7 / 8) * 1e9 / 50e9 + 3e-5);
     close(allGather(HW, 1e9, 2, 8), 0.5e9 / 5e9 + 1e-5);
-    expect([allGather(HW, 1e9, 1, 1), allGather(HW, -1, 4, 1)]).toEqual([0, 0]);
+    expect([allGather(HW, 1e9, 1, 1), allGather(HW, -1, 4, 1), allGather(HW, 0, 4, 1)]).toEqual([0, 0, 0]);
+    // no group (n = 0) moves nothing and waits for nothing
+    expect([allReduce(HW, 1e9, 0, 1), allGather(HW, 1e9, 0, 1)]).toEqual([0, 0]);
   });
 
   it('point-to-point: bytes over the link at coll_eff, plus one latency', () => {
@@ -96,6 +98,35 @@ describe('EP all-to-all', () => {
     const agInter = (2 * tok) / 5e9, agIntra = tok / 50e9;
     const a2a = (3 / 4) * V / 50e9;
     close(epAllToAll(HW, { ...a, ep: 16, allgatherInner: 4 }), Math.max(agInter, agIntra) + a2a + Math.log2(4) * 1e-5 + 2e-5);
+  });
+  // a full mesh whose NIC is free: the node's links alone set the time, and each term counts its own peers' links
+  const MESH_FREE_NIC: Hardware = { ...MESH, inter_bw: 1e15 };
+  it('flat across nodes on a full mesh: the local part over the links to the r − 1 node peers; the group spans ep × stride ranks', () => {
+    // ep 8, stride 2 (etp 2): the group spans 16 ranks, 2 nodes, 4 EP ranks a node: 3 peers' links, 24 GB/s
+    const inter = (4 / 8) * V / (1e15 * 0.5), intra = (3 / 8) * V / (24e9 * 0.5);
+    close(epAllToAll(MESH_FREE_NIC, { ...a, ep: 8, stride: 2 }), Math.max(inter, intra) + 2e-5);
+    // stride 1: the same 8 ranks fit one node, all 7 links
+    close(epAllToAll(MESH_FREE_NIC, { ...a, ep: 8 }), (7 / 8) * V / (56e9 * 0.5) + 2e-5);
+  });
+  it('MindSpeed all-to-allv on a full mesh: the all-gather to the local outer peer over 1 link, the all-to-allv over the 3 TP peers\' links', () => {
+    const tok = 1000 * 1000 * 2;
+    const agInter = (2 * tok) / (1e15 * 0.5), agIntra = tok / (8e9 * 0.5);
+    const a2a = (3 / 4) * V / (24e9 * 0.5);
+    close(epAllToAll(MESH_FREE_NIC, { ...a, ep: 16, allgatherInner: 4 }), Math.max(agInter, agIntra) + a2a + 2e-5 + 2e-5);
+    // inner 8 leaves one outer rank a node: the all-gather is all remote, the all-to-allv spans the node's 7 links
+    const one = (1 * tok) / (1e15 * 0.5) + (7 / 8) * V / (56e9 * 0.5) + 1e-5 + 2e-5;
+    close(epAllToAll(MESH_FREE_NIC, { ...a, ep: 16, allgatherInner: 8 }), one);
+  });
+  it('the all-to-allv applies only to an inner group > 1 that divides ep at stride 1; otherwise the flat all-to-all', () => {
+    for (const hw of [HW, MESH_FREE_NIC]) {
+      const flat16 = epAllToAll(hw, { ...a, ep: 16 });
+      expect(epAllToAll(hw, { ...a, ep: 16, allgatherInner: 1 })).toBe(flat16);
+      expect(epAllToAll(hw, { ...a, ep: 16, allgatherInner: 3 })).toBe(flat16);
+      expect(epAllToAll(hw, { ...a, ep: 8, stride: 2, allgatherInner: 4 })).toBe(epAllToAll(hw, { ...a, ep: 8, stride: 2 }));
+    }
+  });
+  it('node limit 0 is no limit', () => {
+    expect(epAllToAll(HW, { ...a, ep: 32, hierarchical: true, nodeLimit: 0 })).toBe(epAllToAll(HW, { ...a, ep: 32, hierarchical: true }));
   });
 });
 
