@@ -18,7 +18,8 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
  * runtime/worker.ts and train/worker.ts run only inside worker threads, which load the compiled dist/ copy
  * (src/util/worker-file.ts), so no mutant of src/ can reach them. Test files that search published-scale
  * layouts (test/plan/search.test.ts: 20 s a run), refit the framework constants or search Pangu's assumptions
- * (test/plan/reference-fit.test.ts: 7 s) or drive the compiled worker (test/sessions.test.ts) are left to
+ * (test/plan/reference-fit.test.ts: 7 s), import the whole command line (test/plan/cli.test.ts: the engine, the
+ * server and the trainer, seconds a mutant run with modules fresh per run) or drive the compiled worker (test/sessions.test.ts) are left to
  * `npm test`; small brute-force cases (test/plan/search-small.test.ts) and the in-process scheduler
  * (test/scheduler.test.ts) hold the same code here.
  */
@@ -47,7 +48,7 @@ export const MODULES = {
     tests: ['test/plan/flops.test.ts', 'test/plan/memory.test.ts', 'test/plan/simulate.test.ts', 'test/plan/terms.test.ts',
             'test/plan/op.test.ts', 'test/plan/fitted.test.ts', 'test/plan/models.test.ts', 'test/plan/search-small.test.ts',
             'test/plan/spec.test.ts', 'test/plan/review.test.ts', 'test/plan/graphs.test.ts', 'test/plan/kernels.test.ts',
-            'test/plan/reference.test.ts', 'test/plan/cli.test.ts'],
+            'test/plan/reference.test.ts'],
     isolate: false,
   },
 };
