@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attnCoreFlopsPerToken, modelFlopsPerToken, paramCounts } from '../../src/plan/flops.js';
+import { attentionParams, attnCoreFlopsPerToken, attnHeadDims, modelFlopsPerToken, paramCounts, sharedWidth } from '../../src/plan/flops.js';
 import { modelPreset, type ModelShape } from '../../src/plan/models.js';
 import { resolveModel } from '../../src/plan/spec.js';
 
@@ -40,6 +40,46 @@ describe('parameter counts against published totals', () => {
   it('reads Mixtral 8x7B config.json: 46.7B total', () => {
     const m = resolveModel({ config: 'fixtures/configs/mixtral-8x7b.json' });
     within(paramCounts(m).total / 1e9, 46.7, 0.01);
+  });
+});
+
+describe('parameters of a small MLA model with a dense layer, a shared expert, MTP and tied embeddings, by hand', () => {
+  // hidden 64, 4 heads; MLA: q_lora 32, kv_lora 16, nope 8, rope 4, v 8; layer 0 dense (ffn 48), layers 1-2 MoE
+  // (4 experts top-2 of width 16, one shared expert of the same width); one MTP module; vocab 50, tied
+  const mla: ModelShape = {
+    name: 'tiny-mla', layers: 3, hidden: 64, heads: 4, kv_heads: 4, head_dim: 0, attention: 'mla',
+    q_lora_rank: 32, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 4, v_head_dim: 8,
+    vocab: 50, dense_layers: 1, dense_ffn: 48, experts: 4, shared_experts: 1, top_k: 2, expert_ffn: 16, mtp_layers: 1, tied_embeddings: true,
+  };
+  it('attention: q down 64x32 + q up 32x4x12, kv down 64x(16+4), kv up 16x4x(8+8), out 4x8x64', () => {
+    expect(attentionParams(mla)).toBe(2048 + 1536 + 1280 + 1024 + 2048);
+    // no q LoRA: q straight from the hidden state, 64 x 4 x 12
+    expect(attentionParams({ ...mla, q_lora_rank: 0 })).toBe(3072 + 1280 + 1024 + 2048);
+    expect(attnHeadDims(mla)).toEqual([12, 8]);
+  });
+  it('every count', () => {
+    const pc = paramCounts(mla);
+    expect([pc.dense_ffn, pc.expert, pc.shared, pc.router, pc.embedding, pc.head, pc.moe_layers]).toEqual([9216, 3072, 3072, 256, 3200, 0, 2]);
+    // MoE layer: 7936 + 3072 + 256 + 4 x 3072 = 23552 (active: 2 experts, 17408)
+    expect(pc.total).toBe(3200 + (7936 + 9216) + 2 * 23552);
+    expect(pc.active).toBe(3200 + (7936 + 9216) + 2 * 17408);
+    // the MTP module: one MoE layer + its 2h x h projection
+    expect(pc.mtp).toBe(23552 + 2 * 64 * 64);
+    // matmuls per token: active - embedding + the (tied) head's matmul + the MTP module's active part and its head pass
+    expect(pc.active_matmul).toBe(3200 + (7936 + 9216) + 2 * 17408 - 3200 + 3200 + (17408 + 8192 + 3200));
+  });
+  it('an explicit shared width (shared_ffn) wins over shared_experts x expert_ffn; no shared expert, none', () => {
+    expect(sharedWidth({ ...mla, shared_ffn: 40 })).toBe(40);
+    expect(sharedWidth(mla)).toBe(16);
+    expect(sharedWidth({ ...mla, shared_experts: 2 })).toBe(32);
+    expect(sharedWidth({ ...mla, shared_experts: 0, shared_ffn: 40 })).toBe(0);
+  });
+  it('a dense model with an MTP module: the module is a dense layer + its projection; no router, no MoE layers', () => {
+    const dense = { ...mla, experts: 0, top_k: 0, shared_experts: 0, dense_layers: 3 };
+    const pc = paramCounts(dense);
+    expect([pc.router, pc.moe_layers]).toEqual([0, 0]);
+    expect(pc.mtp).toBe(7936 + 9216 + 8192);
+    expect(pc.total).toBe(3200 + 3 * (7936 + 9216));
   });
 });
 
