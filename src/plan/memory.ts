@@ -72,7 +72,10 @@ export function localParams(m: ModelShape, par: Parallel): LocalParams {
   const layersPerStage = m.layers / par.pp;
   const moeLayersPerStage = pc.moe_layers / par.pp;
   const denseLayersPerStage = m.dense_layers / par.pp;
-  const perLayerDense = pc.attention + pc.shared + pc.router;
+  // attention on every layer; the router and shared experts only on MoE layers (the leading dense layers have a dense
+  // FFN instead, counted below)
+  const perLayerDense = pc.attention;
+  const perMoeLayerDense = pc.shared + pc.router;
   const mtpExperts = m.experts > 0 ? m.mtp_layers * m.experts * pc.expert : 0;
   // tied embeddings with pp > 1: the last stage keeps its own copy of the embedding for the LM head (Megatron-Core
   // share_embeddings_and_output_weights; the copies' gradients are all-reduced); with pp = 1 the one copy serves both
@@ -83,7 +86,7 @@ export function localParams(m: ModelShape, par: Parallel): LocalParams {
   const lastIsLarger = last > pc.embedding;
   const edge = par.pp === 1 ? pc.embedding + last : Math.max(pc.embedding, last);
   const edgeExperts = par.pp === 1 || lastIsLarger ? mtpExperts : 0;
-  const dense = (layersPerStage * perLayerDense + denseLayersPerStage * pc.dense_ffn + edge) / par.tp;
+  const dense = (layersPerStage * perLayerDense + moeLayersPerStage * perMoeLayerDense + denseLayersPerStage * pc.dense_ffn + edge) / par.tp;
   const expert = (moeLayersPerStage * m.experts * pc.expert + edgeExperts) / (par.ep * par.etp);
   return { dense, expert, moeLayersPerStage, layersPerStage };
 }

@@ -170,11 +170,10 @@ describe('localParams', () => {
       }
     }
   });
-  // Found writing these tests: localParams charges the router and the shared experts (MoE-layer modules) to every
-  // layer, the leading dense layers too (perLayerDense x layersPerStage), so a MoE with dense layers gets
-  // dense_layers x (shared + router) parameters it does not have (DeepSeek-V3: 3 x (44M + 1.8M) = 138M per device at
-  // TP1 PP1). The independent count fails; it.fails records the miss and turns red when it is mended.
-  it.fails('a MoE with leading dense layers: one device holds the model card total plus MTP (router and shared experts only on MoE layers)', () => {
+  // Found writing these tests (then mended): localParams charged the router and the shared experts (MoE-layer modules)
+  // to every layer, the leading dense layers too, so a MoE with dense layers got dense_layers x (shared + router)
+  // parameters it does not have (DeepSeek-V3: 3 x (44M + 1.8M) = 138M per device at TP1 PP1).
+  it('a MoE with leading dense layers: one device holds the model card total plus MTP (router and shared experts only on MoE layers)', () => {
     const g = { ...G, dense_layers: 2 };
     const lp = localParams(g, P());
     expect(lp.dense + lp.expert).toBe(paramCounts(g).total + paramCounts(g).mtp);
