@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CALIBRATION } from '../../src/plan/calibration.js';
-import { exportPlan } from '../../src/plan/export.js';
 import { batchProblem, enumerateLayouts, rankOf, search } from '../../src/plan/search.js';
 import { loadSpec, resolveSpec } from '../../src/plan/spec.js';
 import { lawParams, FINE_GRAINED_LAW, granularity, predictedLoss, sweep, sweepShapes, tokensToLoss } from '../../src/plan/sweep.js';
@@ -9,19 +7,6 @@ import { lawParams, FINE_GRAINED_LAW, granularity, predictedLoss, sweep, sweepSh
 /** a calibration row's spec, resolved (a search template with `template`) */
 const rowSpec = (id: string, template = false) =>
   resolveSpec(structuredClone(CALIBRATION.find((r) => r.id === id)!.spec), id, { template });
-
-/** every calibration row with each variant's overrides merged in, where the layout allows them */
-function* calibrationVariants(variants: Record<string, Record<string, unknown>>[]) {
-  for (const row of CALIBRATION) {
-    for (const v of variants) {
-      const raw = structuredClone(row.spec) as Record<string, Record<string, unknown>>;
-      for (const [k, x] of Object.entries(v)) raw[k] = { ...raw[k], ...x };
-      let spec;
-      try { spec = resolveSpec(raw); } catch { continue; } // a variant the layout does not allow
-      yield { spec, where: `${row.id} ${JSON.stringify(v)}` };
-    }
-  }
-}
 
 describe('layout search', () => {
   it('enumerates only valid layouts (divisibility rules)', () => {
@@ -151,100 +136,3 @@ describe('shape sweep (Pangu Ultra MoE study)', () => {
   });
 });
 
-describe('export', () => {
-  it('Megatron-Core arguments for DeepSeek-V3 plan', () => {
-    const e = exportPlan(rowSpec('deepseek-v3'), 'megatron');
-    const a = e.args.join(' ');
-    expect(a).toContain('--pipeline-model-parallel-size 16');
-    expect(a).toContain('--expert-model-parallel-size 64');
-    expect(a).toContain('--num-experts 256 --moe-router-topk 8 --moe-ffn-hidden-size 2048');
-    expect(a).toContain('--multi-latent-attention');
-    expect(a).toContain('--moe-layer-freq ([0]*3+[1]*58)');
-    expect(a).toContain('--fp8-format e4m3');
-    expect(e.notes.join(' ')).toMatch(/dualpipe/);
-  });
-  it('MindSpeed arguments for Pangu Ultra MoE plan', () => {
-    const e = exportPlan(rowSpec('pangu-ultra-moe'), 'mindspeed');
-    const a = e.args.join(' ');
-    expect(a).toContain('--tensor-model-parallel-size 8');
-    expect(a).toContain('--num-layers-per-virtual-pipeline-stage 2');
-    expect(a).toContain('--expert-model-parallel-size 4'); // ep 32 = tp 8 x MindSpeed's ep 4 under --moe-tp-extend-ep
-    expect(a).toContain('--moe-tp-extend-ep');
-    expect(a).not.toContain('--expert-tensor-parallel-size');
-    expect(a).toContain('--moe-hierarchical-alltoallv');
-    expect(a).toContain('--moe-alltoall-overlap-comm');
-    expect(a).toContain('--recompute-norm');
-    expect(e.command).toMatch(/^torchrun --nnodes 768 --nproc-per-node 8 /);
-  });
-  it('every Megatron flag emitted is an option of Megatron-LM\'s own parser (commit d98e8a6, dumped on the device machine)', () => {
-    const options = new Set<string>(JSON.parse(readFileSync('test/plan/fixtures/megatron-lm-options.json', 'utf8')));
-    const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { zero: 0 } }, { parallel: { recompute: 'full' } },
-      { parallel: { recompute: 'selective' } }, { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe', 'mlp', 'core_attn'] } },
-      { parallel: { offload: 0.5 } }, { training: { grad_precision: 'bf16', optimizer_precision: 'bf16' } }, { parallel: { cp: 2 } }, { parallel: { tp_overlap: true } }];
-    let checked = 0;
-    for (const { spec, where } of calibrationVariants(variants)) {
-      const args = exportPlan(spec, 'megatron').args;
-      for (const a of args) {
-        if (!a.startsWith('--')) continue;
-        expect(options.has(a), `${a} (${where})`).toBe(true);
-        checked++;
-      }
-      // Megatron-Core's rules for the EP all-to-all overlap (transformer_config.py)
-      if (args.includes('--overlap-moe-expert-parallel-comm')) {
-        const p = spec.parallel;
-        expect(p.ep > 1 && (p.pp === 1 || p.vpp > 1) && p.recompute !== 'full', where).toBe(true);
-        expect(Array.isArray(p.recompute) && p.recompute.includes('moe')).toBe(false);
-        expect(['alltoall', 'flex']).toContain(args[args.indexOf('--moe-token-dispatcher-type') + 1]);
-      }
-    }
-    expect(checked).toBeGreaterThan(500);
-  });
-  it('MindSpeed: every flag exists in the 2025 stack (core_r0.8.0 + MindSpeed + MindSpeed-LLM) and passes MindSpeed\'s MoE rules', () => {
-    const options = new Set<string>(JSON.parse(readFileSync('test/plan/fixtures/mindspeed-stack-options.json', 'utf8')).options);
-    const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { recompute: 'full' } },
-      { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe'] } }, { parallel: { offload: 0.5 } },
-      { training: { optimizer_precision: 'bf16' } }, { parallel: { a2a: 'hierarchical-allgather', ep_overlap: 'adaptive' } }];
-    let checked = 0;
-    for (const { spec, where } of calibrationVariants(variants)) {
-      const args = exportPlan(spec, 'mindspeed').args;
-      const flags = args.filter((x) => x.startsWith('--'));
-      for (const fl of flags) expect(options.has(fl), `${fl} (${where})`).toBe(true);
-      expect(new Set(flags).size, `a flag given twice (${where})`).toBe(flags.length);
-      const has = (fl: string) => flags.includes(fl);
-      const val = (fl: string) => args[args.indexOf(fl) + 1];
-      // mindspeed/arguments.py (4825e32) validation
-      if (has('--moe-tp-extend-ep')) {
-        expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
-        expect(spec.model.experts % (spec.parallel.tp * Number(val('--expert-model-parallel-size'))), where).toBe(0);
-      }
-      if (has('--moe-alltoall-overlap-comm')) {
-        expect(val('--moe-token-dispatcher-type'), where).toBe('alltoall');
-        expect(has('--moe-permutation-async-comm') && has('--moe-grouped-gemm'), where).toBe(true);
-        expect(spec.parallel.tp === 1 || has('--moe-tp-extend-ep'), where).toBe(true);
-      }
-      if (has('--moe-hierarchical-alltoallv')) {
-        expect(has('--moe-tp-extend-ep') && spec.parallel.tp === spec.hardware.devices_per_node, where).toBe(true);
-      }
-      // core_r0.8.0: layers divide by pp x (layers per virtual stage)
-      const L = Number(val('--num-layers')), pp = Number(val('--pipeline-model-parallel-size'));
-      expect(L % pp, where).toBe(0);
-      if (has('--num-layers-per-virtual-pipeline-stage')) expect((L / pp) % Number(val('--num-layers-per-virtual-pipeline-stage')), where).toBe(0);
-      checked += flags.length;
-    }
-    expect(checked).toBeGreaterThan(500);
-    // Pangu Ultra MoE's 61 layers on PP16 x VPP2: padded to 64 with three no-op layers, as the paper counts them
-    const pg = exportPlan(rowSpec('pangu-ultra-moe'), 'mindspeed').args.join(' ');
-    expect(pg).toContain('--num-layers 64 ');
-    expect(pg).toContain('--noop-layers 61,62,63');
-    expect(pg).toContain('--num-layers-per-virtual-pipeline-stage 2');
-  });
-  it('gradient precision: bf16 reduction is --grad-reduce-in-bf16 on Megatron; fp32 (the default) emits nothing', () => {
-    const row = CALIBRATION.find((r) => r.id === 'qwen3-235b-a22b')!;
-    const bf = exportPlan(resolveSpec(structuredClone(row.spec)), 'megatron');
-    expect(bf.args).toContain('--grad-reduce-in-bf16');
-    const raw = structuredClone(row.spec) as { training: Record<string, unknown> };
-    delete raw.training.grad_precision;
-    expect(exportPlan(resolveSpec(raw), 'megatron').args).not.toContain('--grad-reduce-in-bf16');
-    expect(exportPlan(resolveSpec(structuredClone(row.spec)), 'mindspeed').notes.join(' ')).toMatch(/grad_precision bf16/);
-  });
-});
