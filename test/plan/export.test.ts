@@ -51,7 +51,9 @@ describe('export', () => {
     const options = new Set<string>(JSON.parse(readFileSync('test/plan/fixtures/megatron-lm-options.json', 'utf8')));
     const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { zero: 0 } }, { parallel: { recompute: 'full' } },
       { parallel: { recompute: 'selective' } }, { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe', 'mlp', 'core_attn'] } },
-      { parallel: { offload: 0.5 } }, { training: { grad_precision: 'bf16', optimizer_precision: 'bf16' } }, { parallel: { cp: 2 } }, { parallel: { tp_overlap: true } }];
+      { parallel: { offload: 0.5 } }, { training: { grad_precision: 'bf16', optimizer_precision: 'bf16' } }, { parallel: { cp: 2 } }, { parallel: { tp_overlap: true } },
+      { parallel: { ep_overlap: 'adaptive', shared_expert_overlap: true } }, { parallel: { ep_overlap: 'adaptive', dispatcher: 'allgather', a2a: 'flat' } },
+      { parallel: { dispatcher: 'flex', a2a: 'flat' }, training: { capacity_factor: 1.25 } }, { parallel: { shared_expert_overlap: true, dispatcher: 'allgather', a2a: 'flat' } }];
     let checked = 0;
     for (const { spec, where } of calibrationVariants(variants)) {
       const args = exportPlan(spec, 'megatron').args;
@@ -66,13 +68,25 @@ describe('export', () => {
         expect(p.ep > 1 && (p.pp === 1 || p.vpp > 1) && p.recompute !== 'full', where).toBe(true);
         expect(Array.isArray(p.recompute) && p.recompute.includes('moe')).toBe(false);
         expect(['alltoall', 'flex']).toContain(args[args.indexOf('--moe-token-dispatcher-type') + 1]);
+        // "disable moe_shared_expert_overlap when enabling overlap_moe_expert_parallel_comm"
+        expect(args.includes('--moe-shared-expert-overlap'), where).toBe(false);
+      }
+      // "moe_shared_expert_overlap only works with alltoall token dispatcher" (core_r0.13 to core_r0.17)
+      if (args.includes('--moe-shared-expert-overlap')) expect(args[args.indexOf('--moe-token-dispatcher-type') + 1], where).toBe('alltoall');
+      // flex runs on DeepEP (core_r0.13 asserts --moe-enable-deepep), needs TP x EP > 1 and refuses the capacity padding;
+      // DeepEP needs flex
+      const flex = args[args.indexOf('--moe-token-dispatcher-type') + 1] === 'flex';
+      expect(args.includes('--moe-enable-deepep'), where).toBe(flex);
+      if (flex) {
+        expect(spec.parallel.tp * spec.parallel.ep, where).toBeGreaterThan(1);
+        expect(args.includes('--moe-pad-expert-input-to-capacity'), where).toBe(false);
       }
     }
     expect(checked).toBeGreaterThan(500);
   });
   it('MindSpeed: every flag exists in the 2025 stack (core_r0.8.0 + MindSpeed + MindSpeed-LLM) and passes MindSpeed\'s MoE rules', () => {
     const options = new Set<string>(JSON.parse(readFileSync('test/plan/fixtures/mindspeed-stack-options.json', 'utf8')).options);
-    const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { recompute: 'full' } },
+    const variants: Record<string, Record<string, unknown>>[] = [{}, { parallel: { zero: 3 } }, { parallel: { zero: 3, dp_overlap: false } }, { parallel: { recompute: 'full' } },
       { parallel: { recompute: ['moe_act', 'layernorm', 'mla_up', 'moe'] } }, { parallel: { offload: 0.5 } },
       { training: { optimizer_precision: 'bf16' } }, { parallel: { a2a: 'hierarchical-allgather', ep_overlap: 'adaptive' } }];
     let checked = 0;
@@ -96,6 +110,7 @@ describe('export', () => {
       if (has('--moe-hierarchical-alltoallv')) {
         expect(has('--moe-tp-extend-ep') && spec.parallel.tp === spec.hardware.devices_per_node, where).toBe(true);
       }
+      if (!spec.parallel.dp_overlap) expect(has('--overlap-grad-reduce') || has('--overlap-param-gather'), where).toBe(false);
       // core_r0.8.0: layers divide by pp x (layers per virtual stage)
       const L = Number(val('--num-layers')), pp = Number(val('--pipeline-model-parallel-size'));
       expect(L % pp, where).toBe(0);
@@ -346,6 +361,23 @@ describe('exportPlan: model flags', () => {
     expect(has(msp({ model: { shared_experts: 3 } }), '--moe-intermediate-size 512 --n-shared-experts 3 --moe-token-dispatcher-type')).toBe(true);
     expect(meg().args).not.toContain('--moe-shared-expert-intermediate-size');
     expect(msp().args).not.toContain('--n-shared-experts');
+    expect(msp({ model: { shared_experts: 3 } }).notes).toEqual([]);
+  });
+  it('MindSpeed shared width is --n-shared-experts x --moe-intermediate-size: a custom shared_ffn as that count, or a note', () => {
+    // shared_ffn 1024 = 2 x 512: --n-shared-experts 2 gives the width, though the plan counts 1 shared expert
+    const two = msp({ model: { shared_experts: 1, shared_ffn: 1024 } });
+    expect(has(two, '--moe-intermediate-size 512 --n-shared-experts 2 --moe-token-dispatcher-type')).toBe(true);
+    expect(two.notes).toEqual(["shared expert width 1024 = 2 x --moe-intermediate-size 512: --n-shared-experts 2 emitted, not the plan's 1 (MindSpeed-LLM sizes the shared experts as one MLP of that width)"]);
+    // shared_ffn 1024 = 2 x 512 with 2 shared experts: the plan's own count, no note
+    const same = msp({ model: { shared_experts: 2, shared_ffn: 1024 } });
+    expect(has(same, '--moe-intermediate-size 512 --n-shared-experts 2 --moe-token-dispatcher-type')).toBe(true);
+    expect(same.notes).toEqual([]);
+    // shared_ffn 384, not a multiple of 512: the plan's count 2 is emitted (2 x 512 = 1024 wide) and noted
+    const odd = msp({ model: { shared_experts: 2, shared_ffn: 384 } });
+    expect(has(odd, '--moe-intermediate-size 512 --n-shared-experts 2 --moe-token-dispatcher-type')).toBe(true);
+    expect(odd.notes).toEqual(['shared expert width 384 is not a multiple of --moe-intermediate-size 512: not expressible on MindSpeed-LLM (width = --n-shared-experts x --moe-intermediate-size); 2 x 512 = 1024 emitted']);
+    // Megatron takes the width itself
+    expect(meg({ model: { shared_experts: 2, shared_ffn: 384 } }).notes).toEqual([]);
   });
   it('dense leading layers: --moe-layer-freq list on Megatron, --first-k-dense-replace on MindSpeed', () => {
     const over: Over = { model: { dense_layers: 3, dense_ffn: 2048 } };
@@ -370,11 +402,34 @@ describe('exportPlan: model flags', () => {
     expect(meg().args).not.toContain('--moe-expert-capacity-factor');
     expect(meg().args).not.toContain('--moe-pad-expert-input-to-capacity');
   });
+  it('capacity factor with the flex dispatcher: capacity kept, padding dropped with a note (flex refuses it)', () => {
+    // ep 2, dispatcher flex (a2a defaults to hierarchical): tp x ep = 2 > 1, so flex stays
+    const e = meg({ parallel: { ep: 2, dispatcher: 'flex' }, training: { capacity_factor: 1.5 } });
+    expect(between(e, '--moe-token-dispatcher-type', '--tensor-model-parallel-size')).toEqual(['flex', '--moe-grouped-gemm', '--moe-router-load-balancing-type', 'aux_loss',
+      '--moe-expert-capacity-factor', '1.5', '--moe-permute-fusion']);
+    expect(e.notes).toEqual([
+      "--moe-pad-expert-input-to-capacity dropped: the flex (DeepEP) dispatcher refuses it; tokens over capacity are still dropped, the experts' inputs are not padded to capacity",
+      'hierarchical all-to-all: DeepEP (--moe-enable-deepep, the flex dispatcher) does node-deduplicated dispatch on NVIDIA',
+    ]);
+    // MindSpeed emits alltoall whatever the dispatcher, so it pads
+    expect(has(msp({ parallel: { ep: 2, dispatcher: 'flex' }, training: { capacity_factor: 1.5 } }), '--moe-expert-capacity-factor 1.5 --moe-pad-expert-input-to-capacity')).toBe(true);
+  });
   it('shared-expert overlap: Megatron only, and only with shared experts', () => {
     expect(has(meg({ model: { shared_experts: 1 }, parallel: { shared_expert_overlap: true } }), '--moe-router-load-balancing-type aux_loss --moe-shared-expert-overlap --moe-permute-fusion')).toBe(true);
     expect(meg({ parallel: { shared_expert_overlap: true } }).args).not.toContain('--moe-shared-expert-overlap'); // no shared experts
     expect(msp({ model: { shared_experts: 1 }, parallel: { shared_expert_overlap: true } }).args).not.toContain('--moe-shared-expert-overlap');
     expect(meg({ model: { shared_experts: 1 } }).args).not.toContain('--moe-shared-expert-overlap'); // overlap off
+    expect(meg({ model: { shared_experts: 1 }, parallel: { shared_expert_overlap: true } }).notes).toEqual([]);
+  });
+  it('shared-expert overlap needs the alltoall dispatcher (core_r0.13 to core_r0.17): not emitted with allgather or flex, and noted', () => {
+    const ag = meg({ model: { shared_experts: 1 }, parallel: { shared_expert_overlap: true, dispatcher: 'allgather' } });
+    expect(has(ag, '--moe-router-load-balancing-type aux_loss --moe-permute-fusion')).toBe(true);
+    expect(ag.notes).toEqual(['--moe-shared-expert-overlap needs the alltoall token dispatcher, not allgather: not emitted']);
+    // flex with ep 2 (tp x ep = 2); a2a defaults to hierarchical: the DeepEP note comes after
+    const fx = meg({ model: { shared_experts: 1 }, parallel: { ep: 2, shared_expert_overlap: true, dispatcher: 'flex' } });
+    expect(fx.args).not.toContain('--moe-shared-expert-overlap');
+    expect(fx.notes).toEqual(['--moe-shared-expert-overlap needs the alltoall token dispatcher, not flex: not emitted',
+      'hierarchical all-to-all: DeepEP (--moe-enable-deepep, the flex dispatcher) does node-deduplicated dispatch on NVIDIA']);
   });
 });
 
@@ -472,25 +527,30 @@ describe('exportPlan: parallel layout', () => {
 });
 
 describe('exportPlan: pipeline schedules without an engine flag', () => {
-  it.each(['dualpipe', 'dualpipev', 'zero-bubble'])('%s: a note naming the engine, 1F1B emitted', (schedule) => {
-    // pp 2 (even, as DualPipe needs), ep 1: no EP overlap to weigh; chunks 2 divide 4 layers
+  it.each(['dualpipe', 'dualpipev', 'zero-bubble'])('%s: a note naming the engine, 1F1B emitted (ep 1: no EP overlap, none promised)', (schedule) => {
+    // pp 2 (even, as DualPipe needs), ep 1: no EP overlap emitted; chunks 2 divide 4 layers
     const over: Over = { parallel: { pp: 2, schedule } };
     const e = meg(over);
-    expect(e.notes).toEqual([`schedule ${schedule} has no upstream Megatron-LM flag; emitted 1F1B with EP all-to-all overlap instead`]);
+    expect(e.notes).toEqual([`schedule ${schedule} has no upstream Megatron-LM flag; emitted 1F1B instead`]);
     expect(between(e, '--moe-permute-fusion', '--expert-model-parallel-size')).toEqual(['--tensor-model-parallel-size', '1', '--pipeline-model-parallel-size', '2']);
-    expect(msp(over).notes).toEqual([`schedule ${schedule} has no upstream MindSpeed flag; emitted 1F1B with EP all-to-all overlap instead`]);
+    expect(msp(over).notes).toEqual([`schedule ${schedule} has no upstream MindSpeed flag; emitted 1F1B instead`]);
+  });
+  it('zero-bubble with pp 1 and EP on Megatron: the EP overlap is emitted, and the note says so', () => {
+    // zero-bubble keeps vpp 1 but, unlike DualPipe, allows pp 1: Megatron-Core's pipeline rule does not apply
+    const e = meg({ parallel: { ep: 2, schedule: 'zero-bubble', ep_overlap: 'adaptive' } });
+    expect(e.args).toContain('--overlap-moe-expert-parallel-comm');
+    expect(e.notes).toEqual(['schedule zero-bubble has no upstream Megatron-LM flag; emitted 1F1B with EP all-to-all overlap instead']);
   });
   it('1f1b and interleaved: no schedule note', () => {
     expect(meg({ parallel: { pp: 2, schedule: '1f1b' } }).notes).toEqual([]);
     expect(msp({ parallel: { pp: 2, vpp: 2, schedule: 'interleaved' } }).notes).toEqual([]);
   });
-  it('dualpipe with EP on Megatron: the EP overlap is refused (pp 2, no vpp), next to the schedule note', () => {
-    // ep_overlap defaults to 'dualpipe' under schedule dualpipe; pp 2 > 1 and vpp 1 <= 1
-    // NOTE (reported): the schedule note says "with EP all-to-all overlap" while the same export emits none; on
-    // Megatron this holds for every dualpipe plan (dualpipe forces vpp 1 and an even pp >= 2)
+  it('dualpipe with EP on Megatron: the EP overlap is refused (pp 2, no vpp), and the schedule note promises none', () => {
+    // ep_overlap defaults to 'dualpipe' under schedule dualpipe; pp 2 > 1 and vpp 1 <= 1. On Megatron this holds for
+    // every dualpipe plan: dualpipe forces vpp 1 and an even pp >= 2
     const e = meg({ parallel: { pp: 2, ep: 2, schedule: 'dualpipe' } });
     expect(e.notes).toEqual([
-      'schedule dualpipe has no upstream Megatron-LM flag; emitted 1F1B with EP all-to-all overlap instead',
+      'schedule dualpipe has no upstream Megatron-LM flag; emitted 1F1B instead',
       '--overlap-moe-expert-parallel-comm needs a virtual pipeline (vpp > 1) when pp > 1: no EP overlap emitted',
     ]);
     expect(e.args).not.toContain('--overlap-moe-expert-parallel-comm');
@@ -498,11 +558,20 @@ describe('exportPlan: pipeline schedules without an engine flag', () => {
     const s = msp({ parallel: { pp: 2, ep: 2, schedule: 'dualpipe' } });
     expect(between(s, '--overlap-param-gather', '--use-mcore-models')).toEqual(['--moe-alltoall-overlap-comm']);
     expect(s.notes).toEqual(['schedule dualpipe has no upstream MindSpeed flag; emitted 1F1B with EP all-to-all overlap instead']);
+    // MindSpeed with tp 2 (etp 2, not TP-extend-EP): its overlap refused, the schedule note promises none
+    const t2 = msp({ parallel: { pp: 2, ep: 2, tp: 2, schedule: 'dualpipe' } });
+    expect(t2.args).not.toContain('--moe-alltoall-overlap-comm');
+    expect(t2.notes).toEqual(['schedule dualpipe has no upstream MindSpeed flag; emitted 1F1B instead',
+      'MindSpeed overlaps the EP all-to-all only with tp 1 or --moe-tp-extend-ep: no overlap emitted']);
   });
-  it.fails('bug: on Megatron the dualpipe note promises an EP all-to-all overlap that the same export refuses to emit', () => {
-    const e = meg({ parallel: { pp: 2, ep: 2, schedule: 'dualpipe' } });
-    const promises = e.notes.some((n) => n.includes('with EP all-to-all overlap instead'));
-    expect(promises && !e.args.includes('--overlap-moe-expert-parallel-comm')).toBe(false);
+  it('the Megatron dualpipe note never promises an EP all-to-all overlap the same export does not emit', () => {
+    for (const schedule of ['dualpipe', 'dualpipev']) {
+      for (const ep_overlap of ['dualpipe', 'adaptive', 'a2a-1f1b']) {
+        const e = meg({ parallel: { pp: 2, ep: 2, schedule, ep_overlap } });
+        expect(e.args).not.toContain('--overlap-moe-expert-parallel-comm');
+        expect(e.notes.filter((n) => n.includes('with EP all-to-all overlap'))).toEqual([]);
+      }
+    }
   });
 });
 
@@ -564,11 +633,10 @@ describe('exportPlan: ZeRO and data-parallel overlap', () => {
     expect(megZero({ zero: 3, dp_overlap: false })).toEqual(['--use-megatron-fsdp', '--data-parallel-sharding-strategy', 'optim_grads_params']);
     expect(meg({ parallel: { zero: 3 } }).notes).toEqual([]);
     const note = 'ZeRO-3 has no MindSpeed-LLM (core_r0.8.0) flag: the distributed optimizer (ZeRO-1) emitted; memory will exceed the plan';
-    // MindSpeed's fallback always adds both overlaps, dp_overlap or not
-    for (const dp_overlap of [true, false]) {
-      expect(msZero({ zero: 3, dp_overlap })).toEqual(['--use-distributed-optimizer', '--overlap-grad-reduce', '--overlap-param-gather']);
-      expect(msp({ parallel: { zero: 3, dp_overlap } }).notes).toEqual([note]);
-    }
+    // MindSpeed's fallback is ZeRO-1's: the two overlaps only with dp_overlap
+    expect(msZero({ zero: 3 })).toEqual(['--use-distributed-optimizer', '--overlap-grad-reduce', '--overlap-param-gather']);
+    expect(msZero({ zero: 3, dp_overlap: false })).toEqual(['--use-distributed-optimizer']);
+    for (const dp_overlap of [true, false]) expect(msp({ parallel: { zero: 3, dp_overlap } }).notes).toEqual([note]);
   });
   it('CUDA graphs: --enable-cuda-graph on Megatron, a note on MindSpeed', () => {
     expect(megZero({ cuda_graphs: true })).toEqual(['--use-distributed-optimizer', '--overlap-grad-reduce', '--overlap-param-gather', '--enable-cuda-graph']);
@@ -676,16 +744,36 @@ describe('exportPlan: EP all-to-all overlap', () => {
     expect(msTail(msp({ parallel: { ep: 2 } }))).toEqual([]); // ep_overlap none
     expect(msTail(msp({ parallel: { ep_overlap: 'adaptive' } }))).toEqual([]); // ep 1
   });
-  it.fails('bug: Megatron EP overlap is emitted with the allgather dispatcher (Megatron-Core asserts alltoall/flex)', () => {
+  it('Megatron: the allgather dispatcher is refused (Megatron-Core asserts alltoall or flex); flex is allowed', () => {
     // transformer_config.py: "overlap_moe_expert_parallel_comm is supported with alltoall/flex token dispatcher"
-    const e = megEp({ ep_overlap: 'adaptive', dispatcher: 'allgather' });
-    expect(has(e, '--moe-token-dispatcher-type allgather')).toBe(true);
-    expect(e.args).not.toContain('--overlap-moe-expert-parallel-comm');
+    const ag = megEp({ ep_overlap: 'adaptive', dispatcher: 'allgather' });
+    expect(ag.args).toEqual(MEG_BASE.map((x, i) => (MEG_BASE[i - 1] === '--moe-token-dispatcher-type' ? 'allgather' : MEG_BASE[i - 1] === '--expert-model-parallel-size' ? '2' : x)));
+    expect(ag.notes).toEqual(['--overlap-moe-expert-parallel-comm needs the alltoall or flex token dispatcher, not allgather: no EP overlap emitted']);
+    // the dispatcher rule comes after the pipeline rule and before the recompute rule
+    expect(megEp({ ep_overlap: 'adaptive', dispatcher: 'allgather', pp: 2 }).notes).toEqual(['--overlap-moe-expert-parallel-comm needs a virtual pipeline (vpp > 1) when pp > 1: no EP overlap emitted']);
+    expect(megEp({ ep_overlap: 'adaptive', dispatcher: 'allgather', recompute: 'full' }).notes).toEqual(['--overlap-moe-expert-parallel-comm needs the alltoall or flex token dispatcher, not allgather: no EP overlap emitted']);
+    // allgather with a2a hierarchical runs flex (DeepEP): allowed, --moe-enable-deepep after the overlap
+    const hier = megEp({ ep_overlap: 'adaptive', dispatcher: 'allgather', a2a: 'hierarchical' });
+    expect(has(hier, '--moe-token-dispatcher-type flex')).toBe(true);
+    expect(tail(hier)).toEqual(['--overlap-moe-expert-parallel-comm', '--moe-enable-deepep']);
+    expect(hier.notes).toEqual(['hierarchical all-to-all: DeepEP (--moe-enable-deepep, the flex dispatcher) does node-deduplicated dispatch on NVIDIA']);
+    expect(tail(megEp({ ep_overlap: 'a2a-1f1b', dispatcher: 'flex' }))).toEqual(['--overlap-moe-expert-parallel-comm', '--delay-wgrad-compute', '--moe-enable-deepep']);
   });
-  it.fails('bug: Megatron EP overlap is emitted together with --moe-shared-expert-overlap (Megatron-Core asserts not both)', () => {
+  it('Megatron: with the EP overlap, --moe-shared-expert-overlap is dropped (Megatron-Core asserts not both) and noted', () => {
     // transformer_config.py: "disable moe_shared_expert_overlap when enabling overlap_moe_expert_parallel_comm"
     const e = megEp({ ep_overlap: 'adaptive', shared_expert_overlap: true }, { shared_experts: 1 });
-    expect(e.args.includes('--moe-shared-expert-overlap') && e.args.includes('--overlap-moe-expert-parallel-comm')).toBe(false);
+    expect(e.args).toEqual([...HEAD, '--moe-ffn-hidden-size', '512', '--moe-shared-expert-intermediate-size', '512', // 1 x 512
+      '--moe-token-dispatcher-type', 'alltoall', '--moe-grouped-gemm', '--moe-router-load-balancing-type', 'aux_loss',
+      '--moe-permute-fusion', // no --moe-shared-expert-overlap before it
+      '--tensor-model-parallel-size', '1', '--pipeline-model-parallel-size', '1', '--expert-model-parallel-size', '2', '--expert-tensor-parallel-size', '1',
+      '--micro-batch-size', '1', '--global-batch-size', '16', '--bf16', '--use-distributed-optimizer', '--overlap-grad-reduce', '--overlap-param-gather',
+      '--overlap-moe-expert-parallel-comm', '--attention-backend', 'fused']);
+    expect(e.notes).toEqual(['--moe-shared-expert-overlap dropped: Megatron-Core refuses it together with --overlap-moe-expert-parallel-comm']);
+    // the EP overlap refused (pp 2 without vpp): the shared-expert overlap stays
+    const kept = megEp({ ep_overlap: 'adaptive', shared_expert_overlap: true, pp: 2 }, { shared_experts: 1 });
+    expect(has(kept, '--moe-router-load-balancing-type aux_loss --moe-shared-expert-overlap --moe-permute-fusion')).toBe(true);
+    expect(kept.args).not.toContain('--overlap-moe-expert-parallel-comm');
+    expect(kept.notes).toEqual(['--overlap-moe-expert-parallel-comm needs a virtual pipeline (vpp > 1) when pp > 1: no EP overlap emitted']);
   });
 });
 
@@ -711,6 +799,36 @@ describe('exportPlan: dispatcher and hierarchical all-to-all', () => {
     }
     const flex = meg({ parallel: { ep: 2, dispatcher: 'flex' } }); // a2a default: hierarchical
     expect(flex.args).toContain('--moe-enable-deepep');
+  });
+  const flexArgs = (ep: string) => [...MEG_BASE.slice(0, MEG_BASE.indexOf('--moe-token-dispatcher-type')), '--moe-token-dispatcher-type', 'flex',
+    '--moe-grouped-gemm', '--moe-router-load-balancing-type', 'aux_loss', '--moe-permute-fusion',
+    '--tensor-model-parallel-size', '1', '--pipeline-model-parallel-size', '1', '--expert-model-parallel-size', ep, '--expert-tensor-parallel-size', '1',
+    '--micro-batch-size', '1', '--global-batch-size', '16', '--bf16', '--use-distributed-optimizer', '--overlap-grad-reduce', '--overlap-param-gather',
+    '--moe-enable-deepep', '--attention-backend', 'fused'];
+  it('flex with a2a flat on Megatron: --moe-enable-deepep all the same (core_r0.13 asserts it), and a note that DeepEP is what runs', () => {
+    const e = meg({ parallel: { ep: 2, dispatcher: 'flex', a2a: 'flat' } });
+    expect(e.args).toEqual(flexArgs('2'));
+    expect(e.notes).toEqual(["dispatcher flex: Megatron-Core runs it on DeepEP (--moe-enable-deepep), whose dispatch is node-deduplicated (a2a hierarchical), not the plan's a2a flat"]);
+    // a2a hierarchical-allgather: the same note, and none saying plain all-to-all is emitted
+    const ha = meg({ parallel: { ep: 2, dispatcher: 'flex', a2a: 'hierarchical-allgather' } });
+    expect(ha.args).toEqual(flexArgs('2'));
+    expect(ha.notes).toEqual(["dispatcher flex: Megatron-Core runs it on DeepEP (--moe-enable-deepep), whose dispatch is node-deduplicated (a2a hierarchical), not the plan's a2a hierarchical-allgather"]);
+  });
+  it('flex (or a2a hierarchical) with tp x ep = 1 on Megatron: alltoall emitted, no DeepEP, and a note', () => {
+    // MoEFlexTokenDispatcher: "Flex token dispatcher requires TPxEP > 1"
+    const note = 'DeepEP (the flex dispatcher) needs tp x ep > 1 (Megatron-Core asserts it): alltoall emitted; with tp 1 and ep 1 no token leaves its device';
+    for (const parallel of [{ dispatcher: 'flex' }, { dispatcher: 'flex', a2a: 'flat' }, { a2a: 'hierarchical' }]) {
+      const e = meg({ parallel });
+      expect(e.args).toEqual(MEG_BASE);
+      expect(e.notes).toEqual([note]);
+    }
+    // tp 2, ep 1 (etp defaults to 2): tp x ep = 2, flex stays; --tp-comm-overlap comes before --moe-enable-deepep
+    const tp2 = meg({ parallel: { tp: 2, dispatcher: 'flex' } });
+    expect(has(tp2, '--moe-token-dispatcher-type flex')).toBe(true);
+    expect(between(tp2, '--overlap-param-gather', '--attention-backend')).toEqual(['--tp-comm-overlap', '--moe-enable-deepep']);
+    expect(tp2.notes).toEqual(['hierarchical all-to-all: DeepEP (--moe-enable-deepep, the flex dispatcher) does node-deduplicated dispatch on NVIDIA']);
+    // MindSpeed emits alltoall anyway: its own dispatcher note, no DeepEP note
+    expect(msp({ parallel: { dispatcher: 'flex', a2a: 'flat' } }).notes).toEqual(["dispatcher flex: MindSpeed's all-to-all overlap needs alltoall, emitted instead"]);
   });
   it('hierarchical on MindSpeed: a note, plain all-to-all; flex also gets the dispatcher note first', () => {
     const s = msp({ parallel: { ep: 2, a2a: 'hierarchical' } });
