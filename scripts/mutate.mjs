@@ -50,7 +50,8 @@ export const MODULES = {
             'test/plan/spec.test.ts', 'test/plan/review.test.ts', 'test/plan/graphs.test.ts', 'test/plan/kernels.test.ts',
             'test/plan/reference.test.ts', 'test/plan/balance.test.ts', 'test/plan/band.test.ts', 'test/plan/schedule.test.ts', 'test/plan/memory-hand.test.ts', 'test/plan/sweep.test.ts',
             'test/plan/export.test.ts', 'test/plan/op-hand.test.ts', 'test/plan/fit-hand.test.ts', 'test/plan/calibration.test.ts', 'test/plan/pangu.test.ts',
-            'test/plan/hardware.test.ts', 'test/plan/reference-hand.test.ts', 'test/plan/fitted-hand.test.ts', 'test/plan/simulate-hand.test.ts'],
+            'test/plan/hardware.test.ts', 'test/plan/reference-hand.test.ts', 'test/plan/fitted-hand.test.ts', 'test/plan/simulate-hand.test.ts',
+            'test/plan/spec-fields.test.ts', 'test/plan/models-hand.test.ts', 'test/plan/sweep-hand.test.ts', 'test/plan/flops-hand.test.ts'],
     isolate: false,
   },
 };

@@ -3,14 +3,16 @@
  * whose compute is free (infinite peak and HBM bandwidth, one device, so no communication): the step is then the
  * kernel launches alone, counted by hand from the kernel lists of simulate.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { FITTED } from '../../src/plan/fitted.js';
 import { blackwellEfficiencies, hardwarePreset, resolveHardware, type Hardware } from '../../src/plan/hardware.js';
 import { kernelTime } from '../../src/plan/op.js';
 import { simulate, trainConstants } from '../../src/plan/simulate.js';
 import { resolveSpec, type Spec } from '../../src/plan/spec.js';
 
-const FREE: Hardware = { ...hardwarePreset('h100'), peak_bf16: 1e30, peak_fp8: 0, hbm_bw: 1e30 };
+// (set in beforeEach, not at collection time: StrykerJS runs every test file for a mutant reached while a file is collected)
+let FREE: Hardware;
+beforeEach(() => { FREE = { ...hardwarePreset('h100'), peak_bf16: 1e30, peak_fp8: 0, hbm_bw: 1e30 }; });
 const L = 10e-6;
 
 /** Qwen3-30B-A3B (48 MoE layers, 128 experts, no shared experts) on one device, bf16, micro-batch 1, 4 micro-batches */

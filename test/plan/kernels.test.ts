@@ -4,19 +4,22 @@
  * model is scored on the 'check' rows (other expert shapes, row counts, attention shapes), which no fit reads.
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { FITTED } from '../../src/plan/fitted.js';
 import { fitKernelConstants, gemmTime, KERNEL_CONSTANTS, kernelNumbers, kernelStats, KERNEL_FIT_START, type KernelFile } from '../../src/plan/fit-kernels.js';
-import { hardwarePreset } from '../../src/plan/hardware.js';
+import { hardwarePreset, type Hardware } from '../../src/plan/hardware.js';
 
 const data = JSON.parse(readFileSync(new URL('../../docs/plan-kernels-h200.json', import.meta.url), 'utf8')) as KernelFile;
-const hw = hardwarePreset('h200');
+// (set in beforeEach, not at collection time: StrykerJS runs every test file for a mutant reached while a file is collected)
+let hw: Hardware;
+beforeEach(() => { hw = hardwarePreset('h200'); });
 const fitRows = data.rows.filter((r) => r.set === 'fit');
 const checkRows = data.rows.filter((r) => r.set === 'check');
 
+// the fit runs inside each test that reads it, not at collection time (StrykerJS: simulate.test.ts says why)
+const fitted = () => fitKernelConstants(fitRows, hw).constants;
+
 describe('H200 kernel fit', () => {
-  const fit = fitKernelConstants(fitRows, hw);
-  const c = fit.constants;
 
   it('the split is by shape: no check row repeats a fit row\'s shape', () => {
     const shape = (r: Record<string, unknown>) => JSON.stringify(Object.entries(r).filter(([k]) => !/_ms$|^name$|^set$/.test(k)));
@@ -26,6 +29,7 @@ describe('H200 kernel fit', () => {
   });
 
   it('the simulator\'s FP8 GEMM and cuDNN attention efficiencies are this fit (within 1%), from a neutral start', () => {
+    const c = fitted();
     expect(KERNEL_FIT_START.alpha_fp8).not.toBeCloseTo(FITTED.fp8_gemm_eff.value, 2);
     expect(Math.abs(c.alpha_fp8 / FITTED.fp8_gemm_eff.value - 1)).toBeLessThan(0.01);
     expect(Math.abs(c.sdpa.cudnn.fwd / FITTED.sdpa_cudnn_fwd_eff.value - 1)).toBeLessThan(0.01);
@@ -33,6 +37,7 @@ describe('H200 kernel fit', () => {
   }, 60_000);
 
   it('every committed kernel constant (fitted.ts, what plan op gemm / sdpa use) is this fit within 1%', () => {
+    const c = fitted();
     const flat = (k: typeof c) => [k.alpha_bf16, k.alpha_fp8, k.host_s, k.host_fp8_s, k.scatter_eff, k.sdpa.flash.fwd, k.sdpa.flash.bwd, k.sdpa.efficient.fwd, k.sdpa.efficient.bwd, k.sdpa.cudnn.fwd, k.sdpa.cudnn.bwd];
     const want = flat(c);
     flat(KERNEL_CONSTANTS).forEach((v, i) => expect(Math.abs(v / want[i] - 1), `constant ${i}`).toBeLessThan(0.01));
@@ -49,6 +54,7 @@ describe('H200 kernel fit', () => {
   }, 60_000);
 
   it('the GEMM model against a naive roofline: large GEMMs at alpha x peak, small ones at the host floor', () => {
+    const c = KERNEL_CONSTANTS;
     const big = gemmTime(hw, c, 16384, 16384, 16384, false);
     expect(big).toBeCloseTo((2 * 16384 ** 3) / (c.alpha_bf16 * hw.peak_bf16) + (2 * 16384 * 16384) / (hw.hbm_bw * hw.bw_eff), 9);
     expect(gemmTime(hw, c, 16, 64, 64, true)).toBe(c.host_fp8_s);

@@ -43,11 +43,11 @@ describe('reference set', () => {
     expect(() => fitReference(validation.filter((r) => !r.calibration).slice(0, 2))).toThrow(/outside the fit set/);
   });
 
-  const res = referenceErrors();
-  const val = res.filter((r) => r.split === 'validation' && r.moe);
-  const stats = referenceStats(val);
+  // simulated inside each test, not at collection time (StrykerJS: simulate.test.ts says why)
+  const validationStats = () => referenceStats(referenceErrors().filter((r) => r.split === 'validation' && r.moe));
 
   it('the validation set: at least 8 MoE rows over at least 2 GPU generations', () => {
+    const stats = validationStats();
     expect(stats.rows).toBeGreaterThanOrEqual(8);
     expect(stats.generations.filter((g) => g !== 'ascend').length).toBeGreaterThanOrEqual(2);
   });
@@ -55,11 +55,13 @@ describe('reference set', () => {
   // the issue's target, not met by this model (docs/planner.md, "Reference set"): it.fails records the miss and turns
   // red the day the model meets it, so the claim is checked either way
   it.fails('meets the issue target on the validation rows: median |error| <= 7% and every row within 15%', () => {
+    const stats = validationStats();
     expect(stats.median_abs).toBeLessThanOrEqual(0.07);
     expect(stats.worst).toBeLessThanOrEqual(0.15);
   });
 
   it('regression bounds of the validation errors as measured now (median 9.9%, worst 35.9%: docs/planner.md)', () => {
+    const stats = validationStats();
     expect(stats.median_abs).toBeLessThanOrEqual(0.105);
     expect(stats.worst).toBeLessThanOrEqual(0.37);
     expect(stats.within_15).toBeGreaterThanOrEqual(8);

@@ -4,7 +4,7 @@
  * the shape enumeration (product, paired granularity, dense bases) and every error message, the budget filter at its
  * boundaries, and the sweep's rows, Pareto front and time-to-quality ranking on one or two H100s.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { paramCounts } from '../../src/plan/flops.js';
 import type { ModelShape } from '../../src/plan/models.js';
 import { search } from '../../src/plan/search.js';
@@ -217,11 +217,20 @@ describe('sweep: rows, Pareto front and time-to-quality on one H100', () => {
   // 3 depths (8 twice: duplicate rows) x hidden 512 or 2^20 x experts 4, 8 x top_k 1, 2: the 2^20-wide shapes (the
   // embedding alone 2^20 x 1000 x 2 = 2.1B parameters, each expert 3 x 2^20 x 256 = 0.8B) fit no layout on one 80 GB device
   const sw = { layers: [4, 8, 8], hidden: [512, 2 ** 20], experts: [4, 8], top_k: [1, 2], quality_tokens: 1e9 };
-  const spec = specOf(sw);
-  const t0 = performance.now();
-  const r = sweep(spec);
-  const wall = (performance.now() - t0) / 1e3;
-  const shapes = sweepShapes(spec);
+  let spec: Spec;
+  // swept inside each test, not at collection time (StrykerJS counts code run while a file is collected as covered by
+  // no test and runs every test file for a mutant it reaches: test/plan/simulate.test.ts); the module-level `r`,
+  // `wall`, `shapes` are set by beforeEach for the test about to run
+  let r: ReturnType<typeof sweep>;
+  let wall: number;
+  let shapes: ReturnType<typeof sweepShapes>;
+  beforeEach(() => {
+    spec = specOf(sw);
+    const t0 = performance.now();
+    r = sweep(spec);
+    wall = (performance.now() - t0) / 1e3;
+    shapes = sweepShapes(spec);
+  });
   const rowOf = (x: SweepRow) => shapes.find((s) => key(s) === key(x.shape))!;
   /** o beats r: at least as large and as fast, and strictly one of the two */
   const beats = (o: SweepRow, x: SweepRow) => !!(o.best && x.best && o.total_params_b >= x.total_params_b && o.best.mfu >= x.best.mfu &&

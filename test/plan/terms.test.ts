@@ -6,7 +6,7 @@
  * which the calibration table cannot see. The step cases run on a machine whose compute is free (infinite peak and
  * HBM bandwidth, no launch or host overhead), so the step is the communication terms alone and each is checked exactly.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { allGather, allReduce, epAllToAll, groupBw, p2p, reduceScatter, scaleUpBw } from '../../src/plan/comm.js';
 import type { Hardware } from '../../src/plan/hardware.js';
 import { localParams } from '../../src/plan/memory.js';
@@ -132,7 +132,9 @@ describe('EP all-to-all', () => {
 
 describe('step terms on a machine whose compute is free', () => {
   const FREE: Hardware = { ...HW, peak_bf16: 1e40, hbm_bw: 1e40, host_bw: 1e40 };
-  const constants = { ...trainConstants(FREE), launch_s: 0 };
+  // (set in beforeEach, not at collection time: StrykerJS runs every test file for a mutant reached while a file is collected)
+  let constants: ReturnType<typeof trainConstants>;
+  beforeEach(() => { constants = { ...trainConstants(FREE), launch_s: 0 }; });
   const specOf = (parallel: Record<string, unknown>, devices: number) =>
     resolveSpec({ model: 'mixtral-8x7b', hardware: { preset: 'h100', devices }, parallel, training: { seq_len: 4096, global_batch: 64, micro_batch: 1 } });
   const run = (parallel: Record<string, unknown>, devices: number, hw: Hardware = FREE) => {
