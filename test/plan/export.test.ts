@@ -4,10 +4,7 @@ import { CALIBRATION } from '../../src/plan/calibration.js';
 import { exportPlan, type Engine, type ExportResult } from '../../src/plan/export.js';
 import { resolveSpec } from '../../src/plan/spec.js';
 import { MoekitError } from '../../src/util/errors.js';
-
-/** a calibration row's spec, resolved (a search template with `template`); as in search.test.ts */
-const rowSpec = (id: string, template = false) =>
-  resolveSpec(structuredClone(CALIBRATION.find((r) => r.id === id)!.spec), id, { template });
+import { rowSpec } from './helpers.js';
 
 /** every calibration row with each variant's overrides merged in, where the layout allows them */
 function* calibrationVariants(variants: Record<string, Record<string, unknown>>[]) {

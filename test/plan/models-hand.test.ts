@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { AttentionDesc, LayerDesc, ModelDesc, MoeDesc } from '../../src/models/desc.js';
 import { modelPreset, modelPresetNames, shapeFromDesc, type ModelShape } from '../../src/plan/models.js';
 import { MoekitError } from '../../src/util/errors.js';
+import { errorOf } from './helpers.js';
 
 type ModelsModule = typeof import('../../src/plan/models.js');
 let instance = 0;
@@ -21,17 +22,6 @@ let instance = 0;
 async function freshModels(): Promise<ModelsModule> {
   const url = `../../src/plan/models.js?models-hand=${++instance}`;
   return (await import(/* @vite-ignore */ url)) as ModelsModule;
-}
-
-/** the MoekitError `f` throws (fails when it throws nothing or something else) */
-function errorOf(f: () => unknown): MoekitError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MoekitError) return e;
-    throw e;
-  }
-  throw new Error('no error');
 }
 
 const NO_MLA = { q_lora_rank: 0, kv_lora_rank: 0, qk_nope_head_dim: 0, qk_rope_head_dim: 0, v_head_dim: 0 };

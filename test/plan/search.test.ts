@@ -3,10 +3,9 @@ import { CALIBRATION } from '../../src/plan/calibration.js';
 import { batchProblem, enumerateLayouts, rankOf, search } from '../../src/plan/search.js';
 import { loadSpec, resolveSpec } from '../../src/plan/spec.js';
 import { lawParams, FINE_GRAINED_LAW, granularity, predictedLoss, sweep, sweepShapes, tokensToLoss } from '../../src/plan/sweep.js';
+import { rowSpec } from './helpers.js';
 
 /** a calibration row's spec, resolved (a search template with `template`) */
-const rowSpec = (id: string, template = false) =>
-  resolveSpec(structuredClone(CALIBRATION.find((r) => r.id === id)!.spec), id, { template });
 
 describe('layout search', () => {
   it('enumerates only valid layouts (divisibility rules)', () => {

@@ -11,6 +11,7 @@ import {
   resolveSpec, resolveTraining, validateParallel, type Parallel,
 } from '../../src/plan/spec.js';
 import { MoekitError } from '../../src/util/errors.js';
+import { errorOf } from './helpers.js';
 
 type Raw = Record<string, unknown>;
 
@@ -45,15 +46,6 @@ function drop(section: string, key: string): Raw {
   return b;
 }
 
-function errorOf(f: () => unknown): MoekitError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MoekitError) return e;
-    throw e;
-  }
-  throw new Error('no error');
-}
 function expectError(raw: Raw, file: string, message: string, opts: { template?: boolean } = {}): void {
   const e = errorOf(() => resolveSpec(raw, 'spec', opts));
   expect(e.message).toBe(message);

@@ -14,6 +14,7 @@ import type { ModelShape } from '../../src/plan/models.js';
 import { resolveSpec, type Spec } from '../../src/plan/spec.js';
 import { granularity, lawParams, predictedLoss, sweep, sweepShapes, type SweepRow } from '../../src/plan/sweep.js';
 import { MoekitError } from '../../src/util/errors.js';
+import { PAPER, errorOf, paperLoss, rel } from './helpers.js';
 
 type SweepModule = typeof import('../../src/plan/sweep.js');
 let instance = 0;
@@ -21,23 +22,6 @@ let instance = 0;
 async function freshSweep(): Promise<SweepModule> {
   const url = `../../src/plan/sweep.js?sweep-hand=${++instance}`;
   return (await import(/* @vite-ignore */ url)) as SweepModule;
-}
-
-/** Krajewski et al. 2024 (arXiv 2402.07871) Table 1, the MoE row */
-const PAPER = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 };
-const paperLoss = (N: number, D: number, G: number) =>
-  PAPER.c + (PAPER.g / Math.pow(G, PAPER.gamma) + PAPER.a) / Math.pow(N, PAPER.alpha) + PAPER.b / Math.pow(D, PAPER.beta);
-const rel = (got: number, want: number, tol = 1e-12) => expect(Math.abs(got / want - 1)).toBeLessThanOrEqual(tol);
-
-/** the MoekitError `f` throws (fails when it throws nothing or something else) */
-function errorOf(f: () => unknown): MoekitError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MoekitError) return e;
-    throw e;
-  }
-  throw new Error('no error');
 }
 
 /**

@@ -11,28 +11,15 @@ import { search } from '../../src/plan/search.js';
 import { resolveSpec, type Spec } from '../../src/plan/spec.js';
 import { FINE_GRAINED_LAW, granularity, lawParams, predictedLoss, sweep, sweepShapes, tokensToLoss, type SweepRow } from '../../src/plan/sweep.js';
 import { MoekitError } from '../../src/util/errors.js';
+import { PAPER, errorOf, paperLoss, rel } from './helpers.js';
 
 /**
  * Krajewski et al. 2024, "Scaling Laws for Fine-Grained Mixture of Experts" (arXiv 2402.07871), the fitted MoE law
  *   L(N, D, G) = c + (g / G^gamma + a) / N^alpha + b / D^beta
- * with a = 18.1, alpha = 0.115, b = 30.8, beta = 0.147, g = 2.1, gamma = 0.58, c = 0.47 (their Table 1).
+ * with a = 18.1, alpha = 0.115, b = 30.8, beta = 0.147, g = 2.1, gamma = 0.58, c = 0.47 (their Table 1): PAPER and
+ * paperLoss in ./helpers.ts.
  */
-const PAPER = { a: 18.1, alpha: 0.115, b: 30.8, beta: 0.147, g: 2.1, gamma: 0.58, c: 0.47 };
-const paperLoss = (N: number, D: number, G: number) =>
-  PAPER.c + (PAPER.g / Math.pow(G, PAPER.gamma) + PAPER.a) / Math.pow(N, PAPER.alpha) + PAPER.b / Math.pow(D, PAPER.beta);
 
-const rel = (got: number, want: number, tol = 1e-12) => expect(Math.abs(got / want - 1)).toBeLessThanOrEqual(tol);
-
-/** the MoekitError `f` throws (fails when it throws nothing or something else) */
-function errorOf(f: () => unknown): MoekitError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MoekitError) return e;
-    throw e;
-  }
-  throw new Error('no error');
-}
 const expectError = (f: () => unknown, file: string, message: string) => {
   const e = errorOf(f);
   expect(e.message).toBe(message);
