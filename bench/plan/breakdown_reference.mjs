@@ -6,28 +6,20 @@
 //       a step prices at launch_train_s, per layer and micro-batch the kernels and the modelled and published time,
 //       and the launch cost that would make the row exact (what each row alone asks of launch_train_s)
 // Default rows: every Megatron-Bridge row.
-import { REFERENCE, MB_ROWS, committedFramework } from '../../dist/plan/reference.js';
-import { resolveSpec } from '../../dist/plan/spec.js';
+import { REFERENCE, MB_ROWS, committedFramework, simulateRow } from '../../dist/plan/reference.js';
 import { simulate } from '../../dist/plan/simulate.js';
-import { blackwellEfficiencies } from '../../dist/plan/hardware.js';
 
 const args = process.argv.slice(2);
 const launchMode = args.includes('--launch');
 const ids = args.filter((a) => !a.startsWith('--'));
 const rows = ids.length ? REFERENCE.filter((r) => ids.includes(r.id)) : MB_ROWS;
 const k = committedFramework();
-const specOf = (r) => {
-  const spec = resolveSpec(structuredClone(r.spec), r.id);
-  if (r.generation === 'blackwell') spec.hardware = { ...spec.hardware, ...blackwellEfficiencies(k.blackwell_kernel_eff) };
-  return spec;
-};
 if (launchMode) {
   console.log('| row | split | step, free launches (s) | published step (s) | kernels a step at launch_train_s | per layer x micro-batch: kernels, modelled ms (free launches), published ms | launch_train_s that makes it exact (us) |');
   console.log('|---|---|---:|---:|---:|---|---:|');
 }
 for (const r of rows) {
-  const spec = specOf(r);
-  const sim = simulate(spec, { hostKernelS: k.host_kernel_s, launchS: k.launch_train_s });
+  const { spec, sim } = simulateRow(r, k);
   const p = spec.parallel;
   if (launchMode) {
     if (!r.tokens_per_s_per_device) continue;

@@ -174,7 +174,8 @@ export function committedFramework(): FrameworkConstants {
 }
 
 /** one row simulated with the framework constants given (a Blackwell row gets its efficiencies from k's factor) */
-function simulateRow(r: ReferenceRow, k: FrameworkConstants) {
+/** one reference row's resolved spec (Blackwell rows at the fitted kernel-efficiency factor) and its simulation with the framework constants given */
+export function simulateRow(r: ReferenceRow, k: FrameworkConstants) {
   const spec = resolveSpec(structuredClone(r.spec), r.id);
   if (r.generation === 'blackwell') spec.hardware = { ...spec.hardware, ...blackwellEfficiencies(k.blackwell_kernel_eff) };
   return { spec, sim: simulate(spec, { hostKernelS: k.host_kernel_s, launchS: k.launch_train_s }) };
