@@ -320,6 +320,9 @@ async function listJobs(): Promise<void> {
       `<td>${j.progress ? `${j.progress.loaded}/${j.progress.total}` : ''}</td><td>${j.out}</td></tr>`).join('');
 }
 async function startJob(body: Json): Promise<void> {
+  // the previous job's end goes at once, not when the new job's events start: whoever waits for data-end (the page's
+  // tests) must not read the last job's
+  delete $('tab-jobs').dataset.end;
   try {
     const j = await api('/moekit/jobs', body);
     void follow(j.id, j.kind);
