@@ -304,5 +304,7 @@ export function resolveHardware(raw: Record<string, unknown>): Hardware {
   }
   // FP8 GEMMs run at fp8_gemm_eff x peak_fp8 whenever peak_fp8 > 0: a zero efficiency would make them take forever
   if (hw.peak_fp8 > 0 && !(hw.fp8_gemm_eff > 0)) throw new MoekitError('must be positive when peak_fp8 > 0 (set peak_fp8_tflops: 0 for no FP8)', 'hardware.fp8_gemm_eff');
+  // attention kernels run at attn_eff x the fitted SDPA efficiency: zero would make them take forever
+  if (hw.attn_eff !== undefined && !(hw.attn_eff > 0)) throw new MoekitError('must be positive (attention runs at attn_eff x the fitted SDPA efficiency)', 'hardware.attn_eff');
   return hw;
 }

@@ -315,8 +315,14 @@ describe('resolveHardware: numeric overrides', () => {
   });
 
   it('0 is in range for the keys that may be zero', () => {
-    const hw = resolveHardware({ preset: 'h100', host_bw: 0, coll_latency: 0, attn_eff: 0, peak_fp8: 0, fp8_gemm_eff: 0 });
-    expect([hw.host_bw, hw.coll_latency, hw.attn_eff, hw.peak_fp8, hw.fp8_gemm_eff]).toEqual([0, 0, 0, 0, 0]);
+    const hw = resolveHardware({ preset: 'h100', host_bw: 0, coll_latency: 0, peak_fp8: 0, fp8_gemm_eff: 0 });
+    expect([hw.host_bw, hw.coll_latency, hw.peak_fp8, hw.fp8_gemm_eff]).toEqual([0, 0, 0, 0]);
+  });
+
+  it('attn_eff 0 is refused (attention would take forever); the smallest positive value and the presets without one pass', () => {
+    expect(caught(() => resolveHardware({ preset: 'h100', attn_eff: 0 }))).toEqual({ message: 'must be positive (attention runs at attn_eff x the fitted SDPA efficiency)', file: 'hardware.attn_eff' });
+    expect(resolveHardware({ preset: 'h100', attn_eff: Number.MIN_VALUE }).attn_eff).toBe(Number.MIN_VALUE);
+    expect(resolveHardware({ preset: 'h100' }).attn_eff).toBeUndefined();
   });
 
   it('a value that is not a non-negative finite number: the value, JSON-quoted, in the message', () => {
