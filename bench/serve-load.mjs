@@ -19,7 +19,7 @@ const arg = (name, dflt) => {
 };
 const C = Number(arg('clients', '64')), D = Number(arg('tokens', '128')), SLOTS = arg('slots', '64'), SEQ = Number(arg('sequential', '16'));
 const REPEAT = Number(arg('repeat', '1')), THREADS = arg('threads', null);
-const PROMPTS = ['add 62+0=', 'sort 05992=', 'reverse anzzhp=', 'count f in adffbdec=', 'balanced ([)]=', 'hex2bin 08=', 'caesar 6 hello=', 'lookup n in a:6 n:7='];
+const PROMPTS = ['add 62+0=', 'sort 05992=', 'reverse anzzhp=', 'count f in adffbdec=', 'balanced ([)]=', 'hex2bin 08=', 'caesar 6 hello=', 'lookup a:6 n:7 n='];
 
 const child = spawn(process.execPath, ['bin/moekit.js', 'serve', '--port', '0', '--slots', SLOTS, ...(THREADS ? ['--threads', THREADS] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
 const url = await new Promise((resolve, reject) => {

@@ -18,7 +18,7 @@ import { generate } from '../src/runtime/generate.js';
 import { createServer, type MoeServer } from '../src/server/app.js';
 
 const DEMO = path.resolve(__dirname, '../examples/demo-moe');
-const PROMPTS = ['add 62+0=', 'sort 05992=', 'reverse anzzhp=', 'count f in adffbdec=', 'balanced ([)]=', 'hex2bin 08=', 'caesar 6 hello=', 'lookup n in a:6 n:7='];
+const PROMPTS = ['add 62+0=', 'sort 05992=', 'reverse anzzhp=', 'count f in adffbdec=', 'balanced ([)]=', 'hex2bin 08=', 'caesar 6 hello=', 'lookup a:6 n:7 n='];
 
 /** the worker runs dist/: it must not be older than the sources (npm test builds it) */
 beforeAll(() => {

@@ -92,7 +92,7 @@ const SOLVERS: Record<string, (prompt: string) => string> = {
     while (s !== prev) { prev = s; s = s.replace('()', '').replace('[]', ''); }
     return s === '' ? 'yes' : 'no';
   },
-  lookup: (p) => { const [, k, kv] = /^lookup (.) in (.*)=$/.exec(p)!; return Object.fromEntries(kv.split(' ').map((x) => x.split(':')))[k]; },
+  lookup: (p) => { const [, kv, k] = /^lookup (.*) (.)=$/.exec(p)!; return Object.fromEntries(kv.split(' ').map((x) => x.split(':')))[k]; },
   hex2bin: (p) => { const h = p.slice(8, -1); return parseInt(h, 16).toString(2).padStart(4 * h.length, '0'); },
   caesar: (p) => {
     const [, k, s] = /^caesar (\d) ([a-z]+)=$/.exec(p)!;

@@ -22,13 +22,15 @@ describe('training recipes', () => {
 
   it('demo: the run the README describes, resolving as a config', () => {
     const cfg = resolveConfig(recipe('demo'), '/base');
-    expect(cfg.train).toMatchObject({ steps: 3600, batch_size: 8, grad_accum: 2, workers: 2, schedule: 'wsd', clip: 1 });
+    expect(cfg.train).toMatchObject({ steps: 5500, batch_size: 8, grad_accum: 2, workers: 2, schedule: 'wsd', clip: 1 });
     expect(cfg.elastic).toMatchObject({ samples: 1, distill: 1 });
     const raw = recipe('demo') as { elastic: Record<string, unknown>; data: { source: string; mix: Record<string, number> }; out: string };
     expect(raw.elastic).toMatchObject({ depth: [2, 3, 4], experts: [4, 8, 16], top_k: [1, 2] });
     expect(raw.data.source).toBe('builtin');
-    // text tasks 3, image tasks 1 (not named)
-    expect(raw.data.mix).toEqual(Object.fromEntries(TEXT_TASKS.map((t) => [t.name, 3])));
+    // every text task weighed (the hard ones most), image tasks 1 (not named); attention inside each example
+    expect(Object.keys(raw.data.mix).sort()).toEqual(TEXT_TASKS.map((t) => t.name).sort());
+    expect(raw.data.mix).toMatchObject({ count: 6, lookup: 6, balanced: 6, add: 5 });
+    expect(cfg.data.doc_mask).toBe(true);
     for (const t of IMAGE_TASKS) expect(raw.data.mix[t.name]).toBeUndefined();
     expect(TEXT_TASKS.length).toBe(8);
     expect(cfg.out).toBe(path.resolve('/base', raw.out));
@@ -37,7 +39,7 @@ describe('training recipes', () => {
   it('each call gives a fresh config (a --set on one does not reach the next)', () => {
     const a = recipe('demo') as { train: { steps: number } };
     a.train.steps = 1;
-    expect((recipe('demo') as { train: { steps: number } }).train.steps).toBe(3600);
+    expect((recipe('demo') as { train: { steps: number } }).train.steps).toBe(5500);
     expect(recipe('demo')).not.toBe(recipe('demo'));
   });
 

@@ -14,11 +14,11 @@ p.add_argument('--ffn', type=int, default=128); p.add_argument('--experts', type
 p.add_argument('--k', type=int, default=2); p.add_argument('--mix', default='')
 p.add_argument('--wd', type=float, default=0.1); p.add_argument('--aux', type=float, default=0.01)
 p.add_argument('--eval_at', default=''); p.add_argument('--seed', type=int, default=0)
-p.add_argument('--out', required=True); p.add_argument('--theta', type=float, default=10000)
+p.add_argument('--out', required=True); p.add_argument('--corpus', default='tmp/sweep/corpus.json.gz'); p.add_argument('--docmask', type=int, default=0); p.add_argument('--theta', type=float, default=10000)
 a = p.parse_args()
 torch.manual_seed(a.seed); random.seed(a.seed)
 import os; dev = os.environ.get('DEV', 'cuda')
-D = json.loads(gzip.open('tmp/sweep/corpus.json.gz').read())
+D = json.loads(gzip.open(a.corpus).read())
 tasks = list(D.keys())
 pools = {}
 for t in tasks:
@@ -40,21 +40,24 @@ def next_ex():
 carry = None
 def row():
     global carry
-    ids, mask = [], []
+    ids, mask, seg = [], [], []
     while len(ids) < a.T:
         if carry is not None: e, carry = carry, None
         else: e = next_ex()
         x, s = e
         m = [False] * s + [True] * (len(x) - s)
-        if len(x) <= a.T - len(ids): ids += list(x); mask += list(m); continue
+        if len(x) <= a.T - len(ids): seg += [len(seg) and seg[-1] + 1] * len(x); ids += list(x); mask += list(m); continue
         carry = e; break
-    while len(ids) < a.T: ids.append(0); mask.append(False)
-    return ids, mask
+    while len(ids) < a.T: ids.append(0); mask.append(False); seg.append(1000 + len(seg))
+    return ids, mask, seg
 def batch():
-    I, M = zip(*[row() for _ in range(a.rows)])
+    I, M, S = zip(*[row() for _ in range(a.rows)])
     ids = torch.from_numpy(np.array(I, dtype=np.int64)).to(dev); m = torch.from_numpy(np.array(M, dtype=bool)).to(dev)
     tgt = torch.full_like(ids, -100); tgt[:, :-1] = torch.where(m[:, 1:], ids[:, 1:], -100)
-    return ids, tgt
+    if not a.docmask: return ids, tgt, None
+    sg = torch.tensor(S, device=dev); T = ids.shape[1]
+    am = (sg[:, :, None] == sg[:, None, :]) & torch.ones(T, T, dtype=torch.bool, device=dev).tril()
+    return ids, tgt, am[:, None]
 
 import torch.nn as nn, torch.nn.functional as F
 class RMS(nn.Module):
@@ -78,7 +81,8 @@ class Layer(nn.Module):
         v = s.v(h).view(B, T, s.nkv, s.hd).transpose(1, 2)
         q, kk = rope(q, pos, theta), rope(kk, pos, theta)
         rep = s.nh // s.nkv; kk = kk.repeat_interleave(rep, 1); v = v.repeat_interleave(rep, 1)
-        if hasattr(F, 'scaled_dot_product_attention'): a_ = F.scaled_dot_product_attention(q, kk, v, is_causal=True)
+        if mask is not None: a_ = F.scaled_dot_product_attention(q, kk, v, attn_mask=mask)
+        elif hasattr(F, 'scaled_dot_product_attention'): a_ = F.scaled_dot_product_attention(q, kk, v, is_causal=True)
         else:
             sc = (q @ kk.transpose(-1, -2)) / math.sqrt(s.hd); cm = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             a_ = torch.softmax(sc.masked_fill(~cm, float('-inf')), -1) @ v
@@ -137,8 +141,8 @@ evals = set(int(x) for x in a.eval_at.split(',') if x) | {a.steps}
 t0 = time.time(); ema = None
 for s in range(a.steps):
     for g in opt.param_groups: g['lr'] = lr_at(s)
-    ids, tgt = batch()
-    logits, aux = model(ids)
+    ids, tgt, am = batch()
+    logits, aux = model(ids, mask=am)
     ce = torch.nn.functional.cross_entropy(logits.float().view(-1, 104), tgt.view(-1), ignore_index=-100)
     loss = ce + a.aux * aux
     opt.zero_grad(set_to_none=True); loss.backward()

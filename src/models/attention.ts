@@ -38,6 +38,11 @@ export interface AttnCall {
   save: boolean;
   /** the decoder layer's own attention settings (chunked attention, NoPE, q/k norm off, temperature tuning) */
   layer?: LayerDesc;
+  /**
+   * training on packed rows: [B·T] the first position of each token's document in its row (a query does not see
+   * keys before it: intra-document masking), or undefined to see the whole row
+   */
+  docStart?: Int32Array;
   /** the trace hook of a mixture of attention heads (AttentionDesc.moa): called once with its routing */
   onRoute?: (r: MoeRouting) => void;
 }
@@ -340,11 +345,12 @@ export function firstKey(p: number, window: number | null, chunk?: number): numb
 }
 
 /**
- * Causal (and sliding-window or chunked) mask of one score row: keys j > p, and j < firstKey(p), get −∞.
+ * Causal (and sliding-window or chunked) mask of one score row: keys j > p, and j < firstKey(p) or before the
+ * query's document start (packed training rows), get −∞.
  * row holds S key columns starting at `off`; p is the query's absolute position.
  */
-export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null, chunk?: number): void {
-  const lo = firstKey(p, window, chunk);
+export function maskRow(scores: Float32Array, off: number, S: number, p: number, window: number | null, chunk?: number, docStart = 0): void {
+  const lo = Math.max(firstKey(p, window, chunk), docStart);
   for (let j = 0; j < lo; j++) scores[off + j] = -Infinity;
   for (let j = p + 1; j < S; j++) scores[off + j] = -Infinity;
 }
@@ -369,6 +375,9 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const { k, d, w, B, T, window, save } = c;
   const a = d.attention, N = B * T, { nH, kvH, Dk, Dv } = dims(d);
   if (save && c.pos0.some((p) => p !== 0)) throw new MoekitError('a saving (training) forward starts every sequence at position 0');
+  if (c.docStart && (c.docStart.length !== B * T || c.pos0.some((p) => p !== 0))) {
+    throw new MoekitError(`document starts: expected ${B * T} (B·T) for a forward from position 0, got ${c.docStart.length}`);
+  }
   for (let b = 0; b < B; b++) c.kv[b].reserve(c.pos0[b] + T);
   const p: Partial<AttnSaved> = {};
   const q = a.kind === 'mla' ? projectMla(c, p) : projectGqa(c, p);
@@ -383,7 +392,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
   const scratch = save ? null : new Float32Array(rows * colsMax); // [rows, cols]
   const out = new Float32Array(N * nH * Dv); // [N, nH·Dv]
   const group = nH / kvH;
-  if (T === 1 && !save) {
+  if (T === 1 && !save && !c.docStart) {
     decodeFused(c, q, out, p.newKv ?? null);
     if (p.gate) outputGate(out, p.gate);
     return { y: outProject(c, out, p) };
@@ -399,7 +408,7 @@ export function attentionForward(c: AttnCall): { y: Float32Array; s?: AttnSaved 
         // scores[n, S] = scale · q_h · K_hᵀ
         k.sgemm(false, true, n, S, Dk, a.scale, qh, nH * Dk, kv.kOf(kvh), Dk, 0, scores, cols);
         for (let t = 0; t < n; t++) {
-          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window, c.layer?.chunk);
+          maskRow(scores, t * cols, S, c.pos0[b] + t0 + t, window, c.layer?.chunk, c.docStart ? c.docStart[b * T + t0 + t] : 0);
           if (a.sinks) scores[t * cols + S] = w.sinks![h];
         }
         k.softmax(scores, n, cols);

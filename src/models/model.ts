@@ -193,7 +193,8 @@ export class MoeModel {
     if (cache.seqs.some((q) => q.latent !== latent)) throw new MoekitError(`the KV cache has MLA's ${latent ? 'expanded' : 'compressed'} layout; this pass needs the ${latent ? 'compressed' : 'expanded'} one`);
     const pos0 = cache.seqs.map((q) => q.length);
     const sub = resolveSub(d, pass.sub);
-    if (tape) { tape.ids = ids; tape.B = B; tape.T = T; tape.layers = []; }
+    if (pass.docStart && (latent || pos0.some((p) => p !== 0))) throw new MoekitError('document starts (packed training rows) need an expanded-cache forward from position 0');
+    if (tape) { tape.ids = ids; tape.B = B; tape.T = T; tape.layers = []; tape.docStart = pass.docStart; }
     // embed: x [N, H]
     const x = new Float32Array(N * H);
     for (let n = 0; n < N; n++) {
@@ -212,7 +213,7 @@ export class MoeModel {
       }
       const moeLayer = this.moeLayerIndex[l];
       const lt = this.decoderLayer(w.layers[l], d.layers[l], x, B, T, pos0, cache.seqs.map((q) => q.layers[l]), save, latent,
-        { allowed: sub.allowed[moeLayer] ?? null, topK: sub.topK[moeLayer] ?? d.moe.topK, moeLayer, layer: l }, trace);
+        { allowed: sub.allowed[moeLayer] ?? null, topK: sub.topK[moeLayer] ?? d.moe.topK, moeLayer, layer: l }, trace, pass.docStart);
       tape?.layers.push(lt);
       if (l < d.nLayers - 1) trace?.hidden?.(l + 1, x, N);
     }
@@ -244,7 +245,7 @@ export class MoeModel {
    */
   decoderLayer(lw: LayerWeights, ld: LayerDesc, x: Float32Array, B: number, T: number, pos0: number[], kv: LayerKv[],
                save: boolean, latent: boolean, route: { allowed: Uint8Array | null; topK: number; moeLayer: number; layer: number },
-               trace?: Tracer): LayerTape {
+               trace?: Tracer, docStart?: Int32Array): LayerTape {
     const k: Kernels = getKernels();
     const d = this.desc, H = d.hidden, N = B * T, rm = d.residualMultiplier;
     const post = d.normPlacement === 'post';
@@ -260,10 +261,11 @@ export class MoeModel {
       if (save) throw new MoekitError('the lightning attention layers (MiniMax) have no backward in the trainer');
       a = lightningForward(k, d, lw.lightning!, h1, B, T, kv);
     } else if (ld.mixer === 'mamba2') {
+      if (docStart) throw new MoekitError('intra-document masking (data.doc_mask) needs attention layers: the Mamba-2 layers carry their state across the packed documents of a row; set data.doc_mask: false');
       ({ y: a, s: mamba2 } = mamba2Forward(k, d, lw.mamba2!, h1, B, T, kv, save));
     } else {
       const call: AttnCall = {
-        k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld,
+        k, d, w: lw.attn!, rope: this.rope, x: h1, B, T, pos0, kv, window: ld.slidingWindow, save, layer: ld, docStart,
         onRoute: trace?.moa && ((ev) => trace.moa!({ ...ev, moeLayer: route.moeLayer, layer: route.layer })),
       };
       ({ y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call));
@@ -294,7 +296,7 @@ export class MoeModel {
     }
     if (ld.shortcutMoe) {
       // LongCat-Flash: the MoE output m waits; the first dense MLP on the same input, then the second sublayer
-      lt.second = this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent, save);
+      lt.second = this.shortcutRest(lw, ld, x, h2, m, B, T, pos0, kv, latent, save, docStart);
       return lt as LayerTape;
     }
     if (post) {
@@ -315,7 +317,7 @@ export class MoeModel {
    * (train/backward.ts shortcutBackward).
    */
   private shortcutRest(lw: LayerWeights, ld: LayerDesc, x: Float32Array, h: Float32Array, y: Float32Array, B: number, T: number,
-                       pos0: number[], kv: LayerKv[], latent: boolean, save: boolean): ShortcutTape | undefined {
+                       pos0: number[], kv: LayerKv[], latent: boolean, save: boolean, docStart?: Int32Array): ShortcutTape | undefined {
     const k: Kernels = getKernels();
     const d = this.desc, H = d.hidden, N = B * T, s2 = lw.second;
     if (!lw.dense || !lw.moe || !s2) throw new MoekitError('a shortcut-MoE layer needs its MoE, its two dense MLPs and its second sublayer');
@@ -327,7 +329,7 @@ export class MoeModel {
       if (!q.second) throw new MoekitError('the KV cache has no second-sublayer cache for a shortcut-MoE layer (made by another model?)');
       return q.second;
     });
-    const call: AttnCall = { k, d, w: s2.attn, rope: this.rope, x: h3, B, T, pos0, kv: kv2, window: ld.slidingWindow, save, layer: ld };
+    const call: AttnCall = { k, d, w: s2.attn, rope: this.rope, x: h3, B, T, pos0, kv: kv2, window: ld.slidingWindow, save, layer: ld, docStart };
     const { y: a, s: attn } = latent ? { y: mlaLatentForward(call), s: undefined } : attentionForward(call); // [N, H]
     for (let i = 0; i < N * H; i++) x[i] += a[i];
     const h4 = new Float32Array(N * H); // [N, H]

@@ -119,6 +119,8 @@ export class Tape {
   layers: (LayerTape | null)[] = [];
   nf: NormSaved | null = null; // final norm input [N, H]
   hf: Float32Array = new Float32Array(0); // [N, H] final normalised hidden states, input of lm_head
+  /** the forward's document starts (Pass.docStart), for the multi-token prediction modules run on this tape */
+  docStart?: Int32Array;
 }
 
 export interface Pass {
@@ -128,6 +130,11 @@ export interface Pass {
   tape?: Tape;
   trace?: Tracer;
   sub?: SubModel;
+  /**
+   * packed training rows: [B·T] the first position of each token's document in its row, so that attention stays
+   * inside a document (intra-document masking; train/data.ts Batch.docStart). Needs a forward from position 0.
+   */
+  docStart?: Int32Array;
   /** compute logits only for the last position of each sequence: [B, V] */
   lastOnly?: boolean;
 }

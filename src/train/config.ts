@@ -18,6 +18,11 @@ export interface TrainConfig {
     source: 'builtin' | 'text' | 'jsonl'; files: string[]; tasks: string[]; seq_len: number; tokenizer?: string;
     /** built-in corpus: relative weight per task name (default 1 each) */
     mix: Record<string, number>;
+    /**
+     * intra-document attention masking: a token of a packed row attends only to its own example, not to the examples
+     * packed before it (default false: the whole row, as Megatron's default without --reset-attention-mask)
+     */
+    doc_mask: boolean;
   };
   train: {
     steps: number; batch_size: number; grad_accum: number; lr: number; min_lr: number; schedule: ScheduleKind;
@@ -40,7 +45,7 @@ export interface TrainConfig {
 
 export const DEFAULTS = {
   model: { init_seed: 0, init_std: 0.02 },
-  data: { source: 'builtin', files: [], tasks: [], seq_len: 128, mix: {} },
+  data: { source: 'builtin', files: [], tasks: [], seq_len: 128, mix: {}, doc_mask: false },
   train: {
     steps: 1000, batch_size: 8, grad_accum: 1, lr: 3e-3, min_lr: 3e-4, schedule: 'cosine', warmup: 50,
     decay_fraction: 0.2, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8, clip: 1.0, seed: 0, workers: 1,
@@ -54,7 +59,7 @@ export const DEFAULTS = {
 type Kind = 'num' | 'int' | 'str' | 'bool' | 'strs' | 'nums' | 'obj' | 'objstr' | 'axis';
 const SCHEMA: Record<string, Record<string, Kind> | Kind> = {
   model: { config: 'objstr', from: 'str', init_seed: 'int', init_std: 'num' },
-  data: { source: 'str', files: 'strs', tasks: 'strs', seq_len: 'int', tokenizer: 'str', mix: 'obj' },
+  data: { source: 'str', files: 'strs', tasks: 'strs', seq_len: 'int', tokenizer: 'str', mix: 'obj', doc_mask: 'bool' },
   train: {
     steps: 'int', batch_size: 'int', grad_accum: 'int', lr: 'num', min_lr: 'num', schedule: 'str', warmup: 'int',
     decay_fraction: 'num', weight_decay: 'num', betas: 'nums', eps: 'num', clip: 'num', seed: 'int', workers: 'int',

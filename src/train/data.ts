@@ -105,6 +105,11 @@ export interface Batch {
   T: number;
   /** targets counted */
   count: number;
+  /**
+   * [B, T] the position in its row where each token's example starts (the padding after the last example counts as
+   * one more): the bound of intra-document attention masking (data.doc_mask)
+   */
+  docStart?: Int32Array;
 }
 
 /** where a packer stands: the next example and the unfinished tail of a split one */
@@ -128,30 +133,33 @@ export class Packer {
     return tokenizeExample(this.tok, this.src.at(this.state.cursor++), this.sp);
   }
 
-  /** the next row: ids [T] and mask [T] */
-  private row(): Tokens {
-    const ids: number[] = [], mask: number[] = [];
+  /** the next row: ids [T], mask [T] and the start of each token's example [T] */
+  private row(): Tokens & { starts: number[] } {
+    const ids: number[] = [], mask: number[] = [], starts: number[] = [];
+    const put = (xs: number[], ms: number[]) => { const s0 = ids.length; ids.push(...xs); mask.push(...ms); for (const _ of xs) starts.push(s0); };
     while (ids.length < this.T) {
       const t = this.nextTokens();
       const room = this.T - ids.length;
-      if (t.ids.length <= room) { ids.push(...t.ids); mask.push(...t.mask); continue; }
+      if (t.ids.length <= room) { put(t.ids, t.mask); continue; }
       if (ids.length > 0 && t.ids.length <= this.T) { this.state.carry = t; break; } // starts the next row
-      ids.push(...t.ids.slice(0, room)); mask.push(...t.mask.slice(0, room));
+      put(t.ids.slice(0, room), t.mask.slice(0, room));
       this.state.carry = { ids: t.ids.slice(room), mask: t.mask.slice(room) };
     }
-    while (ids.length < this.T) { ids.push(this.sp.pad); mask.push(0); }
-    return { ids, mask };
+    const p0 = ids.length;
+    while (ids.length < this.T) { ids.push(this.sp.pad); mask.push(0); starts.push(p0); }
+    return { ids, mask, starts };
   }
 
   batch(B: number): Batch {
     const T = this.T;
-    const ids = new Int32Array(B * T), targets = new Int32Array(B * T).fill(-1);
+    const ids = new Int32Array(B * T), targets = new Int32Array(B * T).fill(-1), docStart = new Int32Array(B * T);
     let count = 0;
     for (let b = 0; b < B; b++) {
       const r = this.row();
       ids.set(r.ids, b * T);
+      docStart.set(r.starts, b * T);
       for (let t = 0; t + 1 < T; t++) if (r.mask[t + 1]) { targets[b * T + t] = r.ids[t + 1]; count++; }
     }
-    return { ids, targets, B, T, count };
+    return { ids, targets, B, T, count, docStart };
   }
 }

@@ -214,13 +214,14 @@ export class Trainer {
     const g = new Grads(this.tm.params.values());
     const A = c.train.grad_accum;
     const batches = Array.from({ length: A }, () => this.packer.batch(c.train.batch_size));
+    if (!c.data.doc_mask) for (const b of batches) delete b.docStart; // attention over the whole packed row
     // global-batch balance: every micro-batch's counts first (one forward without a tape each)
     let globalCounts: Map<number, Float64Array> | null = null;
     const tokens = batches.reduce((s, b) => s + b.B * b.T, 0);
     if (c.balance.global > 0) {
       globalCounts = new Map();
       for (const b of batches) {
-        this.tm.model.forward(b.ids, b.B, b.T, { trace: { moe: (ev) => {
+        this.tm.model.forward(b.ids, b.B, b.T, { docStart: b.docStart, trace: { moe: (ev) => {
           const acc = globalCounts!.get(ev.layer) ?? new Float64Array(ev.E);
           for (let e = 0; e < ev.E; e++) acc[e] += ev.counts[e];
           globalCounts!.set(ev.layer, acc);

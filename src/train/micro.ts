@@ -57,7 +57,7 @@ export function microStep(model: MoeModel, b: Batch, s: MicroSpec, g: Grads): Mi
   const aux = { v: 0 };
   // the full model
   const tape = new Tape();
-  const logits = model.forward(b.ids, b.B, b.T, { tape });
+  const logits = model.forward(b.ids, b.B, b.T, { tape, docStart: b.docStart });
   const ce = crossEntropyForward(logits, b.targets, N, V);
   out.loss = ce.loss * s.scale;
   const dl = new Float32Array(N * V);
@@ -81,7 +81,7 @@ export function microStep(model: MoeModel, b: Batch, s: MicroSpec, g: Grads): Mi
   // the sampled sub-models, each weighted 1 / samples
   for (const sub of s.subs) {
     const st = new Tape();
-    const sl = model.forward(b.ids, b.B, b.T, { tape: st, sub });
+    const sl = model.forward(b.ids, b.B, b.T, { tape: st, sub, docStart: b.docStart });
     const sce = crossEntropyForward(sl, b.targets, N, V);
     const w = s.scale / s.subs.length;
     out.subLoss += sce.loss * w;

@@ -93,7 +93,7 @@ export function mtpForward(model: MoeModel, tape: Tape, mtp: MtpWeights): { logi
     const x = linearFwd(k, cat, N, m.ehProj); // [N, H], the block's residual stream
     const kv = model.expandedCache(B, T).seqs.map((q) => q.layers[0]);
     const lt = model.decoderLayer(m.layer, m.desc, x, B, T, new Array<number>(B).fill(0), kv, true, false,
-      { allowed: null, topK: d.moe.topK, moeLayer: -1, layer: m.index });
+      { allowed: null, topK: d.moe.topK, moeLayer: -1, layer: m.index }, undefined, tape.docStart);
     const y = new Float32Array(N * H);
     const ny = rmsnormForward(k, y, x, m.headNorm, N, H, d.rmsEps, true)!;
     s.depths.push({ ne, nh, cat, lt, ny, y });
