@@ -14,7 +14,7 @@ p.add_argument('--ffn', type=int, default=128); p.add_argument('--experts', type
 p.add_argument('--k', type=int, default=2); p.add_argument('--mix', default='')
 p.add_argument('--wd', type=float, default=0.1); p.add_argument('--aux', type=float, default=0.01)
 p.add_argument('--eval_at', default=''); p.add_argument('--seed', type=int, default=0)
-p.add_argument('--out', required=True); p.add_argument('--corpus', default='tmp/sweep/corpus.json.gz'); p.add_argument('--docmask', type=int, default=0); p.add_argument('--theta', type=float, default=10000)
+p.add_argument('--out', required=True); p.add_argument('--corpus', default='tmp/sweep/corpus.json.gz'); p.add_argument('--docmask', type=int, default=0); p.add_argument('--qknorm', type=int, default=1); p.add_argument('--theta', type=float, default=10000)
 a = p.parse_args()
 torch.manual_seed(a.seed); random.seed(a.seed)
 import os; dev = os.environ.get('DEV', 'cuda')
@@ -77,7 +77,8 @@ class Layer(nn.Module):
         s.gu = nn.Parameter(torch.randn(E, 2 * Fh, H) * 0.02); s.dn = nn.Parameter(torch.randn(E, H, Fh) * 0.02)
     def forward(s, x, pos, theta, mask):
         B, T, H = x.shape; h = s.n1(x)
-        q = s.qn(s.q(h).view(B, T, s.nh, s.hd)).transpose(1, 2); kk = s.kn(s.kk(h).view(B, T, s.nkv, s.hd)).transpose(1, 2)
+        qn, kn = (s.qn, s.kn) if a.qknorm else ((lambda t: t), (lambda t: t))
+        q = qn(s.q(h).view(B, T, s.nh, s.hd)).transpose(1, 2); kk = kn(s.kk(h).view(B, T, s.nkv, s.hd)).transpose(1, 2)
         v = s.v(h).view(B, T, s.nkv, s.hd).transpose(1, 2)
         q, kk = rope(q, pos, theta), rope(kk, pos, theta)
         rep = s.nh // s.nkv; kk = kk.repeat_interleave(rep, 1); v = v.repeat_interleave(rep, 1)
