@@ -34,7 +34,7 @@ export const MODULES = {
   },
   train: {
     mutate: ['src/train/**/*.ts', '!src/train/worker.ts'],
-    tests: ['test/train-units.test.ts', 'test/train-config.test.ts', 'test/trainer.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts', 'test/train-micro.test.ts', 'test/train-sources.test.ts', 'test/train-names.test.ts', 'test/mtp-grad.test.ts', 'test/train-model-save.test.ts', 'test/trainer-step.test.ts', 'test/train-recipes.test.ts', 'test/trainer-setup.test.ts'],
+    tests: ['test/train-units.test.ts', 'test/train-config.test.ts', 'test/trainer.test.ts', 'test/adamw.test.ts', 'test/bf16.test.ts', 'test/train-micro.test.ts', 'test/train-sources.test.ts', 'test/train-names.test.ts', 'test/mtp-grad.test.ts', 'test/train-model-save.test.ts', 'test/trainer-step.test.ts', 'test/train-recipes.test.ts', 'test/trainer-setup.test.ts', 'test/doc-mask.test.ts'],
   },
   io: {
     mutate: ['src/io/**/*.ts'],
