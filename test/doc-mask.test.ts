@@ -122,3 +122,18 @@ describe('doc-masked gradient = count-weighted sum of the documents alone', () =
     });
   }
 });
+
+describe('doc mask refusals', () => {
+  it('a model with Mamba-2 layers refuses it, naming data.doc_mask', () => {
+    const tm = TrainableModel.load(FIX('granitemoehybrid'));
+    const V = tm.model.desc.vocab, T = 6;
+    const ids = Int32Array.from({ length: T }, (_, i) => 3 + (i % (V - 3)));
+    expect(() => tm.model.forward(ids, 1, T, { docStart: new Int32Array([0, 0, 0, 3, 3, 3]), tape: new Tape() })).toThrow(/data\.doc_mask/);
+  });
+
+  it('document starts of the wrong length are refused, naming B·T', () => {
+    const tm = TrainableModel.load(FIX('qwen3_moe'));
+    const ids = Int32Array.from({ length: 6 }, (_, i) => 3 + i);
+    expect(() => tm.model.forward(ids, 1, 6, { docStart: new Int32Array(5), tape: new Tape() })).toThrow(/expected 6 \(B·T\)/);
+  });
+});
