@@ -27,7 +27,7 @@ describe('Packer document starts', () => {
     // rows of 8: [3][4] + 1 pad | [6] and the first 2 of the 10 (longer than a row: split where it comes) |
     // the 10's other 8 | [2][3] + 3 pad (the 4 would fit a row, so it waits for the next one)
     const src = { at: (i: number) => [ex(3, 10), ex(4, 20), ex(6, 30), ex(10, 40), ex(2, 60)][i % 5] };
-    const p = new Packer(src, noTokenizer, 8, SP);
+    const p = new Packer(src, noTokenizer, 8, SP, true);
     const b = p.batch(4);
     expect(Array.from(b.ids.subarray(0, 8))).toEqual([10, 11, 12, 20, 21, 22, 23, 0]);
     expect(Array.from(b.docStart!.subarray(0, 8))).toEqual([0, 0, 0, 3, 3, 3, 3, 7]);
@@ -37,6 +37,10 @@ describe('Packer document starts', () => {
     expect(Array.from(b.docStart!.subarray(16, 24))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(Array.from(b.ids.subarray(24, 32))).toEqual([60, 61, 10, 11, 12, 0, 0, 0]);
     expect(Array.from(b.docStart!.subarray(24, 32))).toEqual([0, 0, 2, 2, 2, 5, 5, 5]);
+    // without the mask the same rows carry no document starts: attention spans the whole packed row
+    const plain = new Packer(src, noTokenizer, 8, SP).batch(4);
+    expect(plain.docStart).toBeUndefined();
+    expect(Array.from(plain.ids)).toEqual(Array.from(b.ids));
   });
 
   it('is a config field: data.doc_mask, a boolean, false by default', () => {

@@ -124,7 +124,9 @@ export interface PackerState {
  */
 export class Packer {
   state: PackerState = { cursor: 0, carry: null };
-  constructor(private readonly src: ExampleSource, private readonly tok: TextTokenizer, readonly T: number, private readonly sp: SpecialIds) {
+  /** docMask: batches carry each token's document start (Batch.docStart) for intra-document masking (data.doc_mask) */
+  constructor(private readonly src: ExampleSource, private readonly tok: TextTokenizer, readonly T: number, private readonly sp: SpecialIds,
+              readonly docMask = false) {
     if (!Number.isInteger(T) || T < 2) throw new MoekitError(`seq_len must be an integer ≥ 2, got ${T}`);
   }
 
@@ -160,6 +162,6 @@ export class Packer {
       docStart.set(r.starts, b * T);
       for (let t = 0; t + 1 < T; t++) if (r.mask[t + 1]) { targets[b * T + t] = r.ids[t + 1]; count++; }
     }
-    return { ids, targets, B, T, count, docStart };
+    return this.docMask ? { ids, targets, B, T, count, docStart } : { ids, targets, B, T, count };
   }
 }

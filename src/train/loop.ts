@@ -152,7 +152,7 @@ export class Trainer {
     const eos = d.eosTokenIds[0];
     if (eos === undefined) throw new MoekitError('the model config has no eos_token_id (the data needs an end-of-sequence id)');
     const src = corpus ?? (cfg.data.source === 'text' ? textFileSource(cfg.data.files, cfg.train.seed) : jsonlSource(cfg.data.files, cfg.train.seed));
-    this.packer = new Packer(src, tok, cfg.data.seq_len, { bos: d.bosTokenId, eos, pad: d.padTokenId ?? eos });
+    this.packer = new Packer(src, tok, cfg.data.seq_len, { bos: d.bosTokenId, eos, pad: d.padTokenId ?? eos }, cfg.data.doc_mask);
     const { betas, eps, weight_decay } = cfg.train;
     this.opt = new AdamW(this.tm.params, { betas, eps, weightDecay: weight_decay }, decays);
     this.state = { step: 0, packer: { cursor: 0, carry: null }, tokens: 0, elapsed_s: 0 };
@@ -214,7 +214,6 @@ export class Trainer {
     const g = new Grads(this.tm.params.values());
     const A = c.train.grad_accum;
     const batches = Array.from({ length: A }, () => this.packer.batch(c.train.batch_size));
-    if (!c.data.doc_mask) for (const b of batches) delete b.docStart; // attention over the whole packed row
     // global-batch balance: every micro-batch's counts first (one forward without a tape each)
     let globalCounts: Map<number, Float64Array> | null = null;
     const tokens = batches.reduce((s, b) => s + b.B * b.T, 0);
