@@ -671,6 +671,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("threads", moekit::blas_get_threads());
   o.Set("blasConfig", moekit::blas_config());
   o.Set("blasCore", moekit::blas_core());
+  o.Set("amx", moekit::amx_available());
+  o.Set("amxOn", moekit::amx_enabled());
+  o.Set("avx512bf16", moekit::avx512_bf16_available());
+  o.Set("avx512vnni", moekit::avx512_vnni_available());
+  o.Set("avx512On", moekit::avx512_allowed() && (moekit::avx512_bf16_available() || moekit::avx512_vnni_available()));
   return o;
 }
 
@@ -690,6 +695,23 @@ Napi::Value SetSimd(const Napi::CallbackInfo& info) {
     range_error(info.Env(), "setSimd: '" + which + "' is not available on this CPU (avx2 | scalar | auto)");
   }
   return Napi::String::New(info.Env(), active_kernels().name);
+}
+
+// setAmx(on) -> whether sgemm_bf16 now takes the AMX path (false where the CPU or the OS does not offer it)
+Napi::Value SetAmx(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) type_error(info.Env(), "setAmx: on must be a boolean");
+  moekit::set_amx(info[0].As<Napi::Boolean>().Value());
+  return Napi::Boolean::New(info.Env(), moekit::amx_enabled());
+}
+
+// setAvx512(on) -> whether AVX-512 paths (sgemm_bf16 on VDPBF16PS, qgemm on VNNI) are now in use (false where the CPU
+// has neither); setAvx512(true, true): sgemm_bf16 on VDPBF16PS at every M >= 2, not only where it wins (tests, benchmarks)
+Napi::Value SetAvx512(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) type_error(info.Env(), "setAvx512: on must be a boolean");
+  if (info.Length() > 1 && !info[1].IsBoolean() && !info[1].IsUndefined()) type_error(info.Env(), "setAvx512: force must be a boolean");
+  moekit::set_avx512(info[0].As<Napi::Boolean>().Value(), info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value());
+  return Napi::Boolean::New(info.Env(), moekit::avx512_allowed() &&
+                                            (moekit::avx512_bf16_available() || moekit::avx512_vnni_available()));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -724,6 +746,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd, "setSimd"));
+  exports.Set("setAmx", Napi::Function::New(env, SetAmx, "setAmx"));
+  exports.Set("setAvx512", Napi::Function::New(env, SetAvx512, "setAvx512"));
   return exports;
 }
 

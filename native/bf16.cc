@@ -8,7 +8,8 @@
 //    here too). Decode is memory-bound, so above kThreadMinWork weights the rows are split
 //    over a small persistent thread pool, up to the addon's thread count (MOEKIT_THREADS /
 //    setThreads, the OpenBLAS count), one thread per kWorkPerThread weights.
-//  - sgemm_bf16:  M = 1 is the GEMV. 2 <= M <= kSmallMaxM (AVX2 only): a direct kernel reads
+//  - sgemm_bf16:  M = 1 is the GEMV. M >= kAmxMinM where the CPU has AMX: tiles (amx.cc). 2 <= M <= kSmallMaxM
+//    (AVX2 only): a direct kernel reads
 //    each W row once and multiplies it into all M rows of A through a 4 x 3 register tile
 //    (prefill of a few tokens, MoE experts with few routed tokens; far faster than widening W,
 //    which costs as much as the GEMM itself there). Otherwise W is widened in row panels
@@ -42,6 +43,15 @@ constexpr int64_t kWorkPerThread = int64_t(1) << 16;  // ... with one thread per
 constexpr int64_t kPanelBytes = int64_t(4) << 20;     // f32 panel of W for sgemm_bf16 (L2/L3)
 constexpr int64_t kPanelMinRows = 128, kPanelMaxRows = 512;
 constexpr int64_t kSmallMaxM = 64;  // sgemm_bf16: 2 <= M <= this reads W directly (AVX2)
+// sgemm_bf16 on AMX from this many rows (scripts/native-check/run.sh on an Intel Xeon with AMX, the device host,
+// N x K = 1024 x 2048, A in three bf16 parts: one thread ×1.02 the AVX2 small-M kernel's speed at M = 4, ×1.22 at
+// 8, ×2.1 at 16, ×3.0 at 64; two threads ×0.96, ×1.04, ×1.8, ×3.1)
+constexpr int64_t kAmxMinM = 8;
+// sgemm_bf16 on AVX512-BF16 up to this many rows: none by default. On AMD EPYC (Zen 4, bench/gemm-paths.mjs, one
+// thread) it ran at ×0.66-1.5 the AVX2 kernels' speed over M = 2..512, rounds A to 16 significant bits (the two
+// bf16 parts: ~2e-6 of max |C| against the f32 paths' ~1e-7) and breaks the bit-for-bit agreement of f32 and bf16
+// weights of equal value that the AVX2 kernels keep (their accumulation orders match). setAvx512(true, true) forces it.
+constexpr int64_t kAvx512MaxM = 0;
 constexpr int64_t kScratchMaxBytes = int64_t(64) << 20;  // cap for very long rows (huge K)
 
 // ---- scalar variants ------------------------------------------------------------------------
@@ -509,6 +519,14 @@ void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, in
     return;
   }
 #ifdef MOEKIT_BF16_X86
+  if (M >= kAmxMinM && use_avx2() && amx_enabled()) {  // AMX tiles: W as stored, A as two bf16 parts (amx.cc)
+    sgemm_bf16_amx(M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+    return;
+  }
+  if ((M <= kAvx512MaxM || avx512_forced()) && use_avx2() && avx512_allowed() && avx512_bf16_available()) {  // VDPBF16PS (bf16_avx512.cc)
+    sgemm_bf16_avx512(M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+    return;
+  }
   if (M <= kSmallMaxM && use_avx2()) {  // read W once, no scratch, no BLAS call
     SmallMJob j{W, ldw, N, K, A, lda, M, alpha, beta, C, ldc, 0};
     j.parts = threads_for(N * K * M, (N + 3) / 4);

@@ -70,11 +70,27 @@ void parallel_run(int parts, void (*fn)(void* ctx, int part), void* ctx);
 // alpha = 0 or K = 0 never reads W or x. Threaded above 1M weights (blas_get_threads()).
 void sgemv_bf16(int64_t N, int64_t K, float alpha, const uint16_t* W, int64_t ldw,
                 const float* x, float beta, float* y);
-// C[M,N] = alpha A[M,K] W[N,K]^T + beta C. M = 1: the GEMV; 2 <= M <= 48 with AVX2: a direct
+// C[M,N] = alpha A[M,K] W[N,K]^T + beta C. M = 1: the GEMV; M >= 8 with AMX: tiles; 2 <= M <= 64 with AVX2: a direct
 // kernel reading W once; else W widened in row panels, cblas_sgemm per panel. Same beta/alpha
 // conventions as sgemm. M, N, K, lda, ldc must fit a BLAS int.
 void sgemm_bf16(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
+// amx.cc: the same product on AMX tiles (A carried as three bf16 parts); sgemm_bf16 takes it for M >= 8 when
+// amx_enabled() (the CPU has AMX-BF16, Linux granted the tile state, set_amx has not turned it off)
+bool amx_available();
+bool amx_enabled();
+void set_amx(bool on);
+void sgemm_bf16_amx(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
+// bf16_avx512.cc: the same product on AVX512-BF16 (VDPBF16PS, A carried as two bf16 parts) for 2 <= M <= 3 where AMX
+// is not in use. set_avx512(false) turns every AVX-512 path off (this one and quant_vnni.cc's); force = true has
+// sgemm_bf16 take this one for every M >= 2 (tests, benchmarks)
+bool avx512_bf16_available();
+bool avx512_allowed();
+bool avx512_forced();
+void set_avx512(bool on, bool force = false);
+void sgemm_bf16_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const uint16_t* W, int64_t ldw, float beta, float* C, int64_t ldc);
 
 // the persistent thread pool of bf16.cc: fn(ctx, i) for i in [0, parts), part 0 on the caller
 void pool_run(int parts, void (*fn)(void* ctx, int part), void* ctx);
@@ -89,6 +105,10 @@ void dequantize(int type, float* dst, const uint8_t* src, int64_t n);
 void quantize(int type, uint8_t* dst, const float* src, int64_t n);
 // C[M,N] = A[M,K] W[N,K]^T with W rows of K/32 blocks and A quantised to 8 bits per 32-value
 // block (src/tensor/ref/quant.ts quantizeActs); AVX2 (+F16C) or scalar with the row-kernel set.
+// quant_vnni.cc: qgemm on AVX512-VNNI from the quantised activations (dA [M, K/32], qA [M, K]), split over the pool
+bool avx512_vnni_available();
+void qgemm_vnni(int type, int64_t M, int64_t N, int64_t K, const float* dA, const int8_t* qA, const uint8_t* W,
+                float* C, int64_t ldc);
 void qgemm(int type, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint8_t* W,
            float* C, int64_t ldc);
 

@@ -338,6 +338,10 @@ void qgemm(int type, int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 #endif
     quantize_acts_scalar(A + i * lda, K, dA.data() + i * nb, qA.data() + i * K);
   }
+  if (avx2 && avx512_allowed() && avx512_vnni_available()) {  // quant_vnni.cc
+    qgemm_vnni(type, M, N, K, dA.data(), qA.data(), W, C, ldc);
+    return;
+  }
   Job j{avx2, type, W, nb, N, M, dA.data(), qA.data(), C, ldc, 0};
   j.parts = threads_for(N * K * M, (N + 3) / 4);
   pool_run(j.parts, part, &j);

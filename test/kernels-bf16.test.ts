@@ -224,19 +224,32 @@ describe('native addon: bf16 kernels', () => {
   });
 });
 
-const simdSets = nativeAddon?.info().avx2 ? (['avx2', 'scalar'] as const) : (['scalar'] as const);
+// 'amx': the AVX2 row kernels with sgemmBf16 on AMX tiles (native/amx.cc), where the CPU and the OS offer them;
+// 'avx512': sgemmBf16 on AVX512-BF16 (native/bf16_avx512.cc) with AMX off, where the CPU has it; 'avx2' runs with
+// both off, so its small-M kernel and panel path stay tested on such a machine too
+const info = nativeAddon?.info();
+const modes = info?.avx2
+  ? ([...(info.amx ? ['amx'] as const : []), ...(info.avx512bf16 ? ['avx512'] as const : []), 'avx2', 'scalar'] as const)
+  : (['scalar'] as const);
 
-describe.each(simdSets)('native bf16 kernels vs reference (%s)', (simd) => {
+describe.each(modes)('native bf16 kernels vs reference (%s)', (mode) => {
+  const simd = mode === 'scalar' ? 'scalar' : 'avx2';
   let nat: Kernels;
   let threads0 = 1;
   beforeAll(() => {
     if (!nativeAddon || !nativeKernels) throw new Error(`native addon missing: ${nativeLoadError}`);
     expect(nativeAddon.setSimd(simd)).toBe(simd);
+    expect(nativeAddon.setAmx!(mode === 'amx')).toBe(mode === 'amx');
+    const avx512 = info!.avx512bf16 === true || info!.avx512vnni === true;
+    // forced: VDPBF16PS at every M, not only the few rows sgemmBf16 picks it for
+    expect(nativeAddon.setAvx512!(mode !== 'avx2', mode === 'avx512')).toBe(mode !== 'avx2' && avx512);
     threads0 = nativeAddon.info().threads;
     nat = nativeKernels;
   });
   afterAll(() => {
     nativeAddon?.setSimd('auto');
+    nativeAddon?.setAmx?.(true);
+    nativeAddon?.setAvx512?.(true);
     nativeAddon?.setThreads(threads0);
   });
   /** run `f` with the addon's thread count set to each of `counts` in turn */
@@ -339,6 +352,29 @@ describe.each(simdSets)('native bf16 kernels vs reference (%s)', (simd) => {
     // the native small-M kernel (2 <= M <= 64: 4 x 3 tiles) and the panel path (M > 64)
     for (let t = 0; t < 30; t++) gemmCase(int(2, 64), int(1, 40), int(1, 90));
     for (const M of [2, 3, 4, 5, 7, 8, 31, 47, 48, 49, 50, 63, 64, 65, 66]) gemmCase(M, int(1, 50), int(1, 50));
+  });
+
+  it('sgemmBf16: the edges of AMX tiles (16 rows of W, 16 columns of A, 32-wide K chunks) and its blockings', () => {
+    // amx: W rows in blocks of 32 (2 x 2 tiles) or 48 (M <= 16: 3 x 1), partial tiles copied zero-padded; A packed
+    // in 16-column blocks, an odd last block 2 x 1. The tolerance (1e-5 of |A|·|W|) holds only because A is carried
+    // in several bf16 parts (amx three, avx512 two): a plain bf16 cast of A would be off by up to 2^-9 of it
+    for (const M of [4, 15, 16, 17, 31, 32, 33, 48]) {
+      for (const N of [1, 15, 16, 17, 33, 47, 48, 49, 97]) gemmCase(M, N, pick([31, 32, 33, 64, 65]));
+    }
+    withThreads([1, 2, 3], () => { for (const [M, N, K] of [[20, 1000, 96], [7, 999, 130], [70, 301, 64]] as const) gemmCase(M, N, K); });
+  });
+
+  it('sgemmBf16: non-finite activations reach the output as in the reference', () => {
+    const M = 6, N = 5, K = 40;
+    const A = randn(M * K), W = randBf16(N * K);
+    A[3] = Infinity; A[K + 7] = -Infinity; A[2 * K + 1] = NaN; // amx: carried in the hi part, lo = 0
+    const Cn = new Float32Array(M * N), Cr = new Float32Array(M * N);
+    nat.sgemmBf16(M, N, K, 1, A, K, W, K, 0, Cn, N);
+    ref.sgemmBf16(M, N, K, 1, A, K, W, K, 0, Cr, N);
+    for (let i = 0; i < M * N; i++) {
+      if (!Number.isFinite(Cr[i])) expect(Cn[i], `C[${i}]`).toBe(Cr[i]);
+      else expect(Math.abs(Cn[i] - Cr[i]), `C[${i}]`).toBeLessThanOrEqual(1e-5 * Math.abs(Cr[i]) + 1e-3);
+    }
   });
 
   it('sgemmBf16: threaded small-M kernel; several panels, threaded panel conversion', () => {

@@ -160,19 +160,26 @@ describe('native addon: quantised kernels', () => {
   });
 });
 
-const simdSets = nativeAddon?.info().avx2 ? (['avx2', 'scalar'] as const) : (['scalar'] as const);
+// 'avx512': qgemm's rows on AVX512-VNNI (native/quant_vnni.cc) where the CPU has it; 'avx2' runs with it off
+const info = nativeAddon?.info();
+const modes = info?.avx2
+  ? ([...(info.avx512vnni ? ['avx512'] as const : []), 'avx2', 'scalar'] as const)
+  : (['scalar'] as const);
 
-describe.each(simdSets)('native quantised kernels vs reference (%s)', (simd) => {
+describe.each(modes)('native quantised kernels vs reference (%s)', (mode) => {
+  const simd = mode === 'scalar' ? 'scalar' : 'avx2';
   let nat: Kernels;
   let threads0 = 1;
   beforeAll(() => {
     if (!nativeAddon || !nativeKernels) throw new Error(`native addon missing: ${nativeLoadError}`);
     expect(nativeAddon.setSimd(simd)).toBe(simd);
+    if (nativeAddon.setAvx512) expect(nativeAddon.setAvx512(mode === 'avx512')).toBe(mode === 'avx512');
     threads0 = nativeAddon.info().threads;
     nat = nativeKernels;
   });
   afterAll(() => {
     nativeAddon?.setSimd('auto');
+    nativeAddon?.setAvx512?.(true);
     nativeAddon?.setThreads(threads0);
   });
 

@@ -19,11 +19,17 @@ import * as train from './ref/train.js';
 export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel | TrainKernel>,
   Partial<Pick<Kernels, BF16Kernel | TrainKernel>> {
   info(): { simd: 'avx2' | 'scalar'; avx2: boolean; threads: number; blasConfig: string;
-            blasCore: string };
+            blasCore: string; amx?: boolean; amxOn?: boolean;
+            avx512bf16?: boolean; avx512vnni?: boolean; avx512On?: boolean };
   /** OpenBLAS thread count (>= 1); returns the count now in effect */
   setThreads(n: number): number;
   /** row-kernel set: 'avx2' | 'scalar' | 'auto'; throws RangeError if the CPU lacks it */
   setSimd(which: 'avx2' | 'scalar' | 'auto'): 'avx2' | 'scalar';
+  /** sgemmBf16 on AMX tiles (native/amx.cc) on or off; returns whether it is now in use (an older build lacks it) */
+  setAmx?(on: boolean): boolean;
+  /** the AVX-512 paths (sgemmBf16 on VDPBF16PS, qgemm on VNNI) on or off (force: sgemmBf16 on VDPBF16PS at every
+   * M >= 2, not only where it wins); returns whether any is now in use */
+  setAvx512?(on: boolean, force?: boolean): boolean;
 }
 
 /**
