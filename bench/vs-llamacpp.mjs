@@ -5,7 +5,11 @@
 // The model (config below, or --config=FILE) is built once with random weights and cached under the OS temp dir
 // (moekit-bench-cache/, never committed), then exported by moekit to GGUF at each type; both engines run the same
 // GGUF file at q8_0 / q4_0, moekit the bf16 safetensors and llama.cpp its bf16 GGUF at bf16. Same threads (2).
+// As llama-bench does, each child first runs --warmup untimed rounds of the same prompt and decode (default 1; each
+// engine then starts the timed round from an empty cache), so first-touch costs (page faults of fresh buffers,
+// thread start-up) stay out of the timings of both; --warmup=0 times the first round.
 //   npm run build && node bench/vs-llamacpp.mjs [--prompt=512] [--decode=128] [--reps=3] [--types=bf16,q8_0,q4_0]
+//     [--warmup=1]
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -21,6 +25,7 @@ const P = Number(arg('prompt', '512')), D = Number(arg('decode', '128')), reps =
 const threads = Number(process.env.MOEKIT_THREADS ?? '2');
 const llamaThreads = Number(arg('llama-threads', String(threads)));
 const types = arg('types', 'bf16,q8_0,q4_0').split(',');
+const warmup = Number(arg('warmup', '1'));
 const here = fileURLToPath(import.meta.url);
 
 async function child() {
@@ -34,6 +39,7 @@ async function child() {
     const m = MoeModel.load(file);
     const loadS = (performance.now() - t0) / 1000;
     generate(m, prompt.slice(0, 8), { maxNewTokens: 2, greedy: true, stopAtEos: false }); // warm-up
+    for (let w = 0; w < warmup; w++) generate(m, prompt, { maxNewTokens: D, greedy: true, stopAtEos: false });
     const g = generate(m, prompt, { maxNewTokens: D, greedy: true, stopAtEos: false });
     out = { loadS, prefill: g.timings.prefillTokensPerS, decode: g.timings.decodeTokensPerS };
   } else {
@@ -43,6 +49,11 @@ async function child() {
     const ctx = await model.createContext({ contextSize: P + D + 16, batchSize: P, threads: llamaThreads });
     const loadS = (performance.now() - t0) / 1000;
     const seq = ctx.getSequence();
+    for (let w = 0; w < warmup; w++) {
+      let k = 0;
+      for await (const _t of seq.evaluate(prompt, { temperature: 0 })) if (++k === D) break;
+      await seq.clearHistory(); // the timed round evaluates the whole prompt again
+    }
     let n = 0, t1 = performance.now(), tFirst = 0;
     for await (const _t of seq.evaluate(prompt, { temperature: 0 })) {
       if (n === 0) tFirst = performance.now();
@@ -82,7 +93,7 @@ else {
   const r = inspectModel(cache);
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? os.cpus()[0]?.model;
   console.log(`qwen3_moe, random weights: ${(r.parameters.total / 1e6).toFixed(0)}M parameters, ${(r.parameters.activePerToken / 1e6).toFixed(0)}M active; ` +
-    `prompt ${P}, decode ${D}, ${threads} threads (llama.cpp ${llamaThreads}), median of ${reps}; ${cpu}; load average ${os.loadavg()[0].toFixed(1)}\n`);
+    `prompt ${P}, decode ${D}, ${threads} threads (llama.cpp ${llamaThreads}), median of ${reps}, ${warmup} warm-up round(s); ${cpu}; load average ${os.loadavg()[0].toFixed(1)}\n`);
   console.log('| type | engine | load s | prefill tok/s | decode tok/s | peak RSS GiB |');
   console.log('|---|---|---:|---:|---:|---:|');
   const runs = {};
@@ -90,7 +101,7 @@ else {
     for (let i = 0; i < reps; i++) {
       for (const engine of ['moekit', 'llama.cpp']) {
         const file = engine === 'moekit' && t === 'bf16' ? cache : path.join(cache, `model-${t}.gguf`);
-        const c = spawnSync(process.execPath, [here, `--child=${engine}`, `--file=${file}`, `--prompt=${P}`, `--decode=${D}`, `--llama-threads=${llamaThreads}`],
+        const c = spawnSync(process.execPath, [here, `--child=${engine}`, `--file=${file}`, `--prompt=${P}`, `--decode=${D}`, `--llama-threads=${llamaThreads}`, `--warmup=${warmup}`],
           { encoding: 'utf8', env: { ...process.env, MOEKIT_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }, maxBuffer: 1 << 24 });
         if (c.status !== 0) { console.error(`${engine} ${t} failed: ${c.stderr.slice(-2000)}`); continue; }
         (runs[`${t} ${engine}`] ??= []).push(JSON.parse(c.stdout.trim().split('\n').pop()));

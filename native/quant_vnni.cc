@@ -51,8 +51,11 @@ VNNI inline __m256i load_block(const uint8_t* blk) {
   return _mm256_set_m128i(hi, lo);
 }
 
+// pf: the next rows of W (the GEMV's next group of NB rows, or null): short rows (K <= ~2048 is <= 1.2 KiB of
+// q4_0) give the hardware prefetcher no time to ramp up, so one line of each next row is prefetched per block
 template <int QT, int MB, int NB>
-VNNI void tile(const uint8_t* W, int64_t nb, const float* dA, const int8_t* qA, float* C, int64_t ldc) {
+VNNI void tile(const uint8_t* W, int64_t nb, const float* dA, const int8_t* qA, float* C, int64_t ldc,
+               const uint8_t* pf = nullptr) {
   constexpr int64_t bs = QT == 0 ? 34 : 18;
   const __m256i zero = _mm256_setzero_si256();
   const __m256i k128 = _mm256_set1_epi8(static_cast<char>(0x80)), k8 = _mm256_set1_epi8(8);
@@ -60,6 +63,9 @@ VNNI void tile(const uint8_t* W, int64_t nb, const float* dA, const int8_t* qA, 
   for (int i = 0; i < MB; i++)
     for (int j = 0; j < NB; j++) acc[i][j] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
+    if (pf != nullptr) {
+      for (int j = 0; j < NB; j++) _mm_prefetch(reinterpret_cast<const char*>(pf + (j * nb + b) * bs), _MM_HINT_T0);
+    }
     __m256i w[NB], start[NB];
     __m256 dw[NB];
     for (int j = 0; j < NB; j++) {
@@ -107,6 +113,11 @@ VNNI void rows_t(const uint8_t* W, int64_t nb, const float* dA, const int8_t* qA
                  int64_t n0, int64_t n1) {
   constexpr int64_t bs = QT == 0 ? 34 : 18;
   int64_t n = n0;
+  if (M == 1) {  // the GEMV: prefetch the next four rows
+    for (; n + 4 <= n1; n += 4) {
+      tile<QT, 1, 4>(W + n * nb * bs, nb, dA, qA, C + n, ldc, n + 8 <= n1 ? W + (n + 4) * nb * bs : nullptr);
+    }
+  }
   for (; n + 4 <= n1; n += 4) tiles<QT, 4>(W + n * nb * bs, nb, dA, qA, M, C + n, ldc);
   switch (n1 - n) {
     case 3: tiles<QT, 3>(W + n * nb * bs, nb, dA, qA, M, C + n, ldc); break;
