@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const arg = (name, dflt) => {
   const a = process.argv.find((s) => s.startsWith(`--${name}=`));
@@ -109,16 +110,52 @@ else {
     }
   }
   const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
+  // decode's weight traffic: the bytes a token reads from each GGUF file (attention, router, shared and lm_head whole;
+  // the routed experts' stacked tensors at top-k / experts of their bytes; one row of the embedding)
+  const topk = config.num_experts_per_tok, E = config.num_experts;
+  const tokenBytes = {};
+  const { GgufFile } = await import('../dist/io/gguf.js');
+  for (const t of types) {
+    const g = GgufFile.open(path.join(cache, `model-${t}.gguf`));
+    let b = 0;
+    for (const ti of g.tensors.values()) {
+      if (ti.name.includes('_exps.')) b += ti.bytes * topk / E;
+      else if (ti.name === 'token_embd.weight') b += ti.bytes / ti.shape[0];
+      else b += ti.bytes;
+    }
+    g.close();
+    tokenBytes[t] = b;
+  }
+  // the machine's read bandwidth, same threads: sgemvBf16 streaming 1 GiB of weights it has not just read (one FMA
+  // per 2 bytes, far below the cores' rate: a read loop)
+  const bandwidth = (() => {
+    process.env.MOEKIT_THREADS = String(threads);
+    const addon = createRequire(import.meta.url)('../build/Release/moekit_native.node');
+    addon.setThreads(threads);
+    const N = 32000, K = 1024, copies = Math.ceil(2 ** 30 / (2 * N * K));
+    const Ws = Array.from({ length: copies }, (_, c) => new Uint16Array(N * K).fill(0x3c00 + c));
+    const x = new Float32Array(K).fill(1), y = new Float32Array(N);
+    const rates = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      for (const W of Ws) addon.sgemvBf16(N, K, 1, W, x, 0, y);
+      rates.push((copies * 2 * N * K) / ((performance.now() - t0) / 1000) / 1e9);
+    }
+    return med(rates);
+  })();
   const m = {};
   for (const [k, v] of Object.entries(runs)) {
     m[k] = Object.fromEntries(['loadS', 'prefill', 'decode', 'rssGiB'].map((f) => [f, med(v.map((x) => x[f]))]));
     const [t, e] = k.split(' ');
     console.log(`| ${t} | ${e} | ${m[k].loadS.toFixed(1)} | ${m[k].prefill.toFixed(1)} | ${m[k].decode.toFixed(1)} | ${m[k].rssGiB.toFixed(2)} |`);
   }
-  console.log('\n| type | prefill moekit / llama.cpp | decode moekit / llama.cpp | peak RSS moekit / llama.cpp |');
-  console.log('|---|---:|---:|---:|');
+  console.log('\n| type | prefill moekit / llama.cpp | decode moekit / llama.cpp | peak RSS moekit / llama.cpp | moekit decode weights GB/s (of bandwidth) |');
+  console.log('|---|---:|---:|---:|---:|');
   for (const t of types) {
     const a = m[`${t} moekit`], b = m[`${t} llama.cpp`];
-    if (a && b) console.log(`| ${t} | ×${(a.prefill / b.prefill).toFixed(2)} | ×${(a.decode / b.decode).toFixed(2)} | ×${(a.rssGiB / b.rssGiB).toFixed(2)} |`);
+    const gbs = a ? (a.decode * tokenBytes[t]) / 1e9 : NaN;
+    if (a && b) console.log(`| ${t} | ×${(a.prefill / b.prefill).toFixed(2)} | ×${(a.decode / b.decode).toFixed(2)} | ×${(a.rssGiB / b.rssGiB).toFixed(2)} | ${gbs.toFixed(1)} (${((100 * gbs) / bandwidth).toFixed(0)} %) |`);
   }
+  console.log(`\nread bandwidth (sgemvBf16 streaming 1 GiB, ${threads} threads): ${bandwidth.toFixed(1)} GB/s; weight bytes per decoded ` +
+    `token: ${types.map((t) => `${t} ${(tokenBytes[t] / 1e6).toFixed(1)} MB`).join(', ')}`);
 }

@@ -368,7 +368,8 @@ Napi::Value AttnDecodeBatch(const Napi::CallbackInfo& info) {
 // expertsForward(x, N, H, K, order, offsets, weights, out, clamped, limit, alpha, ws, bs, widths): the routed experts
 // of one MoE block and their combine (experts.cc). x [N, H]; order, weights [N·K]; offsets [E + 1]; out [N, H] (+=);
 // ws [3E]: per expert gate [I, H], up [I, H], down [H, I] (Float32Array or Uint16Array of bf16 bits; null for an
-// expert with no rows); bs [3E]: their biases (Float32Array or null); widths Int32Array [E]: I per expert.
+// expert with no rows); bs [3E]: their biases (Float32Array or null); widths Int32Array [E]: I per expert;
+// qtypes (optional) Int32Array [3E]: 0 (q8_0) or 1 (q4_0) where ws holds a Uint8Array of blocks, else -1.
 Napi::Value ExpertsForward(const Napi::CallbackInfo& info) {
   Args a{info, "expertsForward"};
   const auto x = a.f32(0, "x");
@@ -381,6 +382,13 @@ Napi::Value ExpertsForward(const Napi::CallbackInfo& info) {
   const Napi::Array ws = info[11].As<Napi::Array>(), bs = info[12].As<Napi::Array>();
   const auto widths = a.i32(13, "widths");
   const int64_t E = widths.n, NK = mul(N, K);
+  const bool hasQ = info.Length() > 14 && !info[14].IsUndefined() && !info[14].IsNull();
+  const int32_t* qtypes = nullptr;
+  if (hasQ) {
+    const auto q = a.i32(14, "qtypes");
+    a.len("qtypes", q.n, 3 * E);
+    qtypes = q.p;
+  }
   a.len("x", x.n, mul(N, H));
   a.len("out", out.n, mul(N, H));
   a.len("order", order.n, NK);
@@ -417,8 +425,16 @@ Napi::Value ExpertsForward(const Napi::CallbackInfo& info) {
         Napi::Uint16Array t = w.As<Napi::Uint16Array>();
         if (static_cast<int64_t>(t.ElementLength()) < need) range_error(a.env(), what + " weight has " + std::to_string(t.ElementLength()) + " elements, needs " + std::to_string(need));
         *Ls[i] = {t.Data(), true, nullptr, outs[i], ins[i]};
+      } else if (w.IsTypedArray() && w.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array && qtypes &&
+                 (qtypes[3 * e + i] == 0 || qtypes[3 * e + i] == 1)) {
+        const int qt = qtypes[3 * e + i];
+        Napi::Uint8Array t = w.As<Napi::Uint8Array>();
+        if (ins[i] % 32 != 0) range_error(a.env(), what + ": a quantised weight needs its input width (" + std::to_string(ins[i]) + ") to be a multiple of 32");
+        const int64_t bytes = mul(need / 32, qt == 0 ? 34 : 18);
+        if (static_cast<int64_t>(t.ElementLength()) < bytes) range_error(a.env(), what + " weight has " + std::to_string(t.ElementLength()) + " bytes, needs " + std::to_string(bytes));
+        *Ls[i] = {t.Data(), false, nullptr, outs[i], ins[i], qt};
       } else {
-        type_error(a.env(), what + " weight must be a Float32Array or a Uint16Array (bf16)");
+        type_error(a.env(), what + " weight must be a Float32Array, a Uint16Array (bf16) or a Uint8Array of q8_0 / q4_0 blocks (with qtypes)");
       }
       if (!(b.IsNull() || b.IsUndefined())) {
         if (!b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) type_error(a.env(), what + " bias must be a Float32Array or null");

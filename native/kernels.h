@@ -136,7 +136,8 @@ void combine_rows_backward(float* dw, float* dye, const float* dy, const float* 
                            const float* w, const int32_t* order, int64_t lo, int64_t hi);
 
 // ---- the routed experts of one MoE block (experts.cc) -------------------------------------------
-struct ExpertLinear { const void* w; bool bf16; const float* b; int64_t out, in; };  // W [out, in] f32 or bf16 bits; b [out] or null
+// W [out, in]: f32, bf16 bits (bf16), or q8_0 / q4_0 blocks (qtype 0 / 1, else -1); b [out] or null
+struct ExpertLinear { const void* w; bool bf16; const float* b; int64_t out, in; int qtype = -1; };
 struct ExpertFfn { ExpertLinear gate, up, down; };
 struct ExpertsCall {
   const float* x;  // [N, H] the block's normalised input

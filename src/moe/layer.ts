@@ -59,21 +59,22 @@ export interface MoeSaved {
  * The weights of the experts with rows, as the fused kernel takes them (null when one is not f32 or bf16:
  * the loop handles every weight type)
  */
-function groupedExperts(w: MoeWeights, offsets: Int32Array, E: number): { ws: (Float32Array | Uint16Array | null)[]; bs: (Float32Array | null)[]; widths: Int32Array } | null {
-  const ws: (Float32Array | Uint16Array | null)[] = new Array(3 * E).fill(null), bs: (Float32Array | null)[] = new Array(3 * E).fill(null);
-  const widths = new Int32Array(E);
+function groupedExperts(w: MoeWeights, offsets: Int32Array, E: number): { ws: (Float32Array | Uint16Array | Uint8Array | null)[]; bs: (Float32Array | null)[]; widths: Int32Array; qtypes: Int32Array } | null {
+  const ws: (Float32Array | Uint16Array | Uint8Array | null)[] = new Array(3 * E).fill(null), bs: (Float32Array | null)[] = new Array(3 * E).fill(null);
+  const widths = new Int32Array(E), qtypes = new Int32Array(3 * E).fill(-1);
   for (let e = 0; e < E; e++) {
     if (offsets[e + 1] === offsets[e]) continue;
     const f = w.experts.get(e);
     const ls = [f.gate, f.up, f.down];
     for (let i = 0; i < 3; i++) {
-      const L = ls[i];
-      if (L.w.dtype !== 'f32' && L.w.dtype !== 'bf16') return null;
+      const L = ls[i], dt = L.w.dtype;
+      if (dt === 'q8_0' || dt === 'q4_0') qtypes[3 * e + i] = dt === 'q8_0' ? 0 : 1;
+      else if (dt !== 'f32' && dt !== 'bf16') return null;
       ws[3 * e + i] = L.w.data; bs[3 * e + i] = L.b;
     }
     widths[e] = f.gate.out;
   }
-  return { ws, bs, widths };
+  return { ws, bs, widths, qtypes };
 }
 
 /** x [N, H] → y [N, H]; s when c.save */
@@ -98,7 +99,7 @@ export function moeForward(c: MoeCall): { y: Float32Array; s?: MoeSaved } {
   const Er = routedExperts(m);
   const grouped = !save && !outs && !m.weightInput && Er === m.experts && k.expertsForward && w.experts.held ? groupedExperts(w, offsets, m.experts) : null;
   if (grouped) {
-    k.expertsForward!(x, N, H, K, order, offsets, r.weights, out, act.clamped, act.limit, act.alpha, grouped.ws, grouped.bs, grouped.widths);
+    k.expertsForward!(x, N, H, K, order, offsets, r.weights, out, act.clamped, act.limit, act.alpha, grouped.ws, grouped.bs, grouped.widths, grouped.qtypes);
   }
   for (let e = 0; e < m.experts && !grouped; e++) {
     const lo = offsets[e], hi = offsets[e + 1];

@@ -43,12 +43,13 @@ export interface Kernels {
    * For each expert e, rows order[offsets[e] .. offsets[e+1]): gather x [n_e, H], gate and up [I, H], the activation
    * (SwiGLU, or gpt-oss's clamped form when `clamped`), down [H, I], then out[token] += weights[a] · y. ws [3E] holds
    * each expert's gate, up and down weights (Float32Array, or Uint16Array of bf16 bits; null for an expert with no
-   * rows), bs [3E] their biases or null, widths [E] its I. Its reference is moe/layer.ts's per-expert loop, which
-   * makes the same kernel calls in the same order, so the two agree bit for bit.
+   * rows, or Uint8Array of q8_0 / q4_0 blocks with qtypes[i] = 0 / 1, else -1), bs [3E] their biases or null, widths
+   * [E] its I. Its reference is moe/layer.ts's per-expert loop, which makes the same kernel calls in the same order,
+   * so the two agree bit for bit.
    */
   expertsForward?(x: Float32Array, N: number, H: number, K: number, order: Int32Array, offsets: Int32Array, weights: Float32Array,
-                  out: Float32Array, clamped: boolean, limit: number, alpha: number, ws: (Float32Array | Uint16Array | null)[],
-                  bs: (Float32Array | null)[], widths: Int32Array): void;
+                  out: Float32Array, clamped: boolean, limit: number, alpha: number, ws: (Float32Array | Uint16Array | Uint8Array | null)[],
+                  bs: (Float32Array | null)[], widths: Int32Array, qtypes?: Int32Array): void;
   /** out[rows, dim] = x / sqrt(mean(x²) + eps) · w   (w null → 1). out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array | null, rows: number, dim: number,
           eps: number): void;
