@@ -39,16 +39,19 @@ VNNI inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
 
-VNNI inline float scale_of(const uint8_t* blk) { return _cvtsh_ss(static_cast<unsigned short>(blk[0] | (blk[1] << 8))); }
+VNNI inline float scale_of(const uint8_t* blk) {
+  uint16_t h;
+  std::memcpy(&h, blk, 2);  // one 16-bit load (x86 is little-endian)
+  return _cvtsh_ss(h);
+}
 
 // the 32 weight bytes of one block: q8_0 signed w; q4_0 the nibbles u (w = u - 8), low nibbles first
 template <int QT>
 VNNI inline __m256i load_block(const uint8_t* blk) {
   if (QT == 0) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-  const __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
-  return _mm256_set_m128i(hi, lo);
+  // the 16 bytes in both halves, the high half shifted right by 4, then the low nibble of every byte (3 instructions)
+  const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+  return _mm256_and_si256(_mm256_srlv_epi64(raw, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
 }
 
 // pf: the next rows of W (the GEMV's next group of NB rows, or null): short rows (K <= ~2048 is <= 1.2 KiB of
