@@ -13,6 +13,8 @@ console.log('\n## GEMV with bf16 weights (bench/gemv-bf16.mjs)\n');
 sh('bench/gemv-bf16.mjs', ['--header']);
 console.log('\n## GEMV with q8_0 / q4_0 weights (bench/gemv-quant.mjs)\n');
 sh('bench/gemv-quant.mjs', ['--header']);
+console.log('\n## Linear layers through each kernel path: AVX2, AVX-512 (VNNI, BF16), AMX (bench/gemm-paths.mjs)\n');
+sh('bench/gemm-paths.mjs', ['--header', '--threads=1']);
 console.log('\n## moekit vs llama.cpp (node-llama-cpp), bf16 / q8_0 / q4_0 (bench/vs-llamacpp.mjs)\n');
 sh('bench/vs-llamacpp.mjs');
 console.log('\n## Engine prefill/decode (bench/engine.mjs)\n');
