@@ -8,6 +8,7 @@
 // The single stream is one client asking --sequential requests back to back (its rates over all of them).
 // --repeat=R alternates the two runs R times and reports each pair's ratio and their median (a shared machine's load
 // drifts; pairs close in time meet it alike). --threads=N passes `moekit serve --threads N` (default: the server's).
+// MOEKIT_SERVE_PROF=DIR writes the server's CPU profiles (node --cpu-prof) there.
 // Run after `npm run build`:  node bench/serve-load.mjs [--clients=64] [--tokens=128] [--slots=64] [--sequential=16] [--repeat=1] [--threads=N]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,7 +22,7 @@ const C = Number(arg('clients', '64')), D = Number(arg('tokens', '128')), SLOTS 
 const REPEAT = Number(arg('repeat', '1')), THREADS = arg('threads', null);
 const PROMPTS = ['add 62+0=', 'sort 05992=', 'reverse anzzhp=', 'count f in adffbdec=', 'balanced ([)]=', 'hex2bin 08=', 'caesar 6 hello=', 'lookup a:6 n:7 n='];
 
-const child = spawn(process.execPath, ['bin/moekit.js', 'serve', '--port', '0', '--slots', SLOTS, ...(THREADS ? ['--threads', THREADS] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+const child = spawn(process.execPath, [...(process.env.MOEKIT_SERVE_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MOEKIT_SERVE_PROF}`] : []), 'bin/moekit.js', 'serve', '--port', '0', '--slots', SLOTS, ...(THREADS ? ['--threads', THREADS] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
 const url = await new Promise((resolve, reject) => {
   let err = '';
   child.stderr.on('data', (d) => {
