@@ -167,9 +167,11 @@ AVX2 void softmax_decode_avx2(float* p, int64_t cols, void (*exact)(float*, int6
 
 }  // namespace
 
-void attn_decode(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
-                 int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
-                 const float* sinks) {
+namespace {
+// heads [h0, h1) of attn_decode
+void decode_heads(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
+                  int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
+                  const float* sinks, int64_t h0, int64_t h1) {
   const int64_t group = nH / nKv, n = S - lo;
   thread_local std::vector<float> p;
   if (p.size() < static_cast<size_t>(n + 8)) p.resize(static_cast<size_t>(n + 8));
@@ -180,7 +182,7 @@ void attn_decode(const float* q, const float* K, const float* V, float* out, int
 #if defined(__x86_64__) || defined(__i386__)
   if (&kern == &kAvx2Kernels) { dot = dot_avx2; axpy = axpy_avx2; blocked = Dk % 8 == 0 && Dv % 8 == 0; }
 #endif
-  for (int64_t h = 0; h < nH; h++) {
+  for (int64_t h = h0; h < h1; h++) {
     const int64_t kvh = h / group;
     const float* qh = q + h * Dk;
     const float* Kh = K + (kvh * cap + lo) * Dk;
@@ -204,6 +206,40 @@ void attn_decode(const float* q, const float* K, const float* V, float* out, int
     std::fill(oh, oh + Dv, 0.f);
     for (int64_t jj = 0; jj < n; jj++) axpy(p[jj], Vh + jj * Dv, oh, Dv);
   }
+}
+
+struct HeadsJob {
+  const float *q, *K, *V;
+  float* out;
+  int64_t nH, nKv, cap, Dk, Dv, lo, S;
+  float scale;
+  const float* sinks;
+  int parts;
+};
+void heads_part(void* ctx, int part) {
+  const HeadsJob& j = *static_cast<const HeadsJob*>(ctx);
+  // contiguous ranges of KV heads (each part reads its own slice of the cache), all their query heads
+  const int64_t group = j.nH / j.nKv;
+  const int64_t g0 = j.nKv * part / j.parts, g1 = j.nKv * (part + 1) / j.parts;
+  if (g0 < g1) decode_heads(j.q, j.K, j.V, j.out, j.nH, j.nKv, j.cap, j.Dk, j.Dv, j.lo, j.S, j.scale, j.sinks, g0 * group, g1 * group);
+}
+}  // namespace
+
+// One sequence's heads, split over the pool's threads by KV head once the keys × head dims it reads pass
+// kHeadsThreadMinWork (a long prompt's decode: 640 keys × 32 heads × 256 dims on a 2.7B qwen3_moe), else on the
+// caller (the demo model's ~100 keys × 4 heads). Every head is its own computation: any split gives the same bits.
+void attn_decode(const float* q, const float* K, const float* V, float* out, int64_t nH, int64_t nKv,
+                 int64_t cap, int64_t Dk, int64_t Dv, int64_t lo, int64_t S, float scale,
+                 const float* sinks) {
+  constexpr int64_t kHeadsThreadMinWork = int64_t(1) << 18;
+  const int64_t work = (S - lo) * nH * (Dk + Dv);
+  const int parts = work <= kHeadsThreadMinWork ? 1 : static_cast<int>(std::min<int64_t>(blas_get_threads(), nKv));
+  if (parts <= 1) {
+    decode_heads(q, K, V, out, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks, 0, nH);
+    return;
+  }
+  HeadsJob j{q, K, V, out, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks, parts};
+  parallel_run(parts, heads_part, &j);
 }
 
 namespace {

@@ -271,6 +271,30 @@ describe.each(simdSets)('native kernels vs reference (%s row kernels)', (simd) =
     expect(() => nat.attnDecode(new Float32Array(4), new Float32Array(7), new Float32Array(8), new Float32Array(4), 2, 2, 4, 1, 1, 0, 4, 1, null)).toThrow(/K has 7 elements, needs 8/);
   });
 
+  it('attnDecode: a long cache splits the heads over 1, 2 and 3 threads, the same bits as one, within the reference', () => {
+    // native: heads split by KV head above 2^18 keys × heads × dims (here 700 × 8 × 96 ≈ 538k)
+    const threads0 = nativeAddon!.info().threads;
+    for (const [nH, nKv, Dk, Dv, S, cap, lo, withSinks] of [[8, 4, 64, 32, 700, 720, 0, false], [8, 2, 32, 64, 1000, 1000, 300, true], [6, 3, 40, 24, 1500, 1600, 0, false]] as const) {
+      const q = randn(nH * Dk), K = randn(nKv * cap * Dk), V = randn(nKv * cap * Dv), sinks = withSinks ? randn(nH, 2) : null;
+      const scale = 1 / Math.sqrt(Dk), outs: Float32Array[] = [];
+      try {
+        for (const t of [1, 2, 3]) {
+          nativeAddon!.setThreads(t);
+          const o = new Float32Array(nH * Dv).fill(NaN);
+          nat.attnDecode(q, K, V, o, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks);
+          outs.push(o);
+        }
+      } finally {
+        nativeAddon!.setThreads(threads0);
+      }
+      expect(outs[1]).toEqual(outs[0]);
+      expect(outs[2]).toEqual(outs[0]);
+      const outR = new Float32Array(nH * Dv);
+      ref.attnDecode(q, K, V, outR, nH, nKv, cap, Dk, Dv, lo, S, scale, sinks);
+      expectClose(outs[1], outR, 1e-4, 1e-5, `attnDecode(nH=${nH}, nKv=${nKv}, S=${S}, lo=${lo})`);
+    }
+  });
+
   it('attnDecodeBatch: B sequences of different lengths and capacities, as attnDecode one by one; threads on and off', () => {
     for (let t = 0; t < 30; t++) {
       const nKv = pick([1, 2]), nH = nKv * pick([1, 2, 4]), Dk = pick([8, 32, 13, 64]), Dv = pick([8, 32, 7]), B = pick([1, 2, 7, 64]);
