@@ -13,6 +13,13 @@
 
 #include "kernels.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+
 namespace {
 
 using moekit::active_kernels;
@@ -730,6 +737,39 @@ Napi::Value SetAvx512(const Napi::CallbackInfo& info) {
                                             (moekit::avx512_bf16_available() || moekit::avx512_vnni_available()));
 }
 
+// mapFile(path, offset, length) -> ArrayBuffer over bytes [offset - skew, offset + length) of the file, skew =
+// offset mod the page size (so a view at byte skew is the range itself): a private, copy-on-write mapping (writes
+// into it never reach the file; pages are read on first touch and shared with the page cache), ended when the
+// ArrayBuffer is collected. One range per call: Node 20's ArrayBuffers stop at 4 GiB, files (and shards) do not.
+// A file truncated by another process while mapped faults on access, as llama.cpp's mappings do; files moekit
+// writes are replaced by rename, which leaves a mapping intact.
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    type_error(info.Env(), "mapFile: expected (path, offset, length)");
+  }
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const double off = info[1].As<Napi::Number>().DoubleValue(), len = info[2].As<Napi::Number>().DoubleValue();
+  const int64_t page = static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  if (!(off >= 0 && len > 0 && off == std::floor(off) && len == std::floor(len) && len + page <= 4294967296.0)) {
+    range_error(info.Env(), "mapFile: offset and length must be integers, 0 < length <= 4 GiB - one page");
+  }
+  const int64_t o = static_cast<int64_t>(off), skew = o % page, n = static_cast<int64_t>(len) + skew;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Napi::Error::New(info.Env(), "mapFile: cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || o + static_cast<int64_t>(len) > static_cast<int64_t>(st.st_size)) {
+    close(fd);
+    range_error(info.Env(), "mapFile: the range is not inside " + path);
+  }
+  void* p = mmap(nullptr, static_cast<size_t>(n), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, static_cast<off_t>(o - skew));
+  const int e = errno;
+  close(fd);  // the mapping keeps the file
+  if (p == MAP_FAILED) throw Napi::Error::New(info.Env(), "mapFile: cannot map " + path + ": " + std::strerror(e));
+  return Napi::ArrayBuffer::New(
+      info.Env(), p, static_cast<size_t>(n), [](Napi::Env, void* data, size_t* sz) { munmap(data, *sz); delete sz; },
+      new size_t(static_cast<size_t>(n)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, Sgemm, "sgemm"));
   exports.Set("sgemv", Napi::Function::New(env, Sgemv, "sgemv"));
@@ -764,6 +804,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setSimd", Napi::Function::New(env, SetSimd, "setSimd"));
   exports.Set("setAmx", Napi::Function::New(env, SetAmx, "setAmx"));
   exports.Set("setAvx512", Napi::Function::New(env, SetAvx512, "setAvx512"));
+  exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   return exports;
 }
 

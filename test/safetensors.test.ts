@@ -8,6 +8,7 @@ import {
   f16BitsToF32, bf16BitsToF32, f32ToF16Bits, f32ToBf16Bits, f8e4m3BitsToF32, f8e5m2BitsToF32,
   f16ToF32Array, bf16ToF32Array, f32ToF16Array, f32ToBf16Array, f8ToF32Array, bytesToI32,
 } from '../src/io/dtypes.js';
+import { nativeAddon } from '../src/tensor/native.js';
 import { SafetensorsFile, MAX_HEADER_BYTES } from '../src/io/safetensors.js';
 import { writeSafetensors, type SafetensorsEntry } from '../src/io/safetensors-write.js';
 
@@ -371,6 +372,33 @@ describe('SafetensorsFile: strict header validation', () => {
     fs.truncateSync(p, fs.statSync(p).size - 8);
     expectError(() => f.readF32('a'), /file truncated reading tensor 'a'/, p);
     f.close();
+  });
+});
+
+describe('SafetensorsFile: mapped tensors (native addon; MOEKIT_MMAP=0 turns it off)', () => {
+  it('a tensor of 64 KiB or more at an unaligned offset reads as a view of its own mapping, its bytes exactly; writes stay private', () => {
+    const n = 300_003, data = new Uint8Array(16 + 4 * n + 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    // 'small' (16 bytes: read), 'big' F32 (1.2 MB: mapped) right after it, 'tail' 3 bytes
+    const p = craft({ small: t('F32', [4], [0, 16]), big: t('F32', [n], [16, 16 + 4 * n]), tail: t('U8', [3], [16 + 4 * n, 19 + 4 * n]) }, data);
+    const f = SafetensorsFile.open(p);
+    try {
+      const whole = fs.readFileSync(p), i = f.info('big');
+      const raw = f.readRaw('big');
+      expect(raw.equals(whole.subarray(i.byteOffset, i.byteOffset + i.byteLength))).toBe(true);
+      if (nativeAddon?.mapFile && process.env.MOEKIT_MMAP !== '0') {
+        expect(raw.buffer.byteLength).toBeLessThan(i.byteLength + 4096 * 4); // its own range, not the file
+        expect(raw.buffer.byteLength).toBeGreaterThanOrEqual(i.byteLength);
+      }
+      const x = f.readF32('big');
+      for (const k of [0, 1, 12345, n - 1]) expect(x[k]).toBe(whole.readFloatLE(i.byteOffset + 4 * k));
+      raw.fill(0); // copy-on-write: the file keeps its bytes
+      expect(fs.readFileSync(p).equals(whole)).toBe(true);
+      expect(f.readRaw('big').equals(whole.subarray(i.byteOffset, i.byteOffset + i.byteLength))).toBe(true);
+      expect([...f.readRaw('tail')]).toEqual([...whole.subarray(8 + f.headerLength + 16 + 4 * n)]);
+    } finally {
+      f.close();
+    }
   });
 });
 

@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import { MoekitError } from '../util/errors.js';
+import { mapRange } from './mapped.js';
 import { withTemp } from '../util/temp.js';
 import { openRegular } from './read.js';
 
@@ -226,7 +227,8 @@ export class GgufFile {
     return t;
   }
 
-  /** the raw bytes of rows [r0, r1) along the outermost dim (all rows by default) */
+  /** the raw bytes of rows [r0, r1) along the outermost dim (all rows by default): a view into a mapping of them
+   * from 64 KiB on, where the addon can (src/io/mapped.ts), else one positional read */
   read(name: string, rows?: readonly [number, number]): Buffer {
     const t = this.info(name);
     const outer = t.ne[t.ne.length - 1];
@@ -234,6 +236,8 @@ export class GgufFile {
     if (!(r0 >= 0 && r1 <= outer && r0 <= r1)) throw new MoekitError(`GGUF tensor '${name}': rows [${r0}, ${r1}) outside [0, ${outer})`, this.file);
     const rowBytes = t.bytes / outer;
     const len = (r1 - r0) * rowBytes;
+    const m = mapRange(this.file, t.offset + r0 * rowBytes, len); // a view into a mapping (src/io/mapped.ts), or null
+    if (m) return Buffer.from(m.buffer, m.byteOffset, m.byteLength);
     const buf = Buffer.alloc(len);
     let got = 0;
     while (got < len) {

@@ -12,9 +12,13 @@
  * crate: N ≤ 100 000 000, end − begin = dtype size × Π shape, and the tensors must tile the
  * data section exactly (no overlaps, no gaps, nothing after the last tensor). Every problem is
  * a MoekitError naming the file.
+ *
+ * Where the native addon can, a tensor of 64 KiB or more is a view into a mapping of its range (src/io/mapped.ts),
+ * as llama.cpp maps its files; MOEKIT_MMAP=0 reads every tensor into its own buffer instead (positional reads).
  */
 import fs from 'node:fs';
 import { MoekitError } from '../util/errors.js';
+import { mapRange, mapsFiles } from './mapped.js';
 import {
   type Dtype, DTYPES, isDtype, byteLengthOf, bytesToF32, bytesToI32, bytesToI64,
 } from './dtypes.js';
@@ -46,6 +50,7 @@ export class SafetensorsFile {
   /** total size of the file in bytes */
   readonly fileSize: number;
   private fd: number | null;
+  private mapOk: boolean | undefined; // whether the path still names the file of the header (undefined: not checked)
   private readonly tensors: Map<string, TensorInfo>;
 
   private constructor(path: string, fd: number, fileSize: number, headerLength: number,
@@ -114,7 +119,7 @@ export class SafetensorsFile {
     return [...this.tensors.values()];
   }
 
-  /** That tensor's bytes, exactly (one positional read into a fresh, aligned buffer). */
+  /** That tensor's bytes, exactly: a view into the mapped file, or one positional read into a fresh, aligned buffer. */
   readRaw(name: string): Buffer {
     const t = this.info(name);
     const bytes = this.readBytes(t);
@@ -166,8 +171,17 @@ export class SafetensorsFile {
     return this.fd === null;
   }
 
+  /** bytes [offset, offset + length) as a view into a mapping of that range (src/io/mapped.ts), or null */
+  private mapped(offset: number, length: number): Uint8Array | null {
+    if (!mapsFiles() || offset + length > this.fileSize) return null;
+    if (this.mapOk === undefined) this.mapOk = fs.statSync(this.path).size === this.fileSize; // the file the header came from
+    return this.mapOk ? mapRange(this.path, offset, length) : null;
+  }
+
   private readBytes(t: Pick<TensorInfo, 'name' | 'byteOffset' | 'byteLength'>): Uint8Array {
     if (this.fd === null) throw new Error(`SafetensorsFile ${this.path} is closed`);
+    const m = this.mapped(t.byteOffset, t.byteLength);
+    if (m) return m;
     const out = new Uint8Array(t.byteLength); // own ArrayBuffer: aligned for any typed view
     readFully(this.fd, out, t.byteOffset, this.path, t.name);
     return out;

@@ -216,7 +216,7 @@ function readWeight(k: Kernels, g: GgufFile, t: GgufTensorInfo, keep: boolean, r
   const b = g.read(t.name, rows);
   const u8 = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   switch (t.type) {
-    case GGML.BF16: return bf16Weight(new Uint16Array(u8.slice().buffer));
+    case GGML.BF16: return bf16Weight(u8.byteOffset % 2 === 0 ? new Uint16Array(u8.buffer, u8.byteOffset, u8.byteLength / 2) : new Uint16Array(u8.slice().buffer));
     case GGML.Q8_0: return quantWeight('q8_0', u8);
     case GGML.Q4_0: return quantWeight('q4_0', u8);
     default: return f32Weight(readF32(k, g, t, rows));

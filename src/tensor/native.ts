@@ -30,6 +30,9 @@ export interface NativeAddon extends Omit<Kernels, 'name' | BF16Kernel | TrainKe
   /** the AVX-512 paths (sgemmBf16 on VDPBF16PS, qgemm on VNNI) on or off (force: sgemmBf16 on VDPBF16PS at every
    * M >= 2, not only where it wins); returns whether any is now in use */
   setAvx512?(on: boolean, force?: boolean): boolean;
+  /** bytes [offset − skew, offset + length) of a file as a private copy-on-write mapping, skew = offset mod the page
+   * size; an older build lacks it */
+  mapFile?(path: string, offset: number, length: number): ArrayBuffer;
 }
 
 /**
