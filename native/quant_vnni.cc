@@ -143,16 +143,12 @@ constexpr int64_t kWideMinM = 4;      // the 16-row kernel from this many rows o
 
 alignas(64) const uint8_t kZeroBlock[64] = {};  // stands in for the rows past N of the last group
 
-// the block's 32 weight bytes of one row (q4_0: nibbles u, low ones first), as a ymm
-template <int QT>
-VNNI inline __m256i block_bytes(const uint8_t* blk) { return load_block<QT>(blk); }
-
 // rows[r] (r < 16): the block of row r -> v[t] lane r = bytes 4t..4t+3 of that block
 template <int QT>
 VNNI inline void transpose16(const uint8_t* const* rows, __m512i v[8]) {
   __m512i z[8];
   for (int p = 0; p < 8; p++)
-    z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(block_bytes<QT>(rows[p])), block_bytes<QT>(rows[p + 8]), 1);
+    z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(load_block<QT>(rows[p])), load_block<QT>(rows[p + 8]), 1);
   // an 8 x 8 dword transpose in each 256-bit half (rows p in the low half, p + 8 in the high one)
   __m512i a[8], b[8];
   for (int p = 0; p < 4; p++) {
